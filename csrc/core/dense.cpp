@@ -1,0 +1,68 @@
+#include "core/dense.h"
+
+#include <algorithm>
+
+#include "core/dispatch.h"
+#include "core/elementwise.h"
+#include "core/gemm.h"
+#include "core/parallel.h"
+#include "core/workspace.h"
+
+namespace nncore {
+
+template <class T>
+void dense_forward(MatView<const T> x, MatView<const T> w, const T* b, MatView<T> y,
+                   kernels::Act act, T slope, int nthreads) {
+    GemmEpilogue<T> ep;
+    ep.bias = b;
+    ep.act = act;
+    ep.slope = slope;
+    gemm(x, w, y, ep, nthreads);
+}
+
+template <class T>
+void column_sums(MatView<const T> m, T* out, int nthreads) {
+    const auto& k = kernel_set<T>();
+    // Threads own column ranges; each column is summed over rows in index order.
+    constexpr index_t kCols = 256;
+    const index_t chunks = (m.cols + kCols - 1) / kCols;
+    const int nt = std::min(nthreads, threads_for(double(m.rows) * double(m.cols)));
+    parallel_for(chunks, nt, [&](index_t c) {
+        const index_t j0 = c * kCols;
+        const index_t n = std::min(kCols, m.cols - j0);
+        T* acc = out + j0;
+        std::fill(acc, acc + n, T(0));
+        for (index_t i = 0; i < m.rows; ++i) k.add_inplace(acc, m.data + i * m.rs + j0, n);
+    });
+}
+
+template <class T>
+void dense_backward(MatView<const T> x, MatView<const T> w, MatView<const T> y,
+                    MatView<const T> grad_y, kernels::Act act, T slope, MatView<T>* grad_x,
+                    MatView<T> grad_w, T* grad_b, int nthreads) {
+    const index_t batch = y.rows, out = y.cols;
+    MatView<const T> gz = grad_y;
+    if (act != kernels::Act::identity) {
+        T* buf = Workspace::local().get<T>(Slot::grad_z, static_cast<std::size_t>(batch * out));
+        activation_backward(act, y.data, grad_y.data, buf, batch * out, slope, nthreads);
+        gz = row_major<const T>(buf, batch, out);
+    }
+    if (grad_b) column_sums(gz, grad_b, nthreads);
+    gemm(x.t(), gz, grad_w, GemmEpilogue<T>{}, nthreads);
+    if (grad_x) gemm(gz, w.t(), *grad_x, GemmEpilogue<T>{}, nthreads);
+}
+
+template void dense_forward<float>(MatView<const float>, MatView<const float>, const float*,
+                                   MatView<float>, kernels::Act, float, int);
+template void dense_forward<double>(MatView<const double>, MatView<const double>, const double*,
+                                    MatView<double>, kernels::Act, double, int);
+template void dense_backward<float>(MatView<const float>, MatView<const float>,
+                                    MatView<const float>, MatView<const float>, kernels::Act,
+                                    float, MatView<float>*, MatView<float>, float*, int);
+template void dense_backward<double>(MatView<const double>, MatView<const double>,
+                                     MatView<const double>, MatView<const double>, kernels::Act,
+                                     double, MatView<double>*, MatView<double>, double*, int);
+template void column_sums<float>(MatView<const float>, float*, int);
+template void column_sums<double>(MatView<const double>, double*, int);
+
+}  // namespace nncore

@@ -1,0 +1,28 @@
+// A dense layer, y = act(x @ w + b), and its gradients.
+#pragma once
+
+#include "core/views.h"
+#include "kernels/kernel_table.h"
+
+namespace nncore {
+
+// y = act(x @ w + b). x: (batch, in), w: (in, out), b: nullptr or (out,), y: (batch, out)
+// row-major. Shapes are checked by the caller.
+template <class T>
+void dense_forward(MatView<const T> x, MatView<const T> w, const T* b, MatView<T> y,
+                   kernels::Act act, T slope, int nthreads);
+
+// From the layer's output y and the gradient grad_y on it (both (batch, out)):
+// grad_z = grad_y * act'(y); grad_w = x^T @ grad_z (in, out); grad_b = column sums of
+// grad_z (out,), summed in row order; grad_x = grad_z @ w^T (batch, in) when non-null.
+// Outputs are row-major and must not overlap the inputs.
+template <class T>
+void dense_backward(MatView<const T> x, MatView<const T> w, MatView<const T> y,
+                    MatView<const T> grad_y, kernels::Act act, T slope, MatView<T>* grad_x,
+                    MatView<T> grad_w, T* grad_b, int nthreads);
+
+// out[j] = sum over i of m(i, j), adding rows in index order (m row-major).
+template <class T>
+void column_sums(MatView<const T> m, T* out, int nthreads);
+
+}  // namespace nncore

@@ -1,0 +1,141 @@
+#include "core/dispatch.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "core/check.h"
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
+
+namespace nncore {
+namespace {
+
+bool cpu_has(const char* feature) noexcept {
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+    const std::string f = feature;
+    // __builtin_cpu_supports also checks that the OS saves the wider registers.
+    if (f == "avx2") return __builtin_cpu_supports("avx2");
+    if (f == "fma") return __builtin_cpu_supports("fma");
+    if (f == "avx512f") return __builtin_cpu_supports("avx512f");
+    if (f == "avx512dq") return __builtin_cpu_supports("avx512dq");
+    if (f == "avx512bw") return __builtin_cpu_supports("avx512bw");
+    if (f == "avx512vl") return __builtin_cpu_supports("avx512vl");
+    if (f == "avx") return __builtin_cpu_supports("avx");
+    if (f == "sse4.2") return __builtin_cpu_supports("sse4.2");
+#endif
+    (void)feature;
+    return false;
+}
+
+long cache_size(int level) noexcept {
+#if defined(_SC_LEVEL1_DCACHE_SIZE)
+    const int name = level == 1 ? _SC_LEVEL1_DCACHE_SIZE
+                     : level == 2 ? _SC_LEVEL2_CACHE_SIZE
+                                  : _SC_LEVEL3_CACHE_SIZE;
+    const long v = sysconf(name);
+    return v > 0 ? v : 0;
+#else
+    (void)level;
+    return 0;
+#endif
+}
+
+// The kernel set's defaults, shrunk (never grown) so that an mc x kc block of A fits
+// in half the L2 and a kc x nc block of B in half the L3, when those are known.
+template <class T>
+BlockSizes fit_blocks(const kernels::KernelSet<T>& k, long l2, long l3) noexcept {
+    BlockSizes b{k.mr, k.nr, k.mc, k.kc, k.nc};
+    const long elem = static_cast<long>(sizeof(T));
+    if (l2 > 0) {
+        const long mc = (l2 / 2) / (elem * b.kc);
+        b.mc = static_cast<int>(std::max<long>(b.mr, std::min<long>(b.mc, mc / b.mr * b.mr)));
+    }
+    if (l3 > 0) {
+        const long nc = (l3 / 2) / (elem * b.kc);
+        b.nc = static_cast<int>(std::max<long>(b.nr, std::min<long>(b.nc, nc / b.nr * b.nr)));
+    }
+    return b;
+}
+
+Dispatch detect() {
+    Dispatch d;
+    for (const char* f : {"sse4.2", "avx", "avx2", "fma", "avx512f", "avx512dq", "avx512bw",
+                          "avx512vl"}) {
+        if (cpu_has(f)) d.cpu_features.emplace_back(f);
+    }
+    struct Candidate {
+        const char* name;
+        const kernels::KernelTable* (*get)();
+        bool cpu_ok;
+    };
+    std::vector<Candidate> candidates;
+    candidates.push_back({"generic", [] { return &kernels::generic::table(); }, true});
+#ifdef NNCORE_HAVE_AVX2
+    candidates.push_back({"avx2", [] { return &kernels::avx2::table(); },
+                          cpu_has("avx2") && cpu_has("fma")});
+#endif
+#ifdef NNCORE_HAVE_AVX512
+    candidates.push_back({"avx512", [] { return &kernels::avx512::table(); },
+                          cpu_has("avx512f") && cpu_has("avx512dq") && cpu_has("avx512bw") &&
+                              cpu_has("avx512vl") && cpu_has("avx2") && cpu_has("fma")});
+#endif
+    for (const auto& c : candidates) {
+        d.compiled.emplace_back(c.name);
+        if (c.cpu_ok) d.supported.emplace_back(c.name);
+    }
+
+    const char* env = std::getenv("NNCORE_ISA");
+    d.requested = env ? env : "";
+    int rank = -1;  // the requested set's place in generic < avx2 < avx512
+    if (!d.requested.empty()) {
+        const std::string order[] = {"generic", "avx2", "avx512"};
+        for (int i = 0; i < 3; ++i) {
+            if (d.requested == order[i]) rank = i;
+        }
+        NNCORE_CHECK(rank >= 0, "NNCORE_ISA must be one of 'generic', 'avx2', 'avx512'; got '",
+                     d.requested, "'");
+    }
+    // Best supported set no higher than the request.
+    for (const auto& c : candidates) {
+        if (!c.cpu_ok) continue;
+        const std::string name = c.name;
+        const int r = name == "generic" ? 0 : name == "avx2" ? 1 : 2;
+        if (rank >= 0 && r > rank) continue;
+        d.table = c.get();
+    }
+
+    d.l1d = cache_size(1);
+    d.l2 = cache_size(2);
+    d.l3 = cache_size(3);
+    d.f32 = fit_blocks(d.table->f32, d.l2, d.l3);
+    d.f64 = fit_blocks(d.table->f64, d.l2, d.l3);
+    return d;
+}
+
+}  // namespace
+
+const Dispatch& dispatch() {
+    static const Dispatch d = detect();
+    return d;
+}
+
+template <>
+const kernels::KernelSet<float>& kernel_set<float>() {
+    return dispatch().table->f32;
+}
+template <>
+const kernels::KernelSet<double>& kernel_set<double>() {
+    return dispatch().table->f64;
+}
+template <>
+const BlockSizes& block_sizes<float>() {
+    return dispatch().f32;
+}
+template <>
+const BlockSizes& block_sizes<double>() {
+    return dispatch().f64;
+}
+
+}  // namespace nncore

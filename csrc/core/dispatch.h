@@ -1,0 +1,38 @@
+// CPU detection and the active kernel set.
+//
+// At first use the best set the CPU supports is chosen, or the one NNCORE_ISA names
+// ("generic", "avx2", "avx512"), capped at what the CPU supports.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "kernels/kernel_table.h"
+
+namespace nncore {
+
+struct BlockSizes {
+    int mr, nr, mc, kc, nc;
+};
+
+struct Dispatch {
+    const kernels::KernelTable* table = nullptr;
+    std::string requested;                 // NNCORE_ISA, or "" when unset
+    std::vector<std::string> supported;    // compiled in and supported by this CPU
+    std::vector<std::string> compiled;     // compiled in
+    std::vector<std::string> cpu_features; // what detection found
+    BlockSizes f32{}, f64{};               // after fitting to the detected caches
+    long l1d = 0, l2 = 0, l3 = 0;          // detected cache sizes in bytes (0: unknown)
+};
+
+// The process-wide selection. The first call reads NNCORE_ISA and throws
+// std::invalid_argument for an unknown name; later calls return the same object.
+const Dispatch& dispatch();
+
+template <class T>
+const kernels::KernelSet<T>& kernel_set();
+
+template <class T>
+const BlockSizes& block_sizes();
+
+}  // namespace nncore

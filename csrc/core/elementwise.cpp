@@ -1,0 +1,40 @@
+#include "core/elementwise.h"
+
+#include <algorithm>
+
+#include "core/dispatch.h"
+
+namespace nncore {
+namespace {
+
+double activation_cost(kernels::Act act) noexcept {
+    return (act == kernels::Act::sigmoid || act == kernels::Act::tanh) ? 20.0 : 1.0;
+}
+
+}  // namespace
+
+template <class T>
+void activation(kernels::Act act, const T* x, T* y, index_t n, T slope, int nthreads) {
+    const auto& k = kernel_set<T>();
+    for_chunks(n, nthreads, activation_cost(act), [&](index_t b, index_t e) {
+        k.activation(act, x + b, y + b, e - b, slope);
+    });
+}
+
+template <class T>
+void activation_backward(kernels::Act act, const T* y, const T* gy, T* gx, index_t n, T slope,
+                         int nthreads) {
+    const auto& k = kernel_set<T>();
+    for_chunks(n, nthreads, 1.0, [&](index_t b, index_t e) {
+        k.activation_backward(act, y + b, gy + b, gx + b, e - b, slope);
+    });
+}
+
+template void activation<float>(kernels::Act, const float*, float*, index_t, float, int);
+template void activation<double>(kernels::Act, const double*, double*, index_t, double, int);
+template void activation_backward<float>(kernels::Act, const float*, const float*, float*,
+                                         index_t, float, int);
+template void activation_backward<double>(kernels::Act, const double*, const double*, double*,
+                                          index_t, double, int);
+
+}  // namespace nncore

@@ -1,0 +1,37 @@
+// Activations and their gradients over contiguous buffers.
+#pragma once
+
+#include <algorithm>
+
+#include "core/parallel.h"
+#include "core/views.h"
+#include "kernels/kernel_table.h"
+
+namespace nncore {
+
+// y[i] = act(x[i]) for i < n; x may equal y.
+template <class T>
+void activation(kernels::Act act, const T* x, T* y, index_t n, T slope, int nthreads);
+
+// gx[i] = gy[i] * act'(x[i]) written from the output y; any may alias.
+template <class T>
+void activation_backward(kernels::Act act, const T* y, const T* gy, T* gx, index_t n, T slope,
+                         int nthreads);
+
+// Elementwise work in fixed chunks: f(begin, end) over [0, n), in parallel when large.
+template <class F>
+void for_chunks(index_t n, int nthreads, double cost_per_element, const F& f);
+
+template <class F>
+void for_chunks(index_t n, int nthreads, double cost_per_element, const F& f) {
+    constexpr index_t kChunk = 16384;
+    const index_t chunks = (n + kChunk - 1) / kChunk;
+    const int nt = std::min<int>(nthreads, threads_for(double(n) * cost_per_element));
+    parallel_for(chunks, nt, [&](index_t c) {
+        const index_t begin = c * kChunk;
+        const index_t end = begin + kChunk < n ? begin + kChunk : n;
+        f(begin, end);
+    });
+}
+
+}  // namespace nncore

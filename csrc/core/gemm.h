@@ -1,0 +1,29 @@
+// The one GEMM interface every caller uses: C = act(op(A) @ op(B) + bias).
+//
+// Transposes are views with swapped strides (MatView::t()), so the operands may have
+// any positive strides; packing copies them into contiguous panels. The engine behind
+// this interface (blocking, packing, threading, micro-kernels) can change without
+// touching a caller.
+#pragma once
+
+#include "core/views.h"
+#include "kernels/kernel_table.h"
+
+namespace nncore {
+
+template <class T>
+struct GemmEpilogue {
+    const T* bias = nullptr;  // nullptr or bias[0:n], added to every row of C
+    kernels::Act act = kernels::Act::identity;
+    T slope = T(0);           // leaky_relu slope
+};
+
+// c = act(a @ b + bias) with a: (m, k), b: (k, n), c: (m, n). c must be row-major
+// (cs == 1) and must not overlap a or b. k == 0 gives act(bias) (or act(0)).
+// Uses up to `nthreads` threads over rows and columns of c; k is never split, so the
+// result is bitwise identical for any thread count.
+template <class T>
+void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilogue<T>& ep,
+          int nthreads);
+
+}  // namespace nncore

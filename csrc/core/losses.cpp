@@ -1,0 +1,159 @@
+#include "core/losses.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/check.h"
+#include "core/dispatch.h"
+#include "core/parallel.h"
+
+namespace nncore {
+namespace {
+
+// Fixed blocks of whole rows (at least kBlock elements each, unless rows are longer).
+constexpr index_t kBlock = 8192;
+
+template <class T>
+T sum_weights(const T* w, index_t rows) noexcept {
+    T s = T(0);
+    for (index_t i = 0; i < rows; ++i) s += w[i];
+    return s;
+}
+
+// Denominator of the mean (or 1 for sum/none); throws for an empty mean.
+template <class T>
+T mean_denominator(const char* fn, const T* w, index_t rows, index_t per, Reduction red) {
+    if (red != Reduction::mean) return T(1);
+    NNCORE_CHECK(rows * per > 0, fn, ": reduction='mean' of an empty input is undefined; "
+                 "use reduction='sum' or 'none'");
+    if (!w) return T(rows) * T(per);
+    const T sw = sum_weights(w, rows);
+    NNCORE_CHECK(sw != T(0), fn, ": reduction='mean' with sample_weight summing to 0 is "
+                 "undefined");
+    return sw * T(per);
+}
+
+// Elementwise losses (MSE, BCE): kernel(x, t, l, g, n, gscale) -> sum of losses.
+template <class T, class Kernel>
+T elementwise_loss(const char* fn, Kernel kernel, const T* x, const T* t, const T* w,
+                   index_t rows, index_t per, Reduction red, LossOutput<T> out, int nthreads) {
+    const T denom = mean_denominator(fn, w, rows, per, red);
+    const index_t total = rows * per;
+    if (total == 0) return T(0);
+    const auto& k = kernel_set<T>();
+    if (!w) {
+        const T gscale = T(1) / denom;
+        const index_t blocks = (total + kBlock - 1) / kBlock;
+        std::vector<double> partial(static_cast<std::size_t>(blocks));
+        const int nt = std::min(nthreads, threads_for(double(total) * 20.0));
+        parallel_for(blocks, nt, [&](index_t bi) {
+            const index_t b = bi * kBlock, n = std::min(kBlock, total - b);
+            partial[bi] = kernel(x + b, t + b, out.loss_none ? out.loss_none + b : nullptr,
+                                 out.grad ? out.grad + b : nullptr, n, gscale);
+        });
+        double s = 0.0;
+        for (double p : partial) s += p;
+        return red == Reduction::none ? T(0) : static_cast<T>(s / double(denom));
+    }
+    std::vector<double> partial(static_cast<std::size_t>(rows));
+    const int nt = std::min(nthreads, threads_for(double(total) * 20.0));
+    parallel_for(rows, nt, [&](index_t r) {
+        const index_t b = r * per;
+        const T wr = w[r];
+        T* l = out.loss_none ? out.loss_none + b : nullptr;
+        partial[r] = wr * kernel(x + b, t + b, l, out.grad ? out.grad + b : nullptr, per,
+                                 wr / denom);
+        if (l) k.scale_add(l, wr, T(0), l, per);
+    });
+    double s = 0.0;
+    for (double p : partial) s += p;
+    return red == Reduction::none ? T(0) : static_cast<T>(s / double(denom));
+}
+
+}  // namespace
+
+template <class T>
+T mse_loss(const T* pred, const T* target, const T* w, index_t rows, index_t per,
+           Reduction red, LossOutput<T> out, int nthreads) {
+    return elementwise_loss("mse_loss", kernel_set<T>().mse, pred, target, w, rows, per, red,
+                            out, nthreads);
+}
+
+template <class T>
+T bce_with_logits(const T* logits, const T* target, const T* w, index_t rows, index_t per,
+                  Reduction red, LossOutput<T> out, int nthreads) {
+    return elementwise_loss("binary_cross_entropy_with_logits", kernel_set<T>().bce_logits,
+                            logits, target, w, rows, per, red, out, nthreads);
+}
+
+template <class T>
+T cross_entropy(const T* logits, const std::int64_t* labels, const T* probs, const T* w,
+                index_t rows, index_t classes, Reduction red, LossOutput<T> out, int nthreads) {
+    const char* fn = "cross_entropy";
+    if (labels) {
+        for (index_t i = 0; i < rows; ++i) {
+            NNCORE_CHECK(labels[i] >= 0 && labels[i] < classes, fn, ": target[", i, "] = ",
+                         labels[i], " is out of range for ", classes, " classes");
+        }
+    }
+    const T denom = mean_denominator(fn, w, rows, index_t(1), red);
+    if (rows == 0) return T(0);
+    NNCORE_CHECK(classes > 0, fn, ": logits must have at least one class; got 0 columns");
+    const auto& k = kernel_set<T>();
+    std::vector<double> partial(static_cast<std::size_t>(rows));
+    const int nt = std::min(nthreads, threads_for(double(rows) * double(classes) * 20.0));
+    parallel_for(rows, nt, [&](index_t r) {
+        const T* x = logits + r * classes;
+        T* g = out.grad ? out.grad + r * classes : nullptr;
+        const T wr = w ? w[r] : T(1);
+        const T m = k.max(x, classes);
+        const T s = k.exp_shift_sum(x, m, g, classes);  // g holds exp(x - m) for now
+        const T lse = m + std::log(s);
+        T loss;
+        if (labels) {
+            loss = lse - x[labels[r]];
+        } else {
+            const T* t = probs + r * classes;
+            loss = T(0);
+            for (index_t j = 0; j < classes; ++j) loss += t[j] * (lse - x[j]);
+        }
+        if (g) {
+            // d/dx_j = sum(t) * softmax_j - t_j, scaled by the sample's share of the loss.
+            const T gscale = wr / denom;
+            if (labels) {
+                k.scale_add(g, gscale / s, T(0), g, classes);
+                g[labels[r]] -= gscale;
+            } else {
+                const T* t = probs + r * classes;
+                T st = T(0);
+                for (index_t j = 0; j < classes; ++j) st += t[j];
+                const T c = gscale * st / s;
+                for (index_t j = 0; j < classes; ++j) g[j] = c * g[j] - gscale * t[j];
+            }
+        }
+        partial[r] = wr * loss;
+        if (out.loss_none) out.loss_none[r] = wr * loss;
+    });
+    if (red == Reduction::none) return T(0);
+    double total = 0.0;
+    for (double p : partial) total += p;
+    return static_cast<T>(total / double(denom));
+}
+
+template float mse_loss<float>(const float*, const float*, const float*, index_t, index_t,
+                               Reduction, LossOutput<float>, int);
+template double mse_loss<double>(const double*, const double*, const double*, index_t, index_t,
+                                 Reduction, LossOutput<double>, int);
+template float bce_with_logits<float>(const float*, const float*, const float*, index_t,
+                                      index_t, Reduction, LossOutput<float>, int);
+template double bce_with_logits<double>(const double*, const double*, const double*, index_t,
+                                        index_t, Reduction, LossOutput<double>, int);
+template float cross_entropy<float>(const float*, const std::int64_t*, const float*,
+                                    const float*, index_t, index_t, Reduction,
+                                    LossOutput<float>, int);
+template double cross_entropy<double>(const double*, const std::int64_t*, const double*,
+                                      const double*, index_t, index_t, Reduction,
+                                      LossOutput<double>, int);
+
+}  // namespace nncore

@@ -1,0 +1,34 @@
+// Optimiser updates, in place over contiguous buffers of n values.
+#pragma once
+
+#include "core/views.h"
+
+namespace nncore {
+
+template <class T>
+struct SgdOptions {
+    T lr = T(0), momentum = T(0), dampening = T(0), weight_decay = T(0);
+    bool nesterov = false;
+};
+
+// As torch.optim.SGD, with the velocity buffer starting at zero:
+// g = grad + weight_decay * param; v = momentum * v + (1 - dampening) * g;
+// step = nesterov ? g + momentum * v : v (g itself when momentum == 0);
+// param -= lr * step. velocity may be nullptr when momentum == 0.
+template <class T>
+void sgd_step(T* param, const T* grad, T* velocity, index_t n, const SgdOptions<T>& o,
+              int nthreads);
+
+template <class T>
+struct AdamOptions {
+    T lr = T(1e-3), beta1 = T(0.9), beta2 = T(0.999), eps = T(1e-8), weight_decay = T(0);
+    std::int64_t step = 1;  // 1 on the first update
+};
+
+// As torch.optim.Adam: g = grad + weight_decay * param; m = b1 m + (1-b1) g;
+// v = b2 v + (1-b2) g^2; param -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+template <class T>
+void adam_step(T* param, const T* grad, T* m, T* v, index_t n, const AdamOptions<T>& o,
+               int nthreads);
+
+}  // namespace nncore

@@ -1,0 +1,179 @@
+// Portable C++ kernels: the complete fallback and the readable specification of every
+// entry in kernel_table.h. Compiled at baseline flags; the compiler may vectorise the
+// simple loops, but nothing here depends on it.
+#include "../kernel_table.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace nncore::kernels::generic {
+namespace {
+
+template <class T>
+inline T sigmoid(T x) noexcept {
+    // exp(-|x|) never overflows; the two branches are the same function.
+    const T e = std::exp(-std::abs(x));
+    const T s = T(1) / (T(1) + e);
+    return x >= T(0) ? s : e * s;
+}
+
+template <class T>
+inline T apply(Act act, T x, T slope) noexcept {
+    switch (act) {
+        case Act::relu: return x > T(0) ? x : (x == x ? T(0) : x);
+        case Act::leaky_relu: return x > T(0) ? x : x * slope;
+        case Act::sigmoid: return x == x ? sigmoid(x) : x;
+        case Act::tanh: return std::tanh(x);
+        case Act::identity: break;
+    }
+    return x;
+}
+
+template <class T>
+inline T derivative(Act act, T y, T slope) noexcept {
+    switch (act) {
+        case Act::relu: return y > T(0) ? T(1) : T(0);
+        case Act::leaky_relu: return y > T(0) ? T(1) : slope;
+        case Act::sigmoid: return y * (T(1) - y);
+        case Act::tanh: return T(1) - y * y;
+        case Act::identity: break;
+    }
+    return T(1);
+}
+
+constexpr int kMR = 4;
+constexpr int kNR = 8;
+
+// acc = A_panel * B_panel over kc, then the epilogue; see kernel_table.h.
+template <class T>
+void gemm_tile(index_t m, index_t n, index_t kc, const T* a, const T* b, T* c, index_t ldc,
+               const TileEpilogue<T>& ep) noexcept {
+    T acc[kMR][kNR] = {};
+    for (index_t p = 0; p < kc; ++p) {
+        const T* ap = a + p * kMR;
+        const T* bp = b + p * kNR;
+        for (int i = 0; i < kMR; ++i) {
+            for (int j = 0; j < kNR; ++j) acc[i][j] += ap[i] * bp[j];
+        }
+    }
+    for (index_t i = 0; i < m; ++i) {
+        T* ci = c + i * ldc;
+        for (index_t j = 0; j < n; ++j) {
+            T v = ep.accumulate ? ci[j] + acc[i][j] : acc[i][j];
+            if (ep.last) {
+                if (ep.bias) v += ep.bias[j];
+                v = apply(ep.act, v, ep.slope);
+            }
+            ci[j] = v;
+        }
+    }
+}
+
+template <class T>
+void activation(Act act, const T* x, T* y, index_t n, T slope) noexcept {
+    for (index_t i = 0; i < n; ++i) y[i] = apply(act, x[i], slope);
+}
+
+template <class T>
+void activation_backward(Act act, const T* y, const T* gy, T* gx, index_t n, T slope) noexcept {
+    for (index_t i = 0; i < n; ++i) {
+        const T d = derivative(act, y[i], slope);
+        // relu: the gradient is exactly zero where the unit is off, even for inf/NaN gy.
+        gx[i] = (act == Act::relu) ? (y[i] > T(0) ? gy[i] : T(0)) : gy[i] * d;
+    }
+}
+
+template <class T>
+void add_inplace(T* acc, const T* x, index_t n) noexcept {
+    for (index_t i = 0; i < n; ++i) acc[i] += x[i];
+}
+
+template <class T>
+T max(const T* x, index_t n) noexcept {
+    T m = x[0];
+    for (index_t i = 0; i < n; ++i) {
+        if (x[i] != x[i]) return x[i];
+        m = x[i] > m ? x[i] : m;
+    }
+    return m;
+}
+
+template <class T>
+T exp_shift_sum(const T* x, T shift, T* y, index_t n) noexcept {
+    T s = T(0);
+    for (index_t i = 0; i < n; ++i) {
+        const T e = std::exp(x[i] - shift);
+        if (y) y[i] = e;
+        s += e;
+    }
+    return s;
+}
+
+template <class T>
+void scale_add(const T* x, T s, T c, T* y, index_t n) noexcept {
+    for (index_t i = 0; i < n; ++i) y[i] = x[i] * s + c;
+}
+
+template <class T>
+T dot(const T* x, const T* y, index_t n) noexcept {
+    T s = T(0);
+    for (index_t i = 0; i < n; ++i) s += x[i] * y[i];
+    return s;
+}
+
+template <class T>
+T mse(const T* p, const T* t, T* l, T* g, index_t n, T gscale) noexcept {
+    T s = T(0);
+    for (index_t i = 0; i < n; ++i) {
+        const T d = p[i] - t[i];
+        s += d * d;
+        if (l) l[i] = d * d;
+        if (g) g[i] = gscale * T(2) * d;
+    }
+    return s;
+}
+
+template <class T>
+T bce_logits(const T* z, const T* t, T* l, T* g, index_t n, T gscale) noexcept {
+    T s = T(0);
+    for (index_t i = 0; i < n; ++i) {
+        const T zi = z[i], ti = t[i];
+        const T loss = std::max(zi, T(0)) - zi * ti + std::log1p(std::exp(-std::abs(zi)));
+        s += loss;
+        const T grad = gscale * ((zi == zi ? sigmoid(zi) : zi) - ti);
+        if (l) l[i] = loss;
+        if (g) g[i] = grad;
+    }
+    return s;
+}
+
+template <class T>
+KernelSet<T> make_set() noexcept {
+    KernelSet<T> k;
+    k.mr = kMR;
+    k.nr = kNR;
+    k.mc = 64;
+    k.kc = 256;
+    k.nc = 1024;
+    k.gemm_tile = &gemm_tile<T>;
+    k.activation = &activation<T>;
+    k.activation_backward = &activation_backward<T>;
+    k.add_inplace = &add_inplace<T>;
+    k.max = &max<T>;
+    k.exp_shift_sum = &exp_shift_sum<T>;
+    k.scale_add = &scale_add<T>;
+    k.dot = &dot<T>;
+    k.mse = &mse<T>;
+    k.bce_logits = &bce_logits<T>;
+    return k;
+}
+
+}  // namespace
+
+const KernelTable& table() noexcept {
+    static const KernelTable t{"generic", make_set<float>(), make_set<double>()};
+    return t;
+}
+
+}  // namespace nncore::kernels::generic

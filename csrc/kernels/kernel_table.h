@@ -1,0 +1,95 @@
+// The contract between csrc/core and the per-ISA kernel sets.
+//
+// A kernel set is a table of function pointers and block sizes per dtype. Kernels
+// work on raw pointers, sizes and (where stated) element strides. They never
+// allocate, throw, read the environment or start threads: the core does blocking,
+// packing and threading, and calls these on pieces it has already validated.
+//
+// Every set must produce results within a few ulps of the generic set, which is the
+// readable specification (csrc/kernels/generic/).
+#pragma once
+
+#include <cstdint>
+
+namespace nncore::kernels {
+
+using index_t = std::int64_t;
+
+// Activation applied by the GEMM epilogue and the elementwise kernels.
+enum class Act : int { identity = 0, relu = 1, sigmoid = 2, tanh = 3, leaky_relu = 4 };
+
+// What happens when the gemm tile kernel stores its MR x NR accumulator to C.
+template <class T>
+struct TileEpilogue {
+    // true: C += acc (C holds an earlier k-block). false: C = acc (C may hold garbage).
+    bool accumulate = false;
+    // true on the last k-block: after the sum, add bias then apply the activation.
+    bool last = true;
+    // nullptr, or bias for this tile's columns: bias[j] is added to column j (j < n).
+    const T* bias = nullptr;
+    Act act = Act::identity;
+    T slope = T(0);  // leaky_relu negative slope (>= 0)
+};
+
+template <class T>
+struct KernelSet {
+    // Register tile (mr rows x nr columns of C) and default cache blocks; mc is a
+    // multiple of mr and nc a multiple of nr. The core may shrink mc/kc/nc to the caches
+    // it detects, keeping those multiples.
+    int mr = 0, nr = 0, mc = 0, kc = 0, nc = 0;
+
+    // One tile: C[0:m, 0:n] (row stride ldc, unit column stride) <- op(acc) where
+    // acc = A_panel * B_panel, with 1 <= m <= mr, 1 <= n <= nr, kc >= 1.
+    // a_panel: kc groups of mr values, a_panel[p*mr + i] = A(i, p); rows >= m are zero.
+    // b_panel: kc groups of nr values, b_panel[p*nr + j] = B(p, j); columns >= n are zero.
+    // Both panels are aligned to 64 bytes. Only C[0:m, 0:n] is read or written.
+    void (*gemm_tile)(index_t m, index_t n, index_t kc, const T* a_panel, const T* b_panel,
+                      T* c, index_t ldc, const TileEpilogue<T>& ep) noexcept = nullptr;
+
+    // y[i] = act(x[i]) for i < n. x and y may be the same buffer. NaN propagates.
+    void (*activation)(Act act, const T* x, T* y, index_t n, T slope) noexcept = nullptr;
+
+    // gx[i] = gy[i] * act'(x[i]), with the derivative written in terms of the
+    // activation's output y[i]: identity 1; relu y > 0; leaky_relu y > 0 ? 1 : slope;
+    // sigmoid y (1 - y); tanh 1 - y^2. Any of y, gy, gx may be the same buffer.
+    void (*activation_backward)(Act act, const T* y, const T* gy, T* gx, index_t n,
+                                T slope) noexcept = nullptr;
+
+    // acc[i] += x[i] for i < n.
+    void (*add_inplace)(T* acc, const T* x, index_t n) noexcept = nullptr;
+
+    // max of x[0:n], n >= 1; NaN if any element is NaN.
+    T (*max)(const T* x, index_t n) noexcept = nullptr;
+
+    // y[i] = exp(x[i] - shift) for i < n (y may be x or nullptr: then nothing is
+    // stored); returns the sum of those values, added in a fixed order.
+    T (*exp_shift_sum)(const T* x, T shift, T* y, index_t n) noexcept = nullptr;
+
+    // y[i] = x[i] * s + c for i < n. x and y may be the same buffer.
+    void (*scale_add)(const T* x, T s, T c, T* y, index_t n) noexcept = nullptr;
+
+    // sum of x[i] * y[i] for i < n, in a fixed order.
+    T (*dot)(const T* x, const T* y, index_t n) noexcept = nullptr;
+
+    // Squared error: d = p[i] - t[i]. If l: l[i] = d*d. If g: g[i] = gscale * 2 * d.
+    // Returns the sum of d*d in a fixed order. l and g may alias p or t.
+    T (*mse)(const T* p, const T* t, T* l, T* g, index_t n, T gscale) noexcept = nullptr;
+
+    // Binary cross-entropy on logits z with targets t, stable for any |z|:
+    // loss = max(z, 0) - z*t + log1p(exp(-|z|)). If l: l[i] = loss. If g:
+    // g[i] = gscale * (sigmoid(z) - t). Returns the sum of the losses in a fixed order.
+    T (*bce_logits)(const T* z, const T* t, T* l, T* g, index_t n, T gscale) noexcept = nullptr;
+};
+
+// One instruction set's kernels for both dtypes.
+struct KernelTable {
+    const char* name = "";  // "generic", "avx2", "avx512"
+    KernelSet<float> f32;
+    KernelSet<double> f64;
+};
+
+namespace generic { const KernelTable& table() noexcept; }
+namespace avx2 { const KernelTable& table() noexcept; }
+namespace avx512 { const KernelTable& table() noexcept; }
+
+}  // namespace nncore::kernels

@@ -19,6 +19,7 @@
 #include "core/losses.h"
 #include "core/optim.h"
 #include "core/parallel.h"
+#include "core/peak.h"
 #include "core/softmax.h"
 
 namespace py = pybind11;
@@ -676,4 +677,11 @@ PYBIND11_MODULE(_core, m) {
     m.def("set_num_threads", &set_threads);
     m.def("get_num_threads", &nncore::get_num_threads);
     m.def("config", &config);
+    m.def("_fma_peak_gflops", [](int bits, int nthreads, double seconds) {
+        NNCORE_CHECK(bits == 32 || bits == 64, "_fma_peak_gflops: bits must be 32 or 64");
+        NNCORE_CHECK(nthreads >= 1, "_fma_peak_gflops: nthreads must be >= 1");
+        py::gil_scoped_release nogil;
+        return nncore::fma_peak_gflops(bits == 32, nthreads, seconds);
+    }, "bits"_a, "nthreads"_a, "seconds"_a = 0.2,
+       "Measured peak GFLOP/s of the active kernel set (for benchmarks).");
 }

@@ -1,0 +1,681 @@
+"""The same maths as :mod:`nncore.functional`, in plain NumPy.
+
+Every function here has the name, signature, dtype rules and errors of its native twin.
+It is written to be read — like the tutorials' code, one formula per line — and is
+the oracle the tests compare the native kernels with, and the "pure Python" side of the
+benchmarks. It imports nothing but NumPy.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "matmul", "dense_forward", "dense_backward",
+    "identity", "relu", "sigmoid", "tanh", "leaky_relu",
+    "identity_backward", "relu_backward", "sigmoid_backward", "tanh_backward",
+    "leaky_relu_backward",
+    "softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
+    "mse_loss", "mse_loss_backward", "mse_loss_and_grad",
+    "cross_entropy", "cross_entropy_backward", "cross_entropy_and_grad",
+    "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_backward",
+    "binary_cross_entropy_with_logits_and_grad",
+    "sgd_step", "adam_step",
+]
+
+_ACTIVATIONS = ("identity", "relu", "sigmoid", "tanh", "leaky_relu")
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _as_array(x, fn, name):
+    """x as an ndarray whose dtype is a real float or an integer."""
+    if x is None:
+        raise TypeError(f"{fn}: {name} must be an array-like of numbers; got None")
+    try:
+        a = np.asarray(x)
+    except (ValueError, TypeError) as e:
+        kind = TypeError if isinstance(e, TypeError) else ValueError
+        raise kind(f"{fn}: {name} could not be converted to an array ({e})") from None
+    if a.dtype.kind not in "fiu":
+        raise TypeError(f"{fn}: {name} must be a real floating or integer array; "
+                        f"got dtype {a.dtype}")
+    return a
+
+
+def _float_dtype(a):
+    """float32 for float16/float32, float64 for everything else."""
+    if a.dtype.kind == "f" and a.dtype.itemsize <= 4:
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def _result_dtype(*arrays):
+    dtypes = [_float_dtype(a) for a in arrays if a is not None]
+    return np.dtype(np.float64) if np.dtype(np.float64) in dtypes else np.dtype(np.float32)
+
+
+def _as_float(x, fn, name, dtype=None):
+    a = _as_array(x, fn, name)
+    return a.astype(dtype or _float_dtype(a), copy=False)
+
+
+def _store(out, value, fn, name="out"):
+    """Return value, or copy it into out after checking out."""
+    if out is None:
+        return np.ascontiguousarray(value)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{fn}: {name} must be a numpy.ndarray; got {type(out).__name__}")
+    if out.dtype != value.dtype:
+        raise TypeError(f"{fn}: {name} must have dtype {value.dtype}; got {out.dtype}")
+    if out.shape != value.shape:
+        raise ValueError(f"{fn}: {name} must have shape {value.shape}; got {out.shape}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{fn}: {name} must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError(f"{fn}: {name} must be writeable")
+    out[...] = value
+    return out
+
+
+def _check_out(out, shape, dtype, fn, name="out"):
+    """Checks of out= done before computing (same rules as _store)."""
+    if out is None:
+        return
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{fn}: {name} must be a numpy.ndarray; got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"{fn}: {name} must have dtype {dtype}; got {out.dtype}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{fn}: {name} must have shape {tuple(shape)}; got {out.shape}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{fn}: {name} must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError(f"{fn}: {name} must be writeable")
+
+
+def _activation_name(activation, fn):
+    if activation is None or activation == "linear":
+        return "identity"
+    if not isinstance(activation, str):
+        raise TypeError(f"{fn}: activation must be a str or None; "
+                        f"got {type(activation).__name__}")
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"{fn}: activation must be one of 'identity', 'relu', 'sigmoid', "
+                         f"'tanh', 'leaky_relu' (or None); got '{activation}'")
+    return activation
+
+
+def _slope(slope, fn):
+    if isinstance(slope, bool) or not isinstance(slope, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{fn}: slope must be a real number; got {type(slope).__name__}")
+    if not np.isfinite(slope) or slope < 0:
+        raise ValueError(f"{fn}: slope must be a finite number >= 0; got {slope}")
+    return float(slope)
+
+
+def _reduction(reduction, fn):
+    if not isinstance(reduction, str):
+        raise TypeError(f"{fn}: reduction must be a str; got {type(reduction).__name__}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{fn}: reduction must be one of 'mean', 'sum', 'none'; "
+                         f"got '{reduction}'")
+    return reduction
+
+
+# ------------------------------------------------------------------ the activations
+
+def _sigmoid(x):
+    """1 / (1 + exp(-x)) without overflow: exp(-|x|) is at most 1."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)
+
+
+def _act(name, z, slope):
+    if name == "relu":
+        return np.maximum(z, 0)
+    if name == "leaky_relu":
+        return np.where(z > 0, z, z * z.dtype.type(slope))
+    if name == "sigmoid":
+        return _sigmoid(z)
+    if name == "tanh":
+        return np.tanh(z)
+    return z
+
+
+def _act_derivative_times(name, y, grad_y, slope):
+    """grad_y * act'(z), with act' written from the output y = act(z)."""
+    if name == "relu":
+        return np.where(y > 0, grad_y, 0).astype(grad_y.dtype)
+    if name == "leaky_relu":
+        return np.where(y > 0, grad_y, grad_y * grad_y.dtype.type(slope))
+    if name == "sigmoid":
+        return grad_y * y * (1 - y)
+    if name == "tanh":
+        return grad_y * (1 - y * y)
+    return grad_y
+
+
+# ---------------------------------------------------------------------------- GEMM
+
+def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
+    """op(a) @ op(b), where op transposes when asked."""
+    fn = "matmul"
+    a, b = _as_array(a, fn, "a"), _as_array(b, fn, "b")
+    dtype = _result_dtype(a, b)
+    if a.ndim != 2:
+        raise ValueError(f"{fn}: a must be 2-D; got shape {a.shape}")
+    if b.ndim != 2:
+        raise ValueError(f"{fn}: b must be 2-D; got shape {b.shape}")
+    a = a.astype(dtype, copy=False).T if trans_a else a.astype(dtype, copy=False)
+    b = b.astype(dtype, copy=False).T if trans_b else b.astype(dtype, copy=False)
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"{fn}: inner dimensions must match: op(a) has shape {a.shape} "
+                         f"and op(b) has shape {b.shape}")
+    return _store(out, a @ b, fn)
+
+
+# --------------------------------------------------------------------------- dense
+
+def _dense_args(fn, x, w):
+    x, w = _as_array(x, fn, "x"), _as_array(w, fn, "w")
+    if x.ndim not in (1, 2):
+        raise ValueError(f"{fn}: x must be 1-D (one sample) or 2-D (batch, in); "
+                         f"got shape {x.shape}")
+    if w.ndim != 2:
+        raise ValueError(f"{fn}: w must be 2-D (in, out); got shape {w.shape}")
+    if w.shape[0] != x.shape[-1]:
+        raise ValueError(f"{fn}: w must have {x.shape[-1]} rows to match x of shape "
+                         f"{x.shape}; got w of shape {w.shape}")
+    return x, w
+
+
+def dense_forward(x, w, b=None, activation="identity", *, slope=0.01, out=None):
+    """y = act(x @ w + b), with x: (batch, in), w: (in, out), b: (out,)."""
+    fn = "dense_forward"
+    act = _activation_name(activation, fn)
+    if act == "leaky_relu":
+        slope = _slope(slope, fn)
+    x, w = _dense_args(fn, x, w)
+    if b is not None:
+        b = _as_array(b, fn, "b")
+        if b.shape != (w.shape[1],):
+            raise ValueError(f"{fn}: b must have shape ({w.shape[1]},) to match w of shape "
+                             f"{w.shape}; got b of shape {b.shape}")
+    dtype = _result_dtype(x, w, b)
+    x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
+    z = x @ w
+    if b is not None:
+        z = z + b.astype(dtype, copy=False)
+    return _store(out, _act(act, z, slope).astype(dtype, copy=False), fn)
+
+
+def dense_backward(x, w, y, grad_y, activation="identity", *, slope=0.01, need_grad_x=True,
+                   out=None):
+    """Gradients of y = act(x @ w + b): (grad_x, grad_w, grad_b)."""
+    fn = "dense_backward"
+    act = _activation_name(activation, fn)
+    if act == "leaky_relu":
+        slope = _slope(slope, fn)
+    x, w = _dense_args(fn, x, w)
+    y, grad_y = _as_array(y, fn, "y"), _as_array(grad_y, fn, "grad_y")
+    y_shape = (w.shape[1],) if x.ndim == 1 else (x.shape[0], w.shape[1])
+    if y.shape != y_shape:
+        raise ValueError(f"{fn}: y must have shape {y_shape} to match x of shape {x.shape} "
+                         f"and w of shape {w.shape}; got {y.shape}")
+    if grad_y.shape != y_shape:
+        raise ValueError(f"{fn}: grad_y must have shape {y_shape} (the shape of y); "
+                         f"got {grad_y.shape}")
+    if out is not None and (not isinstance(out, tuple) or len(out) != 3):
+        raise TypeError(f"{fn}: out must be a tuple (grad_x, grad_w, grad_b)")
+    dtype = _result_dtype(x, w, y, grad_y)
+    x2 = np.atleast_2d(x.astype(dtype, copy=False))
+    w = w.astype(dtype, copy=False)
+    y2 = np.atleast_2d(y.astype(dtype, copy=False))
+    gy2 = np.atleast_2d(grad_y.astype(dtype, copy=False))
+
+    grad_z = _act_derivative_times(act, y2, gy2, slope)   # dL/dz, z = x @ w + b
+    grad_w = x2.T @ grad_z                                 # dL/dw
+    grad_b = grad_z.sum(axis=0)                            # dL/db
+    grad_x = (grad_z @ w.T).reshape(x.shape) if need_grad_x else None   # dL/dx
+
+    gx_out, gw_out, gb_out = out if out is not None else (None, None, None)
+    grad_w = _store(gw_out, grad_w.astype(dtype, copy=False), fn, "out[1] (grad_w)")
+    grad_b = _store(gb_out, grad_b.astype(dtype, copy=False), fn, "out[2] (grad_b)")
+    if need_grad_x:
+        grad_x = _store(gx_out, grad_x.astype(dtype, copy=False), fn, "out[0] (grad_x)")
+    return grad_x, grad_w, grad_b
+
+
+# --------------------------------------------------------------------- elementwise
+
+def _elementwise(fn, x, out, f):
+    x = _as_float(x, fn, "x")
+    return _store(out, np.asarray(f(x), dtype=x.dtype), fn)
+
+
+def identity(x, *, out=None):
+    """y = x, as a float array."""
+    return _elementwise("identity", x, out, lambda v: v.copy())
+
+
+def relu(x, *, out=None):
+    """y = max(x, 0)."""
+    return _elementwise("relu", x, out, lambda v: np.maximum(v, 0))
+
+
+def sigmoid(x, *, out=None):
+    """y = 1 / (1 + exp(-x)), computed without overflow."""
+    return _elementwise("sigmoid", x, out, _sigmoid)
+
+
+def tanh(x, *, out=None):
+    """y = tanh(x)."""
+    return _elementwise("tanh", x, out, np.tanh)
+
+
+def leaky_relu(x, slope=0.01, *, out=None):
+    """y = x if x > 0 else slope * x."""
+    slope = _slope(slope, "leaky_relu")
+    return _elementwise("leaky_relu", x, out, lambda v: _act("leaky_relu", v, slope))
+
+
+def _backward(fn, y, grad_y, out, act, slope=0.0):
+    y, grad_y = _as_array(y, fn, "y"), _as_array(grad_y, fn, "grad_y")
+    if y.shape != grad_y.shape:
+        raise ValueError(f"{fn}: grad_y must have the shape of y {y.shape}; "
+                         f"got {grad_y.shape}")
+    dtype = _result_dtype(y, grad_y)
+    y, grad_y = y.astype(dtype, copy=False), grad_y.astype(dtype, copy=False)
+    return _store(out, np.asarray(_act_derivative_times(act, y, grad_y, slope), dtype), fn)
+
+
+def identity_backward(y, grad_y, *, out=None):
+    """grad_x = grad_y."""
+    return _backward("identity_backward", y, grad_y, out, "identity")
+
+
+def relu_backward(y, grad_y, *, out=None):
+    """grad_x = grad_y where y > 0, else 0."""
+    return _backward("relu_backward", y, grad_y, out, "relu")
+
+
+def sigmoid_backward(y, grad_y, *, out=None):
+    """grad_x = grad_y * y * (1 - y)."""
+    return _backward("sigmoid_backward", y, grad_y, out, "sigmoid")
+
+
+def tanh_backward(y, grad_y, *, out=None):
+    """grad_x = grad_y * (1 - y**2)."""
+    return _backward("tanh_backward", y, grad_y, out, "tanh")
+
+
+def leaky_relu_backward(y, grad_y, slope=0.01, *, out=None):
+    """grad_x = grad_y where y > 0, else slope * grad_y."""
+    slope = _slope(slope, "leaky_relu_backward")
+    return _backward("leaky_relu_backward", y, grad_y, out, "leaky_relu", slope)
+
+
+# ------------------------------------------------------------------------- softmax
+
+def _axis(axis, ndim, shape, fn):
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{fn}: axis must be an int; got {type(axis).__name__}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{fn}: axis {axis} is out of bounds for x of shape {shape}")
+    return int(axis)
+
+
+def softmax(x, axis=-1, *, out=None):
+    """exp(x - max) / sum(exp(x - max)) along axis."""
+    fn = "softmax"
+    x = _as_float(x, fn, "x")
+    axis = _axis(axis, x.ndim, x.shape, fn)
+    if x.size == 0:
+        return _store(out, x.copy(), fn)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    return _store(out, (e / e.sum(axis=axis, keepdims=True)).astype(x.dtype), fn)
+
+
+def log_softmax(x, axis=-1, *, out=None):
+    """x - max - log(sum(exp(x - max))) along axis."""
+    fn = "log_softmax"
+    x = _as_float(x, fn, "x")
+    axis = _axis(axis, x.ndim, x.shape, fn)
+    if x.size == 0:
+        return _store(out, x.copy(), fn)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    lse = np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    return _store(out, (shifted - lse).astype(x.dtype), fn)
+
+
+def _softmax_backward_args(fn, y, grad_y, axis):
+    y, grad_y = _as_array(y, fn, "y"), _as_array(grad_y, fn, "grad_y")
+    if y.shape != grad_y.shape:
+        raise ValueError(f"{fn}: grad_y must have the shape of y {y.shape}; "
+                         f"got {grad_y.shape}")
+    axis = _axis(axis, y.ndim, y.shape, fn)
+    dtype = _result_dtype(y, grad_y)
+    return y.astype(dtype, copy=False), grad_y.astype(dtype, copy=False), axis
+
+
+def softmax_backward(y, grad_y, axis=-1, *, out=None):
+    """grad_x = y * (grad_y - sum(grad_y * y)) along axis."""
+    fn = "softmax_backward"
+    y, grad_y, axis = _softmax_backward_args(fn, y, grad_y, axis)
+    dot = (grad_y * y).sum(axis=axis, keepdims=True)
+    return _store(out, (y * (grad_y - dot)).astype(y.dtype), fn)
+
+
+def log_softmax_backward(y, grad_y, axis=-1, *, out=None):
+    """grad_x = grad_y - exp(y) * sum(grad_y) along axis."""
+    fn = "log_softmax_backward"
+    y, grad_y, axis = _softmax_backward_args(fn, y, grad_y, axis)
+    total = grad_y.sum(axis=axis, keepdims=True)
+    return _store(out, (grad_y - np.exp(y) * total).astype(y.dtype), fn)
+
+
+# -------------------------------------------------------------------------- losses
+
+def _weights(sample_weight, rows, fn):
+    if sample_weight is None:
+        return None
+    w = _as_array(sample_weight, fn, "sample_weight")
+    if w.ndim > 1 or w.size != rows:
+        raise ValueError(f"{fn}: sample_weight must have shape ({rows},) (one weight per "
+                         f"sample); got {w.shape}")
+    return w.reshape(rows)
+
+
+def _reduce(fn, losses_per_sample, weights, per, reduction, none_values):
+    """Apply the reduction to per-sample sums of losses."""
+    if reduction == "none":
+        return none_values
+    if reduction == "sum":
+        return float(np.sum(losses_per_sample * (1 if weights is None else weights),
+                            dtype=np.float64))
+    n = losses_per_sample.size * per
+    if n == 0:
+        raise ValueError(f"{fn}: reduction='mean' of an empty input is undefined; "
+                         "use reduction='sum' or 'none'")
+    if weights is None:
+        return float(np.sum(losses_per_sample, dtype=np.float64) / n)
+    total_weight = np.sum(weights, dtype=np.float64)
+    if total_weight == 0:
+        raise ValueError(f"{fn}: reduction='mean' with sample_weight summing to 0 is "
+                         "undefined")
+    return float(np.sum(losses_per_sample * weights, dtype=np.float64) / (total_weight * per))
+
+
+def _mean_scale(fn, weights, rows, per, reduction, dtype):
+    """d(reduced loss) / d(per-element loss) for each sample, shaped (rows, 1)."""
+    w = np.ones(rows, np.float64) if weights is None else weights.astype(np.float64)
+    if reduction == "mean":
+        total = rows * per if weights is None else np.sum(w) * per
+        if rows * per == 0:
+            raise ValueError(f"{fn}: reduction='mean' of an empty input is undefined; "
+                             "use reduction='sum' or 'none'")
+        if total == 0:
+            raise ValueError(f"{fn}: reduction='mean' with sample_weight summing to 0 is "
+                             "undefined")
+        w = w / total
+    return w.astype(dtype).reshape(rows, 1)
+
+
+def _elementwise_loss_args(fn, first, target, sample_weight, first_name):
+    first = _as_array(first, fn, first_name)
+    target = _as_array(target, fn, "target")
+    if first.shape != target.shape:
+        raise ValueError(f"{fn}: target must have the shape of {first_name} {first.shape}; "
+                         f"got {target.shape}")
+    rows = 1 if first.ndim == 0 else first.shape[0]
+    weights = _weights(sample_weight, rows, fn)
+    dtype = _result_dtype(first, target, weights)
+    first, target = first.astype(dtype, copy=False), target.astype(dtype, copy=False)
+    if weights is not None:
+        weights = weights.astype(dtype, copy=False)
+    per = first.size // rows if rows else 0
+    return first, target, weights, rows, per, dtype
+
+
+def _elementwise_loss(fn, first, target, reduction, sample_weight, out, first_name,
+                      loss_fn, grad_fn, want):
+    reduction = _reduction(reduction, fn)
+    x, t, w, rows, per, dtype = _elementwise_loss_args(fn, first, target, sample_weight,
+                                                       first_name)
+    grad = None
+    if want != "loss":
+        _check_out(out, x.shape, dtype, fn)
+        scale = _mean_scale(fn, w, rows, per, reduction, dtype)
+        grad = (grad_fn(x, t).reshape(rows, per) * scale).reshape(x.shape).astype(dtype)
+        grad = _store(out, grad, fn)
+        if want == "grad":
+            return grad
+    losses = loss_fn(x, t).astype(dtype)
+    by_row = losses.reshape(rows, per)
+    none_values = None
+    if reduction == "none":
+        none_values = losses if w is None else (by_row * w.reshape(rows, 1)).reshape(x.shape)
+        none_values = np.asarray(none_values, dtype)
+    value = _reduce(fn, by_row.sum(axis=1, dtype=np.float64), w, per, reduction, none_values)
+    return value if want == "loss" else (value, grad)
+
+
+def _squared_error(p, t):
+    return (p - t) ** 2
+
+
+def _squared_error_grad(p, t):
+    return 2 * (p - t)
+
+
+def mse_loss(pred, target, reduction="mean", *, sample_weight=None):
+    """mean((pred - target)**2)."""
+    return _elementwise_loss("mse_loss", pred, target, reduction, sample_weight, None, "pred",
+                             _squared_error, _squared_error_grad, "loss")
+
+
+def mse_loss_backward(pred, target, reduction="mean", *, sample_weight=None, out=None):
+    """d mse_loss / d pred = 2 (pred - target) / n."""
+    return _elementwise_loss("mse_loss", pred, target, reduction, sample_weight, out, "pred",
+                             _squared_error, _squared_error_grad, "grad")
+
+
+def mse_loss_and_grad(pred, target, reduction="mean", *, sample_weight=None, out=None):
+    """(mse_loss, mse_loss_backward)."""
+    return _elementwise_loss("mse_loss", pred, target, reduction, sample_weight, out, "pred",
+                             _squared_error, _squared_error_grad, "both")
+
+
+def _bce(z, t):
+    """max(z, 0) - z*t + log(1 + exp(-|z|)): never overflows."""
+    return np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
+
+
+def _bce_grad(z, t):
+    return _sigmoid(z) - t
+
+
+def binary_cross_entropy_with_logits(logits, target, reduction="mean", *, sample_weight=None):
+    """Binary cross-entropy of sigmoid(logits) against target, from the logits."""
+    return _elementwise_loss("binary_cross_entropy_with_logits", logits, target, reduction,
+                             sample_weight, None, "logits", _bce, _bce_grad, "loss")
+
+
+def binary_cross_entropy_with_logits_backward(logits, target, reduction="mean", *,
+                                              sample_weight=None, out=None):
+    """d bce / d logits = (sigmoid(logits) - target) / n."""
+    return _elementwise_loss("binary_cross_entropy_with_logits", logits, target, reduction,
+                             sample_weight, out, "logits", _bce, _bce_grad, "grad")
+
+
+def binary_cross_entropy_with_logits_and_grad(logits, target, reduction="mean", *,
+                                              sample_weight=None, out=None):
+    """(loss, grad) of binary_cross_entropy_with_logits."""
+    return _elementwise_loss("binary_cross_entropy_with_logits", logits, target, reduction,
+                             sample_weight, out, "logits", _bce, _bce_grad, "both")
+
+
+def _cross_entropy(logits, target, reduction, sample_weight, out, want):
+    fn = "cross_entropy"
+    reduction = _reduction(reduction, fn)
+    z = _as_array(logits, fn, "logits")
+    t = _as_array(target, fn, "target")
+    if z.ndim not in (1, 2):
+        raise ValueError(f"{fn}: logits must be 2-D (batch, classes) or 1-D (classes,); "
+                         f"got shape {z.shape}")
+    one = z.ndim == 1
+    z2 = z.reshape(1, -1) if one else z
+    rows, classes = z2.shape
+    probabilities = t.dtype.kind == "f" and t.shape == z.shape
+    if not probabilities:
+        label_shape = () if one else (rows,)
+        if t.shape != label_shape:
+            raise ValueError(f"{fn}: target must be class labels of shape {label_shape} or "
+                             f"probabilities of shape {z.shape} to match logits; "
+                             f"got {t.shape}")
+        labels = t.reshape(rows)
+        for i, v in enumerate(labels):
+            if t.dtype.kind == "f" and not (np.isfinite(v) and np.floor(v) == v):
+                raise ValueError(f"{fn}: target[{i}] = {v} is not a whole number "
+                                 "(class labels must be integers)")
+            if not 0 <= v < classes:
+                raise ValueError(f"{fn}: target[{i}] = {v} is out of range for "
+                                 f"{classes} classes")
+        labels = labels.astype(np.int64)
+    weights = _weights(sample_weight, rows, fn)
+    dtype = _result_dtype(z, t if probabilities else None, weights)
+    z2 = z2.astype(dtype, copy=False)
+
+    # log_softmax, row by row, max-shifted
+    shifted = z2 - z2.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    if probabilities:
+        p = t.reshape(rows, classes).astype(dtype, copy=False)
+        losses = -(p * log_probs).sum(axis=1)
+        onehot = p
+    else:
+        losses = -log_probs[np.arange(rows), labels]
+        onehot = np.zeros_like(z2)
+        onehot[np.arange(rows), labels] = 1
+
+    grad = None
+    if want != "loss":
+        _check_out(out, z.shape, dtype, fn)
+        # d/dz of -sum_k t_k log_softmax_k = sum(t) * softmax - t
+        softmax_ = np.exp(log_probs)
+        g = onehot.sum(axis=1, keepdims=True) * softmax_ - onehot
+        scale = _mean_scale(fn, weights, rows, 1, reduction, dtype)
+        grad = _store(out, (g * scale).astype(dtype).reshape(z.shape), fn)
+        if want == "grad":
+            return grad
+    none_values = None
+    if reduction == "none":
+        nv = losses if weights is None else losses * weights.astype(dtype)
+        none_values = np.asarray(nv, dtype).reshape(() if one else (rows,))
+    w = None if weights is None else weights.astype(dtype)
+    value = _reduce(fn, losses.astype(np.float64), w, 1, reduction, none_values)
+    return value if want == "loss" else (value, grad)
+
+
+def cross_entropy(logits, target, reduction="mean", *, sample_weight=None):
+    """-log_softmax(logits)[target], or -sum(target * log_softmax(logits)) for probabilities."""
+    return _cross_entropy(logits, target, reduction, sample_weight, None, "loss")
+
+
+def cross_entropy_backward(logits, target, reduction="mean", *, sample_weight=None, out=None):
+    """d cross_entropy / d logits = (softmax(logits) - onehot(target)) / batch."""
+    return _cross_entropy(logits, target, reduction, sample_weight, out, "grad")
+
+
+def cross_entropy_and_grad(logits, target, reduction="mean", *, sample_weight=None, out=None):
+    """(cross_entropy, cross_entropy_backward)."""
+    return _cross_entropy(logits, target, reduction, sample_weight, out, "both")
+
+
+# ---------------------------------------------------------------------- optimisers
+
+def _param(param, fn, name="param"):
+    if not isinstance(param, np.ndarray):
+        raise TypeError(f"{fn}: {name} must be a numpy.ndarray updated in place; "
+                        f"got {type(param).__name__}")
+    if param.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{fn}: {name} must have dtype float32 or float64; got {param.dtype}")
+    if not param.flags.c_contiguous:
+        raise ValueError(f"{fn}: {name} must be C-contiguous")
+    if not param.flags.writeable:
+        raise ValueError(f"{fn}: {name} must be writeable")
+    return param
+
+
+def _state(a, param, fn, name):
+    _param(a, fn, name)
+    if a.dtype != param.dtype:
+        raise ValueError(f"{fn}: {name} must have dtype {param.dtype} like param")
+    if a.shape != param.shape:
+        raise ValueError(f"{fn}: {name} must have the shape of param {param.shape}; "
+                         f"got {a.shape}")
+    return a
+
+
+def _nonneg(v, fn, name):
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{fn}: {name} must be a real number; got {type(v).__name__}")
+    if not np.isfinite(v) or v < 0:
+        raise ValueError(f"{fn}: {name} must be a finite number >= 0; got {v}")
+    return float(v)
+
+
+def sgd_step(param, grad, velocity=None, *, lr, momentum=0.0, weight_decay=0.0,
+             nesterov=False, dampening=0.0):
+    """param -= lr * step, as torch.optim.SGD (velocity starts at zero)."""
+    fn = "sgd_step"
+    _param(param, fn)
+    grad = _as_float(grad, fn, "grad", param.dtype)
+    lr, momentum = _nonneg(lr, fn, "lr"), _nonneg(momentum, fn, "momentum")
+    weight_decay = _nonneg(weight_decay, fn, "weight_decay")
+    dampening = _nonneg(dampening, fn, "dampening")
+    if nesterov and (momentum <= 0 or dampening != 0):
+        raise ValueError(f"{fn}: nesterov requires momentum > 0 and dampening == 0")
+    if momentum != 0 and velocity is None:
+        raise ValueError(f"{fn}: velocity must be an array when momentum > 0; got None")
+    if grad.shape != param.shape:
+        raise ValueError(f"{fn}: grad must have the shape of param {param.shape}; "
+                         f"got {grad.shape}")
+    t = param.dtype.type
+    g = grad + t(weight_decay) * param
+    if momentum != 0:
+        _state(velocity, param, fn, "velocity")
+        velocity[...] = t(momentum) * velocity + t(1 - dampening) * g
+        g = g + t(momentum) * velocity if nesterov else velocity
+    param -= t(lr) * g
+
+
+def adam_step(param, grad, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+              weight_decay=0.0):
+    """One Adam update, as torch.optim.Adam (m and v start at zero; step counts from 1)."""
+    fn = "adam_step"
+    _param(param, fn)
+    grad = _as_float(grad, fn, "grad", param.dtype)
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
+        raise TypeError(f"{fn}: step must be an int; got {type(step).__name__}")
+    if step < 1:
+        raise ValueError(f"{fn}: step must be >= 1 (it counts updates from 1); got {step}")
+    lr, eps = _nonneg(lr, fn, "lr"), _nonneg(eps, fn, "eps")
+    beta1, beta2 = _nonneg(beta1, fn, "beta1"), _nonneg(beta2, fn, "beta2")
+    weight_decay = _nonneg(weight_decay, fn, "weight_decay")
+    if beta1 >= 1 or beta2 >= 1:
+        raise ValueError(f"{fn}: beta1 and beta2 must be in [0, 1); got {beta1} and {beta2}")
+    if grad.shape != param.shape:
+        raise ValueError(f"{fn}: grad must have the shape of param {param.shape}; "
+                         f"got {grad.shape}")
+    _state(m, param, fn, "m")
+    _state(v, param, fn, "v")
+    t = param.dtype.type
+    g = grad + t(weight_decay) * param
+    m[...] = t(beta1) * m + t(1 - beta1) * g
+    v[...] = t(beta2) * v + t(1 - beta2) * g * g
+    bias_correction1 = 1 - beta1 ** step
+    bias_correction2 = 1 - beta2 ** step
+    denom = np.sqrt(v) / t(np.sqrt(bias_correction2)) + t(eps)
+    param -= t(lr / bias_correction1) * m / denom

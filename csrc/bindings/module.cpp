@@ -501,7 +501,7 @@ void sgd_step(py::handle param, py::handle grad, py::handle velocity, py::handle
     const char* fn = "sgd_step";
     const int bits = inplace_bits(param, fn, "param");
     Arg g = arg(grad, fn, "grad");
-    SgdOptions<double> o;
+    SgdOptions o;
     o.lr = nonneg(lr, fn, "lr");
     o.momentum = nonneg(momentum, fn, "momentum");
     o.weight_decay = nonneg(weight_decay, fn, "weight_decay");
@@ -522,10 +522,9 @@ void sgd_step(py::handle param, py::handle grad, py::handle velocity, py::handle
         const bool has_v = o.momentum != 0;
         py::array_t<T> kv;
         if (has_v) kv = state<T>(velocity, p, fn, "velocity");
-        SgdOptions<T> ot{T(o.lr), T(o.momentum), T(o.dampening), T(o.weight_decay), o.nesterov};
         {
             py::gil_scoped_release nogil;
-            nncore::sgd_step(ptr(kp), kg.data(), has_v ? ptr(kv) : nullptr, count(kp), ot,
+            nncore::sgd_step(ptr(kp), kg.data(), has_v ? ptr(kv) : nullptr, count(kp), o,
                              get_num_threads());
         }
         return py::none();
@@ -542,7 +541,7 @@ void adam_step(py::handle param, py::handle grad, py::handle m, py::handle v, py
         type_error(std::string(fn) + ": step must be an int; got " +
                    std::string(py::str(py::type::of(step).attr("__name__"))));
     }
-    AdamOptions<double> o;
+    AdamOptions o;
     o.step = step.cast<std::int64_t>();
     NNCORE_CHECK(o.step >= 1, fn, ": step must be >= 1 (it counts updates from 1); got ", o.step);
     o.lr = nonneg(lr, fn, "lr");
@@ -563,10 +562,9 @@ void adam_step(py::handle param, py::handle grad, py::handle m, py::handle v, py
         auto km = state<T>(m, p, fn, "m");
         auto kv = state<T>(v, p, fn, "v");
         NNCORE_CHECK(!overlaps(km, kv), fn, ": m and v must not share memory");
-        AdamOptions<T> ot{T(o.lr), T(o.beta1), T(o.beta2), T(o.eps), T(o.weight_decay), o.step};
         {
             py::gil_scoped_release nogil;
-            nncore::adam_step(ptr(kp), kg.data(), ptr(km), ptr(kv), count(kp), ot,
+            nncore::adam_step(ptr(kp), kg.data(), ptr(km), ptr(kv), count(kp), o,
                               get_num_threads());
         }
         return py::none();

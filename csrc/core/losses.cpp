@@ -108,22 +108,40 @@ T cross_entropy(const T* logits, const std::int64_t* labels, const T* probs, con
         T* g = out.grad ? out.grad + r * classes : nullptr;
         const T wr = w ? w[r] : T(1);
         const T m = k.max(x, classes);
-        const T s = k.exp_shift_sum(x, m, g, classes);  // g holds exp(x - m) for now
-        const T lse = m + std::log(s);
+        // s = sum_j exp(x_j - m) = 1 + rest, where rest excludes the (first) maximum,
+        // whose term is exactly 1. Keeping rest separate gives log(s) = log1p(rest) and
+        // p_max - 1 = -rest / s without cancellation, so confident rows stay accurate.
+        index_t amax = 0;
+        while (amax < classes && !(x[amax] == m)) ++amax;
+        T rest, s;
+        if (amax < classes && std::isfinite(m)) {
+            rest = k.exp_shift_sum(x, m, g, amax) +
+                   k.exp_shift_sum(x + amax + 1, m, g ? g + amax + 1 : nullptr,
+                                   classes - amax - 1);
+            if (g) g[amax] = T(1);
+            s = T(1) + rest;
+        } else {  // NaN or infinite logits: the plain formula, which propagates them
+            amax = -1;
+            s = k.exp_shift_sum(x, m, g, classes);
+            rest = s - T(1);
+        }
+        const T log_s = amax >= 0 ? std::log1p(rest) : std::log(s);
+        // -log_softmax(x)_j = log(s) + (m - x_j): (m - x_j) is exact near the max.
         T loss;
         if (labels) {
-            loss = lse - x[labels[r]];
+            loss = log_s + (m - x[labels[r]]);
         } else {
             const T* t = probs + r * classes;
             loss = T(0);
-            for (index_t j = 0; j < classes; ++j) loss += t[j] * (lse - x[j]);
+            for (index_t j = 0; j < classes; ++j) loss += t[j] * (log_s + (m - x[j]));
         }
         if (g) {
             // d/dx_j = sum(t) * softmax_j - t_j, scaled by the sample's share of the loss.
             const T gscale = wr / denom;
             if (labels) {
+                const index_t label = labels[r];
                 k.scale_add(g, gscale / s, T(0), g, classes);
-                g[labels[r]] -= gscale;
+                g[label] = label == amax ? -gscale * (rest / s) : g[label] - gscale;
             } else {
                 const T* t = probs + r * classes;
                 T st = T(0);

@@ -5,9 +5,9 @@
 
 namespace nncore {
 
-template <class T>
+// Hyper-parameters stay in double; each kernel rounds what it derives from them once.
 struct SgdOptions {
-    T lr = T(0), momentum = T(0), dampening = T(0), weight_decay = T(0);
+    double lr = 0, momentum = 0, dampening = 0, weight_decay = 0;
     bool nesterov = false;
 };
 
@@ -16,19 +16,18 @@ struct SgdOptions {
 // step = nesterov ? g + momentum * v : v (g itself when momentum == 0);
 // param -= lr * step. velocity may be nullptr when momentum == 0.
 template <class T>
-void sgd_step(T* param, const T* grad, T* velocity, index_t n, const SgdOptions<T>& o,
+void sgd_step(T* param, const T* grad, T* velocity, index_t n, const SgdOptions& o,
               int nthreads);
 
-template <class T>
 struct AdamOptions {
-    T lr = T(1e-3), beta1 = T(0.9), beta2 = T(0.999), eps = T(1e-8), weight_decay = T(0);
+    double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0;
     std::int64_t step = 1;  // 1 on the first update
 };
 
 // As torch.optim.Adam: g = grad + weight_decay * param; m = b1 m + (1-b1) g;
 // v = b2 v + (1-b2) g^2; param -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
 template <class T>
-void adam_step(T* param, const T* grad, T* m, T* v, index_t n, const AdamOptions<T>& o,
+void adam_step(T* param, const T* grad, T* m, T* v, index_t n, const AdamOptions& o,
                int nthreads);
 
 }  // namespace nncore

@@ -47,7 +47,10 @@ def test_activation_backward_matches_reference(name, n, dtype, threads, rng):
     y = call(R, name, (rng.standard_normal(n) * 3).astype(dtype))
     gy = rng.standard_normal(n).astype(dtype)
     got = call(F, name + "_backward", y, gy)
-    assert_close(got, call(R, name + "_backward", y, gy), dtype)
+    # float64 oracle on the same values: 1 - y*y near |y| = 1 cancels, and the native
+    # kernel (fused multiply-add) is more accurate there than float32 NumPy
+    want = call(R, name + "_backward", y.astype(np.float64), gy.astype(np.float64))
+    assert_close(got, want, dtype)
     inplace = gy.copy()
     call(F, name + "_backward", y, inplace, out=inplace)
     assert_close(inplace, got, dtype)

@@ -1,0 +1,393 @@
+// The SIMD kernel set, written once over a vector type V (VecF32 / VecF64 from
+// vec_avx2.h or vec_avx512.h). Each instruction set's .cpp includes the headers it needs,
+// then this file inside its own anonymous namespace, so every instantiation is compiled
+// with that set's flags and stays private to it. No include guards, no #includes: the
+// including file provides <immintrin.h>, <cmath> and kernel_table.h.
+//
+// Every function implements the contract of the same entry in kernel_table.h; the
+// generic set (csrc/kernels/generic/) is the readable specification.
+
+// ----------------------------------------------------------------- vector maths
+
+template <class V>
+struct Consts;
+
+template <>
+struct Consts<VecF32> {
+    static constexpr float exp_lo = -104.0f, exp_hi = 89.0f;  // beyond: 0 and inf
+    static constexpr float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
+    static constexpr int exp_terms = 8;   // Taylor terms 1/k!, k < 8: |r| <= ln2/2
+    static constexpr int log_terms = 6;   // atanh series terms
+};
+
+template <>
+struct Consts<VecF64> {
+    static constexpr double exp_lo = -746.0, exp_hi = 710.0;
+    static constexpr double ln2_hi = 6.93147180369123816490e-01;
+    static constexpr double ln2_lo = 1.90821492927058770002e-10;
+    static constexpr int exp_terms = 14;
+    static constexpr int log_terms = 12;
+};
+
+// Range reduction x = n*ln2 + r, |r| <= ln2/2, with x clamped so 2^n stays in range.
+// NaN passes through the clamp (max/min return their second operand for NaN).
+template <class V>
+inline void exp_reduce(typename V::R x, typename V::R& n, typename V::R& r) noexcept {
+    using T = typename V::T;
+    using C = Consts<V>;
+    const auto xc = V::min(V::set1(T(C::exp_hi)), V::max(V::set1(T(C::exp_lo)), x));
+    n = V::round(V::mul(xc, V::set1(T(1.44269504088896340736))));
+    r = V::fmadd(n, V::set1(T(-C::ln2_hi)), xc);
+    r = V::fmadd(n, V::set1(T(-C::ln2_lo)), r);
+}
+
+// r + r^2/2! + ... (the Taylor series of exp(r) - 1, to exp_terms terms)
+template <class V>
+inline typename V::R expm1_poly(typename V::R r) noexcept {
+    using T = typename V::T;
+    constexpr int K = Consts<V>::exp_terms;
+    T coef[K];
+    T f = T(1);
+    for (int k = 1; k < K; ++k) {
+        f /= T(k);
+        coef[k] = f;  // 1/k!
+    }
+    auto p = V::set1(coef[K - 1]);
+    for (int k = K - 2; k >= 1; --k) p = V::fmadd(p, r, V::set1(coef[k]));
+    return V::mul(p, r);
+}
+
+template <class V>
+inline typename V::R vexp(typename V::R x) noexcept {
+    using T = typename V::T;
+    typename V::R n, r;
+    exp_reduce<V>(x, n, r);
+    return V::scale2(V::add(expm1_poly<V>(r), V::set1(T(1))), n);
+}
+
+// exp(x) - 1 without cancellation near 0: 2^n * q + (2^n - 1) with q = expm1(r).
+template <class V>
+inline typename V::R vexpm1(typename V::R x) noexcept {
+    using T = typename V::T;
+    typename V::R n, r;
+    exp_reduce<V>(x, n, r);
+    const auto q = expm1_poly<V>(r);
+    const auto two_n = V::scale2(V::set1(T(1)), n);
+    return V::add(V::mul(two_n, q), V::sub(two_n, V::set1(T(1))));
+}
+
+// log(u) for u in [1, 2]: u = 2^k f with f in [sqrt(1/2), sqrt(2)],
+// log f = 2 atanh(s), s = (f - 1) / (f + 1), |s| <= 0.1716.
+template <class V>
+inline typename V::R vlog_1_2(typename V::R u) noexcept {
+    using T = typename V::T;
+    const auto one = V::set1(T(1));
+    const auto big = V::gt(u, V::set1(T(1.41421356237309504880)));
+    const auto f = V::select(big, V::mul(u, V::set1(T(0.5))), u);
+    const auto k = V::select(big, one, V::zero());
+    const auto s = V::div(V::sub(f, one), V::add(f, one));
+    const auto s2 = V::mul(s, s);
+    constexpr int K = Consts<V>::log_terms;
+    auto p = V::set1(T(1) / T(2 * K - 1));
+    for (int j = K - 2; j >= 0; --j) p = V::fmadd(p, s2, V::set1(T(1) / T(2 * j + 1)));
+    const auto logf = V::mul(V::add(s, s), p);
+    return V::fmadd(k, V::set1(T(0.69314718055994530942)), logf);
+}
+
+// log1p(e) for e in [0, 1]: log(1 + e) * e / ((1 + e) - 1) corrects the rounding of 1 + e.
+template <class V>
+inline typename V::R vlog1p_01(typename V::R e) noexcept {
+    const auto one = V::set1(typename V::T(1));
+    const auto u = V::add(one, e);
+    const auto d = V::sub(u, one);
+    const auto exact = V::eq(d, V::zero());
+    const auto corrected = V::mul(vlog_1_2<V>(u), V::div(e, V::select(exact, one, d)));
+    return V::select(exact, e, corrected);
+}
+
+template <class V>
+inline typename V::R vsigmoid(typename V::R x) noexcept {
+    using T = typename V::T;
+    const auto e = vexp<V>(V::neg(V::abs(x)));
+    const auto s = V::div(V::set1(T(1)), V::add(V::set1(T(1)), e));
+    return V::select(V::ge(x, V::zero()), s, V::mul(e, s));
+}
+
+template <class V>
+inline typename V::R vtanh(typename V::R x) noexcept {
+    using T = typename V::T;
+    const auto a = V::abs(x);
+    const auto e = vexpm1<V>(V::mul(a, V::set1(T(-2))));  // in [-1, 0]
+    const auto t = V::div(V::neg(e), V::add(V::set1(T(2)), e));
+    return V::copysign(t, x);
+}
+
+template <class V>
+inline typename V::R apply_act(Act act, typename V::R x, typename V::R slope) noexcept {
+    switch (act) {
+        case Act::relu: return V::max(V::zero(), x);
+        case Act::leaky_relu: return V::select(V::gt(x, V::zero()), x, V::mul(x, slope));
+        case Act::sigmoid: return vsigmoid<V>(x);
+        case Act::tanh: return vtanh<V>(x);
+        case Act::identity: break;
+    }
+    return x;
+}
+
+// gy * act'(from y)
+template <class V>
+inline typename V::R apply_act_backward(Act act, typename V::R y, typename V::R gy,
+                                        typename V::R slope) noexcept {
+    using T = typename V::T;
+    switch (act) {
+        case Act::relu: return V::select(V::gt(y, V::zero()), gy, V::zero());
+        case Act::leaky_relu: return V::select(V::gt(y, V::zero()), gy, V::mul(gy, slope));
+        case Act::sigmoid: return V::mul(gy, V::mul(y, V::sub(V::set1(T(1)), y)));
+        case Act::tanh: return V::mul(gy, V::sub(V::set1(T(1)), V::mul(y, y)));
+        case Act::identity: break;
+    }
+    return gy;
+}
+
+// ------------------------------------------------------------------- GEMM tile
+
+// acc = A_panel * B_panel over kc (MR x NV vectors of accumulators, all in registers),
+// then the epilogue while the values are still in registers; see kernel_table.h.
+template <class V, int MR, int NV>
+void gemm_tile(index_t m, index_t n, index_t kc, const typename V::T* a,
+               const typename V::T* b, typename V::T* c, index_t ldc,
+               const TileEpilogue<typename V::T>& ep) noexcept {
+    using T = typename V::T;
+    using R = typename V::R;
+    constexpr int W = V::W;
+    constexpr int NR = NV * W;
+    R acc[MR][NV];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[i][v] = V::zero();
+    }
+    for (index_t p = 0; p < kc; ++p) {
+        const T* ap = a + p * MR;
+        const T* bp = b + p * NR;
+        _mm_prefetch(reinterpret_cast<const char*>(bp + 8 * NR), _MM_HINT_T0);
+        R bv[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) bv[v] = V::load(bp + v * W);
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i) {
+            const R av = V::set1(ap[i]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) acc[i][v] = V::fmadd(av, bv[v], acc[i][v]);
+        }
+    }
+
+    const R slope = V::set1(ep.slope);
+    const bool full_cols = n == NR;
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+        if (i >= m) break;
+        T* ci = c + i * ldc;
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) {
+            const index_t cols = n - index_t(v) * W;
+            if (cols <= 0) break;
+            R r = acc[i][v];
+            if (full_cols || cols >= W) {
+                if (ep.accumulate) r = V::add(V::loadu(ci + v * W), r);
+                if (ep.last) {
+                    if (ep.bias) r = V::add(r, V::loadu(ep.bias + v * W));
+                    r = apply_act<V>(ep.act, r, slope);
+                }
+                V::storeu(ci + v * W, r);
+            } else {
+                if (ep.accumulate) r = V::add(V::load_part(ci + v * W, cols), r);
+                if (ep.last) {
+                    if (ep.bias) r = V::add(r, V::load_part(ep.bias + v * W, cols));
+                    r = apply_act<V>(ep.act, r, slope);
+                }
+                V::store_part(ci + v * W, r, cols);
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------- elementwise loops
+
+template <class V>
+void activation(Act act, const typename V::T* x, typename V::T* y, index_t n,
+                typename V::T slope) noexcept {
+    constexpr int W = V::W;
+    const auto s = V::set1(slope);
+    index_t i = 0;
+    for (; i + W <= n; i += W) V::storeu(y + i, apply_act<V>(act, V::loadu(x + i), s));
+    if (i < n) V::store_part(y + i, apply_act<V>(act, V::load_part(x + i, n - i), s), n - i);
+}
+
+template <class V>
+void activation_backward(Act act, const typename V::T* y, const typename V::T* gy,
+                         typename V::T* gx, index_t n, typename V::T slope) noexcept {
+    constexpr int W = V::W;
+    const auto s = V::set1(slope);
+    index_t i = 0;
+    for (; i + W <= n; i += W) {
+        V::storeu(gx + i, apply_act_backward<V>(act, V::loadu(y + i), V::loadu(gy + i), s));
+    }
+    if (i < n) {
+        const index_t t = n - i;
+        V::store_part(gx + i,
+                      apply_act_backward<V>(act, V::load_part(y + i, t), V::load_part(gy + i, t),
+                                            s),
+                      t);
+    }
+}
+
+template <class V>
+void add_inplace(typename V::T* acc, const typename V::T* x, index_t n) noexcept {
+    constexpr int W = V::W;
+    index_t i = 0;
+    for (; i + W <= n; i += W) V::storeu(acc + i, V::add(V::loadu(acc + i), V::loadu(x + i)));
+    if (i < n) {
+        const index_t t = n - i;
+        V::store_part(acc + i, V::add(V::load_part(acc + i, t), V::load_part(x + i, t)), t);
+    }
+}
+
+template <class V>
+typename V::T max(const typename V::T* x, index_t n) noexcept {
+    using T = typename V::T;
+    constexpr int W = V::W;
+    index_t i = 0;
+    T m = x[0];
+    if (n >= W) {
+        auto mv = V::loadu(x);
+        auto nan = V::isnan(mv);
+        for (i = W; i + W <= n; i += W) {
+            const auto v = V::loadu(x + i);
+            nan = V::any(V::isnan(v)) ? V::isnan(v) : nan;
+            if (V::any(nan)) return std::numeric_limits<T>::quiet_NaN();
+            mv = V::max(mv, v);
+        }
+        if (V::any(nan)) return std::numeric_limits<T>::quiet_NaN();
+        m = V::hmax(mv);
+    }
+    for (; i < n; ++i) {
+        if (x[i] != x[i]) return x[i];
+        m = x[i] > m ? x[i] : m;
+    }
+    return m;
+}
+
+template <class V>
+typename V::T exp_shift_sum(const typename V::T* x, typename V::T shift, typename V::T* y,
+                            index_t n) noexcept {
+    constexpr int W = V::W;
+    const auto sh = V::set1(shift);
+    auto s0 = V::zero(), s1 = V::zero();
+    index_t i = 0;
+    for (; i + 2 * W <= n; i += 2 * W) {
+        const auto e0 = vexp<V>(V::sub(V::loadu(x + i), sh));
+        const auto e1 = vexp<V>(V::sub(V::loadu(x + i + W), sh));
+        if (y) {
+            V::storeu(y + i, e0);
+            V::storeu(y + i + W, e1);
+        }
+        s0 = V::add(s0, e0);
+        s1 = V::add(s1, e1);
+    }
+    for (; i < n; i += W) {
+        const index_t t = n - i < W ? n - i : W;
+        const auto e = V::keep(vexp<V>(V::sub(V::load_part(x + i, t), sh)), t);
+        if (y) V::store_part(y + i, e, t);
+        s0 = V::add(s0, e);
+    }
+    return V::sum(V::add(s0, s1));
+}
+
+template <class V>
+void scale_add(const typename V::T* x, typename V::T s, typename V::T c, typename V::T* y,
+               index_t n) noexcept {
+    constexpr int W = V::W;
+    const auto sv = V::set1(s), cv = V::set1(c);
+    index_t i = 0;
+    for (; i + W <= n; i += W) V::storeu(y + i, V::fmadd(V::loadu(x + i), sv, cv));
+    if (i < n) V::store_part(y + i, V::fmadd(V::load_part(x + i, n - i), sv, cv), n - i);
+}
+
+template <class V>
+typename V::T dot(const typename V::T* x, const typename V::T* y, index_t n) noexcept {
+    constexpr int W = V::W;
+    auto s0 = V::zero(), s1 = V::zero();
+    index_t i = 0;
+    for (; i + 2 * W <= n; i += 2 * W) {
+        s0 = V::fmadd(V::loadu(x + i), V::loadu(y + i), s0);
+        s1 = V::fmadd(V::loadu(x + i + W), V::loadu(y + i + W), s1);
+    }
+    for (; i < n; i += W) {
+        const index_t t = n - i < W ? n - i : W;
+        s0 = V::fmadd(V::load_part(x + i, t), V::load_part(y + i, t), s0);
+    }
+    return V::sum(V::add(s0, s1));
+}
+
+template <class V>
+typename V::T mse(const typename V::T* p, const typename V::T* t, typename V::T* l,
+                  typename V::T* g, index_t n, typename V::T gscale) noexcept {
+    constexpr int W = V::W;
+    const auto g2 = V::set1(gscale * typename V::T(2));
+    auto s = V::zero();
+    for (index_t i = 0; i < n; i += W) {
+        const index_t k = n - i < W ? n - i : W;
+        const auto d = V::sub(V::load_part(p + i, k), V::load_part(t + i, k));
+        const auto d2 = V::mul(d, d);
+        s = V::add(s, d2);
+        if (l) V::store_part(l + i, d2, k);
+        if (g) V::store_part(g + i, V::mul(g2, d), k);
+    }
+    return V::sum(s);
+}
+
+template <class V>
+typename V::T bce_logits(const typename V::T* z, const typename V::T* t, typename V::T* l,
+                         typename V::T* g, index_t n, typename V::T gscale) noexcept {
+    constexpr int W = V::W;
+    const auto gs = V::set1(gscale);
+    auto s = V::zero();
+    for (index_t i = 0; i < n; i += W) {
+        const index_t k = n - i < W ? n - i : W;
+        const auto zv = V::load_part(z + i, k), tv = V::load_part(t + i, k);
+        const auto e = vexp<V>(V::neg(V::abs(zv)));  // in (0, 1]: no overflow
+        const auto loss = V::add(V::sub(V::max(V::zero(), zv), V::mul(zv, tv)),
+                                 vlog1p_01<V>(e));
+        s = V::add(s, V::keep(loss, k));
+        if (l) V::store_part(l + i, loss, k);
+        if (g) {
+            const auto one = V::set1(typename V::T(1));
+            const auto sg = V::div(one, V::add(one, e));
+            const auto sig = V::select(V::ge(zv, V::zero()), sg, V::mul(e, sg));
+            V::store_part(g + i, V::mul(gs, V::sub(sig, tv)), k);
+        }
+    }
+    return V::sum(s);
+}
+
+template <class V, int MR, int NV>
+KernelSet<typename V::T> make_set(int mc, int kc, int nc) noexcept {
+    KernelSet<typename V::T> k;
+    k.mr = MR;
+    k.nr = NV * V::W;
+    k.mc = mc;
+    k.kc = kc;
+    k.nc = nc;
+    k.gemm_tile = &gemm_tile<V, MR, NV>;
+    k.activation = &activation<V>;
+    k.activation_backward = &activation_backward<V>;
+    k.add_inplace = &add_inplace<V>;
+    k.max = &max<V>;
+    k.exp_shift_sum = &exp_shift_sum<V>;
+    k.scale_add = &scale_add<V>;
+    k.dot = &dot<V>;
+    k.mse = &mse<V>;
+    k.bce_logits = &bce_logits<V>;
+    return k;
+}

@@ -18,3 +18,24 @@ __all__ = [
 
 # --- Python layer (models, losses, optimisers, training) ---------------------------
 # Exports of the Python layer are added below this line.
+from . import callbacks, data, initializers, layers, losses, optim
+from .callbacks import Callback, EarlyStopping, GradientHealth, health_report
+from .data import batches, one_hot, spirals, train_test_split, xor
+from .gradcheck import gradcheck
+from .layers import Dense, Identity, LeakyReLU, Parameter, ReLU, Sigmoid, Softmax, Tanh
+from .losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from .model import History, NonFiniteLossError, Sequential
+from .optim import (SGD, Adam, CosineAnnealingLR, ExponentialLR, StepLR, clip_grad_norm_,
+                    clip_grad_value_)
+from .saving import ModelFileError, load
+
+__all__ += [
+    "callbacks", "data", "initializers", "layers", "losses", "optim",
+    "Callback", "EarlyStopping", "GradientHealth", "health_report",
+    "batches", "one_hot", "spirals", "train_test_split", "xor", "gradcheck",
+    "Dense", "Identity", "LeakyReLU", "Parameter", "ReLU", "Sigmoid", "Softmax", "Tanh",
+    "BCEWithLogitsLoss", "CrossEntropyLoss", "MSELoss",
+    "History", "NonFiniteLossError", "Sequential",
+    "SGD", "Adam", "CosineAnnealingLR", "ExponentialLR", "StepLR", "clip_grad_norm_",
+    "clip_grad_value_", "ModelFileError", "load",
+]

@@ -1,0 +1,177 @@
+"""Training callbacks: early stopping and gradient-health recording.
+
+A callback sees ``on_train_begin()``, ``on_epoch_begin(epoch)``, ``on_step_end(step, logs)``,
+``on_epoch_end(epoch, logs)`` and ``on_train_end(logs)``; ``self.model`` is the model
+being trained. Setting ``model.stop_training = True`` ends training after the epoch.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["Callback", "EarlyStopping", "GradientHealth", "health_report"]
+
+
+class Callback:
+    model = None
+
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_epoch_begin(self, epoch, logs=None):
+        pass
+
+    def on_step_end(self, step, logs=None):
+        pass
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+
+    With ``restore_best_weights`` the model gets back the weights of its best epoch.
+    """
+
+    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, mode="auto",
+                 restore_best_weights=True):
+        self.monitor, self.patience, self.min_delta = monitor, int(patience), abs(min_delta)
+        if mode == "auto":
+            mode = "max" if "acc" in monitor else "min"
+        if mode not in ("min", "max"):
+            raise ValueError(f"EarlyStopping: mode must be 'min', 'max' or 'auto'; got {mode!r}")
+        self.mode = mode
+        self.restore_best_weights = restore_best_weights
+        self.best = None
+        self.best_epoch = None
+        self.stopped_epoch = None
+        self._wait = 0
+        self._best_weights = None
+
+    def on_train_begin(self, logs=None):
+        self.best, self.best_epoch, self.stopped_epoch, self._wait = None, None, None, 0
+        self._best_weights = None
+
+    def _improved(self, value):
+        if self.best is None:
+            return True
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not logs or self.monitor not in logs:
+            raise ValueError(f"EarlyStopping: monitor {self.monitor!r} is not among the logged "
+                             f"metrics {sorted(logs or {})}")
+        value = logs[self.monitor]
+        if self._improved(value):
+            self.best, self.best_epoch, self._wait = value, epoch, 0
+            if self.restore_best_weights:
+                self._best_weights = [p.data.copy() for p in self.model.parameters()]
+            return
+        self._wait += 1
+        if self._wait >= self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.restore_best_weights and self._best_weights is not None and \
+                self.stopped_epoch is not None:
+            for p, w in zip(self.model.parameters(), self._best_weights):
+                p.data[...] = w
+
+
+class GradientHealth(Callback):
+    """Records per layer and epoch (means over the epoch's steps): gradient norm, weight
+    norm, update-to-weight ratio ``|w_after - w_before| / |w_before|``, the fraction of
+    saturated sigmoid/tanh outputs and of dead ReLU units (zero for every sample of a
+    batch). ``fit(..., health=True)`` adds one and stores the result in
+    ``history.health``.
+    """
+
+    def __init__(self):
+        self.health = {}
+        self._prev = {}
+        self._sums = {}
+        self._steps = 0
+
+    def _dense_layers(self):
+        from .layers import Dense
+        return [(self.model.layer_name(i), layer) for i, layer in enumerate(self.model.layers)
+                if isinstance(layer, Dense)]
+
+    def on_train_begin(self, logs=None):
+        for name, layer in self._dense_layers():
+            self._prev[name] = layer.w.data.copy()
+            self.health.setdefault(name, {"grad_norm": [], "weight_norm": [],
+                                          "update_ratio": [], "saturated": [], "dead": [],
+                                          "activation": layer.effective_activation})
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._sums = {name: dict.fromkeys(("grad_norm", "weight_norm", "update_ratio",
+                                           "saturated", "dead"), 0.0)
+                      for name, _ in self._dense_layers()}
+        self._steps = 0
+
+    def on_step_end(self, step, logs=None):
+        self._steps += 1
+        for name, layer in self._dense_layers():
+            s = self._sums[name]
+            w, prev = layer.w.data, self._prev[name]
+            w_norm = float(np.linalg.norm(prev))
+            s["grad_norm"] += float(np.linalg.norm(layer.w.grad))
+            s["weight_norm"] += float(np.linalg.norm(w))
+            np.subtract(w, prev, out=prev)
+            s["update_ratio"] += float(np.linalg.norm(prev)) / (w_norm + 1e-12)
+            np.copyto(prev, w)
+            y, act = layer._y, layer.effective_activation
+            if y is None or y.size == 0:
+                continue
+            if act == "sigmoid":
+                s["saturated"] += float(np.mean((y < 0.01) | (y > 0.99)))
+            elif act == "tanh":
+                s["saturated"] += float(np.mean(np.abs(y) > 0.99))
+            elif act == "relu" and y.ndim == 2:
+                s["dead"] += float(np.mean(np.all(y <= 0, axis=0)))
+
+    def on_epoch_end(self, epoch, logs=None):
+        n = max(self._steps, 1)
+        for name, sums in self._sums.items():
+            for key, total in sums.items():
+                self.health[name][key].append(total / n)
+
+
+def health_report(health, vanish_ratio=1e-3, explode_norm=1e3):
+    """A table of the last epoch's gradient health per layer, with flags.
+
+    A layer is flagged VANISHING when its gradient norm is below ``vanish_ratio`` times
+    the largest layer's, EXPLODING when above ``explode_norm`` or non-finite.
+    Returns ``(text, flags)`` where flags maps layer names to "vanishing"/"exploding".
+    """
+    if not health:
+        return "no gradient-health records (train with health=True)", {}
+    last = {name: {k: (v[-1] if isinstance(v, list) and v else v) for k, v in rec.items()}
+            for name, rec in health.items()}
+    finite = [r["grad_norm"] for r in last.values() if math.isfinite(r["grad_norm"])]
+    largest = max(finite) if finite else 0.0
+    flags = {}
+    lines = [f"{'layer':<12} {'activation':<10} {'grad norm':>11} {'weight norm':>11} "
+             f"{'update/w':>10} {'saturated':>9} {'dead':>6}  flag"]
+    for name, r in last.items():
+        g = r["grad_norm"]
+        flag = ""
+        if not math.isfinite(g) or g > explode_norm:
+            flag = "EXPLODING"
+        elif largest > 0 and g < vanish_ratio * largest:
+            flag = "VANISHING"
+        if flag:
+            flags[name] = flag.lower()
+        lines.append(f"{name:<12} {r['activation']:<10} {g:>11.3e} {r['weight_norm']:>11.3e} "
+                     f"{r['update_ratio']:>10.2e} {r['saturated']:>9.1%} {r['dead']:>6.1%}  "
+                     f"{flag}")
+    return "\n".join(lines), flags

@@ -1,0 +1,95 @@
+"""Data helpers: mini-batches, one-hot labels, splits and two small datasets."""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["batches", "one_hot", "train_test_split", "xor", "spirals"]
+
+
+def batches(x, y=None, batch_size=32, shuffle=False, seed=None, drop_last=False):
+    """Yield ``(x_batch, y_batch)`` (or ``x_batch`` when ``y`` is None) of ``batch_size``
+    samples; ``batch_size=None`` gives the whole set at once (full-batch descent).
+
+    With ``shuffle``, the order is a permutation drawn from ``seed``.
+    """
+    x = np.asarray(x)
+    n = len(x)
+    if y is not None:
+        y = np.asarray(y)
+        if len(y) != n:
+            raise ValueError(f"batches: x and y must have the same length; got {n} and {len(y)}")
+    if batch_size is None:
+        batch_size = max(n, 1)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ValueError(f"batches: batch_size must be a positive int or None; got {batch_size!r}")
+    order = np.random.default_rng(seed).permutation(n) if shuffle else None
+    stop = n - n % batch_size if drop_last else n
+    for start in range(0, stop, batch_size):
+        if order is None:
+            idx = slice(start, min(start + batch_size, n))
+        else:
+            idx = order[start:start + batch_size]
+        yield x[idx] if y is None else (x[idx], y[idx])
+
+
+def one_hot(labels, num_classes=None, dtype=np.float32):
+    """Integer labels ``(n,)`` to a one-hot matrix ``(n, num_classes)``."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or (labels.size and labels.dtype.kind not in "iu"):
+        raise ValueError(f"one_hot: labels must be a 1-D integer array; got shape "
+                         f"{labels.shape}, dtype {labels.dtype}")
+    if num_classes is None:
+        num_classes = int(labels.max()) + 1 if labels.size else 0
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"one_hot: labels must be in [0, {num_classes}); got "
+                         f"[{labels.min()}, {labels.max()}]")
+    out = np.zeros((labels.size, num_classes), dtype)
+    out[np.arange(labels.size), labels] = 1
+    return out
+
+
+def train_test_split(x, y, test_size=0.25, seed=None, stratify=False):
+    """Split into ``x_train, x_test, y_train, y_test`` (as scikit-learn's).
+
+    ``stratify=True`` keeps each class's share of ``y`` in both parts.
+    """
+    x, y = np.asarray(x), np.asarray(y)
+    n = len(x)
+    if len(y) != n:
+        raise ValueError(f"train_test_split: x and y must have the same length; got {n} and "
+                         f"{len(y)}")
+    if not 0 < test_size < 1:
+        raise ValueError(f"train_test_split: test_size must be in (0, 1); got {test_size!r}")
+    rng = np.random.default_rng(seed)
+    if stratify:
+        test_idx = []
+        for cls in np.unique(y):
+            members = rng.permutation(np.flatnonzero(y == cls))
+            test_idx.append(members[:int(round(len(members) * test_size))])
+        test = np.sort(np.concatenate(test_idx))
+    else:
+        test = np.sort(rng.permutation(n)[:int(round(n * test_size))])
+    mask = np.ones(n, bool)
+    mask[test] = False
+    return x[mask], x[test], y[mask], y[test]
+
+
+def xor(dtype=np.float32):
+    """The four XOR points: ``x`` (4, 2) and targets ``y`` (4, 1)."""
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype)
+    y = np.array([[0], [1], [1], [0]], dtype)
+    return x, y
+
+
+def spirals(n=100, classes=3, noise=0.2, seed=0, dtype=np.float32):
+    """Interleaved spirals (the CS231n toy set): ``x`` (n*classes, 2), labels (n*classes,)."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n * classes, 2), dtype)
+    y = np.zeros(n * classes, np.int64)
+    for c in range(classes):
+        r = np.linspace(0.0, 1.0, n)
+        t = np.linspace(c * 4.0, (c + 1) * 4.0, n) + rng.standard_normal(n) * noise
+        x[c * n:(c + 1) * n] = np.column_stack([r * np.sin(t), r * np.cos(t)])
+        y[c * n:(c + 1) * n] = c
+    return x, y

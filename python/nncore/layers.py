@@ -1,0 +1,343 @@
+"""Layers with explicit forward and backward passes.
+
+Each layer keeps what its backward needs next to its forward, as the tutorials teach:
+``forward(x)`` stores the input and output, ``backward(grad_y)`` returns the gradient
+on the input and sets the gradients of its parameters. All arithmetic runs in
+:mod:`nncore.functional`.
+
+Outputs and gradients are written into per-layer workspaces that are reused while the
+batch size stays the same, so a warm training step allocates no new arrays. Copy a
+returned array if you need it after the next call.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import functional as F
+from . import initializers
+
+__all__ = ["Parameter", "Layer", "Dense", "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Softmax",
+           "Identity", "ACTIVATION_LAYERS", "activation_layer"]
+
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def as_dtype(dtype):
+    """float32 or float64 from a name or NumPy dtype; ValueError otherwise."""
+    try:
+        d = np.dtype(dtype)
+    except TypeError:
+        d = None
+    if d is None or d.name not in _DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
+    return d
+
+
+class Parameter:
+    """A trainable array and its gradient (``data`` and ``grad``, same shape and dtype)."""
+
+    __slots__ = ("data", "grad", "name")
+
+    def __init__(self, data, name="param"):
+        self.data = np.ascontiguousarray(data)
+        self.grad = np.zeros_like(self.data)
+        self.name = name
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def size(self):
+        return self.data.size
+
+    def __array__(self, dtype=None, copy=None):
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def __repr__(self):
+        return f"Parameter({self.name}, shape={self.shape}, dtype={self.dtype})"
+
+
+def _workspace(buf, shape, dtype):
+    """buf when it already has this shape and dtype, else a new empty array."""
+    if buf is not None and buf.shape == shape and buf.dtype == dtype:
+        return buf
+    return np.empty(shape, dtype)
+
+
+class Layer:
+    """Base class: a step of a network with forward, backward and (maybe) parameters."""
+
+    activation = None  # for activation layers: the name nncore.functional uses
+
+    def __init__(self, name=None):
+        self.name = name
+        self.dtype = np.dtype(np.float32)
+
+    def forward(self, x):
+        raise NotImplementedError
+
+    def backward(self, grad_y):
+        raise NotImplementedError
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def parameters(self):
+        """The layer's trainable :class:`Parameter` objects (none by default)."""
+        return []
+
+    def grads(self):
+        """The gradients of :meth:`parameters`, in the same order."""
+        return [p.grad for p in self.parameters()]
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad.fill(0)
+
+    def output_features(self, in_features):
+        return in_features
+
+    def reset_parameters(self, rng=None, dtype=None):
+        """Re-initialise parameters from ``rng`` (a NumPy Generator) in ``dtype``."""
+        if dtype is not None:
+            self.dtype = as_dtype(dtype)
+
+    def get_config(self):
+        return {}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class Dense(Layer):
+    """Fully connected layer: ``y = activation(x @ w + b)``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        ``w`` has shape ``(in_features, out_features)`` — the layout of Keras's ``Dense``
+        kernel and the transpose of PyTorch's ``Linear.weight``.
+    activation : {None, "identity", "relu", "sigmoid", "tanh", "leaky_relu"}
+        Fused into the matrix product's store.
+    use_bias : bool
+    init : str or callable
+        Weight initialiser (see :mod:`nncore.initializers`); default He for ReLU-family
+        activations, Glorot otherwise.
+    bias_init : str or callable
+    slope : float
+        Negative slope for ``leaky_relu``.
+    dtype : "float32" (default) or "float64"
+    seed : int or numpy.random.Generator, optional
+        For the initial weights (a model's ``seed`` re-initialises them).
+    """
+
+    def __init__(self, in_features, out_features, activation=None, use_bias=True, init=None,
+                 bias_init="zeros", slope=0.01, dtype="float32", seed=None, name=None):
+        super().__init__(name)
+        for arg, v in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"Dense: {arg} must be a positive int; got {v!r}")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.activation = _activation_name(activation)
+        self.use_bias = bool(use_bias)
+        self.slope = float(slope)
+        self.init_name = init if isinstance(init, str) or init is None else \
+            getattr(init, "__name__", "custom")
+        self._init = initializers.get(init or initializers.default_for(self.activation))
+        self._bias_init = initializers.get(bias_init)
+        self.dtype = as_dtype(dtype)
+        self.fused_activation = None  # set by Sequential when it fuses the next layer
+        self._fused_slope = self.slope
+        self.need_grad_x = True
+        self.w = self.b = None
+        self._x = self._y = self._gx = self._gb_scratch = None
+        self.reset_parameters(np.random.default_rng(seed))
+
+    @property
+    def effective_activation(self):
+        if self.activation == "identity" and self.fused_activation is not None:
+            return self.fused_activation
+        return self.activation
+
+    def reset_parameters(self, rng=None, dtype=None):
+        super().reset_parameters(rng, dtype)
+        rng = rng if rng is not None else np.random.default_rng()
+        fan_in, fan_out = self.in_features, self.out_features
+        w = self._init((fan_in, fan_out), fan_in, fan_out, rng, self.dtype)
+        self.w = Parameter(np.asarray(w, self.dtype), "w")
+        if self.use_bias:
+            b = self._bias_init((fan_out,), fan_in, fan_out, rng, self.dtype)
+            self.b = Parameter(np.asarray(b, self.dtype), "b")
+        else:
+            self.b = None
+            self._gb_scratch = np.zeros(fan_out, self.dtype)
+        self._x = self._y = self._gx = None
+
+    def set_weights(self, w, b=None):
+        """Copy given weights (shape ``(in, out)``) and bias into the layer."""
+        w = np.asarray(w, self.dtype)
+        if w.shape != self.w.shape:
+            raise ValueError(f"Dense.set_weights: w must have shape {self.w.shape}; "
+                             f"got {w.shape}")
+        self.w.data[...] = w
+        if b is not None:
+            if not self.use_bias:
+                raise ValueError("Dense.set_weights: this layer has no bias (use_bias=False)")
+            b = np.asarray(b, self.dtype)
+            if b.shape != self.b.shape:
+                raise ValueError(f"Dense.set_weights: b must have shape {self.b.shape}; "
+                                 f"got {b.shape}")
+            self.b.data[...] = b
+
+    def forward(self, x):
+        act, slope = self._act_and_slope()
+        shape = (self.out_features,) if np.ndim(x) == 1 else (len(x), self.out_features)
+        self._y = _workspace(self._y, shape, self.dtype)
+        self._x = x
+        F.dense_forward(x, self.w.data, None if self.b is None else self.b.data, act,
+                        slope=slope, out=self._y)
+        return self._y
+
+    def backward(self, grad_y):
+        if self._x is None:
+            raise RuntimeError("Dense.backward called before forward")
+        act, slope = self._act_and_slope()
+        gx = None
+        if self.need_grad_x:
+            self._gx = _workspace(self._gx, np.shape(self._x), self.dtype)
+            gx = self._gx
+        gb = self.b.grad if self.b is not None else self._gb_scratch
+        grad_x, _, _ = F.dense_backward(self._x, self.w.data, self._y, grad_y, act, slope=slope,
+                                        need_grad_x=self.need_grad_x,
+                                        out=(gx, self.w.grad, gb))
+        return grad_x
+
+    def _act_and_slope(self):
+        act = self.effective_activation
+        if act == "leaky_relu" and self.fused_activation == "leaky_relu":
+            return act, self._fused_slope
+        return act, self.slope
+
+    def parameters(self):
+        return [self.w] if self.b is None else [self.w, self.b]
+
+    def output_features(self, in_features):
+        if in_features is not None and in_features != self.in_features:
+            raise ValueError(f"Dense: expects {self.in_features} input features; the "
+                             f"previous layer gives {in_features}")
+        return self.out_features
+
+    def get_config(self):
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "activation": self.activation, "use_bias": self.use_bias,
+                "slope": self.slope}
+
+
+def _activation_name(activation):
+    if activation is None or activation == "linear":
+        return "identity"
+    valid = ("identity", "relu", "sigmoid", "tanh", "leaky_relu")
+    if activation not in valid:
+        raise ValueError(f"activation must be one of {valid} or None; got {activation!r}")
+    return activation
+
+
+class _Elementwise(Layer):
+    """An activation applied elementwise; backward works from its output."""
+
+    def __init__(self, name=None):
+        super().__init__(name)
+        self._y = self._gx = None
+
+    def _forward(self, x, out):
+        return getattr(F, self.activation)(x, out=out)
+
+    def _backward(self, y, grad_y, out):
+        return getattr(F, self.activation + "_backward")(y, grad_y, out=out)
+
+    def forward(self, x):
+        self._y = _workspace(self._y, np.shape(x), self.dtype)
+        self._forward(x, self._y)
+        return self._y
+
+    def backward(self, grad_y):
+        if self._y is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        self._gx = _workspace(self._gx, self._y.shape, self.dtype)
+        return self._backward(self._y, grad_y, self._gx)
+
+
+class ReLU(_Elementwise):
+    """``max(x, 0)``."""
+    activation = "relu"
+
+
+class Sigmoid(_Elementwise):
+    """``1 / (1 + exp(-x))``."""
+    activation = "sigmoid"
+
+
+class Tanh(_Elementwise):
+    """``tanh(x)``."""
+    activation = "tanh"
+
+
+class Identity(_Elementwise):
+    """``x``."""
+    activation = "identity"
+
+
+class LeakyReLU(_Elementwise):
+    """``x if x > 0 else slope * x``."""
+    activation = "leaky_relu"
+
+    def __init__(self, slope=0.01, name=None):
+        super().__init__(name)
+        if not np.isfinite(slope) or slope < 0:
+            raise ValueError(f"LeakyReLU: slope must be a finite number >= 0; got {slope!r}")
+        self.slope = float(slope)
+
+    def _forward(self, x, out):
+        return F.leaky_relu(x, self.slope, out=out)
+
+    def _backward(self, y, grad_y, out):
+        return F.leaky_relu_backward(y, grad_y, self.slope, out=out)
+
+    def get_config(self):
+        return {"slope": self.slope}
+
+
+class Softmax(_Elementwise):
+    """Softmax along ``axis``. With a logits loss, leave it out and use ``predict_proba``."""
+    activation = "softmax"
+
+    def __init__(self, axis=-1, name=None):
+        super().__init__(name)
+        self.axis = int(axis)
+
+    def _forward(self, x, out):
+        return F.softmax(x, self.axis, out=out)
+
+    def _backward(self, y, grad_y, out):
+        return F.softmax_backward(y, grad_y, self.axis, out=out)
+
+    def get_config(self):
+        return {"axis": self.axis}
+
+
+ACTIVATION_LAYERS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "identity": Identity,
+                     "leaky_relu": LeakyReLU, "softmax": Softmax}
+
+
+def activation_layer(name, **kwargs):
+    """The activation layer for a name (``"relu"`` -> ``ReLU()``)."""
+    if name not in ACTIVATION_LAYERS:
+        raise ValueError(f"unknown activation layer {name!r}; "
+                         f"expected one of {sorted(ACTIVATION_LAYERS)}")
+    return ACTIVATION_LAYERS[name](**kwargs)

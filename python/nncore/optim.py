@@ -1,0 +1,224 @@
+"""Optimisers, learning-rate schedules and gradient clipping.
+
+Updates run in place through ``nncore.functional.sgd_step`` / ``adam_step``; state
+buffers are allocated once, when the optimiser is bound to its parameters.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import functional as F
+
+__all__ = ["Optimizer", "SGD", "Adam", "StepLR", "ExponentialLR", "CosineAnnealingLR",
+           "clip_grad_norm_", "clip_grad_value_"]
+
+
+def clip_grad_norm_(params, max_norm):
+    """Scale all gradients together so their global L2 norm is at most ``max_norm``.
+
+    Returns the norm before clipping (as ``torch.nn.utils.clip_grad_norm_``).
+    """
+    grads = [p.grad for p in params]
+    total = math.sqrt(sum(float(np.dot(g.ravel(), g.ravel())) for g in grads))
+    if total > max_norm and total > 0:
+        scale = max_norm / (total + 1e-6)
+        for g in grads:
+            np.multiply(g, g.dtype.type(scale), out=g)
+    return total
+
+
+def clip_grad_value_(params, clip_value):
+    """Clip every gradient element into ``[-clip_value, clip_value]``, in place."""
+    for p in params:
+        np.clip(p.grad, -clip_value, clip_value, out=p.grad)
+
+
+class Optimizer:
+    """Base class: holds parameters, hyper-parameters and per-parameter state."""
+
+    def __init__(self, params=None, lr=0.01, clip_norm=None, clip_value=None):
+        if not (isinstance(lr, (int, float)) and lr >= 0 and math.isfinite(lr)):
+            raise ValueError(f"{type(self).__name__}: lr must be a finite number >= 0; "
+                             f"got {lr!r}")
+        self.lr = float(lr)
+        self.clip_norm = clip_norm
+        self.clip_value = clip_value
+        self.params = []
+        self.state = []
+        self.steps = 0
+        if params is not None:
+            self.bind(params)
+
+    def bind(self, params):
+        """Attach the parameters to update (allocates the state buffers once)."""
+        self.params = list(params)
+        if not self.params:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        self.state = [self._new_state(p) for p in self.params]
+        return self
+
+    @property
+    def bound(self):
+        return bool(self.params)
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad.fill(0)
+
+    def step(self):
+        """One update of every parameter from its ``grad``."""
+        if not self.params:
+            raise RuntimeError(f"{type(self).__name__}.step: no parameters (pass them to the "
+                               "constructor or call bind)")
+        if self.clip_value is not None:
+            clip_grad_value_(self.params, self.clip_value)
+        if self.clip_norm is not None:
+            clip_grad_norm_(self.params, self.clip_norm)
+        self.steps += 1
+        for p, s in zip(self.params, self.state):
+            self._update(p, s)
+
+    def _new_state(self, p):
+        return {}
+
+    def _update(self, p, state):
+        raise NotImplementedError
+
+    def get_config(self):
+        return {"lr": self.lr, "clip_norm": self.clip_norm, "clip_value": self.clip_value}
+
+    def state_arrays(self):
+        """The state buffers as a flat dict name -> array (for saving)."""
+        out = {}
+        for i, s in enumerate(self.state):
+            for k, v in s.items():
+                out[f"{i}.{k}"] = v
+        return out
+
+    def load_state_arrays(self, arrays, steps):
+        for key, value in arrays.items():
+            i, k = key.split(".", 1)
+            i = int(i)
+            if i >= len(self.state) or k not in self.state[i]:
+                raise ValueError(f"optimizer state {key!r} does not match the parameters")
+            if self.state[i][k].shape != value.shape:
+                raise ValueError(f"optimizer state {key!r} has shape {value.shape}; expected "
+                                 f"{self.state[i][k].shape}")
+            self.state[i][k][...] = value
+        self.steps = int(steps)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if v is not None)
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, as ``torch.optim.SGD``: ``w -= lr * grad``, with
+    optional momentum (heavy-ball or Nesterov), dampening and L2 weight decay.
+
+    Full-batch, mini-batch and single-sample training differ only in the batches given.
+    """
+
+    def __init__(self, params=None, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0,
+                 dampening=0.0, clip_norm=None, clip_value=None):
+        if momentum < 0 or weight_decay < 0:
+            raise ValueError("SGD: momentum and weight_decay must be >= 0")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: nesterov requires momentum > 0 and dampening == 0")
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+        self.weight_decay, self.dampening = float(weight_decay), float(dampening)
+        super().__init__(params, lr, clip_norm, clip_value)
+
+    def _new_state(self, p):
+        return {"velocity": np.zeros_like(p.data)} if self.momentum else {}
+
+    def _update(self, p, state):
+        F.sgd_step(p.data, p.grad, state.get("velocity"), lr=self.lr, momentum=self.momentum,
+                   weight_decay=self.weight_decay, nesterov=self.nesterov,
+                   dampening=self.dampening)
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov,
+                "weight_decay": self.weight_decay, "dampening": self.dampening}
+
+
+class Adam(Optimizer):
+    """Adam, as ``torch.optim.Adam`` (bias-corrected moments, L2 weight decay)."""
+
+    def __init__(self, params=None, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 clip_norm=None, clip_value=None):
+        b1, b2 = betas
+        if not (0 <= b1 < 1 and 0 <= b2 < 1):
+            raise ValueError(f"Adam: betas must be in [0, 1); got {betas!r}")
+        self.betas, self.eps, self.weight_decay = (float(b1), float(b2)), float(eps), \
+            float(weight_decay)
+        super().__init__(params, lr, clip_norm, clip_value)
+
+    def _new_state(self, p):
+        return {"m": np.zeros_like(p.data), "v": np.zeros_like(p.data)}
+
+    def _update(self, p, state):
+        F.adam_step(p.data, p.grad, state["m"], state["v"], step=self.steps, lr=self.lr,
+                    beta1=self.betas[0], beta2=self.betas[1], eps=self.eps,
+                    weight_decay=self.weight_decay)
+
+    def get_config(self):
+        return {**super().get_config(), "betas": list(self.betas), "eps": self.eps,
+                "weight_decay": self.weight_decay}
+
+
+OPTIMIZERS = {"SGD": SGD, "Adam": Adam}
+
+
+class _Schedule:
+    """Sets ``optimizer.lr`` from the epoch count; call ``step()`` once per epoch."""
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self.base_lr = optimizer.lr
+        self.last_epoch = 0
+
+    def step(self):
+        self.last_epoch += 1
+        self.optimizer.lr = self.lr_at(self.last_epoch)
+        return self.optimizer.lr
+
+    def get_last_lr(self):
+        return self.optimizer.lr
+
+
+class StepLR(_Schedule):
+    """lr = base_lr * gamma ** (epoch // step_size)."""
+
+    def __init__(self, optimizer, step_size, gamma=0.1):
+        super().__init__(optimizer)
+        self.step_size, self.gamma = int(step_size), float(gamma)
+
+    def lr_at(self, epoch):
+        return self.base_lr * self.gamma ** (epoch // self.step_size)
+
+
+class ExponentialLR(_Schedule):
+    """lr = base_lr * gamma ** epoch."""
+
+    def __init__(self, optimizer, gamma):
+        super().__init__(optimizer)
+        self.gamma = float(gamma)
+
+    def lr_at(self, epoch):
+        return self.base_lr * self.gamma ** epoch
+
+
+class CosineAnnealingLR(_Schedule):
+    """lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2."""
+
+    def __init__(self, optimizer, T_max, eta_min=0.0):
+        super().__init__(optimizer)
+        self.T_max, self.eta_min = int(T_max), float(eta_min)
+
+    def lr_at(self, epoch):
+        t = min(epoch, self.T_max)
+        return self.eta_min + (self.base_lr - self.eta_min) * \
+            (1 + math.cos(math.pi * t / self.T_max)) / 2

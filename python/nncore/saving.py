@@ -1,0 +1,153 @@
+"""Saving and loading models: one ``.npz`` file with a JSON description and the arrays.
+
+The file holds ``__nncore__`` (JSON: format name and version, nncore version, dtype,
+layers with their configurations, optimiser type, configuration and step count) and
+one array per parameter and optimiser-state buffer. It is written to a temporary file
+in the same folder and renamed over the target, so a crash or kill mid-save leaves the
+previous file intact. Loading uses ``allow_pickle=False``: nothing in a file is
+executed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from . import layers as L
+from .optim import OPTIMIZERS
+
+__all__ = ["save", "load", "FORMAT_VERSION", "ModelFileError"]
+
+FORMAT = "nncore.model"
+FORMAT_VERSION = 1
+_LAYERS = {"Dense": L.Dense, "ReLU": L.ReLU, "Sigmoid": L.Sigmoid, "Tanh": L.Tanh,
+           "LeakyReLU": L.LeakyReLU, "Softmax": L.Softmax, "Identity": L.Identity}
+
+
+class ModelFileError(ValueError):
+    """A file that is not a readable nncore model (truncated, corrupt, foreign, newer)."""
+
+
+def save(model, path):
+    """Write ``model`` to ``path`` (``.npz`` is appended when missing); returns the path."""
+    from . import __version__
+    path = os.fspath(path)
+    if not path.endswith(".npz"):
+        path += ".npz"
+    arrays = {}
+    layers = []
+    for i, layer in enumerate(model.layers):
+        names = []
+        for p in layer.parameters():
+            key = f"layer{i}.{p.name}"
+            arrays[key] = p.data
+            names.append(key)
+        layers.append({"type": type(layer).__name__, "name": layer.name,
+                       "config": layer.get_config(), "params": names})
+    opt = None
+    if model.optimizer is not None and model.optimizer.bound:
+        state = {}
+        for key, value in model.optimizer.state_arrays().items():
+            state[key] = f"optim.{key}"
+            arrays[f"optim.{key}"] = value
+        opt = {"type": type(model.optimizer).__name__, "config": model.optimizer.get_config(),
+               "steps": model.optimizer.steps, "state": state}
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "nncore_version": __version__,
+            "dtype": model.dtype.name, "layers": layers, "optimizer": opt,
+            "loss": type(model.loss).__name__ if model.loss is not None else None}
+    arrays["__nncore__"] = np.array(json.dumps(meta))
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".nncore-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _fail(path, why):
+    raise ModelFileError(f"nncore.load: {path} is not a readable nncore model: {why}")
+
+
+def load(path):
+    """Read a model written by :func:`save`, validating every shape.
+
+    Raises :class:`ModelFileError` (a ValueError) for truncated, corrupt, foreign or
+    newer-format files, and FileNotFoundError when there is no file.
+    """
+    from .model import Sequential
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"nncore.load: no such file: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if "__nncore__" not in npz.files:
+                _fail(path, "it has no nncore description (a foreign .npz file)")
+            data = {k: npz[k] for k in npz.files}
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError, zlib_error()) as e:
+        _fail(path, f"truncated or corrupt ({type(e).__name__}: {e})")
+    try:
+        meta = json.loads(str(data.pop("__nncore__")))
+    except (ValueError, TypeError) as e:
+        _fail(path, f"its description is not valid JSON ({e})")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        _fail(path, "its description is not an nncore model")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        _fail(path, f"it was written in format version {version!r} by a newer nncore; this "
+                    f"version reads up to {FORMAT_VERSION}")
+    try:
+        layers = []
+        for spec in meta["layers"]:
+            cls = _LAYERS.get(spec["type"])
+            if cls is None:
+                _fail(path, f"unknown layer type {spec['type']!r}")
+            config = dict(spec["config"])
+            if cls is L.Dense:
+                config["dtype"] = meta["dtype"]
+            layer = cls(**config, name=spec.get("name"))
+            params = layer.parameters()
+            if len(params) != len(spec["params"]):
+                _fail(path, f"layer {spec['type']} lists {len(spec['params'])} arrays; "
+                            f"expected {len(params)}")
+            for p, key in zip(params, spec["params"]):
+                arr = data.get(key)
+                if arr is None or arr.shape != p.shape or arr.dtype != p.dtype:
+                    got = None if arr is None else (arr.shape, str(arr.dtype))
+                    _fail(path, f"array {key!r} should be {p.shape} {p.dtype}; got {got}")
+                p.data[...] = arr
+            layers.append(layer)
+        model = Sequential(layers, dtype=meta["dtype"])
+        opt = meta.get("optimizer")
+        if opt:
+            cls = OPTIMIZERS.get(opt["type"])
+            if cls is None:
+                _fail(path, f"unknown optimizer type {opt['type']!r}")
+            config = dict(opt["config"])
+            if "betas" in config:
+                config["betas"] = tuple(config["betas"])
+            optimizer = cls(model.parameters(), **config)
+            state = {key: data[name] for key, name in opt["state"].items()}
+            optimizer.load_state_arrays(state, opt.get("steps", 0))
+            model.optimizer = optimizer
+    except ModelFileError:
+        raise
+    except (KeyError, TypeError, ValueError) as e:
+        _fail(path, f"its description does not match its arrays ({type(e).__name__}: {e})")
+    return model
+
+
+def zlib_error():
+    import zlib
+    return zlib.error

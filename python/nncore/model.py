@@ -436,7 +436,14 @@ class Sequential:
             y = getattr(layer, "_y", None)
             if y is not None and not np.all(np.isfinite(y)):
                 return f"; first non-finite values in layer '{self.layer_name(i)}' (output)"
-        return "; every layer's weights and outputs are finite (check the targets)"
+        # Nothing non-finite yet (the loss itself overflowed): name the largest values.
+        sizes = [(float(np.max(np.abs(layer._y))), i) for i, layer in enumerate(self.layers)
+                 if getattr(layer, "_y", None) is not None and layer._y.size]
+        if sizes:
+            big, i = max(sizes)
+            return f"; every layer is still finite, the largest outputs ({big:.3g}) come " \
+                   f"from layer '{self.layer_name(i)}'"
+        return ""
 
     def _check_x(self, x, name):
         x = np.asarray(x)

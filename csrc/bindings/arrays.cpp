@@ -72,12 +72,31 @@ int result_bits(std::initializer_list<const Arg*> args) {
     return 32;
 }
 
+namespace {
+
+bool aligned_for(const void* p, std::size_t size) {
+    return reinterpret_cast<std::uintptr_t>(p) % size == 0;
+}
+
+}  // namespace
+
+template <class T>
+py::array_t<T> c_array(const py::array& a) {
+    // forcecast converts any real dtype; c_style copies only when the layout needs it.
+    auto r = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(a);
+    if (!r) throw py::error_already_set();
+    if (!aligned_for(r.data(), sizeof(T))) {
+        // A view at an odd byte offset (e.g. np.frombuffer with offset=1): copy it.
+        static py::object require = py::module_::import("numpy").attr("require");
+        r = py::reinterpret_steal<py::array_t<T>>(
+            require(r, py::dtype::of<T>(), "CA").release());
+    }
+    return r;
+}
+
 template <class T>
 py::array_t<T> contiguous(const Arg& a) {
-    // forcecast converts any real dtype; c_style copies only when the layout needs it.
-    auto r = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(a.arr);
-    if (!r) throw py::error_already_set();
-    return r;
+    return c_array<T>(a.arr);
 }
 
 template <class T>
@@ -94,7 +113,7 @@ MatView<const T> matrix(const Arg& a, py::array_t<T>& keep) {
     if (usable) {
         keep = py::reinterpret_borrow<py::array_t<T>>(cast);
     } else {
-        keep = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(cast);
+        keep = c_array<T>(cast);
         if (!keep) throw py::error_already_set();
     }
     const auto r = keep.ndim() == 2 ? keep.shape(0) : 0;
@@ -122,6 +141,8 @@ py::array_t<T> output(py::handle out, const Shape& shape, const char* fn, const 
                  shape_str(got));
     NNCORE_CHECK(o.flags() & py::array::c_style, fn, ": ", name, " must be C-contiguous");
     NNCORE_CHECK(o.writeable(), fn, ": ", name, " must be writeable");
+    NNCORE_CHECK(aligned_for(o.data(), sizeof(T)), fn, ": ", name, " must be aligned to its "
+                 "item size (it starts at an odd byte offset)");
     return py::reinterpret_borrow<py::array_t<T>>(o);
 }
 
@@ -172,6 +193,9 @@ double real_scalar(py::handle obj, const char* fn, const char* name) {
     return obj.cast<double>();
 }
 
+template py::array_t<double> c_array<double>(const py::array&);
+template py::array_t<std::int64_t> c_array<std::int64_t>(const py::array&);
+template py::array_t<std::uint64_t> c_array<std::uint64_t>(const py::array&);
 template py::array_t<float> contiguous<float>(const Arg&);
 template py::array_t<double> contiguous<double>(const Arg&);
 template MatView<const float> matrix<float>(const Arg&, py::array_t<float>&);

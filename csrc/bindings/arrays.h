@@ -48,6 +48,8 @@ std::string shape_str(const Arg& a);
 // A C-contiguous, aligned copy-or-view of `a` as T (a copy only when needed).
 template <class T>
 py::array_t<T> contiguous(const Arg& a);
+template <class T>
+py::array_t<T> c_array(const py::array& a);
 
 // A 2-D view of `a` as T with positive element strides (copied to C order when its
 // strides are negative, zero or not a multiple of the item size). `a` must be 2-D.

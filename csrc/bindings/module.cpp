@@ -67,16 +67,20 @@ py::object matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b
     Arg a = arg(a_obj, fn, "a"), b = arg(b_obj, fn, "b");
     NNCORE_CHECK(a.ndim() == 2, fn, ": a must be 2-D; got shape ", shape_str(a));
     NNCORE_CHECK(b.ndim() == 2, fn, ": b must be 2-D; got shape ", shape_str(b));
+    // Shapes first, and the output before any input is copied: an impossible result
+    // fails fast instead of after copying large (e.g. broadcast) inputs.
+    const auto m = trans_a ? a.dim(1) : a.dim(0), ka_ = trans_a ? a.dim(0) : a.dim(1);
+    const auto kb_ = trans_b ? b.dim(1) : b.dim(0), n = trans_b ? b.dim(0) : b.dim(1);
+    NNCORE_CHECK(ka_ == kb_, fn, ": inner dimensions must match: op(a) has shape (", m, ", ",
+                 ka_, ") and op(b) has shape (", kb_, ", ", n, ")",
+                 trans_a || trans_b ? " after the requested transposes" : "");
     return with_dtype(result_bits({&a, &b}), [&](auto tag) -> py::object {
         using T = decltype(tag);
+        auto res = output<T>(out, {m, n}, fn, "out");
         py::array_t<T> ka, kb;
         MatView<const T> va = matrix<T>(a, ka), vb = matrix<T>(b, kb);
         if (trans_a) va = va.t();
         if (trans_b) vb = vb.t();
-        NNCORE_CHECK(va.cols == vb.rows, fn, ": inner dimensions must match: op(a) has shape (",
-                     va.rows, ", ", va.cols, ") and op(b) has shape (", vb.rows, ", ", vb.cols,
-                     ")", trans_a || trans_b ? " after the requested transposes" : "");
-        auto res = output<T>(out, {va.rows, vb.cols}, fn, "out");
         NNCORE_CHECK(!overlaps(res, ka) && !overlaps(res, kb), fn,
                      ": out must not share memory with a or b");
         {
@@ -114,6 +118,7 @@ py::object dense_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj,
         using T = decltype(tag);
         const bool one = x.ndim() == 1;
         const index_t batch = one ? 1 : x.dim(0);
+        auto res = output<T>(out, one ? Shape{n_out} : Shape{batch, n_out}, fn, "out");
         py::array_t<T> kx, kw;
         MatView<const T> vx;
         if (one) {
@@ -125,8 +130,6 @@ py::object dense_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj,
         MatView<const T> vw = matrix<T>(w, kw);
         py::array_t<T> kb;
         if (has_b) kb = contiguous<T>(b);
-        Shape shape = one ? Shape{n_out} : Shape{batch, n_out};
-        auto res = output<T>(out, shape, fn, "out");
         NNCORE_CHECK(!overlaps(res, kx) && !overlaps(res, kw) && !(has_b && overlaps(res, kb)),
                      fn, ": out must not share memory with x, w or b");
         {
@@ -400,7 +403,7 @@ py::object cross_entropy(Want want, py::handle z_obj, py::handle t_obj, py::hand
     if (!probs) {
         if (t.kind == 'f') {
             // Whole numbers stored as floats are labels; anything else is an error.
-            auto tf = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(t.arr);
+            auto tf = c_array<double>(t.arr);
             const double* v = tf.data();
             for (index_t i = 0; i < rows; ++i) {
                 NNCORE_CHECK(std::isfinite(v[i]) && std::floor(v[i]) == v[i], fn, ": target[", i,
@@ -412,15 +415,13 @@ py::object cross_entropy(Want want, py::handle z_obj, py::handle t_obj, py::hand
         }
         if (t.kind == 'u') {
             // Unsigned labels too large for int64 would wrap; reject them here.
-            auto tu = py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>::ensure(
-                t.arr);
+            auto tu = c_array<std::uint64_t>(t.arr);
             for (index_t i = 0; i < rows; ++i) {
                 NNCORE_CHECK(tu.data()[i] < std::uint64_t(classes), fn, ": target[", i, "] = ",
                              tu.data()[i], " is out of range for ", classes, " classes");
             }
         }
-        labels = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(
-            t.arr);
+        labels = c_array<std::int64_t>(t.arr);
     }
     const int bits = result_bits({&z, probs ? &t : nullptr, has_w ? &w : nullptr});
     return with_dtype(bits, [&](auto tag) -> py::object {
@@ -471,6 +472,8 @@ int inplace_bits(py::handle obj, const char* fn, const char* name) {
     }
     NNCORE_CHECK(a.flags() & py::array::c_style, fn, ": ", name, " must be C-contiguous");
     NNCORE_CHECK(a.writeable(), fn, ": ", name, " must be writeable");
+    NNCORE_CHECK(reinterpret_cast<std::uintptr_t>(a.data()) % a.itemsize() == 0, fn, ": ", name,
+                 " must be aligned to its item size");
     return f32 ? 32 : 64;
 }
 

@@ -97,9 +97,9 @@ T cross_entropy(const T* logits, const std::int64_t* labels, const T* probs, con
                          labels[i], " is out of range for ", classes, " classes");
         }
     }
+    NNCORE_CHECK(classes > 0, fn, ": logits must have at least one class; got 0 columns");
     const T denom = mean_denominator(fn, w, rows, index_t(1), red);
     if (rows == 0) return T(0);
-    NNCORE_CHECK(classes > 0, fn, ": logits must have at least one class; got 0 columns");
     const auto& k = kernel_set<T>();
     std::vector<double> partial(static_cast<std::size_t>(rows));
     const int nt = std::min(nthreads, threads_for(double(rows) * double(classes) * 20.0));

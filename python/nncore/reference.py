@@ -62,7 +62,8 @@ def _as_float(x, fn, name, dtype=None):
 def _store(out, value, fn, name="out"):
     """Return value, or copy it into out after checking out."""
     if out is None:
-        return np.ascontiguousarray(value)
+        value = np.asarray(value)
+        return value if value.flags.c_contiguous else value.copy(order="C")
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{fn}: {name} must be a numpy.ndarray; got {type(out).__name__}")
     if out.dtype != value.dtype:
@@ -528,6 +529,8 @@ def _cross_entropy(logits, target, reduction, sample_weight, out, want):
     z2 = z.reshape(1, -1) if one else z
     rows, classes = z2.shape
     probabilities = t.dtype.kind == "f" and t.shape == z.shape
+    if classes == 0 and (probabilities or t.shape == (() if one else (rows,))):
+        raise ValueError(f"{fn}: logits must have at least one class; got 0 columns")
     if not probabilities:
         label_shape = () if one else (rows,)
         if t.shape != label_shape:

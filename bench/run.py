@@ -128,8 +128,15 @@ def calibrate(fn, target):
     return max(1, int(target / one))
 
 
+COOLDOWN = [0.0]
+
+
 def measure(impls, repeats, target):
     """Interleaved timing: each repeat runs every implementation once, in turn.
+
+    Between samples the script sleeps COOLDOWN seconds: OpenBLAS's and PyTorch's worker
+    threads keep spinning for a while after a call (OpenBLAS about 2**28 cycles), and on
+    a 2-core machine they would steal the core the next implementation's threads need.
 
     Returns {name: [seconds per call, one per repeat]}.
     """
@@ -138,6 +145,8 @@ def measure(impls, repeats, target):
     for _ in range(repeats):
         for name, fn in impls.items():
             n = numbers[name]
+            if COOLDOWN[0]:
+                time.sleep(COOLDOWN[0])
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()
@@ -413,11 +422,14 @@ def main(argv=None):
                    help="sections: matmul,dense,elementwise")
     p.add_argument("--json", help="write all measurements to this file")
     p.add_argument("--plot", help="write a bar chart PNG (needs matplotlib)")
+    p.add_argument("--cooldown", type=float, default=None,
+                   help="seconds to sleep before each sample (default 0.15, quick 0)")
     p.add_argument("--keep-openblas-env", action="store_true",
                    help="do not unset OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE")
     args = p.parse_args(argv)
     args.repeats = args.repeats or (3 if args.quick else 7)
     args.target = args.target or (0.005 if args.quick else 0.03)
+    COOLDOWN[0] = args.cooldown if args.cooldown is not None else (0.0 if args.quick else 0.15)
     threads = [int(t) for t in args.threads.split(",")]
     if any(t < 1 for t in threads):
         p.error("--threads must list positive ints")

@@ -1,6 +1,7 @@
 #include "core/dispatch.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 
 #include "core/check.h"
@@ -111,6 +112,20 @@ Dispatch detect() {
     d.l3 = cache_size(3);
     d.f32 = fit_blocks(d.table->f32, d.l2, d.l3);
     d.f64 = fit_blocks(d.table->f64, d.l2, d.l3);
+    if (const char* blocks = std::getenv("NNCORE_GEMM_BLOCKS")) {
+        // Tuning knob: "MC,KC,NC" for both dtypes, rounded to whole register tiles.
+        long mc = 0, kc = 0, nc = 0;
+        NNCORE_CHECK(std::sscanf(blocks, "%ld,%ld,%ld", &mc, &kc, &nc) == 3 && mc > 0 &&
+                         kc > 0 && nc > 0 && mc <= (1 << 16) && kc <= (1 << 16) &&
+                         nc <= (1 << 20),
+                     "NNCORE_GEMM_BLOCKS must be 'MC,KC,NC' with positive values; got '",
+                     blocks, "'");
+        for (BlockSizes* b : {&d.f32, &d.f64}) {
+            b->mc = static_cast<int>(std::max<long>(b->mr, mc / b->mr * b->mr));
+            b->kc = static_cast<int>(kc);
+            b->nc = static_cast<int>(std::max<long>(b->nr, nc / b->nr * b->nr));
+        }
+    }
     return d;
 }
 

@@ -102,3 +102,22 @@ def test_unknown_isa_fails_import():
     proc = run("sse9", "import nncore")
     assert proc.returncode != 0
     assert "ImportError" in proc.stderr and "NNCORE_ISA" in proc.stderr and "sse9" in proc.stderr
+
+
+def test_gemm_block_override_is_used_and_stays_correct():
+    script = (
+        "import numpy as np, nncore, nncore.functional as F, nncore.reference as R\n"
+        "b = nncore.config()['gemm_blocks']['float32']\n"
+        "a = np.random.default_rng(0).standard_normal((97, 301))\n"
+        "w = np.random.default_rng(1).standard_normal((301, 45))\n"
+        "err = np.max(np.abs(F.matmul(a, w) - R.matmul(a, w))) / np.max(np.abs(R.matmul(a, w)))\n"
+        "print(b['MC'] % b['MR'] == 0, b['KC'], err < 1e-12)\n")
+    env = dict(os.environ, NNCORE_GEMM_BLOCKS="50,7,40")
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "7", "True"]
+    env["NNCORE_GEMM_BLOCKS"] = "1,2"
+    proc = subprocess.run([sys.executable, "-c", "import nncore"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode != 0 and "NNCORE_GEMM_BLOCKS" in proc.stderr

@@ -94,6 +94,16 @@ py::object matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b
 
 // ---------------------------------------------------------------------------- dense
 
+// x as a (batch, in) matrix view: a 1-D x is one sample.
+template <class T>
+MatView<const T> sample_matrix(const Arg& x, index_t in, py::array_t<T>& keep) {
+    if (x.ndim() == 1) {
+        keep = contiguous<T>(x);
+        return row_major<const T>(keep.data(), 1, in);
+    }
+    return matrix<T>(x, keep);
+}
+
 py::object dense_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj,
                          py::handle act_obj, py::handle slope_obj, py::handle out) {
     const char* fn = "dense_forward";
@@ -120,14 +130,8 @@ py::object dense_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj,
         const index_t batch = one ? 1 : x.dim(0);
         auto res = output<T>(out, one ? Shape{n_out} : Shape{batch, n_out}, fn, "out");
         py::array_t<T> kx, kw;
-        MatView<const T> vx;
-        if (one) {
-            kx = contiguous<T>(x);
-            vx = row_major<const T>(kx.data(), 1, in);
-        } else {
-            vx = matrix<T>(x, kx);
-        }
-        MatView<const T> vw = matrix<T>(w, kw);
+        const MatView<const T> vx = sample_matrix<T>(x, in, kx);
+        const MatView<const T> vw = matrix<T>(w, kw);
         py::array_t<T> kb;
         if (has_b) kb = contiguous<T>(b);
         NNCORE_CHECK(!overlaps(res, kx) && !overlaps(res, kw) && !(has_b && overlaps(res, kb)),
@@ -180,14 +184,8 @@ py::object dense_backward(py::handle x_obj, py::handle w_obj, py::handle y_obj,
     return with_dtype(bits, [&](auto tag) -> py::object {
         using T = decltype(tag);
         py::array_t<T> kx, kw;
-        MatView<const T> vx;
-        if (one) {
-            kx = contiguous<T>(x);
-            vx = row_major<const T>(kx.data(), 1, in);
-        } else {
-            vx = matrix<T>(x, kx);
-        }
-        MatView<const T> vw = matrix<T>(w, kw);
+        const MatView<const T> vx = sample_matrix<T>(x, in, kx);
+        const MatView<const T> vw = matrix<T>(w, kw);
         py::array_t<T> ky = contiguous<T>(y), kgy = contiguous<T>(gy);
         py::array_t<T> gw = output<T>(out_gw, {in, n_out}, fn, "out[1] (grad_w)");
         py::array_t<T> gb = output<T>(out_gb, {n_out}, fn, "out[2] (grad_b)");

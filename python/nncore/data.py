@@ -61,18 +61,23 @@ def train_test_split(x, y, test_size=0.25, seed=None, stratify=False):
                          f"{len(y)}")
     if not 0 < test_size < 1:
         raise ValueError(f"train_test_split: test_size must be in (0, 1); got {test_size!r}")
-    rng = np.random.default_rng(seed)
-    if stratify:
-        test_idx = []
-        for cls in np.unique(y):
-            members = rng.permutation(np.flatnonzero(y == cls))
-            test_idx.append(members[:int(round(len(members) * test_size))])
-        test = np.sort(np.concatenate(test_idx))
+    train, test = split_indices(n, test_size, np.random.default_rng(seed),
+                                y if stratify else None)
+    return x[train], x[test], y[train], y[test]
+
+
+def split_indices(n, fraction, rng, labels=None):
+    """Sorted ``(kept, held_out)`` index arrays holding out ``fraction`` of ``n`` samples,
+    drawn from ``rng``; with ``labels``, the same fraction of each class (stratified)."""
+    if labels is not None:
+        held = [rng.permutation(np.flatnonzero(labels == cls)) for cls in np.unique(labels)]
+        held = np.concatenate([m[:int(round(len(m) * fraction))] for m in held])
     else:
-        test = np.sort(rng.permutation(n)[:int(round(n * test_size))])
+        held = rng.permutation(n)[:int(round(n * fraction))]
+    held = np.sort(held)
     mask = np.ones(n, bool)
-    mask[test] = False
-    return x[mask], x[test], y[mask], y[test]
+    mask[held] = False
+    return np.flatnonzero(mask), held
 
 
 def xor(dtype=np.float32):

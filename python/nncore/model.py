@@ -11,7 +11,7 @@ import numpy as np
 
 from . import callbacks as cb
 from . import losses as losses_mod
-from .data import batches
+from .data import batches, split_indices
 from .layers import Dense, Layer, _Elementwise, as_dtype
 from .optim import SGD, Optimizer
 from .progress import EpochProgress
@@ -531,19 +531,8 @@ def _per_sample(out, loss_fn):
 def _split_indices(y, fraction, seed, loss_fn):
     """Seeded train/validation indices, stratified by class for classification."""
     rng = np.random.default_rng(None if seed is None else seed + 7919)
-    n = len(y)
-    if loss_fn.classification and (y.ndim == 1 or y.shape[1] == 1):
-        labels = y.reshape(n)
-        val = []
-        for cls in np.unique(labels):
-            members = rng.permutation(np.flatnonzero(labels == cls))
-            val.append(members[:int(round(len(members) * fraction))])
-        val = np.sort(np.concatenate(val))
-    else:
-        val = np.sort(rng.permutation(n)[:int(round(n * fraction))])
-    mask = np.ones(n, bool)
-    mask[val] = False
-    return np.flatnonzero(mask), val
+    stratify = loss_fn.classification and (y.ndim == 1 or y.shape[1] == 1)
+    return split_indices(len(y), fraction, rng, y.reshape(len(y)) if stratify else None)
 
 
 class _InterruptFlag:

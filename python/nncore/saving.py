@@ -17,6 +17,7 @@ import zipfile
 import numpy as np
 
 from . import layers as L
+from . import losses as losses_mod
 from .optim import OPTIMIZERS
 
 __all__ = ["save", "load", "FORMAT_VERSION", "ModelFileError"]
@@ -141,6 +142,12 @@ def load(path):
             state = {key: data[name] for key, name in opt["state"].items()}
             optimizer.load_state_arrays(state, opt.get("steps", 0))
             model.optimizer = optimizer
+        loss_name = meta.get("loss")
+        if loss_name is not None:
+            loss_cls = getattr(losses_mod, loss_name, None)
+            if not (isinstance(loss_cls, type) and issubclass(loss_cls, losses_mod.Loss)):
+                _fail(path, f"unknown loss type {loss_name!r}")
+            model.loss = loss_cls()
     except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError) as e:

@@ -27,6 +27,8 @@ def test_round_trip_is_exact(tmp_path, rng):
         assert a.dtype == b.dtype and np.array_equal(a.data, b.data)
     assert np.array_equal(model.predict(x), loaded.predict(x))
     assert type(loaded.optimizer) is nc.Adam and loaded.optimizer.steps == model.optimizer.steps
+    assert type(loaded.loss) is nc.CrossEntropyLoss
+    assert loaded.evaluate(x, y) == model.evaluate(x, y)
     for k, v in model.optimizer.state_arrays().items():
         assert np.array_equal(v, loaded.optimizer.state_arrays()[k])
     # training continues identically from the file

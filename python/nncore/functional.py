@@ -122,7 +122,7 @@ def dense_backward(x, w, y, grad_y, activation="identity", *, slope=0.01, need_g
     return _core.dense_backward(x, w, y, grad_y, activation, slope, bool(need_grad_x), out)
 
 
-def _elementwise_doc(name, formula):
+def _elementwise_doc(name, formula, example):
     return f"""Elementwise ``{formula}``.
 
     Parameters
@@ -137,7 +137,8 @@ def _elementwise_doc(name, formula):
 
     Examples
     --------
-    >>> {name}([-1.0, 0.0, 2.0])  # doctest: +SKIP
+    >>> {name}([-1.0, 0.0, 2.0])
+    {example}
     """
 
 
@@ -157,10 +158,13 @@ def tanh(x, *, out=None):
     return _core.tanh(x, None, out)
 
 
-identity.__doc__ = _elementwise_doc("identity", "y = x (a float copy)")
-relu.__doc__ = _elementwise_doc("relu", "y = max(x, 0)")
-sigmoid.__doc__ = _elementwise_doc("sigmoid", "y = 1 / (1 + exp(-x))")
-tanh.__doc__ = _elementwise_doc("tanh", "y = tanh(x)")
+identity.__doc__ = _elementwise_doc("identity", "y = x (a float copy)",
+                                    "array([-1.,  0.,  2.])")
+relu.__doc__ = _elementwise_doc("relu", "y = max(x, 0)", "array([0., 0., 2.])")
+sigmoid.__doc__ = _elementwise_doc("sigmoid", "y = 1 / (1 + exp(-x))",
+                                   "array([0.26894142, 0.5       , 0.88079708])")
+tanh.__doc__ = _elementwise_doc("tanh", "y = tanh(x)",
+                                "array([-0.76159416,  0.        ,  0.96402758])")
 
 
 def leaky_relu(x, slope=0.01, *, out=None):

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "core/dispatch.h"
-#include "core/elementwise.h"
 #include "core/gemm.h"
 #include "core/parallel.h"
 #include "core/workspace.h"
@@ -43,11 +42,27 @@ void dense_backward(MatView<const T> x, MatView<const T> w, MatView<const T> y,
     const index_t batch = y.rows, out = y.cols;
     MatView<const T> gz = grad_y;
     if (act != kernels::Act::identity) {
+        // One pass: grad_z = grad_y * act'(y), row by row within column chunks, with the
+        // bias gradient summed from the chunk while it is still in L1 (rows in order).
         T* buf = Workspace::local().get<T>(Slot::grad_z, static_cast<std::size_t>(batch * out));
-        activation_backward(act, y.data, grad_y.data, buf, batch * out, slope, nthreads);
+        const auto& k = kernel_set<T>();
+        constexpr index_t kCols = 256;
+        const index_t chunks = (out + kCols - 1) / kCols;
+        const int nt = std::min(nthreads, threads_for(4.0 * double(batch) * double(out)));
+        parallel_for(chunks, nt, [&](index_t c) {
+            const index_t j0 = c * kCols, n = std::min(kCols, out - j0);
+            if (grad_b) std::fill(grad_b + j0, grad_b + j0 + n, T(0));
+            for (index_t i = 0; i < batch; ++i) {
+                T* gzi = buf + i * out + j0;
+                k.activation_backward(act, y.data + i * y.rs + j0, grad_y.data + i * grad_y.rs + j0,
+                                      gzi, n, slope);
+                if (grad_b) k.add_inplace(grad_b + j0, gzi, n);
+            }
+        });
         gz = row_major<const T>(buf, batch, out);
+    } else if (grad_b) {
+        column_sums(gz, grad_b, nthreads);
     }
-    if (grad_b) column_sums(gz, grad_b, nthreads);
     gemm(x.t(), gz, grad_w, GemmEpilogue<T>{}, nthreads);
     if (grad_x) gemm(gz, w.t(), *grad_x, GemmEpilogue<T>{}, nthreads);
 }

@@ -43,10 +43,11 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
 
     int nt = std::min(nthreads, threads_for(2.0 * double(M) * double(N) * double(K)));
     nt = std::max(nt, 1);
-    // Row blocks share out evenly when their count is a multiple of the thread count:
-    // shrink MC to make it so (the k-blocking, and so every sum's order, is unchanged).
+    // Row blocks share out evenly when their count is a multiple of the thread count and
+    // their sizes are alike: shrink MC to make it so (the k-blocking, and so every sum's
+    // order, is unchanged).
     index_t MC = bs.mc;
-    if (nt > 1 && ceil_div(M, MC) % nt != 0 && M >= 2 * nt * MR) {
+    if (nt > 1 && M >= 2 * nt * MR) {
         const index_t blocks = nt * ceil_div(ceil_div(M, MC), nt);
         MC = ceil_div(ceil_div(M, blocks), MR) * MR;
     }

@@ -2,7 +2,7 @@
 
 input 0.5 -> sigmoid(w1 * x) -> sigmoid(w2 * h) -> output, target 0.9, loss ½(t - y)²,
 plain gradient descent with learning rate 0.1 for 1000 steps, starting from w1 = 0.8 and
-w2 = 0.6.
+w2 = 0.6. Each step runs forward and backward layer by layer, as the tutorial does.
 
 The tutorial's program has one quirk: its hidden-layer gradient reuses
 ``gradient_output = layer1 * error * sigmoid'(output)`` — which is already dL/dw2 and
@@ -13,6 +13,8 @@ is exact backpropagation.
 
 The loss ½(t - y)² is nncore's MSELoss(reduction="sum") halved, and halving the loss is
 halving the learning rate: SGD(lr=0.05) on (y - t)² takes exactly the tutorial's steps.
+
+Usage: ``python chain.py [steps]``.
 """
 import sys
 
@@ -26,20 +28,19 @@ def train(steps=1000, tutorial=True, verbose=True):
     output = nc.Dense(1, 1, activation="sigmoid", use_bias=False, dtype="float64")
     hidden.set_weights([[0.8]])
     output.set_weights([[0.6]])
-    model = nc.Sequential([hidden, output], dtype="float64")
     loss_fn = nc.MSELoss(reduction="sum")
-    optimizer = nc.SGD(model.parameters(), lr=0.05)
+    optimizer = nc.SGD([hidden.w, output.w], lr=0.05)
     x = np.array([[0.5]])
     target = np.array([[0.9]])
     for step in range(steps):
-        y = model.forward(x)
+        layer1 = hidden.forward(x)                     # forward, layer by layer
+        y = output.forward(layer1)
         prediction = float(y[0, 0])
         loss_fn(y, target)
-        # layer by layer, as the tutorial does
-        grad_hidden = output.backward(loss_fn.backward())
+        grad_layer1 = output.backward(loss_fn.backward())   # backward, layer by layer
         if tutorial:
-            grad_hidden = grad_hidden * hidden._y  # the tutorial's extra factor layer1
-        hidden.backward(grad_hidden)
+            grad_layer1 = grad_layer1 * layer1         # the tutorial's extra factor layer1
+        hidden.backward(grad_layer1)
         optimizer.step()
         if verbose and (step < 3 or step == steps - 1):
             print(f"step {step + 1}: prediction {prediction:.4f}, error "

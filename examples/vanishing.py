@@ -8,8 +8,6 @@ VANISHING — while the ReLU network's gradients stay of one size.
 """
 import sys
 
-import numpy as np
-
 import nncore as nc
 
 

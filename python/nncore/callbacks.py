@@ -14,6 +14,13 @@ __all__ = ["Callback", "EarlyStopping", "GradientHealth", "health_report"]
 
 
 class Callback:
+    """Base class of training callbacks: override the hooks you need.
+
+    ``fit`` sets ``self.model`` before training. ``logs`` holds the running ``loss`` in
+    ``on_step_end`` and the epoch's metrics (``loss``, ``accuracy``, ``val_*``,
+    ``epoch_time``) in ``on_epoch_end``; ``epoch`` and ``step`` count from 0.
+    """
+
     model = None
 
     def on_train_begin(self, logs=None):
@@ -33,9 +40,25 @@ class Callback:
 
 
 class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+    """Stop training when a metric has stopped improving (as Keras's).
 
-    With ``restore_best_weights`` the model gets back the weights of its best epoch.
+    Parameters
+    ----------
+    monitor : str
+        A key of the epoch logs, e.g. ``"val_loss"`` (needs validation data),
+        ``"val_accuracy"``, ``"loss"``.
+    patience : int
+        Epochs without improvement before stopping.
+    min_delta : float
+        Smallest change that counts as an improvement.
+    mode : {"auto", "min", "max"}
+        ``auto`` maximises metrics named ``*acc*`` and minimises the rest.
+    restore_best_weights : bool
+        When training stops early, put back the weights of the best epoch.
+
+    Attributes
+    ----------
+    best, best_epoch, stopped_epoch
     """
 
     def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, mode="auto",

@@ -7,10 +7,26 @@ __all__ = ["batches", "one_hot", "train_test_split", "xor", "spirals"]
 
 
 def batches(x, y=None, batch_size=32, shuffle=False, seed=None, drop_last=False):
-    """Yield ``(x_batch, y_batch)`` (or ``x_batch`` when ``y`` is None) of ``batch_size``
-    samples; ``batch_size=None`` gives the whole set at once (full-batch descent).
+    """Yield mini-batches of ``x`` (and ``y``), as a training loop consumes them.
 
-    With ``shuffle``, the order is a permutation drawn from ``seed``.
+    Parameters
+    ----------
+    x : array_like (n, ...)
+    y : array_like (n, ...), optional
+    batch_size : int or None
+        Samples per batch; None gives the whole set at once (full-batch descent) and 1
+        single-sample (stochastic) descent.
+    shuffle : bool
+        Visit the samples in a permutation drawn from ``seed`` (the same seed, the same
+        order).
+    seed : int or numpy.random.Generator, optional
+    drop_last : bool
+        Leave out a last batch smaller than ``batch_size``.
+
+    Yields
+    ------
+    (x_batch, y_batch), or x_batch when ``y`` is None
+        Views for in-order batches, copies for shuffled ones.
     """
     x = np.asarray(x)
     n = len(x)
@@ -34,7 +50,20 @@ def batches(x, y=None, batch_size=32, shuffle=False, seed=None, drop_last=False)
 
 
 def one_hot(labels, num_classes=None, dtype=np.float32):
-    """Integer labels ``(n,)`` to a one-hot matrix ``(n, num_classes)``."""
+    """Integer labels to a one-hot matrix.
+
+    Parameters
+    ----------
+    labels : array_like of int, shape (n,)
+    num_classes : int, optional
+        Default ``max(labels) + 1``.
+    dtype : default float32
+
+    Returns
+    -------
+    ndarray (n, num_classes)
+        ``out[i, labels[i]] = 1``, zeros elsewhere.
+    """
     labels = np.asarray(labels)
     if labels.ndim != 1 or (labels.size and labels.dtype.kind not in "iu"):
         raise ValueError(f"one_hot: labels must be a 1-D integer array; got shape "
@@ -50,9 +79,21 @@ def one_hot(labels, num_classes=None, dtype=np.float32):
 
 
 def train_test_split(x, y, test_size=0.25, seed=None, stratify=False):
-    """Split into ``x_train, x_test, y_train, y_test`` (as scikit-learn's).
+    """Seeded split into training and test parts, as scikit-learn's.
 
-    ``stratify=True`` keeps each class's share of ``y`` in both parts.
+    Parameters
+    ----------
+    x, y : array_like, same length n
+    test_size : float in (0, 1)
+        Fraction of the samples held out (rounded per class when stratified).
+    seed : int or numpy.random.Generator, optional
+    stratify : bool
+        Keep each class's share of ``y`` in both parts.
+
+    Returns
+    -------
+    x_train, x_test, y_train, y_test : ndarray
+        Samples keep their original relative order within each part.
     """
     x, y = np.asarray(x), np.asarray(y)
     n = len(x)
@@ -81,14 +122,40 @@ def split_indices(n, fraction, rng, labels=None):
 
 
 def xor(dtype=np.float32):
-    """The four XOR points: ``x`` (4, 2) and targets ``y`` (4, 1)."""
+    """The four XOR points.
+
+    Returns
+    -------
+    x : ndarray (4, 2)
+        ``[[0, 0], [0, 1], [1, 0], [1, 1]]``
+    y : ndarray (4, 1)
+        ``[[0], [1], [1], [0]]``
+    """
     x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype)
     y = np.array([[0], [1], [1], [0]], dtype)
     return x, y
 
 
 def spirals(n=100, classes=3, noise=0.2, seed=0, dtype=np.float32):
-    """Interleaved spirals (the CS231n toy set): ``x`` (n*classes, 2), labels (n*classes,)."""
+    """Interleaved spirals, one arm per class (the CS231n toy set).
+
+    Parameters
+    ----------
+    n : int
+        Points per class.
+    classes : int
+    noise : float
+        Standard deviation of the angle noise.
+    seed : int, optional
+    dtype : default float32
+
+    Returns
+    -------
+    x : ndarray (n * classes, 2)
+        Points within the unit disc.
+    y : ndarray of int64 (n * classes,)
+        Class labels, ``n`` of each.
+    """
     rng = np.random.default_rng(seed)
     x = np.zeros((n * classes, 2), dtype)
     y = np.zeros(n * classes, np.int64)

@@ -20,6 +20,7 @@ __all__ = ["Parameter", "Layer", "Dense", "ReLU", "Sigmoid", "Tanh", "LeakyReLU"
            "Identity", "ACTIVATION_LAYERS", "activation_layer"]
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def as_dtype(dtype):
@@ -60,6 +61,11 @@ class Parameter:
 
     def __repr__(self):
         return f"Parameter({self.name}, shape={self.shape}, dtype={self.dtype})"
+
+
+def _as_input(a, dtype):
+    """``a`` as an array of ``dtype``; no copy when it already is one."""
+    return np.asarray(a, dtype=dtype)
 
 
 def _workspace(buf, shape, dtype):
@@ -196,6 +202,10 @@ class Dense(Layer):
             self.b.data[...] = b
 
     def forward(self, x):
+        """``activation(x @ w + b)`` for ``x`` of shape ``(batch, in_features)`` or
+        ``(in_features,)``, cast to the layer's dtype. Returns the layer's output workspace
+        (reused while the batch size stays the same)."""
+        x = _as_input(x, self.dtype)
         act, slope = self._act_and_slope()
         shape = (self.out_features,) if np.ndim(x) == 1 else (len(x), self.out_features)
         self._y = _workspace(self._y, shape, self.dtype)
@@ -205,8 +215,12 @@ class Dense(Layer):
         return self._y
 
     def backward(self, grad_y):
+        """Set ``w.grad`` and ``b.grad`` from ``grad_y`` (d loss / d output, the shape of
+        the last output) and return d loss / d input (None when the input gradient is not
+        needed: the first layer of a model)."""
         if self._x is None:
             raise RuntimeError("Dense.backward called before forward")
+        grad_y = _as_input(grad_y, self.dtype)
         act, slope = self._act_and_slope()
         gx = None
         if self.need_grad_x:
@@ -262,14 +276,22 @@ class _Elementwise(Layer):
         return getattr(F, self.activation + "_backward")(y, grad_y, out=out)
 
     def forward(self, x):
-        self._y = _workspace(self._y, np.shape(x), self.dtype)
+        """The activation of ``x``, in ``x``'s float dtype (other inputs are cast to the
+        layer's dtype). Returns the layer's output workspace."""
+        x = np.asarray(x)
+        if x.dtype not in _FLOATS:
+            x = x.astype(self.dtype)
+        self._y = _workspace(self._y, x.shape, x.dtype)
         self._forward(x, self._y)
         return self._y
 
     def backward(self, grad_y):
+        """d loss / d input from ``grad_y`` (d loss / d output), through the derivative
+        taken at the stored output."""
         if self._y is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
-        self._gx = _workspace(self._gx, self._y.shape, self.dtype)
+        grad_y = _as_input(grad_y, self._y.dtype)
+        self._gx = _workspace(self._gx, self._y.shape, self._y.dtype)
         return self._backward(self._y, grad_y, self._gx)
 
 

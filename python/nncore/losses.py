@@ -27,8 +27,31 @@ class Loss:
         self._grad = None
 
     def __call__(self, pred, target, sample_weight=None):
+        """The loss of ``pred`` against ``target`` (a float, or an array for
+        ``reduction="none"``); the gradient is kept for :meth:`backward`.
+
+        Parameters
+        ----------
+        pred : array_like
+            Network outputs (logits for the logits losses); float32 or float64 (other
+            types are computed in float64).
+        target : array_like
+            Same shape as ``pred``, or integer class labels ``(batch,)`` for
+            cross-entropy. Float targets are computed in ``pred``'s dtype.
+        sample_weight : array_like (batch,), optional
+            Weight of each sample: ``mean`` is ``sum(w_i * l_i) / sum(w_i)``.
+        """
         pred = np.asarray(pred)
-        dtype = pred.dtype if pred.dtype in (np.float32, np.float64) else np.float64
+        dtype = pred.dtype if pred.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+        pred = pred.astype(dtype, copy=False)
+        target = np.asarray(target)
+        if target.dtype.kind == "f" or (target.dtype.kind in "iu" and
+                                        target.shape == pred.shape):
+            target = target.astype(dtype, copy=False)
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight)
+            if sample_weight.dtype.kind in "fiu":
+                sample_weight = sample_weight.astype(dtype, copy=False)
         if self._grad is None or self._grad.shape != pred.shape or self._grad.dtype != dtype:
             self._grad = np.empty(pred.shape, dtype)
         loss, _ = self._fn(pred, target, self.reduction, sample_weight=sample_weight,
@@ -51,19 +74,37 @@ class Loss:
 
 
 class MSELoss(Loss):
-    """Mean squared error, ``mean((pred - target)**2)``."""
+    """Mean squared error, ``mean((pred - target)**2)`` (``reduction="sum"``: the sum).
+
+    Parameters
+    ----------
+    reduction : {"mean", "sum", "none"}
+    """
     _fn = staticmethod(F.mse_loss_and_grad)
 
 
 class CrossEntropyLoss(Loss):
-    """Softmax cross-entropy on logits; targets are class labels or probabilities."""
+    """Softmax cross-entropy on logits (log-softmax and negative log-likelihood fused).
+
+    Targets are integer class labels ``(batch,)`` or probabilities ``(batch, classes)``.
+    Give it logits: a model ending in Softmax gets a warning from ``fit``.
+
+    Parameters
+    ----------
+    reduction : {"mean", "sum", "none"}
+    """
     _fn = staticmethod(F.cross_entropy_and_grad)
     takes_logits = True
     classification = True
 
 
 class BCEWithLogitsLoss(Loss):
-    """Binary cross-entropy on logits (sigmoid applied inside, stable for any logit)."""
+    """Binary cross-entropy on logits, the sigmoid applied inside (stable for any logit).
+
+    Parameters
+    ----------
+    reduction : {"mean", "sum", "none"}
+    """
     _fn = staticmethod(F.binary_cross_entropy_with_logits_and_grad)
     takes_logits = True
     classification = True

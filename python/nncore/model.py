@@ -147,6 +147,7 @@ class Sequential:
                 break
 
     def layer_name(self, i):
+        """Name of layer ``i``: its ``name`` or ``<type>_<i>`` (``dense_0``)."""
         layer = self.layers[i]
         return layer.name or f"{type(layer).__name__.lower()}_{i}"
 
@@ -173,6 +174,8 @@ class Sequential:
         return grad
 
     def set_input_grad(self, needed=True):
+        """Whether :meth:`backward` computes d loss / d input (off by default: training
+        does not need it)."""
         for i, layer in enumerate(self.layers):
             if isinstance(layer, Dense):
                 layer.need_grad_x = needed or i > 0
@@ -180,20 +183,25 @@ class Sequential:
                 break
 
     def parameters(self):
+        """All trainable :class:`Parameter` objects, layer by layer."""
         return [p for layer in self.layers for p in layer.parameters()]
 
     def named_parameters(self):
+        """``[("dense_0.w", Parameter), ...]``, named after :meth:`layer_name`."""
         return [(f"{self.layer_name(i)}.{p.name}", p) for i, layer in enumerate(self.layers)
                 for p in layer.parameters()]
 
     def grads(self):
+        """The gradients of :meth:`parameters`, in the same order."""
         return [p.grad for p in self.parameters()]
 
     def zero_grad(self):
+        """Set every parameter gradient to zero (backward overwrites them anyway)."""
         for p in self.parameters():
             p.grad.fill(0)
 
     def count_params(self):
+        """Number of trainable values."""
         return sum(p.size for p in self.parameters())
 
     def summary(self, print_fn=print):
@@ -355,9 +363,10 @@ class Sequential:
         self.stop_training = False
         rng = np.random.default_rng(seed)
         n = len(x)
-        bs = n if batch_size is None else int(batch_size)
-        if bs < 1:
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(
+                batch_size, (int, np.integer)) or batch_size < 1):
             raise ValueError(f"fit: batch_size must be a positive int or None; got {batch_size!r}")
+        bs = n if batch_size is None else int(batch_size)
         steps = max(math.ceil(n / bs), 1) if n else 0
 
         interrupted = _InterruptFlag()
@@ -365,6 +374,11 @@ class Sequential:
             for c in callbacks:
                 c.on_train_begin()
             for epoch in range(epochs):
+                if interrupted.flag:  # Ctrl-C during the previous epoch's validation
+                    history.interrupted = True
+                    warnings.warn(f"training interrupted after epoch {epoch}; the model keeps "
+                                  "its last completed update", RuntimeWarning, stacklevel=2)
+                    break
                 for c in callbacks:
                     c.on_epoch_begin(epoch)
                 started = time.perf_counter()
@@ -496,8 +510,17 @@ class Sequential:
         if class_weight is not None:
             if not loss_fn.classification:
                 raise ValueError("fit: class_weight needs a classification loss")
+            if not isinstance(class_weight, dict):
+                raise TypeError(f"fit: class_weight must be a dict {{label: weight}}; got "
+                                f"{type(class_weight).__name__}")
             labels = y if y.ndim == 1 else (y.argmax(axis=1) if y.shape[1] > 1 else y[:, 0])
-            cw = np.array([class_weight.get(int(c), 1.0) for c in labels], np.float64)
+            labels = np.asarray(labels).astype(np.int64)
+            cw = np.ones(n, np.float64)
+            for cls, weight in class_weight.items():  # a loop over classes, not samples
+                if not (np.isfinite(weight) and weight >= 0):
+                    raise ValueError(f"fit: class_weight[{cls!r}] must be finite and >= 0; "
+                                     f"got {weight!r}")
+                cw[labels == cls] = weight
             w = cw if w is None else w * cw
         return None if w is None else w.astype(self.dtype)
 

@@ -18,7 +18,15 @@ __all__ = ["Optimizer", "SGD", "Adam", "StepLR", "ExponentialLR", "CosineAnneali
 def clip_grad_norm_(params, max_norm):
     """Scale all gradients together so their global L2 norm is at most ``max_norm``.
 
-    Returns the norm before clipping (as ``torch.nn.utils.clip_grad_norm_``).
+    Parameters
+    ----------
+    params : iterable of Parameter
+    max_norm : float
+
+    Returns
+    -------
+    float
+        The global norm before clipping (as ``torch.nn.utils.clip_grad_norm_``).
     """
     grads = [p.grad for p in params]
     total = math.sqrt(sum(float(np.dot(g.ravel(), g.ravel())) for g in grads))
@@ -30,7 +38,13 @@ def clip_grad_norm_(params, max_norm):
 
 
 def clip_grad_value_(params, clip_value):
-    """Clip every gradient element into ``[-clip_value, clip_value]``, in place."""
+    """Clip every gradient element into ``[-clip_value, clip_value]``, in place.
+
+    Parameters
+    ----------
+    params : iterable of Parameter
+    clip_value : float
+    """
     for p in params:
         np.clip(p.grad, -clip_value, clip_value, out=p.grad)
 
@@ -115,10 +129,27 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent, as ``torch.optim.SGD``: ``w -= lr * grad``, with
-    optional momentum (heavy-ball or Nesterov), dampening and L2 weight decay.
+    """Stochastic gradient descent, as ``torch.optim.SGD``.
 
-    Full-batch, mini-batch and single-sample training differ only in the batches given.
+    ``g = grad + weight_decay * w``; with momentum ``v = momentum * v + (1 - dampening) * g``
+    and ``g = v`` (or ``g + momentum * v`` for Nesterov); then ``w -= lr * g``, in place
+    by ``nncore.functional.sgd_step``. Full-batch, mini-batch and single-sample training
+    differ only in the batches given.
+
+    Parameters
+    ----------
+    params : iterable of Parameter, optional
+        ``fit`` binds the model's parameters when omitted.
+    lr : float
+    momentum : float
+    nesterov : bool
+    weight_decay : float
+        L2 penalty added to the gradient.
+    dampening : float
+    clip_norm : float, optional
+        Clip the global gradient norm before each update (:func:`clip_grad_norm_`).
+    clip_value : float, optional
+        Clip each gradient element before each update (:func:`clip_grad_value_`).
     """
 
     def __init__(self, params=None, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0,
@@ -145,7 +176,19 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam, as ``torch.optim.Adam`` (bias-corrected moments, L2 weight decay)."""
+    """Adam, as ``torch.optim.Adam``: bias-corrected first and second moments, L2 weight
+    decay, updated in place by ``nncore.functional.adam_step``.
+
+    Parameters
+    ----------
+    params : iterable of Parameter, optional
+    lr : float
+    betas : (float, float)
+    eps : float
+    weight_decay : float
+    clip_norm, clip_value : float, optional
+        As for :class:`SGD`.
+    """
 
     def __init__(self, params=None, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  clip_norm=None, clip_value=None):
@@ -190,7 +233,14 @@ class _Schedule:
 
 
 class StepLR(_Schedule):
-    """lr = base_lr * gamma ** (epoch // step_size)."""
+    """``lr = base_lr * gamma ** (epoch // step_size)``.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+    step_size : int
+    gamma : float
+    """
 
     def __init__(self, optimizer, step_size, gamma=0.1):
         super().__init__(optimizer)
@@ -201,7 +251,13 @@ class StepLR(_Schedule):
 
 
 class ExponentialLR(_Schedule):
-    """lr = base_lr * gamma ** epoch."""
+    """``lr = base_lr * gamma ** epoch``.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+    gamma : float
+    """
 
     def __init__(self, optimizer, gamma):
         super().__init__(optimizer)
@@ -212,7 +268,15 @@ class ExponentialLR(_Schedule):
 
 
 class CosineAnnealingLR(_Schedule):
-    """lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2."""
+    """``lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2``, held at
+    ``eta_min`` after ``T_max`` epochs.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+    T_max : int
+    eta_min : float
+    """
 
     def __init__(self, optimizer, T_max, eta_min=0.0):
         super().__init__(optimizer)

@@ -33,7 +33,20 @@ class ModelFileError(ValueError):
 
 
 def save(model, path):
-    """Write ``model`` to ``path`` (``.npz`` is appended when missing); returns the path."""
+    """Write a model, its loss and its optimiser state to one ``.npz`` file, atomically.
+
+    Parameters
+    ----------
+    model : Sequential
+    path : str or os.PathLike
+        ``.npz`` is appended when missing. The file is written to a temporary file in the
+        same folder and renamed over ``path``: a crash leaves the previous file intact.
+
+    Returns
+    -------
+    str
+        The path written.
+    """
     from . import __version__
     path = os.fspath(path)
     if not path.endswith(".npz"):
@@ -80,10 +93,26 @@ def _fail(path, why):
 
 
 def load(path):
-    """Read a model written by :func:`save`, validating every shape.
+    """Read a model written by :meth:`Sequential.save`.
 
-    Raises :class:`ModelFileError` (a ValueError) for truncated, corrupt, foreign or
-    newer-format files, and FileNotFoundError when there is no file.
+    The file is read with ``allow_pickle=False``; every array's shape and dtype is checked
+    against the description. The result predicts and trains on exactly as the saved
+    model did (same weights, optimiser state and step count, loss).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    Sequential
+
+    Raises
+    ------
+    ModelFileError
+        (a ValueError) for a truncated, corrupt, foreign or newer-format file.
+    FileNotFoundError
+        When there is no file.
     """
     from .model import Sequential
     path = os.fspath(path)

@@ -106,6 +106,29 @@ def test_dtypes():
     assert m64.predict(np.ones((2, 3))).dtype == np.float64
 
 
+def test_warm_step_with_adam_and_clipping_allocates_no_arrays(rng):
+    model = nc.Sequential([nc.Dense(20, 64), nc.ReLU(), nc.Dense(64, 5)], seed=0,
+                          dtype="float64")
+    x = rng.standard_normal((16, 20))
+    y = rng.standard_normal((16, 5))
+    loss = nc.MSELoss()
+    opt = nc.Adam(model.parameters(), lr=1e-3, clip_norm=1.0, clip_value=0.5)
+    for _ in range(2):
+        loss(model.forward(x), y)
+        model.backward(loss.backward())
+        opt.step()
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    for _ in range(5):
+        loss(model.forward(x), y)
+        model.backward(loss.backward())
+        opt.step()
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    grown = sum(s.size_diff for s in after.compare_to(before, "filename") if s.size_diff > 0)
+    assert grown < 16 * 1024, f"a warm step allocated {grown} bytes"
+
+
 @pytest.mark.parametrize("kwargs, word", [({"in_features": 0, "out_features": 3}, "in_features"),
                                           ({"in_features": 3, "out_features": 2.5},
                                            "out_features"),
@@ -125,15 +148,96 @@ def test_sequential_shape_mismatch():
         nc.Sequential([nc.Dense(3, 4), nc.Dense(5, 2)])
 
 
-def test_initializers_defaults_and_seed():
-    relu = nc.Dense(100, 100, "relu", seed=1)
-    sig = nc.Dense(100, 100, "sigmoid", seed=1)
-    assert relu.w.data.std() == pytest.approx(np.sqrt(2 / 100), rel=0.1)      # He
-    assert sig.w.data.std() == pytest.approx(np.sqrt(2 / 200), rel=0.1)       # Glorot
-    again = nc.Dense(100, 100, "relu", seed=1)
-    np.testing.assert_array_equal(relu.w.data, again.w.data)
-    const = nc.Dense(2, 2, init=nc.initializers.constant(0.5))
-    np.testing.assert_array_equal(const.w.data, 0.5)
-    for name in ["zeros", "glorot_normal", "xavier_uniform", "he_normal", "kaiming_uniform",
-                 "normal", "uniform"]:
-        assert nc.Dense(4, 3, init=name).w.shape == (4, 3)
+@pytest.mark.parametrize("act, layer", [("relu", nc.ReLU()), ("sigmoid", nc.Sigmoid()),
+                                        ("tanh", nc.Tanh()), ("identity", nc.Identity()),
+                                        ("leaky_relu", nc.LeakyReLU(0.2))])
+def test_every_fusable_activation_fuses_exactly(rng, act, layer):
+    x = rng.standard_normal((7, 4))
+    g = rng.standard_normal((7, 3))
+    split = nc.Sequential([nc.Dense(4, 5), layer, nc.Dense(5, 3)], seed=1, dtype="float64")
+    assert split._skip == [False, True, False]
+    slope = 0.2 if act == "leaky_relu" else 0.01
+    w, b = split.layers[0].w.data, split.layers[0].b.data
+    want = R.dense_forward(x, w, b, act, slope=slope)
+    np.testing.assert_allclose(split.layers[0].forward(x), want, rtol=1e-12, atol=1e-15)
+    split.forward(x)
+    split.backward(g)
+    _, gw, gb = R.dense_backward(x, w, want, split.layers[2].backward(g), act, slope=slope)
+    np.testing.assert_allclose(split.layers[0].w.grad, gw, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(split.layers[0].b.grad, gb, rtol=1e-12, atol=1e-14)
+
+
+def test_softmax_layer_is_not_fused():
+    model = nc.Sequential([nc.Dense(3, 4), nc.Softmax()])
+    assert model._skip == [False, False]
+    np.testing.assert_allclose(model.forward(np.ones((2, 3))).sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_one_sample_input_and_workspace_reuse(rng):
+    layer = nc.Dense(3, 2, "relu", seed=0)
+    assert layer.forward(np.ones(3, np.float32)).shape == (2,)
+    x = rng.standard_normal((5, 3)).astype(np.float32)
+    first = layer.forward(x)
+    assert layer.forward(x + 1) is first            # same batch size: same workspace
+    assert layer.forward(x[:2]) is not first        # new batch size: new workspace
+    gx = layer.backward(np.ones((2, 2), np.float32))
+    assert layer.backward(np.ones((2, 2), np.float32)) is gx
+
+
+def test_first_layer_skips_its_input_gradient(rng):
+    model = nc.Sequential([nc.Dense(3, 4, "tanh"), nc.Dense(4, 2)], seed=0, dtype="float64")
+    x = rng.standard_normal((5, 3))
+    model.forward(x)
+    assert model.backward(np.ones((5, 2))) is None
+    model.set_input_grad(True)
+    model.forward(x)
+    gx = model.backward(np.ones((5, 2)))
+    w0, w1 = model.layers[0].w.data, model.layers[1].w.data
+    h = R.dense_forward(x, w0, model.layers[0].b.data, "tanh")
+    want = R.tanh_backward(h, np.ones((5, 2)) @ w1.T) @ w0.T
+    np.testing.assert_allclose(gx, want, rtol=1e-12)
+
+
+def test_zero_grad_and_grads(rng):
+    model = nc.Sequential([nc.Dense(3, 4, "relu"), nc.Dense(4, 2)], seed=0)
+    model.forward(rng.standard_normal((4, 3)).astype(np.float32))
+    model.backward(np.ones((4, 2), np.float32))
+    assert any(np.any(g != 0) for g in model.grads())
+    model.zero_grad()
+    assert all(np.all(g == 0) for g in model.grads())
+    assert [n for n, _ in model.named_parameters()] == ["dense_0.w", "dense_0.b", "dense_1.w",
+                                                       "dense_1.b"]
+
+
+def test_layer_errors():
+    layer = nc.Dense(2, 2)
+    with pytest.raises(RuntimeError, match="before forward"):
+        layer.backward(np.ones((1, 2)))
+    with pytest.raises(RuntimeError, match="before forward"):
+        nc.ReLU().backward(np.ones((1, 2)))
+    with pytest.raises(ValueError, match="shape"):
+        layer.set_weights(np.ones((3, 2)))
+    with pytest.raises(ValueError, match="use_bias"):
+        nc.Dense(2, 2, use_bias=False).set_weights(np.ones((2, 2)), np.ones(2))
+    with pytest.raises(ValueError, match="slope"):
+        nc.LeakyReLU(-1.0)
+    with pytest.raises(ValueError, match="layers"):
+        nc.Sequential([])
+    with pytest.raises(ValueError, match="layers"):
+        nc.Sequential([nc.Dense(2, 2), "relu"])
+
+
+def test_inputs_of_another_dtype_are_cast(rng):
+    """A float32 model takes float64 / integer data and gradients, as Keras does."""
+    model = nc.Sequential([nc.Dense(3, 4), nc.ReLU(), nc.Dense(4, 2)], seed=0)
+    x64 = rng.standard_normal((5, 3))
+    out = model.forward(x64)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, model.forward(x64.astype(np.float32)), rtol=1e-6)
+    assert model.forward([[1, 2, 3]]).dtype == np.float32
+    model.forward(x64)
+    model.backward(np.ones((5, 2)))                       # float64 gradient
+    assert model.parameters()[0].grad.dtype == np.float32
+    relu = nc.ReLU()
+    assert relu(np.ones((2, 2))).dtype == np.float64      # a lone activation keeps floats
+    assert relu([[1, -2]]).tolist() == [[1.0, 0.0]]

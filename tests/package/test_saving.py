@@ -1,7 +1,7 @@
 import os
+import re
 import subprocess
 import sys
-import zipfile
 
 import numpy as np
 import pytest
@@ -140,3 +140,81 @@ while True:
     model = nc.load(path)
     values = {float(p.data.flat[0]) for p in model.parameters()}
     assert len(values) == 1  # one consistent save, not a mix of two
+
+
+def rewrite(path, out, change_meta=None, change_arrays=None):
+    """Copy the model file at ``path`` to ``out`` with its description or arrays edited."""
+    import json
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays.pop("__nncore__")))
+    if change_meta:
+        change_meta(meta)
+    if change_arrays:
+        change_arrays(arrays)
+    np.savez(out, __nncore__=np.array(json.dumps(meta)), **arrays)
+    return out
+
+
+@pytest.mark.parametrize("case, words", [
+    ("wrong_shape", "'layer0.w' should be (4, 8)"),
+    ("wrong_dtype", "'layer0.w' should be (4, 8) float32"),
+    ("missing_array", "'layer3.b'"),
+    ("unknown_layer", "unknown layer type 'Conv2D'"),
+    ("optimizer_state_shape", "optimizer state"),
+    ("not_json", "not valid JSON"),
+    ("no_format", "not an nncore model"),
+])
+def test_description_and_arrays_are_validated(tmp_path, rng, case, words):
+    model, _, _ = trained(rng)
+    good = model.save(tmp_path / "good.npz")
+    out = tmp_path / f"{case}.npz"
+    if case == "wrong_shape":
+        rewrite(good, out, change_arrays=lambda a: a.update({"layer0.w": np.zeros((8, 4),
+                                                                                  np.float32)}))
+    elif case == "wrong_dtype":
+        rewrite(good, out, change_arrays=lambda a: a.update({"layer0.w": np.zeros((4, 8))}))
+    elif case == "missing_array":
+        rewrite(good, out, change_arrays=lambda a: a.pop("layer3.b"))
+    elif case == "unknown_layer":
+        rewrite(good, out, change_meta=lambda m: m["layers"][1].update({"type": "Conv2D"}))
+    elif case == "optimizer_state_shape":
+        rewrite(good, out, change_arrays=lambda a: a.update({"optim.0.m": np.zeros(3,
+                                                                                   np.float32)}))
+    elif case == "not_json":
+        with np.load(good) as z:
+            arrays = {k: z[k] for k in z.files}
+        arrays["__nncore__"] = np.array("{not json")
+        np.savez(out, **arrays)
+    elif case == "no_format":
+        rewrite(good, out, change_meta=lambda m: m.pop("format"))
+    with pytest.raises(nc.ModelFileError, match=re.escape(words)):
+        nc.load(out)
+
+
+def test_sgd_momentum_state_round_trip(tmp_path, rng):
+    x = rng.standard_normal((16, 3))
+    y = rng.standard_normal((16, 2))
+    model = nc.Sequential([nc.Dense(3, 5), nc.LeakyReLU(0.3), nc.Dense(5, 2, use_bias=False)],
+                          seed=2, dtype="float64")
+    opt = nc.SGD(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3)
+    model.fit(x, y, loss="mse", optimizer=opt, epochs=2, batch_size=4, seed=0, verbose=0)
+    loaded = nc.load(model.save(tmp_path / "sgd.npz"))
+    assert loaded.optimizer.get_config() == opt.get_config()
+    assert loaded.layers[1].slope == 0.3 and loaded.layers[2].b is None
+    assert loaded._skip == model._skip
+    for k, v in opt.state_arrays().items():
+        assert np.array_equal(v, loaded.optimizer.state_arrays()[k])
+    model.fit(x, y, loss="mse", epochs=2, batch_size=4, seed=1, verbose=0)
+    loaded.fit(x, y, loss="mse", epochs=2, batch_size=4, seed=1, verbose=0)
+    for a, b in zip(model.parameters(), loaded.parameters()):
+        assert np.array_equal(a.data, b.data)
+
+
+def test_untrained_model_and_names_round_trip(tmp_path):
+    model = nc.Sequential([nc.Dense(2, 3, "tanh", name="hidden"), nc.Dense(3, 1, name="out")],
+                          seed=0)
+    loaded = nc.load(model.save(str(tmp_path / "plain.npz")))
+    assert loaded.optimizer is None and loaded.loss is None
+    assert [n for n, _ in loaded.named_parameters()] == ["hidden.w", "hidden.b", "out.w", "out.b"]
+    assert repr(loaded) == repr(model)

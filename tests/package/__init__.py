@@ -1,0 +1,1 @@
+"""Tests of the Python layer, one file per module of python/nncore/."""

@@ -17,8 +17,18 @@ struct VecF32 {
         const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n < W ? n : W)), idx);
     }
-    static R load_part(const T* p, index_t n) noexcept { return _mm256_maskload_ps(p, tail(n)); }
-    static void store_part(T* p, R v, index_t n) noexcept { _mm256_maskstore_ps(p, tail(n), v); }
+    // Whole vectors take plain loads and stores: vmaskmov is slow on AMD cores (a masked
+    // store is microcoded on Zen 2/3), and loops pass n >= W for all but their tail.
+    static R load_part(const T* p, index_t n) noexcept {
+        return n >= W ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, tail(n));
+    }
+    static void store_part(T* p, R v, index_t n) noexcept {
+        if (n >= W) {
+            _mm256_storeu_ps(p, v);
+        } else {
+            _mm256_maskstore_ps(p, tail(n), v);
+        }
+    }
     // lanes >= n set to zero
     static R keep(R v, index_t n) noexcept {
         return _mm256_and_ps(v, _mm256_castsi256_ps(tail(n)));
@@ -87,8 +97,18 @@ struct VecF64 {
         const __m256i idx = _mm256_setr_epi64x(0, 1, 2, 3);
         return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n < W ? n : W), idx);
     }
-    static R load_part(const T* p, index_t n) noexcept { return _mm256_maskload_pd(p, tail(n)); }
-    static void store_part(T* p, R v, index_t n) noexcept { _mm256_maskstore_pd(p, tail(n), v); }
+    // Whole vectors take plain loads and stores: vmaskmov is slow on AMD cores (a masked
+    // store is microcoded on Zen 2/3), and loops pass n >= W for all but their tail.
+    static R load_part(const T* p, index_t n) noexcept {
+        return n >= W ? _mm256_loadu_pd(p) : _mm256_maskload_pd(p, tail(n));
+    }
+    static void store_part(T* p, R v, index_t n) noexcept {
+        if (n >= W) {
+            _mm256_storeu_pd(p, v);
+        } else {
+            _mm256_maskstore_pd(p, tail(n), v);
+        }
+    }
     static R keep(R v, index_t n) noexcept {
         return _mm256_and_pd(v, _mm256_castsi256_pd(tail(n)));
     }

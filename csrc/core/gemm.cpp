@@ -39,7 +39,11 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
     const auto& kern = kernel_set<T>();
     const BlockSizes& bs = block_sizes<T>();
     const index_t MR = bs.mr, NR = bs.nr;
-    const index_t KC = bs.kc, NC = bs.nc;
+    // K in equal k-blocks of at most bs.kc (784 = 4 x 196, not 3 x 256 + 16: a 16-deep
+    // block would spend as long storing C as multiplying). The blocking depends on K only,
+    // never on the thread count, so every sum keeps its order.
+    const index_t KC = ceil_div(K, ceil_div(K, index_t(bs.kc)));
+    const index_t NC = bs.nc;
 
     int nt = std::min(nthreads, threads_for(2.0 * double(M) * double(N) * double(K)));
     nt = std::max(nt, 1);

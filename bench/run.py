@@ -1,13 +1,35 @@
-"""nncore benchmarks: native kernels against the same maths in NumPy (nncore.reference)
-and, when installed, PyTorch — interleaved in one process, medians and paired ratios.
+"""nncore benchmarks: native kernels against NumPy (OpenBLAS, and the same maths in
+`nncore.reference`) and, when installed, PyTorch — interleaved in one process, medians
+with min/max, and paired ratios.
 
-    python bench/run.py                 # full run (a few minutes)
-    python bench/run.py --quick         # smoke run (CI)
+    python bench/run.py                 # full run (several minutes)
+    python bench/run.py --quick         # smoke run (CI, well under a minute)
     python bench/run.py --json out.json --plot out.png --threads 1,2 --only matmul,dense
 
-NumPy is compared at its best: unless --keep-openblas-env is given, the script re-runs
-itself with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (they slow OpenBLAS on some
-machines) and reports the BLAS kernel threadpoolctl sees.
+Method
+- Every repeat runs each implementation once, round-robin (the starting implementation
+  rotates), so drift of the machine's speed hits all alike. Before timing, each
+  implementation is warmed up and calibrated: a sample is `n` back-to-back calls timed
+  with `time.perf_counter`, `n` chosen so that a sample lasts about --target seconds.
+- Tables show the median time per call with [min-max] over the repeats, and paired
+  ratios: for each repeat, time(other) / time(nncore), then the median of those
+  (above 1: nncore is faster).
+- Thread counts apply to all libraries alike: nncore via `nncore.threads(n)`, NumPy's
+  BLAS via threadpoolctl's `threadpool_limits(n, user_api="blas")`, PyTorch via
+  `torch.set_num_threads(n)`. With more than one thread, each sample is preceded by a
+  short sleep (--cooldown) so that one library's still-spinning worker threads do not
+  steal the cores the next one needs.
+- GEMM figures are also given as GFLOP/s and % of the FMA peak that the extension
+  measures (`nncore._core._fma_peak_gflops`, an FMA loop in the active kernel set),
+  sampled before and after each matmul table (the highest sample is used).
+- Elementwise and loss figures are also given as GB/s moved (bytes read + written, once
+  each) and % of a memory bandwidth measured here with NumPy on arrays of the same size:
+  the higher of `np.copyto(b, a)` (2 arrays) and `np.add(a, b, out=c)` (3 arrays), each
+  split over as many Python threads as the table's thread count (NumPy releases the GIL).
+- NumPy is compared at its best: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (which some
+  machines set and which slow OpenBLAS) are removed by re-executing this script without
+  them before NumPy is imported, unless --keep-openblas-env is given. Each table's
+  header states the BLAS and the kernel OpenBLAS reports (threadpoolctl `architecture`).
 """
 from __future__ import annotations
 
@@ -20,17 +42,24 @@ import sys
 import time
 
 _OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+_SEEN_VAR = "NNCORE_BENCH_OPENBLAS_ENV_SEEN"   # what the first process saw, for the header
+SECTIONS = ("matmul", "dense", "elementwise", "losses")
 
 
-def _reexec_without_openblas_env(argv):
-    if any(v in os.environ for v in _OPENBLAS_VARS) and "--keep-openblas-env" not in argv:
+def _settle_openblas_env(argv):
+    """Re-execute without the OpenBLAS variables (before NumPy is imported)."""
+    if _SEEN_VAR not in os.environ:
+        os.environ[_SEEN_VAR] = json.dumps({v: os.environ.get(v) for v in _OPENBLAS_VARS})
+    if "--keep-openblas-env" in argv:
+        return
+    if any(v in os.environ for v in _OPENBLAS_VARS):
         env = {k: v for k, v in os.environ.items() if k not in _OPENBLAS_VARS}
-        env["NNCORE_BENCH_UNSET"] = ",".join(v for v in _OPENBLAS_VARS if v in os.environ)
+        sys.stdout.flush()
         os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *argv], env)
 
 
 if __name__ == "__main__":
-    _reexec_without_openblas_env(sys.argv[1:])
+    _settle_openblas_env(sys.argv[1:])
 
 import numpy as np  # noqa: E402  (after the environment is settled)
 
@@ -43,10 +72,17 @@ try:
 except ImportError:  # optional: without it NumPy's BLAS threads are not pinned
     threadpool_info = threadpool_limits = None
 
-try:
-    import torch
-except ImportError:
-    torch = None
+torch = None
+
+
+def _import_torch():
+    global torch
+    try:
+        import torch as _torch
+    except Exception:  # optional, never required
+        return None
+    torch = _torch
+    return torch
 
 
 # ----------------------------------------------------------------------- machine
@@ -62,34 +98,66 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
-def blas_info():
+def numpy_blas():
+    """threadpoolctl's view of NumPy's BLAS (num_threads as currently limited)."""
     if threadpool_info is None:
-        return "unknown (pip install threadpoolctl)"
+        return [{"internal_api": "unknown (pip install threadpoolctl)"}]
+    libs = [lib for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    mine = [lib for lib in libs if "numpy" in lib.get("filepath", "")] or libs
+    keys = ("internal_api", "version", "architecture", "threading_layer", "num_threads",
+            "filepath")
+    return [{k: lib.get(k) for k in keys} for lib in mine] or [{"internal_api": "none found"}]
+
+
+def blas_text(blas):
+    return "; ".join(f"{b.get('internal_api')} {b.get('version')}, kernel "
+                     f"{b.get('architecture')}, num_threads {b.get('num_threads')}"
+                     for b in blas)
+
+
+def openblas_env_text():
+    seen = json.loads(os.environ.get(_SEEN_VAR, "{}"))
     parts = []
-    for lib in threadpool_info():
-        if lib.get("user_api") == "blas":
-            parts.append(f"{lib.get('internal_api')} {lib.get('version')} "
-                         f"kernel={lib.get('architecture')} threads={lib.get('num_threads')}")
-    return "; ".join(parts) or "none found"
+    for v in _OPENBLAS_VARS:
+        now, before = os.environ.get(v), seen.get(v)
+        if now is not None:
+            parts.append(f"{v}={now} (kept: --keep-openblas-env)")
+        elif before is not None:
+            parts.append(f"{v} unset by run.py (was {before})")
+        else:
+            parts.append(f"{v} not set")
+    return ", ".join(parts)
 
 
-def machine_header():
+def machine_info():
     c = nncore.config()
-    env = ", ".join(f"{v}={os.environ.get(v, '(unset)')}" for v in _OPENBLAS_VARS)
-    unset = os.environ.get("NNCORE_BENCH_UNSET")
     return {
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "numpy": np.__version__,
-        "numpy_blas": blas_info(),
-        "openblas_env": env + (f" (unset by run.py: {unset})" if unset else ""),
+        "numpy_blas": numpy_blas(),
+        "openblas_env": openblas_env_text(),
         "nncore": c["version"],
         "nncore_isa": c["isa"],
-        "openmp": c["openmp"],
+        "nncore_openmp": c["openmp"],
+        "nncore_gemm_blocks": c.get("gemm_blocks"),
         "torch": torch.__version__ if torch is not None else "not installed",
-        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
     }
+
+
+def table_header(machine, threads, extra=()):
+    """The lines that open every table (called inside the thread limits)."""
+    lines = [
+        f"machine: {machine['cpu']}, {machine['cores']} cores | threads: {threads}",
+        f"NumPy {machine['numpy']}, BLAS: {blas_text(numpy_blas())}",
+        f"nncore isa: {machine['nncore_isa']}, OpenMP: {machine['nncore_openmp']} | "
+        f"PyTorch: {machine['torch']}",
+        f"env: {machine['openblas_env']}",
+    ]
+    return lines + list(extra)
 
 
 # ----------------------------------------------------------------------- timing
@@ -99,13 +167,12 @@ class Limits:
 
     def __init__(self, n):
         self.n = n
-        self._blas = None
 
     def __enter__(self):
         self._nn = nncore.threads(self.n)
         self._nn.__enter__()
-        if threadpool_limits is not None:
-            self._blas = threadpool_limits(self.n)
+        self._blas = (threadpool_limits(self.n, user_api="blas")
+                      if threadpool_limits is not None else None)
         if torch is not None:
             self._torch_prev = torch.get_num_threads()
             torch.set_num_threads(self.n)
@@ -119,69 +186,84 @@ class Limits:
         self._nn.__exit__(*exc)
 
 
-def calibrate(fn, target):
-    """Calls per sample so that a sample lasts about `target` seconds."""
-    fn()
-    t0 = time.perf_counter()
-    fn()
-    one = max(time.perf_counter() - t0, 1e-7)
-    return max(1, int(target / one))
+class Timer:
+    def __init__(self, repeats, target, cooldown):
+        self.repeats, self.target, self.cooldown = repeats, target, cooldown
 
-
-COOLDOWN = [0.0]
-
-
-def measure(impls, repeats, target):
-    """Interleaved timing: each repeat runs every implementation once, in turn.
-
-    Between samples the script sleeps COOLDOWN seconds: OpenBLAS's and PyTorch's worker
-    threads keep spinning for a while after a call (OpenBLAS about 2**28 cycles), and on
-    a 2-core machine they would steal the core the next implementation's threads need.
-
-    Returns {name: [seconds per call, one per repeat]}.
-    """
-    numbers = {name: calibrate(fn, target) for name, fn in impls.items()}
-    samples = {name: [] for name in impls}
-    for _ in range(repeats):
-        for name, fn in impls.items():
-            n = numbers[name]
-            if COOLDOWN[0]:
-                time.sleep(COOLDOWN[0])
+    def calls_per_sample(self, fn, threads):
+        """Warm up `fn` and return the number of calls that last about `target` s."""
+        if threads > 1 and self.cooldown:
+            time.sleep(self.cooldown)
+        fn()
+        t0 = time.perf_counter()
+        fn()
+        one = max(time.perf_counter() - t0, 1e-7)
+        n = max(1, int(self.target / one))
+        if n > 1:          # warm-up of a whole sample, then re-estimate
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()
-            samples[name].append((time.perf_counter() - t0) / n)
-    return samples
+            n = max(1, int(self.target / max((time.perf_counter() - t0) / n, 1e-8)))
+        return n
+
+    def measure(self, impls, threads):
+        """{name: [seconds per call, one per repeat]}, implementations interleaved."""
+        names = list(impls)
+        calls = {name: self.calls_per_sample(impls[name], threads) for name in names}
+        samples = {name: [] for name in names}
+        for r in range(self.repeats):
+            order = names[r % len(names):] + names[:r % len(names)]
+            for name in order:
+                fn, n = impls[name], calls[name]
+                if threads > 1 and self.cooldown:
+                    time.sleep(self.cooldown)
+                t0 = time.perf_counter()
+                for _ in range(n):
+                    fn()
+                samples[name].append((time.perf_counter() - t0) / n)
+        return samples, calls
 
 
-def summarise(samples, base="nncore"):
-    """Medians, min/max and median paired ratio (other time / nncore time)."""
+def summarise(samples, calls, base="nncore"):
     out = {}
     for name, ts in samples.items():
-        row = {"median_s": statistics.median(ts), "min_s": min(ts), "max_s": max(ts)}
+        row = {"median_s": statistics.median(ts), "min_s": min(ts), "max_s": max(ts),
+               "samples_s": ts, "calls_per_sample": calls[name]}
         if name != base and base in samples:
-            ratios = [t / b for t, b in zip(ts, samples[base])]
-            row["ratio_vs_nncore"] = statistics.median(ratios)
+            row["ratio_vs_nncore"] = statistics.median(
+                t / b for t, b in zip(ts, samples[base]))
         out[name] = row
     return out
 
 
-# ----------------------------------------------------------------------- cases
+# ----------------------------------------------------------------------- matmul
 
 def matmul_cases(quick):
-    sizes = [(64, 64, 64), (128, 784, 256), (256, 256, 256), (512, 512, 512)]
+    sizes = [(64, 64, 64), (128, 784, 256), (256, 256, 256), (512, 512, 512),
+             (1024, 1024, 1024)]
     if not quick:
-        sizes += [(1024, 1024, 1024), (2048, 2048, 2048)]
+        sizes.append((2048, 2048, 2048))
     cases = [(m, k, n, False, False) for m, k, n in sizes]
-    t = 128 if quick else 512
+    t = 256 if quick else 512
     cases += [(t, t, t, ta, tb) for ta, tb in [(True, False), (False, True), (True, True)]]
     return cases
 
 
-def bench_matmul(args, threads, peaks, rng):
+def measure_peaks(threads, seconds, samples=2):
+    return {name: [nncore._core._fma_peak_gflops(bits, threads, seconds)
+                   for _ in range(samples)]
+            for bits, name in ((32, "float32"), (64, "float64"))}
+
+
+def bench_matmul(args, timer, threads, rng):
+    cases = matmul_cases(args.quick)
+    if args.quick:
+        cases = [c for c in cases if c[0] <= 256]
+    peak_s = 0.05 if args.quick else 0.2
+    peaks = measure_peaks(threads, peak_s)
     rows = []
     for dtype in (np.float32, np.float64):
-        for m, k, n, ta, tb in matmul_cases(args.quick):
+        for m, k, n, ta, tb in cases:
             a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
             b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
             out = np.empty((m, n), dtype)
@@ -191,28 +273,35 @@ def bench_matmul(args, threads, peaks, rng):
                 "numpy": lambda: np.matmul(at, bt, out=out),
             }
             if torch is not None:
-                ta_, tb_ = torch.from_numpy(a), torch.from_numpy(b)
-                tat, tbt = (ta_.T if ta else ta_), (tb_.T if tb else tb_)
-                tout = torch.from_numpy(out)
-                impls["torch"] = lambda: torch.matmul(tat, tbt, out=tout)
-            with Limits(threads):
-                res = summarise(measure(impls, args.repeats, args.target))
-            flops = 2.0 * m * n * k
-            peak = peaks[(np.dtype(dtype).name, threads)]
-            for impl, r in res.items():
-                r["gflops"] = flops / r["median_s"] / 1e9
-                r["pct_peak"] = 100 * r["gflops"] / peak
+                xa, xb = torch.from_numpy(a), torch.from_numpy(b)
+                xat, xbt = (xa.T if ta else xa), (xb.T if tb else xb)
+                xo = torch.empty((m, n), dtype=xa.dtype)
+                impls["torch"] = lambda: torch.matmul(xat, xbt, out=xo)
+            samples, calls = timer.measure(impls, threads)
+            res = summarise(samples, calls)
+            for r in res.values():
+                r["gflops"] = 2.0 * m * n * k / r["median_s"] / 1e9
             shape = f"{m}x{k}x{n}" + (f" {'T' if ta else 'N'}{'T' if tb else 'N'}"
                                      if ta or tb else "")
-            rows.append({"dtype": np.dtype(dtype).name, "shape": shape, "threads": threads,
+            rows.append({"section": "matmul", "case": f"{shape} {np.dtype(dtype).name}",
+                         "shape": shape, "dtype": np.dtype(dtype).name, "threads": threads,
                          "results": res})
-    return rows
+    after = measure_peaks(threads, peak_s)
+    for name in peaks:
+        peaks[name] += after[name]
+    for row in rows:
+        peak = max(peaks[row["dtype"]])
+        for r in row["results"].values():
+            r["pct_peak"] = 100 * r["gflops"] / peak
+    return rows, peaks
 
+
+# ----------------------------------------------------------------------- dense
 
 def dense_stack(sizes, batch, dtype, rng):
     ws = [(rng.standard_normal((i, o)) / np.sqrt(i)).astype(dtype)
           for i, o in zip(sizes[:-1], sizes[1:])]
-    bs = [np.zeros(o, dtype) for o in sizes[1:]]
+    bs = [(0.1 * rng.standard_normal(o)).astype(dtype) for o in sizes[1:]]
     acts = ["relu"] * (len(ws) - 1) + ["identity"]
     x = rng.standard_normal((batch, sizes[0])).astype(dtype)
     gy = rng.standard_normal((batch, sizes[-1])).astype(dtype)
@@ -220,6 +309,7 @@ def dense_stack(sizes, batch, dtype, rng):
 
 
 def nncore_stack(x, ws, bs, acts, gy):
+    """F.dense_forward / F.dense_backward with every output preallocated (out=)."""
     ys = [np.empty((len(x), w.shape[1]), x.dtype) for w in ws]
     grads = [(np.empty((len(x), w.shape[0]), x.dtype) if i else None,
               np.empty_like(w), np.empty_like(b)) for i, (w, b) in enumerate(zip(ws, bs))]
@@ -241,6 +331,7 @@ def nncore_stack(x, ws, bs, acts, gy):
 
 
 def reference_stack(x, ws, bs, acts, gy):
+    """The same calls in nncore.reference (NumPy; allocates its results)."""
     def forward():
         h, ys = x, []
         for w, b, a in zip(ws, bs, acts):
@@ -257,9 +348,39 @@ def reference_stack(x, ws, bs, acts, gy):
     return forward, forward_backward
 
 
-def torch_stack(x, ws, bs, acts, gy):
-    """The same maths in PyTorch, written out (no autograd): addmm, relu, and the
-    backward matrix products."""
+def torch_autograd_stack(x, ws, bs, acts, gy):
+    """PyTorch as it is used: torch.nn.functional.linear (weights in PyTorch's
+    (out, in) layout) and relu; forward under no_grad, forward+backward with autograd
+    (grads set to None before each step, as zero_grad does)."""
+    tf = torch.nn.functional
+    tx, tgy = torch.from_numpy(x), torch.from_numpy(gy)
+    params = [torch.from_numpy(np.ascontiguousarray(w.T)).requires_grad_() for w in ws]
+    params += [torch.from_numpy(b.copy()).requires_grad_() for b in bs]
+    tw, tb = params[:len(ws)], params[len(ws):]
+
+    def run():
+        h = tx
+        for w, b, a in zip(tw, tb, acts):
+            h = tf.linear(h, w, b)
+            if a == "relu":
+                h = tf.relu(h)
+        return h
+
+    def forward():
+        with torch.no_grad():
+            return run()
+
+    def forward_backward():
+        for p in params:
+            p.grad = None
+        run().backward(tgy)
+    return forward, forward_backward
+
+
+def torch_manual_stack(x, ws, bs, acts, gy):
+    """The same maths in PyTorch written out without autograd: addmm, relu, and the
+    backward matrix products (grad_z = grad_y * (y > 0), grad_w = x^T grad_z,
+    grad_b = sum(grad_z), grad_x = grad_z w^T)."""
     tx, tgy = torch.from_numpy(x), torch.from_numpy(gy)
     tw = [torch.from_numpy(w) for w in ws]
     tb = [torch.from_numpy(b) for b in bs]
@@ -269,7 +390,7 @@ def torch_stack(x, ws, bs, acts, gy):
         for w, b, a in zip(tw, tb, acts):
             h = torch.addmm(b, h, w)
             if a == "relu":
-                h = torch.relu(h)
+                h = torch.relu_(h)
             ys.append(h)
         return ys
 
@@ -286,103 +407,194 @@ def torch_stack(x, ws, bs, acts, gy):
     return forward, forward_backward
 
 
-def bench_dense(args, threads, rng):
+DENSE_CONFIGS = [("784-256-128-10", [784, 256, 128, 10], 64),
+                 ("1024-1024", [1024, 1024], 256)]
+
+
+def bench_dense(args, timer, threads, rng):
     rows = []
-    configs = [("784-256-128-10", [784, 256, 128, 10], 64), ("1024-1024", [1024, 1024], 256)]
-    for name, sizes, batch in configs:
-        for dtype in (np.float32,):
-            stack = dense_stack(sizes, batch, dtype, rng)
-            nf, nfb = nncore_stack(*stack)
-            rf, rfb = reference_stack(*stack)
-            for mode, impls in [("forward", {"nncore": nf, "numpy": rf}),
-                                ("forward+backward", {"nncore": nfb, "numpy": rfb})]:
-                if torch is not None:
-                    tf, tfb = torch_stack(*stack)
-                    impls["torch"] = tf if mode == "forward" else tfb
-                with Limits(threads):
-                    res = summarise(measure(impls, args.repeats, args.target))
-                rows.append({"dtype": np.dtype(dtype).name, "shape": f"{name} batch {batch}",
-                             "mode": mode, "threads": threads, "results": res})
+    for name, sizes, batch in DENSE_CONFIGS:
+        stack = dense_stack(sizes, batch, np.float32, rng)
+        fns = {"nncore": nncore_stack(*stack), "reference": reference_stack(*stack)}
+        if torch is not None:
+            fns["torch"] = torch_autograd_stack(*stack)
+            fns["torch_mm"] = torch_manual_stack(*stack)
+        flops = sum(2.0 * batch * i * o for i, o in zip(sizes[:-1], sizes[1:]))
+        for j, mode in enumerate(("forward", "forward+backward")):
+            impls = {impl: pair[j] for impl, pair in fns.items()}
+            samples, calls = timer.measure(impls, threads)
+            res = summarise(samples, calls)
+            # forward: 1 product per layer; backward: grad_w per layer, grad_x but the first
+            f = flops if j == 0 else 2 * flops + flops - 2.0 * batch * sizes[0] * sizes[1]
+            for r in res.values():
+                r["gflops"] = f / r["median_s"] / 1e9
+            rows.append({"section": "dense", "case": f"{mode} {name} b{batch} float32",
+                         "shape": f"{name} batch {batch}", "mode": mode, "dtype": "float32",
+                         "threads": threads, "results": res})
     return rows
 
 
-def bench_memory(args, threads, rng, bandwidth):
-    rows = []
+# ----------------------------------------------------------------------- memory-bound
+
+def _split(n, parts):
+    step = -(-n // parts)
+    return [slice(i, min(n, i + step)) for i in range(0, n, step)]
+
+
+def measure_bandwidth(timer, threads, n, rng):
+    """GB/s (read + write bytes) of np.copyto and np.add over `threads` Python threads."""
+    from concurrent.futures import ThreadPoolExecutor
+    a = rng.standard_normal(n).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32)
+    c = np.empty_like(a)
+    pieces = _split(n, threads)
+    pool = ThreadPoolExecutor(threads) if threads > 1 else None
+
+    def run(f):
+        if pool is None:
+            return lambda: f(slice(None))
+        return lambda: list(pool.map(f, pieces))
+
+    impls = {"copy": run(lambda s: np.copyto(c[s], a[s])),
+             "add": run(lambda s: np.add(a[s], b[s], out=c[s]))}
+    samples, _ = timer.measure(impls, threads)
+    if pool is not None:
+        pool.shutdown()
+    moved = {"copy": 2 * a.nbytes, "add": 3 * a.nbytes}
+    gbps = {k: moved[k] / statistics.median(v) / 1e9 for k, v in samples.items()}
+    best = max(gbps, key=gbps.get)
+    return {"gbps": gbps[best], "method": best, "all_gbps": gbps}
+
+
+def _bandwidth_rows(rows, bandwidth):
+    for row in rows:
+        for r in row["results"].values():
+            r["gbps"] = row["bytes"] / r["median_s"] / 1e9
+            r["pct_bandwidth"] = 100 * r["gbps"] / bandwidth["gbps"]
+    return rows
+
+
+def bench_elementwise(args, timer, threads, rng, bandwidth):
     n = (1 << 20) if args.quick else (64 << 20)
     x = rng.standard_normal(n).astype(np.float32)
-    y = np.empty_like(x)
     g = rng.standard_normal(n).astype(np.float32)
-    elementwise = [
-        ("relu", lambda: F.relu(x, out=y), lambda: np.maximum(x, 0, out=y), 2),
-        ("sigmoid", lambda: F.sigmoid(x, out=y), lambda: R.sigmoid(x, out=y), 2),
-        ("tanh", lambda: F.tanh(x, out=y), lambda: np.tanh(x, out=y), 2),
-        ("relu_backward", lambda: F.relu_backward(x, g, out=y),
-         lambda: R.relu_backward(x, g, out=y), 3),
-    ]
-    rows_n = n // 16 if args.quick else (4 << 20)
-    z = rng.standard_normal((rows_n, 10)).astype(np.float32)
-    labels = rng.integers(0, 10, rows_n)
-    zg = np.empty_like(z)
-    t = rng.random(n).astype(np.float32)
-    losses = [
-        ("cross_entropy_and_grad", lambda: F.cross_entropy_and_grad(z, labels, out=zg),
-         lambda: R.cross_entropy_and_grad(z, labels, out=zg), 2 * z.nbytes / x.nbytes + 0.2),
-        ("mse_loss_and_grad", lambda: F.mse_loss_and_grad(x, t, out=y),
-         lambda: R.mse_loss_and_grad(x, t, out=y), 3),
-        ("bce_with_logits_and_grad",
-         lambda: F.binary_cross_entropy_with_logits_and_grad(x, t, out=y),
-         lambda: R.binary_cross_entropy_with_logits_and_grad(x, t, out=y), 3),
-    ]
-    for name, nn_fn, np_fn, arrays in elementwise + losses:
-        with Limits(threads):
-            res = summarise(measure({"nncore": nn_fn, "numpy": np_fn}, args.repeats,
-                                    args.target))
-        moved = arrays * x.nbytes
-        for r in res.values():
-            r["gbps"] = moved / r["median_s"] / 1e9
-            r["pct_bandwidth"] = 100 * r["gbps"] / bandwidth[threads]
-        rows.append({"dtype": "float32", "shape": f"{name} ({n:,} elements)" if "cross" not in
-                     name else f"{name} ({rows_n:,}x10)", "threads": threads, "results": res})
-    return rows
+    y = np.empty_like(x)
+    t = {}
+    if torch is not None:
+        tx, tg, ty = torch.from_numpy(x), torch.from_numpy(g), torch.from_numpy(y)
+        t = {"relu": lambda: torch.clamp_min(tx, 0, out=ty),
+             "sigmoid": lambda: torch.sigmoid(tx, out=ty),
+             "tanh": lambda: torch.tanh(tx, out=ty),
+             "relu_backward": lambda: torch.mul(tg, tx > 0, out=ty)}
+    cases = [("relu", lambda: F.relu(x, out=y), lambda: R.relu(x, out=y), 2),
+             ("sigmoid", lambda: F.sigmoid(x, out=y), lambda: R.sigmoid(x, out=y), 2),
+             ("tanh", lambda: F.tanh(x, out=y), lambda: R.tanh(x, out=y), 2),
+             ("relu_backward", lambda: F.relu_backward(x, g, out=y),
+              lambda: R.relu_backward(x, g, out=y), 3)]
+    rows = []
+    for name, nn_fn, ref_fn, arrays in cases:
+        impls = {"nncore": nn_fn, "reference": ref_fn}
+        if name in t:
+            impls["torch"] = t[name]
+        samples, calls = timer.measure(impls, threads)
+        rows.append({"section": "elementwise", "case": f"{name} ({n:,}) float32",
+                     "dtype": "float32", "threads": threads, "bytes": arrays * x.nbytes,
+                     "results": summarise(samples, calls)})
+    return _bandwidth_rows(rows, bandwidth)
 
 
-def measure_bandwidth(args, threads, rng):
-    """GB/s of a large copy (np.copyto; read + write counted) with this many threads."""
-    n = (1 << 20) if args.quick else (64 << 20)
-    a = rng.standard_normal(n).astype(np.float32)
-    b = np.empty_like(a)
-    with Limits(threads):
-        s = measure({"nncore": lambda: F.identity(a, out=b),
-                     "numpy": lambda: np.copyto(b, a)}, args.repeats, args.target)
-    best = min(statistics.median(s["numpy"]), statistics.median(s["nncore"]))
-    return 2 * a.nbytes / best / 1e9
+def bench_losses(args, timer, threads, rng, bandwidth):
+    n = (1 << 20) if args.quick else (16 << 20)
+    rows_ce = n // 16 if args.quick else (1 << 20)
+    p = rng.standard_normal(n).astype(np.float32)
+    tgt = rng.random(n).astype(np.float32)
+    gp = np.empty_like(p)
+    z = rng.standard_normal((rows_ce, 10)).astype(np.float32)
+    labels = rng.integers(0, 10, rows_ce)
+    gz = np.empty_like(z)
+    cases = [
+        ("mse_loss_and_grad", f"({n:,})",
+         lambda: F.mse_loss_and_grad(p, tgt, out=gp),
+         lambda: R.mse_loss_and_grad(p, tgt, out=gp), 3 * p.nbytes),
+        ("cross_entropy_and_grad", f"({rows_ce:,}, 10) int labels",
+         lambda: F.cross_entropy_and_grad(z, labels, out=gz),
+         lambda: R.cross_entropy_and_grad(z, labels, out=gz),
+         2 * z.nbytes + labels.nbytes),
+        ("bce_with_logits_and_grad", f"({n:,})",
+         lambda: F.binary_cross_entropy_with_logits_and_grad(p, tgt, out=gp),
+         lambda: R.binary_cross_entropy_with_logits_and_grad(p, tgt, out=gp), 3 * p.nbytes),
+    ]
+    t = {}
+    if torch is not None:
+        tf = torch.nn.functional
+        tp = torch.from_numpy(p.copy()).requires_grad_()
+        tt = torch.from_numpy(tgt)
+        tz = torch.from_numpy(z.copy()).requires_grad_()
+        tl = torch.from_numpy(labels)
+
+        def step(param, loss_fn):
+            def run():
+                param.grad = None
+                loss = loss_fn()
+                loss.backward()
+                return loss.item()
+            return run
+        t = {"mse_loss_and_grad": step(tp, lambda: tf.mse_loss(tp, tt)),
+             "cross_entropy_and_grad": step(tz, lambda: tf.cross_entropy(tz, tl)),
+             "bce_with_logits_and_grad":
+                 step(tp, lambda: tf.binary_cross_entropy_with_logits(tp, tt))}
+    rows = []
+    for name, shape, nn_fn, ref_fn, nbytes in cases:
+        impls = {"nncore": nn_fn, "reference": ref_fn}
+        if name in t:
+            impls["torch"] = t[name]
+        samples, calls = timer.measure(impls, threads)
+        rows.append({"section": "losses", "case": f"{name} {shape} float32",
+                     "dtype": "float32", "threads": threads, "bytes": nbytes,
+                     "results": summarise(samples, calls)})
+    return _bandwidth_rows(rows, bandwidth)
 
 
 # ----------------------------------------------------------------------- report
 
-def fmt_time(s):
-    return f"{s * 1e6:9.1f} us" if s < 1e-2 else f"{s * 1e3:9.2f} ms"
+IMPL_ORDER = ["nncore", "numpy", "reference", "torch", "torch_mm"]
 
 
-def print_table(title, rows, extra):
+def _fmt_time(med, lo, hi):
+    unit, scale = ("s", 1.0) if med >= 10 else ("ms", 1e3) if med >= 1e-2 else ("us", 1e6)
+
+    def f(v):
+        v *= scale
+        return f"{v:.0f}" if v >= 1000 else f"{v:.1f}" if v >= 10 else f"{v:.2f}"
+    return f"{f(med)} [{f(lo)}-{f(hi)}] {unit}"
+
+
+def print_table(title, header, rows, extra=None):
+    """extra: (label, function of a result dict -> str) for the per-implementation
+    throughput columns."""
     print(f"\n## {title}")
-    impls = sorted({k for r in rows for k in r["results"]}, key=["nncore", "numpy", "torch"].index)
-    head = f"{'case':<42} {'thr':>3} " + " ".join(f"{i + ' median':>14}" for i in impls)
-    head += "  " + " ".join(f"{i + '/nncore':>13}" for i in impls if i != "nncore")
-    if extra:
-        head += "  " + " ".join(f"{i + ' ' + extra[1]:>16}" for i in impls)
-    print(head)
-    print("-" * len(head))
+    for line in header:
+        print(f"- {line}")
+    impls = sorted({k for r in rows for k in r["results"]}, key=IMPL_ORDER.index)
+    others = [i for i in impls if i != "nncore"]
+    cells = [["case"] + [f"{i} median [min-max]" for i in impls]
+             + [f"{i}/nncore" for i in others]
+             + ([f"{i} {extra[0]}" for i in impls] if extra else [])]
     for r in rows:
-        case = (r.get("mode", "") + " " if "mode" in r else "") + r["shape"] + f" {r['dtype']}"
-        line = f"{case:<42} {r['threads']:>3} "
-        line += " ".join(f"{fmt_time(r['results'][i]['median_s']):>14}" for i in impls)
-        line += "  " + " ".join(f"{r['results'][i].get('ratio_vs_nncore', float('nan')):>12.2f}x"
-                               for i in impls if i != "nncore")
+        res = r["results"]
+        line = [r["case"]]
+        line += [_fmt_time(res[i]["median_s"], res[i]["min_s"], res[i]["max_s"])
+                 if i in res else "-" for i in impls]
+        line += [f"{res[i]['ratio_vs_nncore']:.2f}x" if i in res else "-" for i in others]
         if extra:
-            key, label, f = extra
-            line += "  " + " ".join(f"{f(r['results'][i]):>16}" for i in impls)
-        print(line)
+            line += [extra[1](res[i]) if i in res else "-" for i in impls]
+        cells.append(line)
+    widths = [max(len(c[j]) for c in cells) for j in range(len(cells[0]))]
+    for k, c in enumerate(cells):
+        print("  ".join(s.ljust(w) if j == 0 else s.rjust(w)
+                        for j, (s, w) in enumerate(zip(c, widths))))
+        if k == 0:
+            print("-" * (sum(widths) + 2 * (len(widths) - 1)))
 
 
 def plot(results, path):
@@ -391,88 +603,152 @@ def plot(results, path):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print(f"--plot: matplotlib is not installed (pip install matplotlib); no {path}")
+        print(f"--plot: matplotlib is not installed (pip install matplotlib); {path} "
+              "not written")
         return
-    rows = [r for r in results["matmul"] if r["dtype"] == "float32"]
-    labels = [f"{r['shape']}\n{r['threads']}t" for r in rows]
-    impls = [i for i in ("nncore", "numpy", "torch") if i in rows[0]["results"]]
-    fig, ax = plt.subplots(figsize=(max(8, len(rows) * 0.9), 4.5))
-    width = 0.8 / len(impls)
-    for j, impl in enumerate(impls):
-        ax.bar([i + j * width for i in range(len(rows))],
-               [r["results"][impl]["gflops"] for r in rows], width, label=impl)
-    ax.set_xticks([i + width * (len(impls) - 1) / 2 for i in range(len(rows))])
-    ax.set_xticklabels(labels, fontsize=7)
-    ax.set_ylabel("GFLOP/s (float32 matmul)")
-    ax.set_title(f"{results['machine']['cpu']}, nncore {results['machine']['nncore_isa']}")
-    ax.legend()
+    panels = []
+    for dtype in ("float32", "float64"):
+        rows = [r for r in results.get("matmul", []) if r["dtype"] == dtype]
+        if rows:
+            panels.append((f"matmul {dtype}: GFLOP/s", rows, lambda r: r["gflops"]))
+    if results.get("dense"):
+        panels.append(("dense: speed relative to nncore (nncore = 1, higher is faster)",
+                       results["dense"], lambda r: 1.0 / r.get("ratio_vs_nncore", 1.0)))
+    mem = results.get("elementwise", []) + results.get("losses", [])
+    if mem:
+        panels.append(("activations and losses: GB/s moved", mem, lambda r: r["gbps"]))
+    if not panels:
+        print("--plot: nothing to plot")
+        return
+    fig, axes = plt.subplots(len(panels), 1, figsize=(14, 4.2 * len(panels)), squeeze=False)
+    for ax, (title, rows, value) in zip(axes[:, 0], panels):
+        impls = sorted({k for r in rows for k in r["results"]}, key=IMPL_ORDER.index)
+        width = 0.8 / len(impls)
+        for j, impl in enumerate(impls):
+            xs = [i + j * width for i, r in enumerate(rows) if impl in r["results"]]
+            ys = [value(r["results"][impl]) for r in rows if impl in r["results"]]
+            ax.bar(xs, ys, width, label=impl)
+        ax.set_xticks([i + width * (len(impls) - 1) / 2 for i in range(len(rows))])
+        ax.set_xticklabels([f"{r['case']}\n{r['threads']}t" for r in rows], fontsize=6,
+                           rotation=30, ha="right")
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7)
+    m = results["machine"]
+    fig.suptitle(f"nncore ({m['nncore_isa']}) vs NumPy {m['numpy']} / PyTorch {m['torch']}"
+                 f" on {m['cpu']}, {m['date']}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     print(f"plot written to {path}")
 
 
+# ----------------------------------------------------------------------- main
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="small sizes, few repeats (CI)")
-    p.add_argument("--threads", default="1,2", help="thread counts, e.g. 1,2")
-    p.add_argument("--repeats", type=int, default=None, help="samples per implementation")
-    p.add_argument("--target", type=float, default=None, help="seconds per sample")
-    p.add_argument("--only", default="matmul,dense,elementwise",
-                   help="sections: matmul,dense,elementwise")
-    p.add_argument("--json", help="write all measurements to this file")
-    p.add_argument("--plot", help="write a bar chart PNG (needs matplotlib)")
+    p.add_argument("--quick", action="store_true",
+                   help="small sizes, few repeats: a smoke run for CI")
+    p.add_argument("--threads", default="1,2", help="thread counts (default 1,2)")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="samples per implementation (default 7, quick 3)")
+    p.add_argument("--target", type=float, default=None,
+                   help="seconds per sample (default 0.03, quick 0.005)")
+    p.add_argument("--only", default=",".join(SECTIONS),
+                   help="comma-separated sections: " + ",".join(SECTIONS))
+    p.add_argument("--json", metavar="PATH", help="write all measurements to PATH")
+    p.add_argument("--plot", metavar="PATH", help="write a bar chart PNG (needs matplotlib)")
     p.add_argument("--cooldown", type=float, default=None,
-                   help="seconds to sleep before each sample (default 0.15, quick 0)")
+                   help="seconds of sleep before each multi-thread sample "
+                        "(default 0.15, quick 0.02)")
+    p.add_argument("--no-torch", action="store_true", help="do not import PyTorch")
     p.add_argument("--keep-openblas-env", action="store_true",
-                   help="do not unset OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE")
+                   help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (default: unset them)")
     args = p.parse_args(argv)
     args.repeats = args.repeats or (3 if args.quick else 7)
     args.target = args.target or (0.005 if args.quick else 0.03)
-    COOLDOWN[0] = args.cooldown if args.cooldown is not None else (0.0 if args.quick else 0.15)
-    threads = [int(t) for t in args.threads.split(",")]
+    if args.cooldown is None:
+        args.cooldown = 0.02 if args.quick else 0.15
+    try:
+        threads = [int(t) for t in args.threads.split(",")]
+    except ValueError:
+        threads = [0]
     if any(t < 1 for t in threads):
-        p.error("--threads must list positive ints")
-    sections = set(args.only.split(","))
+        p.error("--threads takes positive ints, e.g. 1,2")
+    sections = [s for s in args.only.split(",") if s]
+    bad = [s for s in sections if s not in SECTIONS]
+    if bad:
+        p.error(f"--only: unknown section(s) {bad}; valid: {','.join(SECTIONS)}")
+    if args.repeats < 1 or args.target <= 0:
+        p.error("--repeats must be >= 1 and --target > 0")
+    if not args.no_torch:
+        _import_torch()
+
+    timer = Timer(args.repeats, args.target, args.cooldown)
     rng = np.random.default_rng(0)
-
-    machine = machine_header()
+    machine = machine_info()
     print("# nncore benchmark")
-    for k, v in machine.items():
-        print(f"- {k}: {v}")
-    peaks = {}
-    for t in threads:
-        for bits, name in ((32, "float32"), (64, "float64")):
-            peaks[(name, t)] = nncore._core._fma_peak_gflops(bits, t, 0.05 if args.quick else 0.3)
-    print("- measured FMA peak (GFLOP/s): " + ", ".join(
-        f"{name} {t}t {v:.0f}" for (name, t), v in peaks.items()))
-    results = {"machine": machine, "args": vars(args),
-               "peak_gflops": {f"{k[0]}/{k[1]}": v for k, v in peaks.items()}}
+    print(f"- {machine['date']}, load average {machine['load_average']}")
+    print(f"- command: {' '.join([os.path.basename(sys.executable), 'bench/run.py'] + (argv or []))}")
+    print(f"- repeats {args.repeats}, ~{args.target * 1e3:g} ms per sample, "
+          f"cooldown {args.cooldown:g} s before multi-thread samples; ratios are "
+          "median paired time(other)/time(nncore): > 1 means nncore is faster")
+    if torch is None:
+        print("- PyTorch: not used (not installed or --no-torch)")
+    results = {"machine": machine, "args": vars(args), "tables": [], "peak_gflops": {},
+               "bandwidth": {}}
+    bw_n = (1 << 20) if args.quick else (64 << 20)
 
-    if "matmul" in sections:
-        rows = [r for t in threads for r in bench_matmul(args, t, peaks, rng)]
-        results["matmul"] = rows
-        print_table("matmul (GFLOP/s and % of measured peak)", rows,
-                    ("gflops", "GF/s %peak",
-                     lambda r: f"{r['gflops']:.0f} {r['pct_peak']:.0f}%"))
-    if "dense" in sections:
-        rows = [r for t in threads for r in bench_dense(args, t, rng)]
-        results["dense"] = rows
-        print_table("dense layers (numpy = nncore.reference; torch = the same maths)", rows, None)
-    if "elementwise" in sections:
-        bandwidth = {t: measure_bandwidth(args, t, rng) for t in threads}
-        results["bandwidth_gbps"] = bandwidth
-        print("\n- measured copy bandwidth (GB/s): " +
-              ", ".join(f"{t}t {v:.1f}" for t, v in bandwidth.items()))
-        rows = [r for t in threads for r in bench_memory(args, t, rng, bandwidth)]
-        results["elementwise"] = rows
-        print_table("activations and losses (GB/s moved, % of copy bandwidth)", rows,
-                    ("gbps", "GB/s %bw", lambda r: f"{r['gbps']:.1f} {r['pct_bandwidth']:.0f}%"))
+    for section in sections:
+        results[section] = []
+        for t in threads:
+            with Limits(t):
+                extra_header = []
+                if section == "matmul":
+                    rows, peaks = bench_matmul(args, timer, t, rng)
+                    results["peak_gflops"][str(t)] = peaks
+                    extra_header.append(
+                        "FMA peak (nncore._core._fma_peak_gflops, samples before and after "
+                        "the table; max used): " + ", ".join(
+                            f"{k} {max(v):.0f} GFLOP/s (samples "
+                            f"{', '.join(f'{x:.0f}' for x in v)})" for k, v in peaks.items()))
+                    extra = ("GFLOP/s %peak",
+                             lambda r: f"{r['gflops']:.0f} {r['pct_peak']:.0f}%")
+                    title = "op(a) @ op(b), GFLOP/s and % of the measured FMA peak"
+                elif section == "dense":
+                    rows = bench_dense(args, timer, t, rng)
+                    extra_header.append(
+                        "reference = the same F.dense_* calls in nncore.reference (NumPy); "
+                        "torch = torch.nn.functional.linear/relu + autograd backward; "
+                        "torch_mm = the same maths as manual addmm/mm without autograd; "
+                        "nncore writes into preallocated out= arrays")
+                    extra = ("GFLOP/s", lambda r: f"{r['gflops']:.1f}")
+                    title = "dense stacks, float32"
+                else:
+                    if str(t) not in results["bandwidth"]:
+                        results["bandwidth"][str(t)] = measure_bandwidth(timer, t, bw_n, rng)
+                    bw = results["bandwidth"][str(t)]
+                    fn = bench_elementwise if section == "elementwise" else bench_losses
+                    rows = fn(args, timer, t, rng, bw)
+                    extra_header.append(
+                        f"memory bandwidth: {bw['gbps']:.1f} GB/s (NumPy {bw['method']} on "
+                        f"{bw_n:,} float32 over {t} thread(s); "
+                        + ", ".join(f"{k} {v:.1f}" for k, v in bw["all_gbps"].items())
+                        + " GB/s); GB/s counts bytes read + written once each")
+                    extra = ("GB/s %bw", lambda r: f"{r['gbps']:.1f} {r['pct_bandwidth']:.0f}%")
+                    title = ("activations, GB/s and % of measured bandwidth" if section == "elementwise"
+                             else "losses (*_and_grad: loss and gradient in one call), GB/s")
+                header = table_header(machine, t, extra_header)
+            results[section] += rows
+            results["tables"].append({"section": section, "threads": t, "header": header})
+            print_table(f"{section}: {title}, {t} thread{'s' if t > 1 else ''}", header,
+                        rows, extra)
+            sys.stdout.flush()
+
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+            json.dump(results, f, indent=1, default=str)
         print(f"\nJSON written to {args.json}")
-    if args.plot and "matmul" in results:
+    if args.plot:
         plot(results, args.plot)
     return 0
 

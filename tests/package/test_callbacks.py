@@ -128,7 +128,9 @@ def test_health_records_the_right_numbers(rng):
 def test_dead_relu_and_saturation_are_measured():
     model = nc.Sequential([nc.Dense(2, 4, "relu", bias_init=nc.initializers.constant(-100.0)),
                            nc.Dense(4, 3, "sigmoid", bias_init=nc.initializers.constant(50.0)),
-                           nc.Dense(3, 2, "tanh"), nc.Dense(2, 1)])
+                           nc.Dense(3, 2, "tanh"), nc.Dense(2, 1)], seed=0)
+    # seed=0: the tanh layer's weights are fixed (|z| <= 0.8 here); unseeded, about 3% of
+    # draws put a unit past 0.99 and the last assertion failed by chance.
     x = np.random.default_rng(0).standard_normal((16, 2)).astype(np.float32)
     history = model.fit(x, np.zeros((16, 1), np.float32), loss="mse", epochs=1, health=True,
                         optimizer=nc.SGD(lr=0.0), verbose=0)

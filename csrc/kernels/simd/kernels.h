@@ -9,6 +9,14 @@
 
 // ----------------------------------------------------------------- vector maths
 
+// The maths helpers are forced inline: called on Multi<V, U> (a struct of vectors) a
+// separate function would pass its vectors through memory.
+#if defined(__GNUC__)
+#define NNCORE_VINLINE inline __attribute__((always_inline))
+#else
+#define NNCORE_VINLINE inline
+#endif
+
 template <class V>
 struct Consts;
 
@@ -31,7 +39,7 @@ struct Consts<VecF64> {
 // Range reduction x = n*ln2 + r, |r| <= ln2/2, with x clamped so 2^n stays in range.
 // NaN passes through the clamp (max/min return their second operand for NaN).
 template <class V>
-inline void exp_reduce(typename V::R x, typename V::R& n, typename V::R& r) noexcept {
+NNCORE_VINLINE void exp_reduce(typename V::R x, typename V::R& n, typename V::R& r) noexcept {
     using T = typename V::T;
     using C = Consts<V>;
     const auto xc = V::min(V::set1(T(C::exp_hi)), V::max(V::set1(T(C::exp_lo)), x));
@@ -42,7 +50,7 @@ inline void exp_reduce(typename V::R x, typename V::R& n, typename V::R& r) noex
 
 // r + r^2/2! + ... (the Taylor series of exp(r) - 1, to exp_terms terms)
 template <class V>
-inline typename V::R expm1_poly(typename V::R r) noexcept {
+NNCORE_VINLINE typename V::R expm1_poly(typename V::R r) noexcept {
     using T = typename V::T;
     constexpr int K = Consts<V>::exp_terms;
     T coef[K];
@@ -57,7 +65,7 @@ inline typename V::R expm1_poly(typename V::R r) noexcept {
 }
 
 template <class V>
-inline typename V::R vexp(typename V::R x) noexcept {
+NNCORE_VINLINE typename V::R vexp(typename V::R x) noexcept {
     using T = typename V::T;
     typename V::R n, r;
     exp_reduce<V>(x, n, r);
@@ -66,7 +74,7 @@ inline typename V::R vexp(typename V::R x) noexcept {
 
 // exp(x) - 1 without cancellation near 0: 2^n * q + (2^n - 1) with q = expm1(r).
 template <class V>
-inline typename V::R vexpm1(typename V::R x) noexcept {
+NNCORE_VINLINE typename V::R vexpm1(typename V::R x) noexcept {
     using T = typename V::T;
     typename V::R n, r;
     exp_reduce<V>(x, n, r);
@@ -80,7 +88,7 @@ inline typename V::R vexpm1(typename V::R x) noexcept {
 // polynomial (no division). double: log f = 2 atanh(s), s = (f - 1) / (f + 1),
 // |s| <= 0.1716, by its series.
 template <class V>
-inline typename V::R vlog_1_2(typename V::R u) noexcept {
+NNCORE_VINLINE typename V::R vlog_1_2(typename V::R u) noexcept {
     using T = typename V::T;
     const auto one = V::set1(T(1));
     const auto big = V::gt(u, V::set1(T(1.41421356237309504880)));
@@ -118,13 +126,13 @@ inline typename V::R vlog_1_2(typename V::R u) noexcept {
 // is below an ulp of u, so c * r is accurate enough. e below half an ulp of 1 gives u = 1,
 // c = e: the result is e.
 template <class V>
-inline typename V::R vlog1p_01(typename V::R e, typename V::R u, typename V::R r) noexcept {
+NNCORE_VINLINE typename V::R vlog1p_01(typename V::R e, typename V::R u, typename V::R r) noexcept {
     const auto c = V::sub(e, V::sub(u, V::set1(typename V::T(1))));
     return V::fmadd(c, r, vlog_1_2<V>(u));
 }
 
 template <class V>
-inline typename V::R vsigmoid(typename V::R x) noexcept {
+NNCORE_VINLINE typename V::R vsigmoid(typename V::R x) noexcept {
     using T = typename V::T;
     const auto e = vexp<V>(V::neg(V::abs(x)));
     const auto s = V::div(V::set1(T(1)), V::add(V::set1(T(1)), e));
@@ -132,7 +140,7 @@ inline typename V::R vsigmoid(typename V::R x) noexcept {
 }
 
 template <class V>
-inline typename V::R vtanh(typename V::R x) noexcept {
+NNCORE_VINLINE typename V::R vtanh(typename V::R x) noexcept {
     using T = typename V::T;
     const auto a = V::abs(x);
     const auto e = vexpm1<V>(V::mul(a, V::set1(T(-2))));  // in [-1, 0]
@@ -141,7 +149,7 @@ inline typename V::R vtanh(typename V::R x) noexcept {
 }
 
 template <class V>
-inline typename V::R apply_act(Act act, typename V::R x, typename V::R slope) noexcept {
+NNCORE_VINLINE typename V::R apply_act(Act act, typename V::R x, typename V::R slope) noexcept {
     switch (act) {
         // + 0 turns max's -0 into +0 as in the generic set; NaN passes through max.
         case Act::relu: return V::add(V::max(V::zero(), x), V::zero());
@@ -155,7 +163,7 @@ inline typename V::R apply_act(Act act, typename V::R x, typename V::R slope) no
 
 // gy * act'(from y)
 template <class V>
-inline typename V::R apply_act_backward(Act act, typename V::R y, typename V::R gy,
+NNCORE_VINLINE typename V::R apply_act_backward(Act act, typename V::R y, typename V::R gy,
                                         typename V::R slope) noexcept {
     using T = typename V::T;
     switch (act) {
@@ -258,14 +266,100 @@ void gemm_tile(index_t m, index_t n, index_t kc, const typename V::T* a,
     gemm_tile_cols<V, MR, NV, NA>(m, n, kc, a, b, c, ldc, ep);
 }
 
+// ----------------------------------------------------------- interleaved vectors
+
+// U vectors of V handled as one: every operation is applied to all U before the next
+// operation starts, so the compiled code interleaves U independent dependency chains.
+// The long chains of exp / log / division (~100 cycles from load to store) otherwise
+// fill the scheduler with waiting work, one vector at a time; with U = 2 the core
+// always has two ready operations. Results are lane for lane those of V.
+template <class V, int U>
+struct Multi {
+    using T = typename V::T;
+    struct R {
+        typename V::R v[U];
+    };
+    struct M {
+        typename V::M v[U];
+    };
+    static constexpr int W = V::W * U;
+#define NNCORE_MULTI_1(name)                                     \
+    static R name(R a) noexcept {                                \
+        R r;                                                     \
+        for (int u = 0; u < U; ++u) r.v[u] = V::name(a.v[u]);    \
+        return r;                                                \
+    }
+#define NNCORE_MULTI_2(ret, name)                                        \
+    static ret name(R a, R b) noexcept {                                 \
+        ret r;                                                           \
+        for (int u = 0; u < U; ++u) r.v[u] = V::name(a.v[u], b.v[u]);    \
+        return r;                                                        \
+    }
+    NNCORE_MULTI_1(abs)
+    NNCORE_MULTI_1(neg)
+    NNCORE_MULTI_1(round)
+    NNCORE_MULTI_2(R, add)
+    NNCORE_MULTI_2(R, sub)
+    NNCORE_MULTI_2(R, mul)
+    NNCORE_MULTI_2(R, div)
+    NNCORE_MULTI_2(R, max)
+    NNCORE_MULTI_2(R, min)
+    NNCORE_MULTI_2(R, scale2)
+    NNCORE_MULTI_2(R, copysign)
+    NNCORE_MULTI_2(M, gt)
+    NNCORE_MULTI_2(M, ge)
+    NNCORE_MULTI_2(M, lt)
+    NNCORE_MULTI_2(M, eq)
+#undef NNCORE_MULTI_1
+#undef NNCORE_MULTI_2
+    static R zero() noexcept { return set1(T(0)); }
+    static R set1(T x) noexcept {
+        R r;
+        for (int u = 0; u < U; ++u) r.v[u] = V::set1(x);
+        return r;
+    }
+    static R fmadd(R a, R b, R c) noexcept {
+        R r;
+        for (int u = 0; u < U; ++u) r.v[u] = V::fmadd(a.v[u], b.v[u], c.v[u]);
+        return r;
+    }
+    static R select(M m, R a, R b) noexcept {
+        R r;
+        for (int u = 0; u < U; ++u) r.v[u] = V::select(m.v[u], a.v[u], b.v[u]);
+        return r;
+    }
+    static R loadu(const T* p) noexcept {
+        R r;
+        for (int u = 0; u < U; ++u) r.v[u] = V::loadu(p + u * V::W);
+        return r;
+    }
+    static void storeu(T* p, R a) noexcept {
+        for (int u = 0; u < U; ++u) V::storeu(p + u * V::W, a.v[u]);
+    }
+    // The lanes' sum in V, added in a fixed order.
+    static typename V::R fold(R a) noexcept {
+        typename V::R r = a.v[0];
+        for (int u = 1; u < U; ++u) r = V::add(r, a.v[u]);
+        return r;
+    }
+};
+
+template <class V, int U>
+struct Consts<Multi<V, U>> : Consts<V> {};
+
 // ------------------------------------------------------------- elementwise loops
 
 template <class V>
 void activation(Act act, const typename V::T* x, typename V::T* y, index_t n,
                 typename V::T slope) noexcept {
     constexpr int W = V::W;
-    const auto s = V::set1(slope);
+    using P = Multi<V, 2>;
     index_t i = 0;
+    if (act == Act::sigmoid || act == Act::tanh) {  // long chains: two at a time
+        const auto s2 = P::set1(slope);
+        for (; i + P::W <= n; i += P::W) P::storeu(y + i, apply_act<P>(act, P::loadu(x + i), s2));
+    }
+    const auto s = V::set1(slope);
     for (; i + W <= n; i += W) V::storeu(y + i, apply_act<V>(act, V::loadu(x + i), s));
     if (i < n) V::store_part(y + i, apply_act<V>(act, V::load_part(x + i, n - i), s), n - i);
 }
@@ -393,27 +487,48 @@ typename V::T mse(const typename V::T* p, const typename V::T* t, typename V::T*
     return V::sum(s);
 }
 
+// One chunk of bce_logits in vector type VV (V, or Multi<V, U> for whole chunks):
+// returns the losses; stores l and g when given.
+template <class VV>
+NNCORE_VINLINE typename VV::R bce_chunk(typename VV::R zv, typename VV::R tv, typename VV::R gs,
+                                typename VV::T* g) noexcept {
+    using T = typename VV::T;
+    const auto one = VV::set1(T(1));
+    const auto e = vexp<VV>(VV::neg(VV::abs(zv)));  // in (0, 1]: no overflow
+    const auto u = VV::add(one, e);
+    const auto r = VV::div(one, u);  // 1 / (1 + e): sigmoid(|z|), shared with log1p
+    if (g) {
+        const auto sig = VV::select(VV::ge(zv, VV::zero()), r, VV::mul(e, r));
+        VV::storeu(g, VV::mul(gs, VV::sub(sig, tv)));
+    }
+    return VV::add(VV::sub(VV::max(VV::zero(), zv), VV::mul(zv, tv)), vlog1p_01<VV>(e, u, r));
+}
+
 template <class V>
 typename V::T bce_logits(const typename V::T* z, const typename V::T* t, typename V::T* l,
                          typename V::T* g, index_t n, typename V::T gscale) noexcept {
+    using T = typename V::T;
     constexpr int W = V::W;
+    using P = Multi<V, 2>;
+    index_t i = 0;
+    // Whole pairs of vectors, two dependency chains at a time.
+    auto s2 = P::zero();
+    const auto gs2 = P::set1(gscale);
+    for (; i + P::W <= n; i += P::W) {
+        const auto loss = bce_chunk<P>(P::loadu(z + i), P::loadu(t + i), gs2, g ? g + i : nullptr);
+        s2 = P::add(s2, loss);
+        if (l) P::storeu(l + i, loss);
+    }
+    auto s = P::fold(s2);
     const auto gs = V::set1(gscale);
-    const auto one = V::set1(typename V::T(1));
-    auto s = V::zero();
-    for (index_t i = 0; i < n; i += W) {
+    alignas(64) T gbuf[W];
+    for (; i < n; i += W) {
         const index_t k = n - i < W ? n - i : W;
-        const auto zv = V::load_part(z + i, k), tv = V::load_part(t + i, k);
-        const auto e = vexp<V>(V::neg(V::abs(zv)));  // in (0, 1]: no overflow
-        const auto u = V::add(one, e);
-        const auto r = V::div(one, u);  // 1 / (1 + e): sigmoid(|z|), shared with log1p
-        const auto loss = V::add(V::sub(V::max(V::zero(), zv), V::mul(zv, tv)),
-                                 vlog1p_01<V>(e, u, r));
+        const auto loss = bce_chunk<V>(V::load_part(z + i, k), V::load_part(t + i, k), gs,
+                                       g ? gbuf : nullptr);
         s = V::add(s, V::keep(loss, k));
         if (l) V::store_part(l + i, loss, k);
-        if (g) {
-            const auto sig = V::select(V::ge(zv, V::zero()), r, V::mul(e, r));
-            V::store_part(g + i, V::mul(gs, V::sub(sig, tv)), k);
-        }
+        if (g) V::store_part(g + i, V::loadu(gbuf), k);
     }
     return V::sum(s);
 }

@@ -101,8 +101,28 @@ T cross_entropy(const T* logits, const std::int64_t* labels, const T* probs, con
     const T denom = mean_denominator(fn, w, rows, index_t(1), red);
     if (rows == 0) return T(0);
     const auto& k = kernel_set<T>();
-    std::vector<double> partial(static_cast<std::size_t>(rows));
     const int nt = std::min(nthreads, threads_for(double(rows) * double(classes) * 20.0));
+    if (labels) {
+        // The kernel's rows (ce_row in kernels/ce_row.h; SIMD sets one row per lane),
+        // fixed blocks of rows over the threads, then the weighted sum in row order.
+        std::vector<T> lossv(static_cast<std::size_t>(rows));
+        constexpr index_t kRows = 512;
+        const index_t blocks = (rows + kRows - 1) / kRows;
+        parallel_for(blocks, nt, [&](index_t bi) {
+            const index_t r0 = bi * kRows, n = std::min(kRows, rows - r0);
+            k.ce_labels(logits + r0 * classes, labels + r0, w ? w + r0 : nullptr, denom,
+                        lossv.data() + r0, out.grad ? out.grad + r0 * classes : nullptr, n,
+                        classes);
+        });
+        double total = 0.0;
+        for (index_t r = 0; r < rows; ++r) {
+            const T v = (w ? w[r] : T(1)) * lossv[r];
+            if (out.loss_none) out.loss_none[r] = v;
+            total += v;
+        }
+        return red == Reduction::none ? T(0) : static_cast<T>(total / double(denom));
+    }
+    std::vector<double> partial(static_cast<std::size_t>(rows));
     parallel_for(rows, nt, [&](index_t r) {
         const T* x = logits + r * classes;
         T* g = out.grad ? out.grad + r * classes : nullptr;

@@ -79,7 +79,18 @@ struct KernelSet {
     // loss = max(z, 0) - z*t + log1p(exp(-|z|)). If l: l[i] = loss. If g:
     // g[i] = gscale * (sigmoid(z) - t). Returns the sum of the losses in a fixed order.
     T (*bce_logits)(const T* z, const T* t, T* l, T* g, index_t n, T gscale) noexcept = nullptr;
+
+    // Cross-entropy with class labels over `rows` rows of `classes` logits (row stride
+    // `classes`, labels already checked to be in range): loss[r] = ce_row(...) of
+    // ce_row.h for every row, with gscale = (w ? w[r] : 1) / denom, and the gradient
+    // rows stored in g when it is not nullptr. SIMD sets take whole vectors of rows at a
+    // time (one row per lane) when classes <= kCeLaneClasses.
+    void (*ce_labels)(const T* x, const std::int64_t* labels, const T* w, T denom, T* loss,
+                      T* g, index_t rows, index_t classes) noexcept = nullptr;
 };
+
+// Largest class count that SIMD ce_labels kernels handle one row per lane.
+constexpr index_t kCeLaneClasses = 32;
 
 // One instruction set's kernels for both dtypes.
 struct KernelTable {

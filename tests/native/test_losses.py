@@ -153,3 +153,48 @@ def test_nan_propagates_in_losses():
     assert np.isnan(got[0]) and np.isfinite(got[1])
     assert np.isnan(F.mse_loss([np.nan, 1.0], [0.0, 0.0]))
     assert np.isinf(F.mse_loss([np.inf, 1.0], [0.0, 0.0]))
+
+
+@pytest.mark.parametrize("classes", [1, 2, 7, 10, 16, 31, 32, 33])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cross_entropy_labels_whole_row_blocks(classes, weighted, dtype, threads, rng):
+    # 1,045 rows: whole blocks of 8 and 16 rows (one row per SIMD lane, up to 32 classes)
+    # and tails, in the 512-row blocks the threads share; some rows very confident.
+    rows = 1045
+    x = (rng.standard_normal((rows, classes)) * 4).astype(dtype)
+    x[::17, 0] += 60
+    t = rng.integers(0, classes, rows)
+    t[::34] = 0  # confident rows whose label is the max
+    sw = rng.random(rows).astype(dtype) if weighted else None
+    for reduction in ["mean", "none"]:
+        loss, g = F.cross_entropy_and_grad(x, t, reduction, sample_weight=sw)
+        want, want_g = R.cross_entropy_and_grad(x.astype(np.float64), t, reduction,
+                                                sample_weight=sw)
+        assert_close(loss_value(loss), loss_value(want), dtype)
+        assert_close(g, want_g, dtype)
+    # A confident row (x[0, 0] leads by ~60) with label 0: its loss, log1p(sum of
+    # exp(x_j - x_0)) ~ 1e-26, is accurate in relative terms (the reference's
+    # log-sum-exp minus x_0 cancels to 0 here, so the oracle is written out).
+    row = F.cross_entropy(x[:1], [0], "none")
+    x64 = x[0].astype(np.float64)
+    want_row = np.log1p(np.exp(x64[1:] - x64[0]).sum())
+    np.testing.assert_allclose(row, [want_row], rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=1e-44 if dtype == np.float32 else 0)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_cross_entropy_non_finite_row_leaves_its_block_exact(bad, dtype, rng):
+    x = (rng.standard_normal((40, 10)) * 3).astype(dtype)
+    t = rng.integers(0, 10, 40)
+    x[13, 4] = bad
+    loss, g = F.cross_entropy_and_grad(x, t, "none")
+    with np.errstate(invalid="ignore"):  # inf - inf in the reference's shift
+        want, want_g = R.cross_entropy_and_grad(x.astype(np.float64), t, "none")
+    ok = np.arange(40) != 13
+    assert_close(loss[ok], want[ok], dtype)
+    assert_close(g[ok], want_g[ok], dtype)
+    if bad == -np.inf:  # exp(-inf) = 0: the row stays finite, as in the reference
+        assert np.isfinite(loss[13]) and np.isfinite(want[13])
+    else:
+        assert not np.isfinite(loss[13]) or np.isnan(loss[13])
+    np.testing.assert_array_equal(np.isnan(loss), np.isnan(want.astype(dtype)))

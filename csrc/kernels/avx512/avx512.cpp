@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "../kernel_table.h"
+#include "../ce_row.h"
 
 namespace nncore::kernels::avx512 {
 namespace {

@@ -1,11 +1,13 @@
 // Portable C++ kernels: the complete fallback and the readable specification of every
 // entry in kernel_table.h. Compiled at baseline flags; the compiler may vectorise the
 // simple loops, but nothing here depends on it.
-#include "../kernel_table.h"
-
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
+
+#include "../kernel_table.h"
+#include "../ce_row.h"
 
 namespace nncore::kernels::generic {
 namespace {
@@ -149,6 +151,16 @@ T bce_logits(const T* z, const T* t, T* l, T* g, index_t n, T gscale) noexcept {
 }
 
 template <class T>
+void ce_labels(const T* x, const std::int64_t* labels, const T* w, T denom, T* loss, T* g,
+               index_t rows, index_t classes) noexcept {
+    for (index_t r = 0; r < rows; ++r) {
+        const T gscale = (w ? w[r] : T(1)) / denom;
+        loss[r] = ce_row(x + r * classes, labels[r], classes, gscale,
+                         g ? g + r * classes : nullptr);
+    }
+}
+
+template <class T>
 KernelSet<T> make_set() noexcept {
     KernelSet<T> k;
     k.mr = kMR;
@@ -166,6 +178,7 @@ KernelSet<T> make_set() noexcept {
     k.dot = &dot<T>;
     k.mse = &mse<T>;
     k.bce_logits = &bce_logits<T>;
+    k.ce_labels = &ce_labels<T>;
     return k;
 }
 

@@ -533,6 +533,102 @@ typename V::T bce_logits(const typename V::T* z, const typename V::T* t, typenam
     return V::sum(s);
 }
 
+// ----------------------------------------------------- cross-entropy with labels
+
+// log1p(q) for 0 <= q < 63: u = 1 + q (rounded) halved k times into [1, 2), log u =
+// k ln2 + log(u / 2^k), plus c / u for the rounding error c = q - (u - 1) (exact).
+template <class V>
+NNCORE_VINLINE typename V::R vlog1p_lt63(typename V::R q) noexcept {
+    using T = typename V::T;
+    const auto one = V::set1(T(1)), two = V::set1(T(2)), half = V::set1(T(0.5));
+    const auto u = V::add(one, q);
+    const auto c = V::sub(q, V::sub(u, one));
+    auto f = u, k = V::zero();
+    for (int h = 0; h < 6; ++h) {  // u < 64
+        const auto big = V::ge(f, two);
+        f = V::select(big, V::mul(f, half), f);
+        k = V::select(big, V::add(k, one), k);
+    }
+    const auto log_u = V::fmadd(k, V::set1(T(0.69314718055994530942)), vlog_1_2<V>(f));
+    return V::add(log_u, V::div(c, u));
+}
+
+// ce_labels: W rows at a time, one per lane, after transposing the W x classes block
+// through a buffer; the same steps as ce_row (ce_row.h), with rest summed in index order.
+template <class V>
+void ce_labels(const typename V::T* x, const std::int64_t* labels, const typename V::T* w,
+               typename V::T denom, typename V::T* loss, typename V::T* g, index_t rows,
+               index_t classes) noexcept {
+    using T = typename V::T;
+    constexpr int W = V::W;
+    alignas(64) T buf[kCeLaneClasses * W];
+    alignas(64) T lab[W], xl[W];
+    index_t r0 = 0;
+    if (classes <= kCeLaneClasses) {
+        const auto one = V::set1(T(1));
+        for (; r0 + W <= rows; r0 += W) {
+            const T* xb = x + r0 * classes;
+            for (int lane = 0; lane < W; ++lane) {
+                const T* row = xb + lane * classes;
+                for (index_t j = 0; j < classes; ++j) buf[j * W + lane] = row[j];
+                lab[lane] = T(labels[r0 + lane]);
+                xl[lane] = row[labels[r0 + lane]];
+            }
+            // m, and NaN in `bad` if any logit is NaN or infinite (x - x).
+            auto m = V::loadu(buf);
+            auto bad = V::sub(m, m);
+            for (index_t j = 1; j < classes; ++j) {
+                const auto xj = V::loadu(buf + j * W);
+                m = V::max(m, xj);
+                bad = V::add(bad, V::sub(xj, xj));
+            }
+            if (V::sum(bad) != T(0)) {  // NaN: the scalar rows, which propagate it
+                for (int lane = 0; lane < W; ++lane) {
+                    const index_t r = r0 + lane;
+                    const T gscale = (w ? w[r] : T(1)) / denom;
+                    loss[r] = ce_row(x + r * classes, labels[r], classes, gscale,
+                                     g ? g + r * classes : nullptr);
+                }
+                continue;
+            }
+            auto a = V::zero();  // first j with x_j == m
+            for (index_t j = classes - 1; j >= 0; --j) {
+                a = V::select(V::eq(V::loadu(buf + j * W), m), V::set1(T(j)), a);
+            }
+            auto rest = V::zero();
+            for (index_t j = 0; j < classes; ++j) {
+                const auto is_a = V::eq(V::set1(T(j)), a);
+                const auto e = vexp<V>(V::sub(V::loadu(buf + j * W), m));
+                rest = V::add(rest, V::select(is_a, V::zero(), e));
+                V::storeu(buf + j * W, V::select(is_a, one, e));  // softmax * s
+            }
+            const auto s = V::add(one, rest);
+            const auto labv = V::loadu(lab);
+            V::storeu(loss + r0, V::add(vlog1p_lt63<V>(rest), V::sub(m, V::loadu(xl))));
+            if (!g) continue;
+            const auto gs = V::div(w ? V::loadu(w + r0) : one, V::set1(denom));
+            const auto f = V::div(gs, s);
+            const auto at_a = V::neg(V::mul(gs, V::div(rest, s)));
+            for (index_t j = 0; j < classes; ++j) {
+                const auto jv = V::set1(T(j));
+                const auto gj = V::mul(V::loadu(buf + j * W), f);
+                const auto at_label = V::select(V::eq(jv, a), at_a, V::sub(gj, gs));
+                V::storeu(buf + j * W, V::select(V::eq(jv, labv), at_label, gj));
+            }
+            T* gb = g + r0 * classes;
+            for (int lane = 0; lane < W; ++lane) {
+                T* row = gb + lane * classes;
+                for (index_t j = 0; j < classes; ++j) row[j] = buf[j * W + lane];
+            }
+        }
+    }
+    for (; r0 < rows; ++r0) {
+        const T gscale = (w ? w[r0] : T(1)) / denom;
+        loss[r0] = ce_row(x + r0 * classes, labels[r0], classes, gscale,
+                          g ? g + r0 * classes : nullptr);
+    }
+}
+
 template <class V, int MR, int NV>
 KernelSet<typename V::T> make_set(int mc, int kc, int nc) noexcept {
     KernelSet<typename V::T> k;
@@ -551,5 +647,6 @@ KernelSet<typename V::T> make_set(int mc, int kc, int nc) noexcept {
     k.dot = &dot<V>;
     k.mse = &mse<V>;
     k.bce_logits = &bce_logits<V>;
+    k.ce_labels = &ce_labels<V>;
     return k;
 }

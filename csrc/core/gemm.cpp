@@ -6,7 +6,6 @@
 #include <algorithm>
 
 #include "core/dispatch.h"
-#include "core/pack.h"
 #include "core/parallel.h"
 #include "core/workspace.h"
 
@@ -88,9 +87,8 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
 #endif
                 for (index_t jp = 0; jp < n_panels; ++jp) {
                     const index_t j0 = jp * NR;
-                    const MatView<const T> src{bblock.data + j0 * b.cs, kc, nc, b.rs, b.cs};
-                    pack_b_panel(src, kc, std::min(NR, nc - j0), static_cast<int>(NR),
-                                 bbuf + jp * NR * kc);
+                    kern.pack_b(bblock.data + j0 * b.cs, b.rs, b.cs, kc, std::min(NR, nc - j0),
+                                bbuf + jp * NR * kc);
                 }
                 // (implicit barrier: B is packed before anyone reads it)
 
@@ -104,10 +102,8 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
                     const index_t mc = std::min(MC, M - ic);
                     if (packed_ic != ic) {
                         for (index_t ir = 0; ir < mc; ir += MR) {
-                            const MatView<const T> src{a.data + (ic + ir) * a.rs + pc * a.cs,
-                                                       mc, kc, a.rs, a.cs};
-                            pack_a_panel(src, std::min(MR, mc - ir), kc, static_cast<int>(MR),
-                                         abuf + ir * kc);
+                            kern.pack_a(a.data + (ic + ir) * a.rs + pc * a.cs, a.rs, a.cs,
+                                        std::min(MR, mc - ir), kc, abuf + ir * kc);
                         }
                         packed_ic = ic;
                     }

@@ -46,6 +46,15 @@ struct KernelSet {
     void (*gemm_tile)(index_t m, index_t n, index_t kc, const T* a_panel, const T* b_panel,
                       T* c, index_t ldc, const TileEpilogue<T>& ep) noexcept = nullptr;
 
+    // Packing the panels gemm_tile reads, from operands with any strides (a transposed
+    // operand is a view with swapped strides): A(i, p) = a[i*rs + p*cs] for i < m <= mr,
+    // p < kc -> a_panel; B(p, j) = b[p*rs + j*cs] for p < kc, j < n <= nr -> b_panel;
+    // padding rows / columns are zero. dst is aligned to 64 bytes. See pack_impl.h.
+    void (*pack_a)(const T* a, index_t rs, index_t cs, index_t m, index_t kc,
+                   T* dst) noexcept = nullptr;
+    void (*pack_b)(const T* b, index_t rs, index_t cs, index_t kc, index_t n,
+                   T* dst) noexcept = nullptr;
+
     // y[i] = act(x[i]) for i < n. x and y may be the same buffer. NaN propagates.
     void (*activation)(Act act, const T* x, T* y, index_t n, T slope) noexcept = nullptr;
 

@@ -9,6 +9,7 @@
 
 #include "../kernel_table.h"
 #include "../ce_row.h"
+#include "../pack_impl.h"
 
 namespace nncore::kernels::avx2 {
 namespace {

@@ -8,6 +8,7 @@
 
 #include "../kernel_table.h"
 #include "../ce_row.h"
+#include "../pack_impl.h"
 
 namespace nncore::kernels::generic {
 namespace {
@@ -169,6 +170,8 @@ KernelSet<T> make_set() noexcept {
     k.kc = 256;
     k.nc = 1024;
     k.gemm_tile = &gemm_tile<T>;
+    k.pack_a = &pack_a_ref<T, kMR>;
+    k.pack_b = &pack_b_ref<T, kNR>;
     k.activation = &activation<T>;
     k.activation_backward = &activation_backward<T>;
     k.add_inplace = &add_inplace<T>;

@@ -176,6 +176,92 @@ NNCORE_VINLINE typename V::R apply_act_backward(Act act, typename V::R y, typena
     return gy;
 }
 
+// ------------------------------------------------------------------- packing
+
+// Rows r[0..7] of an 8 x 8 float block -> its columns (AVX; both SIMD sets have it).
+NNCORE_VINLINE void transpose8x8_ps(__m256 r[8]) noexcept {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 4; ++i) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int h = 0; h < 2; ++h) {  // rows 0-3, then 4-7
+        u[4 * h + 0] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0x44);
+        u[4 * h + 1] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0xEE);
+        u[4 * h + 2] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0x44);
+        u[4 * h + 3] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0xEE);
+    }
+    for (int q = 0; q < 4; ++q) {
+        r[q] = _mm256_permute2f128_ps(u[q], u[4 + q], 0x20);
+        r[q + 4] = _mm256_permute2f128_ps(u[q], u[4 + q], 0x31);
+    }
+}
+
+// pack_a (kernel_table.h): float rows of A contiguous along k (cs == 1) with MR = 4, a
+// 4 x 8 block at a time transposed in registers; everything else as pack_a_ref.
+template <class V, int MR>
+void pack_a_simd(const typename V::T* a, index_t rs, index_t cs, index_t m, index_t kc,
+                 typename V::T* dst) noexcept {
+    using T = typename V::T;
+    if constexpr (sizeof(T) == 4 && MR == 4) {
+        if (cs == 1 && m == MR) {
+            index_t p = 0;
+            for (; p + 8 <= kc; p += 8) {
+                const __m256 r0 = _mm256_loadu_ps(a + p), r1 = _mm256_loadu_ps(a + rs + p);
+                const __m256 r2 = _mm256_loadu_ps(a + 2 * rs + p);
+                const __m256 r3 = _mm256_loadu_ps(a + 3 * rs + p);
+                const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+                const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+                const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44);  // k 0 | 4
+                const __m256 u1 = _mm256_shuffle_ps(t0, t2, 0xEE);  // k 1 | 5
+                const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44);  // k 2 | 6
+                const __m256 u3 = _mm256_shuffle_ps(t1, t3, 0xEE);  // k 3 | 7
+                T* d = dst + p * MR;
+                _mm256_storeu_ps(d, _mm256_permute2f128_ps(u0, u1, 0x20));
+                _mm256_storeu_ps(d + 8, _mm256_permute2f128_ps(u2, u3, 0x20));
+                _mm256_storeu_ps(d + 16, _mm256_permute2f128_ps(u0, u1, 0x31));
+                _mm256_storeu_ps(d + 24, _mm256_permute2f128_ps(u2, u3, 0x31));
+            }
+            for (; p < kc; ++p) {
+                for (int i = 0; i < MR; ++i) dst[p * MR + i] = a[i * rs + p];
+            }
+            return;
+        }
+    }
+    pack_a_ref<T, MR>(a, rs, cs, m, kc, dst);
+}
+
+// pack_b (kernel_table.h): float columns of B contiguous along k (rs == 1, a transposed
+// operand) 8 columns x 8 k at a time through an 8 x 8 transpose in registers;
+// everything else as pack_b_ref.
+template <class V, int NR>
+void pack_b_simd(const typename V::T* b, index_t rs, index_t cs, index_t kc, index_t n,
+                 typename V::T* dst) noexcept {
+    using T = typename V::T;
+    if constexpr (sizeof(T) == 4 && NR % 8 == 0) {
+        if (rs == 1 && cs != 1) {
+            index_t j0 = 0;
+            for (; j0 + 8 <= n; j0 += 8) {
+                index_t p = 0;
+                for (; p + 8 <= kc; p += 8) {
+                    __m256 r[8];
+                    for (int q = 0; q < 8; ++q) r[q] = _mm256_loadu_ps(b + (j0 + q) * cs + p);
+                    transpose8x8_ps(r);
+                    for (int u = 0; u < 8; ++u) _mm256_storeu_ps(dst + (p + u) * NR + j0, r[u]);
+                }
+                for (; p < kc; ++p) {
+                    for (int q = 0; q < 8; ++q) dst[p * NR + j0 + q] = b[(j0 + q) * cs + p];
+                }
+            }
+            for (index_t p = 0; p < kc; ++p) {
+                for (index_t j = j0; j < NR; ++j) dst[p * NR + j] = j < n ? b[j * cs + p] : T(0);
+            }
+            return;
+        }
+    }
+    pack_b_ref<T, NR>(b, rs, cs, kc, n, dst);
+}
+
 // ------------------------------------------------------------------- GEMM tile
 
 // acc = A_panel * B_panel over kc for the first NA of the tile's NV column vectors
@@ -638,6 +724,8 @@ KernelSet<typename V::T> make_set(int mc, int kc, int nc) noexcept {
     k.kc = kc;
     k.nc = nc;
     k.gemm_tile = &gemm_tile<V, MR, NV, NV>;
+    k.pack_a = &pack_a_simd<V, MR>;
+    k.pack_b = &pack_b_simd<V, NV * V::W>;
     k.activation = &activation<V>;
     k.activation_backward = &activation_backward<V>;
     k.add_inplace = &add_inplace<V>;

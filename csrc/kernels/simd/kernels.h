@@ -197,8 +197,19 @@ NNCORE_VINLINE void transpose8x8_ps(__m256 r[8]) noexcept {
     }
 }
 
-// pack_a (kernel_table.h): float rows of A contiguous along k (cs == 1) with MR = 4, a
-// 4 x 8 block at a time transposed in registers; everything else as pack_a_ref.
+// Rows r[0..3] of a 4 x 4 double block -> its columns.
+NNCORE_VINLINE void transpose4x4_pd(__m256d r[4]) noexcept {
+    const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+    const __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+    r[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+    r[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+    r[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+    r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
+
+// pack_a (kernel_table.h): rows of A contiguous along k (cs == 1) with MR = 4, a 4 x 8
+// float or 4 x 4 double block at a time transposed in registers; everything else as
+// pack_a_ref.
 template <class V, int MR>
 void pack_a_simd(const typename V::T* a, index_t rs, index_t cs, index_t m, index_t kc,
                  typename V::T* dst) noexcept {
@@ -228,11 +239,26 @@ void pack_a_simd(const typename V::T* a, index_t rs, index_t cs, index_t m, inde
             return;
         }
     }
+    if constexpr (sizeof(T) == 8 && MR == 4) {  // double: 4 x 4 blocks
+        if (cs == 1 && m == MR) {
+            index_t p = 0;
+            for (; p + 4 <= kc; p += 4) {
+                __m256d r[4];
+                for (int i = 0; i < 4; ++i) r[i] = _mm256_loadu_pd(a + i * rs + p);
+                transpose4x4_pd(r);
+                for (int u = 0; u < 4; ++u) _mm256_storeu_pd(dst + (p + u) * MR, r[u]);
+            }
+            for (; p < kc; ++p) {
+                for (int i = 0; i < MR; ++i) dst[p * MR + i] = a[i * rs + p];
+            }
+            return;
+        }
+    }
     pack_a_ref<T, MR>(a, rs, cs, m, kc, dst);
 }
 
-// pack_b (kernel_table.h): float columns of B contiguous along k (rs == 1, a transposed
-// operand) 8 columns x 8 k at a time through an 8 x 8 transpose in registers;
+// pack_b (kernel_table.h): columns of B contiguous along k (rs == 1, a transposed
+// operand) 8 x 8 floats or 4 x 4 doubles at a time through a transpose in registers;
 // everything else as pack_b_ref.
 template <class V, int NR>
 void pack_b_simd(const typename V::T* b, index_t rs, index_t cs, index_t kc, index_t n,
@@ -251,6 +277,27 @@ void pack_b_simd(const typename V::T* b, index_t rs, index_t cs, index_t kc, ind
                 }
                 for (; p < kc; ++p) {
                     for (int q = 0; q < 8; ++q) dst[p * NR + j0 + q] = b[(j0 + q) * cs + p];
+                }
+            }
+            for (index_t p = 0; p < kc; ++p) {
+                for (index_t j = j0; j < NR; ++j) dst[p * NR + j] = j < n ? b[j * cs + p] : T(0);
+            }
+            return;
+        }
+    }
+    if constexpr (sizeof(T) == 8 && NR % 4 == 0) {  // double: 4 columns x 4 k
+        if (rs == 1 && cs != 1) {
+            index_t j0 = 0;
+            for (; j0 + 4 <= n; j0 += 4) {
+                index_t p = 0;
+                for (; p + 4 <= kc; p += 4) {
+                    __m256d r[4];
+                    for (int q = 0; q < 4; ++q) r[q] = _mm256_loadu_pd(b + (j0 + q) * cs + p);
+                    transpose4x4_pd(r);
+                    for (int u = 0; u < 4; ++u) _mm256_storeu_pd(dst + (p + u) * NR + j0, r[u]);
+                }
+                for (; p < kc; ++p) {
+                    for (int q = 0; q < 4; ++q) dst[p * NR + j0 + q] = b[(j0 + q) * cs + p];
                 }
             }
             for (index_t p = 0; p < kc; ++p) {

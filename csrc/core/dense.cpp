@@ -55,7 +55,7 @@ void dense_backward(MatView<const T> x, MatView<const T> w, MatView<const T> y,
             for (index_t i = 0; i < batch; ++i) {
                 T* gzi = buf + i * out + j0;
                 k.activation_backward(act, y.data + i * y.rs + j0, grad_y.data + i * grad_y.rs + j0,
-                                      gzi, n, slope);
+                                      gzi, n, slope, false);
                 if (grad_b) k.add_inplace(grad_b + j0, gzi, n);
             }
         });

@@ -13,13 +13,24 @@ double activation_cost(kernels::Act act) noexcept {
     return (act == kernels::Act::sigmoid || act == kernels::Act::tanh) ? 40.0 : 4.0;
 }
 
+// Outputs at least as large as the last-level cache are written with non-temporal
+// stores: they would not stay cached anyway, and the stores then skip reading each
+// line first (a third memory stream: relu on 256 MB ran at 64% of memcpy's speed).
+template <class T>
+bool stream_output(index_t n) noexcept {
+    const long l3 = dispatch().l3;
+    const double limit = l3 > 0 ? double(l3) : 32.0 * 1024 * 1024;
+    return double(n) * double(sizeof(T)) >= limit;
+}
+
 }  // namespace
 
 template <class T>
 void activation(kernels::Act act, const T* x, T* y, index_t n, T slope, int nthreads) {
     const auto& k = kernel_set<T>();
+    const bool stream = stream_output<T>(n);
     for_chunks(n, nthreads, activation_cost(act), [&](index_t b, index_t e) {
-        k.activation(act, x + b, y + b, e - b, slope);
+        k.activation(act, x + b, y + b, e - b, slope, stream);
     });
 }
 
@@ -27,8 +38,9 @@ template <class T>
 void activation_backward(kernels::Act act, const T* y, const T* gy, T* gx, index_t n, T slope,
                          int nthreads) {
     const auto& k = kernel_set<T>();
+    const bool stream = stream_output<T>(n);
     for_chunks(n, nthreads, 4.0, [&](index_t b, index_t e) {
-        k.activation_backward(act, y + b, gy + b, gx + b, e - b, slope);
+        k.activation_backward(act, y + b, gy + b, gx + b, e - b, slope, stream);
     });
 }
 

@@ -18,7 +18,7 @@ void fill_bias_only(MatView<T> c, const GemmEpilogue<T>& ep) {
     for (index_t i = 0; i < c.rows; ++i) {
         T* row = c.data + i * c.rs;
         for (index_t j = 0; j < c.cols; ++j) row[j] = ep.bias ? ep.bias[j] : T(0);
-        k.activation(ep.act, row, row, c.cols, ep.slope);
+        k.activation(ep.act, row, row, c.cols, ep.slope, false);
     }
 }
 

@@ -56,13 +56,17 @@ struct KernelSet {
                    T* dst) noexcept = nullptr;
 
     // y[i] = act(x[i]) for i < n. x and y may be the same buffer. NaN propagates.
-    void (*activation)(Act act, const T* x, T* y, index_t n, T slope) noexcept = nullptr;
+    // stream: a hint that the output is larger than the caches and not read again soon;
+    // stores may then bypass the caches (non-temporal). The values are the same.
+    void (*activation)(Act act, const T* x, T* y, index_t n, T slope,
+                       bool stream) noexcept = nullptr;
 
     // gx[i] = gy[i] * act'(x[i]), with the derivative written in terms of the
     // activation's output y[i]: identity 1; relu y > 0; leaky_relu y > 0 ? 1 : slope;
     // sigmoid y (1 - y); tanh 1 - y^2. Any of y, gy, gx may be the same buffer.
-    void (*activation_backward)(Act act, const T* y, const T* gy, T* gx, index_t n,
-                                T slope) noexcept = nullptr;
+    // stream: as for activation.
+    void (*activation_backward)(Act act, const T* y, const T* gy, T* gx, index_t n, T slope,
+                                bool stream) noexcept = nullptr;
 
     // acc[i] += x[i] for i < n.
     void (*add_inplace)(T* acc, const T* x, index_t n) noexcept = nullptr;

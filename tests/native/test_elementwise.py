@@ -82,3 +82,40 @@ def test_integer_input_becomes_float64():
     assert F.sigmoid(np.array([1, 2], np.int8)).dtype == np.float64
     assert F.tanh(np.array([1, 2], np.float16)).dtype == np.float32
     assert F.relu_backward(np.ones(2, np.float32), np.ones(2)).dtype == np.float64
+
+
+def _beyond_l3(dtype):
+    """Element count whose output is at least the last-level cache (where the kernels
+    switch to non-temporal stores), capped at 128 MiB of output."""
+    import nncore
+    l3 = nncore.config()["caches"].get("L3") or 32 << 20
+    return min(l3, 128 << 20) // np.dtype(dtype).itemsize + 37
+
+
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "tanh"])
+def test_activation_beyond_the_cache_streams_the_same_values(name, dtype, rng):
+    n = _beyond_l3(dtype)
+    x = (rng.standard_normal(n) * 4).astype(dtype)
+    for offset in (0, 1, 3):  # outputs aligned and not aligned to a vector
+        out = np.full(n + offset, 7.0, dtype)[offset:]
+        got = call(F, name, x, out=out)
+        assert got is out
+        # the same values as the cached path on a small slice, and as the reference
+        np.testing.assert_array_equal(got[-5000:], call(F, name, x[-5000:]))
+        np.testing.assert_array_equal(got[:5000], call(F, name, x[:5000]))
+        assert_close(got[:: 997], call(R, name, x[:: 997]), dtype)
+    # in place
+    y = x.copy()
+    call(F, name, y, out=y)
+    np.testing.assert_array_equal(y, call(F, name, x))
+
+
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "tanh"])
+def test_activation_backward_beyond_the_cache(name, dtype, rng):
+    n = _beyond_l3(dtype)
+    y = call(R, name, rng.standard_normal(n).astype(dtype))
+    gy = rng.standard_normal(n).astype(dtype)
+    out = np.empty(n + 1, dtype)[1:]
+    got = call(F, name + "_backward", y, gy, out=out)
+    np.testing.assert_array_equal(got[:5000], call(F, name + "_backward", y[:5000], gy[:5000]))
+    assert_close(got[::991], call(R, name + "_backward", y[::991], gy[::991]), dtype)

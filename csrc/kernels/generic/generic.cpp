@@ -74,12 +74,13 @@ void gemm_tile(index_t m, index_t n, index_t kc, const T* a, const T* b, T* c, i
 }
 
 template <class T>
-void activation(Act act, const T* x, T* y, index_t n, T slope) noexcept {
+void activation(Act act, const T* x, T* y, index_t n, T slope, bool /*stream*/) noexcept {
     for (index_t i = 0; i < n; ++i) y[i] = apply(act, x[i], slope);
 }
 
 template <class T>
-void activation_backward(Act act, const T* y, const T* gy, T* gx, index_t n, T slope) noexcept {
+void activation_backward(Act act, const T* y, const T* gy, T* gx, index_t n, T slope,
+                         bool /*stream*/) noexcept {
     for (index_t i = 0; i < n; ++i) {
         const T d = derivative(act, y[i], slope);
         // relu: the gradient is exactly zero where the unit is off, even for inf/NaN gy.

@@ -469,6 +469,9 @@ struct Multi {
     static void storeu(T* p, R a) noexcept {
         for (int u = 0; u < U; ++u) V::storeu(p + u * V::W, a.v[u]);
     }
+    static void stream(T* p, R a) noexcept {
+        for (int u = 0; u < U; ++u) V::stream(p + u * V::W, a.v[u]);
+    }
     // The lanes' sum in V, added in a fixed order.
     static typename V::R fold(R a) noexcept {
         typename V::R r = a.v[0];
@@ -482,29 +485,76 @@ struct Consts<Multi<V, U>> : Consts<V> {};
 
 // ------------------------------------------------------------- elementwise loops
 
+// A whole vector to p: a non-temporal store when NT (p aligned to the vector).
+template <bool NT, class VV>
+NNCORE_VINLINE void put(typename VV::T* p, typename VV::R v) noexcept {
+    if constexpr (NT) {
+        VV::stream(p, v);
+    } else {
+        VV::storeu(p, v);
+    }
+}
+
+// Elements before y + i is aligned to a whole vector (for non-temporal stores).
 template <class V>
-void activation(Act act, const typename V::T* x, typename V::T* y, index_t n,
-                typename V::T slope) noexcept {
+index_t head_to_align(const typename V::T* y, index_t n) noexcept {
+    constexpr std::uintptr_t bytes = V::W * sizeof(typename V::T);
+    const std::uintptr_t mis = reinterpret_cast<std::uintptr_t>(y) % bytes;
+    const index_t h = mis == 0 ? 0 : index_t((bytes - mis) / sizeof(typename V::T));
+    return h < n ? h : n;
+}
+
+// Non-temporal stores need y aligned to its element size (numpy's own arrays are).
+template <class T>
+bool can_stream(const T* y) noexcept {
+    return reinterpret_cast<std::uintptr_t>(y) % sizeof(T) == 0;
+}
+
+template <class V, bool NT>
+void activation_run(Act act, const typename V::T* x, typename V::T* y, index_t n,
+                    typename V::T slope) noexcept {
     constexpr int W = V::W;
     using P = Multi<V, 2>;
+    const auto s = V::set1(slope);
     index_t i = 0;
+    if constexpr (NT) {
+        i = head_to_align<V>(y, n);
+        if (i > 0) V::store_part(y, apply_act<V>(act, V::load_part(x, i), s), i);
+    }
     if (act == Act::sigmoid || act == Act::tanh) {  // long chains: two at a time
         const auto s2 = P::set1(slope);
-        for (; i + P::W <= n; i += P::W) P::storeu(y + i, apply_act<P>(act, P::loadu(x + i), s2));
+        for (; i + P::W <= n; i += P::W) put<NT, P>(y + i, apply_act<P>(act, P::loadu(x + i), s2));
     }
-    const auto s = V::set1(slope);
-    for (; i + W <= n; i += W) V::storeu(y + i, apply_act<V>(act, V::loadu(x + i), s));
+    for (; i + W <= n; i += W) put<NT, V>(y + i, apply_act<V>(act, V::loadu(x + i), s));
     if (i < n) V::store_part(y + i, apply_act<V>(act, V::load_part(x + i, n - i), s), n - i);
+    if constexpr (NT) _mm_sfence();
 }
 
 template <class V>
-void activation_backward(Act act, const typename V::T* y, const typename V::T* gy,
-                         typename V::T* gx, index_t n, typename V::T slope) noexcept {
+void activation(Act act, const typename V::T* x, typename V::T* y, index_t n,
+                typename V::T slope, bool stream) noexcept {
+    if (stream && can_stream(y)) {
+        activation_run<V, true>(act, x, y, n, slope);
+    } else {
+        activation_run<V, false>(act, x, y, n, slope);
+    }
+}
+
+template <class V, bool NT>
+void activation_backward_run(Act act, const typename V::T* y, const typename V::T* gy,
+                             typename V::T* gx, index_t n, typename V::T slope) noexcept {
     constexpr int W = V::W;
     const auto s = V::set1(slope);
     index_t i = 0;
+    if constexpr (NT) {
+        i = head_to_align<V>(gx, n);
+        if (i > 0) {
+            V::store_part(gx, apply_act_backward<V>(act, V::load_part(y, i), V::load_part(gy, i), s),
+                          i);
+        }
+    }
     for (; i + W <= n; i += W) {
-        V::storeu(gx + i, apply_act_backward<V>(act, V::loadu(y + i), V::loadu(gy + i), s));
+        put<NT, V>(gx + i, apply_act_backward<V>(act, V::loadu(y + i), V::loadu(gy + i), s));
     }
     if (i < n) {
         const index_t t = n - i;
@@ -512,6 +562,18 @@ void activation_backward(Act act, const typename V::T* y, const typename V::T* g
                       apply_act_backward<V>(act, V::load_part(y + i, t), V::load_part(gy + i, t),
                                             s),
                       t);
+    }
+    if constexpr (NT) _mm_sfence();
+}
+
+template <class V>
+void activation_backward(Act act, const typename V::T* y, const typename V::T* gy,
+                         typename V::T* gx, index_t n, typename V::T slope,
+                         bool stream) noexcept {
+    if (stream && can_stream(gx)) {
+        activation_backward_run<V, true>(act, y, gy, gx, n, slope);
+    } else {
+        activation_backward_run<V, false>(act, y, gy, gx, n, slope);
     }
 }
 

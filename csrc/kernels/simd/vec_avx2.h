@@ -13,6 +13,8 @@ struct VecF32 {
     static R load(const T* p) noexcept { return _mm256_load_ps(p); }
     static R loadu(const T* p) noexcept { return _mm256_loadu_ps(p); }
     static void storeu(T* p, R v) noexcept { _mm256_storeu_ps(p, v); }
+    // non-temporal store; p aligned to the vector
+    static void stream(T* p, R v) noexcept { _mm256_stream_ps(p, v); }
     static __m256i tail(index_t n) noexcept {
         const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n < W ? n : W)), idx);
@@ -93,6 +95,8 @@ struct VecF64 {
     static R load(const T* p) noexcept { return _mm256_load_pd(p); }
     static R loadu(const T* p) noexcept { return _mm256_loadu_pd(p); }
     static void storeu(T* p, R v) noexcept { _mm256_storeu_pd(p, v); }
+    // non-temporal store; p aligned to the vector
+    static void stream(T* p, R v) noexcept { _mm256_stream_pd(p, v); }
     static __m256i tail(index_t n) noexcept {
         const __m256i idx = _mm256_setr_epi64x(0, 1, 2, 3);
         return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n < W ? n : W), idx);

@@ -13,6 +13,8 @@ struct VecF32 {
     static R load(const T* p) noexcept { return _mm512_load_ps(p); }
     static R loadu(const T* p) noexcept { return _mm512_loadu_ps(p); }
     static void storeu(T* p, R v) noexcept { _mm512_storeu_ps(p, v); }
+    // non-temporal store; p aligned to the vector
+    static void stream(T* p, R v) noexcept { _mm512_stream_ps(p, v); }
     static M tail(index_t n) noexcept {
         return n >= W ? M(0xFFFF) : M((1u << static_cast<unsigned>(n)) - 1u);
     }
@@ -66,6 +68,8 @@ struct VecF64 {
     static R load(const T* p) noexcept { return _mm512_load_pd(p); }
     static R loadu(const T* p) noexcept { return _mm512_loadu_pd(p); }
     static void storeu(T* p, R v) noexcept { _mm512_storeu_pd(p, v); }
+    // non-temporal store; p aligned to the vector
+    static void stream(T* p, R v) noexcept { _mm512_stream_pd(p, v); }
     static M tail(index_t n) noexcept {
         return n >= W ? M(0xFF) : M((1u << static_cast<unsigned>(n)) - 1u);
     }

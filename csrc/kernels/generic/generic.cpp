@@ -39,7 +39,7 @@ inline T derivative(Act act, T y, T slope) noexcept {
         case Act::relu: return y > T(0) ? T(1) : T(0);
         case Act::leaky_relu: return y > T(0) ? T(1) : slope;
         case Act::sigmoid: return y * (T(1) - y);
-        case Act::tanh: return T(1) - y * y;
+        case Act::tanh: return std::fma(-y, y, T(1));  // one rounding: 1 - y^2 cancels near |y| = 1
         case Act::identity: break;
     }
     return T(1);

@@ -170,7 +170,8 @@ NNCORE_VINLINE typename V::R apply_act_backward(Act act, typename V::R y, typena
         case Act::relu: return V::select(V::gt(y, V::zero()), gy, V::zero());
         case Act::leaky_relu: return V::select(V::gt(y, V::zero()), gy, V::mul(gy, slope));
         case Act::sigmoid: return V::mul(gy, V::mul(y, V::sub(V::set1(T(1)), y)));
-        case Act::tanh: return V::mul(gy, V::sub(V::set1(T(1)), V::mul(y, y)));
+        // 1 - y^2 in one rounding (fnmadd): it cancels near |y| = 1.
+        case Act::tanh: return V::mul(gy, V::fmadd(V::neg(y), y, V::set1(T(1))));
         case Act::identity: break;
     }
     return gy;

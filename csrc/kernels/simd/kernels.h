@@ -749,8 +749,64 @@ NNCORE_VINLINE typename V::R vlog1p_lt63(typename V::R q) noexcept {
     return V::add(log_u, V::div(c, u));
 }
 
+// Between a block of W rows of `classes` values (row stride `classes`) and its transpose
+// buf[j * W + lane]: 8 x 8 float / 4 x 4 double tiles through registers, the last
+// classes % 8 (or % 4) columns one value at a time. TO_BUF: in -> buf, else buf -> out.
+template <class V, bool TO_BUF>
+NNCORE_VINLINE void ce_transpose(const typename V::T* in, typename V::T* out, index_t classes,
+                                 typename V::T* buf) noexcept {
+    using T = typename V::T;
+    constexpr int W = V::W;
+    constexpr int B = sizeof(T) == 4 ? 8 : 4;
+    static_assert(W % B == 0, "a vector holds whole transpose tiles");
+    index_t j0 = 0;
+    for (; j0 + B <= classes; j0 += B) {
+        for (int g = 0; g < W; g += B) {
+            if constexpr (sizeof(T) == 4) {
+                __m256 r[8];
+                for (int q = 0; q < 8; ++q) {
+                    r[q] = TO_BUF ? _mm256_loadu_ps(in + (g + q) * classes + j0)
+                                  : _mm256_loadu_ps(buf + (j0 + q) * W + g);
+                }
+                transpose8x8_ps(r);
+                for (int q = 0; q < 8; ++q) {
+                    if (TO_BUF) {
+                        _mm256_storeu_ps(buf + (j0 + q) * W + g, r[q]);
+                    } else {
+                        _mm256_storeu_ps(out + (g + q) * classes + j0, r[q]);
+                    }
+                }
+            } else {
+                __m256d r[4];
+                for (int q = 0; q < 4; ++q) {
+                    r[q] = TO_BUF ? _mm256_loadu_pd(in + (g + q) * classes + j0)
+                                  : _mm256_loadu_pd(buf + (j0 + q) * W + g);
+                }
+                transpose4x4_pd(r);
+                for (int q = 0; q < 4; ++q) {
+                    if (TO_BUF) {
+                        _mm256_storeu_pd(buf + (j0 + q) * W + g, r[q]);
+                    } else {
+                        _mm256_storeu_pd(out + (g + q) * classes + j0, r[q]);
+                    }
+                }
+            }
+        }
+    }
+    for (; j0 < classes; ++j0) {
+        for (int lane = 0; lane < W; ++lane) {
+            if (TO_BUF) {
+                buf[j0 * W + lane] = in[lane * classes + j0];
+            } else {
+                out[lane * classes + j0] = buf[j0 * W + lane];
+            }
+        }
+    }
+}
+
 // ce_labels: W rows at a time, one per lane, after transposing the W x classes block
-// through a buffer; the same steps as ce_row (ce_row.h), with rest summed in index order.
+// into a buffer (and the gradient back); the same steps as ce_row (ce_row.h), with rest
+// summed in index order.
 template <class V>
 void ce_labels(const typename V::T* x, const std::int64_t* labels, const typename V::T* w,
                typename V::T denom, typename V::T* loss, typename V::T* g, index_t rows,
@@ -764,11 +820,10 @@ void ce_labels(const typename V::T* x, const std::int64_t* labels, const typenam
         const auto one = V::set1(T(1));
         for (; r0 + W <= rows; r0 += W) {
             const T* xb = x + r0 * classes;
+            ce_transpose<V, true>(xb, nullptr, classes, buf);
             for (int lane = 0; lane < W; ++lane) {
-                const T* row = xb + lane * classes;
-                for (index_t j = 0; j < classes; ++j) buf[j * W + lane] = row[j];
                 lab[lane] = T(labels[r0 + lane]);
-                xl[lane] = row[labels[r0 + lane]];
+                xl[lane] = xb[lane * classes + labels[r0 + lane]];
             }
             // m, and NaN in `bad` if any logit is NaN or infinite (x - x).
             auto m = V::loadu(buf);
@@ -811,11 +866,7 @@ void ce_labels(const typename V::T* x, const std::int64_t* labels, const typenam
                 const auto at_label = V::select(V::eq(jv, a), at_a, V::sub(gj, gs));
                 V::storeu(buf + j * W, V::select(V::eq(jv, labv), at_label, gj));
             }
-            T* gb = g + r0 * classes;
-            for (int lane = 0; lane < W; ++lane) {
-                T* row = gb + lane * classes;
-                for (index_t j = 0; j < classes; ++j) row[j] = buf[j * W + lane];
-            }
+            ce_transpose<V, false>(nullptr, g + r0 * classes, classes, buf);
         }
     }
     for (; r0 < rows; ++r0) {

@@ -208,16 +208,53 @@ NNCORE_VINLINE void transpose4x4_pd(__m256d r[4]) noexcept {
     r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
 }
 
-// pack_a (kernel_table.h): rows of A contiguous along k (cs == 1) with MR = 4, a 4 x 8
-// float or 4 x 4 double block at a time transposed in registers; everything else as
-// pack_a_ref.
+// A B x B block that one set of 256-bit registers transposes: 8 x 8 float, 4 x 4 double.
+template <class T>
+struct Square;
+
+template <>
+struct Square<float> {
+    static constexpr int B = 8;
+    using R = __m256;
+    static R load(const float* p) noexcept { return _mm256_loadu_ps(p); }
+    static void store(float* p, R v) noexcept { _mm256_storeu_ps(p, v); }
+    static void transpose(R r[8]) noexcept { transpose8x8_ps(r); }
+};
+
+template <>
+struct Square<double> {
+    static constexpr int B = 4;
+    using R = __m256d;
+    static R load(const double* p) noexcept { return _mm256_loadu_pd(p); }
+    static void store(double* p, R v) noexcept { _mm256_storeu_pd(p, v); }
+    static void transpose(R r[4]) noexcept { transpose4x4_pd(r); }
+};
+
+// dst[q * dst_stride + u] = src[u * src_stride + q] for q, u < B: one square through
+// registers.
+template <class T>
+NNCORE_VINLINE void transpose_square(const T* src, index_t src_stride, T* dst,
+                                     index_t dst_stride) noexcept {
+    using S = Square<T>;
+    typename S::R r[S::B];
+    for (int q = 0; q < S::B; ++q) r[q] = S::load(src + q * src_stride);
+    S::transpose(r);
+    for (int q = 0; q < S::B; ++q) S::store(dst + q * dst_stride, r[q]);
+}
+
+// pack_a (kernel_table.h) for rows of A contiguous along k (cs == 1): 4 rows x 8 floats
+// at a time transposed in registers when MR = 4 (float), B x B squares when MR is the
+// square's size (double, MR = 4); everything else as pack_a_ref.
 template <class V, int MR>
 void pack_a_simd(const typename V::T* a, index_t rs, index_t cs, index_t m, index_t kc,
                  typename V::T* dst) noexcept {
     using T = typename V::T;
-    if constexpr (sizeof(T) == 4 && MR == 4) {
-        if (cs == 1 && m == MR) {
-            index_t p = 0;
+    constexpr int B = Square<T>::B;
+    if (cs == 1 && m == MR && (MR == B || (sizeof(T) == 4 && MR == 4))) {
+        index_t p = 0;
+        if constexpr (MR == B) {
+            for (; p + B <= kc; p += B) transpose_square(a + p, rs, dst + p * MR, MR);
+        } else if constexpr (sizeof(T) == 4 && MR == 4) {
             for (; p + 8 <= kc; p += 8) {
                 const __m256 r0 = _mm256_loadu_ps(a + p), r1 = _mm256_loadu_ps(a + rs + p);
                 const __m256 r2 = _mm256_loadu_ps(a + 2 * rs + p);
@@ -234,71 +271,33 @@ void pack_a_simd(const typename V::T* a, index_t rs, index_t cs, index_t m, inde
                 _mm256_storeu_ps(d + 16, _mm256_permute2f128_ps(u0, u1, 0x31));
                 _mm256_storeu_ps(d + 24, _mm256_permute2f128_ps(u2, u3, 0x31));
             }
-            for (; p < kc; ++p) {
-                for (int i = 0; i < MR; ++i) dst[p * MR + i] = a[i * rs + p];
-            }
-            return;
         }
-    }
-    if constexpr (sizeof(T) == 8 && MR == 4) {  // double: 4 x 4 blocks
-        if (cs == 1 && m == MR) {
-            index_t p = 0;
-            for (; p + 4 <= kc; p += 4) {
-                __m256d r[4];
-                for (int i = 0; i < 4; ++i) r[i] = _mm256_loadu_pd(a + i * rs + p);
-                transpose4x4_pd(r);
-                for (int u = 0; u < 4; ++u) _mm256_storeu_pd(dst + (p + u) * MR, r[u]);
-            }
-            for (; p < kc; ++p) {
-                for (int i = 0; i < MR; ++i) dst[p * MR + i] = a[i * rs + p];
-            }
-            return;
+        for (; p < kc; ++p) {
+            for (int i = 0; i < MR; ++i) dst[p * MR + i] = a[i * rs + p];
         }
+        return;
     }
     pack_a_ref<T, MR>(a, rs, cs, m, kc, dst);
 }
 
-// pack_b (kernel_table.h): columns of B contiguous along k (rs == 1, a transposed
-// operand) 8 x 8 floats or 4 x 4 doubles at a time through a transpose in registers;
-// everything else as pack_b_ref.
+// pack_b (kernel_table.h) for columns of B contiguous along k (rs == 1, a transposed
+// operand): B columns x B k at a time through a square in registers; everything else as
+// pack_b_ref.
 template <class V, int NR>
 void pack_b_simd(const typename V::T* b, index_t rs, index_t cs, index_t kc, index_t n,
                  typename V::T* dst) noexcept {
     using T = typename V::T;
-    if constexpr (sizeof(T) == 4 && NR % 8 == 0) {
+    constexpr int B = Square<T>::B;
+    if constexpr (NR % B == 0) {
         if (rs == 1 && cs != 1) {
             index_t j0 = 0;
-            for (; j0 + 8 <= n; j0 += 8) {
+            for (; j0 + B <= n; j0 += B) {
                 index_t p = 0;
-                for (; p + 8 <= kc; p += 8) {
-                    __m256 r[8];
-                    for (int q = 0; q < 8; ++q) r[q] = _mm256_loadu_ps(b + (j0 + q) * cs + p);
-                    transpose8x8_ps(r);
-                    for (int u = 0; u < 8; ++u) _mm256_storeu_ps(dst + (p + u) * NR + j0, r[u]);
+                for (; p + B <= kc; p += B) {
+                    transpose_square(b + j0 * cs + p, cs, dst + p * NR + j0, NR);
                 }
                 for (; p < kc; ++p) {
-                    for (int q = 0; q < 8; ++q) dst[p * NR + j0 + q] = b[(j0 + q) * cs + p];
-                }
-            }
-            for (index_t p = 0; p < kc; ++p) {
-                for (index_t j = j0; j < NR; ++j) dst[p * NR + j] = j < n ? b[j * cs + p] : T(0);
-            }
-            return;
-        }
-    }
-    if constexpr (sizeof(T) == 8 && NR % 4 == 0) {  // double: 4 columns x 4 k
-        if (rs == 1 && cs != 1) {
-            index_t j0 = 0;
-            for (; j0 + 4 <= n; j0 += 4) {
-                index_t p = 0;
-                for (; p + 4 <= kc; p += 4) {
-                    __m256d r[4];
-                    for (int q = 0; q < 4; ++q) r[q] = _mm256_loadu_pd(b + (j0 + q) * cs + p);
-                    transpose4x4_pd(r);
-                    for (int u = 0; u < 4; ++u) _mm256_storeu_pd(dst + (p + u) * NR + j0, r[u]);
-                }
-                for (; p < kc; ++p) {
-                    for (int q = 0; q < 4; ++q) dst[p * NR + j0 + q] = b[(j0 + q) * cs + p];
+                    for (int q = 0; q < B; ++q) dst[p * NR + j0 + q] = b[(j0 + q) * cs + p];
                 }
             }
             for (index_t p = 0; p < kc; ++p) {
@@ -550,8 +549,8 @@ void activation_backward_run(Act act, const typename V::T* y, const typename V::
     if constexpr (NT) {
         i = head_to_align<V>(gx, n);
         if (i > 0) {
-            V::store_part(gx, apply_act_backward<V>(act, V::load_part(y, i), V::load_part(gy, i), s),
-                          i);
+            const auto d = apply_act_backward<V>(act, V::load_part(y, i), V::load_part(gy, i), s);
+            V::store_part(gx, d, i);
         }
     }
     for (; i + W <= n; i += W) {
@@ -750,46 +749,21 @@ NNCORE_VINLINE typename V::R vlog1p_lt63(typename V::R q) noexcept {
 }
 
 // Between a block of W rows of `classes` values (row stride `classes`) and its transpose
-// buf[j * W + lane]: 8 x 8 float / 4 x 4 double tiles through registers, the last
-// classes % 8 (or % 4) columns one value at a time. TO_BUF: in -> buf, else buf -> out.
+// buf[j * W + lane]: B x B squares through registers (Square<T>), the last classes % B
+// columns one value at a time. TO_BUF: in -> buf, else buf -> out.
 template <class V, bool TO_BUF>
 NNCORE_VINLINE void ce_transpose(const typename V::T* in, typename V::T* out, index_t classes,
                                  typename V::T* buf) noexcept {
-    using T = typename V::T;
     constexpr int W = V::W;
-    constexpr int B = sizeof(T) == 4 ? 8 : 4;
-    static_assert(W % B == 0, "a vector holds whole transpose tiles");
+    constexpr int B = Square<typename V::T>::B;
+    static_assert(W % B == 0, "a vector holds whole squares");
     index_t j0 = 0;
     for (; j0 + B <= classes; j0 += B) {
         for (int g = 0; g < W; g += B) {
-            if constexpr (sizeof(T) == 4) {
-                __m256 r[8];
-                for (int q = 0; q < 8; ++q) {
-                    r[q] = TO_BUF ? _mm256_loadu_ps(in + (g + q) * classes + j0)
-                                  : _mm256_loadu_ps(buf + (j0 + q) * W + g);
-                }
-                transpose8x8_ps(r);
-                for (int q = 0; q < 8; ++q) {
-                    if (TO_BUF) {
-                        _mm256_storeu_ps(buf + (j0 + q) * W + g, r[q]);
-                    } else {
-                        _mm256_storeu_ps(out + (g + q) * classes + j0, r[q]);
-                    }
-                }
+            if (TO_BUF) {
+                transpose_square(in + g * classes + j0, classes, buf + j0 * W + g, W);
             } else {
-                __m256d r[4];
-                for (int q = 0; q < 4; ++q) {
-                    r[q] = TO_BUF ? _mm256_loadu_pd(in + (g + q) * classes + j0)
-                                  : _mm256_loadu_pd(buf + (j0 + q) * W + g);
-                }
-                transpose4x4_pd(r);
-                for (int q = 0; q < 4; ++q) {
-                    if (TO_BUF) {
-                        _mm256_storeu_pd(buf + (j0 + q) * W + g, r[q]);
-                    } else {
-                        _mm256_storeu_pd(out + (g + q) * classes + j0, r[q]);
-                    }
-                }
+                transpose_square(buf + j0 * W + g, W, out + g * classes + j0, classes);
             }
         }
     }

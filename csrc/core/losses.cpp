@@ -122,6 +122,7 @@ T cross_entropy(const T* logits, const std::int64_t* labels, const T* probs, con
         }
         return red == Reduction::none ? T(0) : static_cast<T>(total / double(denom));
     }
+    // Probability targets: one row at a time through the kernel set's helpers.
     std::vector<double> partial(static_cast<std::size_t>(rows));
     parallel_for(rows, nt, [&](index_t r) {
         const T* x = logits + r * classes;
@@ -147,28 +148,16 @@ T cross_entropy(const T* logits, const std::int64_t* labels, const T* probs, con
         }
         const T log_s = amax >= 0 ? std::log1p(rest) : std::log(s);
         // -log_softmax(x)_j = log(s) + (m - x_j): (m - x_j) is exact near the max.
-        T loss;
-        if (labels) {
-            loss = log_s + (m - x[labels[r]]);
-        } else {
-            const T* t = probs + r * classes;
-            loss = T(0);
-            for (index_t j = 0; j < classes; ++j) loss += t[j] * (log_s + (m - x[j]));
-        }
+        const T* t = probs + r * classes;
+        T loss = T(0);
+        for (index_t j = 0; j < classes; ++j) loss += t[j] * (log_s + (m - x[j]));
         if (g) {
             // d/dx_j = sum(t) * softmax_j - t_j, scaled by the sample's share of the loss.
             const T gscale = wr / denom;
-            if (labels) {
-                const index_t label = labels[r];
-                k.scale_add(g, gscale / s, T(0), g, classes);
-                g[label] = label == amax ? -gscale * (rest / s) : g[label] - gscale;
-            } else {
-                const T* t = probs + r * classes;
-                T st = T(0);
-                for (index_t j = 0; j < classes; ++j) st += t[j];
-                const T c = gscale * st / s;
-                for (index_t j = 0; j < classes; ++j) g[j] = c * g[j] - gscale * t[j];
-            }
+            T st = T(0);
+            for (index_t j = 0; j < classes; ++j) st += t[j];
+            const T c = gscale * st / s;
+            for (index_t j = 0; j < classes; ++j) g[j] = c * g[j] - gscale * t[j];
         }
         partial[r] = wr * loss;
         if (out.loss_none) out.loss_none[r] = wr * loss;

@@ -688,7 +688,8 @@ def main(argv=None):
     machine = machine_info()
     print("# nncore benchmark")
     print(f"- {machine['date']}, load average {machine['load_average']}")
-    print(f"- command: {' '.join([os.path.basename(sys.executable), 'bench/run.py'] + (argv or []))}")
+    command = [os.path.basename(sys.executable), "bench/run.py"] + (argv or [])
+    print(f"- command: {' '.join(command)}")
     print(f"- repeats {args.repeats}, ~{args.target * 1e3:g} ms per sample, "
           f"cooldown {args.cooldown:g} s before multi-thread samples; ratios are "
           "median paired time(other)/time(nncore): > 1 means nncore is faster")
@@ -735,7 +736,8 @@ def main(argv=None):
                         + ", ".join(f"{k} {v:.1f}" for k, v in bw["all_gbps"].items())
                         + " GB/s); GB/s counts bytes read + written once each")
                     extra = ("GB/s %bw", lambda r: f"{r['gbps']:.1f} {r['pct_bandwidth']:.0f}%")
-                    title = ("activations, GB/s and % of measured bandwidth" if section == "elementwise"
+                    title = ("activations, GB/s and % of measured bandwidth"
+                             if section == "elementwise"
                              else "losses (*_and_grad: loss and gradient in one call), GB/s")
                 header = table_header(machine, t, extra_header)
             results[section] += rows

@@ -612,12 +612,17 @@ py::dict config() {
 }  // namespace
 }  // namespace nncore::bindings
 
+namespace nncore::bindings {
+void register_train(py::module_& m);  // bindings/train.cpp
+}
+
 PYBIND11_MODULE(_core, m) {
     using namespace nncore::bindings;
     using nncore::Act;
     m.doc() = "nncore's native kernels. Use nncore.functional, which documents each function.";
     m.attr("__version__") = nncore::version();
     nncore::dispatch();  // reads NNCORE_ISA now: an unknown value fails the import
+    register_train(m);
 
     m.def("matmul", &matmul);
     m.def("dense_forward", &dense_forward);

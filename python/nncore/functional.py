@@ -31,7 +31,7 @@ __all__ = [
     "cross_entropy", "cross_entropy_backward", "cross_entropy_and_grad",
     "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_backward",
     "binary_cross_entropy_with_logits_and_grad",
-    "sgd_step", "adam_step",
+    "sgd_step", "adam_step", "clip_grad_norm_", "clip_grad_value_", "count_correct",
 ]
 
 
@@ -377,3 +377,42 @@ def adam_step(param, grad, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1
     ``step`` counts updates from 1 for the bias correction.
     """
     _core.adam_step(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay)
+
+
+def clip_grad_norm_(grads, max_norm):
+    """Scale every gradient in place so their global L2 norm is at most ``max_norm``.
+
+    The norm is the square root of the sum, array by array, of each array's sum of
+    squares; when it exceeds ``max_norm`` every element is multiplied by
+    ``max_norm / (norm + 1e-6)`` (as ``torch.nn.utils.clip_grad_norm_``).
+
+    Parameters
+    ----------
+    grads : list of ndarray, all float32 or all float64, C-contiguous, writeable
+    max_norm : float >= 0
+
+    Returns
+    -------
+    float
+        The norm before clipping.
+    """
+    return _core.clip_grad_norm_(list(grads), max_norm)
+
+
+def clip_grad_value_(grads, clip_value):
+    """Clip every element of every gradient into ``[-clip_value, clip_value]``, in place
+    (NaN stays NaN)."""
+    _core.clip_grad_value_(list(grads), clip_value)
+
+
+def count_correct(out, target):
+    """Number of correct predictions of ``out`` (batch, outputs) for ``target``.
+
+    Several outputs: a row is correct when its argmax (the first maximum; NaN counts as
+    the maximum, as ``numpy.argmax``) equals the integer label, or the argmax of the
+    target row. One output: when ``out > 0`` agrees with ``target > 0.5``.
+
+    >>> count_correct([[0.1, 2.0], [3.0, -1.0]], [1, 1])
+    1
+    """
+    return _core.count_correct(out, target)

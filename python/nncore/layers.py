@@ -97,6 +97,11 @@ class Layer:
         """The layer's trainable :class:`Parameter` objects (none by default)."""
         return []
 
+    @property
+    def output(self):
+        """The layer's last output (its workspace), or None before the first forward."""
+        return getattr(self, "_y", None)
+
     def grads(self):
         """The gradients of :meth:`parameters`, in the same order."""
         return [p.grad for p in self.parameters()]
@@ -231,6 +236,11 @@ class Dense(Layer):
                                         need_grad_x=self.need_grad_x,
                                         out=(gx, self.w.grad, gb))
         return grad_x
+
+    def activation_and_slope(self):
+        """The activation this layer applies (its own, or the next layer's when the model
+        fused it) and the leaky_relu slope that goes with it."""
+        return self._act_and_slope()
 
     def _act_and_slope(self):
         act = self.effective_activation

@@ -26,15 +26,10 @@ def clip_grad_norm_(params, max_norm):
     Returns
     -------
     float
-        The global norm before clipping (as ``torch.nn.utils.clip_grad_norm_``).
+        The global norm before clipping (as ``torch.nn.utils.clip_grad_norm_``), computed
+        natively (:func:`nncore.functional.clip_grad_norm_`).
     """
-    grads = [p.grad for p in params]
-    total = math.sqrt(sum(float(np.dot(g.ravel(), g.ravel())) for g in grads))
-    if total > max_norm and total > 0:
-        scale = max_norm / (total + 1e-6)
-        for g in grads:
-            np.multiply(g, g.dtype.type(scale), out=g)
-    return total
+    return F.clip_grad_norm_([p.grad for p in params], max_norm)
 
 
 def clip_grad_value_(params, clip_value):
@@ -45,8 +40,7 @@ def clip_grad_value_(params, clip_value):
     params : iterable of Parameter
     clip_value : float
     """
-    for p in params:
-        np.clip(p.grad, -clip_value, clip_value, out=p.grad)
+    F.clip_grad_value_([p.grad for p in params], clip_value)
 
 
 class Optimizer:

@@ -7,6 +7,8 @@ benchmarks. It imports nothing but NumPy.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = [
@@ -19,7 +21,7 @@ __all__ = [
     "cross_entropy", "cross_entropy_backward", "cross_entropy_and_grad",
     "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_backward",
     "binary_cross_entropy_with_logits_and_grad",
-    "sgd_step", "adam_step",
+    "sgd_step", "adam_step", "clip_grad_norm_", "clip_grad_value_", "count_correct",
 ]
 
 _ACTIVATIONS = ("identity", "relu", "sigmoid", "tanh", "leaky_relu")
@@ -682,3 +684,30 @@ def adam_step(param, grad, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1
     bias_correction2 = 1 - beta2 ** step
     denom = np.sqrt(v) / t(np.sqrt(bias_correction2)) + t(eps)
     param -= t(lr / bias_correction1) * m / denom
+
+
+def clip_grad_norm_(grads, max_norm):
+    """Global-norm clipping in place, as torch.nn.utils.clip_grad_norm_; returns the norm."""
+    grads = list(grads)
+    total = math.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in grads))
+    if total > max_norm and total > 0:
+        for g in grads:
+            g *= g.dtype.type(max_norm / (total + 1e-6))
+    return total
+
+
+def clip_grad_value_(grads, clip_value):
+    """Every gradient element into [-clip_value, clip_value], in place."""
+    for g in grads:
+        np.clip(g, -clip_value, clip_value, out=g)
+
+
+def count_correct(out, target):
+    """Correct predictions: argmax against labels (or the target's argmax) for several
+    outputs; (out > 0) against (target > 0.5) for one."""
+    out = np.asarray(out)
+    target = np.asarray(target)
+    if out.shape[1] > 1:
+        truth = target if target.ndim == 1 else target.argmax(axis=1)
+        return int(np.sum(out.argmax(axis=1) == truth))
+    return int(np.sum((out[:, 0] > 0) == (target.reshape(len(target)) > 0.5)))

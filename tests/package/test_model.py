@@ -52,7 +52,7 @@ def test_same_seed_same_bits_any_thread_count():
 
 
 def test_validation_split_is_stratified_and_seeded():
-    from nncore.model import _split_indices
+    from nncore.training import split_train_validation as _split_indices
     y = np.array([0] * 80 + [1] * 20)
     train, val = _split_indices(y, 0.25, 3, nc.CrossEntropyLoss())
     assert np.sum(y[val] == 0) == 20 and np.sum(y[val] == 1) == 5

@@ -1,0 +1,127 @@
+// The native training engine: the loop of python/nncore/training.py, step for step.
+//
+// One step: gather the batch's rows (in the epoch's shuffled order), run the plan's
+// layers forward (Dense with its fused activation, or an activation alone), take the
+// loss and its gradient in one pass, run the layers backward, clip the gradients and
+// update every parameter. Each of those is the same core call the Python engine makes
+// through nncore.functional, with the same arguments, so both engines give the same bits.
+// The trainer allocates its workspaces once; a step allocates nothing.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/optim.h"
+#include "core/random.h"
+#include "core/views.h"
+#include "kernels/kernel_table.h"
+
+namespace nncore {
+
+enum class TrainLoss : int { mse = 0, bce_logits = 1, ce_labels = 2, ce_probs = 3 };
+enum class TrainOptimizer : int { sgd = 0, adam = 1 };
+enum class Schedule : int { none = 0, step = 1, exponential = 2, cosine = 3 };
+
+// One step of the model's plan: a Dense layer (w non-null) with its fused activation, or
+// an activation layer on its own (w null).
+template <class T>
+struct TrainLayer {
+    T* w = nullptr;        // (in, out), updated in place
+    T* b = nullptr;        // (out,) or nullptr
+    T* grad_w = nullptr;   // (in, out)
+    T* grad_b = nullptr;   // (out,): the bias gradient, or scratch when there is no bias
+    index_t in = 0, out = 0;
+    kernels::Act act = kernels::Act::identity;
+    T slope = T(0);
+};
+
+// The learning-rate schedule of python/nncore/optim.py, evaluated by the same formulas.
+struct ScheduleSpec {
+    Schedule kind = Schedule::none;
+    double base_lr = 0, gamma = 0, eta_min = 0;
+    std::int64_t step_size = 1, t_max = 1;
+    // The rate for epoch count `epoch` (the schedule's last_epoch after stepping).
+    double lr_at(std::int64_t epoch) const;
+};
+
+template <class T>
+struct TrainSpec {
+    std::vector<TrainLayer<T>> layers;
+    const T* x = nullptr;                 // (n, features) row-major
+    index_t n = 0, features = 0;
+    TrainLoss loss = TrainLoss::mse;
+    const T* targets = nullptr;           // (n, outputs) for mse / bce / ce_probs
+    const std::int64_t* labels = nullptr; // (n,) for ce_labels, checked in range
+    index_t target_cols = 0;              // outputs per target row (1 for labels)
+    const T* weights = nullptr;           // (n,) sample weights or nullptr
+    bool classification = false;          // count correct predictions
+    index_t batch_size = 1;
+    bool shuffle = true;
+    bool stop_on_nonfinite = true;
+
+    TrainOptimizer optimizer = TrainOptimizer::sgd;
+    SgdOptions sgd;
+    AdamOptions adam;
+    // Every parameter in model.parameters() order with its gradient and state buffers
+    // (velocity for SGD with momentum; m and v for Adam).
+    std::vector<T*> params, grads, state1, state2;
+    std::vector<index_t> sizes;
+    double clip_norm = -1, clip_value = -1;  // < 0: off
+    ScheduleSpec schedule;
+};
+
+struct EpochRecord {
+    double loss = 0, accuracy = 0, seconds = 0, lr = 0;
+};
+
+struct ChunkResult {
+    std::vector<EpochRecord> epochs;  // epochs finished in this call
+    std::int64_t epoch = 0;           // the epoch now under way (or next to start)
+    std::int64_t step = 0;            // steps of it already done
+    bool nonfinite = false;           // stopped at a NaN/inf loss, before backward
+    double bad_loss = 0;
+    double running_loss = 0;          // mean loss of the epoch under way so far
+};
+
+template <class T>
+class Trainer {
+public:
+    // Validates the spec (throws std::invalid_argument) and allocates the workspaces.
+    explicit Trainer(TrainSpec<T> spec, Pcg64 rng);
+
+    // Trains until `max_epochs` more epochs have finished, or `seconds` have passed (checked
+    // after each step), or a loss is NaN/inf with stop_on_nonfinite. `lr` is the rate for
+    // the epoch under way; later epochs of this call take it from the schedule.
+    ChunkResult run(std::int64_t max_epochs, double seconds, double lr, int nthreads);
+
+    // Optimiser updates made so far (torch's / nncore's `steps`).
+    std::int64_t optimizer_steps() const noexcept { return opt_steps_; }
+    void set_optimizer_steps(std::int64_t s) noexcept { opt_steps_ = s; }
+    const Pcg64& rng() const noexcept { return rng_; }
+    // Rows of the current (or last) batch, in the order they were gathered.
+    std::vector<std::int64_t> batch_rows() const;
+    double lr() const noexcept { return lr_; }
+
+private:
+    void start_epoch();
+    double step(index_t step, int nthreads, std::int64_t* correct);
+    void update(int nthreads);
+
+    TrainSpec<T> s_;
+    Pcg64 rng_;
+    std::int64_t opt_steps_ = 0;
+    std::int64_t epoch_ = 0, step_ = 0, steps_ = 0;
+    double lr_ = 0;
+    double seen_ = 0, total_loss_ = 0, epoch_seconds_ = 0;
+    std::int64_t correct_ = 0;
+    index_t batch_rows_ = 0;
+    std::vector<std::int64_t> order_;
+    // Workspaces: gathered batch, each layer's output and input gradient, loss gradient.
+    std::vector<T> xb_, tb_, wb_, grad_out_;
+    std::vector<std::int64_t> lb_;
+    std::vector<std::vector<T>> outputs_, grad_in_;
+    std::vector<index_t> widths_;  // outputs per row of each layer
+    std::vector<T*> grad_ptrs_;
+};
+
+}  // namespace nncore

@@ -1,0 +1,82 @@
+"""What ``fit`` recorded: per-epoch logs, gradient health, and a plot of both."""
+from __future__ import annotations
+
+from . import callbacks as cb
+
+__all__ = ["History"]
+
+
+class History:
+    """What ``fit`` recorded: ``history[key]`` is a list with one value per epoch for
+    ``loss``, ``accuracy`` (classification), ``val_*`` and ``epoch_time``; ``health``
+    holds the gradient-health records when ``fit(..., health=True)``; ``engine`` says
+    which training engine ran (``"native"`` or ``"python"``)."""
+
+    def __init__(self):
+        self.history = {}
+        self.health = {}
+        self.epochs = []
+        self.interrupted = False
+        self.engine = None  # "native" or "python": which training engine ran
+
+    def append(self, epoch, logs):
+        self.epochs.append(epoch)
+        for k, v in logs.items():
+            self.history.setdefault(k, []).append(v)
+
+    def extend(self, epochs, records):
+        """Append many epochs' logs at once (the native engine's records)."""
+        epochs = list(epochs)
+        self.epochs.extend(epochs)
+        for k in records[0] if records else ():
+            self.history.setdefault(k, []).extend(r[k] for r in records)
+
+    def __getitem__(self, key):
+        return self.history[key]
+
+    def __contains__(self, key):
+        return key in self.history
+
+    def keys(self):
+        return self.history.keys()
+
+    def health_report(self, **kwargs):
+        """Text table of per-layer gradient health with VANISHING/EXPLODING flags."""
+        return cb.health_report(self.health, **kwargs)[0]
+
+    def plot(self, path="history.png"):
+        """Draw loss/accuracy curves (and per-layer gradient norms, when recorded) to a
+        PNG. Needs matplotlib."""
+        try:
+            import matplotlib
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError as e:
+            raise ImportError("History.plot needs matplotlib: pip install matplotlib") from e
+        panels = 2 + bool(self.health)
+        fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4))
+        epochs = [e + 1 for e in self.epochs]
+        for key in ("loss", "val_loss"):
+            if key in self.history:
+                axes[0].plot(epochs, self.history[key], label=key)
+        axes[0].set_xlabel("epoch")
+        axes[0].set_title("loss")
+        axes[0].legend()
+        for key in ("accuracy", "val_accuracy"):
+            if key in self.history:
+                axes[1].plot(epochs, self.history[key], label=key)
+        axes[1].set_xlabel("epoch")
+        axes[1].set_title("accuracy")
+        if axes[1].lines:
+            axes[1].legend()
+        if self.health:
+            for name, rec in self.health.items():
+                axes[2].semilogy(epochs[:len(rec["grad_norm"])], rec["grad_norm"], label=name)
+            axes[2].set_xlabel("epoch")
+            axes[2].set_title("gradient norm per layer")
+            axes[2].legend(fontsize="small")
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        return path
+

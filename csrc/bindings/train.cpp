@@ -166,6 +166,29 @@ public:
         NNCORE_CHECK(s.schedule.step_size > 0 && s.schedule.t_max > 0,
                      "Trainer: schedule step_size and T_max must be positive");
 
+        s.rank = a.contains("rank") ? a["rank"].cast<std::int64_t>() : 0;
+        s.world_size = a.contains("world_size") ? a["world_size"].cast<std::int64_t>() : 1;
+        if (a.contains("grad_hook") && !a["grad_hook"].is_none()) {
+            // hook(scalars): called with the GIL, after backward, to sum over the ranks.
+            hook_ = a["grad_hook"];
+            keep_.append(hook_);
+            s.grad_hook = [this](double* scalars) {
+                py::gil_scoped_acquire gil;
+                py::array_t<double> arr(2);
+                arr.mutable_data()[0] = scalars[0];
+                arr.mutable_data()[1] = scalars[1];
+                try {
+                    hook_(arr);
+                } catch (py::error_already_set& e) {
+                    hook_error_ = std::make_unique<py::error_already_set>(std::move(e));
+                    failed_ = true;
+                    return false;
+                }
+                scalars[0] = arr.data()[0];
+                scalars[1] = arr.data()[1];
+                return true;
+            };
+        }
         auto r = a["rng"].cast<py::tuple>();
         Pcg64 rng;
         rng.state = u128(r[0].cast<std::uint64_t>(), r[1].cast<std::uint64_t>());
@@ -182,13 +205,19 @@ public:
             py::gil_scoped_release nogil;
             res = trainer_->run(max_epochs, seconds, lr, get_num_threads());
         }
+        if (failed_) {  // the grad_hook raised: re-raise its exception
+            failed_ = false;
+            auto e = std::move(hook_error_);
+            throw *e;
+        }
         py::list epochs;
         for (const auto& e : res.epochs) {
             epochs.append(py::dict("loss"_a = e.loss, "accuracy"_a = e.accuracy,
                                    "seconds"_a = e.seconds, "lr"_a = e.lr));
         }
         return py::dict("epochs"_a = epochs, "epoch"_a = res.epoch, "step"_a = res.step,
-                        "nonfinite"_a = res.nonfinite, "bad_loss"_a = res.bad_loss, "running_loss"_a = res.running_loss);
+                        "nonfinite"_a = res.nonfinite, "bad_loss"_a = res.bad_loss, "running_loss"_a = res.running_loss,
+                        "hook_failed"_a = res.hook_failed);
     }
 
     py::tuple rng_state() const override {
@@ -210,6 +239,9 @@ public:
 
 private:
     py::list keep_;
+    py::object hook_;
+    std::unique_ptr<py::error_already_set> hook_error_;
+    bool failed_ = false;
     std::unique_ptr<Trainer<T>> trainer_;
 };
 

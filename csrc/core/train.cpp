@@ -2,6 +2,7 @@
 // with the same names; every arithmetic step is a core call the Python engine also makes.
 #include "core/train.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -50,6 +51,8 @@ Trainer<T>::Trainer(TrainSpec<T> spec, Pcg64 rng) : s_(std::move(spec)), rng_(rn
     NNCORE_CHECK(s_.n > 0 && s_.batch_size > 0, fn, ": no training rows");
     NNCORE_CHECK(s_.params.size() == s_.grads.size() && s_.params.size() == s_.sizes.size(),
                  fn, ": parameters, gradients and sizes differ in number");
+    NNCORE_CHECK(s_.world_size >= 1 && s_.rank >= 0 && s_.rank < s_.world_size, fn,
+                 ": rank ", s_.rank, " is not in [0, world_size = ", s_.world_size, ")");
     steps_ = (s_.n + s_.batch_size - 1) / s_.batch_size;
     const index_t bs = s_.batch_size < s_.n ? s_.batch_size : s_.n;
     order_.resize(static_cast<std::size_t>(s_.n));
@@ -94,10 +97,13 @@ void Trainer<T>::start_epoch() {
 template <class T>
 double Trainer<T>::step(index_t step, int nthreads, std::int64_t* correct) {
     // idx = order[step * bs:(step + 1) * bs]; xb, yb, wb = x[idx], y[idx], weights[idx]
+    // (distributed: this rank's contiguous share idx[B*rank//P : B*(rank+1)//P])
     const index_t begin = step * s_.batch_size;
-    const index_t rows = (begin + s_.batch_size < s_.n ? s_.batch_size : s_.n - begin);
-    batch_rows_ = rows;
-    const std::int64_t* idx = order_.data() + begin;
+    const index_t batch = (begin + s_.batch_size < s_.n ? s_.batch_size : s_.n - begin);
+    const index_t lo = batch * s_.rank / s_.world_size;
+    const index_t rows = batch * (s_.rank + 1) / s_.world_size - lo;
+    batch_rows_ = batch;
+    const std::int64_t* idx = order_.data() + begin + lo;
     for (index_t r = 0; r < rows; ++r) {
         const T* src = s_.x + idx[r] * s_.features;
         std::copy(src, src + s_.features, xb_.data() + r * s_.features);
@@ -107,9 +113,56 @@ double Trainer<T>::step(index_t step, int nthreads, std::int64_t* correct) {
         if (s_.weights) wb_[r] = s_.weights[idx[r]];
     }
 
+    double v = 0;
+    if (rows > 0) {
+        v = forward_loss(rows, nthreads, correct);
+        if (!std::isfinite(v) && s_.stop_on_nonfinite && s_.world_size == 1) return v;
+        if (s_.world_size > 1) v *= share(begin, batch, lo, rows);
+        backward(rows, nthreads);
+    } else {
+        *correct = 0;
+        for (std::size_t p = 0; p < s_.grads.size(); ++p)
+            std::fill(s_.grads[p], s_.grads[p] + s_.sizes[p], T(0));
+    }
+    if (s_.grad_hook) {
+        // Sum the gradients (and the loss and correct count) over the ranks.
+        double scalars[2] = {v, double(*correct)};
+        if (!s_.grad_hook(scalars)) {
+            hook_failed_ = true;
+            return v;
+        }
+        v = scalars[0];
+        *correct = static_cast<std::int64_t>(scalars[1]);
+        if (!std::isfinite(v) && s_.stop_on_nonfinite) return v;
+    }
+
+    // optimizer.step()
+    update(nthreads);
+    return v;
+}
+
+template <class T>
+double Trainer<T>::share(index_t begin, index_t batch, index_t lo, index_t rows) {
+    // This rank's part of the global batch's weighted mean: its gradient (and loss) are
+    // scaled by local / global denominator, so that their sum over ranks is the mean.
+    const auto wsum = [&](index_t b, index_t n) {
+        double s = 0;
+        for (index_t r = 0; r < n; ++r) s += double(s_.weights[order_[b + r]]);
+        return s;
+    };
+    const double local = s_.weights ? wsum(begin + lo, rows) : double(rows);
+    const double global = s_.weights ? wsum(begin, batch) : double(batch);
+    const double scale = global != 0 ? local / global : 0.0;
+    const T ts = static_cast<T>(scale);
+    const index_t n = rows * widths_.back();
+    for (index_t i = 0; i < n; ++i) grad_out_[i] = grad_out_[i] * ts;
+    return scale;
+}
+
+template <class T>
+double Trainer<T>::forward_loss(index_t rows, int nthreads, std::int64_t* correct) {
     // out = model.forward(xb)
     const T* in = xb_.data();
-    index_t width = s_.features;
     const std::size_t L = s_.layers.size();
     for (std::size_t i = 0; i < L; ++i) {
         const auto& layer = s_.layers[i];
@@ -118,13 +171,13 @@ double Trainer<T>::step(index_t step, int nthreads, std::int64_t* correct) {
             dense_forward(row_major<const T>(in, rows, layer.in),
                           row_major<const T>(layer.w, layer.in, layer.out), layer.b,
                           row_major(y, rows, layer.out), layer.act, layer.slope, nthreads);
-            width = layer.out;
         } else {
-            activation(layer.act, in, y, rows * width, layer.slope, nthreads);
+            activation(layer.act, in, y, rows * widths_[i], layer.slope, nthreads);
         }
         in = y;
     }
     const T* out = in;
+    const index_t width = widths_.back();
 
     // value = loss_fn(out, yb, sample_weight=wb)
     LossOutput<T> lo;
@@ -152,12 +205,14 @@ double Trainer<T>::step(index_t step, int nthreads, std::int64_t* correct) {
         *correct = count_correct(out, rows, width, s_.labels ? lb_.data() : nullptr,
                                  s_.labels ? nullptr : tb_.data());
     }
-    const double v = double(value);
-    if (!std::isfinite(v) && s_.stop_on_nonfinite) return v;
+    return double(value);
+}
 
+template <class T>
+void Trainer<T>::backward(index_t rows, int nthreads) {
     // model.backward(loss_fn.backward()): layers in reverse; the first Dense skips grad_x
     const T* grad = grad_out_.data();
-    for (std::size_t i = L; i-- > 0;) {
+    for (std::size_t i = s_.layers.size(); i-- > 0;) {
         const auto& layer = s_.layers[i];
         const T* x_in = i == 0 ? xb_.data() : outputs_[i - 1].data();
         const bool need_grad_x = i > 0;
@@ -178,10 +233,6 @@ double Trainer<T>::step(index_t step, int nthreads, std::int64_t* correct) {
         }
         grad = gx;
     }
-
-    // optimizer.step()
-    update(nthreads);
-    return v;
 }
 
 template <class T>
@@ -220,6 +271,12 @@ ChunkResult Trainer<T>::run(std::int64_t max_epochs, double seconds, double lr, 
         while (step_ < steps_) {
             std::int64_t correct = 0;
             const double value = step(step_, nthreads, &correct);
+            if (hook_failed_) {
+                res.hook_failed = true;
+                res.epoch = epoch_;
+                res.step = step_;
+                return res;
+            }
             if (!std::isfinite(value) && s_.stop_on_nonfinite) {
                 res.nonfinite = true;
                 res.bad_loss = value;

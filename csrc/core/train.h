@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "core/optim.h"
@@ -68,6 +69,14 @@ struct TrainSpec {
     std::vector<index_t> sizes;
     double clip_norm = -1, clip_value = -1;  // < 0: off
     ScheduleSpec schedule;
+
+    // Data-parallel training: this rank computes rows [B*rank/P, B*(rank+1)/P) of every
+    // global batch of B rows, with its loss gradient scaled by its share of the batch's
+    // (weighted) denominator; after backward, grad_hook sums every gradient and
+    // scalars = {loss share, correct count} over the ranks, in place (an MPI Allreduce).
+    index_t rank = 0, world_size = 1;
+    // Returns false to stop the run at once (the hook failed).
+    std::function<bool(double* scalars)> grad_hook;
 };
 
 struct EpochRecord {
@@ -81,6 +90,7 @@ struct ChunkResult {
     bool nonfinite = false;           // stopped at a NaN/inf loss, before backward
     double bad_loss = 0;
     double running_loss = 0;          // mean loss of the epoch under way so far
+    bool hook_failed = false;         // grad_hook returned false: stopped before the update
 };
 
 template <class T>
@@ -105,11 +115,15 @@ public:
 private:
     void start_epoch();
     double step(index_t step, int nthreads, std::int64_t* correct);
+    double forward_loss(index_t rows, int nthreads, std::int64_t* correct);
+    void backward(index_t rows, int nthreads);
+    double share(index_t begin, index_t batch, index_t lo, index_t rows);
     void update(int nthreads);
 
     TrainSpec<T> s_;
     Pcg64 rng_;
     std::int64_t opt_steps_ = 0;
+    bool hook_failed_ = false;
     std::int64_t epoch_ = 0, step_ = 0, steps_ = 0;
     double lr_ = 0;
     double seen_ = 0, total_loss_ = 0, epoch_seconds_ = 0;

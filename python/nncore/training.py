@@ -487,7 +487,9 @@ class _NativeEpochs:
                                      "eta_min": 0.0, "step_size": 1, "t_max": 1},
             "rng": (state >> 64, state & mask, inc >> 64, inc & mask,
                     bool(st["has_uint32"]), int(st["uinteger"])),
-            "optimizer_steps": opt.steps})
+            "optimizer_steps": opt.steps,
+            # data-parallel runs add "rank", "world_size" and "grad_hook" (see train.h)
+            **getattr(run, "native_spec", {})})
         self.step = 0
         self.bar = None
 
@@ -502,6 +504,8 @@ class _NativeEpochs:
         res = self.trainer.run(1 if self.per_epoch else epochs - epoch, CHUNK_SECONDS, opt.lr)
         opt.steps = self.trainer.optimizer_steps
         self._sync_rng()
+        if res["hook_failed"]:
+            raise RuntimeError("fit: the native engine's gradient hook failed")
         if res["nonfinite"]:
             rows = self.trainer.batch_rows()
             self.model.forward(run.x[rows])  # the failing batch's outputs, for the message

@@ -210,12 +210,18 @@ public:
             auto e = std::move(hook_error_);
             throw *e;
         }
-        py::list epochs;
-        for (const auto& e : res.epochs) {
-            epochs.append(py::dict("loss"_a = e.loss, "accuracy"_a = e.accuracy,
-                                   "seconds"_a = e.seconds, "lr"_a = e.lr));
+        // The finished epochs as columns (one list per metric): no object per epoch.
+        const auto n = static_cast<py::ssize_t>(res.epochs.size());
+        py::list loss_l(n), acc_l(n), sec_l(n), lr_l(n);
+        for (py::ssize_t i = 0; i < n; ++i) {
+            const auto& e = res.epochs[static_cast<std::size_t>(i)];
+            loss_l[i] = py::float_(e.loss);
+            acc_l[i] = py::float_(e.accuracy);
+            sec_l[i] = py::float_(e.seconds);
+            lr_l[i] = py::float_(e.lr);
         }
-        return py::dict("epochs"_a = epochs, "epoch"_a = res.epoch, "step"_a = res.step,
+        return py::dict("loss"_a = loss_l, "accuracy"_a = acc_l, "seconds"_a = sec_l,
+                        "lr"_a = lr_l, "epoch"_a = res.epoch, "step"_a = res.step,
                         "nonfinite"_a = res.nonfinite, "bad_loss"_a = res.bad_loss, "running_loss"_a = res.running_loss,
                         "hook_failed"_a = res.hook_failed);
     }

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "core/dispatch.h"
+#include "core/gemm_direct.h"
 #include "core/parallel.h"
 #include "core/workspace.h"
 
@@ -33,6 +34,10 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
     if (M == 0 || N == 0) return;
     if (K == 0) {
         fill_bias_only(c, ep);
+        return;
+    }
+    if (double(M) * double(N) * double(K) <= kDirectGemmWork) {
+        gemm_direct(a, b, c, ep);
         return;
     }
     const auto& kern = kernel_set<T>();

@@ -24,12 +24,11 @@ class History:
         for k, v in logs.items():
             self.history.setdefault(k, []).append(v)
 
-    def extend(self, epochs, records):
-        """Append many epochs' logs at once (the native engine's records)."""
-        epochs = list(epochs)
+    def extend(self, epochs, columns):
+        """Append many epochs at once: ``columns`` maps each key to its values."""
         self.epochs.extend(epochs)
-        for k in records[0] if records else ():
-            self.history.setdefault(k, []).extend(r[k] for r in records)
+        for k, values in columns.items():
+            self.history.setdefault(k, []).extend(values)
 
     def __getitem__(self, key):
         return self.history[key]

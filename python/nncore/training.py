@@ -170,16 +170,17 @@ def _end_epoch(model, run, history, epoch, logs, lr_scheduler, verbose):
     return epoch + 1
 
 
-def _end_epochs_bulk(run, history, epoch, records, lr_scheduler):
+def _end_epochs_bulk(run, history, epoch, columns, lr_scheduler):
     """_end_epoch for many epochs at once, when nothing runs between them (no validation,
-    no callbacks, silent): the same records, without Python work per epoch."""
-    for logs in records:
-        lr = logs.pop("lr", None)
-        if lr_scheduler is not None:
-            logs["lr"] = lr
+    no callbacks, silent): the same History, from the native engine's columns."""
+    count = len(columns["loss"])
+    lr = columns.pop("lr")
+    if lr_scheduler is not None:
+        columns["lr"] = lr
+        for _ in range(count):
             lr_scheduler.step()
-    history.extend(range(epoch, epoch + len(records)), records)
-    return epoch + len(records)
+    history.extend(range(epoch, epoch + count), columns)
+    return epoch + count
 
 
 def nonfinite_error(model, value, epoch, step):
@@ -510,19 +511,23 @@ class _NativeEpochs:
             rows = self.trainer.batch_rows()
             self.model.forward(run.x[rows])  # the failing batch's outputs, for the message
             raise nonfinite_error(self.model, res["bad_loss"], res["epoch"], res["step"])
-        records = []
-        for e in res["epochs"]:
-            logs = {"loss": e["loss"]}
-            if run.loss_fn.classification:
-                logs["accuracy"] = e["accuracy"]
-            logs["epoch_time"] = e["seconds"]
-            logs["lr"] = e["lr"]
-            records.append(logs)
         self.step = res["step"]
-        if records and not self.bulk:
-            run.bar = self.bar if len(records) == 1 else None
+        columns = {"loss": res["loss"]}
+        if run.loss_fn.classification:
+            columns["accuracy"] = res["accuracy"]
+        columns["epoch_time"] = res["seconds"]
+        columns["lr"] = res["lr"]
+        if self.bulk:  # many epochs, nothing between them: columns straight to History
+            records = columns
+            finished = len(columns["loss"])
+        else:
+            names = list(columns)
+            records = [dict(zip(names, values)) for values in zip(*columns.values())]
+            finished = len(records)
+            if records:
+                run.bar = self.bar if len(records) == 1 else None
         if self.step > 0:
-            if records:  # a new epoch is under way: its bar
+            if finished:  # a new epoch is under way: its bar
                 self.bar = EpochProgress(res["epoch"] + 1, epochs, run.steps, self.verbose)
             self.bar.update(self.step, loss=res["running_loss"])
             if interrupted.flag:

@@ -74,6 +74,8 @@ public:
     virtual py::tuple rng_state() const = 0;
     virtual std::int64_t optimizer_steps() const = 0;
     virtual py::array_t<std::int64_t> batch_rows() const = 0;
+    virtual void set_optimizer_steps(std::int64_t s) = 0;
+    virtual void set_data(py::handle x, py::handle targets, py::handle weights) = 0;
 };
 
 template <class T>
@@ -195,6 +197,12 @@ public:
         rng.inc = u128(r[2].cast<std::uint64_t>(), r[3].cast<std::uint64_t>());
         rng.has_uint32 = r[4].cast<bool>();
         rng.uinteger = r[5].cast<std::uint32_t>();
+        n_ = n;
+        features_ = features;
+        labels_ = s.labels != nullptr;
+        classes_ = labels_ ? a["classes"].cast<std::int64_t>() : 0;
+        target_cols_ = s.target_cols;
+        has_weights_ = s.weights != nullptr;
         trainer_ = std::make_unique<Trainer<T>>(std::move(s), rng);
         trainer_->set_optimizer_steps(a["optimizer_steps"].cast<std::int64_t>());
     }
@@ -223,7 +231,8 @@ public:
         return py::dict("loss"_a = loss_l, "accuracy"_a = acc_l, "seconds"_a = sec_l,
                         "lr"_a = lr_l, "epoch"_a = res.epoch, "step"_a = res.step,
                         "nonfinite"_a = res.nonfinite, "bad_loss"_a = res.bad_loss, "running_loss"_a = res.running_loss,
-                        "hook_failed"_a = res.hook_failed);
+                        "hook_failed"_a = res.hook_failed,
+                        "last_loss"_a = res.last_loss);
     }
 
     py::tuple rng_state() const override {
@@ -235,6 +244,28 @@ public:
     }
 
     std::int64_t optimizer_steps() const override { return trainer_->optimizer_steps(); }
+    void set_optimizer_steps(std::int64_t s) override { trainer_->set_optimizer_steps(s); }
+
+    void set_data(py::handle x, py::handle targets, py::handle weights) override {
+        NNCORE_CHECK(weights.is_none() == !has_weights_, "Trainer.set_data: sample weights "
+                     "must be given exactly when the trainer was made with them");
+        py::list keep;
+        const T* xp = buffer<T>(x, n_ * features_, "x", false, keep);
+        const T* tp = nullptr;
+        const std::int64_t* lp = nullptr;
+        if (labels_) {
+            lp = buffer<std::int64_t>(targets, n_, "labels", false, keep);
+            for (std::int64_t i = 0; i < n_; ++i) {
+                NNCORE_CHECK(lp[i] >= 0 && lp[i] < classes_, "cross_entropy: target[", i, "] = ",
+                             lp[i], " is out of range for ", classes_, " classes");
+            }
+        } else {
+            tp = buffer<T>(targets, n_ * target_cols_, "targets", false, keep);
+        }
+        const T* wp = has_weights_ ? buffer<T>(weights, n_, "weights", false, keep) : nullptr;
+        trainer_->set_data(xp, tp, lp, wp);
+        data_ = keep;  // the previous batch's arrays may go
+    }
 
     py::array_t<std::int64_t> batch_rows() const override {
         const auto rows = trainer_->batch_rows();
@@ -246,6 +277,9 @@ public:
 private:
     py::list keep_;
     py::object hook_;
+    py::list data_;
+    std::int64_t n_ = 0, features_ = 0, classes_ = 0, target_cols_ = 0;
+    bool labels_ = false, has_weights_ = false;
     std::unique_ptr<py::error_already_set> hook_error_;
     bool failed_ = false;
     std::unique_ptr<Trainer<T>> trainer_;
@@ -360,7 +394,9 @@ void register_train(py::module_& m) {
         .def("run", &TrainerBase::run, "max_epochs"_a, "seconds"_a, "lr"_a)
         .def("rng_state", &TrainerBase::rng_state)
         .def("batch_rows", &TrainerBase::batch_rows)
-        .def_property_readonly("optimizer_steps", &TrainerBase::optimizer_steps);
+        .def("set_data", &TrainerBase::set_data, "x"_a, "targets"_a, "weights"_a)
+        .def_property("optimizer_steps", &TrainerBase::optimizer_steps,
+                      &TrainerBase::set_optimizer_steps);
     m.def("clip_grad_norm_", &clip_grad_norm_py, "grads"_a, "max_norm"_a,
           "Scale all gradients in place so their global L2 norm is at most max_norm; "
           "returns the norm before clipping.");

@@ -285,6 +285,7 @@ ChunkResult Trainer<T>::run(std::int64_t max_epochs, double seconds, double lr, 
                 ++step_;  // batch_rows() names the failing batch
                 return res;
             }
+            res.last_loss = value;
             seen_ += double(batch_rows_);
             total_loss_ += value * double(batch_rows_);
             correct_ += correct;

@@ -91,6 +91,7 @@ struct ChunkResult {
     double bad_loss = 0;
     double running_loss = 0;          // mean loss of the epoch under way so far
     bool hook_failed = false;         // grad_hook returned false: stopped before the update
+    double last_loss = 0;             // the last step's loss
 };
 
 template <class T>
@@ -111,6 +112,13 @@ public:
     // Rows of the current (or last) batch, in the order they were gathered.
     std::vector<std::int64_t> batch_rows() const;
     double lr() const noexcept { return lr_; }
+    // New rows of the same count and layout (train_on_batch): the next epoch uses them.
+    void set_data(const T* x, const T* targets, const std::int64_t* labels, const T* weights) {
+        s_.x = x;
+        s_.targets = targets;
+        s_.labels = labels;
+        s_.weights = weights;
+    }
 
 private:
     void start_epoch();

@@ -300,6 +300,17 @@ class Sequential:
                           f"{act} and use predict_proba for probabilities", UserWarning,
                           stacklevel=3)
 
+    def train_on_batch(self, x, y, loss=None, optimizer=None, sample_weight=None):
+        """One training step on the batch ``(x, y)`` (forward, loss, backward, update) for
+        users who keep their own loop; returns the loss. ``loss`` and ``optimizer``
+        default to the last ones used. Runs as one native call when the model is
+        supported by the native engine (see :mod:`nncore.training`)."""
+        from .training import train_on_batch
+        return train_on_batch(self, x, y, loss=loss, optimizer=optimizer,
+                              sample_weight=sample_weight)
+
+    train_step = train_on_batch
+
     def save(self, path):
         """Write the model (and its optimiser state) to one ``.npz`` file, atomically."""
         from .saving import save

@@ -30,7 +30,7 @@ from .history import History
 from .optim import SGD, Optimizer
 from .progress import EpochProgress
 
-__all__ = ["fit", "NonFiniteLossError"]
+__all__ = ["fit", "train_on_batch", "NonFiniteLossError"]
 
 ENGINES = ("auto", "native", "python")
 
@@ -99,6 +99,54 @@ def fit(model, x, y, loss="mse", optimizer=None, epochs=1, batch_size=32, shuffl
         history.health = run.health_cb.health
     model.history = history
     return history
+
+
+def train_on_batch(model, x, y, loss=None, optimizer=None, sample_weight=None):
+    """One training step on ``(x, y)``: forward, loss, backward, update. Returns the
+    loss. The native engine does it in one call (kept between calls while the model,
+    loss, optimiser and batch shape stay the same); otherwise the python step."""
+    loss_fn = losses_mod.get(loss if loss is not None else (model.loss or "mse"))
+    model.loss = loss_fn
+    x = model._check_x(x, "x")
+    y = model._check_y(y, len(x), loss_fn)
+    if not len(x):
+        raise ValueError("train_on_batch: x is empty")
+    if optimizer is None:
+        optimizer = model.optimizer or SGD(lr=0.01)
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"train_on_batch: optimizer must be an nncore optimizer; got "
+                        f"{type(optimizer).__name__}")
+    if not optimizer.bound:
+        optimizer.bind(model.parameters())
+    model.optimizer = optimizer
+    w = _sample_weights(model, y, len(x), None, sample_weight, loss_fn)
+    run = _Run(x=x, y=y, weights=w, x_val=None, y_val=None, w_val=None, loss_fn=loss_fn,
+               optimizer=optimizer, callbacks=[], health_cb=None, n=len(x),
+               batch_size=len(x), steps=1, epochs=1)
+    if native_unsupported(model, run):
+        out = model.forward(x)
+        value = loss_fn(out, y, sample_weight=w)
+        model.backward(loss_fn.backward())
+        optimizer.step()
+        return value
+    key = (id(loss_fn), id(optimizer), x.shape, y.shape, y.dtype.str, w is None,
+           tuple(id(a) for p in optimizer.params for a in (p.data, p.grad)),
+           tuple(id(a) for s in optimizer.state for a in s.values()), model._skip)
+    cached = getattr(model, "_batch_trainer", None)
+    if cached is not None and cached[0] == key:
+        trainer = cached[1]
+        targets = np.ascontiguousarray(y, np.int64 if y.ndim == 1 and isinstance(
+            loss_fn, losses_mod.CrossEntropyLoss) else model.dtype)
+        trainer.set_data(np.ascontiguousarray(x), targets,
+                         None if w is None else np.ascontiguousarray(w))
+    else:
+        trainer = _NativeEpochs(model, run, np.random.default_rng(0), False, None, 0,
+                                False).trainer
+        model._batch_trainer = (key, trainer)
+    trainer.optimizer_steps = optimizer.steps
+    res = trainer.run(1, math.inf, optimizer.lr)
+    optimizer.steps = trainer.optimizer_steps
+    return res["last_loss"]
 
 
 # ----------------------------------------------------------------- the python engine

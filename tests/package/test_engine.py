@@ -262,3 +262,27 @@ def test_native_fit_continues_numpys_random_stream():
         x, y = data("regression", n=n)
         assert_same(fit_both(lambda: model("float64"), x, y, loss="mse", epochs=2,
                              batch_size=max(n // 3, 1), seed=n))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loss,kind", [("cross_entropy", "labels"), ("mse", "regression")])
+def test_train_on_batch_native_equals_the_python_step(dtype, loss, kind):
+    x, y = data(kind, n=40)
+    native, python = model(dtype), model(dtype)
+    opt_n, opt_p = nc.SGD(lr=0.1, momentum=0.9), nc.SGD(lr=0.1, momentum=0.9)
+    opt_p.bind(python.parameters())
+    loss_p = nc.losses.get(loss)
+    w = np.random.default_rng(1).random(40)
+    for step in range(6):
+        sl = slice(10 * (step % 4), 10 * (step % 4) + 10)
+        got = native.train_on_batch(x[sl], y[sl], loss=loss, optimizer=opt_n,
+                                    sample_weight=w[sl])
+        out = python.forward(x[sl].astype(dtype))
+        want = loss_p(out, y[sl] if kind == "labels" else y[sl].astype(dtype),
+                      sample_weight=w[sl].astype(dtype))
+        python.backward(loss_p.backward())
+        opt_p.step()
+        assert got == want
+    assert native._batch_trainer is not None  # the native path ran (and was reused)
+    for p, q in zip(native.parameters(), python.parameters()):
+        assert p.data.tobytes() == q.data.tobytes()

@@ -1,4 +1,5 @@
-"""``python -m nncore demo`` trains small networks; ``python -m nncore info`` prints the build."""
+"""``python -m nncore demo`` trains small networks; ``python -m nncore info`` prints the build;
+``python -m nncore bench`` times the native core against NumPy and pure Python."""
 from __future__ import annotations
 
 import argparse
@@ -59,12 +60,18 @@ def demo(epochs_scale=1.0, verbose=1):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        from .bench import main as bench_main
+        return bench_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m nncore", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="train XOR, spirals and (with scikit-learn) digits")
     d.add_argument("--quick", action="store_true", help="fewer epochs")
     d.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     sub.add_parser("info", help="print nncore.config()")
+    sub.add_parser("bench", help="time native vs NumPy vs pure Python (kernels and training; "
+                   "`python -m nncore bench -h`)")
     args = parser.parse_args(argv)
     if args.command == "info":
         info()

@@ -1,0 +1,496 @@
+"""``python -m nncore bench``: what the native core buys on this machine.
+
+Times nncore's native functions against the same maths in NumPy (:mod:`nncore.reference`)
+and in pure Python, and whole training runs (``fit``) against a plain NumPy loop, pure
+Python and, when installed, PyTorch and scikit-learn — interleaved in one process
+(implementations in rotating order each round), medians with [min-max], and paired
+ratios (other / nncore per round, then the median: above 1, nncore is faster).
+
+    python -m nncore bench --quick              # under a minute
+    python -m nncore bench --threads 1,2 --json out.json --plot out.png
+
+Needs only NumPy; PyTorch and scikit-learn columns appear when they import.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import statistics
+import sys
+import time
+import warnings
+
+import numpy as np
+
+import nncore as nc
+from nncore import reference as R
+
+# ----------------------------------------------------------------- training workloads
+
+#: name: (layer sizes, hidden activation, output activation, loss, batch (None = full),
+#: rows, learning rate, biases)
+WORKLOADS = {
+    "xor_3-4-1": ((3, 4, 1), "sigmoid", "sigmoid", "mse", None, 4, 0.5, False),
+    "xor_2-4-1": ((2, 4, 1), "sigmoid", "sigmoid", "mse", None, 4, 0.5, True),
+    "tabular_20-64-64-1": ((20, 64, 64, 1), "relu", "identity", "mse", 32, 10_000, 0.01, True),
+    "mnist_784-256-128-10": ((784, 256, 128, 10), "relu", "identity", "cross_entropy", 64,
+                             60_000, 0.01, True),
+    "wide_1024-1024-1024-10": ((1024, 1024, 1024, 10), "relu", "identity", "cross_entropy",
+                               256, 16_000, 0.01, True),
+}
+
+
+def workload_data(name, seed=0):
+    """(x, y) float32 for a workload: XOR's truth table (with a constant input for the
+    bias-free 3-4-1 net of the seeds), else random rows with random targets."""
+    sizes, _, _, loss, _, n, _, _ = WORKLOADS[name]
+    if name.startswith("xor"):
+        x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
+        if sizes[0] == 3:
+            x = np.hstack([x, np.ones((4, 1), np.float32)])
+        return x, np.array([[0], [1], [1], [0]], np.float32)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, sizes[0]), dtype=np.float32)
+    if loss == "cross_entropy":
+        return x, rng.integers(0, sizes[-1], n)
+    return x, rng.standard_normal((n, sizes[-1]), dtype=np.float32)
+
+
+def _nncore_model(name):
+    sizes, hidden, out, _, _, _, _, bias = WORKLOADS[name]
+    layers = [nc.Dense(a, b, hidden if i < len(sizes) - 2 else out, use_bias=bias)
+              for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))]
+    return nc.Sequential(layers, seed=0)
+
+
+def nncore_fit(name, x, y, engine):
+    """One unit: ``model.fit`` over `epochs` epochs."""
+    _, _, _, loss, batch, _, lr, _ = WORKLOADS[name]
+    model = _nncore_model(name)
+    opt = nc.SGD(lr=lr)
+
+    def unit(epochs):
+        model.fit(x, y, loss=loss, optimizer=opt, epochs=epochs, batch_size=batch, seed=0,
+                  verbose=0, engine=engine)
+    return unit
+
+
+def nncore_step_loop(name, x, y):
+    """The README's explicit step loop."""
+    _, _, _, loss, batch, _, lr, _ = WORKLOADS[name]
+    model = _nncore_model(name)
+    opt = nc.SGD(model.parameters(), lr=lr)
+    loss_fn = nc.losses.get(loss)
+    bs = batch or len(x)
+
+    def unit(epochs):
+        for e in range(epochs):
+            for xb, yb in nc.batches(x, y, batch_size=bs, shuffle=True, seed=e):
+                loss_fn(model.forward(xb), yb)
+                model.backward(loss_fn.backward())
+                opt.step()
+    return unit
+
+
+def _act(name, z):
+    if name == "relu":
+        return np.maximum(z, 0)
+    if name == "sigmoid":
+        return 1 / (1 + np.exp(-z))
+    return z
+
+
+def _act_grad(name, y, g):
+    if name == "relu":
+        return g * (y > 0)
+    if name == "sigmoid":
+        return g * y * (1 - y)
+    return g
+
+
+def numpy_loop(name, x, y):
+    """The same maths as a plain NumPy loop (what a learner writes after the seeds)."""
+    sizes, hidden, out, loss, batch, _, lr, bias = WORKLOADS[name]
+    model = _nncore_model(name)
+    ws = [np.array(layer.w.data) for layer in model.layers]
+    bs = [np.zeros(b, np.float32) for b in sizes[1:]]
+    acts = [hidden] * (len(ws) - 1) + [out]
+    n, size = len(x), batch or len(x)
+    rng = np.random.default_rng(0)
+    lr = np.float32(lr)
+
+    def unit(epochs):
+        for _ in range(epochs):
+            order = rng.permutation(n)
+            for s in range(0, n, size):
+                idx = order[s:s + size]
+                a = [x[idx]]
+                for w, b, act in zip(ws, bs, acts):
+                    a.append(_act(act, a[-1] @ w + b if bias else a[-1] @ w))
+                o, t = a[-1], y[idx]
+                if loss == "mse":
+                    g = 2 * (o - t) / np.float32(o.size)
+                else:
+                    p = np.exp(o - o.max(axis=1, keepdims=True))
+                    p /= p.sum(axis=1, keepdims=True)
+                    p[np.arange(len(idx)), t] -= 1
+                    g = p / np.float32(len(idx))
+                for i in range(len(ws) - 1, -1, -1):
+                    g = _act_grad(acts[i], a[i + 1], g)
+                    gw = a[i].T @ g
+                    if i:
+                        g_prev = g @ ws[i].T
+                    if bias:
+                        bs[i] -= lr * g.sum(axis=0)
+                    ws[i] -= lr * gw
+                    if i:
+                        g = g_prev
+    return unit
+
+
+def pure_python(name, x, y, max_steps=None):
+    """Lists and the math module: forward and backward sample by sample (XOR, tabular).
+    With `max_steps`, a unit runs that many steps (the caller scales to an epoch)."""
+    sizes, hidden, out, loss, batch, _, lr, bias = WORKLOADS[name]
+    model = _nncore_model(name)
+    ws = [layer.w.data.astype(float).tolist() for layer in model.layers]
+    bs = [[0.0] * b for b in sizes[1:]]
+    acts = [hidden] * (len(ws) - 1) + [out]
+    xs, ys = x.astype(float).tolist(), np.asarray(y, float).reshape(len(y), -1).tolist()
+    n, size = len(xs), batch or len(xs)
+    order = list(range(n))
+    rnd = random.Random(0)
+
+    def f(act, z):
+        return max(z, 0.0) if act == "relu" else 1 / (1 + math.exp(-z)) if act == "sigmoid" \
+            else z
+
+    def df(act, a):
+        return (1.0 if a > 0 else 0.0) if act == "relu" else a * (1 - a) \
+            if act == "sigmoid" else 1.0
+
+    def step(idx):
+        gws = [[[0.0] * len(w[0]) for _ in w] for w in ws]
+        gbs = [[0.0] * len(b) for b in bs]
+        for r in idx:
+            a = [xs[r]]
+            for w, b, act in zip(ws, bs, acts):
+                prev = a[-1]
+                a.append([f(act, sum(prev[i] * w[i][j] for i in range(len(prev))) + b[j])
+                          for j in range(len(b))])
+            g = [2 * (o - t) / (len(idx) * len(a[-1])) for o, t in zip(a[-1], ys[r])]
+            for li in range(len(ws) - 1, -1, -1):
+                g = [gj * df(acts[li], aj) for gj, aj in zip(g, a[li + 1])]
+                prev, w = a[li], ws[li]
+                for i in range(len(prev)):
+                    row = gws[li][i]
+                    for j in range(len(g)):
+                        row[j] += prev[i] * g[j]
+                for j in range(len(g)):
+                    gbs[li][j] += g[j]
+                g = [sum(w[i][j] * g[j] for j in range(len(g))) for i in range(len(prev))]
+        for li, w in enumerate(ws):
+            for i in range(len(w)):
+                for j in range(len(w[i])):
+                    w[i][j] -= lr * gws[li][i][j]
+            if bias:
+                for j in range(len(bs[li])):
+                    bs[li][j] -= lr * gbs[li][j]
+
+    def unit(epochs):
+        done = 0
+        for _ in range(epochs):
+            rnd.shuffle(order)
+            for s in range(0, n, size):
+                step(order[s:s + size])
+                done += 1
+                if max_steps and done >= max_steps:
+                    return
+    return unit
+
+
+def torch_loop(name, x, y):
+    """nn.Sequential + torch.optim.SGD over contiguous slices of a shuffled copy."""
+    import torch
+    sizes, hidden, out, loss, batch, _, lr, bias = WORKLOADS[name]
+    mods = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        mods.append(torch.nn.Linear(a, b, bias=bias))
+        act = hidden if i < len(sizes) - 2 else out
+        if act != "identity":
+            mods.append(torch.nn.ReLU() if act == "relu" else torch.nn.Sigmoid())
+    net = torch.nn.Sequential(*mods)
+    opt = torch.optim.SGD(net.parameters(), lr=lr)
+    lf = torch.nn.MSELoss() if loss == "mse" else torch.nn.CrossEntropyLoss()
+    tx = torch.from_numpy(np.ascontiguousarray(x))
+    ty = torch.from_numpy(np.ascontiguousarray(y if loss == "mse" else y.astype(np.int64)))
+    n, size = len(x), batch or len(x)
+
+    def unit(epochs):
+        for _ in range(epochs):
+            perm = torch.randperm(n)
+            xs, ys = tx[perm], ty[perm]
+            for s in range(0, n, size):
+                opt.zero_grad(set_to_none=True)
+                lf(net(xs[s:s + size]), ys[s:s + size]).backward()
+                opt.step()
+    return unit
+
+
+def sklearn_loop(name, x, y):
+    """MLPClassifier / MLPRegressor, solver='sgd', momentum 0, one epoch per fit, warm."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    sizes, hidden, _, loss, batch, _, lr, _ = WORKLOADS[name]
+    cls = MLPClassifier if loss == "cross_entropy" else MLPRegressor
+    yy = y if loss == "cross_entropy" else np.asarray(y).ravel()
+
+    def make(epochs):
+        return cls(hidden_layer_sizes=sizes[1:-1], activation="relu" if hidden == "relu"
+                   else "logistic", solver="sgd", momentum=0.0, learning_rate_init=lr,
+                   batch_size=batch or len(x), max_iter=epochs, warm_start=True, alpha=0.0,
+                   tol=0.0, n_iter_no_change=10**9, shuffle=True, random_state=0)
+    models = {}
+
+    def unit(epochs):
+        est = models.setdefault(epochs, make(epochs))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(x, yy)
+    return unit
+
+
+def implementations(name, x, y, pure=True):
+    """{label: unit(epochs)} for a workload; optional libraries when they import."""
+    impls = {"nncore fit (native)": nncore_fit(name, x, y, "native"),
+             "nncore fit (python)": nncore_fit(name, x, y, "python"),
+             "README step loop": nncore_step_loop(name, x, y),
+             "NumPy loop": numpy_loop(name, x, y)}
+    try:
+        import torch  # noqa: F401
+        impls["PyTorch"] = torch_loop(name, x, y)
+    except ImportError:
+        pass
+    try:
+        import sklearn  # noqa: F401
+        impls["scikit-learn"] = sklearn_loop(name, x, y)
+    except ImportError:
+        pass
+    if pure and (name.startswith("xor") or name.startswith("tabular")):
+        impls["pure Python"] = pure_python(name, x, y)
+    return impls
+
+
+# ----------------------------------------------------------------- timing
+
+def thread_limits(n):
+    """Context managers limiting nncore, NumPy's BLAS and PyTorch to n threads."""
+    import contextlib
+    stack = contextlib.ExitStack()
+    stack.enter_context(nc.threads(n))
+    try:
+        from threadpoolctl import threadpool_limits
+        stack.enter_context(threadpool_limits(n))
+    except ImportError:
+        pass
+    try:
+        import torch
+        prev = torch.get_num_threads()
+        torch.set_num_threads(n)
+        stack.callback(torch.set_num_threads, prev)
+    except ImportError:
+        pass
+    return stack
+
+
+def interleaved(units, per_unit, repeats, target):
+    """Seconds per step (or per epoch) of each unit, round-robin with a rotating start.
+    per_unit[name]: (epochs per call, steps it stands for). Each is calibrated first so
+    that one sample lasts about `target` seconds."""
+    names = list(units)
+    calls = {}
+    for name in names:
+        epochs, _ = per_unit[name]
+        units[name](epochs)  # warm-up
+        t0 = time.perf_counter()
+        units[name](epochs)
+        one = max(time.perf_counter() - t0, 1e-9)
+        calls[name] = max(1, min(1000, int(target / one)))
+    samples = {name: [] for name in names}
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            epochs, steps = per_unit[name]
+            t0 = time.perf_counter()
+            for _ in range(calls[name]):
+                units[name](epochs)
+            samples[name].append((time.perf_counter() - t0) / (calls[name] * steps))
+    return samples
+
+
+def summary(samples, base):
+    rows = {}
+    for name, ts in samples.items():
+        row = {"median": statistics.median(ts), "min": min(ts), "max": max(ts)}
+        if name != base:
+            row["ratio"] = statistics.median(t / b for t, b in zip(ts, samples[base]))
+        rows[name] = row
+    return rows
+
+
+def bench_training(name, threads, repeats, target, quick):
+    x, y = workload_data(name)
+    _, _, _, _, batch, n, _, _ = WORKLOADS[name]
+    steps = math.ceil(n / (batch or n))
+    units = implementations(name, x, y, pure=True)
+    per_unit = {}
+    for label in units:
+        if name.startswith("xor"):
+            per_unit[label] = (2000 if "native" in label else 200, 2000 if "native" in label
+                               else 200)
+        else:
+            per_unit[label] = (1, 1)  # seconds per epoch
+    if "pure Python" in units and name.startswith("tabular"):
+        limit = 3 if quick else 10
+        units["pure Python"] = pure_python(name, x, y, max_steps=limit)
+        per_unit["pure Python"] = (1, limit / steps)  # scaled to an epoch
+    if name.startswith("xor") and "scikit-learn" in units:
+        per_unit["scikit-learn"] = (200, 200)
+    with thread_limits(threads):
+        samples = interleaved(units, per_unit, repeats, target)
+    unit = "us/step" if name.startswith("xor") else "s/epoch"
+    scale = 1e6 if unit == "us/step" else 1.0
+    res = summary({k: [t * scale for t in v] for k, v in samples.items()},
+                  "nncore fit (native)")
+    return {"workload": name, "threads": threads, "unit": unit, "results": res}
+
+
+# ----------------------------------------------------------------- kernels
+
+def bench_kernels(threads, repeats, target):
+    """matmul, dense forward/backward, an activation and a loss: native vs NumPy
+    (nncore.reference) vs pure Python (small sizes)."""
+    from nncore import functional as F
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((256, 256), dtype=np.float32)
+    x = rng.standard_normal((64, 784), dtype=np.float32)
+    w = rng.standard_normal((784, 256), dtype=np.float32) / 28
+    b = np.zeros(256, np.float32)
+    y = F.dense_forward(x, w, b, "relu")
+    gy = np.ones_like(y)
+    z = rng.standard_normal(1_000_000, dtype=np.float32)
+    logits = rng.standard_normal((4096, 10), dtype=np.float32)
+    labels = rng.integers(0, 10, 4096)
+    small = rng.standard_normal((16, 16)).tolist()
+
+    def py_matmul():
+        return [[sum(r[k] * small[k][j] for k in range(16)) for j in range(16)] for r in small]
+    cases = {
+        "matmul 256^3": {"native": lambda: F.matmul(a, a), "NumPy": lambda: R.matmul(a, a)},
+        "matmul 16^3": {"native": lambda: F.matmul(a[:16, :16], a[:16, :16]),
+                        "NumPy": lambda: R.matmul(a[:16, :16], a[:16, :16]),
+                        "pure Python": py_matmul},
+        "dense_forward 64x784x256 relu": {
+            "native": lambda: F.dense_forward(x, w, b, "relu"),
+            "NumPy": lambda: R.dense_forward(x, w, b, "relu")},
+        "dense_backward 64x784x256 relu": {
+            "native": lambda: F.dense_backward(x, w, y, gy, "relu"),
+            "NumPy": lambda: R.dense_backward(x, w, y, gy, "relu")},
+        "sigmoid 1M": {"native": lambda: F.sigmoid(z), "NumPy": lambda: R.sigmoid(z)},
+        "cross_entropy_and_grad 4096x10": {
+            "native": lambda: F.cross_entropy_and_grad(logits, labels),
+            "NumPy": lambda: R.cross_entropy_and_grad(logits, labels)},
+    }
+    out = []
+    with thread_limits(threads):
+        for case, fns in cases.items():
+            units = {k: (lambda f: lambda epochs: f())(f) for k, f in fns.items()}
+            samples = interleaved(units, {k: (1, 1) for k in units}, repeats, target)
+            res = summary({k: [t * 1e6 for t in v] for k, v in samples.items()}, "native")
+            out.append({"kernel": case, "threads": threads, "unit": "us/call", "results": res})
+    return out
+
+
+# ----------------------------------------------------------------- report
+
+def _fmt(row):
+    def f(v):
+        return f"{v:.3g}"
+    return f"{f(row['median'])} [{f(row['min'])}-{f(row['max'])}]"
+
+
+def print_table(title, entries, key):
+    print(f"\n## {title}")
+    for e in entries:
+        base = next(iter(e["results"]))
+        print(f"\n{e[key]} ({e['unit']}, {e['threads']} thread(s); ratio = other / {base})")
+        for name, row in e["results"].items():
+            ratio = f"  x{row['ratio']:.2f}" if "ratio" in row else ""
+            print(f"  {name:<22} {_fmt(row):>26}{ratio}")
+
+
+def plot(entries, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    train = [e for e in entries if "workload" in e]
+    fig, ax = plt.subplots(figsize=(10, 0.5 + 0.9 * len(train)))
+    labels, values = [], []
+    for e in train:
+        for name, row in e["results"].items():
+            if "ratio" in row:
+                labels.append(f"{e['workload']} @{e['threads']}t: {name}")
+                values.append(row["ratio"])
+    ax.barh(range(len(values)), values, color="tab:blue")
+    ax.axvline(1, color="k", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yticks(range(len(values)), labels, fontsize=7)
+    ax.set_xlabel("time of other / time of nncore fit (native)   (> 1: nncore faster)")
+    ax.set_title("nncore training speed-up, end to end")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m nncore bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="XOR and tabular only, fewer rounds")
+    p.add_argument("--threads", default=None, help="comma-separated thread counts (default: "
+                   "1 and the usable CPU count)")
+    p.add_argument("--json", help="write the results here")
+    p.add_argument("--plot", help="draw the training ratios to this PNG (matplotlib)")
+    p.add_argument("--workloads", help="comma-separated subset of " + ", ".join(WORKLOADS))
+    args = p.parse_args(argv)
+    if args.threads:
+        threads = [int(t) for t in args.threads.split(",")]
+    else:
+        threads = sorted({1, nc.get_num_threads()})
+    names = args.workloads.split(",") if args.workloads else [
+        n for n in WORKLOADS if not (args.quick and n.split("_")[0] in ("mnist", "wide"))]
+    repeats, target = (3, 0.05) if args.quick else (5, 0.3)
+    cfg = nc.config()
+    print(f"nncore {nc.__version__}, kernel set {cfg['isa']}, cpu features "
+          f"{','.join(cfg['cpu_features'])}, numpy {np.__version__}")
+    entries = []
+    for t in threads:
+        entries += bench_kernels(t, repeats, target / 2)
+    print_table("kernels", entries, "kernel")
+    train = []
+    for t in threads:
+        for name in names:
+            train.append(bench_training(name, t, repeats, target, args.quick))
+            print_table("training", train[-1:], "workload")
+    entries += train
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"config": cfg, "entries": entries}, f, indent=1)
+    if args.plot:
+        print("plot:", plot(entries, args.plot))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -326,34 +326,37 @@ int grads_bits(const py::list& grads, const char* fn) {
                std::string(py::str(a0.dtype())));
 }
 
-double clip_grad_norm_py(py::list grads, double max_norm) {
-    const char* fn = "clip_grad_norm_";
-    NNCORE_CHECK(std::isfinite(max_norm) && max_norm >= 0, fn,
-                 ": max_norm must be a finite number >= 0; got ", max_norm);
+// f(pointers, sizes, count) on the gradients as T* with the GIL released.
+template <class F>
+auto with_grads(const py::list& grads, const char* fn, const F& f) {
     const auto run = [&](auto tag) {
         using T = decltype(tag);
         std::vector<T*> ptrs;
         std::vector<index_t> sizes;
         grad_pointers<T>(grads, fn, ptrs, sizes);
         py::gil_scoped_release nogil;
-        return clip_grad_norm<T>(ptrs.data(), sizes.data(), index_t(ptrs.size()), max_norm);
+        return f(ptrs.data(), sizes.data(), index_t(ptrs.size()));
     };
     return grads_bits(grads, fn) == 32 ? run(float{}) : run(double{});
+}
+
+double clip_grad_norm_py(py::list grads, double max_norm) {
+    const char* fn = "clip_grad_norm_";
+    NNCORE_CHECK(std::isfinite(max_norm) && max_norm >= 0, fn,
+                 ": max_norm must be a finite number >= 0; got ", max_norm);
+    return with_grads(grads, fn, [&](auto* const* g, const index_t* n, index_t count) {
+        return clip_grad_norm(g, n, count, max_norm);
+    });
 }
 
 void clip_grad_value_py(py::list grads, double clip_value) {
     const char* fn = "clip_grad_value_";
     NNCORE_CHECK(std::isfinite(clip_value) && clip_value >= 0, fn,
                  ": clip_value must be a finite number >= 0; got ", clip_value);
-    const auto run = [&](auto tag) {
-        using T = decltype(tag);
-        std::vector<T*> ptrs;
-        std::vector<index_t> sizes;
-        grad_pointers<T>(grads, fn, ptrs, sizes);
-        py::gil_scoped_release nogil;
-        clip_grad_value<T>(ptrs.data(), sizes.data(), index_t(ptrs.size()), clip_value);
-    };
-    grads_bits(grads, fn) == 32 ? run(float{}) : run(double{});
+    with_grads(grads, fn, [&](auto* const* g, const index_t* n, index_t count) {
+        clip_grad_value(g, n, count, clip_value);
+        return 0;
+    });
 }
 
 std::int64_t count_correct_py(py::handle out_obj, py::handle target_obj) {

@@ -111,14 +111,7 @@ def train_on_batch(model, x, y, loss=None, optimizer=None, sample_weight=None):
     y = model._check_y(y, len(x), loss_fn)
     if not len(x):
         raise ValueError("train_on_batch: x is empty")
-    if optimizer is None:
-        optimizer = model.optimizer or SGD(lr=0.01)
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"train_on_batch: optimizer must be an nncore optimizer; got "
-                        f"{type(optimizer).__name__}")
-    if not optimizer.bound:
-        optimizer.bind(model.parameters())
-    model.optimizer = optimizer
+    optimizer = _bind_optimizer(model, optimizer, "train_on_batch")
     w = _sample_weights(model, y, len(x), None, sample_weight, loss_fn)
     run = _Run(x=x, y=y, weights=w, x_val=None, y_val=None, w_val=None, loss_fn=loss_fn,
                optimizer=optimizer, callbacks=[], health_cb=None, n=len(x),
@@ -305,14 +298,7 @@ def _prepare(model, x, y, loss, optimizer, epochs, batch_size, validation_data,
     else:
         x_val = y_val = w_val = None
 
-    if optimizer is None:
-        optimizer = model.optimizer or SGD(lr=0.01)
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"fit: optimizer must be an nncore optimizer; got "
-                        f"{type(optimizer).__name__}")
-    if not optimizer.bound:
-        optimizer.bind(model.parameters())
-    model.optimizer = optimizer
+    optimizer = _bind_optimizer(model, optimizer, "fit")
 
     callbacks = list(callbacks or [])
     health_cb = None
@@ -330,6 +316,20 @@ def _prepare(model, x, y, loss, optimizer, epochs, batch_size, validation_data,
     return _Run(x=x, y=y, weights=weights, x_val=x_val, y_val=y_val, w_val=w_val,
                 loss_fn=loss_fn, optimizer=optimizer, callbacks=callbacks,
                 health_cb=health_cb, n=n, batch_size=bs, steps=steps, epochs=epochs)
+
+
+def _bind_optimizer(model, optimizer, fn):
+    """The optimiser to train with (default: the model's last, else SGD(lr=0.01)), bound
+    to the model's parameters and kept on the model."""
+    if optimizer is None:
+        optimizer = model.optimizer or SGD(lr=0.01)
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"{fn}: optimizer must be an nncore optimizer; got "
+                        f"{type(optimizer).__name__}")
+    if not optimizer.bound:
+        optimizer.bind(model.parameters())
+    model.optimizer = optimizer
+    return optimizer
 
 
 def _sample_weights(model, y, n, class_weight, sample_weight, loss_fn):

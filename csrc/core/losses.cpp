@@ -6,6 +6,7 @@
 
 #include "core/check.h"
 #include "core/dispatch.h"
+#include "core/labels.h"
 #include "core/parallel.h"
 
 namespace nncore {
@@ -91,12 +92,7 @@ template <class T>
 T cross_entropy(const T* logits, const std::int64_t* labels, const T* probs, const T* w,
                 index_t rows, index_t classes, Reduction red, LossOutput<T> out, int nthreads) {
     const char* fn = "cross_entropy";
-    if (labels) {
-        for (index_t i = 0; i < rows; ++i) {
-            NNCORE_CHECK(labels[i] >= 0 && labels[i] < classes, fn, ": target[", i, "] = ",
-                         labels[i], " is out of range for ", classes, " classes");
-        }
-    }
+    if (labels) check_labels(labels, rows, classes, fn);
     NNCORE_CHECK(classes > 0, fn, ": logits must have at least one class; got 0 columns");
     const T denom = mean_denominator(fn, w, rows, index_t(1), red);
     if (rows == 0) return T(0);

@@ -1,7 +1,8 @@
 """Optimisers, learning-rate schedules and gradient clipping.
 
-Updates run in place through ``nncore.functional.sgd_step`` / ``adam_step``; state
-buffers are allocated once, when the optimiser is bound to its parameters.
+Updates run in place, every parameter of a step in one native call (the batched twins of
+``nncore.functional.sgd_step`` / ``adam_step``, bitwise the same); state buffers are
+allocated once, when the optimiser is bound to its parameters.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import math
 
 import numpy as np
 
+from . import _core
 from . import functional as F
 
 __all__ = ["Optimizer", "SGD", "Adam", "StepLR", "ExponentialLR", "CosineAnnealingLR",
@@ -85,14 +87,17 @@ class Optimizer:
         if self.clip_norm is not None:
             clip_grad_norm_(self.params, self.clip_norm)
         self.steps += 1
-        for p, s in zip(self.params, self.state):
-            self._update(p, s)
+        self._update_all()
 
     def _new_state(self, p):
         return {}
 
     def _update(self, p, state):
         raise NotImplementedError
+
+    def _update_all(self):
+        for p, s in zip(self.params, self.state):
+            self._update(p, s)
 
     def get_config(self):
         return {"lr": self.lr, "clip_norm": self.clip_norm, "clip_value": self.clip_value}
@@ -164,6 +169,14 @@ class SGD(Optimizer):
                    weight_decay=self.weight_decay, nesterov=self.nesterov,
                    dampening=self.dampening)
 
+    def _update_all(self):
+        if type(self)._update is not SGD._update:  # a subclass with its own update
+            return super()._update_all()
+        _core.sgd_step_all([p.data for p in self.params], [p.grad for p in self.params],
+                           [s.get("velocity") for s in self.state] if self.momentum else None,
+                           lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay,
+                           nesterov=self.nesterov, dampening=self.dampening)
+
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov,
                 "weight_decay": self.weight_decay, "dampening": self.dampening}
@@ -200,6 +213,14 @@ class Adam(Optimizer):
         F.adam_step(p.data, p.grad, state["m"], state["v"], step=self.steps, lr=self.lr,
                     beta1=self.betas[0], beta2=self.betas[1], eps=self.eps,
                     weight_decay=self.weight_decay)
+
+    def _update_all(self):
+        if type(self)._update is not Adam._update:  # a subclass with its own update
+            return super()._update_all()
+        _core.adam_step_all([p.data for p in self.params], [p.grad for p in self.params],
+                            [s["m"] for s in self.state], [s["v"] for s in self.state],
+                            step=self.steps, lr=self.lr, beta1=self.betas[0],
+                            beta2=self.betas[1], eps=self.eps, weight_decay=self.weight_decay)
 
     def get_config(self):
         return {**super().get_config(), "betas": list(self.betas), "eps": self.eps,

@@ -24,10 +24,10 @@ from .data import batches, one_hot, spirals, train_test_split, xor
 from .gradcheck import gradcheck
 from .layers import Dense, Identity, LeakyReLU, Parameter, ReLU, Sigmoid, Softmax, Tanh
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
-from .model import History, NonFiniteLossError, Sequential
+from .model import History, NonFiniteLossError, Sequential, load
 from .optim import (SGD, Adam, CosineAnnealingLR, ExponentialLR, StepLR, clip_grad_norm_,
                     clip_grad_value_)
-from .saving import ModelFileError, load
+from .saving import ModelFileError
 
 __all__ += [
     "callbacks", "data", "initializers", "layers", "losses", "optim",

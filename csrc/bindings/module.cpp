@@ -614,6 +614,7 @@ py::dict config() {
 
 namespace nncore::bindings {
 void register_train(py::module_& m);  // bindings/train.cpp
+void register_threads(py::module_& m);  // bindings/threads.cpp
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -623,6 +624,7 @@ PYBIND11_MODULE(_core, m) {
     m.attr("__version__") = nncore::version();
     nncore::dispatch();  // reads NNCORE_ISA now: an unknown value fails the import
     register_train(m);
+    register_threads(m);
 
     m.def("matmul", &matmul);
     m.def("dense_forward", &dense_forward);

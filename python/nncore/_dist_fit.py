@@ -11,7 +11,8 @@ Every step of a global batch of B rows:
 
 Each rank scales its loss gradient by its share of the batch's (weighted) denominator,
 so that the sum over ranks of the gradients is the global batch's mean gradient. One
-Allreduce per step then sums the gradients with the loss and the correct count, and
+Allreduce per step on one flat buffer then sums the gradients with the loss and the
+correct count (appended to it), and
 every rank makes the same update. The native engine does the step in C++ and calls
 :meth:`Distributed.native_hook` once per step (csrc/core/train.cpp); the python engine
 runs :meth:`Distributed.python_epoch`, the same step in the order of
@@ -112,13 +113,12 @@ class Distributed:
                 run.evaluate = self.evaluate_sharded
         else:
             self.w_global = None if run.weights is None else np.asarray(run.weights)
-        # One buffer: every gradient, then (float64) the loss and the correct count, so one
-        # Allreduce per step reduces all of them. float32 reduces the two scalars apart in
-        # float64 (a float32 loss sum would round).
+        # One buffer: every gradient, then the loss share (as hi + lo in the gradients'
+        # dtype: float32 keeps about 48 bits of it) and the correct count (exact below
+        # 2**24 per step), so one Allreduce per step reduces all of them.
         dtype = model.dtype
         total = sum(p.grad.size for p in params)
-        self.tail = dtype == np.float64
-        self.buf = np.zeros(total + (2 if self.tail else 0), dtype)
+        self.buf = np.zeros(total + 3, dtype)
         off = 0
         for p in params:
             view = self.buf[off:off + p.grad.size].reshape(p.grad.shape)
@@ -140,17 +140,16 @@ class Distributed:
 
     def reduce(self, scalars):
         """Sum the gradients and ``scalars`` (float64 [loss share, correct]) over the
-        ranks, in place: one Allreduce (float64), two (float32)."""
+        ranks, in place, with one Allreduce. The result is the same on every rank."""
         wd = D._watchdog
         wd.what = f"the gradient allreduce of step {self.steps_done + 1}"
         wd.deadline = time.monotonic() + D._timeout
-        if self.tail:
-            self.buf[-2:] = scalars
-            self.comm.Allreduce(self.in_place, self.buf)
-            scalars[:] = self.buf[-2:]
-        else:
-            self.comm.Allreduce(self.in_place, self.grads)
-            self.comm.Allreduce(self.in_place, scalars)
+        tail, T = self.buf[-3:], self.buf.dtype.type
+        hi = T(scalars[0])
+        tail[0], tail[1], tail[2] = hi, T(scalars[0] - float(hi)), T(scalars[1])
+        self.comm.Allreduce(self.in_place, self.buf)
+        scalars[0] = float(tail[0]) + float(tail[1])
+        scalars[1] = float(tail[2])
         wd.deadline = None
         self.steps_done += 1
 

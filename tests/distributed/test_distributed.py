@@ -12,6 +12,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -50,7 +51,8 @@ def _launch(procs, out, names):
                             env=_env(), cwd=str(out))
 
 
-FAULTS = {"raise": 2, "kill": 3, "mismatch": 2, "mismatch_optimizer": 3, "hang": 2}
+FAULTS = {"raise": 2, "kill": 3, "mismatch": 2, "mismatch_optimizer": 3, "hang": 2,
+          "hang_in_step": 3}
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +67,8 @@ def runs(tmp_path_factory):
         out = tmp_path_factory.mktemp(f"fault_{kind}")
         jobs[kind] = (_launch(procs, out, [f"fault:{kind}"]), out)
     results = {}
-    for key, (proc, out) in jobs.items():
+
+    def wait(key, proc, out):
         try:
             text, _ = proc.communicate(timeout=120)
         except subprocess.TimeoutExpired:
@@ -73,6 +76,12 @@ def runs(tmp_path_factory):
             text, _ = proc.communicate()
             text += "\n[the test killed this launch after 120 s: it hung]"
         results[key] = (proc.returncode, text, time.monotonic() - started, out)
+
+    waiters = [threading.Thread(target=wait, args=(key, *job)) for key, job in jobs.items()]
+    for t in waiters:
+        t.start()
+    for t in waiters:
+        t.join()
     return results
 
 
@@ -170,6 +179,7 @@ def _fault(runs, kind):
     assert rc != 0, text[-3000:]
     assert "the test killed this launch" not in text, text[-3000:]
     assert "finished" not in text, text[-3000:]
+    assert seconds < TIMEOUT + 30, f"the job took {seconds:.1f} s to end"
     return text
 
 
@@ -182,9 +192,13 @@ def test_fault_rank_killed(runs):
     _fault(runs, "kill")
 
 
-def test_fault_rank_hangs(runs):
-    text = _fault(runs, "hang")
-    assert f"waited more than {TIMEOUT:g} s for the other ranks" in text, text[-3000:]
+@pytest.mark.parametrize("kind, where", [("hang", "allgather"),
+                                         ("hang_in_step", "the gradient allreduce of step")])
+def test_fault_rank_hangs(runs, kind, where):
+    # before training (in the start-up check) and in the middle of it (native engine)
+    text = _fault(runs, kind)
+    assert f"waited more than {TIMEOUT:g} s for the other ranks in {where}" in text, \
+        text[-3000:]
 
 
 @pytest.mark.parametrize("kind, what", [("mismatch", "layers"),

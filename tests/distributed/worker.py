@@ -78,6 +78,13 @@ def fault(kind):
                               dtype=np.float64)
     elif kind == "mismatch_optimizer" and dist.rank() == 1:
         kw["optimizer"] = nc.SGD(lr=0.05, momentum=0.8)
+    elif kind == "hang_in_step":
+        class Stall(nc.Callback):
+            def on_epoch_end(self, epoch, logs):
+                if dist.rank() == 1 and epoch == 1:
+                    import time
+                    time.sleep(600)  # the others wait in the next step's allreduce
+        kw["callbacks"] = [Stall()]
     elif kind == "hang" and dist.rank() == 1:
         import time
         time.sleep(600)  # never joins: the others must time out

@@ -207,7 +207,7 @@ class Sequential:
     def fit(self, x, y, loss="mse", optimizer=None, epochs=1, batch_size=32, shuffle=True,
             seed=None, validation_data=None, validation_split=0.0, class_weight=None,
             sample_weight=None, callbacks=None, verbose=1, lr_scheduler=None, health=False,
-            stop_on_nonfinite=True, engine="auto"):
+            stop_on_nonfinite=True, engine="auto", distributed=False):
         """Train with mini-batch gradient descent; returns a :class:`History`.
 
         Parameters
@@ -246,6 +246,12 @@ class Sequential:
             ``"auto"`` (default) takes native whenever every layer, the loss, the
             optimiser, the schedule and the callbacks are supported. Both give the same
             bits; ``history.engine`` says which ran.
+        distributed : False, True, "replicated" or "sharded"
+            Data-parallel training over MPI (launch with ``mpiexec -n P``; needs
+            ``pip install 'nncore[mpi]'``): ``True``/``"replicated"`` when every rank passes
+            the same ``(x, y)``, ``"sharded"`` when each passes its part. ``batch_size`` is
+            the global batch; every rank ends with the same weights and History. See
+            docs/distributed.md.
 
         Ctrl-C stops training after the current step; the model keeps its last
         completed update and the returned history has ``interrupted=True``.
@@ -256,7 +262,8 @@ class Sequential:
                    validation_data=validation_data, validation_split=validation_split,
                    class_weight=class_weight, sample_weight=sample_weight,
                    callbacks=callbacks, verbose=verbose, lr_scheduler=lr_scheduler,
-                   health=health, stop_on_nonfinite=stop_on_nonfinite, engine=engine)
+                   health=health, stop_on_nonfinite=stop_on_nonfinite, engine=engine,
+                   distributed=distributed)
 
     # ------------------------------------------------------------------ helpers
 

@@ -8,7 +8,7 @@ callbacks) and then trains with one of two engines that mean the same thing:
   backward layer by layer and updates every parameter.
 - ``engine="native"``: the same loop in C++ (``csrc/core/train.cpp``), a whole epoch (or
   several, or a chunk of steps) per call with the GIL released. It calls the same kernels
-  in the same order, so both engines give the same bits (see :mod:`nncore.engine`).
+  in the same order, so both engines give the same bits (docs/training.md).
 
 ``engine="auto"`` takes the native engine when every layer, the loss, the optimiser, the
 schedule and the callbacks are supported, and says so in ``history.engine``.

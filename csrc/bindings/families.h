@@ -12,5 +12,6 @@ void register_losses(pybind11::module_& m);       // losses.cpp: mse, bce with l
 void register_optim(pybind11::module_& m);        // optim.cpp: sgd_step, adam_step
 void register_runtime(pybind11::module_& m);      // runtime.cpp: threads, config, peak probe
 void register_train(pybind11::module_& m);        // train.cpp: the trainer, clipping, metrics
+void register_threads(pybind11::module_& m);      // threads.cpp: the pool, threadpoolctl
 
 }  // namespace nncore::bindings

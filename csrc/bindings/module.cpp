@@ -17,4 +17,5 @@ PYBIND11_MODULE(_core, m) {
     register_losses(m);
     register_optim(m);
     register_runtime(m);
+    register_threads(m);
 }

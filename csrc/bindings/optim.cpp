@@ -206,7 +206,7 @@ py::sequence seq_arg(py::handle obj, const char* fn, const char* name) {
 
 Batch batch(const char* fn, py::handle params_obj, py::handle grads_obj, py::handle s1_obj,
             py::handle s2_obj, const char* s1_name, const char* s2_name, bool need_s1,
-            bool need_s2) {
+            bool need_s2, py::handle no_decay_obj) {
     py::sequence params = seq_arg(params_obj, fn, "params");
     py::sequence grads = seq_arg(grads_obj, fn, "grads");
     const std::size_t n = py::len(params);
@@ -223,6 +223,22 @@ Batch batch(const char* fn, py::handle params_obj, py::handle grads_obj, py::han
         return std::move(s);
     };
     py::object s1 = states(s1_obj, s1_name, need_s1), s2 = states(s2_obj, s2_name, need_s2);
+    // no_decay: None (weight_decay applies to every parameter) or one bool per parameter.
+    std::vector<char> skip_decay(n, 0);
+    if (!no_decay_obj.is_none()) {
+        py::sequence nd = seq_arg(no_decay_obj, fn, "no_decay");
+        NNCORE_CHECK(py::len(nd) == n, fn, ": no_decay must have one flag per parameter (", n,
+                     "); got ", py::len(nd));
+        for (std::size_t i = 0; i < n; ++i) {
+            py::object flag = nd[i];
+            if (!py::isinstance<py::bool_>(flag)) {
+                type_error(std::string(fn) + ": no_decay[" + std::to_string(i) +
+                           "] must be a bool; got " +
+                           std::string(py::str(py::type::of(flag).attr("__name__"))));
+            }
+            skip_decay[i] = flag.cast<bool>() ? 1 : 0;
+        }
+    }
     Batch b;
     std::vector<SlotNames> names(n);
     for (std::size_t i = 0; i < n; ++i) {
@@ -237,8 +253,13 @@ Batch batch(const char* fn, py::handle params_obj, py::handle grads_obj, py::han
         if (need_s1 && o1.is_none()) inplace_bits(o1, fn, nm.s1.c_str());
         if (need_s2 && o2.is_none()) inplace_bits(o2, fn, nm.s2.c_str());
         auto p = py::reinterpret_borrow<py::array>(p_obj);
-        if (bits == 32) b.f32.push_back(make_slot<float>(p, g, o1, o2, fn, nm, b.keep));
-        else b.f64.push_back(make_slot<double>(p, g, o1, o2, fn, nm, b.keep));
+        if (bits == 32) {
+            b.f32.push_back(make_slot<float>(p, g, o1, o2, fn, nm, b.keep));
+            b.f32.back().decay = !skip_decay[i];
+        } else {
+            b.f64.push_back(make_slot<double>(p, g, o1, o2, fn, nm, b.keep));
+            b.f64.back().decay = !skip_decay[i];
+        }
         if (!b.runs.empty() && b.runs.back().first == bits) ++b.runs.back().second;
         else b.runs.emplace_back(bits, 1);
     }
@@ -263,12 +284,12 @@ void run_batch(const Batch& b, const Step& step) {
 
 void sgd_step_all(py::handle params, py::handle grads, py::handle velocities, py::handle lr,
                   py::handle momentum, py::handle weight_decay, bool nesterov,
-                  py::handle dampening) {
+                  py::handle dampening, py::handle no_decay) {
     const char* fn = "sgd_step_all";
     const SgdOptions o = sgd_options(fn, lr, momentum, weight_decay, nesterov, dampening);
     const bool has_v = o.momentum != 0;
     const Batch b = batch(fn, params, grads, has_v ? velocities : py::handle(py::none()),
-                          py::none(), "velocities", "", has_v, false);
+                          py::none(), "velocities", "", has_v, false, no_decay);
     run_batch(b, [&](const auto* slots, std::size_t len, int nt) {
         nncore::sgd_step_all(slots, len, o, nt);
     });
@@ -276,10 +297,10 @@ void sgd_step_all(py::handle params, py::handle grads, py::handle velocities, py
 
 void adam_step_all(py::handle params, py::handle grads, py::handle ms, py::handle vs,
                    py::handle step, py::handle lr, py::handle beta1, py::handle beta2,
-                   py::handle eps, py::handle weight_decay) {
+                   py::handle eps, py::handle weight_decay, py::handle no_decay) {
     const char* fn = "adam_step_all";
     const AdamOptions o = adam_options(fn, step, lr, beta1, beta2, eps, weight_decay);
-    const Batch b = batch(fn, params, grads, ms, vs, "m", "v", true, true);
+    const Batch b = batch(fn, params, grads, ms, vs, "m", "v", true, true, no_decay);
     run_batch(b, [&](const auto* slots, std::size_t len, int nt) {
         nncore::adam_step_all(slots, len, o, nt);
     });
@@ -313,14 +334,15 @@ velocity : ndarray like ``param``, required when ``momentum > 0``; start it at z
 )");
     m.def("sgd_step_all", &sgd_step_all, "params"_a, "grads"_a, "velocities"_a, py::kw_only(),
           "lr"_a, "momentum"_a = 0.0, "weight_decay"_a = 0.0, "nesterov"_a = false,
-          "dampening"_a = 0.0,
+          "dampening"_a = 0.0, "no_decay"_a = py::none(),
           "One SGD update of every parameter in place (as sgd_step on each, in order), in "
-          "one call. velocities: a list like params, or None when momentum == 0.");
+          "one call. velocities: a list like params, or None when momentum == 0. no_decay: "
+          "None, or one bool per parameter (True: weight_decay does not apply to it).");
     m.def("adam_step_all", &adam_step_all, "params"_a, "grads"_a, "m"_a, "v"_a, py::kw_only(),
           "step"_a, "lr"_a = 1e-3, "beta1"_a = 0.9, "beta2"_a = 0.999, "eps"_a = 1e-8,
-          "weight_decay"_a = 0.0,
+          "weight_decay"_a = 0.0, "no_decay"_a = py::none(),
           "One Adam update of every parameter in place (as adam_step on each, in order), in "
-          "one call. m, v: lists like params.");
+          "one call. m, v: lists like params. no_decay: as for sgd_step_all.");
 }
 
 }  // namespace nncore::bindings

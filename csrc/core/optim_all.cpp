@@ -5,18 +5,22 @@ namespace nncore {
 template <class T>
 void sgd_step_all(const ParamSlot<T>* slots, std::size_t count, const SgdOptions& o,
                   int nthreads) {
+    SgdOptions no_decay = o;
+    no_decay.weight_decay = 0;
     for (std::size_t i = 0; i < count; ++i) {
         const ParamSlot<T>& s = slots[i];
-        sgd_step(s.param, s.grad, s.state1, s.n, o, nthreads);
+        sgd_step(s.param, s.grad, s.state1, s.n, s.decay ? o : no_decay, nthreads);
     }
 }
 
 template <class T>
 void adam_step_all(const ParamSlot<T>* slots, std::size_t count, const AdamOptions& o,
                    int nthreads) {
+    AdamOptions no_decay = o;
+    no_decay.weight_decay = 0;
     for (std::size_t i = 0; i < count; ++i) {
         const ParamSlot<T>& s = slots[i];
-        adam_step(s.param, s.grad, s.state1, s.state2, s.n, o, nthreads);
+        adam_step(s.param, s.grad, s.state1, s.state2, s.n, s.decay ? o : no_decay, nthreads);
     }
 }
 

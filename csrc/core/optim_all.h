@@ -19,6 +19,7 @@ struct ParamSlot {
     T* state1 = nullptr;
     T* state2 = nullptr;
     index_t n = 0;
+    bool decay = true;  // false: weight_decay does not apply to this parameter
 };
 
 template <class T>

@@ -186,7 +186,8 @@ class SGD(Optimizer):
         _core.sgd_step_all([p.data for p in self.params], [p.grad for p in self.params],
                            [s.get("velocity") for s in self.state] if self.momentum else None,
                            lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay,
-                           nesterov=self.nesterov, dampening=self.dampening)
+                           nesterov=self.nesterov, dampening=self.dampening,
+                           no_decay=_no_decay_flags(self))
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov,
@@ -234,7 +235,8 @@ class Adam(Optimizer):
         _core.adam_step_all([p.data for p in self.params], [p.grad for p in self.params],
                             [s["m"] for s in self.state], [s["v"] for s in self.state],
                             step=self.steps, lr=self.lr, beta1=self.betas[0],
-                            beta2=self.betas[1], eps=self.eps, weight_decay=self.weight_decay)
+                            beta2=self.betas[1], eps=self.eps, weight_decay=self.weight_decay,
+                            no_decay=_no_decay_flags(self))
 
     def get_config(self):
         return {**super().get_config(), "betas": list(self.betas), "eps": self.eps,
@@ -243,6 +245,11 @@ class Adam(Optimizer):
 
 def _decays(opt, p):
     return not any(p is q for q in opt.no_decay)
+
+
+def _no_decay_flags(opt):
+    """Per parameter, True where weight_decay does not apply; None when it applies to all."""
+    return [not _decays(opt, p) for p in opt.params] if opt.no_decay else None
 
 
 OPTIMIZERS = {"SGD": SGD, "Adam": Adam}

@@ -95,3 +95,29 @@ def test_step_all_errors_leave_every_parameter_untouched(rng):
         _core.sgd_step_all(ps, [np.ones_like(p) for p in ps], None, lr=-1.0)
     for p, b in zip(ps, before):
         np.testing.assert_array_equal(p, b)
+
+
+def test_no_decay_flags_match_per_parameter_weight_decay_zero(rng):
+    ps = _params(rng, ["f4", "f8", "f4", "f8"])
+    flags = [False, True, False, True]
+    for kind in ("sgd", "adam"):
+        a = [p.copy() for p in ps]
+        b = [p.copy() for p in ps]
+        s1a, s2a, s1b, s2b = ([np.zeros_like(p) for p in ps] for _ in range(4))
+        gs = [rng.standard_normal(p.shape).astype(p.dtype) for p in ps]
+        if kind == "sgd":
+            _core.sgd_step_all(a, gs, s1a, lr=0.1, momentum=0.9, weight_decay=0.1,
+                               no_decay=flags)
+            for p, g, v, f in zip(b, gs, s1b, flags):
+                F.sgd_step(p, g, v, lr=0.1, momentum=0.9, weight_decay=0.0 if f else 0.1)
+        else:
+            _core.adam_step_all(a, gs, s1a, s2a, step=1, lr=0.01, weight_decay=0.1,
+                                no_decay=flags)
+            for p, g, m, v, f in zip(b, gs, s1b, s2b, flags):
+                F.adam_step(p, g, m, v, step=1, lr=0.01, weight_decay=0.0 if f else 0.1)
+        for x, y in zip(a, b):
+            assert x.tobytes() == y.tobytes()
+    with pytest.raises(ValueError, match="no_decay must have one flag per parameter"):
+        _core.sgd_step_all(ps, gs, None, lr=0.1, no_decay=[True])
+    with pytest.raises(TypeError, match=r"no_decay\[0\]"):
+        _core.sgd_step_all(ps, gs, None, lr=0.1, no_decay=[1, 0, 0, 0])

@@ -1,6 +1,6 @@
 """Native kernels with a NumPy interface.
 
-Every function here runs in C++ (OpenMP threads, SIMD), releases the GIL, and has a
+Every function here runs in C++ (nncore's thread pool, SIMD), releases the GIL, and has a
 plain-NumPy twin of the same name and signature in :mod:`nncore.reference`.
 
 Common rules (details in ``docs/functional.md``):

@@ -2,7 +2,7 @@
 and 1 rank x 2 threads, on the MNIST-shaped workload (784-256-128-10, relu, cross-entropy,
 60 000 random float32 rows; python -m nncore bench's ``mnist_784-256-128-10``).
 
-    python bench/distributed_bench.py [--rounds 3] [--batch 64 256] [--epochs 1]
+    python bench/distributed_bench.py [--rounds 3] [--batch 64 256] [--epochs 1] [--rows N]
 
 Each configuration is a fresh process (mpiexec -n 2 for the 2-rank runs) that times one
 ``fit`` after a warm-up epoch; the configurations are interleaved round by round and the
@@ -34,15 +34,18 @@ def worker(args):
         import nncore.distributed as dist
         from nncore import _dist_fit
         reduce_seconds = [0.0]
-        original = _dist_fit.Distributed.reduce
 
-        def timed(self, scalars):
-            t0 = time.perf_counter()
-            original(self, scalars)
-            reduce_seconds[0] += time.perf_counter() - t0
-        _dist_fit.Distributed.reduce = timed
+        def timed(original):
+            def wrapper(self, *scalars):
+                t0 = time.perf_counter()
+                original(self, *scalars)
+                reduce_seconds[0] += time.perf_counter() - t0
+            return wrapper
+        _dist_fit.Distributed.reduce = timed(_dist_fit.Distributed.reduce)
+        _dist_fit.Distributed.native_hook = timed(_dist_fit.Distributed.native_hook)
     nc.set_num_threads(args.threads)
     x, y = workload_data("mnist_784-256-128-10")
+    x, y = x[:args.rows], y[:args.rows]
     model = nc.Sequential([nc.Dense(784, 256, "relu"), nc.Dense(256, 128, "relu"),
                            nc.Dense(128, 10)], seed=0)
     kw = dict(loss="cross_entropy", batch_size=args.batch, verbose=0, seed=0,
@@ -69,6 +72,7 @@ def worker(args):
 def launch(procs, threads, args, engine):
     cmd = [sys.executable, __file__, "--worker", "--procs", str(procs), "--threads",
            str(threads), "--batch", str(args.batch_one), "--epochs", str(args.epochs),
+           "--rows", str(args.rows),
            "--engine", engine]
     if procs > 1:
         local = Path(sys.executable).parent / "mpiexec"
@@ -86,6 +90,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch", type=int, nargs="+", default=[64, 256])
     ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--rows", type=int, default=60000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--engine", default="auto")
     ap.add_argument("--python-engine", action="store_true",
@@ -99,7 +104,7 @@ def main():
     if args.python_engine:
         configs += [("1 rank x 1 thread, python engine", 1, 1, "python"),
                     ("2 ranks x 1 thread, python engine", 2, 1, "python")]
-    print(f"MNIST-shaped 784-256-128-10, 60000 rows, {args.epochs} epoch(s), float32, "
+    print(f"MNIST-shaped 784-256-128-10, {args.rows} rows, {args.epochs} epoch(s), float32, "
           f"{args.rounds} interleaved rounds; medians (min-max)")
     for batch in args.batch:
         args.batch_one = batch
@@ -112,7 +117,7 @@ def main():
                 reduce[name].append(r["reduce_seconds"])
         base = statistics.median(times["1 rank x 1 thread"])
         base_py = statistics.median(times.get("1 rank x 1 thread, python engine", [1.0]))
-        print(f"\nglobal batch {batch} ({-(-60000 // batch)} steps per epoch)")
+        print(f"\nglobal batch {batch} ({-(-args.rows // batch)} steps per epoch)")
         for name, *_ in configs:
             t = statistics.median(times[name])
             ref = base_py if "python" in name else base

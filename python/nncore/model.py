@@ -323,6 +323,25 @@ class Sequential:
         from .saving import save
         return save(self, path)
 
+    def to_onnx(self, path=None, **kwargs):
+        """The model as an ONNX graph (opset 17), also written to ``path`` when given; see
+        :func:`nncore.onnx.export`. Needs the ``onnx`` package."""
+        from .onnx import export
+        return export(self, path, **kwargs)
+
+    def to_torch(self):
+        """A torch ``nn.Sequential`` with a copy of the weights
+        (:func:`nncore.interop.to_torch`)."""
+        from .interop import to_torch
+        return to_torch(self)
+
+    @classmethod
+    def from_torch(cls, module, dtype=None):
+        """A model with the weights of a torch ``nn.Sequential`` of ``nn.Linear`` and
+        activations (:func:`nncore.interop.from_torch`)."""
+        from .interop import from_torch
+        return from_torch(module, dtype)
+
     def __repr__(self):
         return "Sequential([\n" + "".join(f"    {layer!r},\n" for layer in self.layers) + "])"
 

@@ -556,6 +556,7 @@ class _NativeEpochs:
             "rng": (state >> 64, state & mask, inc >> 64, inc & mask,
                     bool(st["has_uint32"]), int(st["uinteger"])),
             "optimizer_steps": opt.steps,
+            "no_decay": [not d for d in opt.decays()] if opt.no_decay else None,
             # data-parallel runs add "rank", "world_size" and "grad_hook" (see train.h)
             **getattr(run, "native_spec", {})})
         self.step = 0

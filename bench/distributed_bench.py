@@ -24,8 +24,6 @@ from pathlib import Path
 
 
 def worker(args):
-    import numpy as np
-
     import nncore as nc
     from nncore.bench import workload_data
 
@@ -66,10 +64,9 @@ def worker(args):
         print(json.dumps({"seconds": seconds, "engine": h.engine,
                           "reduce_seconds": reduce_seconds[0] if distributed else 0.0,
                           "loss": h["loss"][-1]}))
-    np.asarray(0)
 
 
-def launch(procs, threads, args, engine):
+def launch(procs, threads, args, engine, extra_env=None):
     cmd = [sys.executable, __file__, "--worker", "--procs", str(procs), "--threads",
            str(threads), "--batch", str(args.batch_one), "--epochs", str(args.epochs),
            "--rows", str(args.rows),
@@ -78,7 +75,7 @@ def launch(procs, threads, args, engine):
         local = Path(sys.executable).parent / "mpiexec"
         mpiexec = str(local) if local.exists() else shutil.which("mpiexec")
         cmd = [mpiexec, "-n", str(procs)] + cmd
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), **(extra_env or {}))
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -95,15 +92,22 @@ def main():
     ap.add_argument("--engine", default="auto")
     ap.add_argument("--python-engine", action="store_true",
                     help="also time 2 ranks with engine='python'")
+    ap.add_argument("--heavy-yield", action="store_true",
+                    help="also time 2 ranks with MPIR_CVAR_ENABLE_HEAVY_YIELD=1 (MPICH "
+                         "yields the core while it waits: helps when cores are shared)")
     args = ap.parse_args()
     if args.worker:
         args.batch = args.batch[0]
         return worker(args)
-    configs = [("1 rank x 1 thread", 1, 1, "auto"), ("1 rank x 2 threads", 1, 2, "auto"),
-               ("2 ranks x 1 thread", 2, 1, "auto")]
+    configs = [("1 rank x 1 thread", 1, 1, "auto", None),
+               ("1 rank x 2 threads", 1, 2, "auto", None),
+               ("2 ranks x 1 thread", 2, 1, "auto", None)]
+    if args.heavy_yield:
+        configs += [("2 ranks x 1 thread, heavy yield", 2, 1, "auto",
+                     {"MPIR_CVAR_ENABLE_HEAVY_YIELD": "1"})]
     if args.python_engine:
-        configs += [("1 rank x 1 thread, python engine", 1, 1, "python"),
-                    ("2 ranks x 1 thread, python engine", 2, 1, "python")]
+        configs += [("1 rank x 1 thread, python engine", 1, 1, "python", None),
+                    ("2 ranks x 1 thread, python engine", 2, 1, "python", None)]
     print(f"MNIST-shaped 784-256-128-10, {args.rows} rows, {args.epochs} epoch(s), float32, "
           f"{args.rounds} interleaved rounds; medians (min-max)")
     for batch in args.batch:
@@ -111,8 +115,8 @@ def main():
         times = {name: [] for name, *_ in configs}
         reduce = {name: [] for name, *_ in configs}
         for _ in range(args.rounds):
-            for name, procs, threads, engine in configs:
-                r = launch(procs, threads, args, engine)
+            for name, procs, threads, engine, extra_env in configs:
+                r = launch(procs, threads, args, engine, extra_env)
                 times[name].append(r["seconds"])
                 reduce[name].append(r["reduce_seconds"])
         base = statistics.median(times["1 rank x 1 thread"])

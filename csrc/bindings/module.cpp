@@ -498,7 +498,7 @@ double nonneg(py::handle v, const char* fn, const char* name) {
 
 void sgd_step(py::handle param, py::handle grad, py::handle velocity, py::handle lr,
               py::handle momentum, py::handle weight_decay, bool nesterov,
-              py::handle dampening) {
+              py::handle dampening, bool first) {
     const char* fn = "sgd_step";
     const int bits = inplace_bits(param, fn, "param");
     Arg g = arg(grad, fn, "grad");
@@ -508,6 +508,7 @@ void sgd_step(py::handle param, py::handle grad, py::handle velocity, py::handle
     o.weight_decay = nonneg(weight_decay, fn, "weight_decay");
     o.dampening = nonneg(dampening, fn, "dampening");
     o.nesterov = nesterov;
+    o.first = first;
     NNCORE_CHECK(!nesterov || (o.momentum > 0 && o.dampening == 0), fn,
                  ": nesterov requires momentum > 0 and dampening == 0");
     NNCORE_CHECK(o.momentum == 0 || !velocity.is_none(), fn,

@@ -352,21 +352,25 @@ for _f, _unit, _per in [
 
 
 def sgd_step(param, grad, velocity=None, *, lr, momentum=0.0, weight_decay=0.0,
-             nesterov=False, dampening=0.0):
+             nesterov=False, dampening=0.0, first=False):
     """One SGD update in place, as ``torch.optim.SGD``.
 
     ``g = grad + weight_decay * param``; with momentum,
     ``velocity = momentum * velocity + (1 - dampening) * g`` and the step is ``velocity``
     (or ``g + momentum * velocity`` with ``nesterov``); ``param -= lr * step``.
+    With ``first=True`` (the optimiser's first step) ``velocity = g``: torch starts its
+    momentum buffer as the gradient, without dampening, and so does :class:`nncore.SGD`.
 
     Parameters
     ----------
     param : ndarray, float32 or float64, C-contiguous, writeable
     grad : array_like, shape of ``param``
     velocity : ndarray like ``param``, required when ``momentum > 0``; start it at zeros.
+    first : bool
+        ``velocity`` holds no history yet: it is overwritten with ``g``, not read.
     """
     _core.sgd_step(param, grad, velocity, lr, momentum, weight_decay, bool(nesterov),
-                   dampening)
+                   dampening, bool(first))
 
 
 def adam_step(param, grad, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,

@@ -127,7 +127,8 @@ class SGD(Optimizer):
 
     ``g = grad + weight_decay * w``; with momentum ``v = momentum * v + (1 - dampening) * g``
     and ``g = v`` (or ``g + momentum * v`` for Nesterov); then ``w -= lr * g``, in place
-    by ``nncore.functional.sgd_step``. Full-batch, mini-batch and single-sample training
+    by ``nncore.functional.sgd_step``. As in torch, the first step sets ``v = g`` (no
+    dampening): the step count, saved with the model, tells which step is the first. Full-batch, mini-batch and single-sample training
     differ only in the batches given.
 
     Parameters
@@ -162,7 +163,7 @@ class SGD(Optimizer):
     def _update(self, p, state):
         F.sgd_step(p.data, p.grad, state.get("velocity"), lr=self.lr, momentum=self.momentum,
                    weight_decay=self.weight_decay, nesterov=self.nesterov,
-                   dampening=self.dampening)
+                   dampening=self.dampening, first=self.steps == 1)
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov,

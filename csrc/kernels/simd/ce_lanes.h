@@ -122,3 +122,43 @@ void ce_labels(const typename V::T* x, const std::int64_t* labels, const typenam
                           g ? g + r0 * classes : nullptr);
     }
 }
+
+// ce_probs: ce_probs_row's rule (ce_row.h) one row at a time, the max and the
+// exponentials (the terms before and after the first maximum, which is exactly 1) a
+// vector at a time by this set's max and exp_shift_sum.
+template <class V>
+void ce_probs(const typename V::T* x, const typename V::T* t, const typename V::T* w,
+              typename V::T denom, typename V::T* loss, typename V::T* g, index_t rows,
+              index_t classes) noexcept {
+    using T = typename V::T;
+    for (index_t r = 0; r < rows; ++r) {
+        const T* xr = x + r * classes;
+        const T* tr = t + r * classes;
+        T* gr = g ? g + r * classes : nullptr;
+        const T m = max<V>(xr, classes);
+        index_t a = 0;
+        while (a < classes && !(xr[a] == m)) ++a;
+        T rest, s;
+        if (a < classes && std::isfinite(m)) {
+            rest = exp_shift_sum<V>(xr, m, gr, a) +
+                   exp_shift_sum<V>(xr + a + 1, m, gr ? gr + a + 1 : nullptr, classes - a - 1);
+            if (gr) gr[a] = T(1);
+            s = T(1) + rest;
+        } else {  // NaN or infinite logits: the plain formula, which propagates them
+            a = -1;
+            s = exp_shift_sum<V>(xr, m, gr, classes);
+            rest = s - T(1);
+        }
+        const T log_s = a >= 0 ? std::log1p(rest) : std::log(s);
+        T l = T(0);
+        for (index_t j = 0; j < classes; ++j) l += tr[j] * (log_s + (m - xr[j]));
+        loss[r] = l;
+        if (gr) {
+            const T gscale = (w ? w[r] : T(1)) / denom;
+            T st = T(0);
+            for (index_t j = 0; j < classes; ++j) st += tr[j];
+            const T c = gscale * st / s;
+            for (index_t j = 0; j < classes; ++j) gr[j] = c * gr[j] - gscale * tr[j];
+        }
+    }
+}

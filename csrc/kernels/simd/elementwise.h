@@ -200,6 +200,27 @@ typename V::T mse(const typename V::T* p, const typename V::T* t, typename V::T*
     return V::sum(s);
 }
 
+template <class V>
+void softmax_backward(const typename V::T* y, const typename V::T* gy, typename V::T* gx,
+                      index_t n, bool log) noexcept {
+    using T = typename V::T;
+    constexpr int W = V::W;
+    // The scalar sum in index order, as the specification adds it (exp dominates).
+    T c = T(0);
+    if (log) {
+        for (index_t i = 0; i < n; ++i) c += gy[i];
+    } else {
+        c = dot<V>(gy, y, n);
+    }
+    const auto cv = V::set1(c);
+    for (index_t i = 0; i < n; i += W) {
+        const index_t k = n - i < W ? n - i : W;
+        const auto yv = V::load_part(y + i, k), gv = V::load_part(gy + i, k);
+        const auto r = log ? V::sub(gv, V::mul(vexp<V>(yv), cv)) : V::mul(yv, V::sub(gv, cv));
+        V::store_part(gx + i, r, k);
+    }
+}
+
 // One chunk of bce_logits in vector type VV (V, or Multi<V, U> for whole chunks):
 // returns the losses; stores l and g when given.
 template <class VV>

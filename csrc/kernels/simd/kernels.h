@@ -15,6 +15,7 @@
 #include "multi.h"        // U vectors as one (independent chains)
 #include "elementwise.h"  // activation loops, reductions, MSE, BCE
 #include "ce_lanes.h"     // cross-entropy with labels, one row per lane
+#include "optim.h"        // SGD and Adam updates
 
 // The set for V: `base` (the generic set of the same dtype) with every entry these headers
 // implement overridden, so an entry it lacks falls back to generic instead of null.
@@ -40,6 +41,10 @@ KernelSet<typename V::T> make_set(const KernelSet<typename V::T>& base, int mc, 
     k.mse = &mse<V>;
     k.bce_logits = &bce_logits<V>;
     k.ce_labels = &ce_labels<V>;
+    k.ce_probs = &ce_probs<V>;
+    k.softmax_backward = &softmax_backward<V>;
+    k.sgd = &sgd<V>;
+    k.adam = &adam<V>;
     k.fma_peak = &fma_peak_loop<V>;
     return k;
 }

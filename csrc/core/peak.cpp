@@ -1,5 +1,6 @@
 #include "core/peak.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 
@@ -15,17 +16,16 @@ double fma_peak_gflops(bool f32, int nthreads, double seconds) {
     using clock = std::chrono::steady_clock;
     std::int64_t iters = 1 << 16;
     for (;;) {
-        double flops = 0.0;
+        std::atomic<double> flops{0.0};
         const auto t0 = clock::now();
         parallel_for(nthreads, nthreads, [&](index_t) {
             const double f = loop(iters);
-#ifdef NNCORE_OPENMP
-#pragma omp atomic
-#endif
-            flops += f;
+            double cur = flops.load();
+            while (!flops.compare_exchange_weak(cur, cur + f)) {
+            }
         });
         const double dt = std::chrono::duration<double>(clock::now() - t0).count();
-        if (dt >= seconds || iters > (std::int64_t(1) << 40)) return flops / dt * 1e-9;
+        if (dt >= seconds || iters > (std::int64_t(1) << 40)) return flops.load() / dt * 1e-9;
         iters *= 2;
     }
 }

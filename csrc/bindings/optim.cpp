@@ -70,8 +70,10 @@ double nonneg(py::handle v, const char* fn, const char* name) {
 }
 
 SgdOptions sgd_options(const char* fn, py::handle lr, py::handle momentum,
-                       py::handle weight_decay, bool nesterov, py::handle dampening) {
+                       py::handle weight_decay, bool nesterov, py::handle dampening,
+                       bool first) {
     SgdOptions o;
+    o.first = first;
     o.lr = nonneg(lr, fn, "lr");
     o.momentum = nonneg(momentum, fn, "momentum");
     o.weight_decay = nonneg(weight_decay, fn, "weight_decay");
@@ -138,11 +140,11 @@ ParamSlot<T> make_slot(const py::array& p, const Arg& g, py::handle s1, py::hand
 
 void sgd_step(py::handle param, py::handle grad, py::handle velocity, py::handle lr,
               py::handle momentum, py::handle weight_decay, bool nesterov,
-              py::handle dampening) {
+              py::handle dampening, bool first) {
     const char* fn = "sgd_step";
     const int bits = inplace_bits(param, fn, "param");
     Arg g = arg(grad, fn, "grad");
-    const SgdOptions o = sgd_options(fn, lr, momentum, weight_decay, nesterov, dampening);
+    const SgdOptions o = sgd_options(fn, lr, momentum, weight_decay, nesterov, dampening, first);
     NNCORE_CHECK(o.momentum == 0 || !velocity.is_none(), fn,
                  ": velocity must be an array when momentum > 0; got None");
     auto p = py::reinterpret_borrow<py::array>(param);
@@ -284,9 +286,9 @@ void run_batch(const Batch& b, const Step& step) {
 
 void sgd_step_all(py::handle params, py::handle grads, py::handle velocities, py::handle lr,
                   py::handle momentum, py::handle weight_decay, bool nesterov,
-                  py::handle dampening, py::handle no_decay) {
+                  py::handle dampening, bool first, py::handle no_decay) {
     const char* fn = "sgd_step_all";
-    const SgdOptions o = sgd_options(fn, lr, momentum, weight_decay, nesterov, dampening);
+    const SgdOptions o = sgd_options(fn, lr, momentum, weight_decay, nesterov, dampening, first);
     const bool has_v = o.momentum != 0;
     const Batch b = batch(fn, params, grads, has_v ? velocities : py::handle(py::none()),
                           py::none(), "velocities", "", has_v, false, no_decay);
@@ -311,18 +313,22 @@ void adam_step_all(py::handle params, py::handle grads, py::handle ms, py::handl
 void register_optim(py::module_& m) {
     m.def("sgd_step", &sgd_step, "param"_a, "grad"_a, "velocity"_a = py::none(), py::kw_only(),
           "lr"_a, "momentum"_a = 0.0, "weight_decay"_a = 0.0, "nesterov"_a = false,
-          "dampening"_a = 0.0,
+          "dampening"_a = 0.0, "first"_a = false,
           R"(One SGD update in place, as ``torch.optim.SGD``.
 
 ``g = grad + weight_decay * param``; with momentum,
 ``velocity = momentum * velocity + (1 - dampening) * g`` and the step is ``velocity``
 (or ``g + momentum * velocity`` with ``nesterov``); ``param -= lr * step``.
+With ``first=True`` (the optimiser's first step) ``velocity = g``: torch starts its
+momentum buffer as the gradient, without dampening, and so does :class:`nncore.SGD`.
 
 Parameters
 ----------
 param : ndarray, float32 or float64, C-contiguous, writeable
 grad : array_like, shape of ``param``
 velocity : ndarray like ``param``, required when ``momentum > 0``; start it at zeros.
+first : bool
+    ``velocity`` holds no history yet: it is overwritten with ``g``, not read.
 )");
     m.def("adam_step", &adam_step, "param"_a, "grad"_a, "m"_a, "v"_a, py::kw_only(), "step"_a,
           "lr"_a = 1e-3, "beta1"_a = 0.9, "beta2"_a = 0.999, "eps"_a = 1e-8,
@@ -334,7 +340,7 @@ velocity : ndarray like ``param``, required when ``momentum > 0``; start it at z
 )");
     m.def("sgd_step_all", &sgd_step_all, "params"_a, "grads"_a, "velocities"_a, py::kw_only(),
           "lr"_a, "momentum"_a = 0.0, "weight_decay"_a = 0.0, "nesterov"_a = false,
-          "dampening"_a = 0.0, "no_decay"_a = py::none(),
+          "dampening"_a = 0.0, "first"_a = false, "no_decay"_a = py::none(),
           "One SGD update of every parameter in place (as sgd_step on each, in order), in "
           "one call. velocities: a list like params, or None when momentum == 0. no_decay: "
           "None, or one bool per parameter (True: weight_decay does not apply to it).");

@@ -65,15 +65,15 @@ def binary_cross_entropy_with_logits_and_grad(logits: Any, target: Any,
 # optim.cpp
 def sgd_step(param: np.ndarray, grad: Any, velocity: Optional[np.ndarray] = None, *,
              lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
-             nesterov: bool = False, dampening: float = 0.0) -> None: ...
+             nesterov: bool = False, dampening: float = 0.0, first: bool = False) -> None: ...
 def adam_step(param: np.ndarray, grad: Any, m: np.ndarray, v: np.ndarray, *, step: int,
               lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
               weight_decay: float = 0.0) -> None: ...
 def sgd_step_all(params: Sequence[np.ndarray], grads: Sequence[Any],
                  velocities: Optional[Sequence[Optional[np.ndarray]]], *, lr: float,
                  momentum: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
-                 dampening: float = 0.0, no_decay: Optional[Sequence[bool]] = None
-                 ) -> None: ...
+                 dampening: float = 0.0, first: bool = False,
+                 no_decay: Optional[Sequence[bool]] = None) -> None: ...
 def adam_step_all(params: Sequence[np.ndarray], grads: Sequence[Any],
                   m: Sequence[np.ndarray], v: Sequence[np.ndarray], *, step: int,
                   lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,

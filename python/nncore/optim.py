@@ -139,8 +139,9 @@ class SGD(Optimizer):
 
     ``g = grad + weight_decay * w``; with momentum ``v = momentum * v + (1 - dampening) * g``
     and ``g = v`` (or ``g + momentum * v`` for Nesterov); then ``w -= lr * g``, in place
-    by ``nncore.functional.sgd_step``. Full-batch, mini-batch and single-sample training
-    differ only in the batches given.
+    by ``nncore.functional.sgd_step``. As in torch, the first step sets ``v = g`` (no
+    dampening): the step count, saved with the model, tells which step is the first.
+    Full-batch, mini-batch and single-sample training differ only in the batches given.
 
     Parameters
     ----------
@@ -178,7 +179,7 @@ class SGD(Optimizer):
         decay = self.weight_decay if not self.no_decay or _decays(self, p) else 0.0
         F.sgd_step(p.data, p.grad, state.get("velocity"), lr=self.lr, momentum=self.momentum,
                    weight_decay=decay, nesterov=self.nesterov,
-                   dampening=self.dampening)
+                   dampening=self.dampening, first=self.steps == 1)
 
     def _update_all(self):
         if type(self)._update is not SGD._update:  # a subclass with its own update
@@ -187,7 +188,7 @@ class SGD(Optimizer):
                            [s.get("velocity") for s in self.state] if self.momentum else None,
                            lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay,
                            nesterov=self.nesterov, dampening=self.dampening,
-                           no_decay=_no_decay_flags(self))
+                           first=self.steps == 1, no_decay=_no_decay_flags(self))
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov,

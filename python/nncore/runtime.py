@@ -21,7 +21,7 @@ _warn_lock = threading.Lock()
 _warned = False
 
 
-def set_num_threads(n):
+def set_num_threads(n, *, _stacklevel=2):
     """Use up to ``n`` threads (an int >= 1) in every native function from now on.
 
     More threads than the CPUs this process may use only slow it down: the first such
@@ -35,7 +35,7 @@ def set_num_threads(n):
             _warned = True
         warnings.warn(f"nncore.set_num_threads({n}): this process may use only "
                       f"{_core._usable_cpus()} CPUs (affinity/cgroup); more threads than "
-                      "CPUs wait for each other", RuntimeWarning, stacklevel=2)
+                      "CPUs wait for each other", RuntimeWarning, stacklevel=_stacklevel)
 
 
 def get_num_threads():
@@ -54,7 +54,7 @@ def threads(n):
     1
     """
     previous = get_num_threads()
-    set_num_threads(n)
+    set_num_threads(n, _stacklevel=4)  # the warning points at the caller's `with`
     try:
         yield n
     finally:

@@ -123,6 +123,24 @@ def test_whole_training_run_bitwise_for_any_thread_count_and_schedule(engine, sc
             assert np.array_equal(p, q), (mode, n)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_in_several_packed_chunks(dtype, schedule):
+    """K so deep that A's rows and B's columns are packed in several chunks each."""
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal((230, 20000)).astype(dtype)
+    b = rng.standard_normal((20000, 205)).astype(dtype)
+    bias = rng.standard_normal(205).astype(dtype)
+    want = a.astype(np.float64) @ b + bias
+    with nncore.threads(1):
+        one = F.dense_forward(a, b, bias)
+    # sums of 20,000 products: errors of a few eps relative to the output's scale
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    assert np.max(np.abs(one - want)) / np.max(np.abs(want)) < tol
+    schedule("shuffle")
+    with nncore.threads(2):
+        assert np.array_equal(F.dense_forward(a, b, bias), one)
+
+
 def test_tiny_work_stays_on_one_thread():
     x = np.ones((4, 8), np.float32)
     w = np.ones((8, 3), np.float32)
@@ -233,6 +251,15 @@ def test_more_threads_than_cpus_warns_once():
         print(len(msgs), "may use only" in msgs[0], nncore.get_num_threads())
     """)
     assert out == "1 True 1"
+    where = run_python("""
+        import warnings, nncore
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            with nncore.threads(nncore._core._usable_cpus() + 1):
+                pass
+        print(w[0].filename)
+    """)
+    assert where == "<string>"   # the warning names the caller's line
     quiet = run_python("""
         import warnings, nncore
         warnings.simplefilter("error")

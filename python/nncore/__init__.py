@@ -1,6 +1,6 @@
 """nncore: dense neural networks on the CPU.
 
-Native C++17 kernels (OpenMP, SIMD) behind a NumPy API, and a small Python layer for
+Native C++17 kernels (SIMD, own thread pool) behind a NumPy API, and a small Python layer for
 models, losses, optimisers and training with explicit, layer-by-layer backpropagation.
 
     >>> import nncore as nc

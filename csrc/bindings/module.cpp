@@ -614,6 +614,9 @@ py::dict config() {
 
 namespace nncore::bindings {
 void register_train(py::module_& m);  // bindings/train.cpp
+void register_dropout(py::module_& m);  // bindings/dropout.cpp
+void register_losses_extra(py::module_& m);  // bindings/losses_extra.cpp
+void register_activations_extra(py::module_& m);  // bindings/activations_extra.cpp
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -623,6 +626,9 @@ PYBIND11_MODULE(_core, m) {
     m.attr("__version__") = nncore::version();
     nncore::dispatch();  // reads NNCORE_ISA now: an unknown value fails the import
     register_train(m);
+    register_dropout(m);
+    register_losses_extra(m);
+    register_activations_extra(m);
 
     m.def("matmul", &matmul);
     m.def("dense_forward", &dense_forward);

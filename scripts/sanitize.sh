@@ -30,6 +30,7 @@ export PATH="$NINJA_DIR:$PATH"
 rm -rf "$PKG"
 mkdir -p "$PKG/nncore"
 cp python/nncore/*.py python/nncore/*.pyi python/nncore/py.typed "$PKG/nncore/"
+cp -r python/nncore/sklearn "$PKG/nncore/"
 cp "$BUILD"/_core*.so "$PKG/nncore/"
 
 LIBASAN=$(${CXX:-g++} -print-file-name=libasan.so)

@@ -1,6 +1,7 @@
 #include "bindings/arrays.h"
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 #include <stdexcept>
 
@@ -174,6 +175,30 @@ py::array_t<T> detach_from(py::array_t<T> in, const py::array& out) {
                       std::equal(in.strides(), in.strides() + in.ndim(), out.strides());
     if (same) return in;
     return py::array_t<T>(py::array(in).attr("copy")());
+}
+
+Act activation_arg(py::handle name, const char* fn) {
+    if (name.is_none()) return Act::identity;
+    if (!py::isinstance<py::str>(name)) {
+        type_error(std::string(fn) + ": activation must be a str or None; got " +
+                   std::string(py::str(py::type::of(name).attr("__name__"))));
+    }
+    return parse_activation(name.cast<std::string>(), fn);
+}
+
+Reduction reduction_arg(py::handle name, const char* fn) {
+    if (!py::isinstance<py::str>(name)) {
+        type_error(std::string(fn) + ": reduction must be a str; got " +
+                   std::string(py::str(py::type::of(name).attr("__name__"))));
+    }
+    return parse_reduction(name.cast<std::string>(), fn);
+}
+
+double slope_arg(py::handle slope, const char* fn) {
+    const double s = real_scalar(slope, fn, "slope");
+    NNCORE_CHECK(std::isfinite(s) && s >= 0.0, fn, ": slope must be a finite number >= 0; got ",
+                 s);
+    return s;
 }
 
 double real_scalar(py::handle obj, const char* fn, const char* name) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/enums.h"
 #include "core/views.h"
 
 namespace nncore::bindings {
@@ -86,5 +87,19 @@ inline index_t count(const py::array& a) { return static_cast<index_t>(a.size())
 double real_scalar(py::handle obj, const char* fn, const char* name);
 
 [[noreturn]] void type_error(const std::string& msg);
+
+// Runs f(T{}) with T = float (bits == 32) or double.
+template <class F>
+py::object with_dtype(int bits, const F& f) {
+    if (bits == 32) return f(float{});
+    return f(double{});
+}
+
+// An activation name (str or None, which is identity); TypeError for other types.
+Act activation_arg(py::handle name, const char* fn);
+// A reduction name ("mean", "sum", "none"); TypeError for a non-str.
+Reduction reduction_arg(py::handle name, const char* fn);
+// leaky_relu's slope: a finite real number >= 0.
+double slope_arg(py::handle slope, const char* fn);
 
 }  // namespace nncore::bindings

@@ -43,7 +43,10 @@ T* buffer(py::handle obj, std::int64_t size, const char* name, bool writeable,
                  size, " elements; got ", a.size());
     NNCORE_CHECK(!writeable || a.writeable(), fn, ": ", name, " must be writeable");
     keep.append(a);
-    return static_cast<T*>(a.mutable_data());
+    // Read-only inputs (a read-only memmap, say) are only read: no mutable_data(), which
+    // refuses them.
+    return writeable ? static_cast<T*>(a.mutable_data())
+                     : const_cast<T*>(static_cast<const T*>(a.data()));
 }
 
 Schedule schedule_arg(const std::string& s) {
@@ -150,6 +153,12 @@ public:
             if (i < st1.size()) s.state1.push_back(buffer<T>(st1[i], size, "state", true, keep_));
             if (i < st2.size()) s.state2.push_back(buffer<T>(st2[i], size, "state", true, keep_));
             s.sizes.push_back(size);
+        }
+        if (a.contains("no_decay") && !a["no_decay"].is_none()) {
+            auto nd = a["no_decay"].cast<py::list>();
+            NNCORE_CHECK(nd.size() == params.size(),
+                         "Trainer: no_decay needs one flag per parameter");
+            for (auto flag : nd) s.no_decay.push_back(flag.cast<bool>() ? 1 : 0);
         }
         const bool needs1 = s.optimizer == TrainOptimizer::adam || s.sgd.momentum != 0;
         NNCORE_CHECK(!needs1 || s.state1.size() == s.params.size(),

@@ -45,99 +45,101 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
     const index_t MR = bs.mr, NR = bs.nr;
     // K in equal k-blocks of at most bs.kc (784 = 4 x 196, not 3 x 256 + 16: a 16-deep
     // block would spend as long storing C as multiplying). The blocking depends on K only,
-    // never on the thread count, so every sum keeps its order.
+    // never on the thread count or the tiling, so every sum keeps its order.
     const index_t KC = ceil_div(K, ceil_div(K, index_t(bs.kc)));
-    const index_t NC = bs.nc;
+    const index_t kblocks = ceil_div(K, KC);
+    const int nt = std::max(1, std::min(nthreads, threads_for(2.0 * double(M) * double(N) * double(K))));
 
-    int nt = std::min(nthreads, threads_for(2.0 * double(M) * double(N) * double(K)));
-    nt = std::max(nt, 1);
-    // Row blocks share out evenly when their count is a multiple of the thread count and
-    // their sizes are alike: shrink MC to make it so (the k-blocking, and so every sum's
-    // order, is unchanged).
-    index_t MC = bs.mc;
-    if (nt > 1 && M >= 2 * nt * MR) {
-        const index_t blocks = nt * ceil_div(ceil_div(M, MC), nt);
-        MC = ceil_div(ceil_div(M, blocks), MR) * MR;
-    }
-
-    // Shared B block and one A block per thread, reserved before any thread starts.
-    const index_t kc_max = std::min(KC, K);
-    const index_t nc_max = std::min(NC, ceil_div(N, NR) * NR);
-    const index_t mc_max = std::min(MC, ceil_div(M, MR) * MR);
+    // Two parallel steps per chunk of C: pack the chunk's A rows and B columns (every
+    // k-block) into shared panels, then compute C in tiles that read only packed panels.
+    // A tile is a set of MR x NR micro-tiles, each computed by the same kernel calls over
+    // the same k-blocks whoever runs it, so the tiling (fixed by the sizes alone) and the
+    // schedule never change a bit. Chunks bound the packed copies (a tall A or a wide B
+    // is never copied whole).
+    constexpr index_t kPackLimit = index_t(1) << 21;  // elements per packed operand
+    const index_t NB = std::min(N, std::max(NR, kPackLimit / K / NR * NR));
+    const index_t MB = std::min(M, std::max(MR, kPackLimit / K / MR * MR));
+    const index_t npan_max = ceil_div(NB, NR), mpan_max = ceil_div(MB, MR);
     Workspace& ws = Workspace::local();
-    T* bbuf = ws.get<T>(Slot::pack_b, static_cast<std::size_t>(kc_max * nc_max));
-    T* abuf_all = ws.get<T>(Slot::pack_a, static_cast<std::size_t>(nt * mc_max * kc_max));
+    T* bpack = ws.get<T>(Slot::pack_b, static_cast<std::size_t>(K * npan_max * NR));
+    T* apack = ws.get<T>(Slot::pack_a, static_cast<std::size_t>(K * mpan_max * MR));
 
-    const index_t m_blocks = ceil_div(M, MC);
-    // Row blocks that do not share out evenly: split each block's columns among the
-    // threads too (each thread packs the A blocks it touches).
-    const index_t n_chunks = m_blocks % nt == 0 ? 1 : nt;
+    constexpr index_t kPanelsPerPackTask = 16;
+    for (index_t jb = 0; jb < N; jb += NB) {
+        const index_t nb = std::min(NB, N - jb);
+        const index_t npan = ceil_div(nb, NR), npad = npan * NR;
+        for (index_t ib = 0; ib < M; ib += MB) {
+            const index_t mb = std::min(MB, M - ib);
+            const index_t mpan = ceil_div(mb, MR), mpad = mpan * MR;
 
-    auto body = [&](int tid) {
-        T* abuf = abuf_all + tid * mc_max * kc_max;
-        for (index_t jc = 0; jc < N; jc += NC) {
-            const index_t nc = std::min(NC, N - jc);
-            const index_t n_panels = ceil_div(nc, NR);
-            for (index_t pc = 0; pc < K; pc += KC) {
-                const index_t kc = std::min(KC, K - pc);
+            // Step 1: packing. Panels of k-block pc start at pc * (padded width).
+            const index_t ag = ceil_div(mpan, kPanelsPerPackTask);
+            const index_t bg = ib == 0 ? ceil_div(npan, kPanelsPerPackTask) : 0;
+            const double pack_work = 8.0 * double(K) * double(mpad + (ib == 0 ? npad : 0));
+            parallel_for(kblocks * (ag + bg), std::min(nt, threads_for(pack_work)), [&](index_t t) {
+                const index_t pc = (t / (ag + bg)) * KC, kc = std::min(KC, K - pc);
+                index_t g = t % (ag + bg);
+                if (g < ag) {
+                    const index_t p1 = std::min(mpan, (g + 1) * kPanelsPerPackTask);
+                    for (index_t p = g * kPanelsPerPackTask; p < p1; ++p) {
+                        const index_t i0 = p * MR;
+                        kern.pack_a(a.data + (ib + i0) * a.rs + pc * a.cs, a.rs, a.cs,
+                                    std::min(MR, mb - i0), kc, apack + pc * mpad + i0 * kc);
+                    }
+                } else {
+                    g -= ag;
+                    const index_t q1 = std::min(npan, (g + 1) * kPanelsPerPackTask);
+                    for (index_t q = g * kPanelsPerPackTask; q < q1; ++q) {
+                        const index_t j0 = q * NR;
+                        kern.pack_b(b.data + pc * b.rs + (jb + j0) * b.cs, b.rs, b.cs, kc,
+                                    std::min(NR, nb - j0), bpack + pc * npad + j0 * kc);
+                    }
+                }
+            });
+
+            // Step 2: tiles of rp x cp micro-tile panels, about kTileWork flops each at
+            // most 64 of them, rows first in blocks of MC (A's block stays in L2).
+            constexpr double kTileWork = 1.0e6;
+            const double work = 2.0 * double(mb) * double(nb) * double(K);
+            const index_t want = std::max<index_t>(1, std::min<index_t>(64, index_t(work / kTileWork)));
+            index_t rp = std::max<index_t>(1, bs.mc / MR), cp = npan;
+            index_t rt = ceil_div(mpan, rp), ct = 1;
+            if (rt * ct < want) {
+                ct = std::min(npan, ceil_div(want, rt));
+                cp = ceil_div(npan, ct);
+                ct = ceil_div(npan, cp);
+            }
+            if (rt * ct < want) {
+                rt = std::min(mpan, ceil_div(want, ct));
+                rp = ceil_div(mpan, rt);
+                rt = ceil_div(mpan, rp);
+            }
+            parallel_for(rt * ct, nt, [&](index_t t) {
+                const index_t p0 = (t / ct) * rp, p1 = std::min(mpan, p0 + rp);
+                const index_t q0 = (t % ct) * cp, q1 = std::min(npan, q0 + cp);
                 kernels::TileEpilogue<T> tile_ep;
-                tile_ep.accumulate = pc > 0;
-                tile_ep.last = pc + kc >= K;
                 tile_ep.act = ep.act;
                 tile_ep.slope = ep.slope;
-
-                const MatView<const T> bblock{b.data + pc * b.rs + jc * b.cs, kc, nc, b.rs, b.cs};
-#ifdef NNCORE_OPENMP
-#pragma omp for schedule(static)
-#endif
-                for (index_t jp = 0; jp < n_panels; ++jp) {
-                    const index_t j0 = jp * NR;
-                    kern.pack_b(bblock.data + j0 * b.cs, b.rs, b.cs, kc, std::min(NR, nc - j0),
-                                bbuf + jp * NR * kc);
-                }
-                // (implicit barrier: B is packed before anyone reads it)
-
-                index_t packed_ic = -1;
-#ifdef NNCORE_OPENMP
-#pragma omp for schedule(static)
-#endif
-                for (index_t item = 0; item < m_blocks * n_chunks; ++item) {
-                    const index_t ic = (item / n_chunks) * MC;
-                    const index_t chunk = item % n_chunks;
-                    const index_t mc = std::min(MC, M - ic);
-                    if (packed_ic != ic) {
-                        for (index_t ir = 0; ir < mc; ir += MR) {
-                            kern.pack_a(a.data + (ic + ir) * a.rs + pc * a.cs, a.rs, a.cs,
-                                        std::min(MR, mc - ir), kc, abuf + ir * kc);
-                        }
-                        packed_ic = ic;
-                    }
-                    const index_t jp0 = n_panels * chunk / n_chunks;
-                    const index_t jp1 = n_panels * (chunk + 1) / n_chunks;
-                    for (index_t jp = jp0; jp < jp1; ++jp) {
-                        const index_t j0 = jp * NR;
-                        const index_t n = std::min(NR, nc - j0);
-                        tile_ep.bias = ep.bias ? ep.bias + jc + j0 : nullptr;
-                        for (index_t ir = 0; ir < mc; ir += MR) {
-                            T* ctile = c.data + (ic + ir) * c.rs + jc + j0;
-                            kern.gemm_tile(std::min(MR, mc - ir), n, kc, abuf + ir * kc,
-                                           bbuf + jp * NR * kc, ctile, c.rs, tile_ep);
+                for (index_t pc = 0; pc < K; pc += KC) {
+                    const index_t kc = std::min(KC, K - pc);
+                    tile_ep.accumulate = pc > 0;
+                    tile_ep.last = pc + kc >= K;
+                    for (index_t q = q0; q < q1; ++q) {
+                        const index_t j0 = q * NR;
+                        const index_t n = std::min(NR, nb - j0);
+                        tile_ep.bias = ep.bias ? ep.bias + jb + j0 : nullptr;
+                        const T* bpanel = bpack + pc * npad + j0 * kc;
+                        for (index_t p = p0; p < p1; ++p) {
+                            const index_t i0 = p * MR;
+                            kern.gemm_tile(std::min(MR, mb - i0), n, kc, apack + pc * mpad + i0 * kc,
+                                           bpanel, c.data + (ib + i0) * c.rs + jb + j0, c.rs,
+                                           tile_ep);
                         }
                     }
                 }
-                // (implicit barrier: nobody still reads B when it is repacked)
-            }
+            });
         }
-    };
-
-#ifdef NNCORE_OPENMP
-    if (nt > 1) {
-#pragma omp parallel num_threads(nt)
-        body(thread_id());
-        return;
     }
-#endif
-    body(0);
 }
 
 template void gemm<float>(MatView<const float>, MatView<const float>, MatView<float>,

@@ -1,53 +1,87 @@
-// Thread count and the one way the core runs loops in parallel.
+// Thread count and the one way the core runs loops in parallel: nncore's own pool.
 //
-// Threads own whole pieces of the output; a reduction is never split across threads
-// in a schedule-dependent order, so results are bitwise identical for any count.
+// parallel_for hands its items out as tasks through one atomic counter. Any participant
+// takes the next task: the calling thread too, so a worker that the OS has descheduled
+// delays only the task it holds, never the others, and a call whose workers never wake
+// still finishes on the caller. Each item writes its own part of the output and is
+// computed the same way whoever runs it, so results are bitwise identical for any thread
+// count and any schedule; a reduction is never split across threads in a
+// schedule-dependent order.
+//
+// After a call the workers spin for a short grace period (spin_us(), 50 us by default)
+// for the next call, then sleep on a condition variable, so a NumPy/OpenBLAS or PyTorch
+// call that follows has the cores to itself. A caller that finds the pool busy (another
+// Python thread is using it, or a nested call) runs its items alone on its own thread:
+// the machine is never oversubscribed by nncore and no caller waits for another.
 #pragma once
 
 #include <cstdint>
-
-#ifdef NNCORE_OPENMP
-#include <omp.h>
-#endif
+#include <exception>
 
 namespace nncore {
 
 using index_t = std::int64_t;
 
-// Threads the next calls may use (>= 1). Starts at OpenMP's default, which respects
-// OMP_NUM_THREADS; 1 without OpenMP.
+// Threads the next calls may use (>= 1). Starts at NNCORE_NUM_THREADS, else
+// OMP_NUM_THREADS, else usable_cpus().
 int get_num_threads() noexcept;
-// n >= 1; throws std::invalid_argument otherwise.
-void set_num_threads(int n);
+// n >= 1; throws std::invalid_argument otherwise. Returns true when n is above
+// usable_cpus() (the bindings warn once about it).
+bool set_num_threads(int n);
+// Always false: nncore no longer uses OpenMP (kept for config()).
 bool openmp_enabled() noexcept;
-// The machine's processor count as OpenMP sees it (1 without OpenMP).
+// CPUs this process may run on: the affinity mask, capped by the cgroup's cpu.max quota.
+int usable_cpus() noexcept;
+// Same as usable_cpus() (config()["max_threads"]).
 int max_threads() noexcept;
 
 // Threads worth using for `work` units of roughly one flop each: small jobs stay on
-// one thread, where starting a team would cost more than it saves.
+// one thread, where waking a worker would cost more than it saves.
 int threads_for(double work) noexcept;
 
-inline int thread_id() noexcept {
-#ifdef NNCORE_OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
+// The calling participant's slot in the current parallel_for: 0 for the caller (and
+// outside any parallel_for), 1..nthreads-1 for the workers. Per-thread scratch indexed
+// by it needs nthreads entries.
+int thread_id() noexcept;
 
-// f(i) for i in [0, n), split statically over `nthreads` threads. f must not throw.
+// Pool facts for tests and benchmarks.
+struct PoolStats {
+    int workers = 0;           // worker threads started
+    int sleeping = 0;          // of those, asleep on the condition variable now
+    std::int64_t jobs = 0;     // parallel calls run through the pool
+    std::int64_t serial = 0;   // calls that found the pool busy and ran alone
+    std::int64_t wakeups = 0;  // times a caller had to wake sleeping workers
+    double spin_us = 0;        // grace period before a worker sleeps
+};
+PoolStats pool_stats() noexcept;
+void set_spin_us(double us) noexcept;
+
+// Debug schedules (tests): 0 normal; 1 shuffled (tasks handed out in a random order,
+// workers pause at random); 2 caller only (workers take no task, as if never
+// scheduled); 3 slow worker (the first worker sleeps 1 ms in each task it takes).
+void set_debug_schedule(int mode) noexcept;
+int debug_schedule() noexcept;
+
+namespace detail {
+using TaskFn = void (*)(const void* ctx, index_t begin, index_t end);
+// Runs fn over [0, n) split into tasks; rethrows the first exception a task threw.
+void run_tasks(index_t n, int nthreads, TaskFn fn, const void* ctx);
+}  // namespace detail
+
+// f(i) for i in [0, n) on up to `nthreads` threads. If f throws, the remaining items
+// may be skipped and the first exception is rethrown in the caller.
 template <class F>
 void parallel_for(index_t n, int nthreads, const F& f) {
     if (nthreads <= 1 || n <= 1) {
         for (index_t i = 0; i < n; ++i) f(i);
         return;
     }
-#ifdef NNCORE_OPENMP
-#pragma omp parallel for schedule(static) num_threads(nthreads)
-    for (index_t i = 0; i < n; ++i) f(i);
-#else
-    for (index_t i = 0; i < n; ++i) f(i);
-#endif
+    detail::run_tasks(n, nthreads,
+                      [](const void* ctx, index_t begin, index_t end) {
+                          const F& g = *static_cast<const F*>(ctx);
+                          for (index_t i = begin; i < end; ++i) g(i);
+                      },
+                      &f);
 }
 
 }  // namespace nncore

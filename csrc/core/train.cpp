@@ -51,6 +51,8 @@ Trainer<T>::Trainer(TrainSpec<T> spec, Pcg64 rng) : s_(std::move(spec)), rng_(rn
     NNCORE_CHECK(s_.n > 0 && s_.batch_size > 0, fn, ": no training rows");
     NNCORE_CHECK(s_.params.size() == s_.grads.size() && s_.params.size() == s_.sizes.size(),
                  fn, ": parameters, gradients and sizes differ in number");
+    NNCORE_CHECK(s_.no_decay.empty() || s_.no_decay.size() == s_.params.size(), fn,
+                 ": no_decay needs one flag per parameter");
     NNCORE_CHECK(s_.world_size >= 1 && s_.rank >= 0 && s_.rank < s_.world_size, fn,
                  ": rank ", s_.rank, " is not in [0, world_size = ", s_.world_size, ")");
     steps_ = (s_.n + s_.batch_size - 1) / s_.batch_size;
@@ -244,15 +246,18 @@ void Trainer<T>::update(int nthreads) {
         clip_grad_norm<T>(grad_ptrs_.data(), s_.sizes.data(), count, s_.clip_norm);
     ++opt_steps_;
     for (index_t p = 0; p < count; ++p) {
+        const bool decay = s_.no_decay.empty() || !s_.no_decay[static_cast<std::size_t>(p)];
         if (s_.optimizer == TrainOptimizer::sgd) {
             SgdOptions o = s_.sgd;
             o.lr = lr_;
+            if (!decay) o.weight_decay = 0;
             sgd_step(s_.params[p], s_.grads[p], s_.state1.empty() ? nullptr : s_.state1[p],
                      s_.sizes[p], o, nthreads);
         } else {
             AdamOptions o = s_.adam;
             o.lr = lr_;
             o.step = opt_steps_;
+            if (!decay) o.weight_decay = 0;
             adam_step(s_.params[p], s_.grads[p], s_.state1[p], s_.state2[p], s_.sizes[p], o,
                       nthreads);
         }

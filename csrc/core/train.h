@@ -67,6 +67,9 @@ struct TrainSpec {
     // (velocity for SGD with momentum; m and v for Adam).
     std::vector<T*> params, grads, state1, state2;
     std::vector<index_t> sizes;
+    // Per parameter, 1 when weight_decay does not apply to it (the optimiser's no_decay,
+    // e.g. biases); empty: weight_decay applies to every parameter.
+    std::vector<char> no_decay;
     double clip_norm = -1, clip_value = -1;  // < 0: off
     ScheduleSpec schedule;
 

@@ -1,11 +1,10 @@
 // Cross-entropy of one row of logits with a class label, in plain scalar C++: the
 // specification of KernelSet::ce_labels (kernel_table.h), used by the generic set for
 // every row and by the SIMD sets for rows they do not take in whole vectors (a block's
-// last rows, or a block holding a non-finite logit). Included by the kernel .cpp files
-// after <cmath>, <cstdint> and kernel_table.h.
-#pragma once
-
-namespace nncore::kernels {
+// last rows, or a block holding a non-finite logit). No namespace, no include guard, no
+// #include: each kernel set's .cpp includes it inside its own anonymous namespace (after
+// <cmath>, <cstdint> and kernel_table.h), so every set compiles its own private copy
+// with its own flags and the linker can never merge one set's code into another.
 
 // Returns the row's loss, log(sum_j exp(x_j)) - x_label, and when g is given stores
 // g_j = gscale * (softmax(x)_j - [j == label]).
@@ -56,5 +55,3 @@ T ce_row(const T* x, std::int64_t label, index_t classes, T gscale, T* g) noexce
     }
     return log_s + (m - x[label]);
 }
-
-}  // namespace nncore::kernels

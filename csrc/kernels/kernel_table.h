@@ -6,7 +6,12 @@
 // packing and threading, and calls these on pieces it has already validated.
 //
 // Every set must produce results within a few ulps of the generic set, which is the
-// readable specification (csrc/kernels/generic/).
+// readable specification (csrc/kernels/generic/). A SIMD set starts from the generic
+// table and overrides the entries it implements, so no entry is ever null.
+//
+// Each set's code lives in its own anonymous namespace (the shared headers ce_row.h,
+// pack_impl.h and simd/*.h open none and are included inside it): the only symbol a set
+// exports is its table(). The build checks this (cmake/check_kernel_symbols.cmake).
 #pragma once
 
 #include <cstdint>
@@ -100,6 +105,11 @@ struct KernelSet {
     // time (one row per lane) when classes <= kCeLaneClasses.
     void (*ce_labels)(const T* x, const std::int64_t* labels, const T* w, T denom, T* loss,
                       T* g, index_t rows, index_t classes) noexcept = nullptr;
+
+    // Runs `iters` rounds of independent FMAs in this set's widest registers (values
+    // kept in registers, the result discarded) and returns the floating-point
+    // operations done (2 per lane per FMA): the core's peak rate, for benchmarks.
+    double (*fma_peak)(std::int64_t iters) noexcept = nullptr;
 };
 
 // Largest class count that SIMD ce_labels kernels handle one row per lane.

@@ -1,10 +1,9 @@
 // Packing GEMM operands into the panels the tile kernels read (kernel_table.h), in
 // plain C++ with the tile's MR / NR as compile-time constants: the specification of
 // KernelSet::pack_a / pack_b, used as is by the generic set and for the layouts the SIMD
-// sets do not special-case. Included by the kernel .cpp files after kernel_table.h.
-#pragma once
-
-namespace nncore::kernels {
+// sets do not special-case. No namespace, no include guard, no #include: each kernel
+// set's .cpp includes it inside its own anonymous namespace (after kernel_table.h), so
+// the instantiations stay private to that set (see ce_row.h).
 
 // A(i, p) = a[i*rs + p*cs] for i < m <= MR, p < kc  ->  dst[p*MR + i]; rows m.. are 0.
 template <class T, int MR>
@@ -47,5 +46,3 @@ void pack_b_ref(const T* b, index_t rs, index_t cs, index_t kc, index_t n, T* ds
         for (int j = 0; j < NR; ++j) dst[p * NR + j] = j < n ? s[j * cs] : T(0);
     }
 }
-
-}  // namespace nncore::kernels

@@ -8,6 +8,7 @@ ratios (other / nncore per round, then the median: above 1, nncore is faster).
 
     python -m nncore bench --quick              # under a minute
     python -m nncore bench --threads 1,2 --json out.json --plot out.png
+    python -m nncore bench --workloads xor_2-4-1 --rss    # + peak memory per implementation
 
 Needs only NumPy; PyTorch and scikit-learn columns appear when they import.
 """
@@ -412,6 +413,42 @@ def bench_kernels(threads, repeats, target):
     return out
 
 
+# ----------------------------------------------------------------- memory
+
+_RSS_CHILD = """
+import resource, sys
+from nncore import bench
+name, label = sys.argv[1], sys.argv[2]
+x, y = bench.workload_data(name)
+if label != "data only":
+    with bench.thread_limits(1):
+        bench.implementations(name, x, y, pure=False)[label](1)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def bench_rss(name):
+    """Peak resident set size (MiB) of one epoch of each implementation, each in its own
+    process (the data alone as the floor), at one thread."""
+    import subprocess
+    x, y = workload_data(name)
+    labels = ["data only"] + list(implementations(name, x, y, pure=False))
+    res = {}
+    for label in labels:
+        out = subprocess.run([sys.executable, "-c", _RSS_CHILD, name, label], check=True,
+                             capture_output=True, text=True).stdout
+        res[label] = int(out.split()[-1]) / 1024  # ru_maxrss is in KiB on Linux
+    return {"rss": name, "unit": "MiB", "results": res}
+
+
+def print_rss(entry):
+    print(f"\n## peak RSS, one epoch of {entry['rss']} in its own process (MiB, 1 thread)")
+    base = entry["results"].get("NumPy loop")
+    for label, mib in entry["results"].items():
+        rel = f"  x{mib / base:.2f} of NumPy loop" if base and label != "data only" else ""
+        print(f"  {label:<22} {mib:>8.1f}{rel}")
+
+
 # ----------------------------------------------------------------- report
 
 def _fmt(row):
@@ -463,6 +500,8 @@ def main(argv=None):
     p.add_argument("--json", help="write the results here")
     p.add_argument("--plot", help="draw the training ratios to this PNG (matplotlib)")
     p.add_argument("--workloads", help="comma-separated subset of " + ", ".join(WORKLOADS))
+    p.add_argument("--rss", action="store_true", help="also peak memory of one MNIST-shaped "
+                   "epoch per implementation, each in its own process")
     args = p.parse_args(argv)
     if args.threads:
         threads = [int(t) for t in args.threads.split(",")]
@@ -484,6 +523,9 @@ def main(argv=None):
             train.append(bench_training(name, t, repeats, target, args.quick))
             print_table("training", train[-1:], "workload")
     entries += train
+    if args.rss:
+        entries.append(bench_rss("mnist_784-256-128-10"))
+        print_rss(entries[-1])
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"config": cfg, "entries": entries}, f, indent=1)

@@ -268,7 +268,7 @@ class Sequential:
     def fit(self, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle=True,
             seed=None, validation_data=None, validation_split=0.0, class_weight=None,
             sample_weight=None, callbacks=None, verbose=1, lr_scheduler=None, health=False,
-            stop_on_nonfinite=True, engine="auto"):
+            stop_on_nonfinite=True, engine="auto", distributed=False):
         """Train with mini-batch gradient descent; returns a :class:`History`.
 
         Parameters
@@ -315,6 +315,12 @@ class Sequential:
             ``"auto"`` (default) takes native whenever every layer, the loss, the
             optimiser, the schedule and the callbacks are supported. Both give the same
             bits; ``history.engine`` says which ran.
+        distributed : False, True, "replicated" or "sharded"
+            Data-parallel training over MPI (launch with ``mpiexec -n P``; needs
+            ``pip install 'nncore[mpi]'``): ``True``/``"replicated"`` when every rank passes
+            the same ``(x, y)``, ``"sharded"`` when each passes its part. ``batch_size`` is
+            the global batch; every rank ends with the same weights and History. See
+            docs/distributed.md.
 
         Ctrl-C stops training after the current step; the model keeps its last
         completed update and the returned history has ``interrupted=True``.
@@ -325,7 +331,8 @@ class Sequential:
                    validation_data=validation_data, validation_split=validation_split,
                    class_weight=class_weight, sample_weight=sample_weight,
                    callbacks=callbacks, verbose=verbose, lr_scheduler=lr_scheduler,
-                   health=health, stop_on_nonfinite=stop_on_nonfinite, engine=engine)
+                   health=health, stop_on_nonfinite=stop_on_nonfinite, engine=engine,
+                   distributed=distributed)
 
     # ------------------------------------------------------------------ helpers
 
@@ -401,6 +408,25 @@ class Sequential:
         """Write the model (and its optimiser state) to one ``.npz`` file, atomically."""
         from .saving import save
         return save(self, path)
+
+    def to_onnx(self, path=None, **kwargs):
+        """The model as an ONNX graph (opset 17), also written to ``path`` when given; see
+        :func:`nncore.onnx.export`. Needs the ``onnx`` package."""
+        from .onnx import export
+        return export(self, path, **kwargs)
+
+    def to_torch(self):
+        """A torch ``nn.Sequential`` with a copy of the weights
+        (:func:`nncore.interop.to_torch`)."""
+        from .interop import to_torch
+        return to_torch(self)
+
+    @classmethod
+    def from_torch(cls, module, dtype=None):
+        """A model with the weights of a torch ``nn.Sequential`` of ``nn.Linear`` and
+        activations (:func:`nncore.interop.from_torch`)."""
+        from .interop import from_torch
+        return from_torch(module, dtype)
 
     def __repr__(self):
         return "Sequential([\n" + "".join(f"    {layer!r},\n" for layer in self.layers) + "])"

@@ -46,13 +46,14 @@ def clip_grad_value_(params, clip_value):
 class Optimizer:
     """Base class: holds parameters, hyper-parameters and per-parameter state."""
 
-    def __init__(self, params=None, lr=0.01, clip_norm=None, clip_value=None):
+    def __init__(self, params=None, lr=0.01, clip_norm=None, clip_value=None, no_decay=()):
         if not (isinstance(lr, (int, float)) and lr >= 0 and math.isfinite(lr)):
             raise ValueError(f"{type(self).__name__}: lr must be a finite number >= 0; "
                              f"got {lr!r}")
         self.lr = float(lr)
         self.clip_norm = clip_norm
         self.clip_value = clip_value
+        self.no_decay = list(no_decay or ())
         self.params = []
         self.state = []
         self.steps = 0
@@ -66,6 +67,12 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
         self.state = [self._new_state(p) for p in self.params]
         return self
+
+    def decays(self):
+        """Per bound parameter, whether ``weight_decay`` applies to it (not in
+        ``no_decay``)."""
+        skip = {id(p) for p in self.no_decay}
+        return [id(p) not in skip for p in self.params]
 
     @property
     def bound(self):
@@ -140,6 +147,9 @@ class SGD(Optimizer):
     weight_decay : float
         L2 penalty added to the gradient.
     dampening : float
+    no_decay : iterable of Parameter, optional
+        Parameters that ``weight_decay`` does not apply to (biases, say: scikit-learn's
+        ``alpha`` penalises only the weights).
     clip_norm : float, optional
         Clip the global gradient norm before each update (:func:`clip_grad_norm_`).
     clip_value : float, optional
@@ -147,21 +157,22 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params=None, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0,
-                 dampening=0.0, clip_norm=None, clip_value=None):
+                 dampening=0.0, clip_norm=None, clip_value=None, no_decay=()):
         if momentum < 0 or weight_decay < 0:
             raise ValueError("SGD: momentum and weight_decay must be >= 0")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: nesterov requires momentum > 0 and dampening == 0")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
         self.weight_decay, self.dampening = float(weight_decay), float(dampening)
-        super().__init__(params, lr, clip_norm, clip_value)
+        super().__init__(params, lr, clip_norm, clip_value, no_decay)
 
     def _new_state(self, p):
         return {"velocity": np.zeros_like(p.data)} if self.momentum else {}
 
     def _update(self, p, state):
+        decay = self.weight_decay if not self.no_decay or _decays(self, p) else 0.0
         F.sgd_step(p.data, p.grad, state.get("velocity"), lr=self.lr, momentum=self.momentum,
-                   weight_decay=self.weight_decay, nesterov=self.nesterov,
+                   weight_decay=decay, nesterov=self.nesterov,
                    dampening=self.dampening)
 
     def get_config(self):
@@ -182,28 +193,35 @@ class Adam(Optimizer):
     weight_decay : float
     clip_norm, clip_value : float, optional
         As for :class:`SGD`.
+    no_decay : iterable of Parameter, optional
+        As for :class:`SGD`.
     """
 
     def __init__(self, params=None, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 clip_norm=None, clip_value=None):
+                 clip_norm=None, clip_value=None, no_decay=()):
         b1, b2 = betas
         if not (0 <= b1 < 1 and 0 <= b2 < 1):
             raise ValueError(f"Adam: betas must be in [0, 1); got {betas!r}")
         self.betas, self.eps, self.weight_decay = (float(b1), float(b2)), float(eps), \
             float(weight_decay)
-        super().__init__(params, lr, clip_norm, clip_value)
+        super().__init__(params, lr, clip_norm, clip_value, no_decay)
 
     def _new_state(self, p):
         return {"m": np.zeros_like(p.data), "v": np.zeros_like(p.data)}
 
     def _update(self, p, state):
+        decay = self.weight_decay if not self.no_decay or _decays(self, p) else 0.0
         F.adam_step(p.data, p.grad, state["m"], state["v"], step=self.steps, lr=self.lr,
                     beta1=self.betas[0], beta2=self.betas[1], eps=self.eps,
-                    weight_decay=self.weight_decay)
+                    weight_decay=decay)
 
     def get_config(self):
         return {**super().get_config(), "betas": list(self.betas), "eps": self.eps,
                 "weight_decay": self.weight_decay}
+
+
+def _decays(opt, p):
+    return not any(p is q for q in opt.no_decay)
 
 
 OPTIMIZERS = {"SGD": SGD, "Adam": Adam}

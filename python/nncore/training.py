@@ -8,13 +8,14 @@ callbacks) and then trains with one of two engines that mean the same thing:
   backward layer by layer and updates every parameter.
 - ``engine="native"``: the same loop in C++ (``csrc/core/train.cpp``), a whole epoch (or
   several, or a chunk of steps) per call with the GIL released. It calls the same kernels
-  in the same order, so both engines give the same bits (see :mod:`nncore.engine`).
+  in the same order, so both engines give the same bits (docs/training.md).
 
 ``engine="auto"`` takes the native engine when every layer, the loss, the optimiser, the
 schedule and the callbacks are supported, and says so in ``history.engine``.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import threading
@@ -44,13 +45,20 @@ class NonFiniteLossError(FloatingPointError):
 def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle=True,
         seed=None, validation_data=None, validation_split=0.0, class_weight=None,
         sample_weight=None, callbacks=None, verbose=1, lr_scheduler=None, health=False,
-        stop_on_nonfinite=True, engine="auto"):
+        stop_on_nonfinite=True, engine="auto", distributed=False):
     """Train ``model``; see :meth:`nncore.Sequential.fit` for the parameters."""
     if engine not in ENGINES:
         raise ValueError(f"fit: engine must be one of {ENGINES}; got {engine!r}")
+    dist = None
+    if distributed is not False and distributed is not None:  # nncore/_dist_fit.py
+        from ._dist_fit import Distributed
+        dist = Distributed(distributed, seed, verbose)
+        seed, verbose = dist.seed, dist.verbose
     loss = _resolve_loss(model, loss, y, verbose, "fit")
     run = _prepare(model, x, y, loss, optimizer, epochs, batch_size, validation_data,
                    validation_split, class_weight, sample_weight, callbacks, health, seed)
+    if dist is not None:
+        dist.attach(model, run, engine, shuffle, epochs, batch_size, lr_scheduler)
     why_not = native_unsupported(model, run) if engine != "python" else ""
     if engine == "native" and why_not:
         raise ValueError(f"fit: engine='native' cannot run this model: {why_not}; use "
@@ -65,7 +73,9 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
     epoch_loop = _NativeEpochs(model, run, rng, shuffle, lr_scheduler, verbose,
                                stop_on_nonfinite) if use_native else None
     interrupted = _InterruptFlag()
-    with interrupted, model._mode(True), model._softmax_as_logits(run.loss_fn):
+    python_epoch = _python_epoch if dist is None else dist.python_epoch
+    with interrupted, (dist.guard() if dist is not None else _no_guard()), model._mode(True), \
+            model._softmax_as_logits(run.loss_fn):
         for c in run.callbacks:
             c.on_train_begin()
         epoch = 0
@@ -78,8 +88,8 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
             if epoch_loop is not None:
                 records, stopped_at = epoch_loop.run(epoch, epochs, interrupted)
             else:
-                records, stopped_at = _python_epoch(model, run, rng, epoch, epochs, shuffle,
-                                                    verbose, stop_on_nonfinite, interrupted)
+                records, stopped_at = python_epoch(model, run, rng, epoch, epochs, shuffle,
+                                                   verbose, stop_on_nonfinite, interrupted)
             if epoch_loop is not None and epoch_loop.bulk:
                 epoch = _end_epochs_bulk(run, history, epoch, records, lr_scheduler)
             for logs in records if epoch_loop is None or not epoch_loop.bulk else ():
@@ -100,8 +110,15 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
         epoch_loop.finish()
     if run.health_cb is not None:
         history.health = run.health_cb.health
+    if dist is not None:
+        dist.finish(history)
     model.history = history
     return history
+
+
+@contextlib.contextmanager
+def _no_guard():
+    yield
 
 
 def train_on_batch(model, x, y, loss=None, optimizer=None, sample_weight=None):
@@ -195,7 +212,8 @@ def _end_epoch(model, run, history, epoch, logs, lr_scheduler, verbose):
     lr = logs.pop("lr", run.optimizer.lr)  # the rate this epoch trained with
     if run.x_val is not None:
         t0 = time.perf_counter()
-        val = model.evaluate(run.x_val, run.y_val, run.loss_fn, sample_weight=run.w_val)
+        evaluate = getattr(run, "evaluate", model.evaluate)  # distributed: over the ranks
+        val = evaluate(run.x_val, run.y_val, run.loss_fn, sample_weight=run.w_val)
         logs.update({"val_" + k: v for k, v in val.items()})
         elapsed += time.perf_counter() - t0
     logs["epoch_time"] = elapsed
@@ -422,6 +440,8 @@ def native_unsupported(model, run):
     from . import optim
     if not run.n:
         return "no training rows"
+    if getattr(run, "native_why_not", ""):
+        return run.native_why_not
     for i, layer in enumerate(model.layers):
         if model._skip[i]:
             continue
@@ -557,6 +577,7 @@ class _NativeEpochs:
             "rng": (state >> 64, state & mask, inc >> 64, inc & mask,
                     bool(st["has_uint32"]), int(st["uinteger"])),
             "optimizer_steps": opt.steps,
+            "no_decay": [not d for d in opt.decays()] if opt.no_decay else None,
             # data-parallel runs add "rank", "world_size" and "grad_hook" (see train.h)
             **getattr(run, "native_spec", {})})
         self.step = 0

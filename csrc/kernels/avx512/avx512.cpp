@@ -1,4 +1,5 @@
-// The avx512 kernel set: the templates of simd/kernels.h instantiated over avx512 vectors.
+// The avx512 kernel set: generic's table with the entries of simd/kernels.h
+// instantiated over avx512 vectors.
 // Compiled with this set's instruction-set flags (CMakeLists.txt); chosen at run time
 // only on CPUs that support it (csrc/core/dispatch.cpp).
 #include <immintrin.h>
@@ -8,13 +9,14 @@
 #include <limits>
 
 #include "../kernel_table.h"
-#include "../ce_row.h"
-#include "../pack_impl.h"
 
 namespace nncore::kernels::avx512 {
 namespace {
 
+#include "../ce_row.h"
+#include "../pack_impl.h"
 #include "../simd/vec_avx512.h"
+#include "../simd/peak.h"
 #include "../simd/kernels.h"
 
 }  // namespace
@@ -27,8 +29,8 @@ const KernelTable& table() noexcept {
     // 512^3 products, 6 x 64 was fastest; through nncore.matmul, interleaved with the
     // 12 x 32 / 12 x 16 tiles, it is 7-19% faster in float and 9-15% in double from
     // 64x784x256 to 1024^3. kc = 128, 192 and 384 measured no better than 256.
-    static const KernelTable t{"avx512", make_set<VecF32, 6, 4>(240, 256, 3072),
-                               make_set<VecF64, 6, 4>(120, 256, 1536)};
+    static const KernelTable t{"avx512", make_set<VecF32, 6, 4>(generic::table().f32, 240, 256, 3072),
+                               make_set<VecF64, 6, 4>(generic::table().f64, 120, 256, 1536)};
     return t;
 }
 

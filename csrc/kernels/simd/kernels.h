@@ -854,9 +854,12 @@ void ce_labels(const typename V::T* x, const std::int64_t* labels, const typenam
     }
 }
 
+// The set for V: `base` (the generic set of the same dtype) with every entry this file
+// implements overridden, so an entry it lacks falls back to generic instead of null.
 template <class V, int MR, int NV>
-KernelSet<typename V::T> make_set(int mc, int kc, int nc) noexcept {
-    KernelSet<typename V::T> k;
+KernelSet<typename V::T> make_set(const KernelSet<typename V::T>& base, int mc, int kc,
+                                  int nc) noexcept {
+    KernelSet<typename V::T> k = base;
     k.mr = MR;
     k.nr = NV * V::W;
     k.mc = mc;
@@ -875,5 +878,6 @@ KernelSet<typename V::T> make_set(int mc, int kc, int nc) noexcept {
     k.mse = &mse<V>;
     k.bce_logits = &bce_logits<V>;
     k.ce_labels = &ce_labels<V>;
+    k.fma_peak = &fma_peak_loop<V>;
     return k;
 }

@@ -1,5 +1,5 @@
-// The FMA peak loop of kernels/peak.h over a vector type V (VecF32 / VecF64), included
-// by each instruction set's peak.cpp inside its own anonymous namespace.
+// KernelSet::fma_peak (kernel_table.h) over a vector type V (VecF32 / VecF64), included
+// by each instruction set's .cpp inside its own anonymous namespace.
 
 // 12 independent accumulators: enough to cover 2 FMA ports x 4-cycle latency.
 template <class V>

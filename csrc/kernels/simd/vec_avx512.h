@@ -34,7 +34,11 @@ struct VecF32 {
     static R max(R a, R b) noexcept { return _mm512_max_ps(a, b); }
     static R min(R a, R b) noexcept { return _mm512_min_ps(a, b); }
     static R abs(R a) noexcept { return _mm512_abs_ps(a); }
-    static R neg(R a) noexcept { return _mm512_sub_ps(_mm512_setzero_ps(), a); }
+    // -a by flipping the sign bit (0 - a would turn -0 into +0 and +0 stay +0)
+    static R neg(R a) noexcept {
+        return _mm512_castsi512_ps(_mm512_xor_si512(
+            _mm512_castps_si512(a), _mm512_set1_epi32(static_cast<int>(0x80000000u))));
+    }
     static M gt(R a, R b) noexcept { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
     static M ge(R a, R b) noexcept { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
     static M lt(R a, R b) noexcept { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
@@ -88,7 +92,11 @@ struct VecF64 {
     static R max(R a, R b) noexcept { return _mm512_max_pd(a, b); }
     static R min(R a, R b) noexcept { return _mm512_min_pd(a, b); }
     static R abs(R a) noexcept { return _mm512_abs_pd(a); }
-    static R neg(R a) noexcept { return _mm512_sub_pd(_mm512_setzero_pd(), a); }
+    static R neg(R a) noexcept {
+        return _mm512_castsi512_pd(_mm512_xor_si512(
+            _mm512_castpd_si512(a),
+            _mm512_set1_epi64(static_cast<long long>(0x8000000000000000ull))));
+    }
     static M gt(R a, R b) noexcept { return _mm512_cmp_pd_mask(a, b, _CMP_GT_OQ); }
     static M ge(R a, R b) noexcept { return _mm512_cmp_pd_mask(a, b, _CMP_GE_OQ); }
     static M lt(R a, R b) noexcept { return _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ); }

@@ -1,0 +1,45 @@
+# cmake -DNM=<nm> -DSETS=a|b -DOBJECTS_a=o1|o2 ... -DSTAMP=<file> -P check_kernel_symbols.cmake
+# Fails if an object of set <s> defines a global or weak symbol other than
+# nncore::kernels::<s>::table() (see NncoreKernelSymbols.cmake).
+if(NOT NM)
+  message(FATAL_ERROR "check_kernel_symbols: no nm given")
+endif()
+string(REPLACE "|" ";" sets "${SETS}")
+set(bad "")
+set(checked 0)
+foreach(set IN LISTS sets)
+  string(REPLACE "|" ";" objects "${OBJECTS_${set}}")
+  if(NOT objects)
+    message(FATAL_ERROR "check_kernel_symbols: no object files for kernel set ${set}")
+  endif()
+  string(LENGTH "${set}" len)
+  # The Itanium mangling of nncore::kernels::<set>::table().
+  set(table "_ZN6nncore7kernels${len}${set}5tableEv")
+  foreach(obj IN LISTS objects)
+    execute_process(COMMAND ${NM} -g -P --defined-only ${obj}
+                    OUTPUT_VARIABLE out RESULT_VARIABLE rc ERROR_VARIABLE err)
+    if(NOT rc EQUAL 0)
+      message(FATAL_ERROR "check_kernel_symbols: ${NM} failed on ${obj}: ${err}")
+    endif()
+    math(EXPR checked "${checked} + 1")
+    string(REPLACE "\n" ";" lines "${out}")
+    foreach(line IN LISTS lines)
+      if(line STREQUAL "")
+        continue()
+      endif()
+      string(REGEX MATCH "^[^ ]+" sym "${line}")
+      # The C++ runtime's personality reference is emitted weak in every object that
+      # has unwind tables; it refers to the same libstdc++ function everywhere.
+      if(sym STREQUAL table OR sym STREQUAL "DW.ref.__gxx_personality_v0")
+        continue()
+      endif()
+      list(APPEND bad "  ${set}: ${line} (in ${obj})")
+    endforeach()
+  endforeach()
+endforeach()
+if(bad)
+  string(REPLACE ";" "\n" bad "${bad}")
+  message(FATAL_ERROR "kernel sets must export only nncore::kernels::<set>::table(); "
+    "these symbols are global or weak (put them in the set's anonymous namespace):\n${bad}")
+endif()
+file(WRITE "${STAMP}" "${checked} kernel objects export only table()\n")

@@ -1,0 +1,190 @@
+// Bindings of the dense family: matmul, dense_forward, dense_backward.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "bindings/arrays.h"
+#include "bindings/families.h"
+#include "core/check.h"
+#include "core/dense.h"
+#include "core/enums.h"
+#include "core/gemm.h"
+#include "core/parallel.h"
+
+namespace py = pybind11;
+using namespace pybind11::literals;
+
+namespace nncore::bindings {
+namespace {
+
+// ----------------------------------------------------------------------------- gemm
+
+py::object matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b,
+                  py::handle out) {
+    const char* fn = "matmul";
+    Arg a = arg(a_obj, fn, "a"), b = arg(b_obj, fn, "b");
+    NNCORE_CHECK(a.ndim() == 2, fn, ": a must be 2-D; got shape ", shape_str(a));
+    NNCORE_CHECK(b.ndim() == 2, fn, ": b must be 2-D; got shape ", shape_str(b));
+    // Shapes first, and the output before any input is copied: an impossible result
+    // fails fast instead of after copying large (e.g. broadcast) inputs.
+    const auto m = trans_a ? a.dim(1) : a.dim(0), ka_ = trans_a ? a.dim(0) : a.dim(1);
+    const auto kb_ = trans_b ? b.dim(1) : b.dim(0), n = trans_b ? b.dim(0) : b.dim(1);
+    NNCORE_CHECK(ka_ == kb_, fn, ": inner dimensions must match: op(a) has shape (", m, ", ",
+                 ka_, ") and op(b) has shape (", kb_, ", ", n, ")",
+                 trans_a || trans_b ? " after the requested transposes" : "");
+    return with_dtype(result_bits({&a, &b}), [&](auto tag) -> py::object {
+        using T = decltype(tag);
+        auto res = output<T>(out, {m, n}, fn, "out");
+        py::array_t<T> ka, kb;
+        MatView<const T> va = matrix<T>(a, ka), vb = matrix<T>(b, kb);
+        if (trans_a) va = va.t();
+        if (trans_b) vb = vb.t();
+        NNCORE_CHECK(!overlaps(res, ka) && !overlaps(res, kb), fn,
+                     ": out must not share memory with a or b");
+        {
+            py::gil_scoped_release nogil;
+            gemm(va, vb, row_major(ptr(res), va.rows, vb.cols), GemmEpilogue<T>{},
+                 get_num_threads());
+        }
+        return std::move(res);
+    });
+}
+
+// ---------------------------------------------------------------------------- dense
+
+// x as a (batch, in) matrix view: a 1-D x is one sample.
+template <class T>
+MatView<const T> sample_matrix(const Arg& x, index_t in, py::array_t<T>& keep) {
+    if (x.ndim() == 1) {
+        keep = contiguous<T>(x);
+        return row_major<const T>(keep.data(), 1, in);
+    }
+    return matrix<T>(x, keep);
+}
+
+py::object dense_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj,
+                         py::handle act_obj, py::handle slope_obj, py::handle out) {
+    const char* fn = "dense_forward";
+    const Act act = activation_arg(act_obj, fn);
+    const double slope = act == Act::leaky_relu ? slope_arg(slope_obj, fn) : 0.0;
+    Arg x = arg(x_obj, fn, "x"), w = arg(w_obj, fn, "w");
+    const bool has_b = !b_obj.is_none();
+    Arg b = has_b ? arg(b_obj, fn, "b") : Arg{};
+    NNCORE_CHECK(x.ndim() == 1 || x.ndim() == 2, fn,
+                 ": x must be 1-D (one sample) or 2-D (batch, in); got shape ", shape_str(x));
+    NNCORE_CHECK(w.ndim() == 2, fn, ": w must be 2-D (in, out); got shape ", shape_str(w));
+    const auto in = x.dim(x.ndim() - 1);
+    NNCORE_CHECK(w.dim(0) == in, fn, ": w must have ", in, " rows to match x of shape ",
+                 shape_str(x), "; got w of shape ", shape_str(w));
+    const auto n_out = w.dim(1);
+    if (has_b) {
+        NNCORE_CHECK(b.ndim() == 1 && b.dim(0) == n_out, fn, ": b must have shape (", n_out,
+                     ",) to match w of shape ", shape_str(w), "; got b of shape ", shape_str(b));
+    }
+    const int bits = result_bits({&x, &w, has_b ? &b : nullptr});
+    return with_dtype(bits, [&](auto tag) -> py::object {
+        using T = decltype(tag);
+        const bool one = x.ndim() == 1;
+        const index_t batch = one ? 1 : x.dim(0);
+        auto res = output<T>(out, one ? Shape{n_out} : Shape{batch, n_out}, fn, "out");
+        py::array_t<T> kx, kw;
+        const MatView<const T> vx = sample_matrix<T>(x, in, kx);
+        const MatView<const T> vw = matrix<T>(w, kw);
+        py::array_t<T> kb;
+        if (has_b) kb = contiguous<T>(b);
+        NNCORE_CHECK(!overlaps(res, kx) && !overlaps(res, kw) && !(has_b && overlaps(res, kb)),
+                     fn, ": out must not share memory with x, w or b");
+        {
+            py::gil_scoped_release nogil;
+            nncore::dense_forward(vx, vw, has_b ? kb.data() : static_cast<const T*>(nullptr),
+                                  row_major(ptr(res), batch, n_out), act, static_cast<T>(slope),
+                                  get_num_threads());
+        }
+        return std::move(res);
+    });
+}
+
+py::object dense_backward(py::handle x_obj, py::handle w_obj, py::handle y_obj,
+                          py::handle gy_obj, py::handle act_obj, py::handle slope_obj,
+                          bool need_grad_x, py::handle out) {
+    const char* fn = "dense_backward";
+    const Act act = activation_arg(act_obj, fn);
+    const double slope = act == Act::leaky_relu ? slope_arg(slope_obj, fn) : 0.0;
+    Arg x = arg(x_obj, fn, "x"), w = arg(w_obj, fn, "w"), y = arg(y_obj, fn, "y"),
+        gy = arg(gy_obj, fn, "grad_y");
+    NNCORE_CHECK(x.ndim() == 1 || x.ndim() == 2, fn,
+                 ": x must be 1-D (one sample) or 2-D (batch, in); got shape ", shape_str(x));
+    NNCORE_CHECK(w.ndim() == 2, fn, ": w must be 2-D (in, out); got shape ", shape_str(w));
+    const auto in = x.dim(x.ndim() - 1);
+    NNCORE_CHECK(w.dim(0) == in, fn, ": w must have ", in, " rows to match x of shape ",
+                 shape_str(x), "; got w of shape ", shape_str(w));
+    const bool one = x.ndim() == 1;
+    const auto batch = one ? 1 : x.dim(0);
+    const auto n_out = w.dim(1);
+    const Shape yshape = one ? Shape{n_out} : Shape{batch, n_out};
+    NNCORE_CHECK(y.shape() == yshape, fn, ": y must have shape ", shape_str(yshape),
+                 " to match x of shape ", shape_str(x), " and w of shape ", shape_str(w),
+                 "; got ", shape_str(y));
+    NNCORE_CHECK(gy.shape() == yshape, fn, ": grad_y must have shape ", shape_str(yshape),
+                 " (the shape of y); got ", shape_str(gy));
+
+    py::handle out_gx = py::none(), out_gw = py::none(), out_gb = py::none();
+    if (!out.is_none()) {
+        if (!py::isinstance<py::tuple>(out) || py::len(out) != 3) {
+            type_error(std::string(fn) + ": out must be a tuple (grad_x, grad_w, grad_b)");
+        }
+        auto t = py::reinterpret_borrow<py::tuple>(out);
+        out_gx = t[0];
+        out_gw = t[1];
+        out_gb = t[2];
+    }
+    const int bits = result_bits({&x, &w, &y, &gy});
+    return with_dtype(bits, [&](auto tag) -> py::object {
+        using T = decltype(tag);
+        py::array_t<T> kx, kw;
+        const MatView<const T> vx = sample_matrix<T>(x, in, kx);
+        const MatView<const T> vw = matrix<T>(w, kw);
+        py::array_t<T> ky = contiguous<T>(y), kgy = contiguous<T>(gy);
+        py::array_t<T> gw = output<T>(out_gw, {in, n_out}, fn, "out[1] (grad_w)");
+        py::array_t<T> gb = output<T>(out_gb, {n_out}, fn, "out[2] (grad_b)");
+        py::array_t<T> gx;
+        if (need_grad_x) gx = output<T>(out_gx, x.shape(), fn, "out[0] (grad_x)");
+        const py::array* inputs[] = {&kx, &kw, &ky, &kgy};
+        const py::array* outputs[] = {&gw, &gb, need_grad_x ? &gx : nullptr};
+        for (const py::array* o : outputs) {
+            if (!o) continue;
+            for (const py::array* i : inputs) {
+                NNCORE_CHECK(!overlaps(*o, *i), fn,
+                             ": out arrays must not share memory with the inputs");
+            }
+            for (const py::array* o2 : outputs) {
+                NNCORE_CHECK(!o2 || o2 == o || !overlaps(*o, *o2), fn,
+                             ": out arrays must not share memory with each other");
+            }
+        }
+        {
+            py::gil_scoped_release nogil;
+            MatView<T> vgx = need_grad_x ? row_major(ptr(gx), batch, in) : MatView<T>{};
+            nncore::dense_backward(vx, vw, row_major<const T>(ky.data(), batch, n_out),
+                                   row_major<const T>(kgy.data(), batch, n_out), act,
+                                   static_cast<T>(slope), need_grad_x ? &vgx : nullptr,
+                                   row_major(ptr(gw), in, n_out), ptr(gb), get_num_threads());
+        }
+        py::object gx_obj = need_grad_x ? py::object(gx) : py::object(py::none());
+        return py::make_tuple(gx_obj, gw, gb);
+    });
+}
+
+}  // namespace
+
+void register_dense(py::module_& m) {
+    m.def("matmul", &matmul);
+    m.def("dense_forward", &dense_forward);
+    m.def("dense_backward", &dense_backward);
+}
+
+}  // namespace nncore::bindings

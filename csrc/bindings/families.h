@@ -1,0 +1,21 @@
+// The binding families: each register_* adds one family's functions to nncore._core
+// (module.cpp calls them in order). One file a family, named like the function below.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace nncore::bindings {
+
+void register_dense(pybind11::module_& m);        // dense.cpp: matmul, dense_forward/backward
+void register_activations(pybind11::module_& m);  // activations.cpp: elementwise, softmax
+void register_losses(pybind11::module_& m);       // losses.cpp: mse, bce with logits, ce
+void register_optim(pybind11::module_& m);        // optim.cpp: sgd_step, adam_step
+void register_runtime(pybind11::module_& m);      // runtime.cpp: threads, config, peak probe
+void register_train(pybind11::module_& m);        // train.cpp: the trainer, clipping, metrics
+void register_threads(pybind11::module_& m);      // threads.cpp: the pool, threadpoolctl
+void register_dropout(pybind11::module_& m);      // dropout.cpp: dropout, dropout_backward
+void register_losses_extra(pybind11::module_& m); // losses_extra.cpp: l1_loss, huber_loss
+void register_activations_extra(pybind11::module_& m);  // activations_extra.cpp: gelu, silu,
+                                                        // softplus and their backward
+
+}  // namespace nncore::bindings

@@ -1,0 +1,76 @@
+// Bindings of the runtime: threads, config(), the FMA peak probe.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "bindings/arrays.h"
+#include "bindings/families.h"
+#include "core/build_info.h"
+#include "core/check.h"
+#include "core/dispatch.h"
+#include "core/parallel.h"
+#include "core/peak.h"
+
+namespace py = pybind11;
+using namespace pybind11::literals;
+
+namespace nncore::bindings {
+namespace {
+
+// -------------------------------------------------------------------------- runtime
+
+void set_threads(py::handle n) {
+    if (!py::isinstance<py::int_>(n) || py::isinstance<py::bool_>(n)) {
+        type_error("set_num_threads: n must be an int; got " +
+                   std::string(py::str(py::type::of(n).attr("__name__"))));
+    }
+    const auto v = n.cast<long long>();
+    NNCORE_CHECK(v >= 1 && v <= 4096, "set_num_threads: n must be between 1 and 4096; got ", v);
+    set_num_threads(static_cast<int>(v));
+}
+
+py::dict config() {
+    const Dispatch& d = dispatch();
+    py::dict c;
+    c["version"] = nncore::version();
+    c["compiler"] = nncore::compiler();
+    c["openmp"] = openmp_enabled();
+    c["max_threads"] = max_threads();
+    c["num_threads"] = get_num_threads();
+    c["cpu_features"] = d.cpu_features;
+    c["isa"] = d.table->name;
+    c["isa_supported"] = d.supported;
+    c["isa_compiled"] = d.compiled;
+    c["isa_requested"] = d.requested.empty() ? py::object(py::none()) : py::str(d.requested);
+    auto blocks = [](const BlockSizes& b) {
+        py::dict r;
+        r["MR"] = b.mr; r["NR"] = b.nr; r["MC"] = b.mc; r["KC"] = b.kc; r["NC"] = b.nc;
+        return r;
+    };
+    c["gemm_blocks"] = py::dict("float32"_a = blocks(d.f32), "float64"_a = blocks(d.f64));
+    py::dict caches;
+    caches["L1d"] = d.l1d; caches["L2"] = d.l2; caches["L3"] = d.l3;
+    c["caches"] = caches;
+    return c;
+}
+
+}  // namespace
+
+void register_runtime(py::module_& m) {
+    m.def("set_num_threads", &set_threads);
+    m.def("get_num_threads", &nncore::get_num_threads);
+    m.def("config", &config);
+    m.def("_fma_peak_gflops", [](int bits, int nthreads, double seconds) {
+        NNCORE_CHECK(bits == 32 || bits == 64, "_fma_peak_gflops: bits must be 32 or 64");
+        NNCORE_CHECK(nthreads >= 1, "_fma_peak_gflops: nthreads must be >= 1");
+        py::gil_scoped_release nogil;
+        return nncore::fma_peak_gflops(bits == 32, nthreads, seconds);
+    }, "bits"_a, "nthreads"_a, "seconds"_a = 0.2,
+       "Measured peak GFLOP/s of the active kernel set (for benchmarks).");
+}
+
+}  // namespace nncore::bindings

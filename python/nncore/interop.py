@@ -1,0 +1,119 @@
+"""PyTorch weight interop: ``nn.Sequential`` of ``nn.Linear`` and activations <->
+:class:`nncore.Sequential`.
+
+nncore's ``Dense.w`` has shape ``(in, out)`` (``y = x @ w + b``); torch's
+``Linear.weight`` has shape ``(out, in)`` (``y = x @ weight.T + bias``): each is the
+other's transpose. torch is imported only inside these functions.
+
+    >>> model = nc.Sequential.from_torch(torch_module)    # doctest: +SKIP
+    >>> module = model.to_torch()                          # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["from_torch", "to_torch"]
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError as e:  # pragma: no cover - exercised only without torch
+        raise ImportError("nncore.interop needs PyTorch (pip install torch)") from e
+    return torch
+
+
+def from_torch(module, dtype=None):
+    """A :class:`nncore.Sequential` with the weights of a torch ``nn.Sequential``.
+
+    Parameters
+    ----------
+    module : torch.nn.Sequential
+        Of ``nn.Linear``, ``nn.ReLU``, ``nn.Sigmoid``, ``nn.Tanh``, ``nn.LeakyReLU``,
+        ``nn.Identity`` and ``nn.Softmax`` (over the last dimension).
+    dtype : "float32" or "float64", optional
+        Default: the dtype of the module's first Linear weight.
+
+    Raises
+    ------
+    ValueError
+        For a layer nncore has no counterpart of (named with its index), or a module that
+        is not an ``nn.Sequential``.
+    """
+    torch = _torch()
+    from . import layers as L
+    from .model import Sequential
+    nn = torch.nn
+    if not isinstance(module, nn.Sequential):
+        raise ValueError(f"from_torch: expected a torch.nn.Sequential; got "
+                         f"{type(module).__name__}")
+    linears = [m for m in module if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError("from_torch: the module has no nn.Linear layer")
+    if dtype is None:
+        dtype = {torch.float64: "float64"}.get(linears[0].weight.dtype, "float32")
+    out = []
+    for i, m in enumerate(module):
+        if isinstance(m, nn.Linear):
+            layer = L.Dense(m.in_features, m.out_features, use_bias=m.bias is not None,
+                            dtype=dtype, seed=0)
+            w = m.weight.detach().cpu().double().numpy().T
+            b = None if m.bias is None else m.bias.detach().cpu().double().numpy()
+            layer.set_weights(w, b)
+            out.append(layer)
+        elif isinstance(m, nn.ReLU):
+            out.append(L.ReLU())
+        elif isinstance(m, nn.Sigmoid):
+            out.append(L.Sigmoid())
+        elif isinstance(m, nn.Tanh):
+            out.append(L.Tanh())
+        elif isinstance(m, nn.LeakyReLU):
+            out.append(L.LeakyReLU(slope=float(m.negative_slope)))
+        elif isinstance(m, nn.Identity):
+            out.append(L.Identity())
+        elif isinstance(m, nn.Softmax) and m.dim in (-1, 1, None):
+            out.append(L.Softmax())
+        else:
+            raise ValueError(f"from_torch: layer {i} ({type(m).__name__}) is not supported; "
+                             "nncore takes nn.Linear, nn.ReLU, nn.Sigmoid, nn.Tanh, "
+                             "nn.LeakyReLU, nn.Identity and nn.Softmax(dim=-1)")
+    return Sequential(out, dtype=dtype)
+
+
+def to_torch(model):
+    """A torch ``nn.Sequential`` with a copy of the model's weights, in its dtype: each
+    Dense becomes ``nn.Linear`` (plus its activation module), each activation layer its
+    torch module."""
+    torch = _torch()
+    from . import layers as L
+    nn = torch.nn
+    tdtype = torch.float64 if model.dtype == np.float64 else torch.float32
+    modules = []
+
+    def act_module(act, slope):
+        return {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
+                "identity": nn.Identity}[act]() if act != "leaky_relu" else \
+            nn.LeakyReLU(negative_slope=slope)
+
+    for i, layer in enumerate(model.layers):
+        if isinstance(layer, L.Dense):
+            lin = nn.Linear(layer.in_features, layer.out_features, bias=layer.use_bias,
+                            dtype=tdtype)
+            with torch.no_grad():
+                lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(layer.w.data.T)))
+                if layer.use_bias:
+                    lin.bias.copy_(torch.from_numpy(layer.b.data.copy()))
+            modules.append(lin)
+            if layer.activation != "identity":
+                modules.append(act_module(layer.activation, layer.slope))
+        elif isinstance(layer, L.Softmax):
+            if layer.axis not in (-1, 1):
+                raise ValueError(f"to_torch: layer {model.layer_name(i)} has axis "
+                                 f"{layer.axis}; only the last axis is supported")
+            modules.append(nn.Softmax(dim=-1))
+        elif type(layer) in (L.ReLU, L.Sigmoid, L.Tanh, L.LeakyReLU, L.Identity):
+            modules.append(act_module(layer.activation, getattr(layer, "slope", 0.01)))
+        else:
+            raise ValueError(f"to_torch: layer {model.layer_name(i)} "
+                             f"({type(layer).__name__}) has no torch counterpart")
+    return nn.Sequential(*modules)

@@ -1,0 +1,209 @@
+"""ONNX export: a :class:`nncore.Sequential`, or a fitted :mod:`nncore.sklearn` estimator,
+as MatMul + Add + activation nodes (opset 17), in the dtype it was trained in (float32 or
+float64), with a dynamic batch dimension.
+
+Needs the ``onnx`` package (``pip install "nncore[onnx]"``), imported only when a function
+here is called; ``import nncore`` never imports it.
+
+    >>> model.to_onnx("model.onnx")                       # doctest: +SKIP
+    >>> clf.to_onnx("clf.onnx")  # outputs "label" and "probabilities"   # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["OPSET", "export", "export_estimator"]
+
+#: The ONNX operator set the exported graphs use.
+OPSET = 17
+#: The IR version written (the oldest that opset 17 allows, for older runtimes).
+IR_VERSION = 8
+
+_SIMPLE = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}
+
+
+def _onnx():
+    try:
+        import onnx
+    except ImportError as e:  # pragma: no cover - exercised only without onnx
+        raise ImportError("nncore.onnx needs the 'onnx' package: pip install "
+                          "\"nncore[onnx]\"") from e
+    return onnx
+
+
+class _Graph:
+    """Nodes and initialisers under construction, with fresh names."""
+
+    def __init__(self, dtype):
+        self.onnx = _onnx()
+        self.dtype = np.dtype(dtype)
+        self.elem = {np.dtype(np.float32): self.onnx.TensorProto.FLOAT,
+                     np.dtype(np.float64): self.onnx.TensorProto.DOUBLE}[self.dtype]
+        self.nodes, self.inits, self.count = [], [], 0
+
+    def name(self, base):
+        self.count += 1
+        return f"{base}_{self.count}"
+
+    def const(self, array, base):
+        from onnx import numpy_helper
+        name = self.name(base)
+        self.inits.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def node(self, op, inputs, base, output=None, **attrs):
+        out = output or self.name(base)
+        self.nodes.append(self.onnx.helper.make_node(op, inputs, [out], name=self.name(op),
+                                                     **attrs))
+        return out
+
+    def activation(self, x, act, slope=0.01, output=None):
+        if act == "identity":
+            return self.node("Identity", [x], "identity", output) if output else x
+        if act in _SIMPLE:
+            return self.node(_SIMPLE[act], [x], act, output)
+        if act == "leaky_relu" and self.dtype == np.float32:
+            return self.node("LeakyRelu", [x], act, output, alpha=float(slope))
+        if act == "leaky_relu":  # LeakyRelu's alpha is a float32 attribute: not exact here
+            zero = self.const(np.zeros((), self.dtype), "zero")
+            scaled = self.node("Mul", [x, self.const(np.array(slope, self.dtype), "slope")],
+                               "mul")
+            positive = self.node("Greater", [x, zero], "greater")
+            return self.node("Where", [positive, x, scaled], act, output)
+        if act == "softmax":
+            return self.node("Softmax", [x], act, output, axis=-1)
+        raise ValueError(f"to_onnx: activation {act!r} has no ONNX export")
+
+    def dense(self, x, w, b, act, slope=0.01, output=None):
+        y = self.node("MatMul", [x, self.const(np.asarray(w, self.dtype), "w")], "matmul")
+        if b is not None:
+            y = self.node("Add", [y, self.const(np.asarray(b, self.dtype), "b")], "add")
+        return self.activation(y, act, slope, output)
+
+    def model(self, inputs, outputs, doc):
+        helper = self.onnx.helper
+        graph = helper.make_graph(self.nodes, "nncore", inputs, outputs, self.inits)
+        model = helper.make_model(graph, producer_name="nncore", doc_string=doc,
+                                  opset_imports=[helper.make_opsetid("", OPSET)])
+        model.ir_version = IR_VERSION
+        self.onnx.checker.check_model(model)
+        return model
+
+    def tensor(self, name, elem, cols):
+        return self.onnx.helper.make_tensor_value_info(name, elem, ["N", cols])
+
+
+def _save(model, path):
+    if path is not None:
+        _onnx().save(model, str(path))
+    return model
+
+
+def export(model, path=None, *, input_name="input", output_name="output"):
+    """The ONNX graph of a :class:`nncore.Sequential` (``model.to_onnx`` calls this).
+
+    Parameters
+    ----------
+    model : Sequential
+        Dense layers (any fused activation) and activation layers (ReLU, Sigmoid, Tanh,
+        LeakyReLU, Identity, Softmax).
+    path : str or path-like, optional
+        Also write the file there.
+    input_name, output_name : str
+        The graph's input (``(N, in_features)``) and output (``(N, outputs)``).
+
+    Returns
+    -------
+    onnx.ModelProto
+        Checked by ``onnx.checker``; the network's outputs (no softmax added: what
+        ``model.predict`` returns).
+    """
+    from .layers import Dense
+    g = _Graph(model.dtype)
+    x = input_name
+    kept = [(i, layer) for i, layer in enumerate(model.layers) if not model._skip[i]]
+    if not isinstance(kept[0][1], Dense):
+        raise ValueError("to_onnx: the model must start with a Dense layer (its input width "
+                         "names the graph's input)")
+    features = None
+    for j, (i, layer) in enumerate(kept):
+        last = j == len(kept) - 1
+        out = output_name if last else None
+        if isinstance(layer, Dense):
+            act, slope = layer.activation_and_slope()
+            x = g.dense(x, layer.w.data, None if layer.b is None else layer.b.data, act, slope,
+                        out)
+        elif layer.activation is not None:
+            if getattr(layer, "axis", -1) not in (-1, 1):
+                raise ValueError(f"to_onnx: layer {model.layer_name(i)} has axis "
+                                 f"{layer.axis}; only the last axis is exported")
+            x = g.activation(x, layer.activation, getattr(layer, "slope", 0.01), out)
+            if last and x != output_name:
+                x = g.node("Identity", [x], "identity", output_name)
+        else:
+            raise ValueError(f"to_onnx: layer {model.layer_name(i)} "
+                             f"({type(layer).__name__}) has no ONNX export")
+        features = layer.output_features(features)
+    first = kept[0][1]
+    onnx_model = g.model([g.tensor(input_name, g.elem, first.in_features)],
+                         [g.tensor(output_name, g.elem, features)],
+                         "nncore.Sequential exported by nncore.onnx")
+    return _save(onnx_model, path)
+
+
+def export_estimator(est, path=None):
+    """The ONNX graph of a fitted :mod:`nncore.sklearn` estimator (``est.to_onnx``).
+
+    Input ``"X"`` of shape ``(N, n_features_in_)`` in the estimator's dtype. As skl2onnx's
+    MLP converter (with ``zipmap=False``), a classifier outputs ``"label"`` (``(N,)``: the
+    class labels, int64 or string; ``(N, classes)`` int64 0/1 for multilabel targets) and
+    ``"probabilities"`` (``(N, classes)``); a regressor outputs ``"variable"``
+    (``(N, n_outputs_)``).
+    """
+    from .sklearn._base import ACTIVATIONS
+    onnx = _onnx()
+    TP = onnx.TensorProto
+    dtype = est.coefs_[0].dtype
+    g = _Graph(dtype)
+    x = "X"
+    act = ACTIVATIONS[est.activation]
+    last = len(est.coefs_) - 1
+    for i, (w, b) in enumerate(zip(est.coefs_, est.intercepts_)):
+        x = g.dense(x, w, b, act if i < last else "identity")
+    inputs = [g.tensor("X", g.elem, est.n_features_in_)]
+    if est.out_activation_ == "identity":
+        g.node("Identity", [x], "identity", "variable")
+        model = g.model(inputs, [g.tensor("variable", g.elem, est.n_outputs_)],
+                        "nncore.sklearn.MLPRegressor")
+        return _save(model, path)
+    classes = np.asarray(est.classes_)
+    multilabel = est._label_binarizer.y_type_.startswith("multilabel")
+    if est.out_activation_ == "softmax":
+        probs = g.activation(x, "softmax", output="probabilities")
+    else:
+        p = g.activation(x, "sigmoid")
+        if multilabel:
+            probs = g.node("Identity", [p], "identity", "probabilities")
+        else:
+            one = g.const(np.ones((1, 1), dtype), "one")
+            q = g.node("Sub", [one, p], "sub")
+            probs = g.node("Concat", [q, p], "concat", "probabilities", axis=1)
+    n_cols = len(classes) if len(classes) > 1 or multilabel else 2
+    if multilabel:
+        half = g.const(np.array(0.5, dtype), "half")
+        hit = g.node("Greater", [probs, half], "greater")
+        g.node("Cast", [hit], "cast", "label", to=TP.INT64)
+        label_info = onnx.helper.make_tensor_value_info("label", TP.INT64, ["N", n_cols])
+    else:
+        index = g.node("ArgMax", [probs], "argmax", axis=1, keepdims=0)
+        if len(classes) == 1:  # one class seen: column 0 of [1 - p, p] is that class
+            classes = np.array([classes[0], classes[0]])
+        if classes.dtype.kind in "iub":
+            table, elem = classes.astype(np.int64), TP.INT64
+        else:
+            table, elem = np.array([str(c) for c in classes], dtype=object), TP.STRING
+        g.node("Gather", [g.const(table, "classes"), index], "gather", "label", axis=0)
+        label_info = onnx.helper.make_tensor_value_info("label", elem, ["N"])
+    model = g.model(inputs, [label_info, g.tensor("probabilities", g.elem, n_cols)],
+                    "nncore.sklearn.MLPClassifier")
+    return _save(model, path)

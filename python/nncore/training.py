@@ -455,9 +455,10 @@ def native_unsupported(model, run):
                    "native op in the engine)"
     loss_fn = run.loss_fn
     if type(loss_fn) not in (losses_mod.MSELoss, losses_mod.BCEWithLogitsLoss,
-                             losses_mod.CrossEntropyLoss) or loss_fn.reduction != "mean":
-        return f"the loss {loss_fn!r} is not native (mse, bce_with_logits, cross_entropy " \
-               "with reduction='mean' are)"
+                             losses_mod.CrossEntropyLoss, losses_mod.L1Loss,
+                             losses_mod.HuberLoss) or loss_fn.reduction != "mean":
+        return f"the loss {loss_fn!r} is not native (mse, bce_with_logits, cross_entropy, " \
+               "l1 and huber with reduction='mean' are)"
     opt = run.optimizer
     if type(opt) not in (optim.SGD, optim.Adam):
         return f"the optimizer {type(opt).__name__} is not native (SGD and Adam are)"
@@ -529,8 +530,8 @@ class _NativeEpochs:
             else:
                 layers.append({"w": None, "activation": layer.activation,
                                "slope": float(getattr(layer, "slope", 0.0))})
-        loss = {losses_mod.MSELoss: "mse", losses_mod.BCEWithLogitsLoss: "bce_logits"}.get(
-            type(run.loss_fn))
+        loss = {losses_mod.MSELoss: "mse", losses_mod.BCEWithLogitsLoss: "bce_logits",
+                losses_mod.L1Loss: "l1", losses_mod.HuberLoss: "huber"}.get(type(run.loss_fn))
         y = run.y
         if loss is None:
             loss = "ce_labels" if y.ndim == 1 else "ce_probs"
@@ -563,6 +564,7 @@ class _NativeEpochs:
         self.trainer = _core._Trainer({
             "dtype": model.dtype.name, "x": np.ascontiguousarray(run.x), "n": run.n,
             "features": run.x.shape[1], "layers": layers, "loss": loss, "targets": targets,
+            "huber_delta": float(getattr(run.loss_fn, "delta", 1.0)),
             "target_cols": 1 if loss == "ce_labels" else out, "classes": out,
             "weights": None if run.weights is None else np.ascontiguousarray(run.weights),
             "classification": run.loss_fn.classification, "batch_size": run.batch_size,

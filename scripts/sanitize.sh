@@ -29,8 +29,8 @@ export PATH="$NINJA_DIR:$PATH"
 # A package tree of its own: the sanitized module never replaces another build.
 rm -rf "$PKG"
 mkdir -p "$PKG/nncore"
-cp python/nncore/*.py python/nncore/*.pyi python/nncore/py.typed "$PKG/nncore/"
-cp -r python/nncore/sklearn "$PKG/nncore/"
+cp -r python/nncore/. "$PKG/nncore/"
+rm -f "$PKG"/nncore/_core*.so
 cp "$BUILD"/_core*.so "$PKG/nncore/"
 
 LIBASAN=$(${CXX:-g++} -print-file-name=libasan.so)
@@ -45,7 +45,11 @@ export PYTHONPATH="$PWD/$PKG${PYTHONPATH:+:$PYTHONPATH}"
 "$PY" -c 'import nncore, sys; assert "build/asan" in nncore.__file__, nncore.__file__; print("sanitized nncore:", nncore.__file__, nncore.config()["isa"])'
 # The RSS-based leak test is left to the normal run: ASan's quarantine keeps freed
 # memory resident on purpose (to catch use-after-free), so RSS growth means nothing here.
+# The default run covers every test that drives native code directly; tests/ecosystem
+# (scikit-learn's estimator checks, ONNX) and tests/distributed (mpiexec subprocesses) are
+# Python built on the same native calls, and slow under ASan: pass them to include them.
 if [ "$#" -eq 0 ]; then
-    set -- tests --deselect tests/reliability/test_resources.py::test_no_leaks_over_100000_calls
+    set -- tests --ignore=tests/ecosystem --ignore=tests/distributed \
+        --deselect tests/reliability/test_resources.py::test_no_leaks_over_100000_calls
 fi
 "$PY" -m pytest -q -p no:cacheprovider "$@"

@@ -2,7 +2,7 @@
 and 1 rank x 2 threads, on the MNIST-shaped workload (784-256-128-10, relu, cross-entropy,
 60 000 random float32 rows; python -m nncore bench's ``mnist_784-256-128-10``).
 
-    python bench/distributed_bench.py [--rounds 3] [--batch 64 256] [--epochs 1]
+    python bench/distributed_bench.py [--rounds 3] [--batch 64 256] [--epochs 1] [--rows N]
 
 Each configuration is a fresh process (mpiexec -n 2 for the 2-rank runs) that times one
 ``fit`` after a warm-up epoch; the configurations are interleaved round by round and the
@@ -24,8 +24,6 @@ from pathlib import Path
 
 
 def worker(args):
-    import numpy as np
-
     import nncore as nc
     from nncore.bench import workload_data
 
@@ -34,15 +32,18 @@ def worker(args):
         import nncore.distributed as dist
         from nncore import _dist_fit
         reduce_seconds = [0.0]
-        original = _dist_fit.Distributed.reduce
 
-        def timed(self, scalars):
-            t0 = time.perf_counter()
-            original(self, scalars)
-            reduce_seconds[0] += time.perf_counter() - t0
-        _dist_fit.Distributed.reduce = timed
+        def timed(original):
+            def wrapper(self, *scalars):
+                t0 = time.perf_counter()
+                original(self, *scalars)
+                reduce_seconds[0] += time.perf_counter() - t0
+            return wrapper
+        _dist_fit.Distributed.reduce = timed(_dist_fit.Distributed.reduce)
+        _dist_fit.Distributed.native_hook = timed(_dist_fit.Distributed.native_hook)
     nc.set_num_threads(args.threads)
     x, y = workload_data("mnist_784-256-128-10")
+    x, y = x[:args.rows], y[:args.rows]
     model = nc.Sequential([nc.Dense(784, 256, "relu"), nc.Dense(256, 128, "relu"),
                            nc.Dense(128, 10)], seed=0)
     kw = dict(loss="cross_entropy", batch_size=args.batch, verbose=0, seed=0,
@@ -63,18 +64,18 @@ def worker(args):
         print(json.dumps({"seconds": seconds, "engine": h.engine,
                           "reduce_seconds": reduce_seconds[0] if distributed else 0.0,
                           "loss": h["loss"][-1]}))
-    np.asarray(0)
 
 
-def launch(procs, threads, args, engine):
+def launch(procs, threads, args, engine, extra_env=None):
     cmd = [sys.executable, __file__, "--worker", "--procs", str(procs), "--threads",
            str(threads), "--batch", str(args.batch_one), "--epochs", str(args.epochs),
+           "--rows", str(args.rows),
            "--engine", engine]
     if procs > 1:
         local = Path(sys.executable).parent / "mpiexec"
         mpiexec = str(local) if local.exists() else shutil.which("mpiexec")
         cmd = [mpiexec, "-n", str(procs)] + cmd
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), **(extra_env or {}))
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -86,33 +87,41 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch", type=int, nargs="+", default=[64, 256])
     ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--rows", type=int, default=60000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--engine", default="auto")
     ap.add_argument("--python-engine", action="store_true",
                     help="also time 2 ranks with engine='python'")
+    ap.add_argument("--heavy-yield", action="store_true",
+                    help="also time 2 ranks with MPIR_CVAR_ENABLE_HEAVY_YIELD=1 (MPICH "
+                         "yields the core while it waits: helps when cores are shared)")
     args = ap.parse_args()
     if args.worker:
         args.batch = args.batch[0]
         return worker(args)
-    configs = [("1 rank x 1 thread", 1, 1, "auto"), ("1 rank x 2 threads", 1, 2, "auto"),
-               ("2 ranks x 1 thread", 2, 1, "auto")]
+    configs = [("1 rank x 1 thread", 1, 1, "auto", None),
+               ("1 rank x 2 threads", 1, 2, "auto", None),
+               ("2 ranks x 1 thread", 2, 1, "auto", None)]
+    if args.heavy_yield:
+        configs += [("2 ranks x 1 thread, heavy yield", 2, 1, "auto",
+                     {"MPIR_CVAR_ENABLE_HEAVY_YIELD": "1"})]
     if args.python_engine:
-        configs += [("1 rank x 1 thread, python engine", 1, 1, "python"),
-                    ("2 ranks x 1 thread, python engine", 2, 1, "python")]
-    print(f"MNIST-shaped 784-256-128-10, 60000 rows, {args.epochs} epoch(s), float32, "
+        configs += [("1 rank x 1 thread, python engine", 1, 1, "python", None),
+                    ("2 ranks x 1 thread, python engine", 2, 1, "python", None)]
+    print(f"MNIST-shaped 784-256-128-10, {args.rows} rows, {args.epochs} epoch(s), float32, "
           f"{args.rounds} interleaved rounds; medians (min-max)")
     for batch in args.batch:
         args.batch_one = batch
         times = {name: [] for name, *_ in configs}
         reduce = {name: [] for name, *_ in configs}
         for _ in range(args.rounds):
-            for name, procs, threads, engine in configs:
-                r = launch(procs, threads, args, engine)
+            for name, procs, threads, engine, extra_env in configs:
+                r = launch(procs, threads, args, engine, extra_env)
                 times[name].append(r["seconds"])
                 reduce[name].append(r["reduce_seconds"])
         base = statistics.median(times["1 rank x 1 thread"])
         base_py = statistics.median(times.get("1 rank x 1 thread, python engine", [1.0]))
-        print(f"\nglobal batch {batch} ({-(-60000 // batch)} steps per epoch)")
+        print(f"\nglobal batch {batch} ({-(-args.rows // batch)} steps per epoch)")
         for name, *_ in configs:
             t = statistics.median(times[name])
             ref = base_py if "python" in name else base

@@ -46,10 +46,12 @@ export PYTHONPATH="$PWD/$PKG${PYTHONPATH:+:$PYTHONPATH}"
 # The RSS-based leak test is left to the normal run: ASan's quarantine keeps freed
 # memory resident on purpose (to catch use-after-free), so RSS growth means nothing here.
 # The default run covers every test that drives native code directly; tests/ecosystem
-# (scikit-learn's estimator checks, ONNX) and tests/distributed (mpiexec subprocesses) are
+# (scikit-learn's estimator checks, ONNX, PyTorch), tests/distributed (mpiexec
+# subprocesses) and the benchmark smoke runs (subprocesses, PyTorch when installed) are
 # Python built on the same native calls, and slow under ASan: pass them to include them.
 if [ "$#" -eq 0 ]; then
     set -- tests --ignore=tests/ecosystem --ignore=tests/distributed \
+        --ignore=tests/test_bench.py --ignore=tests/package/test_bench_cli.py \
         --deselect tests/reliability/test_resources.py::test_no_leaks_over_100000_calls
 fi
 "$PY" -m pytest -q -p no:cacheprovider "$@"

@@ -125,7 +125,13 @@ public:
         } else {
             s.targets = buffer<T>(a["targets"], n * s.target_cols, "targets", false, keep_);
         }
-        if (!a["weights"].is_none()) s.weights = buffer<T>(a["weights"], n, "weights", false, keep_);
+        // sharded data: the global row count and this rank's first row (see train.h)
+        s.global_n = a.contains("global_n") ? a["global_n"].cast<std::int64_t>() : 0;
+        s.own_lo = a.contains("own_lo") ? a["own_lo"].cast<std::int64_t>() : 0;
+        if (!a["weights"].is_none()) {
+            s.weights = buffer<T>(a["weights"], s.global_n > 0 ? s.global_n : n, "weights",
+                                  false, keep_);
+        }
         s.classification = a["classification"].cast<bool>();
         s.batch_size = a["batch_size"].cast<std::int64_t>();
         s.shuffle = a["shuffle"].cast<bool>();
@@ -187,7 +193,22 @@ public:
             // hook(scalars): called with the GIL, after backward, to sum over the ranks.
             hook_ = a["grad_hook"];
             keep_.append(hook_);
-            s.grad_hook = [this](double* scalars) {
+            if (a.contains("reduce_tail") && !a["reduce_tail"].is_none()) {
+                // the scalars travel in the gradient buffer's tail: hook() takes nothing
+                s.reduce_tail = buffer<T>(a["reduce_tail"], 3, "reduce_tail", true, keep_);
+                s.grad_hook = [this](double*) {
+                    py::gil_scoped_acquire gil;
+                    try {
+                        hook_();
+                    } catch (py::error_already_set& e) {
+                        hook_error_ = std::make_unique<py::error_already_set>(std::move(e));
+                        failed_ = true;
+                        return false;
+                    }
+                    return true;
+                };
+            }
+            if (!s.grad_hook) s.grad_hook = [this](double* scalars) {
                 py::gil_scoped_acquire gil;
                 py::array_t<double> arr(2);
                 arr.mutable_data()[0] = scalars[0];

@@ -49,16 +49,21 @@ template <class T>
 Trainer<T>::Trainer(TrainSpec<T> spec, Pcg64 rng) : s_(std::move(spec)), rng_(rng) {
     const char* fn = "Trainer";
     NNCORE_CHECK(!s_.layers.empty(), fn, ": the model has no layers");
-    NNCORE_CHECK(s_.n > 0 && s_.batch_size > 0, fn, ": no training rows");
+    NNCORE_CHECK((s_.n > 0 || s_.global_n > 0) && s_.batch_size > 0, fn, ": no training rows");
     NNCORE_CHECK(s_.params.size() == s_.grads.size() && s_.params.size() == s_.sizes.size(),
                  fn, ": parameters, gradients and sizes differ in number");
     NNCORE_CHECK(s_.no_decay.empty() || s_.no_decay.size() == s_.params.size(), fn,
                  ": no_decay needs one flag per parameter");
     NNCORE_CHECK(s_.world_size >= 1 && s_.rank >= 0 && s_.rank < s_.world_size, fn,
                  ": rank ", s_.rank, " is not in [0, world_size = ", s_.world_size, ")");
-    steps_ = (s_.n + s_.batch_size - 1) / s_.batch_size;
-    const index_t bs = s_.batch_size < s_.n ? s_.batch_size : s_.n;
-    order_.resize(static_cast<std::size_t>(s_.n));
+    NNCORE_CHECK(s_.global_n == 0 || (s_.own_lo >= 0 && s_.own_lo + s_.n <= s_.global_n), fn,
+                 ": rows [", s_.own_lo, ", ", s_.own_lo + s_.n, ") are not in the global set of ",
+                 s_.global_n);
+    const index_t total = s_.global_n > 0 ? s_.global_n : s_.n;
+    steps_ = (total + s_.batch_size - 1) / s_.batch_size;
+    const index_t bs = s_.batch_size < total ? s_.batch_size : total;
+    order_.resize(static_cast<std::size_t>(total));
+    if (s_.global_n > 0) mine_.resize(static_cast<std::size_t>(bs));
     xb_.resize(static_cast<std::size_t>(bs * s_.features));
     if (s_.labels) lb_.resize(static_cast<std::size_t>(bs));
     else tb_.resize(static_cast<std::size_t>(bs * s_.target_cols));
@@ -78,7 +83,7 @@ Trainer<T>::Trainer(TrainSpec<T> spec, Pcg64 rng) : s_(std::move(spec)), rng_(rn
                  ": targets have ", s_.target_cols, " columns; the model gives ", width);
     grad_out_.resize(static_cast<std::size_t>(bs * width));
     grad_ptrs_ = s_.grads;
-    for (std::int64_t i = 0; i < s_.n; ++i) order_[i] = i;
+    for (std::int64_t i = 0; i < total; ++i) order_[i] = i;
 }
 
 template <class T>
@@ -86,7 +91,12 @@ std::vector<std::int64_t> Trainer<T>::batch_rows() const {
     const index_t s = step_ > 0 ? step_ - 1 : 0;
     const index_t b = s * s_.batch_size;
     const index_t e = b + batch_rows_;
-    return std::vector<std::int64_t>(order_.begin() + b, order_.begin() + e);
+    if (s_.global_n == 0) return std::vector<std::int64_t>(order_.begin() + b, order_.begin() + e);
+    std::vector<std::int64_t> rows;  // sharded: the batch's rows this rank holds, local ids
+    for (index_t r = b; r < e; ++r) {
+        if (order_[r] >= s_.own_lo && order_[r] < s_.own_lo + s_.n) rows.push_back(order_[r] - s_.own_lo);
+    }
+    return rows;
 }
 
 template <class T>
@@ -101,18 +111,30 @@ template <class T>
 double Trainer<T>::step(index_t step, int nthreads, std::int64_t* correct) {
     // idx = order[step * bs:(step + 1) * bs]; xb, yb, wb = x[idx], y[idx], weights[idx]
     // (distributed: this rank's contiguous share idx[B*rank//P : B*(rank+1)//P])
+    // (sharded: this rank's rows of the batch, in batch order)
+    const index_t total = static_cast<index_t>(order_.size());
     const index_t begin = step * s_.batch_size;
-    const index_t batch = (begin + s_.batch_size < s_.n ? s_.batch_size : s_.n - begin);
-    const index_t lo = batch * s_.rank / s_.world_size;
-    const index_t rows = batch * (s_.rank + 1) / s_.world_size - lo;
-    batch_rows_ = batch;
+    const index_t batch = (begin + s_.batch_size < total ? s_.batch_size : total - begin);
+    index_t lo = batch * s_.rank / s_.world_size;
+    index_t rows = batch * (s_.rank + 1) / s_.world_size - lo;
     const std::int64_t* idx = order_.data() + begin + lo;
+    if (s_.global_n > 0) {
+        rows = 0;
+        for (index_t r = 0; r < batch; ++r) {
+            const std::int64_t g = order_[begin + r];
+            if (g >= s_.own_lo && g < s_.own_lo + s_.n) mine_[rows++] = g;
+        }
+        idx = mine_.data();
+    }
+    batch_rows_ = batch;
+    const std::int64_t off = s_.global_n > 0 ? s_.own_lo : 0;  // global id -> local row
     for (index_t r = 0; r < rows; ++r) {
-        const T* src = s_.x + idx[r] * s_.features;
+        const std::int64_t i = idx[r] - off;
+        const T* src = s_.x + i * s_.features;
         std::copy(src, src + s_.features, xb_.data() + r * s_.features);
-        if (s_.labels) lb_[r] = s_.labels[idx[r]];
-        else std::copy(s_.targets + idx[r] * s_.target_cols,
-                       s_.targets + (idx[r] + 1) * s_.target_cols, tb_.data() + r * s_.target_cols);
+        if (s_.labels) lb_[r] = s_.labels[i];
+        else std::copy(s_.targets + i * s_.target_cols,
+                       s_.targets + (i + 1) * s_.target_cols, tb_.data() + r * s_.target_cols);
         if (s_.weights) wb_[r] = s_.weights[idx[r]];
     }
 
@@ -120,7 +142,7 @@ double Trainer<T>::step(index_t step, int nthreads, std::int64_t* correct) {
     if (rows > 0) {
         v = forward_loss(rows, nthreads, correct);
         if (!std::isfinite(v) && s_.stop_on_nonfinite && s_.world_size == 1) return v;
-        if (s_.world_size > 1) v *= share(begin, batch, lo, rows);
+        if (s_.world_size > 1) v *= share(begin, batch, idx, rows);
         backward(rows, nthreads);
     } else {
         *correct = 0;
@@ -130,9 +152,19 @@ double Trainer<T>::step(index_t step, int nthreads, std::int64_t* correct) {
     if (s_.grad_hook) {
         // Sum the gradients (and the loss and correct count) over the ranks.
         double scalars[2] = {v, double(*correct)};
+        T* tail = s_.reduce_tail;
+        if (tail) {
+            tail[0] = static_cast<T>(v);
+            tail[1] = static_cast<T>(v - double(tail[0]));
+            tail[2] = static_cast<T>(*correct);
+        }
         if (!s_.grad_hook(scalars)) {
             hook_failed_ = true;
             return v;
+        }
+        if (tail) {
+            scalars[0] = double(tail[0]) + double(tail[1]);
+            scalars[1] = double(tail[2]);
         }
         v = scalars[0];
         *correct = static_cast<std::int64_t>(scalars[1]);
@@ -145,16 +177,16 @@ double Trainer<T>::step(index_t step, int nthreads, std::int64_t* correct) {
 }
 
 template <class T>
-double Trainer<T>::share(index_t begin, index_t batch, index_t lo, index_t rows) {
+double Trainer<T>::share(index_t begin, index_t batch, const std::int64_t* idx, index_t rows) {
     // This rank's part of the global batch's weighted mean: its gradient (and loss) are
     // scaled by local / global denominator, so that their sum over ranks is the mean.
-    const auto wsum = [&](index_t b, index_t n) {
+    const auto wsum = [&](const std::int64_t* ids, index_t n) {
         double s = 0;
-        for (index_t r = 0; r < n; ++r) s += double(s_.weights[order_[b + r]]);
+        for (index_t r = 0; r < n; ++r) s += double(s_.weights[ids[r]]);
         return s;
     };
-    const double local = s_.weights ? wsum(begin + lo, rows) : double(rows);
-    const double global = s_.weights ? wsum(begin, batch) : double(batch);
+    const double local = s_.weights ? wsum(idx, rows) : double(rows);
+    const double global = s_.weights ? wsum(order_.data() + begin, batch) : double(batch);
     const double scale = global != 0 ? local / global : 0.0;
     const T ts = static_cast<T>(scale);
     const index_t n = rows * widths_.back();

@@ -80,8 +80,18 @@ struct TrainSpec {
     // (weighted) denominator; after backward, grad_hook sums every gradient and
     // scalars = {loss share, correct count} over the ranks, in place (an MPI Allreduce).
     index_t rank = 0, world_size = 1;
+    // Sharded data (global_n > 0): the global set has global_n rows, shuffled alike on
+    // every rank; this rank holds rows [own_lo, own_lo + n) of it in x / targets / labels
+    // and computes the rows of each global batch it holds (in batch order). weights, when
+    // given, holds all global_n rows (every rank needs each batch's denominator).
+    index_t global_n = 0, own_lo = 0;
     // Returns false to stop the run at once (the hook failed).
     std::function<bool(double* scalars)> grad_hook;
+    // When set (3 elements, normally the end of the flat buffer the gradients live in):
+    // the scalars are written there before grad_hook as {hi, lo, correct} in T (the loss
+    // as T(v) + T(v - T(v)), about 48 bits in float32) and read back after it, so that
+    // one reduction of that buffer sums them with the gradients.
+    T* reduce_tail = nullptr;
 };
 
 struct EpochRecord {
@@ -114,7 +124,8 @@ public:
     std::int64_t optimizer_steps() const noexcept { return opt_steps_; }
     void set_optimizer_steps(std::int64_t s) noexcept { opt_steps_ = s; }
     const Pcg64& rng() const noexcept { return rng_; }
-    // Rows of the current (or last) batch, in the order they were gathered.
+    // Rows of the current (or last) batch, in the order they were gathered (sharded: the
+    // rows of it this rank holds, as local row numbers).
     std::vector<std::int64_t> batch_rows() const;
     double lr() const noexcept { return lr_; }
     // New rows of the same count and layout (train_on_batch): the next epoch uses them.
@@ -130,7 +141,7 @@ private:
     double step(index_t step, int nthreads, std::int64_t* correct);
     double forward_loss(index_t rows, int nthreads, std::int64_t* correct);
     void backward(index_t rows, int nthreads);
-    double share(index_t begin, index_t batch, index_t lo, index_t rows);
+    double share(index_t begin, index_t batch, const std::int64_t* idx, index_t rows);
     void update(int nthreads);
 
     TrainSpec<T> s_;
@@ -143,6 +154,7 @@ private:
     std::int64_t correct_ = 0;
     index_t batch_rows_ = 0;
     std::vector<std::int64_t> order_;
+    std::vector<std::int64_t> mine_;  // sharded: this rank's rows of the batch (global ids)
     // Workspaces: gathered batch, each layer's output and input gradient, loss gradient.
     std::vector<T> xb_, tb_, wb_, grad_out_;
     std::vector<std::int64_t> lb_;

@@ -106,9 +106,7 @@ class Distributed:
             run.steps = math.ceil(self.n_global / run.batch_size)
             # every rank needs the global weights for its share of each batch's denominator
             self.w_global = None if run.weights is None else np.concatenate(
-                D._allgather_object(np.asarray(run.weights, np.float64)))
-            run.native_why_not = "the native engine trains replicated data only " \
-                                 "(distributed='sharded' runs the python engine)"
+                D._allgather_object(np.asarray(run.weights)))
             if run.x_val is not None:
                 run.evaluate = self.evaluate_sharded
         else:
@@ -134,13 +132,19 @@ class Distributed:
         D._watchdog.arm("start-up")  # starts the watchdog thread
         D._watchdog.disarm()
         run.native_spec = {"rank": self.rank, "world_size": self.size,
-                           "grad_hook": self.native_hook}
+                           "grad_hook": self.native_hook, "reduce_tail": self.buf[-3:]}
+        if self.sharded:  # the local rows, with the global set's size and every weight
+            run.native_spec.update(
+                n=run.n_local, global_n=self.n_global, own_lo=self.lo,
+                weights=None if self.w_global is None else
+                np.ascontiguousarray(self.w_global, model.dtype))
 
     # ---------------------------------------------------------------- the reduction
 
     def reduce(self, scalars):
         """Sum the gradients and ``scalars`` (float64 [loss share, correct]) over the
-        ranks, in place, with one Allreduce. The result is the same on every rank."""
+        ranks, in place, with one Allreduce; the packing of the native engine's
+        ``reduce_tail`` (csrc/core/train.h). The result is the same on every rank."""
         wd = D._watchdog
         wd.what = f"the gradient allreduce of step {self.steps_done + 1}"
         wd.deadline = time.monotonic() + D._timeout
@@ -153,9 +157,15 @@ class Distributed:
         wd.deadline = None
         self.steps_done += 1
 
-    def native_hook(self, scalars):
-        """The native engine's grad_hook: called once per step with the GIL held."""
-        self.reduce(scalars)
+    def native_hook(self):
+        """The native engine's grad_hook, once per step with the GIL held: the engine has
+        written the loss and correct count into the buffer's tail (``reduce_tail``)."""
+        wd = D._watchdog
+        wd.what = f"the gradient allreduce of step {self.steps_done + 1}"
+        wd.deadline = time.monotonic() + D._timeout
+        self.comm.Allreduce(self.in_place, self.buf)
+        wd.deadline = None
+        self.steps_done += 1
 
     # ---------------------------------------------------------------- the python engine
 

@@ -6,7 +6,8 @@ Either let ``fit`` do everything::
     model.fit(x, y, ..., distributed=True)           # every rank passes the same (x, y)
     model.fit(x_part, y_part, ..., distributed="sharded")  # each rank passes its part
 
-or keep your own step loop and add two lines (as with Horovod)::
+or keep your own step loop, add two lines and iterate over this rank's part (as with
+Horovod)::
 
     import nncore.distributed as dist
     dist.broadcast_parameters(model)                 # rank 0's initial weights everywhere
@@ -29,7 +30,6 @@ import os
 import sys
 import threading
 import time
-import traceback
 
 import numpy as np
 

@@ -24,7 +24,8 @@ def _regressor(dtype, seed=4):
 
 
 def scenario(name):
-    """(model, x, y, fit kwargs, sharded data?) for ``name``."""
+    """(model, x, y, fit kwargs) for ``name``; worker.py shards the data of the
+    ``sharded*`` scenarios (the reference trains on all of it)."""
     if name in ("sgd64_native", "sgd64_python"):
         x, y = _data(203, 6, np.float64, 0)
         kw = dict(loss="cross_entropy", optimizer=nc.SGD(lr=0.05, momentum=0.9),
@@ -56,18 +57,25 @@ def scenario(name):
                   batch_size=20, seed=6, validation_data=(xv, yv),
                   callbacks=[nc.EarlyStopping(monitor="val_loss", patience=1)])
         return _classifier(np.float64), x, y, kw
-    if name in ("sharded64", "sharded32"):
-        dtype = np.float64 if name == "sharded64" else np.float32
+    if name in ("sharded64", "sharded64_python", "sharded32"):
+        dtype = np.float32 if name == "sharded32" else np.float64
         x, y = _data(157, 6, dtype, 6)
         xv, yv = _data(41, 6, dtype, 7)
         kw = dict(loss="cross_entropy", optimizer=nc.Adam(lr=0.01), epochs=3, batch_size=24,
-                  seed=7, validation_data=(xv, yv), sample_weight=np.linspace(0.5, 1.5, 157))
+                  seed=7, validation_data=(xv, yv), sample_weight=np.linspace(0.5, 1.5, 157),
+                  engine="python" if name.endswith("python") else "auto")
         return _classifier(dtype), x, y, kw
+    if name == "sharded_tiny":  # 2 rows on 3 ranks: rank 0 holds none
+        x, y = _data(2, 6, np.float64, 8)
+        kw = dict(loss="cross_entropy", optimizer=nc.SGD(lr=0.1), epochs=3, batch_size=2,
+                  seed=8, sample_weight=np.array([0.5, 2.0]))
+        return _classifier(np.float64), x, y, kw
     raise KeyError(name)
 
 
 SCENARIOS = ["sgd64_native", "sgd64_python", "adam32_native", "adam32_python",
-             "adam64_sched", "tiny_batch", "early_stop", "sharded64", "sharded32"]
+             "adam64_sched", "tiny_batch", "early_stop", "sharded64", "sharded64_python", "sharded32",
+             "sharded_tiny"]
 
 
 def readme_loop(model, x, y, shard=None, allreduce=None):

@@ -9,6 +9,7 @@ error within the timeout. CI installs the [mpi] extra: a missing mpi4py or mpiex
 """
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -21,8 +22,9 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from scenarios import SCENARIOS, readme_loop, scenario  # noqa: E402
+from scenarios import SCENARIOS, scenario  # noqa: E402
 
+DOCS = HERE.parents[1] / "docs" / "distributed.md"
 TIMEOUT = 4.0  # NNCORE_DIST_TIMEOUT for the fault runs (seconds)
 
 
@@ -63,6 +65,12 @@ def runs(tmp_path_factory):
     for procs in (2, 3):
         out = tmp_path_factory.mktemp(f"np{procs}")
         jobs[procs] = (_launch(procs, out, SCENARIOS + ["readme_loop"]), out)
+    docs = tmp_path_factory.mktemp("docs")  # docs/distributed.md's first example
+    block = re.search(r"```python\n(.*?)```", DOCS.read_text(), flags=re.S).group(1)
+    (docs / "train.py").write_text(block)
+    jobs["docs"] = (subprocess.Popen([_mpiexec(), "-n", "2", sys.executable, "train.py"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, env=_env(), cwd=str(docs)), docs)
     for kind, procs in FAULTS.items():
         out = tmp_path_factory.mktemp(f"fault_{kind}")
         jobs[kind] = (_launch(procs, out, [f"fault:{kind}"]), out)
@@ -123,13 +131,14 @@ def test_fit_equals_one_process(runs, procs, name):
         if key == "epoch_time":
             continue
         assert _rel(first["history"][key], np.array(values)) <= tol * 10, key
-    expect = "python" if name.startswith("sharded") else kw.get("engine", "native")
+    expect = "python" if kw.get("engine") == "python" else "native"
     assert first["engine"] == expect
 
 
 @pytest.mark.parametrize("procs", [2, 3])
 def test_engines_agree_bitwise(runs, procs):
-    for a, b in [("sgd64_native", "sgd64_python"), ("adam32_native", "adam32_python")]:
+    for a, b in [("sgd64_native", "sgd64_python"), ("adam32_native", "adam32_python"),
+                 ("sharded64", "sharded64_python")]:
         ra, rb = _records(runs, procs, a)[0], _records(runs, procs, b)[0]
         assert ra["checksums"] == rb["checksums"]
         assert {k: v for k, v in ra["history"].items() if k != "epoch_time"} == \
@@ -171,7 +180,18 @@ def test_readme_loop_with_two_added_lines(runs, procs):
             opt.step()
     for got, p in zip(recs[0]["weights"], model.parameters()):
         assert _rel(got, p.data) <= 1e-9
-    assert readme_loop  # the loop the ranks ran
+    saved = nc.load(str(runs[procs][3] / "readme_loop.npz"))  # dist.save, from rank 0
+    for a, b in zip(saved.parameters(), recs[0]["weights"]):
+        assert np.array_equal(a.data, b)
+
+
+def test_docs_example_runs(runs):
+    import nncore as nc
+    rc, text, _, out = runs["docs"]
+    assert rc == 0, text[-3000:]
+    assert text.count("epoch 10/10") == 1  # progress from rank 0 only
+    assert nc.load(str(out / "model.npz")).evaluate(*nc.spirals(n=2000, classes=3, seed=0))[
+        "accuracy"] > 0.5
 
 
 def _fault(runs, kind):

@@ -28,9 +28,9 @@ def _params_crc(model):
 
 def _recording(reduce):
     # Before each step's reduction the parameters are the previous step's result.
-    def wrapped(self, scalars):
+    def wrapped(self, *scalars):
         checksums.append(_params_crc(self._model))
-        reduce(self, scalars)
+        reduce(self, *scalars)
     return wrapped
 
 
@@ -43,7 +43,8 @@ def _attach_keep(self, model, *a, **k):
 
 
 _dist_fit.Distributed.attach = _attach_keep
-_dist_fit.Distributed.reduce = _recording(_dist_fit.Distributed.reduce)
+_dist_fit.Distributed.reduce = _recording(_dist_fit.Distributed.reduce)  # python engine
+_dist_fit.Distributed.native_hook = _recording(_dist_fit.Distributed.native_hook)
 
 
 def dump(name, model, history=None):
@@ -103,6 +104,7 @@ for name in names:
                               dtype=np.float64)
         dist.broadcast_parameters(model)
         readme_loop(model, x, y, shard=dist.shard, allreduce=dist.allreduce_gradients)
+        dist.save(model, os.path.join(out_dir, "readme_loop.npz"))  # rank 0 writes it
         dump(name, model)
         continue
     model, x, y, kw = scenario(name)
@@ -110,7 +112,8 @@ for name in names:
         # each rank holds only its part of the training, weights and validation data
         x, y, w = dist.shard(x, y, kw["sample_weight"])
         kw["sample_weight"] = w
-        kw["validation_data"] = dist.shard(*kw["validation_data"])
+        if "validation_data" in kw:
+            kw["validation_data"] = dist.shard(*kw["validation_data"])
         mode = "sharded"
     else:
         mode = True

@@ -17,15 +17,11 @@ def test_bench_quick_smoke(tmp_path):
     assert train[0]["results"]["NumPy loop"]["ratio"] > 0
 
 
-def test_bench_rss_each_implementation_in_its_own_process(tmp_path):
-    out = tmp_path / "b.json"
-    r = subprocess.run([sys.executable, "-m", "nncore", "bench", "--quick", "--threads", "1",
-                        "--workloads", "xor_2-4-1", "--rss", "tabular_20-64-64-1",
-                        "--json", str(out)],
-                       capture_output=True, text=True, timeout=600, cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert "## peak RSS, one epoch of tabular_20-64-64-1" in r.stdout
-    rss = [e for e in json.loads(out.read_text())["entries"] if "rss" in e][0]["results"]
+def test_bench_rss_each_implementation_in_its_own_process():
+    from nncore import bench
+    entry = bench.bench_rss("tabular_20-64-64-1")
+    assert entry["rss"] == "tabular_20-64-64-1" and entry["unit"] == "MiB"
+    rss = dict(entry["results"])
     floor = rss.pop("data only")
     assert floor > 10  # MiB: at least Python, NumPy and the data
     assert {"nncore fit (native)", "nncore fit (python)", "NumPy loop"} <= set(rss)

@@ -13,5 +13,9 @@ void register_optim(pybind11::module_& m);        // optim.cpp: sgd_step, adam_s
 void register_runtime(pybind11::module_& m);      // runtime.cpp: threads, config, peak probe
 void register_train(pybind11::module_& m);        // train.cpp: the trainer, clipping, metrics
 void register_threads(pybind11::module_& m);      // threads.cpp: the pool, threadpoolctl
+void register_dropout(pybind11::module_& m);      // dropout.cpp: dropout, dropout_backward
+void register_losses_extra(pybind11::module_& m); // losses_extra.cpp: l1_loss, huber_loss
+void register_activations_extra(pybind11::module_& m);  // activations_extra.cpp: gelu, silu,
+                                                        // softplus and their backward
 
 }  // namespace nncore::bindings

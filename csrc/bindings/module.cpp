@@ -18,4 +18,7 @@ PYBIND11_MODULE(_core, m) {
     register_optim(m);
     register_runtime(m);
     register_threads(m);
+    register_dropout(m);
+    register_losses_extra(m);
+    register_activations_extra(m);
 }

@@ -63,7 +63,10 @@ TrainLoss loss_arg(const std::string& s) {
     if (s == "bce_logits") return TrainLoss::bce_logits;
     if (s == "ce_labels") return TrainLoss::ce_labels;
     if (s == "ce_probs") return TrainLoss::ce_probs;
-    fail("Trainer: loss must be 'mse', 'bce_logits', 'ce_labels' or 'ce_probs'; got '", s, "'");
+    if (s == "l1") return TrainLoss::l1;
+    if (s == "huber") return TrainLoss::huber;
+    fail("Trainer: loss must be 'mse', 'bce_logits', 'ce_labels', 'ce_probs', 'l1' or 'huber'; "
+         "got '", s, "'");
 }
 
 unsigned __int128 u128(std::uint64_t hi, std::uint64_t lo) {
@@ -109,6 +112,7 @@ public:
             s.layers.push_back(L);
         }
         s.loss = loss_arg(a["loss"].cast<std::string>());
+        if (a.contains("huber_delta")) s.huber_delta = a["huber_delta"].cast<double>();
         s.target_cols = a["target_cols"].cast<std::int64_t>();
         if (s.loss == TrainLoss::ce_labels) {
             s.labels = buffer<std::int64_t>(a["targets"], n, "labels", false, keep_);

@@ -12,6 +12,7 @@
 #include "core/elementwise.h"
 #include "core/enums.h"
 #include "core/losses.h"
+#include "core/losses_extra.h"
 #include "core/metrics.h"
 
 namespace nncore {
@@ -229,6 +230,13 @@ double Trainer<T>::forward_loss(index_t rows, int nthreads, std::int64_t* correc
         case TrainLoss::ce_labels:
             value = cross_entropy(out, lb_.data(), static_cast<const T*>(nullptr), w, rows, width,
                                   Reduction::mean, lo, nthreads);
+            break;
+        case TrainLoss::l1:
+            value = l1_loss(out, tb_.data(), w, rows, width, Reduction::mean, lo, nthreads);
+            break;
+        case TrainLoss::huber:
+            value = huber_loss(out, tb_.data(), w, rows, width, Reduction::mean,
+                               static_cast<T>(s_.huber_delta), lo, nthreads);
             break;
         case TrainLoss::ce_probs:
             value = cross_entropy(out, static_cast<const std::int64_t*>(nullptr), tb_.data(), w,

@@ -19,7 +19,8 @@
 
 namespace nncore {
 
-enum class TrainLoss : int { mse = 0, bce_logits = 1, ce_labels = 2, ce_probs = 3 };
+enum class TrainLoss : int { mse = 0, bce_logits = 1, ce_labels = 2, ce_probs = 3, l1 = 4,
+                             huber = 5 };
 enum class TrainOptimizer : int { sgd = 0, adam = 1 };
 enum class Schedule : int { none = 0, step = 1, exponential = 2, cosine = 3 };
 
@@ -51,6 +52,7 @@ struct TrainSpec {
     const T* x = nullptr;                 // (n, features) row-major
     index_t n = 0, features = 0;
     TrainLoss loss = TrainLoss::mse;
+    double huber_delta = 1.0;             // for TrainLoss::huber (core/losses_extra.h)
     const T* targets = nullptr;           // (n, outputs) for mse / bce / ce_probs
     const std::int64_t* labels = nullptr; // (n,) for ce_labels, checked in range
     index_t target_cols = 0;              // outputs per target row (1 for labels)

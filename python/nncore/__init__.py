@@ -22,8 +22,10 @@ from . import callbacks, data, initializers, layers, losses, optim
 from .callbacks import Callback, EarlyStopping, GradientHealth, health_report
 from .data import batches, one_hot, spirals, train_test_split, xor
 from .gradcheck import gradcheck
-from .layers import Dense, Identity, LeakyReLU, Parameter, ReLU, Sigmoid, Softmax, Tanh
-from .losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from .layers import (GELU, Dense, Identity, LeakyReLU, Parameter, ReLU, Sigmoid, SiLU, Softmax,
+                     Softplus, Tanh)
+from .dropout import Dropout
+from .losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss
 from .model import History, NonFiniteLossError, Sequential, load
 from .optim import (SGD, Adam, CosineAnnealingLR, ExponentialLR, StepLR, clip_grad_norm_,
                     clip_grad_value_)
@@ -34,7 +36,8 @@ __all__ += [
     "Callback", "EarlyStopping", "GradientHealth", "health_report",
     "batches", "one_hot", "spirals", "train_test_split", "xor", "gradcheck",
     "Dense", "Identity", "LeakyReLU", "Parameter", "ReLU", "Sigmoid", "Softmax", "Tanh",
-    "BCEWithLogitsLoss", "CrossEntropyLoss", "MSELoss",
+    "BCEWithLogitsLoss", "CrossEntropyLoss", "MSELoss", "L1Loss", "HuberLoss", "Dropout",
+    "GELU", "SiLU", "Softplus",
     "History", "NonFiniteLossError", "Sequential",
     "SGD", "Adam", "CosineAnnealingLR", "ExponentialLR", "StepLR", "clip_grad_norm_",
     "clip_grad_value_", "ModelFileError", "load",

@@ -20,10 +20,12 @@ def gradcheck(model, x, y, loss="mse", eps=1e-6, max_checks=64, seed=0, verbose=
     import copy
 
     twin = copy.deepcopy(model)
+    for layer in twin.layers:
+        layer.declared_dtype = None  # the twin is float64 whatever the layers were given
     twin = Sequential(twin.layers, dtype="float64")  # casts weights, keeps values
     twin.set_input_grad(False)
     loss_fn = losses_mod.get(loss)
-    loss_fn = type(loss_fn)(reduction=loss_fn.reduction if loss_fn.reduction != "none" else "sum")
+    loss_fn = loss_fn.with_reduction(loss_fn.reduction if loss_fn.reduction != "none" else "sum")
     x = np.asarray(x, np.float64)
     y = np.asarray(y)
     y = y if (isinstance(loss_fn, losses_mod.CrossEntropyLoss) and y.ndim == 1) \

@@ -17,7 +17,20 @@ from . import functional as F
 from . import initializers
 
 __all__ = ["Parameter", "Layer", "Dense", "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Softmax",
-           "Identity", "ACTIVATION_LAYERS", "activation_layer"]
+           "Identity", "GELU", "SiLU", "Softplus", "ACTIVATION_LAYERS", "activation_layer"]
+
+# Activations whose derivative needs the pre-activation: applied after the product (not
+# fused into its store), forward and backward from the pre-activation z.
+_FROM_INPUT = {
+    "gelu": (lambda z, out: F.gelu(z, out=out),
+             lambda z, g, out: F.gelu_backward(z, g, out=out)),
+    "gelu_tanh": (lambda z, out: F.gelu(z, "tanh", out=out),
+                  lambda z, g, out: F.gelu_backward(z, g, "tanh", out=out)),
+    "silu": (lambda z, out: F.silu(z, out=out),
+             lambda z, g, out: F.silu_backward(z, g, out=out)),
+    "softplus": (lambda z, out: F.softplus(z, out=out),
+                 lambda z, g, out: F.softplus_backward(z, g, out=out)),
+}
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -79,6 +92,8 @@ class Layer:
     """Base class: a step of a network with forward, backward and (maybe) parameters."""
 
     activation = None  # for activation layers: the name nncore.functional uses
+    declared_dtype = None  # the dtype the layer was given, if any (Sequential checks them)
+    training = True  # set by Sequential.train() / eval()
 
     def __init__(self, name=None):
         self.name = name
@@ -134,8 +149,13 @@ class Dense(Layer):
     in_features, out_features : int
         ``w`` has shape ``(in_features, out_features)`` — the layout of Keras's ``Dense``
         kernel and the transpose of PyTorch's ``Linear.weight``.
-    activation : {None, "identity", "relu", "sigmoid", "tanh", "leaky_relu"}
-        Fused into the matrix product's store.
+    activation : {None, "identity", "relu", "sigmoid", "tanh", "leaky_relu", "softmax", \
+"gelu", "gelu_tanh", "silu", "softplus"}
+        Fused into the matrix product's store; softmax (over each row) and gelu (exact,
+        or ``"gelu_tanh"``: PyTorch's ``approximate="tanh"``), silu and softplus follow
+        it as a second native call (their backward needs the pre-activation). A last
+        ``"softmax"`` layer outputs probabilities; trained with cross-entropy, the loss
+        is computed exactly from the logits before it.
     use_bias : bool
     init : str or callable
         Weight initialiser (see :mod:`nncore.initializers`); default He for ReLU-family
@@ -143,13 +163,14 @@ class Dense(Layer):
     bias_init : str or callable
     slope : float
         Negative slope for ``leaky_relu``.
-    dtype : "float32" (default) or "float64"
+    dtype : "float32" or "float64", optional
+        Default: the model's dtype (float32 outside a model).
     seed : int or numpy.random.Generator, optional
         For the initial weights (a model's ``seed`` re-initialises them).
     """
 
     def __init__(self, in_features, out_features, activation=None, use_bias=True, init=None,
-                 bias_init="zeros", slope=0.01, dtype="float32", seed=None, name=None):
+                 bias_init="zeros", slope=0.01, dtype=None, seed=None, name=None):
         super().__init__(name)
         for arg, v in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
@@ -162,7 +183,9 @@ class Dense(Layer):
             getattr(init, "__name__", "custom")
         self._init = initializers.get(init or initializers.default_for(self.activation))
         self._bias_init = initializers.get(bias_init)
-        self.dtype = as_dtype(dtype)
+        self.declared_dtype = None if dtype is None else as_dtype(dtype)
+        self.dtype = self.declared_dtype or np.dtype(np.float32)
+        self.emit_logits = False  # softmax layer under a cross-entropy loss: skip softmax
         self.fused_activation = None  # set by Sequential when it fuses the next layer
         self._fused_slope = self.slope
         self.need_grad_x = True
@@ -215,8 +238,18 @@ class Dense(Layer):
         shape = (self.out_features,) if np.ndim(x) == 1 else (len(x), self.out_features)
         self._y = _workspace(self._y, shape, self.dtype)
         self._x = x
-        F.dense_forward(x, self.w.data, None if self.b is None else self.b.data, act,
-                        slope=slope, out=self._y)
+        softmax = act == "softmax"
+        self._softmax_applied = softmax and not self.emit_logits
+        if act in _FROM_INPUT:
+            self._z = _workspace(getattr(self, "_z", None), shape, self.dtype)
+            F.dense_forward(x, self.w.data, None if self.b is None else self.b.data,
+                            "identity", out=self._z)
+            _FROM_INPUT[act][0](self._z, self._y)
+            return self._y
+        F.dense_forward(x, self.w.data, None if self.b is None else self.b.data,
+                        "identity" if softmax else act, slope=slope, out=self._y)
+        if self._softmax_applied:
+            F.softmax(self._y, out=self._y)
         return self._y
 
     def backward(self, grad_y):
@@ -232,6 +265,15 @@ class Dense(Layer):
             self._gx = _workspace(self._gx, np.shape(self._x), self.dtype)
             gx = self._gx
         gb = self.b.grad if self.b is not None else self._gb_scratch
+        if act == "softmax":
+            if self._softmax_applied:  # through the softmax, from its output
+                self._gz = _workspace(getattr(self, "_gz", None), self._y.shape, self.dtype)
+                grad_y = F.softmax_backward(self._y, grad_y, out=self._gz)
+            act = "identity"
+        elif act in _FROM_INPUT:
+            self._gz = _workspace(getattr(self, "_gz", None), self._y.shape, self.dtype)
+            grad_y = _FROM_INPUT[act][1](self._z, grad_y, self._gz)
+            act = "identity"
         grad_x, _, _ = F.dense_backward(self._x, self.w.data, self._y, grad_y, act, slope=slope,
                                         need_grad_x=self.need_grad_x,
                                         out=(gx, self.w.grad, gb))
@@ -266,7 +308,8 @@ class Dense(Layer):
 def _activation_name(activation):
     if activation is None or activation == "linear":
         return "identity"
-    valid = ("identity", "relu", "sigmoid", "tanh", "leaky_relu")
+    valid = ("identity", "relu", "sigmoid", "tanh", "leaky_relu", "softmax", "gelu",
+             "gelu_tanh", "silu", "softplus")
     if activation not in valid:
         raise ValueError(f"activation must be one of {valid} or None; got {activation!r}")
     return activation
@@ -363,8 +406,61 @@ class Softmax(_Elementwise):
         return {"axis": self.axis}
 
 
+class _FromInput(Layer):
+    """An activation whose backward works from its input (gelu, silu, softplus)."""
+
+    def __init__(self, name=None):
+        super().__init__(name)
+        self._x = self._y = self._gx = None
+
+    def forward(self, x):
+        """The activation of ``x``, in ``x``'s float dtype (other inputs are cast to the
+        layer's dtype). Returns the layer's output workspace."""
+        x = np.asarray(x)
+        if x.dtype not in _FLOATS:
+            x = x.astype(self.dtype)
+        self._x = x
+        self._y = _workspace(self._y, x.shape, x.dtype)
+        _FROM_INPUT[self.activation][0](x, self._y)
+        return self._y
+
+    def backward(self, grad_y):
+        """d loss / d input from ``grad_y``, through the derivative at the stored input."""
+        if self._x is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        grad_y = _as_input(grad_y, self._x.dtype)
+        self._gx = _workspace(self._gx, self._x.shape, self._x.dtype)
+        return _FROM_INPUT[self.activation][1](self._x, grad_y, self._gx)
+
+
+class GELU(_FromInput):
+    """GELU, as ``torch.nn.GELU``: ``x * Phi(x)`` (``approximate="none"``) or its tanh
+    approximation (``approximate="tanh"``)."""
+
+    def __init__(self, approximate="none", name=None):
+        super().__init__(name)
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh'; got {approximate!r}")
+        self.approximate = approximate
+        self.activation = "gelu" if approximate == "none" else "gelu_tanh"
+
+    def get_config(self):
+        return {"approximate": self.approximate}
+
+
+class SiLU(_FromInput):
+    """SiLU (swish), ``x * sigmoid(x)``."""
+    activation = "silu"
+
+
+class Softplus(_FromInput):
+    """``log(1 + exp(x))`` (``x`` where ``x > 20``), as ``torch.nn.Softplus()``."""
+    activation = "softplus"
+
+
 ACTIVATION_LAYERS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "identity": Identity,
-                     "leaky_relu": LeakyReLU, "softmax": Softmax}
+                     "leaky_relu": LeakyReLU, "softmax": Softmax, "gelu": GELU, "silu": SiLU,
+                     "softplus": Softplus}
 
 
 def activation_layer(name, **kwargs):

@@ -9,7 +9,8 @@ import numpy as np
 
 from . import functional as F
 
-__all__ = ["Loss", "MSELoss", "CrossEntropyLoss", "BCEWithLogitsLoss", "get"]
+__all__ = ["Loss", "MSELoss", "CrossEntropyLoss", "BCEWithLogitsLoss", "L1Loss", "HuberLoss",
+           "get"]
 
 
 class Loss:
@@ -37,7 +38,9 @@ class Loss:
             types are computed in float64).
         target : array_like
             Same shape as ``pred``, or integer class labels ``(batch,)`` for
-            cross-entropy. Float targets are computed in ``pred``'s dtype.
+            cross-entropy. For one output (``pred`` of shape ``(batch, 1)``) a target of
+            shape ``(batch,)`` is read as ``(batch, 1)``. Float targets are computed in
+            ``pred``'s dtype.
         sample_weight : array_like (batch,), optional
             Weight of each sample: ``mean`` is ``sum(w_i * l_i) / sum(w_i)``.
         """
@@ -45,6 +48,9 @@ class Loss:
         dtype = pred.dtype if pred.dtype in (np.float32, np.float64) else np.dtype(np.float64)
         pred = pred.astype(dtype, copy=False)
         target = np.asarray(target)
+        if not isinstance(self, CrossEntropyLoss):
+            if pred.ndim == 2 and pred.shape[1] == 1 and target.shape == pred.shape[:1]:
+                target = target.reshape(pred.shape)  # (n,) targets for one output
         if target.dtype.kind == "f" or (target.dtype.kind in "iu" and
                                         target.shape == pred.shape):
             target = target.astype(dtype, copy=False)
@@ -69,8 +75,13 @@ class Loss:
     def get_config(self):
         return {"reduction": self.reduction}
 
+    def with_reduction(self, reduction):
+        """A new loss of the same kind and options with another ``reduction``."""
+        return type(self)(**{**self.get_config(), "reduction": reduction})
+
     def __repr__(self):
-        return f"{type(self).__name__}(reduction={self.reduction!r})"
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
 
 
 class MSELoss(Loss):
@@ -110,7 +121,49 @@ class BCEWithLogitsLoss(Loss):
     classification = True
 
 
+class L1Loss(Loss):
+    """Mean absolute error, ``mean(|pred - target|)`` (PyTorch's ``L1Loss``, Keras's
+    ``"mae"``). The gradient is ``sign(pred - target)`` (0 where they are equal).
+
+    Parameters
+    ----------
+    reduction : {"mean", "sum", "none"}
+    """
+    _fn = staticmethod(F.l1_loss_and_grad)
+
+
+class HuberLoss(Loss):
+    """Huber loss (PyTorch's ``HuberLoss``): with ``d = pred - target``, ``0.5 * d**2``
+    where ``|d| < delta``, else ``delta * (|d| - 0.5 * delta)``; quadratic near the target,
+    linear (robust to outliers) beyond ``delta``.
+
+    Parameters
+    ----------
+    reduction : {"mean", "sum", "none"}
+    delta : float > 0
+    """
+
+    def __init__(self, reduction="mean", delta=1.0):
+        super().__init__(reduction)
+        if isinstance(delta, bool) or not isinstance(delta, (int, float, np.floating,
+                                                             np.integer)):
+            raise TypeError(f"HuberLoss: delta must be a real number; got "
+                            f"{type(delta).__name__}")
+        if not (np.isfinite(delta) and delta > 0):
+            raise ValueError(f"HuberLoss: delta must be a finite number > 0; got {delta!r}")
+        self.delta = float(delta)
+
+    def _fn(self, pred, target, reduction, sample_weight=None, out=None):
+        return F.huber_loss_and_grad(pred, target, reduction, self.delta,
+                                     sample_weight=sample_weight, out=out)
+
+    def get_config(self):
+        return {"reduction": self.reduction, "delta": self.delta}
+
+
 _BY_NAME = {
+    "mae": L1Loss, "l1": L1Loss, "l1_loss": L1Loss, "mean_absolute_error": L1Loss,
+    "huber": HuberLoss, "huber_loss": HuberLoss, "bce": BCEWithLogitsLoss,
     "mse": MSELoss, "mse_loss": MSELoss, "mean_squared_error": MSELoss,
     "cross_entropy": CrossEntropyLoss, "categorical_crossentropy": CrossEntropyLoss,
     "sparse_categorical_crossentropy": CrossEntropyLoss,

@@ -8,6 +8,8 @@ import numpy as np
 
 from . import losses as losses_mod
 from . import saving
+from . import targets as targets_mod
+from . import weights as weights_mod
 from .data import batches
 from .history import History
 from .layers import Dense, Layer, _Elementwise, as_dtype
@@ -28,17 +30,25 @@ class Sequential:
     ----------
     layers : list of Layer
     seed : int, optional
-        Re-initialise every layer's weights from this seed (reproducible models).
-    dtype : "float32" (default) or "float64"
+        Re-initialise every layer's weights (and Dropout masks) from this seed
+        (reproducible models).
+    dtype : "float32" or "float64", optional
+        Default: the dtype the layers were given (``Dense(..., dtype="float64")``), else
+        float32. ValueError when layers were given different dtypes, or a dtype other
+        than this one.
+
+    A model starts in training mode (:meth:`train`); :meth:`eval` turns Dropout off.
+    ``fit`` trains in training mode, ``predict`` and ``evaluate`` always run in eval mode.
     """
 
-    def __init__(self, layers, seed=None, dtype="float32"):
+    def __init__(self, layers, seed=None, dtype=None):
         layers = list(layers)
         if not layers or not all(isinstance(layer, Layer) for layer in layers):
             raise ValueError("Sequential: layers must be a non-empty list of nncore layers")
         self.layers = layers
-        self.dtype = as_dtype(dtype)
+        self.dtype = _model_dtype(layers, dtype)
         self.seed = seed
+        self.training = True
         self.optimizer = None
         self.loss = None
         self.stop_training = False
@@ -72,6 +82,22 @@ class Sequential:
                 layer.need_grad_x = i > 0
             if not self._skip[i]:
                 break
+
+    def train(self, mode=True):
+        """Training mode (Dropout active) or, with ``mode=False``, eval mode. Returns the
+        model."""
+        self.training = bool(mode)
+        for layer in self.layers:
+            layer.training = self.training
+        return self
+
+    def eval(self):
+        """Eval mode: Dropout is the identity (``train(False)``). Returns the model."""
+        return self.train(False)
+
+    def _mode(self, training):
+        """Context manager: the model in ``training`` mode, the previous mode restored."""
+        return _Mode(self, training)
 
     def layer_name(self, i):
         """Name of layer ``i``: its ``name`` or ``<type>_<i>`` (``dense_0``)."""
@@ -127,6 +153,26 @@ class Sequential:
         for p in self.parameters():
             p.grad.fill(0)
 
+    def get_weights(self):
+        """Copies of every parameter, layer by layer (``[w0, b0, w1, b1, ...]``, Keras's
+        order)."""
+        return weights_mod.get_weights(self)
+
+    def set_weights(self, weights):
+        """Copy ``weights`` (as :meth:`get_weights` returns them) into the parameters;
+        ValueError for a wrong count or shape, TypeError for a non-real dtype."""
+        weights_mod.set_weights(self, weights)
+
+    def state_dict(self):
+        """``{name: array copy}`` with the names of :meth:`named_parameters`."""
+        return weights_mod.state_dict(self)
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy the arrays of ``state_dict`` into the parameters of the same names; with
+        ``strict`` (default) missing or unexpected names raise KeyError. Shapes are
+        checked (ValueError)."""
+        weights_mod.load_state_dict(self, state_dict, strict)
+
     def count_params(self):
         """Number of trainable values."""
         return sum(p.size for p in self.parameters())
@@ -159,17 +205,27 @@ class Sequential:
     # ------------------------------------------------------------------ inference
 
     def predict(self, x, batch_size=None):
-        """Network outputs for ``x`` (a new array)."""
-        x = self._check_x(x, "x")
-        if batch_size is None or len(x) <= batch_size:
-            return np.array(self.forward(x))
-        return np.concatenate([np.array(self.forward(xb))
-                               for xb in batches(x, batch_size=batch_size)])
+        """Network outputs for ``x`` (a new array), in eval mode: raw outputs (logits)
+        for a classifier trained with a logits loss; :meth:`predict_proba` gives
+        probabilities. A 1-D ``x`` is one sample and gives one row."""
+        x = np.asarray(x)
+        if x.ndim == 1:
+            return self.predict(x.reshape(1, -1), batch_size)[0]
+        x = self._check_x(x, "x", "predict")
+        with self._mode(False):
+            if batch_size is None or len(x) <= batch_size:
+                return np.array(self.forward(x))
+            return np.concatenate([np.array(self.forward(xb))
+                                   for xb in batches(x, batch_size=batch_size)])
 
     def predict_proba(self, x, batch_size=None):
         """Class probabilities: softmax (or sigmoid for one output) of the logits, unless
-        the model already ends in a Softmax/Sigmoid layer."""
+        the model already ends in a Softmax/Sigmoid layer (or activation). A 1-D ``x`` is
+        one sample and gives one row."""
         from . import functional as F
+        x = np.asarray(x)
+        if x.ndim == 1:
+            return self.predict_proba(x.reshape(1, -1), batch_size)[0]
         out = self.predict(x, batch_size)
         last = self.layers[-1]
         ends_in_probs = getattr(last, "activation", None) in ("softmax", "sigmoid") or \
@@ -180,23 +236,28 @@ class Sequential:
 
     def evaluate(self, x, y, loss=None, batch_size=1024, sample_weight=None):
         """``{"loss": ..., "accuracy": ...}`` on ``(x, y)`` (accuracy for classification
-        losses). ``loss`` defaults to the one ``fit`` used."""
-        loss_fn = losses_mod.get(loss if loss is not None else (self.loss or "mse"))
-        x = self._check_x(x, "x")
+        losses), in eval mode. ``loss`` defaults to the one ``fit`` used, else it is
+        chosen from ``y`` as ``fit`` does (:mod:`nncore.targets`)."""
+        x = self._check_x(x, "x", "evaluate")
+        if loss is None and self.loss is None:
+            loss = targets_mod.infer_loss(y, targets_mod.output_features(self))[0]
+        loss_fn = losses_mod.get(loss if loss is not None else self.loss)
         y = np.asarray(y)
         if len(y) != len(x):
             raise ValueError(f"evaluate: x and y must have the same length; got {len(x)} and "
                              f"{len(y)}")
+        y = self._check_y(y, len(x), loss_fn, "y", "evaluate")
         total, correct, n, per = 0.0, 0, len(x), 1
-        sum_loss = type(loss_fn)(reduction="sum")
+        sum_loss = loss_fn.with_reduction("sum")
         w = None if sample_weight is None else np.asarray(sample_weight, self.dtype)
-        for start in range(0, n, batch_size):
-            sl = slice(start, start + batch_size)
-            out = self.forward(x[sl])
-            per = _per_sample(out, loss_fn)
-            total += sum_loss(out, y[sl], sample_weight=None if w is None else w[sl])
-            if loss_fn.classification:
-                correct += count_correct(out, y[sl])
+        with self._mode(False), self._softmax_as_logits(loss_fn):
+            for start in range(0, n, batch_size):
+                sl = slice(start, start + batch_size)
+                out = self.forward(x[sl])
+                per = _per_sample(out, loss_fn)
+                total += sum_loss(out, y[sl], sample_weight=None if w is None else w[sl])
+                if loss_fn.classification:
+                    correct += count_correct(out, y[sl])
         denom = (float(w.sum()) if w is not None else n) * per
         result = {"loss": total / denom if n else float("nan")}
         if loss_fn.classification:
@@ -205,7 +266,7 @@ class Sequential:
 
     # ------------------------------------------------------------------ training
 
-    def fit(self, x, y, loss="mse", optimizer=None, epochs=1, batch_size=32, shuffle=True,
+    def fit(self, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle=True,
             seed=None, validation_data=None, validation_split=0.0, class_weight=None,
             sample_weight=None, callbacks=None, verbose=1, lr_scheduler=None, health=False,
             stop_on_nonfinite=True, engine="auto", distributed=False):
@@ -215,12 +276,18 @@ class Sequential:
         ----------
         x : array_like (n, features)
         y : array_like
-            Targets: (n, outputs) for MSE/BCE, class labels (n,) or probabilities for
-            cross-entropy.
-        loss : str or Loss
-            ``"mse"``, ``"cross_entropy"``, ``"bce_with_logits"`` or a Loss instance.
-        optimizer : Optimizer, optional
-            Default ``SGD(lr=0.01)``. Its state survives repeated ``fit`` calls.
+            Targets: (n, outputs) for MSE/L1/Huber/BCE ((n,) for one output), class
+            labels (n,) or probabilities for cross-entropy.
+        loss : str or Loss, optional
+            ``"mse"``, ``"mae"``/``"l1"``, ``"huber"``, ``"cross_entropy"`` (also
+            ``"categorical_crossentropy"``, ``"sparse_categorical_crossentropy"``),
+            ``"bce"``/``"binary_crossentropy"``/``"bce_with_logits"``, or a Loss
+            instance. Default: the loss of the previous ``fit``, else chosen from ``y``:
+            integer class labels with several outputs take cross-entropy, anything else
+            MSE (printed at ``verbose >= 1``; see :mod:`nncore.targets`).
+        optimizer : Optimizer, "sgd" or "adam", optional
+            Default ``SGD(lr=0.01)``; ``"adam"`` is ``Adam(lr=1e-3)``. Its state survives
+            repeated ``fit`` calls.
         epochs : int
         batch_size : int or None
             None trains on the whole set per step (full-batch gradient descent).
@@ -233,7 +300,9 @@ class Sequential:
             Weight per class label (classification); multiplies ``sample_weight``.
         sample_weight : array_like (n,), optional
         callbacks : list of Callback
-        verbose : 0 (silent), 1 (progress bar per epoch) or 2 (one line per epoch)
+        verbose : 0 (silent), 1 (a progress bar per epoch on a terminal: steps, loss, ETA,
+            samples/s; tqdm's when installed) or 2 (one line per epoch; also what 1
+            prints when the output is not a terminal)
         lr_scheduler : schedule from :mod:`nncore.optim`, stepped once per epoch
         health : bool
             Record gradient health per layer into ``history.health``.
@@ -268,12 +337,15 @@ class Sequential:
 
     # ------------------------------------------------------------------ helpers
 
-    def _check_x(self, x, name):
+    def _check_x(self, x, name, fn="fit"):
         x = np.asarray(x)
         if x.dtype.kind not in "fiu":
             raise TypeError(f"{name} must hold real numbers; got dtype {x.dtype}")
         if x.ndim != 2:
             raise ValueError(f"{name} must be 2-D (samples, features); got shape {x.shape}")
+        if len(x) == 0:
+            raise ValueError(f"{fn}: {name} is empty (shape {x.shape}): it needs at least "
+                             "one sample")
         first = self.layers[0]
         if isinstance(first, Dense) and x.shape[1] != first.in_features:
             raise ValueError(f"{name} has {x.shape[1]} features; the first layer expects "
@@ -285,23 +357,37 @@ class Sequential:
                              f"{tuple(int(i) for i in bad)}); clean the data before training")
         return x
 
-    def _check_y(self, y, n, loss_fn, name="y"):
+    def _check_y(self, y, n, loss_fn, name="y", fn="fit"):
         y = np.asarray(y)
         if y.dtype.kind not in "fiu":
             raise TypeError(f"{name} must hold real numbers; got dtype {y.dtype}")
+        if y.ndim == 0 or len(y) == 0:
+            raise ValueError(f"{fn}: {name} is empty (shape {y.shape}): it needs one target "
+                             f"per sample ({n})")
         if len(y) != n:
             raise ValueError(f"{name} must have one target per sample: {n}; got {len(y)}")
         if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
             raise ValueError(f"{name} contains NaN or infinity; clean the data before training")
-        if isinstance(loss_fn, losses_mod.CrossEntropyLoss) and y.ndim == 1:
-            return y.astype(np.int64)
-        return y.astype(self.dtype, copy=False)
+        return targets_mod.check_targets(y, loss_fn, targets_mod.output_features(self),
+                                         self.dtype, fn, name)
+
+    def _softmax_as_logits(self, loss_fn):
+        """Context manager: a last Dense(activation="softmax") outputs its logits while a
+        cross-entropy loss (which applies the softmax itself) is computed, so the loss and
+        its gradient are exact (no log of a rounded probability)."""
+        last = self.layers[-1]
+        exact = isinstance(last, Dense) and last.activation == "softmax" and \
+            isinstance(loss_fn, losses_mod.CrossEntropyLoss)
+        return _Logits(last if exact else None)
 
     def _warn_probability_output(self, loss_fn):
         last = self.layers[-1]
         act = getattr(last, "activation", None)
         if isinstance(last, Dense):
             act = last.effective_activation
+        if isinstance(last, Dense) and act == "softmax" and \
+                isinstance(loss_fn, losses_mod.CrossEntropyLoss):
+            return  # handled exactly: the loss sees the logits (_softmax_as_logits)
         if loss_fn.takes_logits and act in ("softmax", "sigmoid"):
             warnings.warn(f"the model ends in a {act} but {type(loss_fn).__name__} expects "
                           "logits (it applies the softmax/sigmoid itself): remove the final "
@@ -344,6 +430,57 @@ class Sequential:
 
     def __repr__(self):
         return "Sequential([\n" + "".join(f"    {layer!r},\n" for layer in self.layers) + "])"
+
+
+class _Mode:
+    def __init__(self, model, training):
+        self.model, self.training = model, training
+
+    def __enter__(self):
+        self.before = self.model.training
+        self.model.train(self.training)
+
+    def __exit__(self, *exc):
+        self.model.train(self.before)
+        return False
+
+
+class _Logits:
+    def __init__(self, layer):
+        self.layer = layer
+
+    def __enter__(self):
+        if self.layer is not None:
+            self.before = self.layer.emit_logits
+            self.layer.emit_logits = True
+
+    def __exit__(self, *exc):
+        if self.layer is not None:
+            self.layer.emit_logits = self.before
+        return False
+
+
+def _model_dtype(layers, dtype):
+    """The model's dtype from ``dtype`` and the dtypes the layers were given."""
+    declared = {}
+    for i, layer in enumerate(layers):
+        d = getattr(layer, "declared_dtype", None)
+        if d is not None:
+            declared.setdefault(d.name, i)
+    if dtype is not None:
+        d = as_dtype(dtype)
+        other = [name for name in declared if name != d.name]
+        if other:
+            raise ValueError(f"Sequential: dtype={d.name!r} but layer {declared[other[0]]} "
+                             f"was given dtype={other[0]!r}: give both the same dtype, or "
+                             "leave one out")
+        return d
+    if len(declared) > 1:
+        (a, i), (b, j) = list(declared.items())[:2]
+        raise ValueError(f"Sequential: layer {i} has dtype={a!r} but layer {j} has "
+                         f"dtype={b!r}: give every layer the same dtype (or pass it to "
+                         "Sequential only)")
+    return as_dtype(next(iter(declared), "float32"))
 
 
 def _per_sample(out, loss_fn):

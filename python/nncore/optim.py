@@ -256,6 +256,18 @@ def _no_decay_flags(opt):
 OPTIMIZERS = {"SGD": SGD, "Adam": Adam}
 
 
+def get(optimizer):
+    """An optimiser from an instance or a name: ``"sgd"`` (``SGD(lr=0.01)``) or ``"adam"``
+    (``Adam(lr=1e-3)``), as Keras users write them."""
+    if isinstance(optimizer, str):
+        cls = {"sgd": SGD, "adam": Adam}.get(optimizer.lower())
+        if cls is None:
+            raise ValueError(f"optimizer must be an nncore optimizer or one of 'sgd', 'adam'; "
+                             f"got {optimizer!r}")
+        return cls()
+    return optimizer
+
+
 class _Schedule:
     """Sets ``optimizer.lr`` from the epoch count; call ``step()`` once per epoch."""
 

@@ -714,3 +714,211 @@ def count_correct(out, target):
         truth = target if target.ndim == 1 else target.argmax(axis=1)
         return int(np.sum(out.argmax(axis=1) == truth))
     return int(np.sum((out[:, 0] > 0) == (target.reshape(len(target)) > 0.5)))
+
+
+# --------------------------------------------------- L1 and Huber losses, dropout
+
+__all__ += ["l1_loss", "l1_loss_backward", "l1_loss_and_grad", "huber_loss",
+            "huber_loss_backward", "huber_loss_and_grad", "dropout", "dropout_backward"]
+
+
+def _abs_error(p, t):
+    return np.abs(p - t)
+
+
+def _abs_error_grad(p, t):
+    return np.sign(p - t)
+
+
+def l1_loss(pred, target, reduction="mean", *, sample_weight=None):
+    """mean(|pred - target|)."""
+    return _elementwise_loss("l1_loss", pred, target, reduction, sample_weight, None, "pred",
+                             _abs_error, _abs_error_grad, "loss")
+
+
+def l1_loss_backward(pred, target, reduction="mean", *, sample_weight=None, out=None):
+    """d l1_loss / d pred = sign(pred - target) / n."""
+    return _elementwise_loss("l1_loss", pred, target, reduction, sample_weight, out, "pred",
+                             _abs_error, _abs_error_grad, "grad")
+
+
+def l1_loss_and_grad(pred, target, reduction="mean", *, sample_weight=None, out=None):
+    """(l1_loss, l1_loss_backward)."""
+    return _elementwise_loss("l1_loss", pred, target, reduction, sample_weight, out, "pred",
+                             _abs_error, _abs_error_grad, "both")
+
+
+def _huber(delta):
+    def loss(p, t):
+        d = p - t
+        return np.where(np.abs(d) < delta, 0.5 * d * d, delta * (np.abs(d) - 0.5 * delta))
+
+    def grad(p, t):
+        return np.clip(p - t, -delta, delta)
+    return loss, grad
+
+
+def _delta(delta, fn):
+    if isinstance(delta, bool) or not isinstance(delta, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{fn}: delta must be a real number; got {type(delta).__name__}")
+    if not (np.isfinite(delta) and delta > 0):
+        raise ValueError(f"{fn}: delta must be a finite number > 0; got {delta}")
+    return float(delta)
+
+
+def huber_loss(pred, target, reduction="mean", delta=1.0, *, sample_weight=None):
+    """0.5 d^2 where |d| < delta, else delta (|d| - delta / 2), with d = pred - target."""
+    loss, grad = _huber(_delta(delta, "huber_loss"))
+    return _elementwise_loss("huber_loss", pred, target, reduction, sample_weight, None,
+                             "pred", loss, grad, "loss")
+
+
+def huber_loss_backward(pred, target, reduction="mean", delta=1.0, *, sample_weight=None,
+                        out=None):
+    """d huber_loss / d pred = clip(pred - target, -delta, delta) / n."""
+    loss, grad = _huber(_delta(delta, "huber_loss"))
+    return _elementwise_loss("huber_loss", pred, target, reduction, sample_weight, out,
+                             "pred", loss, grad, "grad")
+
+
+def huber_loss_and_grad(pred, target, reduction="mean", delta=1.0, *, sample_weight=None,
+                        out=None):
+    """(huber_loss, huber_loss_backward)."""
+    loss, grad = _huber(_delta(delta, "huber_loss"))
+    return _elementwise_loss("huber_loss", pred, target, reduction, sample_weight, out,
+                             "pred", loss, grad, "both")
+
+
+def _dropout_uniform(seed, n):
+    """u(seed, i) for i < n: splitmix64 of seed + (i + 1) * golden, top 53 bits / 2**53."""
+    z = np.uint64(seed) + (np.arange(1, n + 1, dtype=np.uint64) *
+                           np.uint64(0x9E3779B97F4A7C15))
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+
+
+def dropout(x, p, seed, *, out=None, mask=None):
+    """(x * mask, mask): mask = 1 / (1 - p) where u(seed, i) >= p, else 0."""
+    fn = "dropout"
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{fn}: p must be a real number; got {type(p).__name__}")
+    if not 0 <= p <= 1:
+        raise ValueError(f"{fn}: p must be in [0, 1]; got {p}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"{fn}: seed must be an int; got {type(seed).__name__}")
+    if not 0 <= int(seed) < 2 ** 64:
+        raise ValueError(f"{fn}: seed must be in [0, 2**64); got {seed}")
+    x = _as_float(x, fn, "x")
+    scale = x.dtype.type(1.0 / (1.0 - p)) if p < 1 else x.dtype.type(0)
+    with np.errstate(over="ignore"):
+        keep = _dropout_uniform(int(seed), x.size).reshape(x.shape) >= p
+    m = np.where(keep, scale, x.dtype.type(0)).astype(x.dtype)
+    y = (x * m).astype(x.dtype)
+    return _store(out, y, fn), _store(mask, m, fn, "mask")
+
+
+def dropout_backward(mask, grad_y, *, out=None):
+    """grad_y * mask."""
+    fn = "dropout_backward"
+    mask, grad_y = _as_array(mask, fn, "mask"), _as_array(grad_y, fn, "grad_y")
+    if mask.shape != grad_y.shape:
+        raise ValueError(f"{fn}: grad_y must have the shape of mask {mask.shape}; got "
+                         f"{grad_y.shape}")
+    dtype = _result_dtype(mask, grad_y)
+    return _store(out, (grad_y.astype(dtype) * mask.astype(dtype)).astype(dtype), fn)
+
+
+# --------------------------------------------------- gelu, silu, softplus
+
+__all__ += ["gelu", "gelu_backward", "silu", "silu_backward", "softplus", "softplus_backward"]
+
+
+def _approximate(approximate, fn):
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"{fn}: approximate must be 'none' or 'tanh'; got {approximate!r}")
+    return approximate
+
+
+def _erf(x):
+    """erf elementwise (math.erf: NumPy has none)."""
+    import math
+    return np.vectorize(math.erf, otypes=[np.float64])(x)
+
+
+def _sig(x):
+    """sigmoid without overflow."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def gelu(x, approximate="none", *, out=None):
+    """0.5 x (1 + erf(x / sqrt 2)), or 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    fn = "gelu"
+    _approximate(approximate, fn)
+    x = _as_float(x, fn, "x")
+    x64 = x.astype(np.float64)
+    if approximate == "tanh":
+        y = 0.5 * x64 * (1 + np.tanh(np.sqrt(2 / np.pi) * (x64 + 0.044715 * x64 ** 3)))
+    else:
+        y = 0.5 * x64 * (1 + _erf(x64 / np.sqrt(2)))
+    return _store(out, y.astype(x.dtype), fn)
+
+
+def gelu_backward(x, grad_y, approximate="none", *, out=None):
+    """grad_y * gelu'(x): Phi(x) + x phi(x) (exact form)."""
+    fn = "gelu_backward"
+    _approximate(approximate, fn)
+    x, grad_y = _as_array(x, fn, "x"), _as_array(grad_y, fn, "grad_y")
+    if x.shape != grad_y.shape:
+        raise ValueError(f"{fn}: grad_y must have the shape of x {x.shape}; got {grad_y.shape}")
+    dtype = _result_dtype(x, grad_y)
+    x64 = x.astype(np.float64)
+    if approximate == "tanh":
+        k, c = np.sqrt(2 / np.pi), 0.044715
+        t = np.tanh(k * (x64 + c * x64 ** 3))
+        d = 0.5 * (1 + t) + 0.5 * x64 * (1 - t * t) * k * (1 + 3 * c * x64 ** 2)
+    else:
+        d = 0.5 * (1 + _erf(x64 / np.sqrt(2))) + x64 * np.exp(-0.5 * x64 ** 2) / np.sqrt(2 * np.pi)
+    return _store(out, (grad_y.astype(np.float64) * d).astype(dtype), fn)
+
+
+def silu(x, *, out=None):
+    """x * sigmoid(x)."""
+    x = _as_float(x, "silu", "x")
+    x64 = x.astype(np.float64)
+    return _store(out, (x64 * _sig(x64)).astype(x.dtype), "silu")
+
+
+def silu_backward(x, grad_y, *, out=None):
+    """grad_y * s (1 + x (1 - s)), s = sigmoid(x)."""
+    fn = "silu_backward"
+    x, grad_y = _as_array(x, fn, "x"), _as_array(grad_y, fn, "grad_y")
+    if x.shape != grad_y.shape:
+        raise ValueError(f"{fn}: grad_y must have the shape of x {x.shape}; got {grad_y.shape}")
+    dtype = _result_dtype(x, grad_y)
+    x64 = x.astype(np.float64)
+    s = _sig(x64)
+    return _store(out, (grad_y.astype(np.float64) * s * (1 + x64 * (1 - s))).astype(dtype), fn)
+
+
+def softplus(x, *, out=None):
+    """log(1 + exp(x)); x where x > 20."""
+    x = _as_float(x, "softplus", "x")
+    x64 = x.astype(np.float64)
+    with np.errstate(over="ignore"):
+        y = np.where(x64 > 20, x64, np.log1p(np.exp(np.minimum(x64, 20))))
+    return _store(out, y.astype(x.dtype), "softplus")
+
+
+def softplus_backward(x, grad_y, *, out=None):
+    """grad_y * sigmoid(x); grad_y where x > 20."""
+    fn = "softplus_backward"
+    x, grad_y = _as_array(x, fn, "x"), _as_array(grad_y, fn, "grad_y")
+    if x.shape != grad_y.shape:
+        raise ValueError(f"{fn}: grad_y must have the shape of x {x.shape}; got {grad_y.shape}")
+    dtype = _result_dtype(x, grad_y)
+    x64 = x.astype(np.float64)
+    d = np.where(x64 > 20, 1.0, _sig(x64))
+    return _store(out, (grad_y.astype(np.float64) * d).astype(dtype), fn)

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import layers as L
 from . import losses as losses_mod
+from .dropout import Dropout
 from .optim import OPTIMIZERS
 
 __all__ = ["save", "load", "FORMAT_VERSION", "ModelFileError"]
@@ -25,7 +26,8 @@ __all__ = ["save", "load", "FORMAT_VERSION", "ModelFileError"]
 FORMAT = "nncore.model"
 FORMAT_VERSION = 1
 _LAYERS = {"Dense": L.Dense, "ReLU": L.ReLU, "Sigmoid": L.Sigmoid, "Tanh": L.Tanh,
-           "LeakyReLU": L.LeakyReLU, "Softmax": L.Softmax, "Identity": L.Identity}
+           "LeakyReLU": L.LeakyReLU, "Softmax": L.Softmax, "Identity": L.Identity,
+           "Dropout": Dropout, "GELU": L.GELU, "SiLU": L.SiLU, "Softplus": L.Softplus}
 
 
 class ModelFileError(ValueError):
@@ -71,7 +73,8 @@ def save(model, path):
                "steps": model.optimizer.steps, "state": state}
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "nncore_version": __version__,
             "dtype": model.dtype.name, "layers": layers, "optimizer": opt,
-            "loss": type(model.loss).__name__ if model.loss is not None else None}
+            "loss": type(model.loss).__name__ if model.loss is not None else None,
+            "loss_config": model.loss.get_config() if model.loss is not None else None}
     arrays["__nncore__"] = np.array(json.dumps(meta))
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".nncore-", suffix=".tmp", dir=folder)
@@ -128,8 +131,13 @@ def load(path, model_class):
             data = {k: npz[k] for k in npz.files}
     except ModelFileError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError, zlib_error()) as e:
-        _fail(path, f"truncated or corrupt ({type(e).__name__}: {e})")
+    except ValueError as e:
+        if "pickle" in str(e):  # object arrays: never in a file nncore wrote
+            _fail(path, "it holds Python objects, which nncore model files never do (it was "
+                        "not written by nncore's save; nothing in it was run)")
+        _fail(path, "the file is truncated or corrupt (an array in it cannot be read)")
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, zlib_error()):
+        _fail(path, "the file is truncated or corrupt (not a complete .npz archive)")
     try:
         meta = json.loads(str(data.pop("__nncore__")))
     except (ValueError, TypeError) as e:
@@ -179,7 +187,7 @@ def load(path, model_class):
             loss_cls = getattr(losses_mod, loss_name, None)
             if not (isinstance(loss_cls, type) and issubclass(loss_cls, losses_mod.Loss)):
                 _fail(path, f"unknown loss type {loss_name!r}")
-            model.loss = loss_cls()
+            model.loss = loss_cls(**(meta.get("loss_config") or {}))
     except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError) as e:

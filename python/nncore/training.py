@@ -26,6 +26,8 @@ import numpy as np
 
 from . import callbacks as cb
 from . import losses as losses_mod
+from . import optim as optim_mod
+from . import targets as targets_mod
 from .data import split_indices
 from .history import History
 from .optim import SGD, Optimizer
@@ -40,7 +42,7 @@ class NonFiniteLossError(FloatingPointError):
     """Training produced a NaN or infinite loss (the message says where)."""
 
 
-def fit(model, x, y, loss="mse", optimizer=None, epochs=1, batch_size=32, shuffle=True,
+def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle=True,
         seed=None, validation_data=None, validation_split=0.0, class_weight=None,
         sample_weight=None, callbacks=None, verbose=1, lr_scheduler=None, health=False,
         stop_on_nonfinite=True, engine="auto", distributed=False):
@@ -52,6 +54,7 @@ def fit(model, x, y, loss="mse", optimizer=None, epochs=1, batch_size=32, shuffl
         from ._dist_fit import Distributed
         dist = Distributed(distributed, seed, verbose)
         seed, verbose = dist.seed, dist.verbose
+    loss = _resolve_loss(model, loss, y, verbose, "fit")
     run = _prepare(model, x, y, loss, optimizer, epochs, batch_size, validation_data,
                    validation_split, class_weight, sample_weight, callbacks, health, seed)
     if dist is not None:
@@ -71,7 +74,8 @@ def fit(model, x, y, loss="mse", optimizer=None, epochs=1, batch_size=32, shuffl
                                stop_on_nonfinite) if use_native else None
     interrupted = _InterruptFlag()
     python_epoch = _python_epoch if dist is None else dist.python_epoch
-    with interrupted, (dist.guard() if dist is not None else _no_guard()):
+    with interrupted, (dist.guard() if dist is not None else _no_guard()), model._mode(True), \
+            model._softmax_as_logits(run.loss_fn):
         for c in run.callbacks:
             c.on_train_begin()
         epoch = 0
@@ -121,21 +125,20 @@ def train_on_batch(model, x, y, loss=None, optimizer=None, sample_weight=None):
     """One training step on ``(x, y)``: forward, loss, backward, update. Returns the
     loss. The native engine does it in one call (kept between calls while the model,
     loss, optimiser and batch shape stay the same); otherwise the python step."""
-    loss_fn = losses_mod.get(loss if loss is not None else (model.loss or "mse"))
+    loss_fn = losses_mod.get(_resolve_loss(model, loss, y, 0, "train_on_batch"))
     model.loss = loss_fn
-    x = model._check_x(x, "x")
-    y = model._check_y(y, len(x), loss_fn)
-    if not len(x):
-        raise ValueError("train_on_batch: x is empty")
+    x = model._check_x(x, "x", "train_on_batch")
+    y = model._check_y(y, len(x), loss_fn, "y", "train_on_batch")
     optimizer = _bind_optimizer(model, optimizer, "train_on_batch")
     w = _sample_weights(model, y, len(x), None, sample_weight, loss_fn)
     run = _Run(x=x, y=y, weights=w, x_val=None, y_val=None, w_val=None, loss_fn=loss_fn,
                optimizer=optimizer, callbacks=[], health_cb=None, n=len(x),
                batch_size=len(x), steps=1, epochs=1)
     if native_unsupported(model, run):
-        out = model.forward(x)
-        value = loss_fn(out, y, sample_weight=w)
-        model.backward(loss_fn.backward())
+        with model._mode(True), model._softmax_as_logits(loss_fn):
+            out = model.forward(x)
+            value = loss_fn(out, y, sample_weight=w)
+            model.backward(loss_fn.backward())
         optimizer.step()
         return value
     key = (id(loss_fn), id(optimizer), x.shape, y.shape, y.dtype.str, w is None,
@@ -170,7 +173,7 @@ def _python_epoch(model, run, rng, epoch, epochs, shuffle, verbose, stop_on_nonf
     n, bs, steps = run.n, run.batch_size, run.steps
     x, y, weights, loss_fn, optimizer = run.x, run.y, run.weights, run.loss_fn, run.optimizer
     order = rng.permutation(n) if shuffle else np.arange(n)
-    bar = EpochProgress(epoch + 1, epochs, steps, verbose)
+    bar = EpochProgress(epoch + 1, epochs, steps, verbose, samples=n)
     seen = total_loss = 0.0
     correct = 0
     for step in range(steps):
@@ -223,7 +226,7 @@ def _end_epoch(model, run, history, epoch, logs, lr_scheduler, verbose):
     bar = run.bar
     run.bar = None
     if bar is None:
-        bar = EpochProgress(epoch + 1, run.epochs, run.steps, verbose)
+        bar = EpochProgress(epoch + 1, run.epochs, run.steps, verbose, samples=run.n)
     bar.close(**{k: v for k, v in logs.items() if k != "epoch_time"})
     return epoch + 1
 
@@ -278,6 +281,19 @@ def count_correct(out, y):
 
 
 # ----------------------------------------------------------------- preparing a run
+
+def _resolve_loss(model, loss, y, verbose, fn):
+    """The loss to train with: ``loss`` when given, else the model's last, else chosen
+    from the targets (:func:`nncore.targets.infer_loss`, printed at ``verbose >= 1``)."""
+    if loss is not None:
+        return loss
+    if model.loss is not None:
+        return model.loss
+    name, why = targets_mod.infer_loss(y, targets_mod.output_features(model))
+    if verbose >= 1:
+        print(f"{fn}: loss={name!r} chosen from the targets ({why}); pass loss= to choose")
+    return name
+
 
 class _Run:
     """What both engines need, prepared once per fit."""
@@ -340,6 +356,7 @@ def _bind_optimizer(model, optimizer, fn):
     to the model's parameters and kept on the model."""
     if optimizer is None:
         optimizer = model.optimizer or SGD(lr=0.01)
+    optimizer = optim_mod.get(optimizer)
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"{fn}: optimizer must be an nncore optimizer; got "
                         f"{type(optimizer).__name__}")
@@ -432,11 +449,16 @@ def native_unsupported(model, run):
             return f"layer {model.layer_name(i)} ({type(layer).__name__}) has no native op"
         if any(p.dtype != model.dtype for p in layer.parameters()):
             return f"layer {model.layer_name(i)} is not {model.dtype.name}"
+        if isinstance(layer, L.Dense) and layer.activation in ("softmax", "gelu", "gelu_tanh",
+                                                                "silu", "softplus"):
+            return f"layer {model.layer_name(i)} has a {layer.activation} activation (no " \
+                   "native op in the engine)"
     loss_fn = run.loss_fn
     if type(loss_fn) not in (losses_mod.MSELoss, losses_mod.BCEWithLogitsLoss,
-                             losses_mod.CrossEntropyLoss) or loss_fn.reduction != "mean":
-        return f"the loss {loss_fn!r} is not native (mse, bce_with_logits, cross_entropy " \
-               "with reduction='mean' are)"
+                             losses_mod.CrossEntropyLoss, losses_mod.L1Loss,
+                             losses_mod.HuberLoss) or loss_fn.reduction != "mean":
+        return f"the loss {loss_fn!r} is not native (mse, bce_with_logits, cross_entropy, " \
+               "l1 and huber with reduction='mean' are)"
     opt = run.optimizer
     if type(opt) not in (optim.SGD, optim.Adam):
         return f"the optimizer {type(opt).__name__} is not native (SGD and Adam are)"
@@ -508,8 +530,8 @@ class _NativeEpochs:
             else:
                 layers.append({"w": None, "activation": layer.activation,
                                "slope": float(getattr(layer, "slope", 0.0))})
-        loss = {losses_mod.MSELoss: "mse", losses_mod.BCEWithLogitsLoss: "bce_logits"}.get(
-            type(run.loss_fn))
+        loss = {losses_mod.MSELoss: "mse", losses_mod.BCEWithLogitsLoss: "bce_logits",
+                losses_mod.L1Loss: "l1", losses_mod.HuberLoss: "huber"}.get(type(run.loss_fn))
         y = run.y
         if loss is None:
             loss = "ce_labels" if y.ndim == 1 else "ce_probs"
@@ -542,6 +564,7 @@ class _NativeEpochs:
         self.trainer = _core._Trainer({
             "dtype": model.dtype.name, "x": np.ascontiguousarray(run.x), "n": run.n,
             "features": run.x.shape[1], "layers": layers, "loss": loss, "targets": targets,
+            "huber_delta": float(getattr(run.loss_fn, "delta", 1.0)),
             "target_cols": 1 if loss == "ce_labels" else out, "classes": out,
             "weights": None if run.weights is None else np.ascontiguousarray(run.weights),
             "classification": run.loss_fn.classification, "batch_size": run.batch_size,
@@ -569,7 +592,7 @@ class _NativeEpochs:
         if self.step == 0:
             for c in run.callbacks:
                 c.on_epoch_begin(epoch)
-            self.bar = EpochProgress(epoch + 1, epochs, run.steps, self.verbose)
+            self.bar = EpochProgress(epoch + 1, epochs, run.steps, self.verbose, samples=run.n)
         res = self.trainer.run(1 if self.per_epoch else epochs - epoch, CHUNK_SECONDS, opt.lr)
         opt.steps = self.trainer.optimizer_steps
         self._sync_rng()
@@ -596,7 +619,8 @@ class _NativeEpochs:
                 run.bar = self.bar if len(records) == 1 else None
         if self.step > 0:
             if finished:  # a new epoch is under way: its bar
-                self.bar = EpochProgress(res["epoch"] + 1, epochs, run.steps, self.verbose)
+                self.bar = EpochProgress(res["epoch"] + 1, epochs, run.steps, self.verbose,
+                                         samples=run.n)
             self.bar.update(self.step, loss=res["running_loss"])
             if interrupted.flag:
                 self.bar.close(loss=res["running_loss"], interrupted=True)

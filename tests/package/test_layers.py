@@ -133,7 +133,7 @@ def test_warm_step_with_adam_and_clipping_allocates_no_arrays(rng):
                                           ({"in_features": 3, "out_features": 2.5},
                                            "out_features"),
                                           ({"in_features": 3, "out_features": 2,
-                                            "activation": "gelu"}, "activation"),
+                                            "activation": "swish"}, "activation"),
                                           ({"in_features": 3, "out_features": 2,
                                             "dtype": "int32"}, "dtype"),
                                           ({"in_features": 3, "out_features": 2,

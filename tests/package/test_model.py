@@ -261,7 +261,8 @@ def test_fit_argument_errors(rng):
     for kwargs, exc, word in [({"batch_size": 0}, ValueError, "batch_size"),
                               ({"batch_size": 2.5}, ValueError, "batch_size"),
                               ({"epochs": -1}, ValueError, "epochs"),
-                              ({"optimizer": "sgd"}, TypeError, "optimizer"),
+                              ({"optimizer": 42}, TypeError, "optimizer"),
+                              ({"optimizer": "rmsprop"}, ValueError, "optimizer"),
                               ({"loss": "hinge"}, ValueError, "loss")]:
         with pytest.raises(exc, match=word):
             model.fit(x, y, **{"loss": "cross_entropy", "verbose": 0, **kwargs})

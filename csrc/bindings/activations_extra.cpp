@@ -1,0 +1,90 @@
+// Bindings of gelu, silu and softplus (core/activations_extra.h) and their backward
+// passes, which take the pre-activation x. python/nncore/functional.py documents them.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <string>
+
+#include "bindings/arrays.h"
+#include "core/activations_extra.h"
+#include "core/check.h"
+#include "core/parallel.h"
+
+namespace py = pybind11;
+
+namespace nncore::bindings {
+namespace {
+
+ExtraAct gelu_kind(py::handle approximate, const char* fn) {
+    if (!py::isinstance<py::str>(approximate)) {
+        type_error(std::string(fn) + ": approximate must be 'none' or 'tanh'; got " +
+                   std::string(py::str(py::type::of(approximate).attr("__name__"))));
+    }
+    const auto s = approximate.cast<std::string>();
+    NNCORE_CHECK(s == "none" || s == "tanh", fn, ": approximate must be 'none' or 'tanh'; got '",
+                 s, "'");
+    return s == "tanh" ? ExtraAct::gelu_tanh : ExtraAct::gelu;
+}
+
+py::object forward(const char* fn, ExtraAct act, py::handle x_obj, py::handle out) {
+    Arg x = arg(x_obj, fn, "x");
+    auto run = [&](auto tag) -> py::object {
+        using T = decltype(tag);
+        auto res = output<T>(out, x.shape(), fn, "out");
+        auto kx = detach_from(contiguous<T>(x), res);
+        {
+            py::gil_scoped_release nogil;
+            extra_activation(act, kx.data(), ptr(res), count(res), get_num_threads());
+        }
+        return std::move(res);
+    };
+    if (x.bits == 32) return run(float{});
+    return run(double{});
+}
+
+py::object backward(const char* fn, ExtraAct act, py::handle x_obj, py::handle gy_obj,
+                    py::handle out) {
+    Arg x = arg(x_obj, fn, "x"), gy = arg(gy_obj, fn, "grad_y");
+    NNCORE_CHECK(x.shape() == gy.shape(), fn, ": grad_y must have the shape of x ",
+                 shape_str(x), "; got ", shape_str(gy));
+    auto run = [&](auto tag) -> py::object {
+        using T = decltype(tag);
+        auto res = output<T>(out, x.shape(), fn, "out");
+        auto kx = detach_from(contiguous<T>(x), res);
+        auto kg = detach_from(contiguous<T>(gy), res);
+        {
+            py::gil_scoped_release nogil;
+            extra_activation_backward(act, kx.data(), kg.data(), ptr(res), count(res),
+                                      get_num_threads());
+        }
+        return std::move(res);
+    };
+    if (result_bits({&x, &gy}) == 32) return run(float{});
+    return run(double{});
+}
+
+}  // namespace
+
+void register_activations_extra(py::module_& m) {
+    m.def("gelu", [](py::handle x, py::handle approximate, py::handle out) {
+        return forward("gelu", gelu_kind(approximate, "gelu"), x, out);
+    });
+    m.def("gelu_backward", [](py::handle x, py::handle gy, py::handle approximate,
+                              py::handle out) {
+        return backward("gelu_backward", gelu_kind(approximate, "gelu_backward"), x, gy, out);
+    });
+    m.def("silu", [](py::handle x, py::handle out) {
+        return forward("silu", ExtraAct::silu, x, out);
+    });
+    m.def("silu_backward", [](py::handle x, py::handle gy, py::handle out) {
+        return backward("silu_backward", ExtraAct::silu, x, gy, out);
+    });
+    m.def("softplus", [](py::handle x, py::handle out) {
+        return forward("softplus", ExtraAct::softplus, x, out);
+    });
+    m.def("softplus_backward", [](py::handle x, py::handle gy, py::handle out) {
+        return backward("softplus_backward", ExtraAct::softplus, x, gy, out);
+    });
+}
+
+}  // namespace nncore::bindings

@@ -1,0 +1,83 @@
+// Bindings of inverted dropout (core/dropout.h). python/nncore/functional.py documents them.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "bindings/arrays.h"
+#include "core/check.h"
+#include "core/dropout.h"
+#include "core/parallel.h"
+
+namespace py = pybind11;
+
+namespace nncore::bindings {
+namespace {
+
+std::uint64_t seed_arg(py::handle seed, const char* fn) {
+    if (!py::isinstance<py::int_>(seed) || py::isinstance<py::bool_>(seed)) {
+        type_error(std::string(fn) + ": seed must be an int; got " +
+                   std::string(py::str(py::type::of(seed).attr("__name__"))));
+    }
+    py::int_ s = py::reinterpret_borrow<py::int_>(seed);
+    const bool ok = s.attr("__ge__")(0).cast<bool>() &&
+                    s.attr("__lt__")(py::int_(1).attr("__lshift__")(64)).cast<bool>();
+    NNCORE_CHECK(ok, fn, ": seed must be in [0, 2**64); got ", std::string(py::str(seed)));
+    return s.cast<std::uint64_t>();
+}
+
+py::object dropout(py::handle x_obj, py::handle p_obj, py::handle seed_obj, py::handle out,
+                   py::handle mask_out) {
+    const char* fn = "dropout";
+    const double p = real_scalar(p_obj, fn, "p");
+    NNCORE_CHECK(p >= 0.0 && p <= 1.0, fn, ": p must be in [0, 1]; got ", p);
+    const std::uint64_t seed = seed_arg(seed_obj, fn);
+    Arg x = arg(x_obj, fn, "x");
+    auto run = [&](auto tag) -> py::object {
+        using T = decltype(tag);
+        auto res = output<T>(out, x.shape(), fn, "out");
+        auto mask = output<T>(mask_out, x.shape(), fn, "mask");
+        NNCORE_CHECK(!overlaps(res, mask), fn, ": out and mask must not share memory");
+        auto kx = detach_from(detach_from(contiguous<T>(x), mask), res);
+        {
+            py::gil_scoped_release nogil;
+            dropout_forward(kx.data(), ptr(res), ptr(mask), count(res), p, seed,
+                            get_num_threads());
+        }
+        return py::make_tuple(res, mask);
+    };
+    if (x.bits == 32) return run(float{});
+    return run(double{});
+}
+
+py::object dropout_backward(py::handle mask_obj, py::handle gy_obj, py::handle out) {
+    const char* fn = "dropout_backward";
+    Arg mask = arg(mask_obj, fn, "mask"), gy = arg(gy_obj, fn, "grad_y");
+    NNCORE_CHECK(mask.shape() == gy.shape(), fn, ": grad_y must have the shape of mask ",
+                 shape_str(mask), "; got ", shape_str(gy));
+    auto run = [&](auto tag) -> py::object {
+        using T = decltype(tag);
+        auto res = output<T>(out, gy.shape(), fn, "out");
+        auto km = detach_from(contiguous<T>(mask), res);
+        auto kg = detach_from(contiguous<T>(gy), res);
+        {
+            py::gil_scoped_release nogil;
+            nncore::dropout_backward(km.data(), kg.data(), ptr(res), count(res),
+                                     get_num_threads());
+        }
+        return std::move(res);
+    };
+    if (result_bits({&mask, &gy}) == 32) return run(float{});
+    return run(double{});
+}
+
+}  // namespace
+
+void register_dropout(py::module_& m) {
+    m.def("dropout", &dropout);
+    m.def("dropout_backward", &dropout_backward);
+}
+
+}  // namespace nncore::bindings

@@ -1,0 +1,32 @@
+// Inverted dropout with masks from a counter-based generator: element i of a call with
+// seed s is kept when u(s, i) >= p, where u(s, i) = (splitmix64(s + (i + 1) * golden) >> 11)
+// * 2^-53 is uniform in [0, 1). Each element depends only on (s, i), so the mask is the
+// same for any thread count and schedule, and nncore.reference.dropout computes it in NumPy.
+#pragma once
+
+#include <cstdint>
+
+#include "core/views.h"
+
+namespace nncore {
+
+// The uniform number in [0, 1) of element i for seed s (the specification above).
+inline double dropout_uniform(std::uint64_t seed, std::uint64_t i) noexcept {
+    std::uint64_t z = seed + (i + 1) * 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    return static_cast<double>(z >> 11) * 0x1.0p-53;
+}
+
+// mask[i] = u(seed, i) >= p ? 1 / (1 - p) : 0 (all 0 when p = 1); y[i] = x[i] * mask[i],
+// for i < n. p in [0, 1] (checked by the caller). y may be x.
+template <class T>
+void dropout_forward(const T* x, T* y, T* mask, index_t n, double p, std::uint64_t seed,
+                     int nthreads);
+
+// grad_x[i] = grad_y[i] * mask[i]; grad_x may be grad_y.
+template <class T>
+void dropout_backward(const T* mask, const T* grad_y, T* grad_x, index_t n, int nthreads);
+
+}  // namespace nncore

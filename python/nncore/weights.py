@@ -1,0 +1,62 @@
+"""Getting and setting a model's parameters as arrays: ``get_weights``/``set_weights``
+(Keras's order) and ``state_dict``/``load_state_dict`` (names as
+``Sequential.named_parameters``). Values are copied into the existing parameter
+arrays, so a bound optimiser keeps working."""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["get_weights", "set_weights", "state_dict", "load_state_dict"]
+
+
+def _checked(value, p, fn, what):
+    a = np.asarray(value)
+    if a.dtype.kind not in "fiu":
+        raise TypeError(f"{fn}: {what} must hold real numbers; got dtype {a.dtype}")
+    if a.shape != p.shape:
+        raise ValueError(f"{fn}: {what} must have shape {p.shape}; got {a.shape}")
+    if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+        raise ValueError(f"{fn}: {what} contains NaN or infinity")
+    return a.astype(p.dtype, copy=False)
+
+
+def get_weights(model):
+    """Copies of every parameter, layer by layer: ``[w0, b0, w1, b1, ...]``."""
+    return [p.data.copy() for p in model.parameters()]
+
+
+def set_weights(model, weights):
+    """Copy ``weights`` (as :func:`get_weights` returns them) into the model; every shape
+    and dtype is checked before anything is written."""
+    fn = "set_weights"
+    params = model.parameters()
+    weights = list(weights)
+    if len(weights) != len(params):
+        raise ValueError(f"{fn}: the model has {len(params)} parameter arrays; got "
+                         f"{len(weights)}")
+    names = [name for name, _ in model.named_parameters()]
+    values = [_checked(w, p, fn, f"weights[{i}] ({names[i]})")
+              for i, (w, p) in enumerate(zip(weights, params))]
+    for p, v in zip(params, values):
+        p.data[...] = v
+
+
+def state_dict(model):
+    """``{"dense_0.w": array, "dense_0.b": array, ...}`` (copies)."""
+    return {name: p.data.copy() for name, p in model.named_parameters()}
+
+
+def load_state_dict(model, state, strict=True):
+    """Copy the arrays of ``state`` into the parameters of the same names (checked first:
+    KeyError for missing or unexpected names when ``strict``, ValueError for a shape)."""
+    fn = "load_state_dict"
+    named = dict(model.named_parameters())
+    if strict:
+        missing = [k for k in named if k not in state]
+        unexpected = [k for k in state if k not in named]
+        if missing or unexpected:
+            raise KeyError(f"{fn}: missing keys {missing}, unexpected keys {unexpected}; the "
+                           f"model's names are {list(named)}")
+    values = {k: _checked(v, named[k], fn, repr(k)) for k, v in state.items() if k in named}
+    for k, v in values.items():
+        named[k].data[...] = v

@@ -12,7 +12,7 @@ Prints, in one interleaved run (each repeat runs every case once, in rotating or
    the ratio shows it (target <= 1.3x). Also how long nncore's workers take to sleep
    after a call returns (the grace period).
 2. the MNIST-shaped fit epoch (784-256-128-10, batch 64, SGD): nncore's native engine at
-   1 and 2 threads and the plain NumPy loop at 2 threads (nncore.bench's numpy_loop),
+   1 and 2 threads and the plain NumPy loop at 2 threads (nncore._bench_workloads),
    per step and scaled to a 60,000-row epoch.
 3. throughput of 8 Python threads making small nncore calls at once, against one
    Python thread (calls per second).
@@ -35,6 +35,7 @@ import numpy as np
 
 import nncore as nc
 import nncore.functional as F
+from nncore import _bench_workloads as W
 from nncore import bench as B
 
 try:
@@ -129,7 +130,7 @@ def interference(threads, repeats, inner):
 
 def fit_epoch(repeats, rows):
     name = "mnist_784-256-128-10"
-    x, y = B.workload_data(name)
+    x, y = W.workload_data(name)
     x, y = x[:rows], y[:rows]
     steps = (rows + 63) // 64
     units = {}
@@ -139,9 +140,9 @@ def fit_epoch(repeats, rows):
             with limits(n):
                 unit(epochs)
         return run
-    units["nncore 1 thread"] = with_threads(B.nncore_fit(name, x, y, "native"), 1)
-    units["nncore 2 threads"] = with_threads(B.nncore_fit(name, x, y, "native"), 2)
-    units["NumPy loop 2 threads"] = with_threads(B.numpy_loop(name, x, y), 2)
+    units["nncore 1 thread"] = with_threads(W.nncore_fit(name, x, y, "native"), 1)
+    units["nncore 2 threads"] = with_threads(W.nncore_fit(name, x, y, "native"), 2)
+    units["NumPy loop 2 threads"] = with_threads(W.numpy_loop(name, x, y), 2)
     per_unit = {k: (1, steps) for k in units}
     samples = B.interleaved(units, per_unit, repeats, target=0.0)
     base = samples["nncore 2 threads"]

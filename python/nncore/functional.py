@@ -91,129 +91,17 @@ def count_correct(out, target):
     return _core.count_correct(out, target)
 
 
-# --------------------------------------------------- L1 and Huber losses, dropout
+# L1 and Huber losses, dropout, gelu / silu / softplus (bindings/losses_extra.cpp,
+# dropout.cpp, activations_extra.cpp).
+from ._core import (  # noqa: E402,F401  (re-exported)
+    l1_loss, l1_loss_backward, l1_loss_and_grad, huber_loss, huber_loss_backward,
+    huber_loss_and_grad, dropout, dropout_backward,
+    gelu, gelu_backward, silu, silu_backward, softplus, softplus_backward,
+)
 
 __all__ += ["l1_loss", "l1_loss_backward", "l1_loss_and_grad", "huber_loss",
-            "huber_loss_backward", "huber_loss_and_grad", "dropout", "dropout_backward"]
-
-
-def l1_loss(pred, target, reduction="mean", *, sample_weight=None):
-    """Mean absolute error, ``mean(|pred - target|)`` over all elements (PyTorch's
-    ``l1_loss``).
-
-    Parameters
-    ----------
-    pred, target : array_like of the same shape (no broadcasting)
-    """
-    return _core.l1_loss(pred, target, reduction, sample_weight, None)
-
-
-def l1_loss_backward(pred, target, reduction="mean", *, sample_weight=None, out=None):
-    """Gradient of :func:`l1_loss` w.r.t. ``pred``: ``sign(pred - target) / n`` (0 where
-    they are equal, as PyTorch)."""
-    return _core.l1_loss_backward(pred, target, reduction, sample_weight, out)
-
-
-def l1_loss_and_grad(pred, target, reduction="mean", *, sample_weight=None, out=None):
-    """``(l1_loss(...), l1_loss_backward(...))`` in one pass."""
-    return _core.l1_loss_and_grad(pred, target, reduction, sample_weight, out)
-
-
-def huber_loss(pred, target, reduction="mean", delta=1.0, *, sample_weight=None):
-    """Huber loss (PyTorch's ``huber_loss``): with ``d = pred - target``, ``0.5 * d**2``
-    where ``|d| < delta``, else ``delta * (|d| - 0.5 * delta)``.
-
-    Parameters
-    ----------
-    pred, target : array_like of the same shape (no broadcasting)
-    delta : float > 0
-    """
-    return _core.huber_loss(pred, target, reduction, delta, sample_weight, None)
-
-
-def huber_loss_backward(pred, target, reduction="mean", delta=1.0, *, sample_weight=None,
-                        out=None):
-    """Gradient of :func:`huber_loss` w.r.t. ``pred``: ``clip(pred - target, -delta,
-    delta) / n``."""
-    return _core.huber_loss_backward(pred, target, reduction, delta, sample_weight, out)
-
-
-def huber_loss_and_grad(pred, target, reduction="mean", delta=1.0, *, sample_weight=None,
-                        out=None):
-    """``(huber_loss(...), huber_loss_backward(...))`` in one pass."""
-    return _core.huber_loss_and_grad(pred, target, reduction, delta, sample_weight, out)
-
-
-for _f, _unit, _per in [(l1_loss, "element", " / per_sample_elements"),
-                        (huber_loss, "element", " / per_sample_elements")]:
-    _f.__doc__ = _f.__doc__.rstrip() + _LOSS_NOTES.replace("{unit}", _unit).replace("{per}", _per)
-
-
-def dropout(x, p, seed, *, out=None, mask=None):
-    """Inverted dropout: ``(x * mask, mask)`` where ``mask`` is ``1 / (1 - p)`` for kept
-    elements and 0 for dropped ones (all 0 when ``p = 1``).
-
-    Element ``i`` (flat, C order) is kept when ``u(seed, i) >= p``, ``u`` being a
-    counter-based uniform number (splitmix64 of ``seed + (i + 1) * 0x9E3779B97F4A7C15``,
-    top 53 bits): the same mask for any thread count, and reproducible in NumPy
-    (:func:`nncore.reference.dropout`).
-
-    Parameters
-    ----------
-    x : array_like
-    p : float in [0, 1]
-        Probability of dropping an element.
-    seed : int in [0, 2**64)
-    out, mask : ndarray, optional
-        Receive the result and the mask (``out`` may be ``x``).
-    """
-    return _core.dropout(x, p, seed, out, mask)
-
-
-def dropout_backward(mask, grad_y, *, out=None):
-    """Gradient through :func:`dropout`: ``grad_y * mask``."""
-    return _core.dropout_backward(mask, grad_y, out)
-
-
-# --------------------------------------------------- gelu, silu, softplus
-
-__all__ += ["gelu", "gelu_backward", "silu", "silu_backward", "softplus", "softplus_backward"]
-
-
-def gelu(x, approximate="none", *, out=None):
-    """GELU, as ``torch.nn.functional.gelu``: ``0.5 * x * (1 + erf(x / sqrt(2)))``, or with
-    ``approximate="tanh"`` ``0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3)))``.
-    """
-    return _core.gelu(x, approximate, out)
-
-
-def gelu_backward(x, grad_y, approximate="none", *, out=None):
-    """Gradient through :func:`gelu` from its **input** ``x`` (the derivative is not a
-    function of the output): ``grad_y * (Phi(x) + x * phi(x))`` for the exact form."""
-    return _core.gelu_backward(x, grad_y, approximate, out)
-
-
-def silu(x, *, out=None):
-    """SiLU (swish), ``x * sigmoid(x)``."""
-    return _core.silu(x, out)
-
-
-def silu_backward(x, grad_y, *, out=None):
-    """Gradient through :func:`silu` from its input ``x``:
-    ``grad_y * s * (1 + x * (1 - s))`` with ``s = sigmoid(x)``."""
-    return _core.silu_backward(x, grad_y, out)
-
-
-def softplus(x, *, out=None):
-    """``log(1 + exp(x))``, and ``x`` itself where ``x > 20`` (as ``torch.nn.functional.softplus``
-    with ``beta=1, threshold=20``)."""
-    return _core.softplus(x, out)
-
-
-def softplus_backward(x, grad_y, *, out=None):
-    """Gradient through :func:`softplus` from its input ``x``: ``grad_y * sigmoid(x)``
-    (``grad_y`` where ``x > 20``)."""
-    return _core.softplus_backward(x, grad_y, out)
+            "huber_loss_backward", "huber_loss_and_grad", "dropout", "dropout_backward",
+            "gelu", "gelu_backward", "silu", "silu_backward", "softplus", "softplus_backward"]
 
 
 # help(nncore.functional) and doctest list the re-exported functions as this module's own.

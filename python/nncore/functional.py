@@ -144,6 +144,15 @@ def huber_loss_and_grad(pred, target, reduction="mean", delta=1.0, *, sample_wei
     return _core.huber_loss_and_grad(pred, target, reduction, delta, sample_weight, out)
 
 
+# The notes a loss's docstring ends with (the native losses carry them at their m.def).
+_LOSS_NOTES = """
+    reduction : {"mean", "sum", "none"}
+        ``"mean"``/``"sum"`` return a float; ``"none"`` an array of per-{unit} losses,
+        whose backward is the gradient of their sum.
+    sample_weight : array_like, shape (batch,), optional
+        Weights each sample: ``mean = sum(w_i * l_i) / sum(w_i){per}``.
+    """
+
 for _f, _unit, _per in [(l1_loss, "element", " / per_sample_elements"),
                         (huber_loss, "element", " / per_sample_elements")]:
     _f.__doc__ = _f.__doc__.rstrip() + _LOSS_NOTES.replace("{unit}", _unit).replace("{per}", _per)

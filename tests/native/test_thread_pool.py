@@ -52,9 +52,11 @@ def every_op(dtype, seed=7):
     out["sigmoid"] = F.sigmoid(huge)
     out["tanh_bwd"] = F.tanh_backward(F.tanh(huge), huge)
     p, g, v = huge.copy(), huge[::-1].copy(), np.zeros_like(huge)
-    _core.sgd_step(p, g, v, 0.1, 0.9, 1e-4, True, 0.0)
+    _core.sgd_step(p, g, v, lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=True,
+                   dampening=0.0)
     m2, v2, p2 = np.zeros_like(huge), np.zeros_like(huge), huge.copy()
-    _core.adam_step(p2, g, m2, v2, 1, 1e-3, 0.9, 0.999, 1e-8, 0.01)
+    _core.adam_step(p2, g, m2, v2, step=1, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+                    weight_decay=0.01)
     out["sgd"], out["adam"] = (p, v), (p2, m2, v2)
     return out
 

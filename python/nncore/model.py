@@ -336,13 +336,13 @@ class Sequential:
 
     # ------------------------------------------------------------------ helpers
 
-    def _check_x(self, x, name, fn="fit"):
+    def _check_x(self, x, name, fn="fit", allow_empty=False):
         x = np.asarray(x)
         if x.dtype.kind not in "fiu":
             raise TypeError(f"{name} must hold real numbers; got dtype {x.dtype}")
         if x.ndim != 2:
             raise ValueError(f"{name} must be 2-D (samples, features); got shape {x.shape}")
-        if len(x) == 0:
+        if len(x) == 0 and not allow_empty:
             raise ValueError(f"{fn}: {name} is empty (shape {x.shape}): it needs at least "
                              "one sample")
         first = self.layers[0]
@@ -356,11 +356,11 @@ class Sequential:
                              f"{tuple(int(i) for i in bad)}); clean the data before training")
         return x
 
-    def _check_y(self, y, n, loss_fn, name="y", fn="fit"):
+    def _check_y(self, y, n, loss_fn, name="y", fn="fit", allow_empty=False):
         y = np.asarray(y)
         if y.dtype.kind not in "fiu":
             raise TypeError(f"{name} must hold real numbers; got dtype {y.dtype}")
-        if y.ndim == 0 or len(y) == 0:
+        if y.ndim == 0 or (len(y) == 0 and not allow_empty):
             raise ValueError(f"{fn}: {name} is empty (shape {y.shape}): it needs one target "
                              f"per sample ({n})")
         if len(y) != n:

@@ -56,7 +56,8 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
         seed, verbose = dist.seed, dist.verbose
     loss = _resolve_loss(model, loss, y, verbose, "fit")
     run = _prepare(model, x, y, loss, optimizer, epochs, batch_size, validation_data,
-                   validation_split, class_weight, sample_weight, callbacks, health, seed)
+                   validation_split, class_weight, sample_weight, callbacks, health, seed,
+                   allow_empty=dist is not None)  # a rank's shard may be empty
     if dist is not None:
         dist.attach(model, run, engine, shuffle, epochs, batch_size, lr_scheduler)
     why_not = native_unsupported(model, run) if engine != "python" else ""
@@ -304,11 +305,12 @@ class _Run:
 
 
 def _prepare(model, x, y, loss, optimizer, epochs, batch_size, validation_data,
-             validation_split, class_weight, sample_weight, callbacks, health, seed):
+             validation_split, class_weight, sample_weight, callbacks, health, seed,
+             allow_empty=False):
     loss_fn = losses_mod.get(loss)
     model.loss = loss_fn
-    x = model._check_x(x, "x")
-    y = model._check_y(y, len(x), loss_fn)
+    x = model._check_x(x, "x", allow_empty=allow_empty)
+    y = model._check_y(y, len(x), loss_fn, allow_empty=allow_empty)
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"fit: epochs must be an int >= 0; got {epochs!r}")
     model._warn_probability_output(loss_fn)

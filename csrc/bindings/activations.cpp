@@ -5,7 +5,10 @@
 
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "bindings/arrays.h"
 #include "bindings/families.h"
@@ -115,37 +118,145 @@ py::object softmax_backward(const char* fn, bool log, py::handle y_obj, py::hand
     });
 }
 
+// Docstrings: the signature line comes from the py::arg declarations below.
+const char* const kElementwiseDoc = R"(Elementwise ``%s``.
+
+Parameters
+----------
+x : array_like
+out : ndarray, optional
+    Result buffer of the shape and result dtype of ``x``; may be ``x`` itself.
+
+Returns
+-------
+ndarray of the shape of ``x``, float32 or float64.
+
+Examples
+--------
+>>> %s([-1.0, 0.0, 2.0])
+%s
+)";
+
+const char* const kBackwardDoc = R"(Gradient through the activation from its output: ``grad_x = %s``.
+
+Parameters
+----------
+y : array_like
+    The activation's output.
+grad_y : array_like, shape of ``y``
+    Gradient of the loss with respect to ``y``.
+out : ndarray, optional
+    Result buffer; may be ``y`` or ``grad_y``.
+
+Returns
+-------
+ndarray of the shape of ``y``
+)";
+
+// printf-style fill of the templates above; the strings live as long as the module.
+const char* doc(const char* tmpl, std::initializer_list<const char*> parts) {
+    static std::vector<std::unique_ptr<std::string>> kept;
+    std::string s = tmpl;
+    for (const char* part : parts) {
+        const auto at = s.find("%s");
+        s.replace(at, 2, part);
+    }
+    kept.push_back(std::make_unique<std::string>(std::move(s)));
+    return kept.back()->c_str();
+}
+
 }  // namespace
 
 void register_activations(py::module_& m) {
-    struct Named { const char* name; const char* bname; Act act; };
-    for (Named a : {Named{"identity", "identity_backward", Act::identity},
-                    Named{"relu", "relu_backward", Act::relu},
-                    Named{"sigmoid", "sigmoid_backward", Act::sigmoid},
-                    Named{"tanh", "tanh_backward", Act::tanh},
-                    Named{"leaky_relu", "leaky_relu_backward", Act::leaky_relu}}) {
-        const bool leaky = a.act == Act::leaky_relu;
-        m.def(a.name, [a, leaky](py::handle x, py::handle slope, py::handle out) {
-            return activation(a.name, a.act, x, leaky ? slope_arg(slope, a.name) : 0.0, out);
-        });
-        m.def(a.bname, [a, leaky](py::handle y, py::handle gy, py::handle slope, py::handle out) {
-            return activation_backward(a.bname, a.act, y, gy,
-                                       leaky ? slope_arg(slope, a.bname) : 0.0, out);
-        });
-    }
+    m.def("identity", [](py::handle x, py::handle out) {
+        return activation("identity", Act::identity, x, 0.0, out);
+    }, "x"_a, py::kw_only(), "out"_a = py::none(),
+       doc(kElementwiseDoc, {"y = x (a float copy)", "identity", "array([-1.,  0.,  2.])"}));
+    m.def("relu", [](py::handle x, py::handle out) {
+        return activation("relu", Act::relu, x, 0.0, out);
+    }, "x"_a, py::kw_only(), "out"_a = py::none(),
+       doc(kElementwiseDoc, {"y = max(x, 0)", "relu", "array([0., 0., 2.])"}));
+    m.def("sigmoid", [](py::handle x, py::handle out) {
+        return activation("sigmoid", Act::sigmoid, x, 0.0, out);
+    }, "x"_a, py::kw_only(), "out"_a = py::none(),
+       doc(kElementwiseDoc, {"y = 1 / (1 + exp(-x))", "sigmoid",
+                             "array([0.26894142, 0.5       , 0.88079708])"}));
+    m.def("tanh", [](py::handle x, py::handle out) {
+        return activation("tanh", Act::tanh, x, 0.0, out);
+    }, "x"_a, py::kw_only(), "out"_a = py::none(),
+       doc(kElementwiseDoc, {"y = tanh(x)", "tanh",
+                             "array([-0.76159416,  0.        ,  0.96402758])"}));
+    m.def("leaky_relu", [](py::handle x, py::handle slope, py::handle out) {
+        return activation("leaky_relu", Act::leaky_relu, x, slope_arg(slope, "leaky_relu"),
+                          out);
+    }, "x"_a, "slope"_a = 0.01, py::kw_only(), "out"_a = py::none(),
+       R"(Elementwise ``y = x if x > 0 else slope * x``.
+
+Parameters
+----------
+x : array_like
+slope : float
+    Negative slope, >= 0.
+out : ndarray, optional
+    Result buffer; may be ``x`` itself.
+)");
+
+    m.def("identity_backward", [](py::handle y, py::handle gy, py::handle out) {
+        return activation_backward("identity_backward", Act::identity, y, gy, 0.0, out);
+    }, "y"_a, "grad_y"_a, py::kw_only(), "out"_a = py::none(), doc(kBackwardDoc, {"grad_y"}));
+    m.def("relu_backward", [](py::handle y, py::handle gy, py::handle out) {
+        return activation_backward("relu_backward", Act::relu, y, gy, 0.0, out);
+    }, "y"_a, "grad_y"_a, py::kw_only(), "out"_a = py::none(),
+       doc(kBackwardDoc, {"grad_y where y > 0, else 0"}));
+    m.def("sigmoid_backward", [](py::handle y, py::handle gy, py::handle out) {
+        return activation_backward("sigmoid_backward", Act::sigmoid, y, gy, 0.0, out);
+    }, "y"_a, "grad_y"_a, py::kw_only(), "out"_a = py::none(),
+       doc(kBackwardDoc, {"grad_y * y * (1 - y)"}));
+    m.def("tanh_backward", [](py::handle y, py::handle gy, py::handle out) {
+        return activation_backward("tanh_backward", Act::tanh, y, gy, 0.0, out);
+    }, "y"_a, "grad_y"_a, py::kw_only(), "out"_a = py::none(),
+       doc(kBackwardDoc, {"grad_y * (1 - y**2)"}));
+    m.def("leaky_relu_backward", [](py::handle y, py::handle gy, py::handle slope,
+                                    py::handle out) {
+        return activation_backward("leaky_relu_backward", Act::leaky_relu, y, gy,
+                                   slope_arg(slope, "leaky_relu_backward"), out);
+    }, "y"_a, "grad_y"_a, "slope"_a = 0.01, py::kw_only(), "out"_a = py::none(),
+       doc(kBackwardDoc, {"grad_y where y > 0, else slope * grad_y"}));
+
     m.def("softmax", [](py::handle x, py::handle axis, py::handle out) {
         return softmax("softmax", false, x, axis, out);
-    });
+    }, "x"_a, "axis"_a = -1, py::kw_only(), "out"_a = py::none(),
+       R"(Softmax along ``axis``: ``exp(x - max) / sum(exp(x - max))``, stable for any scale.
+
+Parameters
+----------
+x : array_like
+axis : int
+out : ndarray, optional
+    Result buffer; may be ``x`` itself.
+)");
     m.def("log_softmax", [](py::handle x, py::handle axis, py::handle out) {
         return softmax("log_softmax", true, x, axis, out);
-    });
+    }, "x"_a, "axis"_a = -1, py::kw_only(), "out"_a = py::none(),
+       R"(Log-softmax along ``axis``: ``x - max - log(sum(exp(x - max)))``.
+
+Parameters
+----------
+x : array_like
+axis : int
+out : ndarray, optional
+    Result buffer; may be ``x`` itself.
+)");
     m.def("softmax_backward", [](py::handle y, py::handle gy, py::handle axis, py::handle out) {
         return softmax_backward("softmax_backward", false, y, gy, axis, out);
-    });
+    }, "y"_a, "grad_y"_a, "axis"_a = -1, py::kw_only(), "out"_a = py::none(),
+       "Gradient through softmax from its output: ``y * (grad_y - sum(grad_y * y, axis))``.");
     m.def("log_softmax_backward", [](py::handle y, py::handle gy, py::handle axis,
                                      py::handle out) {
         return softmax_backward("log_softmax_backward", true, y, gy, axis, out);
-    });
+    }, "y"_a, "grad_y"_a, "axis"_a = -1, py::kw_only(), "out"_a = py::none(),
+       "Gradient through log-softmax from its output: "
+       "``grad_y - exp(y) * sum(grad_y, axis)``.");
 }
 
 }  // namespace nncore::bindings

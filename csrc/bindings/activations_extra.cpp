@@ -66,25 +66,39 @@ py::object backward(const char* fn, ExtraAct act, py::handle x_obj, py::handle g
 }  // namespace
 
 void register_activations_extra(py::module_& m) {
+    using namespace pybind11::literals;
+    const py::handle none = py::none();
     m.def("gelu", [](py::handle x, py::handle approximate, py::handle out) {
         return forward("gelu", gelu_kind(approximate, "gelu"), x, out);
-    });
+    }, "x"_a, "approximate"_a = "none", py::kw_only(), "out"_a = none,
+       R"(GELU, as ``torch.nn.functional.gelu``: ``0.5 * x * (1 + erf(x / sqrt(2)))``, or with
+``approximate="tanh"`` ``0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3)))``.
+)");
     m.def("gelu_backward", [](py::handle x, py::handle gy, py::handle approximate,
                               py::handle out) {
         return backward("gelu_backward", gelu_kind(approximate, "gelu_backward"), x, gy, out);
-    });
+    }, "x"_a, "grad_y"_a, "approximate"_a = "none", py::kw_only(), "out"_a = none,
+       R"(Gradient through gelu from its **input** ``x`` (the derivative is not a
+function of the output): ``grad_y * (Phi(x) + x * phi(x))`` for the exact form.
+)");
     m.def("silu", [](py::handle x, py::handle out) {
         return forward("silu", ExtraAct::silu, x, out);
-    });
+    }, "x"_a, py::kw_only(), "out"_a = none, "SiLU (swish), x * sigmoid(x).");
     m.def("silu_backward", [](py::handle x, py::handle gy, py::handle out) {
         return backward("silu_backward", ExtraAct::silu, x, gy, out);
-    });
+    }, "x"_a, "grad_y"_a, py::kw_only(), "out"_a = none,
+       "Gradient through silu from its input x: grad_y * s * (1 + x * (1 - s)) with "
+       "s = sigmoid(x).");
     m.def("softplus", [](py::handle x, py::handle out) {
         return forward("softplus", ExtraAct::softplus, x, out);
-    });
+    }, "x"_a, py::kw_only(), "out"_a = none,
+       "log(1 + exp(x)), and x itself where x > 20 (as torch.nn.functional.softplus with "
+       "beta=1, threshold=20).");
     m.def("softplus_backward", [](py::handle x, py::handle gy, py::handle out) {
         return backward("softplus_backward", ExtraAct::softplus, x, gy, out);
-    });
+    }, "x"_a, "grad_y"_a, py::kw_only(), "out"_a = none,
+       "Gradient through softplus from its input x: grad_y * sigmoid(x) (grad_y where "
+       "x > 20).");
 }
 
 }  // namespace nncore::bindings

@@ -182,9 +182,87 @@ py::object dense_backward(py::handle x_obj, py::handle w_obj, py::handle y_obj,
 }  // namespace
 
 void register_dense(py::module_& m) {
-    m.def("matmul", &matmul);
-    m.def("dense_forward", &dense_forward);
-    m.def("dense_backward", &dense_backward);
+    m.def("matmul", &matmul, "a"_a, "b"_a, py::kw_only(), "trans_a"_a = false,
+          "trans_b"_a = false, "out"_a = py::none(),
+          R"(Matrix product ``op(a) @ op(b)`` with the native blocked GEMM.
+
+Parameters
+----------
+a : array_like, shape (m, k), or (k, m) when ``trans_a``
+b : array_like, shape (k, n), or (n, k) when ``trans_b``
+trans_a, trans_b : bool
+    Use the transpose of the operand (no copy is made).
+out : ndarray, shape (m, n), optional
+    Must not share memory with ``a`` or ``b``.
+
+Returns
+-------
+ndarray, shape (m, n)
+
+Examples
+--------
+>>> matmul([[1.0, 2.0]], [[3.0], [4.0]])
+array([[11.]])
+)");
+    m.def("dense_forward", &dense_forward, "x"_a, "w"_a, "b"_a = py::none(),
+          "activation"_a = "identity", py::kw_only(), "slope"_a = 0.01, "out"_a = py::none(),
+          R"(A dense layer: ``activation(x @ w + b)``, bias and activation fused into the GEMM.
+
+Parameters
+----------
+x : array_like, shape (batch, in) or (in,)
+    Inputs; a 1-D ``x`` is one sample and gives a 1-D result.
+w : array_like, shape (in, out)
+    Weights (the transpose of PyTorch's ``Linear.weight``).
+b : array_like, shape (out,), optional
+    Bias.
+activation : {"identity", "relu", "sigmoid", "tanh", "leaky_relu"} or None
+slope : float
+    Negative slope of ``leaky_relu`` (>= 0).
+out : ndarray, shape (batch, out), optional
+    Must not share memory with the inputs.
+
+Returns
+-------
+ndarray, shape (batch, out) or (out,)
+
+Examples
+--------
+>>> dense_forward([[1.0, -2.0]], [[1.0], [1.0]], [0.5], "relu")
+array([[0.]])
+)");
+    m.def("dense_backward", &dense_backward, "x"_a, "w"_a, "y"_a, "grad_y"_a,
+          "activation"_a = "identity", py::kw_only(), "slope"_a = 0.01, "need_grad_x"_a = true,
+          "out"_a = py::none(),
+          R"(Gradients of a dense layer ``y = activation(x @ w + b)``.
+
+With ``grad_z = grad_y * activation'(y)`` (the derivative written from the output):
+``grad_w = x.T @ grad_z``, ``grad_b = grad_z.sum(0)``, ``grad_x = grad_z @ w.T``.
+
+Parameters
+----------
+x : array_like, shape (batch, in) or (in,)
+    The layer's input.
+w : array_like, shape (in, out)
+y : array_like, shape (batch, out) or (out,)
+    The layer's output (after the activation).
+grad_y : array_like, shape of ``y``
+    Gradient of the loss with respect to ``y``.
+activation : str or None
+    The activation the forward pass used.
+slope : float
+    Negative slope of ``leaky_relu``.
+need_grad_x : bool
+    Compute ``grad_x`` (skip it for a network's first layer).
+out : tuple (grad_x or None, grad_w or None, grad_b or None), optional
+    Preallocated outputs; ``None`` entries are allocated.
+
+Returns
+-------
+grad_x : ndarray of the shape of ``x``, or None when ``need_grad_x`` is False
+grad_w : ndarray, shape (in, out)
+grad_b : ndarray, shape (out,)
+)");
 }
 
 }  // namespace nncore::bindings

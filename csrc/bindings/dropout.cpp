@@ -1,4 +1,4 @@
-// Bindings of inverted dropout (core/dropout.h). python/nncore/functional.py documents them.
+// Bindings of inverted dropout (core/dropout.h), with their signatures and docstrings.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -76,8 +76,28 @@ py::object dropout_backward(py::handle mask_obj, py::handle gy_obj, py::handle o
 }  // namespace
 
 void register_dropout(py::module_& m) {
-    m.def("dropout", &dropout);
-    m.def("dropout_backward", &dropout_backward);
+    using namespace pybind11::literals;
+    m.def("dropout", &dropout, "x"_a, "p"_a, "seed"_a, py::kw_only(), "out"_a = py::none(),
+          "mask"_a = py::none(),
+          R"(Inverted dropout: ``(x * mask, mask)`` where ``mask`` is ``1 / (1 - p)`` for kept
+elements and 0 for dropped ones (all 0 when ``p = 1``).
+
+Element ``i`` (flat, C order) is kept when ``u(seed, i) >= p``, ``u`` being a
+counter-based uniform number (splitmix64 of ``seed + (i + 1) * 0x9E3779B97F4A7C15``,
+top 53 bits): the same mask for any thread count, and reproducible in NumPy
+(:func:`nncore.reference.dropout`).
+
+Parameters
+----------
+x : array_like
+p : float in [0, 1]
+    Probability of dropping an element.
+seed : int in [0, 2**64)
+out, mask : ndarray, optional
+    Receive the result and the mask (``out`` may be ``x``).
+)");
+    m.def("dropout_backward", &dropout_backward, "mask"_a, "grad_y"_a, py::kw_only(),
+          "out"_a = py::none(), "Gradient through dropout: grad_y * mask.");
 }
 
 }  // namespace nncore::bindings

@@ -11,6 +11,7 @@
 #include "bindings/families.h"
 #include "core/check.h"
 #include "core/enums.h"
+#include "core/labels.h"
 #include "core/losses.h"
 #include "core/parallel.h"
 
@@ -106,29 +107,21 @@ py::object cross_entropy(Want want, py::handle z_obj, py::handle t_obj, py::hand
                      shape_str(label_shape), " or probabilities of shape ", shape_str(z),
                      " to match logits; got ", shape_str(t));
     }
+    // Labels of any integer or whole-number float dtype become int64, checked in core.
     py::array_t<std::int64_t> labels;
     if (!probs) {
-        if (t.kind == 'f') {
-            // Whole numbers stored as floats are labels; anything else is an error.
-            auto tf = c_array<double>(t.arr);
-            const double* v = tf.data();
-            for (index_t i = 0; i < rows; ++i) {
-                NNCORE_CHECK(std::isfinite(v[i]) && std::floor(v[i]) == v[i], fn, ": target[", i,
-                             "] = ", v[i], " is not a whole number (class labels must be "
-                             "integers)");
-                NNCORE_CHECK(v[i] >= 0 && v[i] < double(classes), fn, ": target[", i, "] = ",
-                             v[i], " is out of range for ", classes, " classes");
+        if (t.kind == 'i') {
+            labels = c_array<std::int64_t>(t.arr);  // checked by nncore::cross_entropy
+        } else {
+            labels = py::array_t<std::int64_t>(label_shape);
+            if (t.kind == 'u') {
+                auto tu = c_array<std::uint64_t>(t.arr);
+                to_labels(tu.data(), rows, classes, ptr(labels), fn);
+            } else {
+                auto tf = c_array<double>(t.arr);
+                to_labels(tf.data(), rows, classes, ptr(labels), fn);
             }
         }
-        if (t.kind == 'u') {
-            // Unsigned labels too large for int64 would wrap; reject them here.
-            auto tu = c_array<std::uint64_t>(t.arr);
-            for (index_t i = 0; i < rows; ++i) {
-                NNCORE_CHECK(tu.data()[i] < std::uint64_t(classes), fn, ": target[", i, "] = ",
-                             tu.data()[i], " is out of range for ", classes, " classes");
-            }
-        }
-        labels = c_array<std::int64_t>(t.arr);
     }
     const int bits = result_bits({&z, probs ? &t : nullptr, has_w ? &w : nullptr});
     return with_dtype(bits, [&](auto tag) -> py::object {
@@ -164,24 +157,85 @@ py::object cross_entropy(Want want, py::handle z_obj, py::handle t_obj, py::hand
 }  // namespace
 
 void register_losses(py::module_& m) {
-    struct LossName { const char* name; Want want; };
-    for (int bce = 0; bce < 2; ++bce) {
-        const char* base = bce ? "binary_cross_entropy_with_logits" : "mse_loss";
-        for (LossName l : {LossName{"", Want::loss}, LossName{"_backward", Want::grad},
-                           LossName{"_and_grad", Want::both}}) {
-            const std::string full = std::string(base) + l.name;
-            m.def(full.c_str(), [base, bce, l](py::handle p, py::handle t, py::handle red,
-                                               py::handle w, py::handle out) {
-                return elementwise_loss(base, bce != 0, l.want, p, t, red, w, out);
-            });
-        }
-    }
-    for (LossName l : {LossName{"", Want::loss}, LossName{"_backward", Want::grad},
-                       LossName{"_and_grad", Want::both}}) {
-        const std::string full = std::string("cross_entropy") + l.name;
-        m.def(full.c_str(), [l](py::handle z, py::handle t, py::handle red, py::handle w,
-                                py::handle out) { return cross_entropy(l.want, z, t, red, w, out); });
-    }
+    // The notes every loss's docstring ends with.
+#define NNCORE_LOSS_NOTES(UNIT, PER)                                                       \
+    "\n\nreduction : {\"mean\", \"sum\", \"none\"}\n"                                       \
+    "    ``\"mean\"``/``\"sum\"`` return a float; ``\"none\"`` an array of per-" UNIT       \
+    " losses,\n    whose backward is the gradient of their sum.\n"                          \
+    "sample_weight : array_like, shape (batch,), optional\n"                               \
+    "    Weights each sample: ``mean = sum(w_i * l_i) / sum(w_i)" PER "``.\n"
+    m.def("mse_loss", [](py::handle p, py::handle t, py::handle red, py::handle w) {
+        return elementwise_loss("mse_loss", false, Want::loss, p, t, red, w, py::none());
+    }, "pred"_a, "target"_a, "reduction"_a = "mean", py::kw_only(),
+       "sample_weight"_a = py::none(),
+       "Mean squared error, ``mean((pred - target)**2)`` over all elements.\n\n"
+       "Parameters\n----------\npred, target : array_like of the same shape (no broadcasting)"
+       NNCORE_LOSS_NOTES("element", " / per_sample_elements"));
+    m.def("mse_loss_backward", [](py::handle p, py::handle t, py::handle red, py::handle w,
+                                  py::handle out) {
+        return elementwise_loss("mse_loss", false, Want::grad, p, t, red, w, out);
+    }, "pred"_a, "target"_a, "reduction"_a = "mean", py::kw_only(),
+       "sample_weight"_a = py::none(), "out"_a = py::none(),
+       "Gradient of :func:`mse_loss` with respect to ``pred``: ``2 * (pred - target) / n``.");
+    m.def("mse_loss_and_grad", [](py::handle p, py::handle t, py::handle red, py::handle w,
+                                  py::handle out) {
+        return elementwise_loss("mse_loss", false, Want::both, p, t, red, w, out);
+    }, "pred"_a, "target"_a, "reduction"_a = "mean", py::kw_only(),
+       "sample_weight"_a = py::none(), "out"_a = py::none(),
+       "``(mse_loss(...), mse_loss_backward(...))`` in one pass; ``out`` receives the "
+       "gradient.");
+
+    m.def("cross_entropy", [](py::handle z, py::handle t, py::handle red, py::handle w) {
+        return cross_entropy(Want::loss, z, t, red, w, py::none());
+    }, "logits"_a, "target"_a, "reduction"_a = "mean", py::kw_only(),
+       "sample_weight"_a = py::none(),
+       "Cross-entropy on logits: log-softmax then negative log-likelihood, fused and stable."
+       "\n\nParameters\n----------\nlogits : array_like, shape (batch, classes) or (classes,)"
+       "\ntarget : array_like\n    Integer class labels of shape (batch,) (whole-number "
+       "floats accepted), or\n    probabilities of the shape of ``logits``. Labels outside "
+       "``[0, classes)`` raise\n    ValueError."
+       NNCORE_LOSS_NOTES("sample", ""));
+    m.def("cross_entropy_backward", [](py::handle z, py::handle t, py::handle red,
+                                       py::handle w, py::handle out) {
+        return cross_entropy(Want::grad, z, t, red, w, out);
+    }, "logits"_a, "target"_a, "reduction"_a = "mean", py::kw_only(),
+       "sample_weight"_a = py::none(), "out"_a = py::none(),
+       "Gradient of :func:`cross_entropy` w.r.t. ``logits``: ``(softmax - onehot) / batch``.");
+    m.def("cross_entropy_and_grad", [](py::handle z, py::handle t, py::handle red,
+                                       py::handle w, py::handle out) {
+        return cross_entropy(Want::both, z, t, red, w, out);
+    }, "logits"_a, "target"_a, "reduction"_a = "mean", py::kw_only(),
+       "sample_weight"_a = py::none(), "out"_a = py::none(),
+       "``(cross_entropy(...), cross_entropy_backward(...))`` in one pass.");
+
+    m.def("binary_cross_entropy_with_logits", [](py::handle z, py::handle t, py::handle red,
+                                                 py::handle w) {
+        return elementwise_loss("binary_cross_entropy_with_logits", true, Want::loss, z, t,
+                                red, w, py::none());
+    }, "logits"_a, "target"_a, "reduction"_a = "mean", py::kw_only(),
+       "sample_weight"_a = py::none(),
+       "Binary cross-entropy on logits: ``max(z, 0) - z*t + log1p(exp(-|z|))``, "
+       "elementwise.\n\nTakes logits, not probabilities (as PyTorch's "
+       "``binary_cross_entropy_with_logits``);\nfinite for any magnitude.\n\nParameters\n"
+       "----------\nlogits, target : array_like of the same shape; targets in [0, 1]"
+       NNCORE_LOSS_NOTES("element", " / per_sample_elements"));
+    m.def("binary_cross_entropy_with_logits_backward", [](py::handle z, py::handle t,
+                                                          py::handle red, py::handle w,
+                                                          py::handle out) {
+        return elementwise_loss("binary_cross_entropy_with_logits", true, Want::grad, z, t,
+                                red, w, out);
+    }, "logits"_a, "target"_a, "reduction"_a = "mean", py::kw_only(),
+       "sample_weight"_a = py::none(), "out"_a = py::none(),
+       "Gradient of :func:`binary_cross_entropy_with_logits`: ``(sigmoid(z) - t) / n``.");
+    m.def("binary_cross_entropy_with_logits_and_grad", [](py::handle z, py::handle t,
+                                                          py::handle red, py::handle w,
+                                                          py::handle out) {
+        return elementwise_loss("binary_cross_entropy_with_logits", true, Want::both, z, t,
+                                red, w, out);
+    }, "logits"_a, "target"_a, "reduction"_a = "mean", py::kw_only(),
+       "sample_weight"_a = py::none(), "out"_a = py::none(),
+       "``(loss, grad)`` of :func:`binary_cross_entropy_with_logits` in one pass.");
+#undef NNCORE_LOSS_NOTES
 }
 
 }  // namespace nncore::bindings

@@ -1,5 +1,5 @@
 // Bindings of the L1 and Huber losses (core/losses_extra.h), each as loss, backward and
-// and_grad. python/nncore/functional.py documents them.
+// and_grad, with their signatures and docstrings (nncore.functional re-exports them).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -82,20 +82,65 @@ py::object extra_loss(const char* fn, bool huber, Want want, py::handle p_obj,
 }  // namespace
 
 void register_losses_extra(py::module_& m) {
-    struct Name { const char* suffix; Want want; };
-    for (Name n : {Name{"", Want::loss}, Name{"_backward", Want::grad},
-                   Name{"_and_grad", Want::both}}) {
-        const std::string l1 = std::string("l1_loss") + n.suffix;
-        m.def(l1.c_str(), [n](py::handle p, py::handle t, py::handle red, py::handle w,
-                              py::handle out) {
-            return extra_loss("l1_loss", false, n.want, p, t, red, py::none(), w, out);
-        });
-        const std::string hb = std::string("huber_loss") + n.suffix;
-        m.def(hb.c_str(), [n](py::handle p, py::handle t, py::handle red, py::handle delta,
-                              py::handle w, py::handle out) {
-            return extra_loss("huber_loss", true, n.want, p, t, red, delta, w, out);
-        });
-    }
+    using namespace pybind11::literals;
+    const py::handle none = py::none();
+    m.def("l1_loss", [](py::handle p, py::handle t, py::handle red, py::handle w) {
+        return extra_loss("l1_loss", false, Want::loss, p, t, red, py::none(), w, py::none());
+    }, "pred"_a, "target"_a, "reduction"_a = "mean", py::kw_only(), "sample_weight"_a = none,
+       R"(Mean absolute error, ``mean(|pred - target|)`` over all elements (PyTorch's
+``l1_loss``).
+
+Parameters
+----------
+pred, target : array_like of the same shape (no broadcasting)
+reduction : {"mean", "sum", "none"}
+    ``"mean"``/``"sum"`` return a float; ``"none"`` an array of per-element losses,
+    whose backward is the gradient of their sum.
+sample_weight : array_like, shape (batch,), optional
+    Weights each sample: ``mean = sum(w_i * l_i) / sum(w_i) / per_sample_elements``.
+)");
+    m.def("l1_loss_backward", [](py::handle p, py::handle t, py::handle red, py::handle w,
+                                 py::handle out) {
+        return extra_loss("l1_loss", false, Want::grad, p, t, red, py::none(), w, out);
+    }, "pred"_a, "target"_a, "reduction"_a = "mean", py::kw_only(), "sample_weight"_a = none,
+       "out"_a = none,
+       "Gradient of l1_loss w.r.t. pred: sign(pred - target) / n (0 where they are equal, "
+       "as PyTorch).");
+    m.def("l1_loss_and_grad", [](py::handle p, py::handle t, py::handle red, py::handle w,
+                                 py::handle out) {
+        return extra_loss("l1_loss", false, Want::both, p, t, red, py::none(), w, out);
+    }, "pred"_a, "target"_a, "reduction"_a = "mean", py::kw_only(), "sample_weight"_a = none,
+       "out"_a = none, "(l1_loss(...), l1_loss_backward(...)) in one pass.");
+    m.def("huber_loss", [](py::handle p, py::handle t, py::handle red, py::handle delta,
+                           py::handle w) {
+        return extra_loss("huber_loss", true, Want::loss, p, t, red, delta, w, py::none());
+    }, "pred"_a, "target"_a, "reduction"_a = "mean", "delta"_a = 1.0, py::kw_only(),
+       "sample_weight"_a = none,
+       R"(Huber loss (PyTorch's ``huber_loss``): with ``d = pred - target``, ``0.5 * d**2``
+where ``|d| < delta``, else ``delta * (|d| - 0.5 * delta)``.
+
+Parameters
+----------
+pred, target : array_like of the same shape (no broadcasting)
+delta : float > 0
+reduction : {"mean", "sum", "none"}
+    ``"mean"``/``"sum"`` return a float; ``"none"`` an array of per-element losses,
+    whose backward is the gradient of their sum.
+sample_weight : array_like, shape (batch,), optional
+    Weights each sample: ``mean = sum(w_i * l_i) / sum(w_i) / per_sample_elements``.
+)");
+    m.def("huber_loss_backward", [](py::handle p, py::handle t, py::handle red,
+                                    py::handle delta, py::handle w, py::handle out) {
+        return extra_loss("huber_loss", true, Want::grad, p, t, red, delta, w, out);
+    }, "pred"_a, "target"_a, "reduction"_a = "mean", "delta"_a = 1.0, py::kw_only(),
+       "sample_weight"_a = none, "out"_a = none,
+       "Gradient of huber_loss w.r.t. pred: clip(pred - target, -delta, delta) / n.");
+    m.def("huber_loss_and_grad", [](py::handle p, py::handle t, py::handle red,
+                                    py::handle delta, py::handle w, py::handle out) {
+        return extra_loss("huber_loss", true, Want::both, p, t, red, delta, w, out);
+    }, "pred"_a, "target"_a, "reduction"_a = "mean", "delta"_a = 1.0, py::kw_only(),
+       "sample_weight"_a = none, "out"_a = none,
+       "(huber_loss(...), huber_loss_backward(...)) in one pass.");
 }
 
 }  // namespace nncore::bindings

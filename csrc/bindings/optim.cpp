@@ -1,4 +1,5 @@
-// Bindings of the optimisers: sgd_step, adam_step (in place).
+// Bindings of the optimisers: sgd_step, adam_step (one parameter, in place) and
+// sgd_step_all, adam_step_all (every parameter of an optimiser step in one call).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -6,11 +7,14 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "bindings/arrays.h"
 #include "bindings/families.h"
 #include "core/check.h"
 #include "core/optim.h"
+#include "core/optim_all.h"
 #include "core/parallel.h"
 
 namespace py = pybind11;
@@ -42,17 +46,19 @@ int inplace_bits(py::handle obj, const char* fn, const char* name) {
     return f32 ? 32 : 64;
 }
 
+// A state buffer (velocity, m, v) for `param`: in place, same dtype and shape, apart.
 template <class T>
-py::array_t<T> state(py::handle obj, const py::array& param, const char* fn, const char* name) {
+py::array_t<T> state(py::handle obj, const py::array& param, const char* fn, const char* name,
+                     const char* pname = "param") {
     auto a = py::reinterpret_borrow<py::array>(obj);
     const int want = sizeof(T) == 4 ? 32 : 64;
     NNCORE_CHECK(inplace_bits(obj, fn, name) == want, fn, ": ", name, " must have dtype ",
-                 std::string(py::str(param.dtype())), " like param");
+                 std::string(py::str(param.dtype())), " like ", pname);
     const Shape ps(param.shape(), param.shape() + param.ndim());
     const Shape s(a.shape(), a.shape() + a.ndim());
-    NNCORE_CHECK(s == ps, fn, ": ", name, " must have the shape of param ", shape_str(ps),
+    NNCORE_CHECK(s == ps, fn, ": ", name, " must have the shape of ", pname, " ", shape_str(ps),
                  "; got ", shape_str(s));
-    NNCORE_CHECK(!overlaps(a, param), fn, ": ", name, " must not share memory with param");
+    NNCORE_CHECK(!overlaps(a, param), fn, ": ", name, " must not share memory with ", pname);
     return py::reinterpret_borrow<py::array_t<T>>(a);
 }
 
@@ -63,13 +69,11 @@ double nonneg(py::handle v, const char* fn, const char* name) {
     return d;
 }
 
-void sgd_step(py::handle param, py::handle grad, py::handle velocity, py::handle lr,
-              py::handle momentum, py::handle weight_decay, bool nesterov,
-              py::handle dampening) {
-    const char* fn = "sgd_step";
-    const int bits = inplace_bits(param, fn, "param");
-    Arg g = arg(grad, fn, "grad");
+SgdOptions sgd_options(const char* fn, py::handle lr, py::handle momentum,
+                       py::handle weight_decay, bool nesterov, py::handle dampening,
+                       bool first) {
     SgdOptions o;
+    o.first = first;
     o.lr = nonneg(lr, fn, "lr");
     o.momentum = nonneg(momentum, fn, "momentum");
     o.weight_decay = nonneg(weight_decay, fn, "weight_decay");
@@ -77,34 +81,11 @@ void sgd_step(py::handle param, py::handle grad, py::handle velocity, py::handle
     o.nesterov = nesterov;
     NNCORE_CHECK(!nesterov || (o.momentum > 0 && o.dampening == 0), fn,
                  ": nesterov requires momentum > 0 and dampening == 0");
-    NNCORE_CHECK(o.momentum == 0 || !velocity.is_none(), fn,
-                 ": velocity must be an array when momentum > 0; got None");
-    auto p = py::reinterpret_borrow<py::array>(param);
-    NNCORE_CHECK(g.shape() == Shape(p.shape(), p.shape() + p.ndim()), fn,
-                 ": grad must have the shape of param ",
-                 shape_str(Shape(p.shape(), p.shape() + p.ndim())), "; got ", shape_str(g));
-    with_dtype(bits, [&](auto tag) -> py::object {
-        using T = decltype(tag);
-        auto kp = py::reinterpret_borrow<py::array_t<T>>(p);
-        auto kg = detach_from(contiguous<T>(g), kp);
-        const bool has_v = o.momentum != 0;
-        py::array_t<T> kv;
-        if (has_v) kv = state<T>(velocity, p, fn, "velocity");
-        {
-            py::gil_scoped_release nogil;
-            nncore::sgd_step(ptr(kp), kg.data(), has_v ? ptr(kv) : nullptr, count(kp), o,
-                             get_num_threads());
-        }
-        return py::none();
-    });
+    return o;
 }
 
-void adam_step(py::handle param, py::handle grad, py::handle m, py::handle v, py::handle step,
-               py::handle lr, py::handle beta1, py::handle beta2, py::handle eps,
-               py::handle weight_decay) {
-    const char* fn = "adam_step";
-    const int bits = inplace_bits(param, fn, "param");
-    Arg g = arg(grad, fn, "grad");
+AdamOptions adam_options(const char* fn, py::handle step, py::handle lr, py::handle beta1,
+                         py::handle beta2, py::handle eps, py::handle weight_decay) {
     if (!py::isinstance<py::int_>(step) || py::isinstance<py::bool_>(step)) {
         type_error(std::string(fn) + ": step must be an int; got " +
                    std::string(py::str(py::type::of(step).attr("__name__"))));
@@ -119,31 +100,255 @@ void adam_step(py::handle param, py::handle grad, py::handle m, py::handle v, py
     o.weight_decay = nonneg(weight_decay, fn, "weight_decay");
     NNCORE_CHECK(o.beta1 < 1 && o.beta2 < 1, fn, ": beta1 and beta2 must be in [0, 1); got ",
                  o.beta1, " and ", o.beta2);
-    auto p = py::reinterpret_borrow<py::array>(param);
+    return o;
+}
+
+// The names one parameter's arrays go by in messages: "param" / "grad" / "velocity" for
+// the per-parameter functions, "params[3]" / "grads[3]" / ... for the batched ones.
+struct SlotNames {
+    std::string param, grad, s1, s2;
+};
+
+// Checks one parameter's grad and state buffers against the parameter and returns its
+// slot; the arrays the slot points into are appended to `keep`.
+template <class T>
+ParamSlot<T> make_slot(const py::array& p, const Arg& g, py::handle s1, py::handle s2,
+                       const char* fn, const SlotNames& nm, py::list& keep) {
     const Shape ps(p.shape(), p.shape() + p.ndim());
-    NNCORE_CHECK(g.shape() == ps, fn, ": grad must have the shape of param ", shape_str(ps),
-                 "; got ", shape_str(g));
+    NNCORE_CHECK(g.shape() == ps, fn, ": ", nm.grad, " must have the shape of ", nm.param, " ",
+                 shape_str(ps), "; got ", shape_str(g));
+    auto kp = py::reinterpret_borrow<py::array_t<T>>(p);
+    auto kg = detach_from(contiguous<T>(g), kp);
+    keep.append(kg);
+    ParamSlot<T> slot;
+    slot.param = ptr(kp);
+    slot.grad = kg.data();
+    slot.n = count(kp);
+    py::array_t<T> k1, k2;
+    if (!s1.is_none()) {
+        k1 = state<T>(s1, p, fn, nm.s1.c_str(), nm.param.c_str());
+        slot.state1 = ptr(k1);
+    }
+    if (!s2.is_none()) {
+        k2 = state<T>(s2, p, fn, nm.s2.c_str(), nm.param.c_str());
+        NNCORE_CHECK(!overlaps(k1, k2), fn, ": ", nm.s1, " and ", nm.s2,
+                     " must not share memory");
+        slot.state2 = ptr(k2);
+    }
+    return slot;
+}
+
+void sgd_step(py::handle param, py::handle grad, py::handle velocity, py::handle lr,
+              py::handle momentum, py::handle weight_decay, bool nesterov,
+              py::handle dampening, bool first) {
+    const char* fn = "sgd_step";
+    const int bits = inplace_bits(param, fn, "param");
+    Arg g = arg(grad, fn, "grad");
+    const SgdOptions o = sgd_options(fn, lr, momentum, weight_decay, nesterov, dampening, first);
+    NNCORE_CHECK(o.momentum == 0 || !velocity.is_none(), fn,
+                 ": velocity must be an array when momentum > 0; got None");
+    auto p = py::reinterpret_borrow<py::array>(param);
+    const SlotNames nm{"param", "grad", "velocity", ""};
+    const py::handle v = o.momentum != 0 ? velocity : py::handle(py::none());
+    py::list keep;
     with_dtype(bits, [&](auto tag) -> py::object {
         using T = decltype(tag);
-        auto kp = py::reinterpret_borrow<py::array_t<T>>(p);
-        auto kg = detach_from(contiguous<T>(g), kp);
-        auto km = state<T>(m, p, fn, "m");
-        auto kv = state<T>(v, p, fn, "v");
-        NNCORE_CHECK(!overlaps(km, kv), fn, ": m and v must not share memory");
+        const ParamSlot<T> s = make_slot<T>(p, g, v, py::none(), fn, nm, keep);
         {
             py::gil_scoped_release nogil;
-            nncore::adam_step(ptr(kp), kg.data(), ptr(km), ptr(kv), count(kp), o,
-                              get_num_threads());
+            nncore::sgd_step(s.param, s.grad, s.state1, s.n, o, get_num_threads());
         }
         return py::none();
+    });
+}
+
+void adam_step(py::handle param, py::handle grad, py::handle m, py::handle v, py::handle step,
+               py::handle lr, py::handle beta1, py::handle beta2, py::handle eps,
+               py::handle weight_decay) {
+    const char* fn = "adam_step";
+    const int bits = inplace_bits(param, fn, "param");
+    Arg g = arg(grad, fn, "grad");
+    const AdamOptions o = adam_options(fn, step, lr, beta1, beta2, eps, weight_decay);
+    auto p = py::reinterpret_borrow<py::array>(param);
+    const SlotNames nm{"param", "grad", "m", "v"};
+    // m and v are required: None gets the in-place array message.
+    if (m.is_none()) inplace_bits(m, fn, "m");
+    if (v.is_none()) inplace_bits(v, fn, "v");
+    py::list keep;
+    with_dtype(bits, [&](auto tag) -> py::object {
+        using T = decltype(tag);
+        const ParamSlot<T> s = make_slot<T>(p, g, m, v, fn, nm, keep);
+        {
+            py::gil_scoped_release nogil;
+            nncore::adam_step(s.param, s.grad, s.state1, s.state2, s.n, o, get_num_threads());
+        }
+        return py::none();
+    });
+}
+
+// ------------------------------------------------------------------ all parameters
+
+// params, grads and the state lists, checked and turned into slots (all before any
+// update, so a bad entry leaves every parameter untouched). Runs of parameters of one
+// dtype go to the driver together, in the order given.
+struct Batch {
+    std::vector<ParamSlot<float>> f32;
+    std::vector<ParamSlot<double>> f64;
+    std::vector<std::pair<int, std::size_t>> runs;  // (bits, length) in order
+    py::list keep;
+};
+
+py::sequence seq_arg(py::handle obj, const char* fn, const char* name) {
+    if (!py::isinstance<py::list>(obj) && !py::isinstance<py::tuple>(obj)) {
+        type_error(std::string(fn) + ": " + name + " must be a list of arrays; got " +
+                   std::string(py::str(py::type::of(obj).attr("__name__"))));
+    }
+    return py::reinterpret_borrow<py::sequence>(obj);
+}
+
+Batch batch(const char* fn, py::handle params_obj, py::handle grads_obj, py::handle s1_obj,
+            py::handle s2_obj, const char* s1_name, const char* s2_name, bool need_s1,
+            bool need_s2, py::handle no_decay_obj) {
+    py::sequence params = seq_arg(params_obj, fn, "params");
+    py::sequence grads = seq_arg(grads_obj, fn, "grads");
+    const std::size_t n = py::len(params);
+    NNCORE_CHECK(py::len(grads) == n, fn, ": grads must have one array per parameter (", n,
+                 "); got ", py::len(grads));
+    auto states = [&](py::handle obj, const char* name, bool need) -> py::object {
+        if (obj.is_none()) {
+            NNCORE_CHECK(!need, fn, ": ", name, " must be a list of arrays; got None");
+            return py::none();
+        }
+        py::sequence s = seq_arg(obj, fn, name);
+        NNCORE_CHECK(py::len(s) == n, fn, ": ", name, " must have one array per parameter (",
+                     n, "); got ", py::len(s));
+        return std::move(s);
+    };
+    py::object s1 = states(s1_obj, s1_name, need_s1), s2 = states(s2_obj, s2_name, need_s2);
+    // no_decay: None (weight_decay applies to every parameter) or one bool per parameter.
+    std::vector<char> skip_decay(n, 0);
+    if (!no_decay_obj.is_none()) {
+        py::sequence nd = seq_arg(no_decay_obj, fn, "no_decay");
+        NNCORE_CHECK(py::len(nd) == n, fn, ": no_decay must have one flag per parameter (", n,
+                     "); got ", py::len(nd));
+        for (std::size_t i = 0; i < n; ++i) {
+            py::object flag = nd[i];
+            if (!py::isinstance<py::bool_>(flag)) {
+                type_error(std::string(fn) + ": no_decay[" + std::to_string(i) +
+                           "] must be a bool; got " +
+                           std::string(py::str(py::type::of(flag).attr("__name__"))));
+            }
+            skip_decay[i] = flag.cast<bool>() ? 1 : 0;
+        }
+    }
+    Batch b;
+    std::vector<SlotNames> names(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::string at = "[" + std::to_string(i) + "]";
+        SlotNames& nm = names[i];
+        nm = {"params" + at, "grads" + at, std::string(s1_name) + at, std::string(s2_name) + at};
+        py::object p_obj = params[i], g_obj = grads[i];
+        const int bits = inplace_bits(p_obj, fn, nm.param.c_str());
+        Arg g = arg(g_obj, fn, nm.grad.c_str());
+        py::object o1 = s1.is_none() ? py::object(py::none()) : py::object(s1[py::int_(i)]);
+        py::object o2 = s2.is_none() ? py::object(py::none()) : py::object(s2[py::int_(i)]);
+        if (need_s1 && o1.is_none()) inplace_bits(o1, fn, nm.s1.c_str());
+        if (need_s2 && o2.is_none()) inplace_bits(o2, fn, nm.s2.c_str());
+        auto p = py::reinterpret_borrow<py::array>(p_obj);
+        if (bits == 32) {
+            b.f32.push_back(make_slot<float>(p, g, o1, o2, fn, nm, b.keep));
+            b.f32.back().decay = !skip_decay[i];
+        } else {
+            b.f64.push_back(make_slot<double>(p, g, o1, o2, fn, nm, b.keep));
+            b.f64.back().decay = !skip_decay[i];
+        }
+        if (!b.runs.empty() && b.runs.back().first == bits) ++b.runs.back().second;
+        else b.runs.emplace_back(bits, 1);
+    }
+    return b;
+}
+
+template <class Step>
+void run_batch(const Batch& b, const Step& step) {
+    py::gil_scoped_release nogil;
+    const int nt = get_num_threads();
+    std::size_t i32 = 0, i64 = 0;
+    for (const auto& [bits, len] : b.runs) {
+        if (bits == 32) {
+            step(b.f32.data() + i32, len, nt);
+            i32 += len;
+        } else {
+            step(b.f64.data() + i64, len, nt);
+            i64 += len;
+        }
+    }
+}
+
+void sgd_step_all(py::handle params, py::handle grads, py::handle velocities, py::handle lr,
+                  py::handle momentum, py::handle weight_decay, bool nesterov,
+                  py::handle dampening, bool first, py::handle no_decay) {
+    const char* fn = "sgd_step_all";
+    const SgdOptions o = sgd_options(fn, lr, momentum, weight_decay, nesterov, dampening, first);
+    const bool has_v = o.momentum != 0;
+    const Batch b = batch(fn, params, grads, has_v ? velocities : py::handle(py::none()),
+                          py::none(), "velocities", "", has_v, false, no_decay);
+    run_batch(b, [&](const auto* slots, std::size_t len, int nt) {
+        nncore::sgd_step_all(slots, len, o, nt);
+    });
+}
+
+void adam_step_all(py::handle params, py::handle grads, py::handle ms, py::handle vs,
+                   py::handle step, py::handle lr, py::handle beta1, py::handle beta2,
+                   py::handle eps, py::handle weight_decay, py::handle no_decay) {
+    const char* fn = "adam_step_all";
+    const AdamOptions o = adam_options(fn, step, lr, beta1, beta2, eps, weight_decay);
+    const Batch b = batch(fn, params, grads, ms, vs, "m", "v", true, true, no_decay);
+    run_batch(b, [&](const auto* slots, std::size_t len, int nt) {
+        nncore::adam_step_all(slots, len, o, nt);
     });
 }
 
 }  // namespace
 
 void register_optim(py::module_& m) {
-    m.def("sgd_step", &sgd_step);
-    m.def("adam_step", &adam_step);
+    m.def("sgd_step", &sgd_step, "param"_a, "grad"_a, "velocity"_a = py::none(), py::kw_only(),
+          "lr"_a, "momentum"_a = 0.0, "weight_decay"_a = 0.0, "nesterov"_a = false,
+          "dampening"_a = 0.0, "first"_a = false,
+          R"(One SGD update in place, as ``torch.optim.SGD``.
+
+``g = grad + weight_decay * param``; with momentum,
+``velocity = momentum * velocity + (1 - dampening) * g`` and the step is ``velocity``
+(or ``g + momentum * velocity`` with ``nesterov``); ``param -= lr * step``.
+With ``first=True`` (the optimiser's first step) ``velocity = g``: torch starts its
+momentum buffer as the gradient, without dampening, and so does :class:`nncore.SGD`.
+
+Parameters
+----------
+param : ndarray, float32 or float64, C-contiguous, writeable
+grad : array_like, shape of ``param``
+velocity : ndarray like ``param``, required when ``momentum > 0``; start it at zeros.
+first : bool
+    ``velocity`` holds no history yet: it is overwritten with ``g``, not read.
+)");
+    m.def("adam_step", &adam_step, "param"_a, "grad"_a, "m"_a, "v"_a, py::kw_only(), "step"_a,
+          "lr"_a = 1e-3, "beta1"_a = 0.9, "beta2"_a = 0.999, "eps"_a = 1e-8,
+          "weight_decay"_a = 0.0,
+          R"(One Adam update in place, as ``torch.optim.Adam``.
+
+``m`` and ``v`` (arrays like ``param``, starting at zeros) hold the moment estimates;
+``step`` counts updates from 1 for the bias correction.
+)");
+    m.def("sgd_step_all", &sgd_step_all, "params"_a, "grads"_a, "velocities"_a, py::kw_only(),
+          "lr"_a, "momentum"_a = 0.0, "weight_decay"_a = 0.0, "nesterov"_a = false,
+          "dampening"_a = 0.0, "first"_a = false, "no_decay"_a = py::none(),
+          "One SGD update of every parameter in place (as sgd_step on each, in order), in "
+          "one call. velocities: a list like params, or None when momentum == 0. no_decay: "
+          "None, or one bool per parameter (True: weight_decay does not apply to it).");
+    m.def("adam_step_all", &adam_step_all, "params"_a, "grads"_a, "m"_a, "v"_a, py::kw_only(),
+          "step"_a, "lr"_a = 1e-3, "beta1"_a = 0.9, "beta2"_a = 0.999, "eps"_a = 1e-8,
+          "weight_decay"_a = 0.0, "no_decay"_a = py::none(),
+          "One Adam update of every parameter in place (as adam_step on each, in order), in "
+          "one call. m, v: lists like params. no_decay: as for sgd_step_all.");
 }
 
 }  // namespace nncore::bindings

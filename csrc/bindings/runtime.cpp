@@ -61,9 +61,11 @@ py::dict config() {
 }  // namespace
 
 void register_runtime(py::module_& m) {
-    m.def("set_num_threads", &set_threads);
-    m.def("get_num_threads", &nncore::get_num_threads);
-    m.def("config", &config);
+    m.def("set_num_threads", &set_threads, "n"_a,
+          "Threads for the native kernels from now on (1 to 4096).");
+    m.def("get_num_threads", &nncore::get_num_threads, "Threads the native kernels use.");
+    m.def("config", &config,
+          "Build and run-time facts: version, compiler, threads, CPU features, kernel set.");
     m.def("_fma_peak_gflops", [](int bits, int nthreads, double seconds) {
         NNCORE_CHECK(bits == 32 || bits == 64, "_fma_peak_gflops: bits must be 32 or 64");
         NNCORE_CHECK(nthreads >= 1, "_fma_peak_gflops: nthreads must be >= 1");

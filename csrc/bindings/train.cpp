@@ -12,6 +12,7 @@
 #include "core/check.h"
 #include "core/clip.h"
 #include "core/enums.h"
+#include "core/labels.h"
 #include "core/metrics.h"
 #include "core/parallel.h"
 #include "core/train.h"
@@ -115,13 +116,8 @@ public:
         s.target_cols = a["target_cols"].cast<std::int64_t>();
         if (s.loss == TrainLoss::ce_labels) {
             s.labels = buffer<std::int64_t>(a["targets"], n, "labels", false, keep_);
-            // The same range check (and message) as cross_entropy, once for the whole set.
-            const std::int64_t classes = a["classes"].cast<std::int64_t>();
-            for (std::int64_t i = 0; i < n; ++i) {
-                NNCORE_CHECK(s.labels[i] >= 0 && s.labels[i] < classes, "cross_entropy: target[",
-                             i, "] = ", s.labels[i], " is out of range for ", classes,
-                             " classes");
-            }
+            // cross_entropy's label check, once for the whole set.
+            check_labels(s.labels, n, a["classes"].cast<std::int64_t>(), "cross_entropy");
         } else {
             s.targets = buffer<T>(a["targets"], n * s.target_cols, "targets", false, keep_);
         }
@@ -289,10 +285,7 @@ public:
         const std::int64_t* lp = nullptr;
         if (labels_) {
             lp = buffer<std::int64_t>(targets, n_, "labels", false, keep);
-            for (std::int64_t i = 0; i < n_; ++i) {
-                NNCORE_CHECK(lp[i] >= 0 && lp[i] < classes_, "cross_entropy: target[", i, "] = ",
-                             lp[i], " is out of range for ", classes_, " classes");
-            }
+            check_labels(lp, n_, classes_, "cross_entropy");
         } else {
             tp = buffer<T>(targets, n_ * target_cols_, "targets", false, keep);
         }

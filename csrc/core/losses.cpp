@@ -6,6 +6,7 @@
 
 #include "core/check.h"
 #include "core/dispatch.h"
+#include "core/labels.h"
 #include "core/parallel.h"
 
 namespace nncore {
@@ -91,81 +92,36 @@ template <class T>
 T cross_entropy(const T* logits, const std::int64_t* labels, const T* probs, const T* w,
                 index_t rows, index_t classes, Reduction red, LossOutput<T> out, int nthreads) {
     const char* fn = "cross_entropy";
-    if (labels) {
-        for (index_t i = 0; i < rows; ++i) {
-            NNCORE_CHECK(labels[i] >= 0 && labels[i] < classes, fn, ": target[", i, "] = ",
-                         labels[i], " is out of range for ", classes, " classes");
-        }
-    }
+    if (labels) check_labels(labels, rows, classes, fn);
     NNCORE_CHECK(classes > 0, fn, ": logits must have at least one class; got 0 columns");
     const T denom = mean_denominator(fn, w, rows, index_t(1), red);
     if (rows == 0) return T(0);
     const auto& k = kernel_set<T>();
     const int nt = std::min(nthreads, threads_for(double(rows) * double(classes) * 20.0));
-    if (labels) {
-        // The kernel's rows (ce_row in kernels/ce_row.h; SIMD sets one row per lane),
-        // fixed blocks of rows over the threads, then the weighted sum in row order.
-        std::vector<T> lossv(static_cast<std::size_t>(rows));
-        constexpr index_t kRows = 512;
-        const index_t blocks = (rows + kRows - 1) / kRows;
-        parallel_for(blocks, nt, [&](index_t bi) {
-            const index_t r0 = bi * kRows, n = std::min(kRows, rows - r0);
-            k.ce_labels(logits + r0 * classes, labels + r0, w ? w + r0 : nullptr, denom,
-                        lossv.data() + r0, out.grad ? out.grad + r0 * classes : nullptr, n,
-                        classes);
-        });
-        double total = 0.0;
-        for (index_t r = 0; r < rows; ++r) {
-            const T v = (w ? w[r] : T(1)) * lossv[r];
-            if (out.loss_none) out.loss_none[r] = v;
-            total += v;
+    // The kernel's rows (ce_row / ce_probs_row in kernels/ce_row.h; SIMD sets take label
+    // rows one per lane), fixed blocks of rows over the threads, then the weighted sum in
+    // row order.
+    std::vector<T> lossv(static_cast<std::size_t>(rows));
+    constexpr index_t kRows = 512;
+    const index_t blocks = (rows + kRows - 1) / kRows;
+    parallel_for(blocks, nt, [&](index_t bi) {
+        const index_t r0 = bi * kRows, n = std::min(kRows, rows - r0);
+        const T* x = logits + r0 * classes;
+        const T* wb = w ? w + r0 : nullptr;
+        T* g = out.grad ? out.grad + r0 * classes : nullptr;
+        if (labels) {
+            k.ce_labels(x, labels + r0, wb, denom, lossv.data() + r0, g, n, classes);
+        } else {
+            k.ce_probs(x, probs + r0 * classes, wb, denom, lossv.data() + r0, g, n, classes);
         }
-        return red == Reduction::none ? T(0) : static_cast<T>(total / double(denom));
-    }
-    // Probability targets: one row at a time through the kernel set's helpers.
-    std::vector<double> partial(static_cast<std::size_t>(rows));
-    parallel_for(rows, nt, [&](index_t r) {
-        const T* x = logits + r * classes;
-        T* g = out.grad ? out.grad + r * classes : nullptr;
-        const T wr = w ? w[r] : T(1);
-        const T m = k.max(x, classes);
-        // s = sum_j exp(x_j - m) = 1 + rest, where rest excludes the (first) maximum,
-        // whose term is exactly 1. Keeping rest separate gives log(s) = log1p(rest) and
-        // p_max - 1 = -rest / s without cancellation, so confident rows stay accurate.
-        index_t amax = 0;
-        while (amax < classes && !(x[amax] == m)) ++amax;
-        T rest, s;
-        if (amax < classes && std::isfinite(m)) {
-            rest = k.exp_shift_sum(x, m, g, amax) +
-                   k.exp_shift_sum(x + amax + 1, m, g ? g + amax + 1 : nullptr,
-                                   classes - amax - 1);
-            if (g) g[amax] = T(1);
-            s = T(1) + rest;
-        } else {  // NaN or infinite logits: the plain formula, which propagates them
-            amax = -1;
-            s = k.exp_shift_sum(x, m, g, classes);
-            rest = s - T(1);
-        }
-        const T log_s = amax >= 0 ? std::log1p(rest) : std::log(s);
-        // -log_softmax(x)_j = log(s) + (m - x_j): (m - x_j) is exact near the max.
-        const T* t = probs + r * classes;
-        T loss = T(0);
-        for (index_t j = 0; j < classes; ++j) loss += t[j] * (log_s + (m - x[j]));
-        if (g) {
-            // d/dx_j = sum(t) * softmax_j - t_j, scaled by the sample's share of the loss.
-            const T gscale = wr / denom;
-            T st = T(0);
-            for (index_t j = 0; j < classes; ++j) st += t[j];
-            const T c = gscale * st / s;
-            for (index_t j = 0; j < classes; ++j) g[j] = c * g[j] - gscale * t[j];
-        }
-        partial[r] = wr * loss;
-        if (out.loss_none) out.loss_none[r] = wr * loss;
     });
-    if (red == Reduction::none) return T(0);
     double total = 0.0;
-    for (double p : partial) total += p;
-    return static_cast<T>(total / double(denom));
+    for (index_t r = 0; r < rows; ++r) {
+        const T v = (w ? w[r] : T(1)) * lossv[r];
+        if (out.loss_none) out.loss_none[r] = v;
+        total += v;
+    }
+    return red == Reduction::none ? T(0) : static_cast<T>(total / double(denom));
 }
 
 template float mse_loss<float>(const float*, const float*, const float*, index_t, index_t,

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "core/dispatch.h"
 #include "core/elementwise.h"
 
 namespace nncore {
@@ -9,21 +10,16 @@ namespace nncore {
 template <class T>
 void sgd_step(T* param, const T* grad, T* velocity, index_t n, const SgdOptions& o,
               int nthreads) {
-    const T lr = static_cast<T>(o.lr), mu = static_cast<T>(o.momentum);
-    const T wd = static_cast<T>(o.weight_decay);
-    const T keep = static_cast<T>(1.0 - double(o.dampening));
-    const bool nesterov = o.nesterov;
+    kernels::SgdHyper<T> h;
+    h.lr = static_cast<T>(o.lr);
+    h.momentum = static_cast<T>(o.momentum);
+    h.weight_decay = static_cast<T>(o.weight_decay);
+    h.keep = static_cast<T>(1.0 - double(o.dampening));
+    h.nesterov = o.nesterov;
+    h.first = o.first;
+    const auto& k = kernel_set<T>();
     for_chunks(n, nthreads, 2.0, [&](index_t b, index_t e) {
-        if (mu == T(0)) {
-            for (index_t i = b; i < e; ++i) param[i] -= lr * (grad[i] + wd * param[i]);
-            return;
-        }
-        for (index_t i = b; i < e; ++i) {
-            const T g = grad[i] + wd * param[i];
-            const T v = mu * velocity[i] + keep * g;
-            velocity[i] = v;
-            param[i] -= lr * (nesterov ? g + mu * v : v);
-        }
+        k.sgd(param + b, grad + b, velocity ? velocity + b : nullptr, e - b, h);
     });
 }
 
@@ -33,20 +29,18 @@ void adam_step(T* param, const T* grad, T* m, T* v, index_t n, const AdamOptions
     // Constants in double, then rounded once: (1 - beta) in float32 arithmetic would
     // carry the rounding error of beta itself into every update.
     const double b1d = double(o.beta1), b2d = double(o.beta2), t = double(o.step);
-    const T b1 = static_cast<T>(b1d), b2 = static_cast<T>(b2d);
-    const T eps = static_cast<T>(o.eps), wd = static_cast<T>(o.weight_decay);
-    const T one_b1 = static_cast<T>(1.0 - b1d), one_b2 = static_cast<T>(1.0 - b2d);
-    const T step_size = static_cast<T>(double(o.lr) / (1.0 - std::pow(b1d, t)));
-    const T root_bc2 = static_cast<T>(std::sqrt(1.0 - std::pow(b2d, t)));
+    kernels::AdamHyper<T> h;
+    h.beta1 = static_cast<T>(b1d);
+    h.beta2 = static_cast<T>(b2d);
+    h.eps = static_cast<T>(o.eps);
+    h.weight_decay = static_cast<T>(o.weight_decay);
+    h.one_b1 = static_cast<T>(1.0 - b1d);
+    h.one_b2 = static_cast<T>(1.0 - b2d);
+    h.step_size = static_cast<T>(double(o.lr) / (1.0 - std::pow(b1d, t)));
+    h.root_bc2 = static_cast<T>(std::sqrt(1.0 - std::pow(b2d, t)));
+    const auto& k = kernel_set<T>();
     for_chunks(n, nthreads, 4.0, [&](index_t b, index_t e) {
-        for (index_t i = b; i < e; ++i) {
-            const T g = grad[i] + wd * param[i];
-            const T mi = b1 * m[i] + one_b1 * g;
-            const T vi = b2 * v[i] + one_b2 * g * g;
-            m[i] = mi;
-            v[i] = vi;
-            param[i] -= step_size * mi / (std::sqrt(vi) / root_bc2 + eps);
-        }
+        k.adam(param + b, grad + b, m + b, v + b, e - b, h);
     });
 }
 

@@ -9,12 +9,14 @@ namespace nncore {
 struct SgdOptions {
     double lr = 0, momentum = 0, dampening = 0, weight_decay = 0;
     bool nesterov = false;
+    bool first = false;  // the optimiser's first step: velocity holds no history yet
 };
 
-// As torch.optim.SGD, with the velocity buffer starting at zero:
-// g = grad + weight_decay * param; v = momentum * v + (1 - dampening) * g;
-// step = nesterov ? g + momentum * v : v (g itself when momentum == 0);
-// param -= lr * step. velocity may be nullptr when momentum == 0.
+// As torch.optim.SGD: g = grad + weight_decay * param; v = g on the first step (torch
+// starts its momentum buffer as the gradient, undamped), else
+// v = momentum * v + (1 - dampening) * g; step = nesterov ? g + momentum * v : v (g itself
+// when momentum == 0); param -= lr * step. velocity may be nullptr when momentum == 0.
+// The arithmetic is the kernel set's sgd entry (kernel_table.h).
 template <class T>
 void sgd_step(T* param, const T* grad, T* velocity, index_t n, const SgdOptions& o,
               int nthreads);
@@ -26,6 +28,7 @@ struct AdamOptions {
 
 // As torch.optim.Adam: g = grad + weight_decay * param; m = b1 m + (1-b1) g;
 // v = b2 v + (1-b2) g^2; param -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+// The arithmetic is the kernel set's adam entry (kernel_table.h).
 template <class T>
 void adam_step(T* param, const T* grad, T* m, T* v, index_t n, const AdamOptions& o,
                int nthreads);

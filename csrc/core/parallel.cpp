@@ -165,6 +165,7 @@ private:
     std::atomic<int> started_{0};
     std::atomic<std::int64_t> spin_ns_{50000};
     std::atomic<std::int64_t> jobs_{0}, serial_{0}, wakeups_{0};
+    std::atomic<std::int64_t> serial_at_job_{0};  // serial_ when the current job started
     std::mutex grow_;
     std::vector<std::thread> threads_;
 };
@@ -273,7 +274,14 @@ void Pool::worker_main(int k) {
         }
         seen = gen_of(t);
         recent = k < helpers_.load(std::memory_order_relaxed) && mode_.load() != 2;
-        if (recent) work(seen, k + 1);
+        if (recent) {
+            work(seen, k + 1);
+            // Other Python threads ran nncore calls alone meanwhile: they need the cores
+            // this worker would spin on, so it sleeps at once.
+            if (serial_.load(std::memory_order_relaxed) != serial_at_job_.load(std::memory_order_relaxed)) {
+                recent = false;
+            }
+        }
     }
 }
 
@@ -306,6 +314,7 @@ bool Pool::run(index_t n, int nthreads, detail::TaskFn fn, const void* ctx) {
     done_.store(0, std::memory_order_relaxed);
     failed_.store(false, std::memory_order_relaxed);
     jobs_.fetch_add(1, std::memory_order_relaxed);
+    serial_at_job_.store(serial_.load(std::memory_order_relaxed), std::memory_order_relaxed);
     ticket_.store(std::uint64_t(gen) << 32, std::memory_order_seq_cst);
     if (sleepers_.load(std::memory_order_seq_cst) > 0) {
         { std::lock_guard<std::mutex> lock(mutex_); }

@@ -10,7 +10,9 @@
 //
 // After a call the workers spin for a short grace period (spin_us(), 50 us by default)
 // for the next call, then sleep on a condition variable, so a NumPy/OpenBLAS or PyTorch
-// call that follows has the cores to itself. A caller that finds the pool busy (another
+// call that follows has the cores to itself (and sleep at once when, during the call,
+// other threads ran nncore calls alone: they need those cores). A caller that finds the
+// pool busy (another
 // Python thread is using it, or a nested call) runs its items alone on its own thread:
 // the machine is never oversubscribed by nncore and no caller waits for another.
 #pragma once

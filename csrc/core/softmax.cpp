@@ -25,21 +25,6 @@ void softmax_row(const T* x, T* y, index_t n, bool log) noexcept {
     }
 }
 
-template <class T>
-void softmax_backward_row(const T* y, const T* gy, T* gx, index_t n, bool log,
-                          T* tmp) noexcept {
-    const auto& k = kernel_set<T>();
-    if (log) {
-        T s = T(0);
-        for (index_t i = 0; i < n; ++i) s += gy[i];
-        k.exp_shift_sum(y, T(0), tmp, n);
-        for (index_t i = 0; i < n; ++i) gx[i] = gy[i] - tmp[i] * s;
-    } else {
-        const T d = k.dot(gy, y, n);
-        for (index_t i = 0; i < n; ++i) gx[i] = y[i] * (gy[i] - d);
-    }
-}
-
 // Runs f(row_in..., row_out, tmp) over every (outer, inner) line; lines with inner > 1
 // are gathered into contiguous per-thread buffers and scattered back.
 template <class T, class F>
@@ -90,8 +75,9 @@ template <class T>
 void softmax_backward(const T* y, const T* gy, T* gx, AxisShape s, bool log, int nthreads) {
     if (s.len == 0 || s.outer == 0 || s.inner == 0) return;
     const T* in[2] = {y, gy};
-    for_lines<T>(s, 2, in, gx, nthreads, [&](const T* const* rows, T* o, T* tmp) {
-        softmax_backward_row(rows[0], rows[1], o, s.len, log, tmp);
+    const auto& k = kernel_set<T>();
+    for_lines<T>(s, 2, in, gx, nthreads, [&](const T* const* rows, T* o, T*) {
+        k.softmax_backward(rows[0], rows[1], o, s.len, log);
     });
 }
 

@@ -290,6 +290,7 @@ void Trainer<T>::update(int nthreads) {
         if (s_.optimizer == TrainOptimizer::sgd) {
             SgdOptions o = s_.sgd;
             o.lr = lr_;
+            o.first = opt_steps_ == 1;  // as SGD in optim.py: torch's first step
             if (!decay) o.weight_decay = 0;
             sgd_step(s_.params[p], s_.grads[p], s_.state1.empty() ? nullptr : s_.state1[p],
                      s_.sizes[p], o, nthreads);

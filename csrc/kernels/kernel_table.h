@@ -36,6 +36,24 @@ struct TileEpilogue {
     T slope = T(0);  // leaky_relu negative slope (>= 0)
 };
 
+// One SGD update's constants, rounded once to T by the core (csrc/core/optim.cpp).
+template <class T>
+struct SgdHyper {
+    T lr = T(0), momentum = T(0), keep = T(1), weight_decay = T(0);  // keep = 1 - dampening
+    bool nesterov = false;
+    // The velocity holds no history yet (the optimiser's first step): it starts as the
+    // step's gradient, undamped, as torch.optim.SGD initialises its momentum buffer.
+    bool first = false;
+};
+
+// One Adam update's constants, rounded once to T by the core from their double values:
+// step_size = lr / (1 - beta1^t), root_bc2 = sqrt(1 - beta2^t), one_b1 = 1 - beta1, ...
+template <class T>
+struct AdamHyper {
+    T step_size = T(0), beta1 = T(0), beta2 = T(0), one_b1 = T(1), one_b2 = T(1);
+    T root_bc2 = T(1), eps = T(0), weight_decay = T(0);
+};
+
 template <class T>
 struct KernelSet {
     // Register tile (mr rows x nr columns of C) and default cache blocks; mc is a
@@ -105,6 +123,35 @@ struct KernelSet {
     // time (one row per lane) when classes <= kCeLaneClasses.
     void (*ce_labels)(const T* x, const std::int64_t* labels, const T* w, T denom, T* loss,
                       T* g, index_t rows, index_t classes) noexcept = nullptr;
+
+    // Cross-entropy with probability targets t (same layout as x) over `rows` rows:
+    // loss[r] = ce_probs_row(...) of ce_row.h (before the sample weight), with
+    // gscale = (w ? w[r] : 1) / denom, and the gradient rows stored in g when it is not
+    // nullptr. SIMD sets take the max and the exponentials a vector at a time.
+    void (*ce_probs)(const T* x, const T* t, const T* w, T denom, T* loss, T* g,
+                     index_t rows, index_t classes) noexcept = nullptr;
+
+    // Gradient through softmax (or log_softmax when log) along one contiguous row of n
+    // values, from its output y: softmax gx[i] = y[i] * (gy[i] - d) with d = dot(gy, y)
+    // (this set's dot); log_softmax gx[i] = gy[i] - exp(y[i]) * s with s = sum of gy
+    // added in index order. gx may be gy.
+    void (*softmax_backward)(const T* y, const T* gy, T* gx, index_t n, bool log) noexcept =
+        nullptr;
+
+    // SGD in place, for i < n: g = grad[i] + weight_decay * param[i]; with momentum > 0,
+    // v = first ? g : momentum * velocity[i] + keep * g, velocity[i] = v and the step is
+    // nesterov ? g + momentum * v : v; with momentum == 0 the step is g (velocity is not
+    // touched and may be nullptr). param[i] -= lr * step. Every product and sum rounds
+    // once, in this order (no fused multiply-add).
+    void (*sgd)(T* param, const T* grad, T* velocity, index_t n,
+                const SgdHyper<T>& h) noexcept = nullptr;
+
+    // Adam in place, for i < n: g = grad[i] + weight_decay * param[i];
+    // m[i] = beta1 * m[i] + one_b1 * g; v[i] = beta2 * v[i] + (one_b2 * g) * g;
+    // param[i] -= (step_size * m[i]) / (sqrt(v[i]) / root_bc2 + eps), each operation
+    // rounded once in this order.
+    void (*adam)(T* param, const T* grad, T* m, T* v, index_t n,
+                 const AdamHyper<T>& h) noexcept = nullptr;
 
     // Runs `iters` rounds of independent FMAs in this set's widest registers (values
     // kept in registers, the result discarded) and returns the floating-point

@@ -1,6 +1,6 @@
 """nncore: dense neural networks on the CPU.
 
-Native C++17 kernels (OpenMP, SIMD) behind a NumPy API, and a small Python layer for
+Native C++17 kernels (SIMD, own thread pool) behind a NumPy API, and a small Python layer for
 models, losses, optimisers and training with explicit, layer-by-layer backpropagation.
 
     >>> import nncore as nc
@@ -26,10 +26,10 @@ from .layers import (GELU, Dense, Identity, LeakyReLU, Parameter, ReLU, Sigmoid,
                      Softplus, Tanh)
 from .dropout import Dropout
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss
-from .model import History, NonFiniteLossError, Sequential
+from .model import History, NonFiniteLossError, Sequential, load
 from .optim import (SGD, Adam, CosineAnnealingLR, ExponentialLR, StepLR, clip_grad_norm_,
                     clip_grad_value_)
-from .saving import ModelFileError, load
+from .saving import ModelFileError
 
 __all__ += [
     "callbacks", "data", "initializers", "layers", "losses", "optim",

@@ -90,10 +90,17 @@ def to_torch(model):
     tdtype = torch.float64 if model.dtype == np.float64 else torch.float32
     modules = []
 
-    def act_module(act, slope):
-        return {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
-                "identity": nn.Identity}[act]() if act != "leaky_relu" else \
-            nn.LeakyReLU(negative_slope=slope)
+    def act_module(act, slope, where):
+        if act == "leaky_relu":
+            return nn.LeakyReLU(negative_slope=slope)
+        if act == "softmax":
+            return nn.Softmax(dim=-1)
+        simple = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
+                  "identity": nn.Identity}
+        if act not in simple:
+            raise ValueError(f"to_torch: layer {where} has activation {act!r}, which has no "
+                             "torch counterpart here")
+        return simple[act]()
 
     for i, layer in enumerate(model.layers):
         if isinstance(layer, L.Dense):
@@ -105,14 +112,16 @@ def to_torch(model):
                     lin.bias.copy_(torch.from_numpy(layer.b.data.copy()))
             modules.append(lin)
             if layer.activation != "identity":
-                modules.append(act_module(layer.activation, layer.slope))
+                modules.append(act_module(layer.activation, layer.slope,
+                                          model.layer_name(i)))
         elif isinstance(layer, L.Softmax):
             if layer.axis not in (-1, 1):
                 raise ValueError(f"to_torch: layer {model.layer_name(i)} has axis "
                                  f"{layer.axis}; only the last axis is supported")
             modules.append(nn.Softmax(dim=-1))
         elif type(layer) in (L.ReLU, L.Sigmoid, L.Tanh, L.LeakyReLU, L.Identity):
-            modules.append(act_module(layer.activation, getattr(layer, "slope", 0.01)))
+            modules.append(act_module(layer.activation, getattr(layer, "slope", 0.01),
+                                      model.layer_name(i)))
         else:
             raise ValueError(f"to_torch: layer {model.layer_name(i)} "
                              f"({type(layer).__name__}) has no torch counterpart")

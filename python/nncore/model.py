@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 
 from . import losses as losses_mod
+from . import saving
 from . import targets as targets_mod
 from . import weights as weights_mod
 from .data import batches
@@ -14,7 +15,7 @@ from .history import History
 from .layers import Dense, Layer, _Elementwise, as_dtype
 from .training import NonFiniteLossError, count_correct
 
-__all__ = ["Sequential", "History", "NonFiniteLossError"]
+__all__ = ["Sequential", "History", "NonFiniteLossError", "load"]
 
 _FUSABLE = ("identity", "relu", "sigmoid", "tanh", "leaky_relu")
 
@@ -406,8 +407,7 @@ class Sequential:
 
     def save(self, path):
         """Write the model (and its optimiser state) to one ``.npz`` file, atomically."""
-        from .saving import save
-        return save(self, path)
+        return saving.save(self, path)
 
     def to_onnx(self, path=None, **kwargs):
         """The model as an ONNX graph (opset 17), also written to ``path`` when given; see
@@ -488,3 +488,12 @@ def _per_sample(out, loss_fn):
     if isinstance(loss_fn, losses_mod.CrossEntropyLoss):
         return 1
     return int(np.prod(np.shape(out)[1:])) if np.ndim(out) > 1 else 1
+
+
+def load(path):
+    """Read a model written by :meth:`Sequential.save`: the same weights, optimiser state
+    and step count, and loss (details in :func:`nncore.saving.load`).
+
+    Raises :class:`nncore.ModelFileError` (a ValueError) for a truncated, corrupt,
+    foreign or newer-format file, FileNotFoundError when there is no file."""
+    return saving.load(path, Sequential)

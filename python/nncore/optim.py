@@ -1,7 +1,8 @@
 """Optimisers, learning-rate schedules and gradient clipping.
 
-Updates run in place through ``nncore.functional.sgd_step`` / ``adam_step``; state
-buffers are allocated once, when the optimiser is bound to its parameters.
+Updates run in place, every parameter of a step in one native call (the batched twins of
+``nncore.functional.sgd_step`` / ``adam_step``, bitwise the same); state buffers are
+allocated once, when the optimiser is bound to its parameters.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import math
 
 import numpy as np
 
+from . import _core
 from . import functional as F
 
 __all__ = ["Optimizer", "SGD", "Adam", "StepLR", "ExponentialLR", "CosineAnnealingLR",
@@ -92,14 +94,17 @@ class Optimizer:
         if self.clip_norm is not None:
             clip_grad_norm_(self.params, self.clip_norm)
         self.steps += 1
-        for p, s in zip(self.params, self.state):
-            self._update(p, s)
+        self._update_all()
 
     def _new_state(self, p):
         return {}
 
     def _update(self, p, state):
         raise NotImplementedError
+
+    def _update_all(self):
+        for p, s in zip(self.params, self.state):
+            self._update(p, s)
 
     def get_config(self):
         return {"lr": self.lr, "clip_norm": self.clip_norm, "clip_value": self.clip_value}
@@ -134,8 +139,9 @@ class SGD(Optimizer):
 
     ``g = grad + weight_decay * w``; with momentum ``v = momentum * v + (1 - dampening) * g``
     and ``g = v`` (or ``g + momentum * v`` for Nesterov); then ``w -= lr * g``, in place
-    by ``nncore.functional.sgd_step``. Full-batch, mini-batch and single-sample training
-    differ only in the batches given.
+    by ``nncore.functional.sgd_step``. As in torch, the first step sets ``v = g`` (no
+    dampening): the step count, saved with the model, tells which step is the first.
+    Full-batch, mini-batch and single-sample training differ only in the batches given.
 
     Parameters
     ----------
@@ -173,7 +179,16 @@ class SGD(Optimizer):
         decay = self.weight_decay if not self.no_decay or _decays(self, p) else 0.0
         F.sgd_step(p.data, p.grad, state.get("velocity"), lr=self.lr, momentum=self.momentum,
                    weight_decay=decay, nesterov=self.nesterov,
-                   dampening=self.dampening)
+                   dampening=self.dampening, first=self.steps == 1)
+
+    def _update_all(self):
+        if type(self)._update is not SGD._update:  # a subclass with its own update
+            return super()._update_all()
+        _core.sgd_step_all([p.data for p in self.params], [p.grad for p in self.params],
+                           [s.get("velocity") for s in self.state] if self.momentum else None,
+                           lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay,
+                           nesterov=self.nesterov, dampening=self.dampening,
+                           first=self.steps == 1, no_decay=_no_decay_flags(self))
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov,
@@ -215,6 +230,15 @@ class Adam(Optimizer):
                     beta1=self.betas[0], beta2=self.betas[1], eps=self.eps,
                     weight_decay=decay)
 
+    def _update_all(self):
+        if type(self)._update is not Adam._update:  # a subclass with its own update
+            return super()._update_all()
+        _core.adam_step_all([p.data for p in self.params], [p.grad for p in self.params],
+                            [s["m"] for s in self.state], [s["v"] for s in self.state],
+                            step=self.steps, lr=self.lr, beta1=self.betas[0],
+                            beta2=self.betas[1], eps=self.eps, weight_decay=self.weight_decay,
+                            no_decay=_no_decay_flags(self))
+
     def get_config(self):
         return {**super().get_config(), "betas": list(self.betas), "eps": self.eps,
                 "weight_decay": self.weight_decay}
@@ -222,6 +246,11 @@ class Adam(Optimizer):
 
 def _decays(opt, p):
     return not any(p is q for q in opt.no_decay)
+
+
+def _no_decay_flags(opt):
+    """Per parameter, True where weight_decay does not apply; None when it applies to all."""
+    return [not _decays(opt, p) for p in opt.params] if opt.no_decay else None
 
 
 OPTIMIZERS = {"SGD": SGD, "Adam": Adam}

@@ -632,8 +632,8 @@ def _nonneg(v, fn, name):
 
 
 def sgd_step(param, grad, velocity=None, *, lr, momentum=0.0, weight_decay=0.0,
-             nesterov=False, dampening=0.0):
-    """param -= lr * step, as torch.optim.SGD (velocity starts at zero)."""
+             nesterov=False, dampening=0.0, first=False):
+    """param -= lr * step, as torch.optim.SGD (on the first step velocity = g, undamped)."""
     fn = "sgd_step"
     _param(param, fn)
     grad = _as_float(grad, fn, "grad", param.dtype)
@@ -651,7 +651,10 @@ def sgd_step(param, grad, velocity=None, *, lr, momentum=0.0, weight_decay=0.0,
     g = grad + t(weight_decay) * param
     if momentum != 0:
         _state(velocity, param, fn, "velocity")
-        velocity[...] = t(momentum) * velocity + t(1 - dampening) * g
+        if first:
+            velocity[...] = g
+        else:
+            velocity[...] = t(momentum) * velocity + t(1 - dampening) * g
         g = g + t(momentum) * velocity if nesterov else velocity
     param -= t(lr) * g
 

@@ -1,20 +1,46 @@
-"""Runtime control: threads and build facts."""
+"""Runtime control: threads and build facts.
+
+nncore runs its native functions on its own thread pool (no OpenMP). The default thread
+count is the number of CPUs this process may use (its affinity mask, capped by a cgroup
+``cpu.max`` quota); ``NNCORE_NUM_THREADS``, else ``OMP_NUM_THREADS``, overrides it at
+import. threadpoolctl sees and limits the pool (``threadpool_limits(1)`` applies to
+nncore) once both are imported, in either order.
+"""
 from __future__ import annotations
 
 import contextlib
+import sys
+import threading
+import warnings
 
 from . import _core
 
 __all__ = ["config", "get_num_threads", "set_num_threads", "threads"]
 
+_warn_lock = threading.Lock()
+_warned = False
 
-def set_num_threads(n):
-    """Use up to ``n`` threads (an int >= 1) in every native function from now on."""
+
+def set_num_threads(n, *, _stacklevel=2):
+    """Use up to ``n`` threads (an int >= 1) in every native function from now on.
+
+    More threads than the CPUs this process may use only slow it down: the first such
+    call warns (once per process)."""
+    global _warned
     _core.set_num_threads(n)
+    if n > _core._usable_cpus():
+        with _warn_lock:
+            if _warned:
+                return
+            _warned = True
+        warnings.warn(f"nncore.set_num_threads({n}): this process may use only "
+                      f"{_core._usable_cpus()} CPUs (affinity/cgroup); more threads than "
+                      "CPUs wait for each other", RuntimeWarning, stacklevel=_stacklevel)
 
 
 def get_num_threads():
-    """Threads the native functions may use (starts at ``OMP_NUM_THREADS`` or the core count)."""
+    """Threads the native functions may use (starts at ``NNCORE_NUM_THREADS``, else
+    ``OMP_NUM_THREADS``, else the usable CPU count)."""
     return _core.get_num_threads()
 
 
@@ -28,14 +54,88 @@ def threads(n):
     1
     """
     previous = get_num_threads()
-    set_num_threads(n)
+    set_num_threads(n, _stacklevel=4)  # the warning points at the caller's `with`
     try:
         yield n
     finally:
-        set_num_threads(previous)
+        _core.set_num_threads(previous)
 
 
 def config():
-    """Facts about this build and machine: version, compiler, OpenMP, CPU features,
-    the kernel set in use (``isa``) and those supported, and the GEMM block sizes."""
-    return _core.config()
+    """Facts about this build and machine: version, compiler, CPU features, the kernel
+    set in use (``isa``) and those supported, the GEMM block sizes, and ``threads``: the
+    pool's description (``openmp`` is False: nncore has its own pool)."""
+    c = _core.config()
+    stats = _core._pool_stats()
+    c["threads"] = {
+        "pool": "nncore",
+        "num_threads": _core.get_num_threads(),
+        "usable_cpus": _core._usable_cpus(),
+        "workers": stats["workers"],
+        "spin_us": stats["spin_us"],
+    }
+    return c
+
+
+# --- threadpoolctl -----------------------------------------------------------------
+
+def _register_threadpoolctl(tpc):
+    """Register nncore's controller with the threadpoolctl module ``tpc``."""
+    if getattr(tpc, "_nncore_registered", False) or not hasattr(tpc, "register"):
+        return
+
+    class NncoreController(tpc.LibController):
+        user_api = "nncore"
+        internal_api = "nncore"
+        filename_prefixes = ("_core",)
+        check_symbols = ("nncore_threadpool_get_num_threads",
+                         "nncore_threadpool_set_num_threads")
+
+        def get_num_threads(self):
+            get = getattr(self.dynlib, "nncore_threadpool_get_num_threads", None)
+            return None if get is None else get()
+
+        def set_num_threads(self, num_threads):
+            self.dynlib.nncore_threadpool_set_num_threads(int(num_threads))
+
+        def get_version(self):
+            return _core.__version__
+
+    tpc.register(NncoreController)
+    tpc._nncore_registered = True
+
+
+class _ThreadpoolctlHook:
+    """Registers the controller when threadpoolctl is first imported (after nncore)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "threadpoolctl":
+            return None
+        import importlib.util
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        spec.loader = _RegisteringLoader(spec.loader)
+        return spec
+
+
+class _RegisteringLoader:
+    def __init__(self, loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        with contextlib.suppress(Exception):  # threadpoolctl must import regardless
+            _register_threadpoolctl(module)
+
+
+if "threadpoolctl" in sys.modules:
+    with contextlib.suppress(Exception):
+        _register_threadpoolctl(sys.modules["threadpoolctl"])
+else:
+    sys.meta_path.insert(0, _ThreadpoolctlHook())

@@ -95,8 +95,10 @@ def _fail(path, why):
     raise ModelFileError(f"nncore.load: {path} is not a readable nncore model: {why}")
 
 
-def load(path):
-    """Read a model written by :meth:`Sequential.save`.
+def load(path, model_class):
+    """Read a model written by :meth:`Sequential.save` (``nncore.load`` is this with
+    ``model_class=Sequential``: the model module passes its class in, so this module
+    does not import it back).
 
     The file is read with ``allow_pickle=False``; every array's shape and dtype is checked
     against the description. The result predicts and trains on exactly as the saved
@@ -105,10 +107,12 @@ def load(path):
     Parameters
     ----------
     path : str or os.PathLike
+    model_class : type
+        Called as ``model_class(layers, dtype=...)`` to make the model.
 
     Returns
     -------
-    Sequential
+    model_class
 
     Raises
     ------
@@ -117,7 +121,6 @@ def load(path):
     FileNotFoundError
         When there is no file.
     """
-    from .model import Sequential
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"nncore.load: no such file: {path}")
@@ -166,7 +169,7 @@ def load(path):
                     _fail(path, f"array {key!r} should be {p.shape} {p.dtype}; got {got}")
                 p.data[...] = arr
             layers.append(layer)
-        model = Sequential(layers, dtype=meta["dtype"])
+        model = model_class(layers, dtype=meta["dtype"])
         opt = meta.get("optimizer")
         if opt:
             cls = OPTIMIZERS.get(opt["type"])

@@ -1,6 +1,6 @@
 """Every kernel set gives the same bits as the generic set where both compute the same
 operations, signed zeros included: activations without exp (identity, relu, leaky_relu),
-every activation's backward, MSE per element, and the zeros and signs of the exp-based results
+every activation's backward, MSE per element, the SGD and Adam updates, and the zeros and signs of the exp-based results
 (sigmoid, tanh, softmax, cross-entropy and BCE gradients), whose values differ by a few
 ulps between std::exp and the SIMD polynomial (mean losses, sums added in another
 order, agree to a relative 1e-5 / 1e-12). Each set runs in a subprocess
@@ -53,6 +53,22 @@ SCRIPT = textwrap.dedent(r"""
             out[f"bce/{red}/{d}"], out[f"bce_grad/{red}/{d}"] = np.asarray(l, dtype), g
             l, g = F.mse_loss_and_grad(z, t, red)
             out[f"mse/{red}/{d}"], out[f"mse_grad/{red}/{d}"] = np.asarray(l, dtype), g
+        # optimiser updates: the same operations in the same order in every set
+        n = 1000 + 13  # whole vectors and a tail
+        p0 = rng.standard_normal(n).astype(dtype)
+        p0[:4] = [0.0, -0.0, 1e-30, -1e-30]
+        grads = [rng.standard_normal(n).astype(dtype) for _ in range(3)]
+        grads[0][:4] = [-0.0, 0.0, 0.0, -0.0]
+        for name, kw in [("plain", dict()), ("momentum", dict(momentum=0.9, dampening=0.2)),
+                         ("nesterov", dict(momentum=0.8, nesterov=True, weight_decay=0.01))]:
+            p, v = p0.copy(), np.zeros(n, dtype)
+            for i, g in enumerate(grads):
+                F.sgd_step(p, g, v, lr=0.1, first=i == 0, **kw)
+            out[f"sgd_{name}/{d}"], out[f"sgd_{name}_velocity/{d}"] = p, v
+        p, m, v = p0.copy(), np.zeros(n, dtype), np.zeros(n, dtype)
+        for i, g in enumerate(grads):
+            F.adam_step(p, g, m, v, step=i + 1, lr=0.01, weight_decay=0.01)
+        out[f"adam/{d}"], out[f"adam_m/{d}"], out[f"adam_v/{d}"] = p, m, v
         out[f"softmax/{d}"] = F.softmax(z)
         out[f"log_softmax/{d}"] = F.log_softmax(z)
     out["isa"] = np.array(nncore.config()["isa"])
@@ -61,7 +77,8 @@ SCRIPT = textwrap.dedent(r"""
 
 # Same operations in every set (no exp, log or division by a computed sum).
 EXACT = ("identity/", "relu/", "leaky_relu/", "identity_backward/", "relu_backward/",
-         "leaky_relu_backward/", "sigmoid_backward/", "tanh_backward/", "mse/", "mse_grad/")
+         "leaky_relu_backward/", "sigmoid_backward/", "tanh_backward/", "mse/", "mse_grad/",
+         "sgd_", "adam")
 ULPS = 8
 
 

@@ -163,6 +163,44 @@ void ce_labels(const T* x, const std::int64_t* labels, const T* w, T denom, T* l
     }
 }
 
+template <class T>
+void softmax_backward(const T* y, const T* gy, T* gx, index_t n, bool log) noexcept {
+    if (log) {
+        T s = T(0);
+        for (index_t i = 0; i < n; ++i) s += gy[i];
+        for (index_t i = 0; i < n; ++i) gx[i] = gy[i] - std::exp(y[i]) * s;
+    } else {
+        const T d = dot(gy, y, n);
+        for (index_t i = 0; i < n; ++i) gx[i] = y[i] * (gy[i] - d);
+    }
+}
+
+template <class T>
+void sgd(T* param, const T* grad, T* velocity, index_t n, const SgdHyper<T>& h) noexcept {
+    for (index_t i = 0; i < n; ++i) {
+        const T g = grad[i] + h.weight_decay * param[i];
+        T step = g;
+        if (h.momentum != T(0)) {
+            const T v = h.first ? g : h.momentum * velocity[i] + h.keep * g;
+            velocity[i] = v;
+            step = h.nesterov ? g + h.momentum * v : v;
+        }
+        param[i] -= h.lr * step;
+    }
+}
+
+template <class T>
+void adam(T* param, const T* grad, T* m, T* v, index_t n, const AdamHyper<T>& h) noexcept {
+    for (index_t i = 0; i < n; ++i) {
+        const T g = grad[i] + h.weight_decay * param[i];
+        const T mi = h.beta1 * m[i] + h.one_b1 * g;
+        const T vi = h.beta2 * v[i] + h.one_b2 * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        param[i] -= h.step_size * mi / (std::sqrt(vi) / h.root_bc2 + h.eps);
+    }
+}
+
 // 8 independent chains hide the FMA latency; volatile keeps the result alive.
 template <class T>
 double fma_peak(std::int64_t iters) noexcept {
@@ -174,6 +212,16 @@ double fma_peak(std::int64_t iters) noexcept {
     volatile T sink = acc[0] + acc[1] + acc[2] + acc[3] + acc[4] + acc[5] + acc[6] + acc[7];
     (void)sink;
     return 16.0 * double(iters);
+}
+
+template <class T>
+void ce_probs(const T* x, const T* t, const T* w, T denom, T* loss, T* g, index_t rows,
+              index_t classes) noexcept {
+    for (index_t r = 0; r < rows; ++r) {
+        const T gscale = (w ? w[r] : T(1)) / denom;
+        loss[r] = ce_probs_row(x + r * classes, t + r * classes, classes, gscale,
+                               g ? g + r * classes : nullptr);
+    }
 }
 
 template <class T>
@@ -197,6 +245,10 @@ KernelSet<T> make_set() noexcept {
     k.mse = &mse<T>;
     k.bce_logits = &bce_logits<T>;
     k.ce_labels = &ce_labels<T>;
+    k.ce_probs = &ce_probs<T>;
+    k.softmax_backward = &softmax_backward<T>;
+    k.sgd = &sgd<T>;
+    k.adam = &adam<T>;
     k.fma_peak = &fma_peak<T>;
     return k;
 }

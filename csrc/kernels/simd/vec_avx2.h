@@ -39,6 +39,7 @@ struct VecF32 {
     static R sub(R a, R b) noexcept { return _mm256_sub_ps(a, b); }
     static R mul(R a, R b) noexcept { return _mm256_mul_ps(a, b); }
     static R div(R a, R b) noexcept { return _mm256_div_ps(a, b); }
+    static R sqrt(R a) noexcept { return _mm256_sqrt_ps(a); }
     static R fmadd(R a, R b, R c) noexcept { return _mm256_fmadd_ps(a, b, c); }
     static R max(R a, R b) noexcept { return _mm256_max_ps(a, b); }
     static R min(R a, R b) noexcept { return _mm256_min_ps(a, b); }
@@ -120,6 +121,7 @@ struct VecF64 {
     static R sub(R a, R b) noexcept { return _mm256_sub_pd(a, b); }
     static R mul(R a, R b) noexcept { return _mm256_mul_pd(a, b); }
     static R div(R a, R b) noexcept { return _mm256_div_pd(a, b); }
+    static R sqrt(R a) noexcept { return _mm256_sqrt_pd(a); }
     static R fmadd(R a, R b, R c) noexcept { return _mm256_fmadd_pd(a, b, c); }
     static R max(R a, R b) noexcept { return _mm256_max_pd(a, b); }
     static R min(R a, R b) noexcept { return _mm256_min_pd(a, b); }

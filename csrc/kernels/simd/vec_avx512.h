@@ -30,6 +30,7 @@ struct VecF32 {
     static R sub(R a, R b) noexcept { return _mm512_sub_ps(a, b); }
     static R mul(R a, R b) noexcept { return _mm512_mul_ps(a, b); }
     static R div(R a, R b) noexcept { return _mm512_div_ps(a, b); }
+    static R sqrt(R a) noexcept { return _mm512_sqrt_ps(a); }
     static R fmadd(R a, R b, R c) noexcept { return _mm512_fmadd_ps(a, b, c); }
     static R max(R a, R b) noexcept { return _mm512_max_ps(a, b); }
     static R min(R a, R b) noexcept { return _mm512_min_ps(a, b); }
@@ -88,6 +89,7 @@ struct VecF64 {
     static R sub(R a, R b) noexcept { return _mm512_sub_pd(a, b); }
     static R mul(R a, R b) noexcept { return _mm512_mul_pd(a, b); }
     static R div(R a, R b) noexcept { return _mm512_div_pd(a, b); }
+    static R sqrt(R a) noexcept { return _mm512_sqrt_pd(a); }
     static R fmadd(R a, R b, R c) noexcept { return _mm512_fmadd_pd(a, b, c); }
     static R max(R a, R b) noexcept { return _mm512_max_pd(a, b); }
     static R min(R a, R b) noexcept { return _mm512_min_pd(a, b); }

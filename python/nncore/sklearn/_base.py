@@ -54,7 +54,7 @@ class BaseMLP(BaseEstimator):
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
-        "solver": [StrOptions({"sgd", "adam"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
@@ -86,12 +86,12 @@ class BaseMLP(BaseEstimator):
         return tags
 
     def _check_solver(self):
-        return True  # both supported solvers are stochastic: partial_fit is available
+        if self.solver not in ("sgd", "adam"):
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
+                                 f"{self.solver} is not stochastic.")
+        return True
 
     def _fit(self, X, y, sample_weight=None, incremental=False):
-        if self.solver == "lbfgs":  # not reachable through the constraints; kept explicit
-            raise ValueError("solver='lbfgs' is not supported by nncore.sklearn; use "
-                             "'adam' or 'sgd'")
         hidden = self.hidden_layer_sizes
         hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
         if any(int(h) != h or h <= 0 for h in hidden):
@@ -118,7 +118,10 @@ class BaseMLP(BaseEstimator):
             raise ValueError(f"dtype={self.dtype!r} differs from the fitted model's "
                              f"{self.coefs_[0].dtype.name}; refit with warm_start=False")
         self._sync_model()
-        self._fit_stochastic(X, target, sample_weight, incremental)
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(X, target, sample_weight)
+        else:
+            self._fit_stochastic(X, target, sample_weight, incremental)
         weights = self.coefs_ + self.intercepts_
         if not all(np.isfinite(w).all() for w in weights):
             raise ValueError("Solver produced non-finite parameter weights. The input data "
@@ -151,6 +154,10 @@ class BaseMLP(BaseEstimator):
         self._optimizer = None
         self.coefs_ = [layer.w.data for layer in layers]
         self.intercepts_ = [layer.b.data for layer in layers]
+        self._best_coefs = [c.copy() for c in self.coefs_]
+        self._best_intercepts = [b.copy() for b in self.intercepts_]
+        if self.solver == "lbfgs":  # as sklearn: no curve, no stopping state
+            return
         self.loss_curve_ = []
         self._no_improvement_count = 0
         if self.early_stopping:
@@ -161,8 +168,6 @@ class BaseMLP(BaseEstimator):
             self.best_loss_ = np.inf
             self.validation_scores_ = None
             self.best_validation_score_ = None
-        self._best_coefs = [c.copy() for c in self.coefs_]
-        self._best_intercepts = [b.copy() for b in self.intercepts_]
 
     def _sync_model(self):
         """coefs_ / intercepts_ are the model's weights; copy them in when a user replaced
@@ -260,7 +265,8 @@ class BaseMLP(BaseEstimator):
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 # sklearn's batch loss is taken before the update: so is the L2 term here
-                sq = sum(float(np.dot(w.ravel(), w.ravel())) for w in self.coefs_)
+                sq = sum(float(np.dot(w.ravel(), w.ravel())) for w in self.coefs_) \
+                    if self.alpha else 0.0
                 data_loss = engine.epoch(self._lr * (c if self.solver == "sgd" else 1.0))
                 self.loss_ = loss_factor * data_loss + l2_scale * sq
                 self.n_iter_ += 1
@@ -288,6 +294,51 @@ class BaseMLP(BaseEstimator):
                                     self._best_intercepts):
                 w[...] = bw
                 b[...] = bb
+
+    def _fit_lbfgs(self, X, target, sample_weight):
+        """Full-batch L-BFGS-B (scipy, as sklearn) on G of the module docstring, each
+        function and gradient evaluation one native forward and backward pass."""
+        from scipy.optimize import minimize
+        from sklearn.utils.optimize import _check_optimize_result
+
+        from .. import losses as losses_mod
+        model = self._model
+        loss_fn = losses_mod.get(self._loss_name())
+        n = len(X)
+        x = model._check_x(X, "X")
+        y = model._check_y(target, n, loss_fn)
+        w = None if sample_weight is None else np.asarray(sample_weight, model.dtype)
+        total = float(n if sample_weight is None else np.sum(sample_weight))
+        c, alpha, factor = self._scale(), self.alpha, self._loss_factor()
+        params = model.parameters()
+        is_coef = [p.name == "w" for p in params]
+        bounds = np.cumsum([0] + [p.size for p in params])
+        state = {}
+
+        def fun(theta):
+            for p, lo, hi in zip(params, bounds[:-1], bounds[1:]):
+                p.data[...] = theta[lo:hi].reshape(p.shape)
+            value = loss_fn(model.forward(x), y, sample_weight=w)
+            model.backward(loss_fn.backward())
+            sq = sum(float(np.dot(p.data.ravel(), p.data.ravel()))
+                     for p, k in zip(params, is_coef) if k)
+            l2 = 0.5 * alpha * sq / total
+            state["loss"] = factor * value + l2
+            grad = np.concatenate([(c * p.grad + (alpha / total) * p.data if k else
+                                    c * p.grad).ravel() for p, k in zip(params, is_coef)])
+            return c * value + l2, grad.astype(np.float64)
+
+        theta0 = np.concatenate([p.data.ravel() for p in params]).astype(np.float64)
+        # sklearn's own helper: passes iprint only to the scipy versions that take it
+        from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
+        iprint = 1 if self.verbose is True else (self.verbose if self.verbose else -1)
+        res = minimize(fun, theta0, method="L-BFGS-B", jac=True,
+                       options={"maxfun": self.max_fun, "maxiter": self.max_iter,
+                                "gtol": self.tol,
+                                **_get_additional_lbfgs_options_dict("iprint", iprint)})
+        self.n_iter_ = _check_optimize_result("lbfgs", res, self.max_iter)
+        fun(res.x)
+        self.loss_ = state["loss"]
 
     def _trigger_stopping(self):
         """sklearn's SGDOptimizer / AdamOptimizer.trigger_stopping: True to stop."""

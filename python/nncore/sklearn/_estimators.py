@@ -5,6 +5,7 @@ import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
@@ -20,8 +21,8 @@ _COMMON_DOC = """
     learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose, warm_start,
     momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
     epsilon, n_iter_no_change, max_fun
-        As in scikit-learn, with the same defaults. ``solver`` is "adam" or "sgd" ("lbfgs"
-        raises ValueError); ``max_fun`` is accepted and unused (it is lbfgs's).
+        As in scikit-learn, with the same defaults; ``solver`` "adam", "sgd" or "lbfgs"
+        (scipy's L-BFGS-B on full-batch native passes, as scikit-learn).
     dtype : "float32" (default) or "float64"
         The precision nncore trains and predicts in (scikit-learn's MLP follows X's).
 """
@@ -86,6 +87,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         matrix)."""
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
+    @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over (X, y); ``classes`` is required on the first call."""
@@ -253,6 +255,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         """Fit the model to data matrix X and target(s) y."""
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
+    @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y)."""

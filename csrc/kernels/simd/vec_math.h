@@ -1,0 +1,172 @@
+// Vector maths over a vector type V (VecF32 / VecF64): exp, expm1, log near 1,
+// sigmoid, tanh and the activations with their backward, as the SIMD kernels use them.
+// No include guard, no #include and no namespace: each instruction set's .cpp includes it
+// (through simd/kernels.h) inside its own anonymous namespace.
+
+// The maths helpers are forced inline: called on Multi<V, U> (a struct of vectors) a
+// separate function would pass its vectors through memory.
+#if defined(__GNUC__)
+#define NNCORE_VINLINE inline __attribute__((always_inline))
+#else
+#define NNCORE_VINLINE inline
+#endif
+
+template <class V>
+struct Consts;
+
+template <>
+struct Consts<VecF32> {
+    static constexpr float exp_lo = -104.0f, exp_hi = 89.0f;  // beyond: 0 and inf
+    static constexpr float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
+    static constexpr int exp_terms = 8;   // Taylor terms 1/k!, k < 8: |r| <= ln2/2
+};
+
+template <>
+struct Consts<VecF64> {
+    static constexpr double exp_lo = -746.0, exp_hi = 710.0;
+    static constexpr double ln2_hi = 6.93147180369123816490e-01;
+    static constexpr double ln2_lo = 1.90821492927058770002e-10;
+    static constexpr int exp_terms = 14;
+    static constexpr int log_terms = 12;
+};
+
+// Range reduction x = n*ln2 + r, |r| <= ln2/2, with x clamped so 2^n stays in range.
+// NaN passes through the clamp (max/min return their second operand for NaN).
+template <class V>
+NNCORE_VINLINE void exp_reduce(typename V::R x, typename V::R& n, typename V::R& r) noexcept {
+    using T = typename V::T;
+    using C = Consts<V>;
+    const auto xc = V::min(V::set1(T(C::exp_hi)), V::max(V::set1(T(C::exp_lo)), x));
+    n = V::round(V::mul(xc, V::set1(T(1.44269504088896340736))));
+    r = V::fmadd(n, V::set1(T(-C::ln2_hi)), xc);
+    r = V::fmadd(n, V::set1(T(-C::ln2_lo)), r);
+}
+
+// r + r^2/2! + ... (the Taylor series of exp(r) - 1, to exp_terms terms)
+template <class V>
+NNCORE_VINLINE typename V::R expm1_poly(typename V::R r) noexcept {
+    using T = typename V::T;
+    constexpr int K = Consts<V>::exp_terms;
+    T coef[K];
+    T f = T(1);
+    for (int k = 1; k < K; ++k) {
+        f /= T(k);
+        coef[k] = f;  // 1/k!
+    }
+    auto p = V::set1(coef[K - 1]);
+    for (int k = K - 2; k >= 1; --k) p = V::fmadd(p, r, V::set1(coef[k]));
+    return V::mul(p, r);
+}
+
+template <class V>
+NNCORE_VINLINE typename V::R vexp(typename V::R x) noexcept {
+    using T = typename V::T;
+    typename V::R n, r;
+    exp_reduce<V>(x, n, r);
+    return V::scale2(V::add(expm1_poly<V>(r), V::set1(T(1))), n);
+}
+
+// exp(x) - 1 without cancellation near 0: 2^n * q + (2^n - 1) with q = expm1(r).
+template <class V>
+NNCORE_VINLINE typename V::R vexpm1(typename V::R x) noexcept {
+    using T = typename V::T;
+    typename V::R n, r;
+    exp_reduce<V>(x, n, r);
+    const auto q = expm1_poly<V>(r);
+    const auto two_n = V::scale2(V::set1(T(1)), n);
+    return V::add(V::mul(two_n, q), V::sub(two_n, V::set1(T(1))));
+}
+
+// log(u) for u in [1, 2]: u = 2^k f with k in {0, 1} and f in [sqrt(1/2), sqrt(2)].
+// float: log f = x - x^2/2 + x^3 P(x), x = f - 1 (exact), P the Cephes logf minimax
+// polynomial (no division). double: log f = 2 atanh(s), s = (f - 1) / (f + 1),
+// |s| <= 0.1716, by its series.
+template <class V>
+NNCORE_VINLINE typename V::R vlog_1_2(typename V::R u) noexcept {
+    using T = typename V::T;
+    const auto one = V::set1(T(1));
+    const auto big = V::gt(u, V::set1(T(1.41421356237309504880)));
+    const auto f = V::select(big, V::mul(u, V::set1(T(0.5))), u);
+    const auto k = V::select(big, one, V::zero());
+    if constexpr (sizeof(T) == 4) {
+        const auto x = V::sub(f, one);
+        const auto x2 = V::mul(x, x);
+        auto p = V::set1(7.0376836292e-2f);
+        p = V::fmadd(p, x, V::set1(-1.1514610310e-1f));
+        p = V::fmadd(p, x, V::set1(1.1676998740e-1f));
+        p = V::fmadd(p, x, V::set1(-1.2420140846e-1f));
+        p = V::fmadd(p, x, V::set1(1.4249322787e-1f));
+        p = V::fmadd(p, x, V::set1(-1.6668057665e-1f));
+        p = V::fmadd(p, x, V::set1(2.0000714765e-1f));
+        p = V::fmadd(p, x, V::set1(-2.4999993993e-1f));
+        p = V::fmadd(p, x, V::set1(3.3333331174e-1f));
+        auto y = V::mul(V::mul(p, x), x2);
+        y = V::fmadd(k, V::set1(-2.12194440e-4f), y);  // ln2 = 0.693359375 - 2.12194440e-4
+        y = V::fmadd(x2, V::set1(-0.5f), y);
+        return V::fmadd(k, V::set1(0.693359375f), V::add(x, y));
+    } else {
+        const auto s = V::div(V::sub(f, one), V::add(f, one));
+        const auto s2 = V::mul(s, s);
+        constexpr int K = Consts<V>::log_terms;
+        auto p = V::set1(T(1) / T(2 * K - 1));
+        for (int j = K - 2; j >= 0; --j) p = V::fmadd(p, s2, V::set1(T(1) / T(2 * j + 1)));
+        const auto logf = V::mul(V::add(s, s), p);
+        return V::fmadd(k, V::set1(T(0.69314718055994530942)), logf);
+    }
+}
+
+// log1p(e) for e in [0, 1], given u = 1 + e (rounded) and r = 1 / u: with c = e - (u - 1),
+// the rounding error of u (exact), log1p(e) = log(u) + c / u to within an ulp, and c / u
+// is below an ulp of u, so c * r is accurate enough. e below half an ulp of 1 gives u = 1,
+// c = e: the result is e.
+template <class V>
+NNCORE_VINLINE typename V::R vlog1p_01(typename V::R e, typename V::R u, typename V::R r) noexcept {
+    const auto c = V::sub(e, V::sub(u, V::set1(typename V::T(1))));
+    return V::fmadd(c, r, vlog_1_2<V>(u));
+}
+
+template <class V>
+NNCORE_VINLINE typename V::R vsigmoid(typename V::R x) noexcept {
+    using T = typename V::T;
+    const auto e = vexp<V>(V::neg(V::abs(x)));
+    const auto s = V::div(V::set1(T(1)), V::add(V::set1(T(1)), e));
+    return V::select(V::ge(x, V::zero()), s, V::mul(e, s));
+}
+
+template <class V>
+NNCORE_VINLINE typename V::R vtanh(typename V::R x) noexcept {
+    using T = typename V::T;
+    const auto a = V::abs(x);
+    const auto e = vexpm1<V>(V::mul(a, V::set1(T(-2))));  // in [-1, 0]
+    const auto t = V::div(V::neg(e), V::add(V::set1(T(2)), e));
+    return V::copysign(t, x);
+}
+
+template <class V>
+NNCORE_VINLINE typename V::R apply_act(Act act, typename V::R x, typename V::R slope) noexcept {
+    switch (act) {
+        // + 0 turns max's -0 into +0 as in the generic set; NaN passes through max.
+        case Act::relu: return V::add(V::max(V::zero(), x), V::zero());
+        case Act::leaky_relu: return V::select(V::gt(x, V::zero()), x, V::mul(x, slope));
+        case Act::sigmoid: return vsigmoid<V>(x);
+        case Act::tanh: return vtanh<V>(x);
+        case Act::identity: break;
+    }
+    return x;
+}
+
+// gy * act'(from y)
+template <class V>
+NNCORE_VINLINE typename V::R apply_act_backward(Act act, typename V::R y, typename V::R gy,
+                                        typename V::R slope) noexcept {
+    using T = typename V::T;
+    switch (act) {
+        case Act::relu: return V::select(V::gt(y, V::zero()), gy, V::zero());
+        case Act::leaky_relu: return V::select(V::gt(y, V::zero()), gy, V::mul(gy, slope));
+        case Act::sigmoid: return V::mul(gy, V::mul(y, V::sub(V::set1(T(1)), y)));
+        // 1 - y^2 in one rounding (fnmadd): it cancels near |y| = 1.
+        case Act::tanh: return V::mul(gy, V::fmadd(V::neg(y), y, V::set1(T(1))));
+        case Act::identity: break;
+    }
+    return gy;
+}

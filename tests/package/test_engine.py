@@ -237,7 +237,16 @@ def test_ctrl_c_stops_a_long_native_epoch_quickly_and_keeps_the_model():
     sent = []
 
     def interrupt():
-        time.sleep(0.5)
+        # Once training has run (the first chunk has returned): a Ctrl-C before fit has
+        # set up its handler is a plain KeyboardInterrupt, as it should be, and a slow
+        # machine (or a sanitizer build) can take longer than any fixed delay to get here.
+        deadline = time.perf_counter() + 60
+        while time.perf_counter() < deadline:
+            opt = getattr(m, "optimizer", None)
+            if opt is not None and opt.steps > 0:
+                break
+            time.sleep(0.01)
+        time.sleep(0.2)
         sent.append(time.perf_counter())
         os.kill(os.getpid(), signal.SIGINT)
 

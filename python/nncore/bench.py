@@ -243,6 +243,7 @@ def main(argv=None):
     p.add_argument("--json", help="write the results here")
     p.add_argument("--plot", help="draw the training ratios to this PNG (matplotlib)")
     p.add_argument("--workloads", help="comma-separated subset of " + ", ".join(WORKLOADS))
+    p.add_argument("--repeats", type=int, help="rounds per implementation (default 5, quick 3)")
     p.add_argument("--rss", nargs="?", const="mnist_784-256-128-10", metavar="WORKLOAD",
                    help="also the peak memory of one epoch of WORKLOAD (default the "
                    "MNIST-shaped one) per implementation, each in its own process")
@@ -256,6 +257,10 @@ def main(argv=None):
     names = args.workloads.split(",") if args.workloads else [
         n for n in WORKLOADS if not (args.quick and n.split("_")[0] in ("mnist", "wide"))]
     repeats, target = (3, 0.05) if args.quick else (5, 0.3)
+    if args.repeats is not None:
+        if args.repeats < 1:
+            p.error(f"--repeats must be >= 1; got {args.repeats}")
+        repeats = args.repeats
     cfg = nc.config()
     print(f"nncore {nc.__version__}, kernel set {cfg['isa']}, cpu features "
           f"{','.join(cfg['cpu_features'])}, numpy {np.__version__}")

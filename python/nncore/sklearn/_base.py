@@ -34,6 +34,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from .. import functional as F
 from .. import training
+from ..dropout import Dropout
 from ..layers import Dense
 from ..model import Sequential
 from ..optim import SGD, Adam
@@ -77,6 +78,7 @@ class BaseMLP(BaseEstimator):
                              Options(Real, {np.inf})],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "dtype": [StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64})],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
     }
 
     # ------------------------------------------------------------------ sklearn API
@@ -97,6 +99,9 @@ class BaseMLP(BaseEstimator):
         if any(int(h) != h or h <= 0 for h in hidden):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}.")
         hidden = [int(h) for h in hidden]
+        if self.dropout and self.solver == "lbfgs":
+            raise ValueError("dropout needs a stochastic solver ('adam' or 'sgd'); got "
+                             "solver='lbfgs'")
         first = not (hasattr(self, "coefs_") and (self.warm_start or incremental))
         dtype = np.dtype(self.dtype)
         X, y = self._validate_input(X, y, incremental, reset=first)
@@ -150,7 +155,11 @@ class BaseMLP(BaseEstimator):
                           dtype=dtype.name, seed=0)
             layer.set_weights(w, b)
             layers.append(layer)
+            if self.dropout and i < len(units) - 2:  # after each hidden layer
+                layers.append(Dropout(self.dropout,
+                                      seed=int(self._random_state.randint(2 ** 31))))
         self._model = Sequential(layers, dtype=dtype.name)
+        layers = [layer for layer in layers if isinstance(layer, Dense)]
         self._optimizer = None
         self.coefs_ = [layer.w.data for layer in layers]
         self.intercepts_ = [layer.b.data for layer in layers]
@@ -172,13 +181,14 @@ class BaseMLP(BaseEstimator):
     def _sync_model(self):
         """coefs_ / intercepts_ are the model's weights; copy them in when a user replaced
         them (assigned new arrays) since the last fit."""
-        for layer, w, b in zip(self._model.layers, self.coefs_, self.intercepts_):
+        dense = [layer for layer in self._model.layers if isinstance(layer, Dense)]
+        for layer, w, b in zip(dense, self.coefs_, self.intercepts_):
             if w is not layer.w.data:
                 layer.set_weights(w, None)
             if b is not layer.b.data:
                 layer.set_weights(layer.w.data, b)
-        self.coefs_ = [layer.w.data for layer in self._model.layers]
-        self.intercepts_ = [layer.b.data for layer in self._model.layers]
+        self.coefs_ = [layer.w.data for layer in dense]
+        self.intercepts_ = [layer.b.data for layer in dense]
 
     def _forward(self, X):
         """Network outputs (after the output activation) for validated X."""
@@ -206,7 +216,7 @@ class BaseMLP(BaseEstimator):
         """c: sklearn's gradient / nncore's loss gradient (see the module docstring)."""
         if self._loss_name() == "mse":
             return self.n_outputs_ / 2.0
-        if self._loss_name() == "bce_with_logits":
+        if self._loss_name() in ("bce_with_logits", "l1", "huber"):
             return float(self.n_outputs_)
         return 1.0
 
@@ -215,7 +225,7 @@ class BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         model = self._model
         if not incremental or self._optimizer is None:
-            biases = [layer.b for layer in model.layers]
+            biases = [layer.b for layer in model.layers if isinstance(layer, Dense)]
             if self.solver == "sgd":
                 self._optimizer = SGD(model.parameters(), lr=self.learning_rate_init,
                                       momentum=self.momentum,
@@ -258,6 +268,7 @@ class BaseMLP(BaseEstimator):
         rng = np.random.default_rng(seed)
         run = training._prepare(model, X, target, self._loss_name(), opt, self.max_iter,
                                 batch_size, None, 0.0, None, sample_weight, None, False, None)
+        model.train()  # Dropout on while training (predict uses coefs_ directly)
         engine = _EpochEngine(model, run, rng, self.shuffle)
         l2_scale = 0.5 * self.alpha * steps / (n * mean_w) if mean_w > 0 else 0.0
         loss_factor = self._loss_factor()

@@ -25,6 +25,9 @@ _COMMON_DOC = """
         (scipy's L-BFGS-B on full-batch native passes, as scikit-learn).
     dtype : "float32" (default) or "float64"
         The precision nncore trains and predicts in (scikit-learn's MLP follows X's).
+    dropout : float in [0, 1), default 0
+        Inverted dropout after every hidden layer while training (``nncore.Dropout``;
+        then the python engine trains); predictions use all units.
 """
 
 
@@ -52,7 +55,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 class_weight=None, dtype="float32"):
+                 class_weight=None, dtype="float32", dropout=0.0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -78,6 +81,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         self.max_fun = max_fun
         self.class_weight = class_weight
         self.dtype = dtype
+        self.dropout = dropout
 
     # -------------------------------------------------------------- fitting
 
@@ -208,13 +212,15 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     """Multi-layer perceptron regressor: ``sklearn.neural_network.MLPRegressor``'s
     parameters, attributes and methods, trained by nncore's native engine.
     """ + _COMMON_DOC + """
-    loss : "squared_error"
-        As in scikit-learn ("poisson" is not supported).
+    loss : "squared_error", "absolute_error" or "huber"
+        "squared_error" as in scikit-learn ("poisson" is not supported); beyond it,
+        "absolute_error" (``nncore.L1Loss``) and "huber" (``nncore.HuberLoss``, delta 1),
+        averaged over samples and outputs in ``loss_``.
     """
 
     _parameter_constraints: dict = {
         **BaseMLP._parameter_constraints,
-        "loss": [StrOptions({"squared_error"})],
+        "loss": [StrOptions({"squared_error", "absolute_error", "huber"})],
     }
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
@@ -223,8 +229,9 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="float32"):
+                 dtype="float32", dropout=0.0):
         self.loss = loss
+        self.dropout = dropout
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -276,10 +283,10 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return np.ascontiguousarray(y, dtype), y.shape[1]
 
     def _loss_name(self):
-        return "mse"
+        return {"squared_error": "mse", "absolute_error": "l1", "huber": "huber"}[self.loss]
 
     def _loss_factor(self):
-        return 0.5
+        return 0.5 if self.loss == "squared_error" else 1.0
 
     def _stratify(self):
         return False

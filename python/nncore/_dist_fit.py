@@ -28,7 +28,6 @@ import zlib
 import numpy as np
 
 from . import distributed as D
-from . import losses as losses_mod
 
 MODES = (True, "replicated", "sharded")
 
@@ -174,7 +173,7 @@ class Distributed:
         """training._python_epoch, data-parallel: this rank's rows of each global batch,
         the gradient scaled by its share, one reduction, the same update everywhere."""
         from .progress import EpochProgress
-        from .training import count_correct, nonfinite_error
+        from .training import _epoch_logs, _step_end, count_correct, nonfinite_error
         for c in run.callbacks:
             c.on_epoch_begin(epoch)
         started = time.perf_counter()
@@ -217,19 +216,9 @@ class Distributed:
             seen += batch
             total_loss += value * batch
             correct += good
-            logs = {"loss": total_loss / seen}
-            for c in run.callbacks:
-                c.on_step_end(step, logs)
-            bar.update(step + 1, **logs)
-            if interrupted.flag:
-                bar.close(loss=total_loss / max(seen, 1), interrupted=True)
+            if _step_end(run, bar, step, total_loss / seen, interrupted):
                 return [], (epoch, step + 1)
-        logs = {"loss": total_loss / max(seen, 1)}
-        if loss_fn.classification:
-            logs["accuracy"] = correct / max(seen, 1)
-        logs["epoch_time"] = time.perf_counter() - started
-        run.bar = bar
-        return [logs], None
+        return [_epoch_logs(run, bar, loss_fn, total_loss, correct, seen, started)], None
 
     def _share(self, idx, mine):
         """This rank's part of the batch's denominator (rows, or sample weights summed in

@@ -192,19 +192,32 @@ def _python_epoch(model, run, rng, epoch, epochs, shuffle, verbose, stop_on_nonf
         total_loss += value * len(idx)
         if loss_fn.classification:
             correct += count_correct(out, yb)
-        logs = {"loss": total_loss / seen}
-        for c in run.callbacks:
-            c.on_step_end(step, logs)
-        bar.update(step + 1, **logs)
-        if interrupted.flag:
-            bar.close(loss=total_loss / max(seen, 1), interrupted=True)
+        if _step_end(run, bar, step, total_loss / seen, interrupted):
             return [], (epoch, step + 1)
+    return [_epoch_logs(run, bar, loss_fn, total_loss, correct, seen, started)], None
+
+
+def _step_end(run, bar, step, loss, interrupted):
+    """What follows every python-engine step (both drivers): per-step callbacks and the
+    progress bar; True when Ctrl-C came and the epoch stops here."""
+    logs = {"loss": loss}
+    for c in run.callbacks:
+        c.on_step_end(step, logs)
+    bar.update(step + 1, **logs)
+    if interrupted.flag:
+        bar.close(loss=loss, interrupted=True)
+        return True
+    return False
+
+
+def _epoch_logs(run, bar, loss_fn, total_loss, correct, seen, started):
+    """An epoch's logs from its running sums (python engine, both drivers)."""
     logs = {"loss": total_loss / max(seen, 1)}
     if loss_fn.classification:
         logs["accuracy"] = correct / max(seen, 1)
     logs["epoch_time"] = time.perf_counter() - started
     run.bar = bar
-    return [logs], None
+    return logs
 
 
 def _end_epoch(model, run, history, epoch, logs, lr_scheduler, verbose):

@@ -16,7 +16,7 @@ correct count (appended to it), and
 every rank makes the same update. The native engine does the step in C++ and calls
 :meth:`Distributed.native_hook` once per step (csrc/core/train.cpp); the python engine
 runs :meth:`Distributed.python_epoch`, the same step in the order of
-``training._python_epoch``, so both engines give the same bits.
+``_epochs._python_epoch``, so both engines give the same bits.
 """
 from __future__ import annotations
 
@@ -170,10 +170,10 @@ class Distributed:
 
     def python_epoch(self, model, run, rng, epoch, epochs, shuffle, verbose,
                      stop_on_nonfinite, interrupted):
-        """training._python_epoch, data-parallel: this rank's rows of each global batch,
+        """_epochs._python_epoch, data-parallel: this rank's rows of each global batch,
         the gradient scaled by its share, one reduction, the same update everywhere."""
         from .progress import EpochProgress
-        from .training import _epoch_logs, _step_end, count_correct, nonfinite_error
+        from ._epochs import _epoch_logs, _step_end, count_correct, nonfinite_error
         for c in run.callbacks:
             c.on_epoch_begin(epoch)
         started = time.perf_counter()
@@ -257,7 +257,7 @@ class Distributed:
         """An exception raised on this rank alone aborts the job (the other ranks would
         wait for it forever); those raised alike on every rank (the ranks disagree; a
         non-finite loss, which is global) propagate."""
-        from .training import NonFiniteLossError
+        from ._epochs import NonFiniteLossError
         try:
             yield
         except (D.DistributedError, NonFiniteLossError):

@@ -152,7 +152,7 @@ class GradientHealth(Callback):
             np.subtract(w, prev, out=prev)
             s["update_ratio"] += float(np.linalg.norm(prev)) / (w_norm + 1e-12)
             np.copyto(prev, w)
-            y, act = layer._y, layer.effective_activation
+            y, act = layer.output, layer.effective_activation
             if y is None or y.size == 0:
                 continue
             if act == "sigmoid":

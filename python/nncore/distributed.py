@@ -169,7 +169,7 @@ def _install_excepthook():
 
     def hook(kind, value, tb):
         previous(kind, value, tb)
-        from .training import NonFiniteLossError
+        from ._epochs import NonFiniteLossError
         if not isinstance(value, (DistributedError, NonFiniteLossError)):
             _abort(f"uncaught {kind.__name__}")  # raised alike on every rank: no abort
 

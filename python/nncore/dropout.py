@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import functional as F
-from .layers import Layer, _workspace
+from ._layer_base import Layer, _workspace
 
 __all__ = ["Dropout"]
 

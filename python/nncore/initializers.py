@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .activations import default_init
+
 __all__ = ["zeros", "ones", "constant", "normal", "uniform", "glorot_normal", "glorot_uniform",
            "he_normal", "he_uniform", "get", "default_for"]
 
@@ -88,5 +90,6 @@ def get(init):
 
 
 def default_for(activation):
-    """He for ReLU-family activations, Glorot otherwise (Keras/PyTorch practice)."""
-    return "he_uniform" if activation in ("relu", "leaky_relu") else "glorot_uniform"
+    """He for ReLU-family activations, Glorot otherwise (Keras/PyTorch practice): the
+    registry's ``init`` (:mod:`nncore.activations`)."""
+    return default_init(activation)

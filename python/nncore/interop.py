@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["from_torch", "to_torch"]
+from .activations import ACTIVATIONS
+
+__all__ = ["layers_from_torch", "to_torch"]
 
 
 def _torch():
@@ -23,8 +25,10 @@ def _torch():
     return torch
 
 
-def from_torch(module, dtype=None):
-    """A :class:`nncore.Sequential` with the weights of a torch ``nn.Sequential``.
+def layers_from_torch(module, dtype=None):
+    """The nncore layers (and their dtype) with the weights of a torch ``nn.Sequential``:
+    ``Sequential.from_torch(module)`` is ``Sequential(*layers_from_torch(module))``, so
+    this module does not import the model (no import circle).
 
     Parameters
     ----------
@@ -42,8 +46,8 @@ def from_torch(module, dtype=None):
     """
     torch = _torch()
     from . import layers as L
-    from .model import Sequential
     nn = torch.nn
+    by_torch = {a.torch: n for n, a in ACTIVATIONS.items() if a.torch and a.layer}
     if not isinstance(module, nn.Sequential):
         raise ValueError(f"from_torch: expected a torch.nn.Sequential; got "
                          f"{type(module).__name__}")
@@ -61,23 +65,17 @@ def from_torch(module, dtype=None):
             b = None if m.bias is None else m.bias.detach().cpu().double().numpy()
             layer.set_weights(w, b)
             out.append(layer)
-        elif isinstance(m, nn.ReLU):
-            out.append(L.ReLU())
-        elif isinstance(m, nn.Sigmoid):
-            out.append(L.Sigmoid())
-        elif isinstance(m, nn.Tanh):
-            out.append(L.Tanh())
         elif isinstance(m, nn.LeakyReLU):
             out.append(L.LeakyReLU(slope=float(m.negative_slope)))
-        elif isinstance(m, nn.Identity):
-            out.append(L.Identity())
         elif isinstance(m, nn.Softmax) and m.dim in (-1, 1, None):
             out.append(L.Softmax())
+        elif any(type(m) is getattr(nn, t) for t in by_torch if t != "Softmax"):
+            out.append(L.ACTIVATION_LAYERS[by_torch[type(m).__name__]]())
         else:
+            supported = ", ".join(f"nn.{a.torch}" for a in ACTIVATIONS.values() if a.torch)
             raise ValueError(f"from_torch: layer {i} ({type(m).__name__}) is not supported; "
-                             "nncore takes nn.Linear, nn.ReLU, nn.Sigmoid, nn.Tanh, "
-                             "nn.LeakyReLU, nn.Identity and nn.Softmax(dim=-1)")
-    return Sequential(out, dtype=dtype)
+                             f"nncore takes nn.Linear, {supported} (Softmax over dim=-1)")
+    return out, dtype
 
 
 def to_torch(model):
@@ -95,12 +93,11 @@ def to_torch(model):
             return nn.LeakyReLU(negative_slope=slope)
         if act == "softmax":
             return nn.Softmax(dim=-1)
-        simple = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
-                  "identity": nn.Identity}
-        if act not in simple:
+        name = ACTIVATIONS[act].torch
+        if name is None:
             raise ValueError(f"to_torch: layer {where} has activation {act!r}, which has no "
                              "torch counterpart here")
-        return simple[act]()
+        return getattr(nn, name)()
 
     for i, layer in enumerate(model.layers):
         if isinstance(layer, L.Dense):
@@ -119,7 +116,7 @@ def to_torch(model):
                 raise ValueError(f"to_torch: layer {model.layer_name(i)} has axis "
                                  f"{layer.axis}; only the last axis is supported")
             modules.append(nn.Softmax(dim=-1))
-        elif type(layer) in (L.ReLU, L.Sigmoid, L.Tanh, L.LeakyReLU, L.Identity):
+        elif type(layer) in L.ACTIVATION_LAYERS.values():
             modules.append(act_module(layer.activation, getattr(layer, "slope", 0.01),
                                       model.layer_name(i)))
         else:

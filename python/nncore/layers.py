@@ -15,130 +15,15 @@ import numpy as np
 
 from . import functional as F
 from . import initializers
+from ._layer_base import Layer, Parameter, _as_input, _workspace, as_dtype
+from .activation_layers import (ACTIVATION_LAYERS, FROM_INPUT_KERNELS, GELU, Identity,
+                                LeakyReLU, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh,
+                                activation_layer)
+from .activations import canonical
 
 __all__ = ["Parameter", "Layer", "Dense", "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Softmax",
-           "Identity", "GELU", "SiLU", "Softplus", "ACTIVATION_LAYERS", "activation_layer"]
-
-# Activations whose derivative needs the pre-activation: applied after the product (not
-# fused into its store), forward and backward from the pre-activation z.
-_FROM_INPUT = {
-    "gelu": (lambda z, out: F.gelu(z, out=out),
-             lambda z, g, out: F.gelu_backward(z, g, out=out)),
-    "gelu_tanh": (lambda z, out: F.gelu(z, "tanh", out=out),
-                  lambda z, g, out: F.gelu_backward(z, g, "tanh", out=out)),
-    "silu": (lambda z, out: F.silu(z, out=out),
-             lambda z, g, out: F.silu_backward(z, g, out=out)),
-    "softplus": (lambda z, out: F.softplus(z, out=out),
-                 lambda z, g, out: F.softplus_backward(z, g, out=out)),
-}
-
-_DTYPES = {"float32": np.float32, "float64": np.float64}
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def as_dtype(dtype):
-    """float32 or float64 from a name or NumPy dtype; ValueError otherwise."""
-    try:
-        d = np.dtype(dtype)
-    except TypeError:
-        d = None
-    if d is None or d.name not in _DTYPES:
-        raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
-    return d
-
-
-class Parameter:
-    """A trainable array and its gradient (``data`` and ``grad``, same shape and dtype)."""
-
-    __slots__ = ("data", "grad", "name")
-
-    def __init__(self, data, name="param"):
-        self.data = np.ascontiguousarray(data)
-        self.grad = np.zeros_like(self.data)
-        self.name = name
-
-    @property
-    def shape(self):
-        return self.data.shape
-
-    @property
-    def dtype(self):
-        return self.data.dtype
-
-    @property
-    def size(self):
-        return self.data.size
-
-    def __array__(self, dtype=None, copy=None):
-        return self.data if dtype is None else self.data.astype(dtype)
-
-    def __repr__(self):
-        return f"Parameter({self.name}, shape={self.shape}, dtype={self.dtype})"
-
-
-def _as_input(a, dtype):
-    """``a`` as an array of ``dtype``; no copy when it already is one."""
-    return np.asarray(a, dtype=dtype)
-
-
-def _workspace(buf, shape, dtype):
-    """buf when it already has this shape and dtype, else a new empty array."""
-    if buf is not None and buf.shape == shape and buf.dtype == dtype:
-        return buf
-    return np.empty(shape, dtype)
-
-
-class Layer:
-    """Base class: a step of a network with forward, backward and (maybe) parameters."""
-
-    activation = None  # for activation layers: the name nncore.functional uses
-    declared_dtype = None  # the dtype the layer was given, if any (Sequential checks them)
-    training = True  # set by Sequential.train() / eval()
-
-    def __init__(self, name=None):
-        self.name = name
-        self.dtype = np.dtype(np.float32)
-
-    def forward(self, x):
-        raise NotImplementedError
-
-    def backward(self, grad_y):
-        raise NotImplementedError
-
-    def __call__(self, x):
-        return self.forward(x)
-
-    def parameters(self):
-        """The layer's trainable :class:`Parameter` objects (none by default)."""
-        return []
-
-    @property
-    def output(self):
-        """The layer's last output (its workspace), or None before the first forward."""
-        return getattr(self, "_y", None)
-
-    def grads(self):
-        """The gradients of :meth:`parameters`, in the same order."""
-        return [p.grad for p in self.parameters()]
-
-    def zero_grad(self):
-        for p in self.parameters():
-            p.grad.fill(0)
-
-    def output_features(self, in_features):
-        return in_features
-
-    def reset_parameters(self, rng=None, dtype=None):
-        """Re-initialise parameters from ``rng`` (a NumPy Generator) in ``dtype``."""
-        if dtype is not None:
-            self.dtype = as_dtype(dtype)
-
-    def get_config(self):
-        return {}
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
+           "Identity", "GELU", "SiLU", "Softplus", "ACTIVATION_LAYERS", "activation_layer",
+           "as_dtype"]
 
 
 class Dense(Layer):
@@ -176,7 +61,7 @@ class Dense(Layer):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"Dense: {arg} must be a positive int; got {v!r}")
         self.in_features, self.out_features = int(in_features), int(out_features)
-        self.activation = _activation_name(activation)
+        self.activation = canonical(activation, "Dense")
         self.use_bias = bool(use_bias)
         self.slope = float(slope)
         self.init_name = init if isinstance(init, str) or init is None else \
@@ -240,11 +125,11 @@ class Dense(Layer):
         self._x = x
         softmax = act == "softmax"
         self._softmax_applied = softmax and not self.emit_logits
-        if act in _FROM_INPUT:
+        if act in FROM_INPUT_KERNELS:
             self._z = _workspace(getattr(self, "_z", None), shape, self.dtype)
             F.dense_forward(x, self.w.data, None if self.b is None else self.b.data,
                             "identity", out=self._z)
-            _FROM_INPUT[act][0](self._z, self._y)
+            FROM_INPUT_KERNELS[act][0](self._z, self._y)
             return self._y
         F.dense_forward(x, self.w.data, None if self.b is None else self.b.data,
                         "identity" if softmax else act, slope=slope, out=self._y)
@@ -270,9 +155,9 @@ class Dense(Layer):
                 self._gz = _workspace(getattr(self, "_gz", None), self._y.shape, self.dtype)
                 grad_y = F.softmax_backward(self._y, grad_y, out=self._gz)
             act = "identity"
-        elif act in _FROM_INPUT:
+        elif act in FROM_INPUT_KERNELS:
             self._gz = _workspace(getattr(self, "_gz", None), self._y.shape, self.dtype)
-            grad_y = _FROM_INPUT[act][1](self._z, grad_y, self._gz)
+            grad_y = FROM_INPUT_KERNELS[act][1](self._z, grad_y, self._gz)
             act = "identity"
         grad_x, _, _ = F.dense_backward(self._x, self.w.data, self._y, grad_y, act, slope=slope,
                                         need_grad_x=self.need_grad_x,
@@ -303,169 +188,3 @@ class Dense(Layer):
         return {"in_features": self.in_features, "out_features": self.out_features,
                 "activation": self.activation, "use_bias": self.use_bias,
                 "slope": self.slope}
-
-
-def _activation_name(activation):
-    if activation is None or activation == "linear":
-        return "identity"
-    valid = ("identity", "relu", "sigmoid", "tanh", "leaky_relu", "softmax", "gelu",
-             "gelu_tanh", "silu", "softplus")
-    if activation not in valid:
-        raise ValueError(f"activation must be one of {valid} or None; got {activation!r}")
-    return activation
-
-
-class _Elementwise(Layer):
-    """An activation applied elementwise; backward works from its output."""
-
-    def __init__(self, name=None):
-        super().__init__(name)
-        self._y = self._gx = None
-
-    def _forward(self, x, out):
-        return getattr(F, self.activation)(x, out=out)
-
-    def _backward(self, y, grad_y, out):
-        return getattr(F, self.activation + "_backward")(y, grad_y, out=out)
-
-    def forward(self, x):
-        """The activation of ``x``, in ``x``'s float dtype (other inputs are cast to the
-        layer's dtype). Returns the layer's output workspace."""
-        x = np.asarray(x)
-        if x.dtype not in _FLOATS:
-            x = x.astype(self.dtype)
-        self._y = _workspace(self._y, x.shape, x.dtype)
-        self._forward(x, self._y)
-        return self._y
-
-    def backward(self, grad_y):
-        """d loss / d input from ``grad_y`` (d loss / d output), through the derivative
-        taken at the stored output."""
-        if self._y is None:
-            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
-        grad_y = _as_input(grad_y, self._y.dtype)
-        self._gx = _workspace(self._gx, self._y.shape, self._y.dtype)
-        return self._backward(self._y, grad_y, self._gx)
-
-
-class ReLU(_Elementwise):
-    """``max(x, 0)``."""
-    activation = "relu"
-
-
-class Sigmoid(_Elementwise):
-    """``1 / (1 + exp(-x))``."""
-    activation = "sigmoid"
-
-
-class Tanh(_Elementwise):
-    """``tanh(x)``."""
-    activation = "tanh"
-
-
-class Identity(_Elementwise):
-    """``x``."""
-    activation = "identity"
-
-
-class LeakyReLU(_Elementwise):
-    """``x if x > 0 else slope * x``."""
-    activation = "leaky_relu"
-
-    def __init__(self, slope=0.01, name=None):
-        super().__init__(name)
-        if not np.isfinite(slope) or slope < 0:
-            raise ValueError(f"LeakyReLU: slope must be a finite number >= 0; got {slope!r}")
-        self.slope = float(slope)
-
-    def _forward(self, x, out):
-        return F.leaky_relu(x, self.slope, out=out)
-
-    def _backward(self, y, grad_y, out):
-        return F.leaky_relu_backward(y, grad_y, self.slope, out=out)
-
-    def get_config(self):
-        return {"slope": self.slope}
-
-
-class Softmax(_Elementwise):
-    """Softmax along ``axis``. With a logits loss, leave it out and use ``predict_proba``."""
-    activation = "softmax"
-
-    def __init__(self, axis=-1, name=None):
-        super().__init__(name)
-        self.axis = int(axis)
-
-    def _forward(self, x, out):
-        return F.softmax(x, self.axis, out=out)
-
-    def _backward(self, y, grad_y, out):
-        return F.softmax_backward(y, grad_y, self.axis, out=out)
-
-    def get_config(self):
-        return {"axis": self.axis}
-
-
-class _FromInput(Layer):
-    """An activation whose backward works from its input (gelu, silu, softplus)."""
-
-    def __init__(self, name=None):
-        super().__init__(name)
-        self._x = self._y = self._gx = None
-
-    def forward(self, x):
-        """The activation of ``x``, in ``x``'s float dtype (other inputs are cast to the
-        layer's dtype). Returns the layer's output workspace."""
-        x = np.asarray(x)
-        if x.dtype not in _FLOATS:
-            x = x.astype(self.dtype)
-        self._x = x
-        self._y = _workspace(self._y, x.shape, x.dtype)
-        _FROM_INPUT[self.activation][0](x, self._y)
-        return self._y
-
-    def backward(self, grad_y):
-        """d loss / d input from ``grad_y``, through the derivative at the stored input."""
-        if self._x is None:
-            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
-        grad_y = _as_input(grad_y, self._x.dtype)
-        self._gx = _workspace(self._gx, self._x.shape, self._x.dtype)
-        return _FROM_INPUT[self.activation][1](self._x, grad_y, self._gx)
-
-
-class GELU(_FromInput):
-    """GELU, as ``torch.nn.GELU``: ``x * Phi(x)`` (``approximate="none"``) or its tanh
-    approximation (``approximate="tanh"``)."""
-
-    def __init__(self, approximate="none", name=None):
-        super().__init__(name)
-        if approximate not in ("none", "tanh"):
-            raise ValueError(f"GELU: approximate must be 'none' or 'tanh'; got {approximate!r}")
-        self.approximate = approximate
-        self.activation = "gelu" if approximate == "none" else "gelu_tanh"
-
-    def get_config(self):
-        return {"approximate": self.approximate}
-
-
-class SiLU(_FromInput):
-    """SiLU (swish), ``x * sigmoid(x)``."""
-    activation = "silu"
-
-
-class Softplus(_FromInput):
-    """``log(1 + exp(x))`` (``x`` where ``x > 20``), as ``torch.nn.Softplus()``."""
-    activation = "softplus"
-
-
-ACTIVATION_LAYERS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "identity": Identity,
-                     "leaky_relu": LeakyReLU, "softmax": Softmax, "gelu": GELU, "silu": SiLU,
-                     "softplus": Softplus}
-
-
-def activation_layer(name, **kwargs):
-    """The activation layer for a name (``"relu"`` -> ``ReLU()``)."""
-    if name not in ACTIVATION_LAYERS:
-        raise ValueError(f"unknown activation layer {name!r}; "
-                         f"expected one of {sorted(ACTIVATION_LAYERS)}")
-    return ACTIVATION_LAYERS[name](**kwargs)

@@ -72,6 +72,17 @@ class Loss:
             raise RuntimeError(f"{type(self).__name__}.backward called before the loss")
         return self._grad
 
+    def values_per_sample(self, pred):
+        """How many values of a sample's prediction ``reduction="mean"`` averages over
+        (all its outputs; 1 for cross-entropy, whose loss is one value per sample)."""
+        return int(np.prod(np.shape(pred)[1:])) if np.ndim(pred) > 1 else 1
+
+    def mean_of_sum(self, total, samples, pred):
+        """The ``reduction="mean"`` value of a loss summed over batches (``total``):
+        ``total / (samples * values_per_sample(pred))``, with ``samples`` the number of
+        samples or the sum of their weights; the rule the loss kernels apply to a batch."""
+        return total / (samples * self.values_per_sample(pred))
+
     def get_config(self):
         return {"reduction": self.reduction}
 
@@ -107,6 +118,9 @@ class CrossEntropyLoss(Loss):
     _fn = staticmethod(F.cross_entropy_and_grad)
     takes_logits = True
     classification = True
+
+    def values_per_sample(self, pred):
+        return 1
 
 
 class BCEWithLogitsLoss(Loss):

@@ -2,22 +2,23 @@
 inference and evaluation. Training (``fit``) lives in :mod:`nncore.training`."""
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from . import losses as losses_mod
 from . import saving
 from . import targets as targets_mod
 from . import weights as weights_mod
+from ._inputs import check_x, check_y, softmax_as_logits
+from .activations import FUSABLE
 from .data import batches
 from .history import History
-from .layers import Dense, Layer, _Elementwise, as_dtype
-from .training import NonFiniteLossError, count_correct
+from .activation_layers import _Elementwise
+from ._layer_base import model_dtype
+from .layers import Dense, Layer
+from ._epochs import NonFiniteLossError, count_correct
 
 __all__ = ["Sequential", "History", "NonFiniteLossError", "load"]
 
-_FUSABLE = ("identity", "relu", "sigmoid", "tanh", "leaky_relu")
 
 
 class Sequential:
@@ -46,7 +47,7 @@ class Sequential:
         if not layers or not all(isinstance(layer, Layer) for layer in layers):
             raise ValueError("Sequential: layers must be a non-empty list of nncore layers")
         self.layers = layers
-        self.dtype = _model_dtype(layers, dtype)
+        self.dtype = model_dtype(layers, dtype)
         self.seed = seed
         self.training = True
         self.optimizer = None
@@ -73,7 +74,7 @@ class Sequential:
                 layer.fused_activation = None
                 nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
                 if layer.activation == "identity" and isinstance(nxt, _Elementwise) and \
-                        nxt.activation in _FUSABLE:
+                        nxt.activation in FUSABLE:
                     layer.fused_activation = nxt.activation
                     layer._fused_slope = getattr(nxt, "slope", layer.slope)
                     self._skip[i + 1] = True
@@ -211,7 +212,7 @@ class Sequential:
         x = np.asarray(x)
         if x.ndim == 1:
             return self.predict(x.reshape(1, -1), batch_size)[0]
-        x = self._check_x(x, "x", "predict")
+        x = check_x(self, x, "x", "predict")
         with self._mode(False):
             if batch_size is None or len(x) <= batch_size:
                 return np.array(self.forward(x))
@@ -238,7 +239,7 @@ class Sequential:
         """``{"loss": ..., "accuracy": ...}`` on ``(x, y)`` (accuracy for classification
         losses), in eval mode. ``loss`` defaults to the one ``fit`` used, else it is
         chosen from ``y`` as ``fit`` does (:mod:`nncore.targets`)."""
-        x = self._check_x(x, "x", "evaluate")
+        x = check_x(self, x, "x", "evaluate")
         if loss is None and self.loss is None:
             loss = targets_mod.infer_loss(y, targets_mod.output_features(self))[0]
         loss_fn = losses_mod.get(loss if loss is not None else self.loss)
@@ -246,20 +247,19 @@ class Sequential:
         if len(y) != len(x):
             raise ValueError(f"evaluate: x and y must have the same length; got {len(x)} and "
                              f"{len(y)}")
-        y = self._check_y(y, len(x), loss_fn, "y", "evaluate")
-        total, correct, n, per = 0.0, 0, len(x), 1
+        y = check_y(self, y, len(x), loss_fn, "y", "evaluate")
+        total, correct, n, out = 0.0, 0, len(x), None
         sum_loss = loss_fn.with_reduction("sum")
         w = None if sample_weight is None else np.asarray(sample_weight, self.dtype)
-        with self._mode(False), self._softmax_as_logits(loss_fn):
+        with self._mode(False), softmax_as_logits(self, loss_fn):
             for start in range(0, n, batch_size):
                 sl = slice(start, start + batch_size)
                 out = self.forward(x[sl])
-                per = _per_sample(out, loss_fn)
                 total += sum_loss(out, y[sl], sample_weight=None if w is None else w[sl])
                 if loss_fn.classification:
                     correct += count_correct(out, y[sl])
-        denom = (float(w.sum()) if w is not None else n) * per
-        result = {"loss": total / denom if n else float("nan")}
+        samples = float(w.sum()) if w is not None else n
+        result = {"loss": loss_fn.mean_of_sum(total, samples, out) if n else float("nan")}
         if loss_fn.classification:
             result["accuracy"] = correct / n if n else float("nan")
         return result
@@ -335,65 +335,6 @@ class Sequential:
                    health=health, stop_on_nonfinite=stop_on_nonfinite, engine=engine,
                    distributed=distributed)
 
-    # ------------------------------------------------------------------ helpers
-
-    def _check_x(self, x, name, fn="fit", allow_empty=False):
-        x = np.asarray(x)
-        if x.dtype.kind not in "fiu":
-            raise TypeError(f"{name} must hold real numbers; got dtype {x.dtype}")
-        if x.ndim != 2:
-            raise ValueError(f"{name} must be 2-D (samples, features); got shape {x.shape}")
-        if len(x) == 0 and not allow_empty:
-            raise ValueError(f"{fn}: {name} is empty (shape {x.shape}): it needs at least "
-                             "one sample")
-        first = self.layers[0]
-        if isinstance(first, Dense) and x.shape[1] != first.in_features:
-            raise ValueError(f"{name} has {x.shape[1]} features; the first layer expects "
-                             f"{first.in_features}")
-        x = x.astype(self.dtype, copy=False)
-        if not np.all(np.isfinite(x)):
-            bad = np.argwhere(~np.isfinite(x))[0]
-            raise ValueError(f"{name} contains NaN or infinity (first at index "
-                             f"{tuple(int(i) for i in bad)}); clean the data before training")
-        return x
-
-    def _check_y(self, y, n, loss_fn, name="y", fn="fit", allow_empty=False):
-        y = np.asarray(y)
-        if y.dtype.kind not in "fiu":
-            raise TypeError(f"{name} must hold real numbers; got dtype {y.dtype}")
-        if y.ndim == 0 or (len(y) == 0 and not allow_empty):
-            raise ValueError(f"{fn}: {name} is empty (shape {y.shape}): it needs one target "
-                             f"per sample ({n})")
-        if len(y) != n:
-            raise ValueError(f"{name} must have one target per sample: {n}; got {len(y)}")
-        if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
-            raise ValueError(f"{name} contains NaN or infinity; clean the data before training")
-        return targets_mod.check_targets(y, loss_fn, targets_mod.output_features(self),
-                                         self.dtype, fn, name)
-
-    def _softmax_as_logits(self, loss_fn):
-        """Context manager: a last Dense(activation="softmax") outputs its logits while a
-        cross-entropy loss (which applies the softmax itself) is computed, so the loss and
-        its gradient are exact (no log of a rounded probability)."""
-        last = self.layers[-1]
-        exact = isinstance(last, Dense) and last.activation == "softmax" and \
-            isinstance(loss_fn, losses_mod.CrossEntropyLoss)
-        return _Logits(last if exact else None)
-
-    def _warn_probability_output(self, loss_fn):
-        last = self.layers[-1]
-        act = getattr(last, "activation", None)
-        if isinstance(last, Dense):
-            act = last.effective_activation
-        if isinstance(last, Dense) and act == "softmax" and \
-                isinstance(loss_fn, losses_mod.CrossEntropyLoss):
-            return  # handled exactly: the loss sees the logits (_softmax_as_logits)
-        if loss_fn.takes_logits and act in ("softmax", "sigmoid"):
-            warnings.warn(f"the model ends in a {act} but {type(loss_fn).__name__} expects "
-                          "logits (it applies the softmax/sigmoid itself): remove the final "
-                          f"{act} and use predict_proba for probabilities", UserWarning,
-                          stacklevel=3)
-
     def train_on_batch(self, x, y, loss=None, optimizer=None, sample_weight=None):
         """One training step on the batch ``(x, y)`` (forward, loss, backward, update) for
         users who keep their own loop; returns the loss. ``loss`` and ``optimizer``
@@ -424,9 +365,10 @@ class Sequential:
     @classmethod
     def from_torch(cls, module, dtype=None):
         """A model with the weights of a torch ``nn.Sequential`` of ``nn.Linear`` and
-        activations (:func:`nncore.interop.from_torch`)."""
-        from .interop import from_torch
-        return from_torch(module, dtype)
+        activations (:func:`nncore.interop.layers_from_torch`)."""
+        from .interop import layers_from_torch
+        layers, dtype = layers_from_torch(module, dtype)
+        return cls(layers, dtype=dtype)
 
     def __repr__(self):
         return "Sequential([\n" + "".join(f"    {layer!r},\n" for layer in self.layers) + "])"
@@ -443,51 +385,6 @@ class _Mode:
     def __exit__(self, *exc):
         self.model.train(self.before)
         return False
-
-
-class _Logits:
-    def __init__(self, layer):
-        self.layer = layer
-
-    def __enter__(self):
-        if self.layer is not None:
-            self.before = self.layer.emit_logits
-            self.layer.emit_logits = True
-
-    def __exit__(self, *exc):
-        if self.layer is not None:
-            self.layer.emit_logits = self.before
-        return False
-
-
-def _model_dtype(layers, dtype):
-    """The model's dtype from ``dtype`` and the dtypes the layers were given."""
-    declared = {}
-    for i, layer in enumerate(layers):
-        d = getattr(layer, "declared_dtype", None)
-        if d is not None:
-            declared.setdefault(d.name, i)
-    if dtype is not None:
-        d = as_dtype(dtype)
-        other = [name for name in declared if name != d.name]
-        if other:
-            raise ValueError(f"Sequential: dtype={d.name!r} but layer {declared[other[0]]} "
-                             f"was given dtype={other[0]!r}: give both the same dtype, or "
-                             "leave one out")
-        return d
-    if len(declared) > 1:
-        (a, i), (b, j) = list(declared.items())[:2]
-        raise ValueError(f"Sequential: layer {i} has dtype={a!r} but layer {j} has "
-                         f"dtype={b!r}: give every layer the same dtype (or pass it to "
-                         "Sequential only)")
-    return as_dtype(next(iter(declared), "float32"))
-
-
-def _per_sample(out, loss_fn):
-    """Values per sample that a 'mean' loss averages over (1 for cross-entropy)."""
-    if isinstance(loss_fn, losses_mod.CrossEntropyLoss):
-        return 1
-    return int(np.prod(np.shape(out)[1:])) if np.ndim(out) > 1 else 1
 
 
 def load(path):

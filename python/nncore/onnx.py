@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .activations import ACTIVATIONS, SKLEARN_NAMES
+
 __all__ = ["OPSET", "export", "export_estimator"]
 
 #: The ONNX operator set the exported graphs use.
@@ -19,7 +21,6 @@ OPSET = 17
 #: The IR version written (the oldest that opset 17 allows, for older runtimes).
 IR_VERSION = 8
 
-_SIMPLE = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}
 
 
 def _onnx():
@@ -60,8 +61,8 @@ class _Graph:
     def activation(self, x, act, slope=0.01, output=None):
         if act == "identity":
             return self.node("Identity", [x], "identity", output) if output else x
-        if act in _SIMPLE:
-            return self.node(_SIMPLE[act], [x], act, output)
+        if act in ("relu", "sigmoid", "tanh"):  # one operator of the same name
+            return self.node(ACTIVATIONS[act].onnx, [x], act, output)
         if act == "leaky_relu" and self.dtype == np.float32:
             return self.node("LeakyRelu", [x], act, output, alpha=float(slope))
         if act == "leaky_relu":  # LeakyRelu's alpha is a float32 attribute: not exact here
@@ -160,13 +161,12 @@ def export_estimator(est, path=None):
     ``"probabilities"`` (``(N, classes)``); a regressor outputs ``"variable"``
     (``(N, n_outputs_)``).
     """
-    from .sklearn._base import ACTIVATIONS
     onnx = _onnx()
     TP = onnx.TensorProto
     dtype = est.coefs_[0].dtype
     g = _Graph(dtype)
     x = "X"
-    act = ACTIVATIONS[est.activation]
+    act = SKLEARN_NAMES[est.activation]
     last = len(est.coefs_) - 1
     for i, (w, b) in enumerate(zip(est.coefs_, est.intercepts_)):
         x = g.dense(x, w, b, act if i < last else "identity")

@@ -3,13 +3,16 @@
 Every function here has the name, signature, dtype rules and errors of its native twin.
 It is written to be read — like the tutorials' code, one formula per line — and is
 the oracle the tests compare the native kernels with, and the "pure Python" side of the
-benchmarks. It imports nothing but NumPy.
+benchmarks. It imports nothing but NumPy and the activation vocabulary
+(:mod:`nncore.activations`, plain data).
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
+
+from .activations import FUSABLE
 
 __all__ = [
     "matmul", "dense_forward", "dense_backward",
@@ -24,7 +27,8 @@ __all__ = [
     "sgd_step", "adam_step", "clip_grad_norm_", "clip_grad_value_", "count_correct",
 ]
 
-_ACTIVATIONS = ("identity", "relu", "sigmoid", "tanh", "leaky_relu")
+# the activations of the matrix product's store (the registry's fused ones)
+_ACTIVATIONS = FUSABLE
 
 
 # --------------------------------------------------------------------------- helpers
@@ -103,8 +107,9 @@ def _activation_name(activation, fn):
         raise TypeError(f"{fn}: activation must be a str or None; "
                         f"got {type(activation).__name__}")
     if activation not in _ACTIVATIONS:
-        raise ValueError(f"{fn}: activation must be one of 'identity', 'relu', 'sigmoid', "
-                         f"'tanh', 'leaky_relu' (or None); got '{activation}'")
+        raise ValueError(f"{fn}: activation must be one of "
+                         f"{', '.join(repr(a) for a in _ACTIVATIONS)} (or None); "
+                         f"got '{activation}'")
     return activation
 
 

@@ -25,9 +25,8 @@ __all__ = ["save", "load", "FORMAT_VERSION", "ModelFileError"]
 
 FORMAT = "nncore.model"
 FORMAT_VERSION = 1
-_LAYERS = {"Dense": L.Dense, "ReLU": L.ReLU, "Sigmoid": L.Sigmoid, "Tanh": L.Tanh,
-           "LeakyReLU": L.LeakyReLU, "Softmax": L.Softmax, "Identity": L.Identity,
-           "Dropout": Dropout, "GELU": L.GELU, "SiLU": L.SiLU, "Softplus": L.Softplus}
+_LAYERS = {"Dense": L.Dense, "Dropout": Dropout,
+           **{cls.__name__: cls for cls in L.ACTIVATION_LAYERS.values()}}
 
 
 class ModelFileError(ValueError):

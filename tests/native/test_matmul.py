@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-import nncore
 import nncore.functional as F
 import nncore.reference as R
 from conftest import assert_close, layouts

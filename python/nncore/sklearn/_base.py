@@ -33,16 +33,16 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from .. import functional as F
+from ..activations import SKLEARN_NAMES as ACTIVATIONS
 from .. import training
 from ..dropout import Dropout
+from .._inputs import check_x, check_y
 from ..layers import Dense
 from ..model import Sequential
 from ..optim import SGD, Adam
 
 __all__ = ["BaseMLP"]
 
-#: sklearn's activation names -> nncore's
-ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 
 
 class _NoInterrupt:
@@ -316,8 +316,8 @@ class BaseMLP(BaseEstimator):
         model = self._model
         loss_fn = losses_mod.get(self._loss_name())
         n = len(X)
-        x = model._check_x(X, "X")
-        y = model._check_y(target, n, loss_fn)
+        x = check_x(model, X, "X")
+        y = check_y(model, target, n, loss_fn)
         w = None if sample_weight is None else np.asarray(sample_weight, model.dtype)
         total = float(n if sample_weight is None else np.sum(sample_weight))
         c, alpha, factor = self._scale(), self.alpha, self._loss_factor()

@@ -1,0 +1,106 @@
+"""What ``fit``, ``evaluate``, ``train_on_batch`` and the scikit-learn estimators check of
+their inputs against a model (2-D finite features of the right width, one valid target
+per sample), and the two rules about a model's last layer and its loss: a last
+``Dense(activation="softmax")`` hands a cross-entropy loss its logits, and a model that
+ends in a probability for a logits loss gets a warning."""
+from __future__ import annotations
+
+import sys
+import warnings
+
+import numpy as np
+
+from . import losses as losses_mod
+from . import targets as targets_mod
+from .layers import Dense
+
+__all__ = ["check_x", "check_y", "softmax_as_logits", "warn_probability_output"]
+
+
+def check_x(model, x, name, fn="fit", allow_empty=False):
+    """``x`` as a 2-D finite array in the model's dtype with the first layer's width;
+    TypeError / ValueError naming ``name`` (and ``fn``) otherwise."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must hold real numbers; got dtype {x.dtype}")
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (samples, features); got shape {x.shape}")
+    if len(x) == 0 and not allow_empty:
+        raise ValueError(f"{fn}: {name} is empty (shape {x.shape}): it needs at least "
+                         "one sample")
+    first = model.layers[0]
+    if isinstance(first, Dense) and x.shape[1] != first.in_features:
+        raise ValueError(f"{name} has {x.shape[1]} features; the first layer expects "
+                         f"{first.in_features}")
+    x = x.astype(model.dtype, copy=False)
+    if not np.all(np.isfinite(x)):
+        bad = np.argwhere(~np.isfinite(x))[0]
+        raise ValueError(f"{name} contains NaN or infinity (first at index "
+                         f"{tuple(int(i) for i in bad)}); clean the data before training")
+    return x
+
+
+def check_y(model, y, n, loss_fn, name="y", fn="fit", allow_empty=False):
+    """``y`` as ``n`` finite targets that ``loss_fn`` accepts for the model's outputs
+    (:func:`nncore.targets.check_targets`); TypeError / ValueError naming ``name``."""
+    y = np.asarray(y)
+    if y.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must hold real numbers; got dtype {y.dtype}")
+    if y.ndim == 0 or (len(y) == 0 and not allow_empty):
+        raise ValueError(f"{fn}: {name} is empty (shape {y.shape}): it needs one target "
+                         f"per sample ({n})")
+    if len(y) != n:
+        raise ValueError(f"{name} must have one target per sample: {n}; got {len(y)}")
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise ValueError(f"{name} contains NaN or infinity; clean the data before training")
+    return targets_mod.check_targets(y, loss_fn, targets_mod.output_features(model),
+                                     model.dtype, fn, name)
+
+
+def softmax_as_logits(model, loss_fn):
+    """Context manager: a last Dense(activation="softmax") outputs its logits while a
+    cross-entropy loss (which applies the softmax itself) is computed, so the loss and
+    its gradient are exact (no log of a rounded probability)."""
+    last = model.layers[-1]
+    exact = isinstance(last, Dense) and last.activation == "softmax" and \
+        isinstance(loss_fn, losses_mod.CrossEntropyLoss)
+    return _Logits(last if exact else None)
+
+
+def warn_probability_output(model, loss_fn):
+    """Warn when the model ends in a softmax/sigmoid but ``loss_fn`` expects logits."""
+    last = model.layers[-1]
+    act = getattr(last, "activation", None)
+    if isinstance(last, Dense):
+        act = last.effective_activation
+    if isinstance(last, Dense) and act == "softmax" and \
+            isinstance(loss_fn, losses_mod.CrossEntropyLoss):
+        return  # handled exactly: the loss sees the logits (softmax_as_logits)
+    if loss_fn.takes_logits and act in ("softmax", "sigmoid"):
+        warnings.warn(f"the model ends in a {act} but {type(loss_fn).__name__} expects "
+                      "logits (it applies the softmax/sigmoid itself): remove the final "
+                      f"{act} and use predict_proba for probabilities", UserWarning,
+                      stacklevel=_user_stacklevel())
+
+
+def _user_stacklevel():
+    """The ``stacklevel`` that points a warning at the first caller outside nncore."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("nncore"):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+class _Logits:
+    def __init__(self, layer):
+        self.layer = layer
+
+    def __enter__(self):
+        if self.layer is not None:
+            self.before = self.layer.emit_logits
+            self.layer.emit_logits = True
+
+    def __exit__(self, *exc):
+        if self.layer is not None:
+            self.layer.emit_logits = self.before
+        return False

@@ -1,0 +1,139 @@
+"""The base of every layer: :class:`Layer`, :class:`Parameter`, the dtype rule and the
+reused workspaces. :mod:`nncore.layers` is the public face; this module imports nothing
+from nncore."""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["Parameter", "Layer", "as_dtype", "model_dtype"]
+
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def as_dtype(dtype):
+    """float32 or float64 from a name or NumPy dtype; ValueError otherwise."""
+    try:
+        d = np.dtype(dtype)
+    except TypeError:
+        d = None
+    if d is None or d.name not in _DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
+    return d
+
+
+class Parameter:
+    """A trainable array and its gradient (``data`` and ``grad``, same shape and dtype)."""
+
+    __slots__ = ("data", "grad", "name")
+
+    def __init__(self, data, name="param"):
+        self.data = np.ascontiguousarray(data)
+        self.grad = np.zeros_like(self.data)
+        self.name = name
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def size(self):
+        return self.data.size
+
+    def __array__(self, dtype=None, copy=None):
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def __repr__(self):
+        return f"Parameter({self.name}, shape={self.shape}, dtype={self.dtype})"
+
+
+def _as_input(a, dtype):
+    """``a`` as an array of ``dtype``; no copy when it already is one."""
+    return np.asarray(a, dtype=dtype)
+
+
+def _workspace(buf, shape, dtype):
+    """buf when it already has this shape and dtype, else a new empty array."""
+    if buf is not None and buf.shape == shape and buf.dtype == dtype:
+        return buf
+    return np.empty(shape, dtype)
+
+
+class Layer:
+    """Base class: a step of a network with forward, backward and (maybe) parameters."""
+
+    activation = None  # for activation layers: the name nncore.functional uses
+    declared_dtype = None  # the dtype the layer was given, if any (Sequential checks them)
+    training = True  # set by Sequential.train() / eval()
+
+    def __init__(self, name=None):
+        self.name = name
+        self.dtype = np.dtype(np.float32)
+
+    def forward(self, x):
+        raise NotImplementedError
+
+    def backward(self, grad_y):
+        raise NotImplementedError
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def parameters(self):
+        """The layer's trainable :class:`Parameter` objects (none by default)."""
+        return []
+
+    @property
+    def output(self):
+        """The layer's last output (its workspace), or None before the first forward."""
+        return getattr(self, "_y", None)
+
+    def grads(self):
+        """The gradients of :meth:`parameters`, in the same order."""
+        return [p.grad for p in self.parameters()]
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad.fill(0)
+
+    def output_features(self, in_features):
+        return in_features
+
+    def reset_parameters(self, rng=None, dtype=None):
+        """Re-initialise parameters from ``rng`` (a NumPy Generator) in ``dtype``."""
+        if dtype is not None:
+            self.dtype = as_dtype(dtype)
+
+    def get_config(self):
+        return {}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def model_dtype(layers, dtype):
+    """The model's dtype from ``dtype`` and the dtypes the layers were given."""
+    declared = {}
+    for i, layer in enumerate(layers):
+        d = getattr(layer, "declared_dtype", None)
+        if d is not None:
+            declared.setdefault(d.name, i)
+    if dtype is not None:
+        d = as_dtype(dtype)
+        other = [name for name in declared if name != d.name]
+        if other:
+            raise ValueError(f"Sequential: dtype={d.name!r} but layer {declared[other[0]]} "
+                             f"was given dtype={other[0]!r}: give both the same dtype, or "
+                             "leave one out")
+        return d
+    if len(declared) > 1:
+        (a, i), (b, j) = list(declared.items())[:2]
+        raise ValueError(f"Sequential: layer {i} has dtype={a!r} but layer {j} has "
+                         f"dtype={b!r}: give every layer the same dtype (or pass it to "
+                         "Sequential only)")
+    return as_dtype(next(iter(declared), "float32"))

@@ -31,10 +31,8 @@ from ._inputs import check_x, check_y, softmax_as_logits, warn_probability_outpu
 from .data import split_indices
 from .history import History
 from .optim import SGD, Optimizer
-from ._epochs import (NonFiniteLossError, _end_epoch, _end_epochs_bulk, _epoch_logs,  # noqa: F401
-                      _python_epoch, _step_end, count_correct, first_nonfinite,
-                      nonfinite_error)
-from ._native_fit import CHUNK_SECONDS, _NativeEpochs, native_unsupported  # noqa: F401
+from ._epochs import NonFiniteLossError, _end_epoch, _end_epochs_bulk, _python_epoch
+from ._native_fit import _NativeEpochs, native_unsupported
 
 __all__ = ["fit", "train_on_batch", "NonFiniteLossError"]
 

@@ -36,17 +36,14 @@ from .. import functional as F
 from ..activations import SKLEARN_NAMES as ACTIVATIONS
 from .. import training
 from ..dropout import Dropout
-from .._inputs import check_x, check_y
+from ._epoch_engine import EpochEngine
+from ._lbfgs import fit_lbfgs
 from ..layers import Dense
 from ..model import Sequential
 from ..optim import SGD, Adam
 
 __all__ = ["BaseMLP"]
 
-
-
-class _NoInterrupt:
-    flag = False
 
 
 class BaseMLP(BaseEstimator):
@@ -269,7 +266,7 @@ class BaseMLP(BaseEstimator):
         run = training._prepare(model, X, target, self._loss_name(), opt, self.max_iter,
                                 batch_size, None, 0.0, None, sample_weight, None, False, None)
         model.train()  # Dropout on while training (predict uses coefs_ directly)
-        engine = _EpochEngine(model, run, rng, self.shuffle)
+        engine = EpochEngine(model, run, rng, self.shuffle)
         l2_scale = 0.5 * self.alpha * steps / (n * mean_w) if mean_w > 0 else 0.0
         loss_factor = self._loss_factor()
         try:
@@ -307,49 +304,7 @@ class BaseMLP(BaseEstimator):
                 b[...] = bb
 
     def _fit_lbfgs(self, X, target, sample_weight):
-        """Full-batch L-BFGS-B (scipy, as sklearn) on G of the module docstring, each
-        function and gradient evaluation one native forward and backward pass."""
-        from scipy.optimize import minimize
-        from sklearn.utils.optimize import _check_optimize_result
-
-        from .. import losses as losses_mod
-        model = self._model
-        loss_fn = losses_mod.get(self._loss_name())
-        n = len(X)
-        x = check_x(model, X, "X")
-        y = check_y(model, target, n, loss_fn)
-        w = None if sample_weight is None else np.asarray(sample_weight, model.dtype)
-        total = float(n if sample_weight is None else np.sum(sample_weight))
-        c, alpha, factor = self._scale(), self.alpha, self._loss_factor()
-        params = model.parameters()
-        is_coef = [p.name == "w" for p in params]
-        bounds = np.cumsum([0] + [p.size for p in params])
-        state = {}
-
-        def fun(theta):
-            for p, lo, hi in zip(params, bounds[:-1], bounds[1:]):
-                p.data[...] = theta[lo:hi].reshape(p.shape)
-            value = loss_fn(model.forward(x), y, sample_weight=w)
-            model.backward(loss_fn.backward())
-            sq = sum(float(np.dot(p.data.ravel(), p.data.ravel()))
-                     for p, k in zip(params, is_coef) if k)
-            l2 = 0.5 * alpha * sq / total
-            state["loss"] = factor * value + l2
-            grad = np.concatenate([(c * p.grad + (alpha / total) * p.data if k else
-                                    c * p.grad).ravel() for p, k in zip(params, is_coef)])
-            return c * value + l2, grad.astype(np.float64)
-
-        theta0 = np.concatenate([p.data.ravel() for p in params]).astype(np.float64)
-        # sklearn's own helper: passes iprint only to the scipy versions that take it
-        from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
-        iprint = 1 if self.verbose is True else (self.verbose if self.verbose else -1)
-        res = minimize(fun, theta0, method="L-BFGS-B", jac=True,
-                       options={"maxfun": self.max_fun, "maxiter": self.max_iter,
-                                "gtol": self.tol,
-                                **_get_additional_lbfgs_options_dict("iprint", iprint)})
-        self.n_iter_ = _check_optimize_result("lbfgs", res, self.max_iter)
-        fun(res.x)
-        self.loss_ = state["loss"]
+        fit_lbfgs(self, X, target, sample_weight)
 
     def _trigger_stopping(self):
         """sklearn's SGDOptimizer / AdamOptimizer.trigger_stopping: True to stop."""
@@ -404,40 +359,3 @@ class BaseMLP(BaseEstimator):
         state = self.__dict__.copy()
         state.pop("_random_state", None)
         return state
-
-
-class _EpochEngine:
-    """One epoch per call: the native engine (one trainer for the whole fit, one native
-    call per epoch) when it supports the model, else the python loop of nncore.training."""
-
-    def __init__(self, model, run, rng, shuffle):
-        self.model, self.run, self.rng, self.shuffle = model, run, rng, shuffle
-        self.native = None
-        if not training.native_unsupported(model, run):
-            self.native = training._NativeEpochs(model, run, rng, shuffle, None, 0, True)
-        self.epochs = 0
-
-    def epoch(self, lr):
-        opt = self.run.optimizer
-        opt.lr = lr
-        if self.native is None:
-            records, _ = training._python_epoch(self.model, self.run, self.rng, self.epochs,
-                                                self.epochs + 1, self.shuffle, 0, True,
-                                                _NoInterrupt())
-            self.epochs += 1
-            return records[0]["loss"]
-        trainer = self.native.trainer
-        res = trainer.run(1, math.inf, lr)
-        opt.steps = trainer.optimizer_steps
-        if res["nonfinite"]:
-            self.model.forward(self.run.x[trainer.batch_rows()])
-            raise training.nonfinite_error(self.model, res["bad_loss"], res["epoch"],
-                                           res["step"])
-        self.epochs += 1
-        return float(res["loss"][0])
-
-    def close(self):
-        if self.native is not None:
-            self.native._sync_rng()
-            self.native.finish()
-            self.native = None

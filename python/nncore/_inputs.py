@@ -72,7 +72,7 @@ def warn_probability_output(model, loss_fn):
     last = model.layers[-1]
     act = getattr(last, "activation", None)
     if isinstance(last, Dense):
-        act = last.effective_activation
+        act = model.activation_of(len(model.layers) - 1)[0]
     if isinstance(last, Dense) and act == "softmax" and \
             isinstance(loss_fn, losses_mod.CrossEntropyLoss):
         return  # handled exactly: the loss sees the logits (softmax_as_logits)

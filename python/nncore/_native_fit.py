@@ -104,7 +104,7 @@ class _NativeEpochs:
             if model._skip[i]:
                 continue
             if isinstance(layer, L.Dense):
-                act, slope = layer.activation_and_slope()
+                act, slope = model.activation_of(i)
                 gb = layer.b.grad if layer.b is not None else layer._gb_scratch
                 layers.append({"w": layer.w.data, "b": None if layer.b is None else layer.b.data,
                                "grad_w": layer.w.grad, "grad_b": gb, "in": layer.in_features,

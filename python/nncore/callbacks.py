@@ -125,25 +125,25 @@ class GradientHealth(Callback):
 
     def _dense_layers(self):
         from .layers import Dense
-        return [(self.model.layer_name(i), layer) for i, layer in enumerate(self.model.layers)
-                if isinstance(layer, Dense)]
+        return [(self.model.layer_name(i), layer, self.model.activation_of(i)[0])
+                for i, layer in enumerate(self.model.layers) if isinstance(layer, Dense)]
 
     def on_train_begin(self, logs=None):
-        for name, layer in self._dense_layers():
+        for name, layer, act in self._dense_layers():
             self._prev[name] = layer.w.data.copy()
             self.health.setdefault(name, {"grad_norm": [], "weight_norm": [],
                                           "update_ratio": [], "saturated": [], "dead": [],
-                                          "activation": layer.effective_activation})
+                                          "activation": act})
 
     def on_epoch_begin(self, epoch, logs=None):
         self._sums = {name: dict.fromkeys(("grad_norm", "weight_norm", "update_ratio",
                                            "saturated", "dead"), 0.0)
-                      for name, _ in self._dense_layers()}
+                      for name, _, _ in self._dense_layers()}
         self._steps = 0
 
     def on_step_end(self, step, logs=None):
         self._steps += 1
-        for name, layer in self._dense_layers():
+        for name, layer, act in self._dense_layers():
             s = self._sums[name]
             w, prev = layer.w.data, self._prev[name]
             w_norm = float(np.linalg.norm(prev))
@@ -152,7 +152,7 @@ class GradientHealth(Callback):
             np.subtract(w, prev, out=prev)
             s["update_ratio"] += float(np.linalg.norm(prev)) / (w_norm + 1e-12)
             np.copyto(prev, w)
-            y, act = layer.output, layer.effective_activation
+            y = layer.output
             if y is None or y.size == 0:
                 continue
             if act == "sigmoid":

@@ -71,18 +71,16 @@ class Dense(Layer):
         self.declared_dtype = None if dtype is None else as_dtype(dtype)
         self.dtype = self.declared_dtype or np.dtype(np.float32)
         self.emit_logits = False  # softmax layer under a cross-entropy loss: skip softmax
-        self.fused_activation = None  # set by Sequential when it fuses the next layer
-        self._fused_slope = self.slope
-        self.need_grad_x = True
         self.w = self.b = None
         self._x = self._y = self._gx = self._gb_scratch = None
+        self._applied = None  # (activation, slope, need_grad_x) of the last forward
         self.reset_parameters(np.random.default_rng(seed))
 
     @property
     def effective_activation(self):
-        if self.activation == "identity" and self.fused_activation is not None:
-            return self.fused_activation
-        return self.activation
+        """The activation the last forward applied: the layer's own, or the one a model
+        fused into it (see :class:`nncore.Sequential`); the layer's own before any."""
+        return self.activation if self._applied is None else self._applied[0]
 
     def reset_parameters(self, rng=None, dtype=None):
         super().reset_parameters(rng, dtype)
@@ -96,7 +94,7 @@ class Dense(Layer):
         else:
             self.b = None
             self._gb_scratch = np.zeros(fan_out, self.dtype)
-        self._x = self._y = self._gx = None
+        self._x = self._y = self._gx = self._applied = None
 
     def set_weights(self, w, b=None):
         """Copy given weights (shape ``(in, out)``) and bias into the layer."""
@@ -114,12 +112,19 @@ class Dense(Layer):
                                  f"got {b.shape}")
             self.b.data[...] = b
 
-    def forward(self, x):
+    def forward(self, x, activation=None, slope=None, need_grad_x=True):
         """``activation(x @ w + b)`` for ``x`` of shape ``(batch, in_features)`` or
         ``(in_features,)``, cast to the layer's dtype. Returns the layer's output workspace
-        (reused while the batch size stays the same)."""
+        (reused while the batch size stays the same).
+
+        ``activation`` and ``slope`` replace the layer's own for this pass: a model fuses
+        an activation layer that follows a Dense without activation this way, in the
+        product's store. ``need_grad_x=False`` makes the next :meth:`backward` skip d loss
+        / d input (a model's first layer). :meth:`backward` follows the last forward."""
         x = _as_input(x, self.dtype)
-        act, slope = self._act_and_slope()
+        act = self.activation if activation is None else canonical(activation, "Dense")
+        slope = self.slope if slope is None else float(slope)
+        self._applied = (act, slope, bool(need_grad_x))
         shape = (self.out_features,) if np.ndim(x) == 1 else (len(x), self.out_features)
         self._y = _workspace(self._y, shape, self.dtype)
         self._x = x
@@ -139,14 +144,14 @@ class Dense(Layer):
 
     def backward(self, grad_y):
         """Set ``w.grad`` and ``b.grad`` from ``grad_y`` (d loss / d output, the shape of
-        the last output) and return d loss / d input (None when the input gradient is not
-        needed: the first layer of a model)."""
+        the last output) and return d loss / d input (None when the last forward was told
+        ``need_grad_x=False``: a model's first layer skips it)."""
         if self._x is None:
             raise RuntimeError("Dense.backward called before forward")
         grad_y = _as_input(grad_y, self.dtype)
-        act, slope = self._act_and_slope()
+        act, slope, need_grad_x = self._applied
         gx = None
-        if self.need_grad_x:
+        if need_grad_x:
             self._gx = _workspace(self._gx, np.shape(self._x), self.dtype)
             gx = self._gx
         gb = self.b.grad if self.b is not None else self._gb_scratch
@@ -160,20 +165,9 @@ class Dense(Layer):
             grad_y = FROM_INPUT_KERNELS[act][1](self._z, grad_y, self._gz)
             act = "identity"
         grad_x, _, _ = F.dense_backward(self._x, self.w.data, self._y, grad_y, act, slope=slope,
-                                        need_grad_x=self.need_grad_x,
+                                        need_grad_x=need_grad_x,
                                         out=(gx, self.w.grad, gb))
         return grad_x
-
-    def activation_and_slope(self):
-        """The activation this layer applies (its own, or the next layer's when the model
-        fused it) and the leaky_relu slope that goes with it."""
-        return self._act_and_slope()
-
-    def _act_and_slope(self):
-        act = self.effective_activation
-        if act == "leaky_relu" and self.fused_activation == "leaky_relu":
-            return act, self._fused_slope
-        return act, self.slope
 
     def parameters(self):
         return [self.w] if self.b is None else [self.w, self.b]

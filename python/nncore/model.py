@@ -2,6 +2,8 @@
 inference and evaluation. Training (``fit``) lives in :mod:`nncore.training`."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from . import losses as losses_mod
@@ -18,6 +20,15 @@ from .layers import Dense, Layer
 from ._epochs import NonFiniteLossError, count_correct
 
 __all__ = ["Sequential", "History", "NonFiniteLossError", "load"]
+
+
+class Step(NamedTuple):
+    """One step of a model's plan: layer ``index`` (``layer``), run with ``activation``
+    and ``slope`` fused into it (None: the layer's own)."""
+    index: int
+    layer: Layer
+    activation: str | None
+    slope: float | None
 
 
 
@@ -53,6 +64,7 @@ class Sequential:
         self.optimizer = None
         self.loss = None
         self.stop_training = False
+        self._input_grad = False
         rng = np.random.default_rng(seed) if seed is not None else None
         features = None
         for layer in layers:
@@ -67,22 +79,32 @@ class Sequential:
         self._plan()
 
     def _plan(self):
-        """Fuse Dense + activation pairs; the first Dense needs no input gradient."""
-        self._skip = [False] * len(self.layers)
-        for i, layer in enumerate(self.layers):
-            if isinstance(layer, Dense):
-                layer.fused_activation = None
-                nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
-                if layer.activation == "identity" and isinstance(nxt, _Elementwise) and \
-                        nxt.activation in FUSABLE:
-                    layer.fused_activation = nxt.activation
-                    layer._fused_slope = getattr(nxt, "slope", layer.slope)
-                    self._skip[i + 1] = True
-        for i, layer in enumerate(self.layers):
-            if isinstance(layer, Dense):
-                layer.need_grad_x = i > 0
-            if not self._skip[i]:
-                break
+        """The steps ``forward`` and ``backward`` run: one per layer, except that a Dense
+        without activation followed by an activation layer the GEMM epilogue applies
+        (:data:`nncore.activations.FUSABLE`) is one step, the activation fused into the
+        product's store. The model owns the plan; the layers stay as given."""
+        self.steps, self._skip, i = [], [False] * len(self.layers), 0
+        while i < len(self.layers):
+            layer = self.layers[i]
+            nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
+            if isinstance(layer, Dense) and layer.activation == "identity" and \
+                    isinstance(nxt, _Elementwise) and nxt.activation in FUSABLE:
+                self.steps.append(Step(i, layer, nxt.activation,
+                                       getattr(nxt, "slope", layer.slope)))
+                self._skip[i + 1] = True
+                i += 2
+            else:
+                self.steps.append(Step(i, layer, None, None))
+                i += 1
+
+    def activation_of(self, i):
+        """``(activation, slope)`` that layer ``i`` applies in this model: a Dense's own or
+        the one fused into it; an activation layer's name and slope."""
+        for step in self.steps:
+            if step.index == i and step.activation is not None:
+                return step.activation, step.slope
+        layer = self.layers[i]
+        return layer.activation, getattr(layer, "slope", 0.01)
 
     def train(self, mode=True):
         """Training mode (Dropout active) or, with ``mode=False``, eval mode. Returns the
@@ -109,9 +131,12 @@ class Sequential:
 
     def forward(self, x):
         """Output of the network for a batch ``x`` (a reused workspace: copy to keep)."""
-        for layer, skip in zip(self.layers, self._skip):
-            if not skip:
-                x = layer.forward(x)
+        for step in self.steps:
+            if not isinstance(step.layer, Dense):
+                x = step.layer.forward(x)
+            else:
+                x = step.layer.forward(x, step.activation, step.slope,
+                                       need_grad_x=step.index > 0 or self._input_grad)
         return x
 
     __call__ = forward
@@ -120,21 +145,16 @@ class Sequential:
         """Backpropagate ``grad`` (d loss / d output) through every layer, setting each
         parameter's ``grad``. Returns d loss / d input, or None when the first layer
         skips it (call ``set_input_grad(True)`` to get it)."""
-        for layer, skip in zip(reversed(self.layers), reversed(self._skip)):
-            if not skip:
-                grad = layer.backward(grad)
-                if grad is None:
-                    break
+        for step in reversed(self.steps):
+            grad = step.layer.backward(grad)
+            if grad is None:
+                break
         return grad
 
     def set_input_grad(self, needed=True):
         """Whether :meth:`backward` computes d loss / d input (off by default: training
-        does not need it)."""
-        for i, layer in enumerate(self.layers):
-            if isinstance(layer, Dense):
-                layer.need_grad_x = needed or i > 0
-            if not self._skip[i]:
-                break
+        does not need it), from the next :meth:`forward` on."""
+        self._input_grad = bool(needed)
 
     def parameters(self):
         """All trainable :class:`Parameter` objects, layer by layer."""
@@ -230,7 +250,7 @@ class Sequential:
         out = self.predict(x, batch_size)
         last = self.layers[-1]
         ends_in_probs = getattr(last, "activation", None) in ("softmax", "sigmoid") or \
-            (isinstance(last, Dense) and last.effective_activation == "sigmoid")
+            (isinstance(last, Dense) and self.activation_of(len(self.layers) - 1)[0] == "sigmoid")
         if ends_in_probs:
             return out
         return F.sigmoid(out) if out.ndim == 1 or out.shape[-1] == 1 else F.softmax(out)

@@ -131,7 +131,7 @@ def export(model, path=None, *, input_name="input", output_name="output"):
         last = j == len(kept) - 1
         out = output_name if last else None
         if isinstance(layer, Dense):
-            act, slope = layer.activation_and_slope()
+            act, slope = model.activation_of(i)
             x = g.dense(x, layer.w.data, None if layer.b is None else layer.b.data, act, slope,
                         out)
         elif layer.activation is not None:

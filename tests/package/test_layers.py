@@ -159,12 +159,26 @@ def test_every_fusable_activation_fuses_exactly(rng, act, layer):
     slope = 0.2 if act == "leaky_relu" else 0.01
     w, b = split.layers[0].w.data, split.layers[0].b.data
     want = R.dense_forward(x, w, b, act, slope=slope)
-    np.testing.assert_allclose(split.layers[0].forward(x), want, rtol=1e-12, atol=1e-15)
     split.forward(x)
+    np.testing.assert_allclose(split.layers[0].output, want, rtol=1e-12, atol=1e-15)
     split.backward(g)
     _, gw, gb = R.dense_backward(x, w, want, split.layers[2].backward(g), act, slope=slope)
     np.testing.assert_allclose(split.layers[0].w.grad, gw, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(split.layers[0].b.grad, gb, rtol=1e-12, atol=1e-14)
+
+
+def test_the_fusion_plan_is_the_models_and_leaves_the_layers_as_given(rng):
+    x = rng.standard_normal((6, 4))
+    dense = nc.Dense(4, 3, seed=0, dtype="float64")
+    alone = np.array(dense.forward(x))
+    relu = nc.Sequential([dense, nc.ReLU()], dtype="float64")
+    sig = nc.Sequential([dense, nc.Sigmoid()], dtype="float64")
+    assert relu._skip == sig._skip == [False, True]
+    np.testing.assert_array_equal(dense.forward(x), alone)  # the layer is still linear
+    np.testing.assert_allclose(relu.forward(x), np.maximum(alone, 0), rtol=1e-12)
+    np.testing.assert_allclose(sig.forward(x), 1 / (1 + np.exp(-alone)), rtol=1e-12)
+    assert relu.activation_of(0) == ("relu", 0.01) and sig.activation_of(0)[0] == "sigmoid"
+    assert dense.activation == "identity"
 
 
 def test_softmax_layer_is_not_fused():

@@ -10,6 +10,7 @@ from . import losses as losses_mod
 from ._epochs import nonfinite_error
 from .optim import SGD
 from .progress import EpochProgress
+from .targets import output_features
 
 
 #: Seconds of training per native call before control returns to Python (progress bar,
@@ -49,7 +50,7 @@ def native_unsupported(model, run):
         if type(c).on_step_end is not cb.Callback.on_step_end:
             return f"the callback {type(c).__name__} needs per-step hooks"
     out = model.layers[-1].output_features(None) if isinstance(model.layers[-1], L.Dense) \
-        else _out_features(model)
+        else output_features(model)
     y = run.y
     if isinstance(loss_fn, losses_mod.CrossEntropyLoss):
         if not ((y.ndim == 1 and y.dtype == np.int64) or (y.ndim == 2 and y.shape[1] == out)):
@@ -57,13 +58,6 @@ def native_unsupported(model, run):
     elif y.ndim != 2 or y.shape[1] != out or y.dtype != model.dtype:
         return "the targets do not fit the outputs"
     return ""
-
-
-def _out_features(model):
-    features = None
-    for layer in model.layers:
-        features = layer.output_features(features)
-    return features
 
 
 def _schedule_spec(lr_scheduler, optimizer):
@@ -118,7 +112,7 @@ class _NativeEpochs:
         y = run.y
         if loss is None:
             loss = "ce_labels" if y.ndim == 1 else "ce_probs"
-        out = _out_features(model)
+        out = output_features(model)
         if loss == "ce_labels":
             targets = np.ascontiguousarray(y, np.int64)
         else:

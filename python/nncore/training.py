@@ -44,7 +44,63 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
         seed=None, validation_data=None, validation_split=0.0, class_weight=None,
         sample_weight=None, callbacks=None, verbose=1, lr_scheduler=None, health=False,
         stop_on_nonfinite=True, engine="auto", distributed=False):
-    """Train ``model``; see :meth:`nncore.Sequential.fit` for the parameters."""
+    """Train with mini-batch gradient descent; returns a :class:`History`
+    (``model.fit(x, y, ...)``, or ``nncore.training.fit(model, x, y, ...)``).
+
+    Parameters
+    ----------
+    x : array_like (n, features)
+    y : array_like
+        Targets: (n, outputs) for MSE/L1/Huber/BCE ((n,) for one output), class
+        labels (n,) or probabilities for cross-entropy.
+    loss : str or Loss, optional
+        ``"mse"``, ``"mae"``/``"l1"``, ``"huber"``, ``"cross_entropy"`` (also
+        ``"categorical_crossentropy"``, ``"sparse_categorical_crossentropy"``),
+        ``"bce"``/``"binary_crossentropy"``/``"bce_with_logits"``, or a Loss
+        instance. Default: the loss of the previous ``fit``, else chosen from ``y``:
+        integer class labels with several outputs take cross-entropy, anything else
+        MSE (printed at ``verbose >= 1``; see :mod:`nncore.targets`).
+    optimizer : Optimizer, "sgd" or "adam", optional
+        Default ``SGD(lr=0.01)``; ``"adam"`` is ``Adam(lr=1e-3)``. Its state survives
+        repeated ``fit`` calls.
+    epochs : int
+    batch_size : int or None
+        None trains on the whole set per step (full-batch gradient descent).
+    shuffle, seed
+        Shuffle each epoch with a generator seeded by ``seed``.
+    validation_data : (x_val, y_val), optional
+    validation_split : float
+        Hold out this fraction (stratified for classification, seeded).
+    class_weight : dict, optional
+        Weight per class label (classification); multiplies ``sample_weight``.
+    sample_weight : array_like (n,), optional
+    callbacks : list of Callback
+    verbose : 0 (silent), 1 (a progress bar per epoch on a terminal: steps, loss, ETA,
+        samples/s; tqdm's when installed) or 2 (one line per epoch; also what 1
+        prints when the output is not a terminal)
+    lr_scheduler : schedule from :mod:`nncore.optim`, stepped once per epoch
+    health : bool
+        Record gradient health per layer into ``history.health``.
+    stop_on_nonfinite : bool
+        Raise :class:`NonFiniteLossError` (naming epoch, step and the first layer
+        with non-finite values) when the loss becomes NaN or infinite.
+
+    engine : {"auto", "native", "python"}
+        ``"native"`` runs whole epochs (or chunks of steps) in one native call;
+        ``"python"`` is the readable step-by-step loop of :mod:`nncore.training`;
+        ``"auto"`` (default) takes native whenever every layer, the loss, the
+        optimiser, the schedule and the callbacks are supported. Both give the same
+        bits; ``history.engine`` says which ran.
+    distributed : False, True, "replicated" or "sharded"
+        Data-parallel training over MPI (launch with ``mpiexec -n P``; needs
+        ``pip install 'nncore[mpi]'``): ``True``/``"replicated"`` when every rank passes
+        the same ``(x, y)``, ``"sharded"`` when each passes its part. ``batch_size`` is
+        the global batch; every rank ends with the same weights and History. See
+        docs/distributed.md.
+
+    Ctrl-C stops training after the current step; the model keeps its last
+    completed update and the returned history has ``interrupted=True``.
+    """
     if engine not in ENGINES:
         raise ValueError(f"fit: engine must be one of {ENGINES}; got {engine!r}")
     dist = None

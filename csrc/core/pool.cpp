@@ -1,25 +1,16 @@
-#include "core/parallel.h"
+// The pool: workers that spin briefly then sleep, tasks handed out through one atomic
+// ticket, the caller taking part (core/parallel.h says why results never depend on it).
+#include "core/pool.h"
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <mutex>
-#include <new>
-#include <thread>
-#include <vector>
-
-#include "core/check.h"
 
 #if defined(__linux__)
 #include <pthread.h>
-#include <sched.h>
 #endif
 
 namespace nncore {
+namespace detail {
 namespace {
 
 using clock_type = std::chrono::steady_clock;
@@ -32,143 +23,16 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
-// ---------------------------------------------------------------- CPUs and settings
-
-int affinity_cpus() noexcept {
-#if defined(__linux__)
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-        const int n = CPU_COUNT(&set);
-        if (n >= 1) return n;
-    }
-#endif
-    const unsigned h = std::thread::hardware_concurrency();
-    return h >= 1 ? static_cast<int>(h) : 1;
-}
-
-// The cgroup v2 quota (cpu.max: "quota period" or "max period"), rounded up; 0 if none.
-int cgroup_cpus() noexcept {
-#if defined(__linux__)
-    std::FILE* f = std::fopen("/sys/fs/cgroup/cpu.max", "r");
-    if (!f) return 0;
-    char quota[32] = {0};
-    long long period = 0;
-    const int got = std::fscanf(f, "%31s %lld", quota, &period);
-    std::fclose(f);
-    if (got != 2 || std::strcmp(quota, "max") == 0 || period <= 0) return 0;
-    const long long q = std::atoll(quota);
-    if (q <= 0) return 0;
-    return static_cast<int>(std::max<long long>(1, (q + period - 1) / period));
-#else
-    return 0;
-#endif
-}
-
-int compute_usable_cpus() noexcept {
-    int n = affinity_cpus();
-    const int cg = cgroup_cpus();
-    if (cg > 0 && cg < n) n = cg;
-    return std::max(n, 1);
-}
-
-// A positive integer from the environment (the first of a comma list, as OpenMP
-// allows "4,2"); 0 if unset or malformed.
-int env_threads(const char* name) noexcept {
-    const char* v = std::getenv(name);
-    if (!v || !*v) return 0;
-    char* end = nullptr;
-    const long n = std::strtol(v, &end, 10);
-    if (end == v || (*end != '\0' && *end != ',') || n < 1) return 0;
-    return static_cast<int>(std::min<long>(n, 4096));
-}
-
-int initial_threads() noexcept {
-    if (const int n = env_threads("NNCORE_NUM_THREADS")) return n;
-    if (const int n = env_threads("OMP_NUM_THREADS")) return n;
-    return usable_cpus();
-}
-
-std::atomic<int>& thread_setting() noexcept {
-    static std::atomic<int> n{initial_threads()};
-    return n;
-}
-
 thread_local int tl_slot = 0;
 
 std::atomic<int> g_debug{0};
 
-// ---------------------------------------------------------------------- the pool
-
-constexpr std::uint64_t kClosed = 0xFFFFFFFFull;  // task index of a finished job
 constexpr int kMaxWorkers = 255;
 
 inline std::uint32_t gen_of(std::uint64_t t) noexcept { return std::uint32_t(t >> 32); }
 inline std::uint64_t idx_of(std::uint64_t t) noexcept { return t & 0xFFFFFFFFull; }
 
-class Pool {
-public:
-    // Runs the job; false if the pool was busy (the caller then runs it alone).
-    bool run(index_t n, int nthreads, detail::TaskFn fn, const void* ctx);
-
-    PoolStats stats() noexcept {
-        PoolStats s;
-        s.workers = started_.load();
-        s.sleeping = sleepers_.load();
-        s.jobs = jobs_.load();
-        s.serial = serial_.load();
-        s.wakeups = wakeups_.load();
-        s.spin_us = spin_ns_.load() / 1000.0;
-        return s;
-    }
-    void count_serial() noexcept { serial_.fetch_add(1, std::memory_order_relaxed); }
-    void set_spin_ns(std::int64_t ns) noexcept { spin_ns_.store(ns); }
-
-    // In a child after fork(): the workers are gone; forget them (their std::thread
-    // objects are leaked, as they cannot be joined) and start afresh.
-    void after_fork_child() noexcept {
-        new (&mutex_) std::mutex();
-        new (&cv_) std::condition_variable();
-        new (&grow_) std::mutex();
-        new (&error_mutex_) std::mutex();
-        new (&threads_) std::vector<std::thread>();  // the old vector is leaked
-        started_.store(0);
-        sleepers_.store(0);
-        busy_.store(false);
-    }
-
-private:
-    void ensure_workers(int want);
-    void worker_main(int k);
-    void work(std::uint32_t gen, int slot);
-    void run_task(index_t t, int slot);
-
-    // Job fields: written by the owner before it publishes the ticket, read by whoever
-    // wins a task of that generation (atomics so a late reader is never a data race).
-    std::atomic<detail::TaskFn> fn_{nullptr};
-    std::atomic<const void*> ctx_{nullptr};
-    std::atomic<index_t> items_{0};
-    std::atomic<index_t> tasks_{0};
-    std::atomic<int> helpers_{0};
-    std::atomic<std::uint64_t> seed_{0};
-    std::atomic<int> mode_{0};
-    alignas(64) std::atomic<std::uint64_t> ticket_{kClosed};  // generation << 32 | next task
-    alignas(64) std::atomic<index_t> done_{0};
-    alignas(64) std::atomic<bool> busy_{false};
-    std::atomic<bool> failed_{false};
-    std::exception_ptr error_;
-    std::mutex error_mutex_;
-
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    std::atomic<int> sleepers_{0};
-    std::atomic<int> started_{0};
-    std::atomic<std::int64_t> spin_ns_{50000};
-    std::atomic<std::int64_t> jobs_{0}, serial_{0}, wakeups_{0};
-    std::atomic<std::int64_t> serial_at_job_{0};  // serial_ when the current job started
-    std::mutex grow_;
-    std::vector<std::thread> threads_;
-};
+}  // namespace
 
 Pool& pool() {
     // Never destroyed: workers may still be asleep in it when the process exits.
@@ -351,47 +215,6 @@ bool Pool::run(index_t n, int nthreads, detail::TaskFn fn, const void* ctx) {
     return true;
 }
 
-}  // namespace
-
-int get_num_threads() noexcept { return thread_setting().load(std::memory_order_relaxed); }
-
-bool set_num_threads(int n) {
-    NNCORE_CHECK(n >= 1, "set_num_threads: n must be >= 1; got ", n);
-    thread_setting().store(n, std::memory_order_relaxed);
-    return n > usable_cpus();
-}
-
-bool openmp_enabled() noexcept { return false; }
-
-int usable_cpus() noexcept {
-    static const int n = compute_usable_cpus();
-    return n;
-}
-
-int max_threads() noexcept { return usable_cpus(); }
-
-int threads_for(double work) noexcept {
-    // About 10 us of single-thread work per extra thread before a worker pays off.
-    constexpr double kWorkPerThread = 1.0e6;
-    const int n = get_num_threads();
-    if (n <= 1 || work < 2 * kWorkPerThread) return 1;
-    const double useful = work / kWorkPerThread;
-    return useful < n ? static_cast<int>(useful) : n;
-}
-
-int thread_id() noexcept { return tl_slot; }
-
-PoolStats pool_stats() noexcept { return pool().stats(); }
-
-void set_spin_us(double us) noexcept {
-    pool().set_spin_ns(static_cast<std::int64_t>(std::max(0.0, std::min(us, 1e6)) * 1000.0));
-}
-
-void set_debug_schedule(int mode) noexcept { g_debug.store(mode < 0 || mode > 3 ? 0 : mode); }
-int debug_schedule() noexcept { return g_debug.load(); }
-
-namespace detail {
-
 void run_tasks(index_t n, int nthreads, TaskFn fn, const void* ctx) {
     if (n <= 0) return;
     Pool& p = pool();
@@ -408,4 +231,19 @@ void run_tasks(index_t n, int nthreads, TaskFn fn, const void* ctx) {
 }
 
 }  // namespace detail
+
+int thread_id() noexcept { return detail::tl_slot; }
+
+PoolStats pool_stats() noexcept { return detail::pool().stats(); }
+
+void set_spin_us(double us) noexcept {
+    const double clamped = std::max(0.0, std::min(us, 1e6));
+    detail::pool().set_spin_ns(static_cast<std::int64_t>(clamped * 1000.0));
+}
+
+void set_debug_schedule(int mode) noexcept {
+    detail::g_debug.store(mode < 0 || mode > 3 ? 0 : mode);
+}
+int debug_schedule() noexcept { return detail::g_debug.load(); }
+
 }  // namespace nncore

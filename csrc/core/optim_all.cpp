@@ -2,26 +2,34 @@
 
 namespace nncore {
 
+namespace {
+
+// step(slot, options) for each parameter in order, with weight_decay 0 where the
+// parameter does not decay.
+template <class T, class Options, class Step>
+void step_all(const ParamSlot<T>* slots, std::size_t count, const Options& o,
+              const Step& step) {
+    Options no_decay = o;
+    no_decay.weight_decay = 0;
+    for (std::size_t i = 0; i < count; ++i) step(slots[i], slots[i].decay ? o : no_decay);
+}
+
+}  // namespace
+
 template <class T>
 void sgd_step_all(const ParamSlot<T>* slots, std::size_t count, const SgdOptions& o,
                   int nthreads) {
-    SgdOptions no_decay = o;
-    no_decay.weight_decay = 0;
-    for (std::size_t i = 0; i < count; ++i) {
-        const ParamSlot<T>& s = slots[i];
-        sgd_step(s.param, s.grad, s.state1, s.n, s.decay ? o : no_decay, nthreads);
-    }
+    step_all(slots, count, o, [&](const ParamSlot<T>& s, const SgdOptions& so) {
+        sgd_step(s.param, s.grad, s.state1, s.n, so, nthreads);
+    });
 }
 
 template <class T>
 void adam_step_all(const ParamSlot<T>* slots, std::size_t count, const AdamOptions& o,
                    int nthreads) {
-    AdamOptions no_decay = o;
-    no_decay.weight_decay = 0;
-    for (std::size_t i = 0; i < count; ++i) {
-        const ParamSlot<T>& s = slots[i];
-        adam_step(s.param, s.grad, s.state1, s.state2, s.n, s.decay ? o : no_decay, nthreads);
-    }
+    step_all(slots, count, o, [&](const ParamSlot<T>& s, const AdamOptions& ao) {
+        adam_step(s.param, s.grad, s.state1, s.state2, s.n, ao, nthreads);
+    });
 }
 
 template void sgd_step_all<float>(const ParamSlot<float>*, std::size_t, const SgdOptions&, int);

@@ -8,32 +8,13 @@
 #include "core/dispatch.h"
 #include "core/labels.h"
 #include "core/parallel.h"
+#include "core/reduction.h"
 
 namespace nncore {
 namespace {
 
 // Fixed blocks of whole rows (at least kBlock elements each, unless rows are longer).
 constexpr index_t kBlock = 8192;
-
-template <class T>
-T sum_weights(const T* w, index_t rows) noexcept {
-    T s = T(0);
-    for (index_t i = 0; i < rows; ++i) s += w[i];
-    return s;
-}
-
-// Denominator of the mean (or 1 for sum/none); throws for an empty mean.
-template <class T>
-T mean_denominator(const char* fn, const T* w, index_t rows, index_t per, Reduction red) {
-    if (red != Reduction::mean) return T(1);
-    NNCORE_CHECK(rows * per > 0, fn, ": reduction='mean' of an empty input is undefined; "
-                 "use reduction='sum' or 'none'");
-    if (!w) return T(rows) * T(per);
-    const T sw = sum_weights(w, rows);
-    NNCORE_CHECK(sw != T(0), fn, ": reduction='mean' with sample_weight summing to 0 is "
-                 "undefined");
-    return sw * T(per);
-}
 
 // Elementwise losses (MSE, BCE): kernel(x, t, l, g, n, gscale) -> sum of losses.
 template <class T, class Kernel>

@@ -8,24 +8,12 @@
 
 #include "core/check.h"
 #include "core/parallel.h"
+#include "core/reduction.h"
 
 namespace nncore {
 namespace {
 
 constexpr index_t kBlock = 8192;  // elements per block of the fixed-order sum
-
-template <class T>
-T denominator(const char* fn, const T* w, index_t rows, index_t per, Reduction red) {
-    if (red != Reduction::mean) return T(1);
-    NNCORE_CHECK(rows * per > 0, fn, ": reduction='mean' of an empty input is undefined; "
-                 "use reduction='sum' or 'none'");
-    if (!w) return T(rows) * T(per);
-    T s = T(0);
-    for (index_t i = 0; i < rows; ++i) s += w[i];
-    NNCORE_CHECK(s != T(0), fn, ": reduction='mean' with sample_weight summing to 0 is "
-                 "undefined");
-    return s * T(per);
-}
 
 // One elementwise loss: value(d) and grad(d) of d = pred - target.
 template <class T>
@@ -66,7 +54,7 @@ double run(const L& loss, const T* p, const T* t, T* l, T* g, index_t n, T lscal
 template <class T, class L>
 T reduce(const char* fn, const L& loss, const T* p, const T* t, const T* w, index_t rows,
          index_t per, Reduction red, LossOutput<T> out, int nthreads) {
-    const T denom = denominator(fn, w, rows, per, red);
+    const T denom = mean_denominator(fn, w, rows, per, red);
     const index_t total = rows * per;
     if (total == 0) return T(0);
     // Blocks of whole rows, at least kBlock elements (one row when rows are longer).

@@ -11,7 +11,10 @@ void register_activations(pybind11::module_& m);  // activations.cpp: elementwis
 void register_losses(pybind11::module_& m);       // losses.cpp: mse, bce with logits, ce
 void register_optim(pybind11::module_& m);        // optim.cpp: sgd_step, adam_step
 void register_runtime(pybind11::module_& m);      // runtime.cpp: threads, config, peak probe
-void register_train(pybind11::module_& m);        // train.cpp: the trainer, clipping, metrics
+void register_trainer(pybind11::module_& m);      // trainer.cpp: _Trainer (train_spec.cpp reads
+                                                  // its spec)
+void register_clip(pybind11::module_& m);         // clip.cpp: clip_grad_norm_, clip_grad_value_
+void register_metrics(pybind11::module_& m);      // metrics.cpp: count_correct
 void register_threads(pybind11::module_& m);      // threads.cpp: the pool, threadpoolctl
 void register_dropout(pybind11::module_& m);      // dropout.cpp: dropout, dropout_backward
 void register_losses_extra(pybind11::module_& m); // losses_extra.cpp: l1_loss, huber_loss

@@ -11,7 +11,9 @@ PYBIND11_MODULE(_core, m) {
     m.doc() = "nncore's native kernels. Use nncore.functional, which documents each function.";
     m.attr("__version__") = nncore::version();
     nncore::dispatch();  // reads NNCORE_ISA now: an unknown value fails the import
-    register_train(m);
+    register_trainer(m);
+    register_clip(m);
+    register_metrics(m);
     register_dense(m);
     register_activations(m);
     register_losses(m);

@@ -9,6 +9,7 @@
 
 #include "bindings/arrays.h"
 #include "bindings/families.h"
+#include "bindings/loss_calls.h"
 #include "core/check.h"
 #include "core/enums.h"
 #include "core/labels.h"
@@ -21,74 +22,31 @@ using namespace pybind11::literals;
 namespace nncore::bindings {
 namespace {
 
-// --------------------------------------------------------------------------- losses
-
-enum class Want { loss, grad, both };
-
-// Shared by the three losses: the sample weights as T, checked against `rows`.
-template <class T>
-py::array_t<T> weights(const Arg* w, index_t rows, const char* fn) {
-    if (!w) return py::array_t<T>();
-    NNCORE_CHECK(w->ndim() <= 1 && static_cast<index_t>(w->arr.size()) == rows, fn,
-                 ": sample_weight must have shape (", rows, ",) (one weight per sample); got ",
-                 shape_str(*w));
-    return contiguous<T>(*w);
+// MSE and BCE on logits: elementwise losses of the core's kernels.
+py::object mse_call(Want want, py::handle out, py::handle p, py::handle t, py::handle red,
+                    py::handle w) {
+    const char* fn = "mse_loss";
+    return elementwise_loss(fn, "pred", want, reduction_arg(red, fn), p, t, w, out,
+                            [](const auto* kp, const auto* kt, const auto* wp, index_t rows,
+                               index_t per, Reduction r, auto lo) {
+                                return mse_loss(kp, kt, wp, rows, per, r, lo,
+                                                get_num_threads());
+                            });
 }
 
-py::object wrap_loss(Want want, Reduction red, double loss, py::object none_values,
-                     py::object grad) {
-    py::object value = red == Reduction::none ? none_values : py::object(py::float_(loss));
-    if (want == Want::loss) return value;
-    if (want == Want::grad) return grad;
-    return py::make_tuple(value, grad);
+py::object bce_call(Want want, py::handle out, py::handle z, py::handle t, py::handle red,
+                    py::handle w) {
+    const char* fn = "binary_cross_entropy_with_logits";
+    return elementwise_loss(fn, "logits", want, reduction_arg(red, fn), z, t, w, out,
+                            [](const auto* kz, const auto* kt, const auto* wp, index_t rows,
+                               index_t per, Reduction r, auto lo) {
+                                return bce_with_logits(kz, kt, wp, rows, per, r, lo,
+                                                       get_num_threads());
+                            });
 }
 
-// MSE and BCE: elementwise losses over arrays of the same shape.
-py::object elementwise_loss(const char* fn, bool bce, Want want, py::handle p_obj,
-                            py::handle t_obj, py::handle red_obj, py::handle w_obj,
-                            py::handle out) {
-    const Reduction red = reduction_arg(red_obj, fn);
-    const char* pname = bce ? "logits" : "pred";
-    Arg p = arg(p_obj, fn, pname), t = arg(t_obj, fn, "target");
-    const bool has_w = !w_obj.is_none();
-    Arg w = has_w ? arg(w_obj, fn, "sample_weight") : Arg{};
-    NNCORE_CHECK(p.shape() == t.shape(), fn, ": target must have the shape of ", pname, " ",
-                 shape_str(p), "; got ", shape_str(t));
-    const index_t rows = p.ndim() == 0 ? 1 : p.dim(0);
-    const index_t total = static_cast<index_t>(p.arr.size());
-    const index_t per = rows == 0 ? 0 : total / rows;
-    return with_dtype(result_bits({&p, &t, has_w ? &w : nullptr}), [&](auto tag) -> py::object {
-        using T = decltype(tag);
-        auto kw = weights<T>(has_w ? &w : nullptr, rows, fn);
-        auto kp = contiguous<T>(p), kt = contiguous<T>(t);
-        // Default-constructed array_t objects are real (empty) arrays: track use by flags.
-        const bool want_grad = want != Want::loss;
-        const bool want_none = red == Reduction::none && want != Want::grad;
-        py::array_t<T> grad, none_values;
-        if (want_grad) grad = output<T>(out, p.shape(), fn, "out");
-        if (want_none) none_values = py::array_t<T>(p.shape());
-        LossOutput<T> lo;
-        lo.grad = want_grad ? ptr(grad) : nullptr;
-        lo.loss_none = want_none ? ptr(none_values) : nullptr;
-        if (want_grad) {
-            kp = detach_from(kp, grad);
-            kt = detach_from(kt, grad);
-        }
-        T loss;
-        {
-            py::gil_scoped_release nogil;
-            const T* wp = has_w ? kw.data() : nullptr;
-            loss = bce ? bce_with_logits(kp.data(), kt.data(), wp, rows, per, red, lo,
-                                         get_num_threads())
-                       : mse_loss(kp.data(), kt.data(), wp, rows, per, red, lo,
-                                  get_num_threads());
-        }
-        return wrap_loss(want, red, double(loss), none_values, grad);
-    });
-}
-
-py::object cross_entropy(Want want, py::handle z_obj, py::handle t_obj, py::handle red_obj,
-                         py::handle w_obj, py::handle out) {
+py::object ce_call(Want want, py::handle out, py::handle z_obj, py::handle t_obj,
+                   py::handle red_obj, py::handle w_obj) {
     const char* fn = "cross_entropy";
     const Reduction red = reduction_arg(red_obj, fn);
     Arg z = arg(z_obj, fn, "logits"), t = arg(t_obj, fn, "target");
@@ -126,31 +84,22 @@ py::object cross_entropy(Want want, py::handle z_obj, py::handle t_obj, py::hand
     const int bits = result_bits({&z, probs ? &t : nullptr, has_w ? &w : nullptr});
     return with_dtype(bits, [&](auto tag) -> py::object {
         using T = decltype(tag);
-        auto kw = weights<T>(has_w ? &w : nullptr, rows, fn);
+        auto kw = sample_weights<T>(has_w ? &w : nullptr, rows, fn);
         auto kz = contiguous<T>(z);
         py::array_t<T> kt;
         if (probs) kt = contiguous<T>(t);
-        const bool want_grad = want != Want::loss;
-        const bool want_none = red == Reduction::none && want != Want::grad;
-        py::array_t<T> grad, none_values;
-        if (want_grad) grad = output<T>(out, z.shape(), fn, "out");
-        if (want_none) none_values = py::array_t<T>(one ? Shape{} : Shape{rows});
-        if (want_grad) {
-            kz = detach_from(kz, grad);
-            if (probs) kt = detach_from(kt, grad);
-        }
-        LossOutput<T> lo;
-        lo.grad = want_grad ? ptr(grad) : nullptr;
-        lo.loss_none = want_none ? ptr(none_values) : nullptr;
+        LossBuffers<T> b(want, red, out, z.shape(), label_shape, fn);
+        b.detach(kz);
+        if (probs) b.detach(kt);
         T loss;
         {
             py::gil_scoped_release nogil;
             loss = nncore::cross_entropy(kz.data(), probs ? nullptr : labels.data(),
                                          probs ? kt.data() : nullptr,
-                                         has_w ? kw.data() : nullptr, rows, classes, red, lo,
+                                         has_w ? kw.data() : nullptr, rows, classes, red, b.lo,
                                          get_num_threads());
         }
-        return wrap_loss(want, red, double(loss), none_values, grad);
+        return b.result(want, red, loss);
     });
 }
 
@@ -164,77 +113,54 @@ void register_losses(py::module_& m) {
     " losses,\n    whose backward is the gradient of their sum.\n"                          \
     "sample_weight : array_like, shape (batch,), optional\n"                               \
     "    Weights each sample: ``mean = sum(w_i * l_i) / sum(w_i)" PER "``.\n"
-    m.def("mse_loss", [](py::handle p, py::handle t, py::handle red, py::handle w) {
-        return elementwise_loss("mse_loss", false, Want::loss, p, t, red, w, py::none());
-    }, "pred"_a, "target"_a, "reduction"_a = "mean", py::kw_only(),
-       "sample_weight"_a = py::none(),
-       "Mean squared error, ``mean((pred - target)**2)`` over all elements.\n\n"
-       "Parameters\n----------\npred, target : array_like of the same shape (no broadcasting)"
-       NNCORE_LOSS_NOTES("element", " / per_sample_elements"));
-    m.def("mse_loss_backward", [](py::handle p, py::handle t, py::handle red, py::handle w,
-                                  py::handle out) {
-        return elementwise_loss("mse_loss", false, Want::grad, p, t, red, w, out);
-    }, "pred"_a, "target"_a, "reduction"_a = "mean", py::kw_only(),
-       "sample_weight"_a = py::none(), "out"_a = py::none(),
-       "Gradient of :func:`mse_loss` with respect to ``pred``: ``2 * (pred - target) / n``.");
-    m.def("mse_loss_and_grad", [](py::handle p, py::handle t, py::handle red, py::handle w,
-                                  py::handle out) {
-        return elementwise_loss("mse_loss", false, Want::both, p, t, red, w, out);
-    }, "pred"_a, "target"_a, "reduction"_a = "mean", py::kw_only(),
-       "sample_weight"_a = py::none(), "out"_a = py::none(),
-       "``(mse_loss(...), mse_loss_backward(...))`` in one pass; ``out`` receives the "
-       "gradient.");
+    m.def("mse_loss", &LossEntries<mse_call>::value, "pred"_a, "target"_a,
+          "reduction"_a = "mean", py::kw_only(), "sample_weight"_a = py::none(),
+          "Mean squared error, ``mean((pred - target)**2)`` over all elements.\n\n"
+          "Parameters\n----------\npred, target : array_like of the same shape (no "
+          "broadcasting)"
+          NNCORE_LOSS_NOTES("element", " / per_sample_elements"));
+    m.def("mse_loss_backward", &LossEntries<mse_call>::grad, "pred"_a, "target"_a,
+          "reduction"_a = "mean", py::kw_only(), "sample_weight"_a = py::none(),
+          "out"_a = py::none(),
+          "Gradient of :func:`mse_loss` with respect to ``pred``: ``2 * (pred - target) / n``.");
+    m.def("mse_loss_and_grad", &LossEntries<mse_call>::both, "pred"_a, "target"_a,
+          "reduction"_a = "mean", py::kw_only(), "sample_weight"_a = py::none(),
+          "out"_a = py::none(),
+          "``(mse_loss(...), mse_loss_backward(...))`` in one pass; ``out`` receives the "
+          "gradient.");
 
-    m.def("cross_entropy", [](py::handle z, py::handle t, py::handle red, py::handle w) {
-        return cross_entropy(Want::loss, z, t, red, w, py::none());
-    }, "logits"_a, "target"_a, "reduction"_a = "mean", py::kw_only(),
-       "sample_weight"_a = py::none(),
-       "Cross-entropy on logits: log-softmax then negative log-likelihood, fused and stable."
-       "\n\nParameters\n----------\nlogits : array_like, shape (batch, classes) or (classes,)"
-       "\ntarget : array_like\n    Integer class labels of shape (batch,) (whole-number "
-       "floats accepted), or\n    probabilities of the shape of ``logits``. Labels outside "
-       "``[0, classes)`` raise\n    ValueError."
-       NNCORE_LOSS_NOTES("sample", ""));
-    m.def("cross_entropy_backward", [](py::handle z, py::handle t, py::handle red,
-                                       py::handle w, py::handle out) {
-        return cross_entropy(Want::grad, z, t, red, w, out);
-    }, "logits"_a, "target"_a, "reduction"_a = "mean", py::kw_only(),
-       "sample_weight"_a = py::none(), "out"_a = py::none(),
-       "Gradient of :func:`cross_entropy` w.r.t. ``logits``: ``(softmax - onehot) / batch``.");
-    m.def("cross_entropy_and_grad", [](py::handle z, py::handle t, py::handle red,
-                                       py::handle w, py::handle out) {
-        return cross_entropy(Want::both, z, t, red, w, out);
-    }, "logits"_a, "target"_a, "reduction"_a = "mean", py::kw_only(),
-       "sample_weight"_a = py::none(), "out"_a = py::none(),
-       "``(cross_entropy(...), cross_entropy_backward(...))`` in one pass.");
+    m.def("cross_entropy", &LossEntries<ce_call>::value, "logits"_a, "target"_a,
+          "reduction"_a = "mean", py::kw_only(), "sample_weight"_a = py::none(),
+          "Cross-entropy on logits: log-softmax then negative log-likelihood, fused and "
+          "stable.\n\nParameters\n----------\nlogits : array_like, shape (batch, classes) or "
+          "(classes,)\ntarget : array_like\n    Integer class labels of shape (batch,) "
+          "(whole-number floats accepted), or\n    probabilities of the shape of ``logits``. "
+          "Labels outside ``[0, classes)`` raise\n    ValueError."
+          NNCORE_LOSS_NOTES("sample", ""));
+    m.def("cross_entropy_backward", &LossEntries<ce_call>::grad, "logits"_a, "target"_a,
+          "reduction"_a = "mean", py::kw_only(), "sample_weight"_a = py::none(),
+          "out"_a = py::none(),
+          "Gradient of :func:`cross_entropy` w.r.t. ``logits``: ``(softmax - onehot) / batch``.");
+    m.def("cross_entropy_and_grad", &LossEntries<ce_call>::both, "logits"_a, "target"_a,
+          "reduction"_a = "mean", py::kw_only(), "sample_weight"_a = py::none(),
+          "out"_a = py::none(),
+          "``(cross_entropy(...), cross_entropy_backward(...))`` in one pass.");
 
-    m.def("binary_cross_entropy_with_logits", [](py::handle z, py::handle t, py::handle red,
-                                                 py::handle w) {
-        return elementwise_loss("binary_cross_entropy_with_logits", true, Want::loss, z, t,
-                                red, w, py::none());
-    }, "logits"_a, "target"_a, "reduction"_a = "mean", py::kw_only(),
-       "sample_weight"_a = py::none(),
-       "Binary cross-entropy on logits: ``max(z, 0) - z*t + log1p(exp(-|z|))``, "
-       "elementwise.\n\nTakes logits, not probabilities (as PyTorch's "
-       "``binary_cross_entropy_with_logits``);\nfinite for any magnitude.\n\nParameters\n"
-       "----------\nlogits, target : array_like of the same shape; targets in [0, 1]"
-       NNCORE_LOSS_NOTES("element", " / per_sample_elements"));
-    m.def("binary_cross_entropy_with_logits_backward", [](py::handle z, py::handle t,
-                                                          py::handle red, py::handle w,
-                                                          py::handle out) {
-        return elementwise_loss("binary_cross_entropy_with_logits", true, Want::grad, z, t,
-                                red, w, out);
-    }, "logits"_a, "target"_a, "reduction"_a = "mean", py::kw_only(),
-       "sample_weight"_a = py::none(), "out"_a = py::none(),
-       "Gradient of :func:`binary_cross_entropy_with_logits`: ``(sigmoid(z) - t) / n``.");
-    m.def("binary_cross_entropy_with_logits_and_grad", [](py::handle z, py::handle t,
-                                                          py::handle red, py::handle w,
-                                                          py::handle out) {
-        return elementwise_loss("binary_cross_entropy_with_logits", true, Want::both, z, t,
-                                red, w, out);
-    }, "logits"_a, "target"_a, "reduction"_a = "mean", py::kw_only(),
-       "sample_weight"_a = py::none(), "out"_a = py::none(),
-       "``(loss, grad)`` of :func:`binary_cross_entropy_with_logits` in one pass.");
+    m.def("binary_cross_entropy_with_logits", &LossEntries<bce_call>::value, "logits"_a,
+          "target"_a, "reduction"_a = "mean", py::kw_only(), "sample_weight"_a = py::none(),
+          "Binary cross-entropy on logits: ``max(z, 0) - z*t + log1p(exp(-|z|))``, "
+          "elementwise.\n\nTakes logits, not probabilities (as PyTorch's "
+          "``binary_cross_entropy_with_logits``);\nfinite for any magnitude.\n\nParameters\n"
+          "----------\nlogits, target : array_like of the same shape; targets in [0, 1]"
+          NNCORE_LOSS_NOTES("element", " / per_sample_elements"));
+    m.def("binary_cross_entropy_with_logits_backward", &LossEntries<bce_call>::grad,
+          "logits"_a, "target"_a, "reduction"_a = "mean", py::kw_only(),
+          "sample_weight"_a = py::none(), "out"_a = py::none(),
+          "Gradient of :func:`binary_cross_entropy_with_logits`: ``(sigmoid(z) - t) / n``.");
+    m.def("binary_cross_entropy_with_logits_and_grad", &LossEntries<bce_call>::both,
+          "logits"_a, "target"_a, "reduction"_a = "mean", py::kw_only(),
+          "sample_weight"_a = py::none(), "out"_a = py::none(),
+          "``(loss, grad)`` of :func:`binary_cross_entropy_with_logits` in one pass.");
 #undef NNCORE_LOSS_NOTES
 }
 

@@ -8,10 +8,12 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "bindings/arrays.h"
 #include "bindings/families.h"
+#include "bindings/map_calls.h"
 #include "core/check.h"
 #include "core/elementwise.h"
 #include "core/enums.h"
@@ -29,35 +31,20 @@ namespace {
 py::object activation(const char* fn, Act act, py::handle x_obj, double slope,
                       py::handle out) {
     Arg x = arg(x_obj, fn, "x");
-    return with_dtype(x.bits, [&](auto tag) -> py::object {
-        using T = decltype(tag);
-        auto res = output<T>(out, x.shape(), fn, "out");
-        auto kx = detach_from(contiguous<T>(x), res);
-        {
-            py::gil_scoped_release nogil;
-            nncore::activation(act, kx.data(), ptr(res), count(res), static_cast<T>(slope),
-                               get_num_threads());
-        }
-        return std::move(res);
+    return map_unary(x, out, fn, [&](const auto* kx, auto* res, index_t n) {
+        using T = std::decay_t<decltype(*res)>;
+        nncore::activation(act, kx, res, n, static_cast<T>(slope), get_num_threads());
     });
 }
 
 py::object activation_backward(const char* fn, Act act, py::handle y_obj, py::handle gy_obj,
                                double slope, py::handle out) {
-    Arg y = arg(y_obj, fn, "y"), gy = arg(gy_obj, fn, "grad_y");
-    NNCORE_CHECK(y.shape() == gy.shape(), fn, ": grad_y must have the shape of y ",
-                 shape_str(y), "; got ", shape_str(gy));
-    return with_dtype(result_bits({&y, &gy}), [&](auto tag) -> py::object {
-        using T = decltype(tag);
-        auto res = output<T>(out, y.shape(), fn, "out");
-        auto ky = detach_from(contiguous<T>(y), res);
-        auto kgy = detach_from(contiguous<T>(gy), res);
-        {
-            py::gil_scoped_release nogil;
-            nncore::activation_backward(act, ky.data(), kgy.data(), ptr(res), count(res),
-                                        static_cast<T>(slope), get_num_threads());
-        }
-        return std::move(res);
+    Arg y = arg(y_obj, fn, "y"), gy = grad_arg(y, gy_obj, fn);
+    return map_binary(y, gy, out, fn, [&](const auto* ky, const auto* kgy, auto* res,
+                                          index_t n) {
+        using T = std::decay_t<decltype(*res)>;
+        nncore::activation_backward(act, ky, kgy, res, n, static_cast<T>(slope),
+                                    get_num_threads());
     });
 }
 
@@ -86,35 +73,18 @@ py::object softmax(const char* fn, bool log, py::handle x_obj, py::handle axis,
                    py::handle out) {
     Arg x = arg(x_obj, fn, "x");
     const AxisShape s = axis_shape(x, axis, fn);
-    return with_dtype(x.bits, [&](auto tag) -> py::object {
-        using T = decltype(tag);
-        auto res = output<T>(out, x.shape(), fn, "out");
-        auto kx = detach_from(contiguous<T>(x), res);
-        {
-            py::gil_scoped_release nogil;
-            nncore::softmax(kx.data(), ptr(res), s, log, get_num_threads());
-        }
-        return std::move(res);
+    return map_unary(x, out, fn, [&](const auto* kx, auto* res, index_t) {
+        nncore::softmax(kx, res, s, log, get_num_threads());
     });
 }
 
 py::object softmax_backward(const char* fn, bool log, py::handle y_obj, py::handle gy_obj,
                             py::handle axis, py::handle out) {
-    Arg y = arg(y_obj, fn, "y"), gy = arg(gy_obj, fn, "grad_y");
-    NNCORE_CHECK(y.shape() == gy.shape(), fn, ": grad_y must have the shape of y ",
-                 shape_str(y), "; got ", shape_str(gy));
+    Arg y = arg(y_obj, fn, "y"), gy = grad_arg(y, gy_obj, fn);
     const AxisShape s = axis_shape(y, axis, fn);
-    return with_dtype(result_bits({&y, &gy}), [&](auto tag) -> py::object {
-        using T = decltype(tag);
-        auto res = output<T>(out, y.shape(), fn, "out");
-        auto ky = detach_from(contiguous<T>(y), res);
-        auto kgy = detach_from(contiguous<T>(gy), res);
-        {
-            py::gil_scoped_release nogil;
-            nncore::softmax_backward(ky.data(), kgy.data(), ptr(res), s, log,
-                                     get_num_threads());
-        }
-        return std::move(res);
+    return map_binary(y, gy, out, fn, [&](const auto* ky, const auto* kgy, auto* res,
+                                          index_t) {
+        nncore::softmax_backward(ky, kgy, res, s, log, get_num_threads());
     });
 }
 

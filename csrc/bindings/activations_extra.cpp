@@ -6,6 +6,8 @@
 #include <string>
 
 #include "bindings/arrays.h"
+#include "bindings/families.h"
+#include "bindings/map_calls.h"
 #include "core/activations_extra.h"
 #include "core/check.h"
 #include "core/parallel.h"
@@ -28,39 +30,18 @@ ExtraAct gelu_kind(py::handle approximate, const char* fn) {
 
 py::object forward(const char* fn, ExtraAct act, py::handle x_obj, py::handle out) {
     Arg x = arg(x_obj, fn, "x");
-    auto run = [&](auto tag) -> py::object {
-        using T = decltype(tag);
-        auto res = output<T>(out, x.shape(), fn, "out");
-        auto kx = detach_from(contiguous<T>(x), res);
-        {
-            py::gil_scoped_release nogil;
-            extra_activation(act, kx.data(), ptr(res), count(res), get_num_threads());
-        }
-        return std::move(res);
-    };
-    if (x.bits == 32) return run(float{});
-    return run(double{});
+    return map_unary(x, out, fn, [&](const auto* kx, auto* res, index_t n) {
+        extra_activation(act, kx, res, n, get_num_threads());
+    });
 }
 
 py::object backward(const char* fn, ExtraAct act, py::handle x_obj, py::handle gy_obj,
                     py::handle out) {
-    Arg x = arg(x_obj, fn, "x"), gy = arg(gy_obj, fn, "grad_y");
-    NNCORE_CHECK(x.shape() == gy.shape(), fn, ": grad_y must have the shape of x ",
-                 shape_str(x), "; got ", shape_str(gy));
-    auto run = [&](auto tag) -> py::object {
-        using T = decltype(tag);
-        auto res = output<T>(out, x.shape(), fn, "out");
-        auto kx = detach_from(contiguous<T>(x), res);
-        auto kg = detach_from(contiguous<T>(gy), res);
-        {
-            py::gil_scoped_release nogil;
-            extra_activation_backward(act, kx.data(), kg.data(), ptr(res), count(res),
-                                      get_num_threads());
-        }
-        return std::move(res);
-    };
-    if (result_bits({&x, &gy}) == 32) return run(float{});
-    return run(double{});
+    Arg x = arg(x_obj, fn, "x"), gy = grad_arg(x, gy_obj, fn);
+    return map_binary(x, gy, out, fn, [&](const auto* kx, const auto* kg, auto* res,
+                                          index_t n) {
+        extra_activation_backward(act, kx, kg, res, n, get_num_threads());
+    });
 }
 
 }  // namespace

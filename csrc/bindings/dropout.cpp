@@ -7,6 +7,8 @@
 #include <string>
 
 #include "bindings/arrays.h"
+#include "bindings/families.h"
+#include "bindings/map_calls.h"
 #include "core/check.h"
 #include "core/dropout.h"
 #include "core/parallel.h"
@@ -54,23 +56,11 @@ py::object dropout(py::handle x_obj, py::handle p_obj, py::handle seed_obj, py::
 
 py::object dropout_backward(py::handle mask_obj, py::handle gy_obj, py::handle out) {
     const char* fn = "dropout_backward";
-    Arg mask = arg(mask_obj, fn, "mask"), gy = arg(gy_obj, fn, "grad_y");
-    NNCORE_CHECK(mask.shape() == gy.shape(), fn, ": grad_y must have the shape of mask ",
-                 shape_str(mask), "; got ", shape_str(gy));
-    auto run = [&](auto tag) -> py::object {
-        using T = decltype(tag);
-        auto res = output<T>(out, gy.shape(), fn, "out");
-        auto km = detach_from(contiguous<T>(mask), res);
-        auto kg = detach_from(contiguous<T>(gy), res);
-        {
-            py::gil_scoped_release nogil;
-            nncore::dropout_backward(km.data(), kg.data(), ptr(res), count(res),
-                                     get_num_threads());
-        }
-        return std::move(res);
-    };
-    if (result_bits({&mask, &gy}) == 32) return run(float{});
-    return run(double{});
+    Arg mask = arg(mask_obj, fn, "mask"), gy = grad_arg(mask, gy_obj, fn);
+    return map_binary(mask, gy, out, fn, [](const auto* km, const auto* kg, auto* res,
+                                            index_t n) {
+        nncore::dropout_backward(km, kg, res, n, get_num_threads());
+    });
 }
 
 }  // namespace

@@ -66,6 +66,17 @@ MatView<const T> sample_matrix(const Arg& x, index_t in, py::array_t<T>& keep) {
     return matrix<T>(x, keep);
 }
 
+// The layer's input size, with x (batch, in) or (in,) and w (in, out) checked.
+py::ssize_t dense_in(const Arg& x, const Arg& w, const char* fn) {
+    NNCORE_CHECK(x.ndim() == 1 || x.ndim() == 2, fn,
+                 ": x must be 1-D (one sample) or 2-D (batch, in); got shape ", shape_str(x));
+    NNCORE_CHECK(w.ndim() == 2, fn, ": w must be 2-D (in, out); got shape ", shape_str(w));
+    const auto in = x.dim(x.ndim() - 1);
+    NNCORE_CHECK(w.dim(0) == in, fn, ": w must have ", in, " rows to match x of shape ",
+                 shape_str(x), "; got w of shape ", shape_str(w));
+    return in;
+}
+
 py::object dense_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj,
                          py::handle act_obj, py::handle slope_obj, py::handle out) {
     const char* fn = "dense_forward";
@@ -74,12 +85,7 @@ py::object dense_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj,
     Arg x = arg(x_obj, fn, "x"), w = arg(w_obj, fn, "w");
     const bool has_b = !b_obj.is_none();
     Arg b = has_b ? arg(b_obj, fn, "b") : Arg{};
-    NNCORE_CHECK(x.ndim() == 1 || x.ndim() == 2, fn,
-                 ": x must be 1-D (one sample) or 2-D (batch, in); got shape ", shape_str(x));
-    NNCORE_CHECK(w.ndim() == 2, fn, ": w must be 2-D (in, out); got shape ", shape_str(w));
-    const auto in = x.dim(x.ndim() - 1);
-    NNCORE_CHECK(w.dim(0) == in, fn, ": w must have ", in, " rows to match x of shape ",
-                 shape_str(x), "; got w of shape ", shape_str(w));
+    const auto in = dense_in(x, w, fn);
     const auto n_out = w.dim(1);
     if (has_b) {
         NNCORE_CHECK(b.ndim() == 1 && b.dim(0) == n_out, fn, ": b must have shape (", n_out,
@@ -116,12 +122,7 @@ py::object dense_backward(py::handle x_obj, py::handle w_obj, py::handle y_obj,
     const double slope = act == Act::leaky_relu ? slope_arg(slope_obj, fn) : 0.0;
     Arg x = arg(x_obj, fn, "x"), w = arg(w_obj, fn, "w"), y = arg(y_obj, fn, "y"),
         gy = arg(gy_obj, fn, "grad_y");
-    NNCORE_CHECK(x.ndim() == 1 || x.ndim() == 2, fn,
-                 ": x must be 1-D (one sample) or 2-D (batch, in); got shape ", shape_str(x));
-    NNCORE_CHECK(w.ndim() == 2, fn, ": w must be 2-D (in, out); got shape ", shape_str(w));
-    const auto in = x.dim(x.ndim() - 1);
-    NNCORE_CHECK(w.dim(0) == in, fn, ": w must have ", in, " rows to match x of shape ",
-                 shape_str(x), "; got w of shape ", shape_str(w));
+    const auto in = dense_in(x, w, fn);
     const bool one = x.ndim() == 1;
     const auto batch = one ? 1 : x.dim(0);
     const auto n_out = w.dim(1);

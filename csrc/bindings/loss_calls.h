@@ -7,6 +7,8 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <type_traits>
+
 #include "bindings/arrays.h"
 #include "core/check.h"
 #include "core/enums.h"
@@ -91,6 +93,41 @@ py::object elementwise_loss(const char* fn, const char* pname, Want want, Reduct
         }
         return b.result(want, red, loss);
     });
+}
+
+// A core loss of mse_loss's signature (core/losses.h), both widths: the kernel of
+// elementwise_loss for MSE, BCE and L1.
+struct CoreLoss {
+    float (*f32)(const float*, const float*, const float*, index_t, index_t, Reduction,
+                 LossOutput<float>, int);
+    double (*f64)(const double*, const double*, const double*, index_t, index_t, Reduction,
+                  LossOutput<double>, int);
+
+    template <class T>
+    T operator()(const T* p, const T* t, const T* w, index_t rows, index_t per, Reduction red,
+                 LossOutput<T> lo) const {
+        if constexpr (std::is_same_v<T, float>) {
+            return f32(p, t, w, rows, per, red, lo, get_num_threads());
+        } else {
+            return f64(p, t, w, rows, per, red, lo, get_num_threads());
+        }
+    }
+};
+
+// An elementwise loss of a core kernel: its name (in errors), its first argument's name
+// and the kernel.
+struct ElementwiseLoss {
+    const char* fn;
+    const char* pname;
+    CoreLoss kernel;
+};
+
+// The loss call (for LossEntries) of the loss L describes.
+template <const ElementwiseLoss& L>
+py::object elementwise_call(Want want, py::handle out, py::handle p, py::handle t,
+                            py::handle red, py::handle w) {
+    return elementwise_loss(L.fn, L.pname, want, reduction_arg(red, L.fn), p, t, w, out,
+                            L.kernel);
 }
 
 // The entry points of a loss call F(want, out, args...): value(args...) (no out),

@@ -22,28 +22,9 @@ using namespace pybind11::literals;
 namespace nncore::bindings {
 namespace {
 
-// MSE and BCE on logits: elementwise losses of the core's kernels.
-py::object mse_call(Want want, py::handle out, py::handle p, py::handle t, py::handle red,
-                    py::handle w) {
-    const char* fn = "mse_loss";
-    return elementwise_loss(fn, "pred", want, reduction_arg(red, fn), p, t, w, out,
-                            [](const auto* kp, const auto* kt, const auto* wp, index_t rows,
-                               index_t per, Reduction r, auto lo) {
-                                return mse_loss(kp, kt, wp, rows, per, r, lo,
-                                                get_num_threads());
-                            });
-}
-
-py::object bce_call(Want want, py::handle out, py::handle z, py::handle t, py::handle red,
-                    py::handle w) {
-    const char* fn = "binary_cross_entropy_with_logits";
-    return elementwise_loss(fn, "logits", want, reduction_arg(red, fn), z, t, w, out,
-                            [](const auto* kz, const auto* kt, const auto* wp, index_t rows,
-                               index_t per, Reduction r, auto lo) {
-                                return bce_with_logits(kz, kt, wp, rows, per, r, lo,
-                                                       get_num_threads());
-                            });
-}
+constexpr ElementwiseLoss kMse{"mse_loss", "pred", {mse_loss<float>, mse_loss<double>}};
+constexpr ElementwiseLoss kBce{"binary_cross_entropy_with_logits", "logits",
+                               {bce_with_logits<float>, bce_with_logits<double>}};
 
 py::object ce_call(Want want, py::handle out, py::handle z_obj, py::handle t_obj,
                    py::handle red_obj, py::handle w_obj) {
@@ -103,6 +84,10 @@ py::object ce_call(Want want, py::handle out, py::handle z_obj, py::handle t_obj
     });
 }
 
+using MseLoss = LossEntries<elementwise_call<kMse>>;
+using BceWithLogits = LossEntries<elementwise_call<kBce>>;
+using CrossEntropy = LossEntries<ce_call>;
+
 }  // namespace
 
 void register_losses(py::module_& m) {
@@ -113,23 +98,23 @@ void register_losses(py::module_& m) {
     " losses,\n    whose backward is the gradient of their sum.\n"                          \
     "sample_weight : array_like, shape (batch,), optional\n"                               \
     "    Weights each sample: ``mean = sum(w_i * l_i) / sum(w_i)" PER "``.\n"
-    m.def("mse_loss", &LossEntries<mse_call>::value, "pred"_a, "target"_a,
+    m.def("mse_loss", &MseLoss::value, "pred"_a, "target"_a,
           "reduction"_a = "mean", py::kw_only(), "sample_weight"_a = py::none(),
           "Mean squared error, ``mean((pred - target)**2)`` over all elements.\n\n"
           "Parameters\n----------\npred, target : array_like of the same shape (no "
           "broadcasting)"
           NNCORE_LOSS_NOTES("element", " / per_sample_elements"));
-    m.def("mse_loss_backward", &LossEntries<mse_call>::grad, "pred"_a, "target"_a,
+    m.def("mse_loss_backward", &MseLoss::grad, "pred"_a, "target"_a,
           "reduction"_a = "mean", py::kw_only(), "sample_weight"_a = py::none(),
           "out"_a = py::none(),
           "Gradient of :func:`mse_loss` with respect to ``pred``: ``2 * (pred - target) / n``.");
-    m.def("mse_loss_and_grad", &LossEntries<mse_call>::both, "pred"_a, "target"_a,
+    m.def("mse_loss_and_grad", &MseLoss::both, "pred"_a, "target"_a,
           "reduction"_a = "mean", py::kw_only(), "sample_weight"_a = py::none(),
           "out"_a = py::none(),
           "``(mse_loss(...), mse_loss_backward(...))`` in one pass; ``out`` receives the "
           "gradient.");
 
-    m.def("cross_entropy", &LossEntries<ce_call>::value, "logits"_a, "target"_a,
+    m.def("cross_entropy", &CrossEntropy::value, "logits"_a, "target"_a,
           "reduction"_a = "mean", py::kw_only(), "sample_weight"_a = py::none(),
           "Cross-entropy on logits: log-softmax then negative log-likelihood, fused and "
           "stable.\n\nParameters\n----------\nlogits : array_like, shape (batch, classes) or "
@@ -137,27 +122,27 @@ void register_losses(py::module_& m) {
           "(whole-number floats accepted), or\n    probabilities of the shape of ``logits``. "
           "Labels outside ``[0, classes)`` raise\n    ValueError."
           NNCORE_LOSS_NOTES("sample", ""));
-    m.def("cross_entropy_backward", &LossEntries<ce_call>::grad, "logits"_a, "target"_a,
+    m.def("cross_entropy_backward", &CrossEntropy::grad, "logits"_a, "target"_a,
           "reduction"_a = "mean", py::kw_only(), "sample_weight"_a = py::none(),
           "out"_a = py::none(),
           "Gradient of :func:`cross_entropy` w.r.t. ``logits``: ``(softmax - onehot) / batch``.");
-    m.def("cross_entropy_and_grad", &LossEntries<ce_call>::both, "logits"_a, "target"_a,
+    m.def("cross_entropy_and_grad", &CrossEntropy::both, "logits"_a, "target"_a,
           "reduction"_a = "mean", py::kw_only(), "sample_weight"_a = py::none(),
           "out"_a = py::none(),
           "``(cross_entropy(...), cross_entropy_backward(...))`` in one pass.");
 
-    m.def("binary_cross_entropy_with_logits", &LossEntries<bce_call>::value, "logits"_a,
+    m.def("binary_cross_entropy_with_logits", &BceWithLogits::value, "logits"_a,
           "target"_a, "reduction"_a = "mean", py::kw_only(), "sample_weight"_a = py::none(),
           "Binary cross-entropy on logits: ``max(z, 0) - z*t + log1p(exp(-|z|))``, "
           "elementwise.\n\nTakes logits, not probabilities (as PyTorch's "
           "``binary_cross_entropy_with_logits``);\nfinite for any magnitude.\n\nParameters\n"
           "----------\nlogits, target : array_like of the same shape; targets in [0, 1]"
           NNCORE_LOSS_NOTES("element", " / per_sample_elements"));
-    m.def("binary_cross_entropy_with_logits_backward", &LossEntries<bce_call>::grad,
+    m.def("binary_cross_entropy_with_logits_backward", &BceWithLogits::grad,
           "logits"_a, "target"_a, "reduction"_a = "mean", py::kw_only(),
           "sample_weight"_a = py::none(), "out"_a = py::none(),
           "Gradient of :func:`binary_cross_entropy_with_logits`: ``(sigmoid(z) - t) / n``.");
-    m.def("binary_cross_entropy_with_logits_and_grad", &LossEntries<bce_call>::both,
+    m.def("binary_cross_entropy_with_logits_and_grad", &BceWithLogits::both,
           "logits"_a, "target"_a, "reduction"_a = "mean", py::kw_only(),
           "sample_weight"_a = py::none(), "out"_a = py::none(),
           "``(loss, grad)`` of :func:`binary_cross_entropy_with_logits` in one pass.");

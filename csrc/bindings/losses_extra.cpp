@@ -19,16 +19,7 @@ namespace py = pybind11;
 namespace nncore::bindings {
 namespace {
 
-// L1 and Huber: elementwise losses computed in the core (core/losses_extra.h).
-py::object l1_call(Want want, py::handle out, py::handle p, py::handle t, py::handle red,
-                   py::handle w) {
-    const char* fn = "l1_loss";
-    return elementwise_loss(fn, "pred", want, reduction_arg(red, fn), p, t, w, out,
-                            [](const auto* kp, const auto* kt, const auto* wp, index_t rows,
-                               index_t per, Reduction r, auto lo) {
-                                return l1_loss(kp, kt, wp, rows, per, r, lo, get_num_threads());
-                            });
-}
+constexpr ElementwiseLoss kL1{"l1_loss", "pred", {l1_loss<float>, l1_loss<double>}};
 
 py::object huber_call(Want want, py::handle out, py::handle p, py::handle t, py::handle red_obj,
                       py::handle delta_obj, py::handle w) {
@@ -46,12 +37,15 @@ py::object huber_call(Want want, py::handle out, py::handle p, py::handle t, py:
                             });
 }
 
+using L1Loss = LossEntries<elementwise_call<kL1>>;
+using HuberLoss = LossEntries<huber_call>;
+
 }  // namespace
 
 void register_losses_extra(py::module_& m) {
     using namespace pybind11::literals;
     const py::handle none = py::none();
-    m.def("l1_loss", &LossEntries<l1_call>::value, "pred"_a, "target"_a,
+    m.def("l1_loss", &L1Loss::value, "pred"_a, "target"_a,
           "reduction"_a = "mean", py::kw_only(), "sample_weight"_a = none,
           R"(Mean absolute error, ``mean(|pred - target|)`` over all elements (PyTorch's
 ``l1_loss``).
@@ -65,14 +59,14 @@ reduction : {"mean", "sum", "none"}
 sample_weight : array_like, shape (batch,), optional
     Weights each sample: ``mean = sum(w_i * l_i) / sum(w_i) / per_sample_elements``.
 )");
-    m.def("l1_loss_backward", &LossEntries<l1_call>::grad, "pred"_a, "target"_a,
+    m.def("l1_loss_backward", &L1Loss::grad, "pred"_a, "target"_a,
           "reduction"_a = "mean", py::kw_only(), "sample_weight"_a = none, "out"_a = none,
           "Gradient of l1_loss w.r.t. pred: sign(pred - target) / n (0 where they are "
           "equal, as PyTorch).");
-    m.def("l1_loss_and_grad", &LossEntries<l1_call>::both, "pred"_a, "target"_a,
+    m.def("l1_loss_and_grad", &L1Loss::both, "pred"_a, "target"_a,
           "reduction"_a = "mean", py::kw_only(), "sample_weight"_a = none, "out"_a = none,
           "(l1_loss(...), l1_loss_backward(...)) in one pass.");
-    m.def("huber_loss", &LossEntries<huber_call>::value, "pred"_a, "target"_a,
+    m.def("huber_loss", &HuberLoss::value, "pred"_a, "target"_a,
           "reduction"_a = "mean", "delta"_a = 1.0, py::kw_only(), "sample_weight"_a = none,
           R"(Huber loss (PyTorch's ``huber_loss``): with ``d = pred - target``, ``0.5 * d**2``
 where ``|d| < delta``, else ``delta * (|d| - 0.5 * delta)``.
@@ -87,11 +81,11 @@ reduction : {"mean", "sum", "none"}
 sample_weight : array_like, shape (batch,), optional
     Weights each sample: ``mean = sum(w_i * l_i) / sum(w_i) / per_sample_elements``.
 )");
-    m.def("huber_loss_backward", &LossEntries<huber_call>::grad, "pred"_a, "target"_a,
+    m.def("huber_loss_backward", &HuberLoss::grad, "pred"_a, "target"_a,
           "reduction"_a = "mean", "delta"_a = 1.0, py::kw_only(), "sample_weight"_a = none,
           "out"_a = none,
           "Gradient of huber_loss w.r.t. pred: clip(pred - target, -delta, delta) / n.");
-    m.def("huber_loss_and_grad", &LossEntries<huber_call>::both, "pred"_a, "target"_a,
+    m.def("huber_loss_and_grad", &HuberLoss::both, "pred"_a, "target"_a,
           "reduction"_a = "mean", "delta"_a = 1.0, py::kw_only(), "sample_weight"_a = none,
           "out"_a = none, "(huber_loss(...), huber_loss_backward(...)) in one pass.");
 }

@@ -123,6 +123,16 @@ Returns
 ndarray of the shape of ``y``
 )";
 
+const char* const kSoftmaxDoc = R"(%s
+
+Parameters
+----------
+x : array_like
+axis : int
+out : ndarray, optional
+    Result buffer; may be ``x`` itself.
+)";
+
 // printf-style fill of the templates above; the strings live as long as the module.
 const char* doc(const char* tmpl, std::initializer_list<const char*> parts) {
     static std::vector<std::unique_ptr<std::string>> kept;
@@ -196,27 +206,12 @@ out : ndarray, optional
     m.def("softmax", [](py::handle x, py::handle axis, py::handle out) {
         return softmax("softmax", false, x, axis, out);
     }, "x"_a, "axis"_a = -1, py::kw_only(), "out"_a = py::none(),
-       R"(Softmax along ``axis``: ``exp(x - max) / sum(exp(x - max))``, stable for any scale.
-
-Parameters
-----------
-x : array_like
-axis : int
-out : ndarray, optional
-    Result buffer; may be ``x`` itself.
-)");
+       doc(kSoftmaxDoc, {"Softmax along ``axis``: ``exp(x - max) / sum(exp(x - max))``, "
+                         "stable for any scale."}));
     m.def("log_softmax", [](py::handle x, py::handle axis, py::handle out) {
         return softmax("log_softmax", true, x, axis, out);
     }, "x"_a, "axis"_a = -1, py::kw_only(), "out"_a = py::none(),
-       R"(Log-softmax along ``axis``: ``x - max - log(sum(exp(x - max)))``.
-
-Parameters
-----------
-x : array_like
-axis : int
-out : ndarray, optional
-    Result buffer; may be ``x`` itself.
-)");
+       doc(kSoftmaxDoc, {"Log-softmax along ``axis``: ``x - max - log(sum(exp(x - max)))``."}));
     m.def("softmax_backward", [](py::handle y, py::handle gy, py::handle axis, py::handle out) {
         return softmax_backward("softmax_backward", false, y, gy, axis, out);
     }, "y"_a, "grad_y"_a, "axis"_a = -1, py::kw_only(), "out"_a = py::none(),

@@ -15,6 +15,16 @@
 #include "core/losses.h"
 #include "core/parallel.h"
 
+// The reduction and sample_weight entries of a loss docstring's Parameters: UNIT is what
+// reduction='none' gives one loss per ("element", "sample"), PER the rest of the mean's
+// denominator.
+#define NNCORE_LOSS_PARAMS(UNIT, PER)                                                      \
+    "reduction : {\"mean\", \"sum\", \"none\"}\n"                                          \
+    "    ``\"mean\"``/``\"sum\"`` return a float; ``\"none\"`` an array of per-" UNIT      \
+    " losses,\n    whose backward is the gradient of their sum.\n"                         \
+    "sample_weight : array_like, shape (batch,), optional\n"                               \
+    "    Weights each sample: ``mean = sum(w_i * l_i) / sum(w_i)" PER "``.\n"
+
 namespace nncore::bindings {
 
 // What a call returns: the loss, its gradient, or (loss, gradient).

@@ -91,19 +91,12 @@ using CrossEntropy = LossEntries<ce_call>;
 }  // namespace
 
 void register_losses(py::module_& m) {
-    // The notes every loss's docstring ends with.
-#define NNCORE_LOSS_NOTES(UNIT, PER)                                                       \
-    "\n\nreduction : {\"mean\", \"sum\", \"none\"}\n"                                       \
-    "    ``\"mean\"``/``\"sum\"`` return a float; ``\"none\"`` an array of per-" UNIT       \
-    " losses,\n    whose backward is the gradient of their sum.\n"                          \
-    "sample_weight : array_like, shape (batch,), optional\n"                               \
-    "    Weights each sample: ``mean = sum(w_i * l_i) / sum(w_i)" PER "``.\n"
     m.def("mse_loss", &MseLoss::value, "pred"_a, "target"_a,
           "reduction"_a = "mean", py::kw_only(), "sample_weight"_a = py::none(),
           "Mean squared error, ``mean((pred - target)**2)`` over all elements.\n\n"
           "Parameters\n----------\npred, target : array_like of the same shape (no "
           "broadcasting)"
-          NNCORE_LOSS_NOTES("element", " / per_sample_elements"));
+          "\n\n" NNCORE_LOSS_PARAMS("element", " / per_sample_elements"));
     m.def("mse_loss_backward", &MseLoss::grad, "pred"_a, "target"_a,
           "reduction"_a = "mean", py::kw_only(), "sample_weight"_a = py::none(),
           "out"_a = py::none(),
@@ -121,7 +114,7 @@ void register_losses(py::module_& m) {
           "(classes,)\ntarget : array_like\n    Integer class labels of shape (batch,) "
           "(whole-number floats accepted), or\n    probabilities of the shape of ``logits``. "
           "Labels outside ``[0, classes)`` raise\n    ValueError."
-          NNCORE_LOSS_NOTES("sample", ""));
+          "\n\n" NNCORE_LOSS_PARAMS("sample", ""));
     m.def("cross_entropy_backward", &CrossEntropy::grad, "logits"_a, "target"_a,
           "reduction"_a = "mean", py::kw_only(), "sample_weight"_a = py::none(),
           "out"_a = py::none(),
@@ -137,7 +130,7 @@ void register_losses(py::module_& m) {
           "elementwise.\n\nTakes logits, not probabilities (as PyTorch's "
           "``binary_cross_entropy_with_logits``);\nfinite for any magnitude.\n\nParameters\n"
           "----------\nlogits, target : array_like of the same shape; targets in [0, 1]"
-          NNCORE_LOSS_NOTES("element", " / per_sample_elements"));
+          "\n\n" NNCORE_LOSS_PARAMS("element", " / per_sample_elements"));
     m.def("binary_cross_entropy_with_logits_backward", &BceWithLogits::grad,
           "logits"_a, "target"_a, "reduction"_a = "mean", py::kw_only(),
           "sample_weight"_a = py::none(), "out"_a = py::none(),
@@ -146,7 +139,6 @@ void register_losses(py::module_& m) {
           "logits"_a, "target"_a, "reduction"_a = "mean", py::kw_only(),
           "sample_weight"_a = py::none(), "out"_a = py::none(),
           "``(loss, grad)`` of :func:`binary_cross_entropy_with_logits` in one pass.");
-#undef NNCORE_LOSS_NOTES
 }
 
 }  // namespace nncore::bindings

@@ -53,12 +53,7 @@ void register_losses_extra(py::module_& m) {
 Parameters
 ----------
 pred, target : array_like of the same shape (no broadcasting)
-reduction : {"mean", "sum", "none"}
-    ``"mean"``/``"sum"`` return a float; ``"none"`` an array of per-element losses,
-    whose backward is the gradient of their sum.
-sample_weight : array_like, shape (batch,), optional
-    Weights each sample: ``mean = sum(w_i * l_i) / sum(w_i) / per_sample_elements``.
-)");
+)" NNCORE_LOSS_PARAMS("element", " / per_sample_elements"));
     m.def("l1_loss_backward", &L1Loss::grad, "pred"_a, "target"_a,
           "reduction"_a = "mean", py::kw_only(), "sample_weight"_a = none, "out"_a = none,
           "Gradient of l1_loss w.r.t. pred: sign(pred - target) / n (0 where they are "
@@ -75,12 +70,7 @@ Parameters
 ----------
 pred, target : array_like of the same shape (no broadcasting)
 delta : float > 0
-reduction : {"mean", "sum", "none"}
-    ``"mean"``/``"sum"`` return a float; ``"none"`` an array of per-element losses,
-    whose backward is the gradient of their sum.
-sample_weight : array_like, shape (batch,), optional
-    Weights each sample: ``mean = sum(w_i * l_i) / sum(w_i) / per_sample_elements``.
-)");
+)" NNCORE_LOSS_PARAMS("element", " / per_sample_elements"));
     m.def("huber_loss_backward", &HuberLoss::grad, "pred"_a, "target"_a,
           "reduction"_a = "mean", "delta"_a = 1.0, py::kw_only(), "sample_weight"_a = none,
           "out"_a = none,

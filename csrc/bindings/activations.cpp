@@ -52,8 +52,7 @@ py::object activation_backward(const char* fn, Act act, py::handle y_obj, py::ha
 
 AxisShape axis_shape(const Arg& x, py::handle axis_obj, const char* fn) {
     if (!py::isinstance<py::int_>(axis_obj) || py::isinstance<py::bool_>(axis_obj)) {
-        type_error(std::string(fn) + ": axis must be an int; got " +
-                   std::string(py::str(py::type::of(axis_obj).attr("__name__"))));
+        type_error(std::string(fn) + ": axis must be an int; got " + type_name(axis_obj));
     }
     const auto nd = x.ndim();
     auto axis = axis_obj.cast<py::ssize_t>();

@@ -20,7 +20,7 @@ namespace {
 ExtraAct gelu_kind(py::handle approximate, const char* fn) {
     if (!py::isinstance<py::str>(approximate)) {
         type_error(std::string(fn) + ": approximate must be 'none' or 'tanh'; got " +
-                   std::string(py::str(py::type::of(approximate).attr("__name__"))));
+                   type_name(approximate));
     }
     const auto s = approximate.cast<std::string>();
     NNCORE_CHECK(s == "none" || s == "tanh", fn, ": approximate must be 'none' or 'tanh'; got '",

@@ -11,6 +11,8 @@ namespace nncore::bindings {
 
 void type_error(const std::string& msg) { throw py::type_error(msg); }
 
+std::string type_name(py::handle obj) { return py::str(py::type::of(obj).attr("__name__")); }
+
 std::string shape_str(const Shape& s) {
     std::ostringstream os;
     os << '(';
@@ -129,7 +131,7 @@ py::array_t<T> output(py::handle out, const Shape& shape, const char* fn, const 
     if (out.is_none()) return py::array_t<T>(shape);
     if (!py::isinstance<py::array>(out)) {
         type_error(std::string(fn) + ": " + name + " must be a numpy.ndarray; got " +
-                   std::string(py::str(py::type::of(out).attr("__name__"))));
+                   type_name(out));
     }
     auto o = py::reinterpret_borrow<py::array>(out);
     const py::dtype want = py::dtype::of<T>();
@@ -180,16 +182,14 @@ py::array_t<T> detach_from(py::array_t<T> in, const py::array& out) {
 Act activation_arg(py::handle name, const char* fn) {
     if (name.is_none()) return Act::identity;
     if (!py::isinstance<py::str>(name)) {
-        type_error(std::string(fn) + ": activation must be a str or None; got " +
-                   std::string(py::str(py::type::of(name).attr("__name__"))));
+        type_error(std::string(fn) + ": activation must be a str or None; got " + type_name(name));
     }
     return parse_activation(name.cast<std::string>(), fn);
 }
 
 Reduction reduction_arg(py::handle name, const char* fn) {
     if (!py::isinstance<py::str>(name)) {
-        type_error(std::string(fn) + ": reduction must be a str; got " +
-                   std::string(py::str(py::type::of(name).attr("__name__"))));
+        type_error(std::string(fn) + ": reduction must be a str; got " + type_name(name));
     }
     return parse_reduction(name.cast<std::string>(), fn);
 }
@@ -205,13 +205,12 @@ double real_scalar(py::handle obj, const char* fn, const char* name) {
     if (py::isinstance<py::bool_>(obj) ||
         !(py::isinstance<py::float_>(obj) || py::isinstance<py::int_>(obj) ||
           py::hasattr(obj, "__float__"))) {
-        type_error(std::string(fn) + ": " + name + " must be a real number; got " +
-                   std::string(py::str(py::type::of(obj).attr("__name__"))));
+        type_error(std::string(fn) + ": " + name + " must be a real number; got " + type_name(obj));
     }
     if (py::isinstance<py::array>(obj) && py::reinterpret_borrow<py::array>(obj).size() != 1) {
         type_error(std::string(fn) + ": " + name + " must be a real number; got an array");
     }
-    const std::string kind = py::str(py::type::of(obj).attr("__name__"));
+    const std::string kind = type_name(obj);
     if (kind.find("complex") != std::string::npos) {
         type_error(std::string(fn) + ": " + name + " must be a real number; got " + kind);
     }

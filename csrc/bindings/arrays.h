@@ -88,6 +88,9 @@ double real_scalar(py::handle obj, const char* fn, const char* name);
 
 [[noreturn]] void type_error(const std::string& msg);
 
+// The name of obj's type ("list", "NoneType"), for TypeError messages.
+std::string type_name(py::handle obj);
+
 // Runs f(T{}) with T = float (bits == 32) or double.
 template <class F>
 py::object with_dtype(int bits, const F& f) {

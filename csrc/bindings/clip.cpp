@@ -40,8 +40,7 @@ int grads_bits(const py::list& grads, const char* fn) {
     for (std::size_t i = 0; i < grads.size(); ++i) {
         if (!py::isinstance<py::array>(grads[i])) {
             type_error(std::string(fn) + ": grads[" + std::to_string(i) +
-                       "] must be a numpy.ndarray updated in place; got " +
-                       std::string(py::str(py::type::of(grads[i]).attr("__name__"))));
+                       "] must be a numpy.ndarray updated in place; got " + type_name(grads[i]));
         }
     }
     auto a0 = grads[0].cast<py::array>();

@@ -20,8 +20,7 @@ namespace {
 
 std::uint64_t seed_arg(py::handle seed, const char* fn) {
     if (!py::isinstance<py::int_>(seed) || py::isinstance<py::bool_>(seed)) {
-        type_error(std::string(fn) + ": seed must be an int; got " +
-                   std::string(py::str(py::type::of(seed).attr("__name__"))));
+        type_error(std::string(fn) + ": seed must be an int; got " + type_name(seed));
     }
     py::int_ s = py::reinterpret_borrow<py::int_>(seed);
     const bool ok = s.attr("__ge__")(0).cast<bool>() &&

@@ -30,7 +30,7 @@ namespace {
 int inplace_bits(py::handle obj, const char* fn, const char* name) {
     if (!py::isinstance<py::array>(obj)) {
         type_error(std::string(fn) + ": " + name + " must be a numpy.ndarray updated in place; "
-                   "got " + std::string(py::str(py::type::of(obj).attr("__name__"))));
+                   "got " + type_name(obj));
     }
     auto a = py::reinterpret_borrow<py::array>(obj);
     const bool f32 = a.dtype().equal(py::dtype::of<float>());
@@ -87,8 +87,7 @@ SgdOptions sgd_options(const char* fn, py::handle lr, py::handle momentum,
 AdamOptions adam_options(const char* fn, py::handle step, py::handle lr, py::handle beta1,
                          py::handle beta2, py::handle eps, py::handle weight_decay) {
     if (!py::isinstance<py::int_>(step) || py::isinstance<py::bool_>(step)) {
-        type_error(std::string(fn) + ": step must be an int; got " +
-                   std::string(py::str(py::type::of(step).attr("__name__"))));
+        type_error(std::string(fn) + ": step must be an int; got " + type_name(step));
     }
     AdamOptions o;
     o.step = step.cast<std::int64_t>();
@@ -201,7 +200,7 @@ struct Batch {
 py::sequence seq_arg(py::handle obj, const char* fn, const char* name) {
     if (!py::isinstance<py::list>(obj) && !py::isinstance<py::tuple>(obj)) {
         type_error(std::string(fn) + ": " + name + " must be a list of arrays; got " +
-                   std::string(py::str(py::type::of(obj).attr("__name__"))));
+                   type_name(obj));
     }
     return py::reinterpret_borrow<py::sequence>(obj);
 }
@@ -235,8 +234,7 @@ Batch batch(const char* fn, py::handle params_obj, py::handle grads_obj, py::han
             py::object flag = nd[i];
             if (!py::isinstance<py::bool_>(flag)) {
                 type_error(std::string(fn) + ": no_decay[" + std::to_string(i) +
-                           "] must be a bool; got " +
-                           std::string(py::str(py::type::of(flag).attr("__name__"))));
+                           "] must be a bool; got " + type_name(flag));
             }
             skip_decay[i] = flag.cast<bool>() ? 1 : 0;
         }

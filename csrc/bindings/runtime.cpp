@@ -25,8 +25,7 @@ namespace {
 
 void set_threads(py::handle n) {
     if (!py::isinstance<py::int_>(n) || py::isinstance<py::bool_>(n)) {
-        type_error("set_num_threads: n must be an int; got " +
-                   std::string(py::str(py::type::of(n).attr("__name__"))));
+        type_error("set_num_threads: n must be an int; got " + type_name(n));
     }
     const auto v = n.cast<long long>();
     NNCORE_CHECK(v >= 1 && v <= 4096, "set_num_threads: n must be between 1 and 4096; got ", v);

@@ -44,7 +44,7 @@ T* buffer(py::handle obj, std::int64_t size, const char* name, bool writeable,
     const char* fn = "Trainer";
     if (!py::isinstance<py::array>(obj)) {
         type_error(std::string(fn) + ": " + name + " must be a numpy.ndarray; got " +
-                   std::string(py::str(py::type::of(obj).attr("__name__"))));
+                   type_name(obj));
     }
     auto a = py::reinterpret_borrow<py::array>(obj);
     if (!a.dtype().equal(py::dtype::of<T>())) {

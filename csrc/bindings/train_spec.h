@@ -1,4 +1,4 @@
-// The trainer's spec, read from the dict python/nncore/training.py builds: every array
+// The trainer's spec, read from the dict python/nncore/_native_fit.py builds: every array
 // checked and pointed into, every option converted (bindings/trainer.cpp runs it).
 #pragma once
 

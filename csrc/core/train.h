@@ -1,4 +1,4 @@
-// The native training engine: the loop of python/nncore/training.py, step for step.
+// The native training engine: the loop of python/nncore/_epochs.py (_python_epoch), step for step.
 //
 // One step: gather the batch's rows (in the epoch's shuffled order), run the plan's
 // layers forward (Dense with its fused activation, or an activation alone), take the

@@ -1,4 +1,5 @@
-// Binding of the accuracy count (core/metrics.h): count_correct.
+// Bindings that read class labels: the accuracy count (core/metrics.h), count_correct,
+// and the label rule itself (core/labels.h), _first_bad_label.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -7,6 +8,7 @@
 #include "bindings/arrays.h"
 #include "bindings/families.h"
 #include "core/check.h"
+#include "core/labels.h"
 #include "core/metrics.h"
 
 namespace py = pybind11;
@@ -45,11 +47,40 @@ std::int64_t count_correct_py(py::handle out_obj, py::handle target_obj) {
     return bits == 32 ? run(float{}) : run(double{});
 }
 
+py::tuple first_bad_label_py(py::handle target_obj, index_t classes) {
+    const char* fn = "_first_bad_label";
+    Arg t = arg(target_obj, fn, "target");
+    NNCORE_CHECK(t.ndim() == 1, fn, ": target must be 1-D labels; got shape ", shape_str(t));
+    const index_t n = t.dim(0);
+    BadLabel bad;
+    if (t.kind == 'u') {
+        auto k = c_array<std::uint64_t>(t.arr);
+        py::gil_scoped_release release;
+        bad = first_bad_label(k.data(), n, classes);
+    } else if (t.kind == 'f') {
+        auto k = c_array<double>(t.arr);
+        py::gil_scoped_release release;
+        bad = first_bad_label(k.data(), n, classes);
+    } else {
+        auto k = c_array<std::int64_t>(t.arr);
+        py::gil_scoped_release release;
+        bad = first_bad_label(k.data(), n, classes);
+    }
+    const char* why = bad.fault == LabelFault::not_whole      ? "not_whole"
+                      : bad.fault == LabelFault::out_of_range ? "out_of_range"
+                                                              : "";
+    return py::make_tuple(bad.index, why);
+}
+
 }  // namespace
 
 void register_metrics(py::module_& m) {
     m.def("count_correct", &count_correct_py, "out"_a, "target"_a,
           "Number of correct predictions of out for target (labels or targets).");
+    m.def("_first_bad_label", &first_bad_label_py, "target"_a, "classes"_a,
+          "(index, why) of the first entry of 1-D target that is not a class label in\n"
+          "[0, classes) ('not_whole' or 'out_of_range'; classes < 0 checks whole numbers\n"
+          "only), or (-1, '') when all are: the rule the losses apply (core/labels.h).");
 }
 
 }  // namespace nncore::bindings

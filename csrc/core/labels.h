@@ -8,6 +8,19 @@
 
 namespace nncore {
 
+// Why a label is not a class label.
+enum class LabelFault { none, not_whole, out_of_range };
+
+struct BadLabel {
+    index_t index = -1;  // the first bad label, -1 when all are good
+    LabelFault fault = LabelFault::none;
+};
+
+// The rule, without throwing: the first of n labels that is not a whole number (float L)
+// or not in [0, classes); classes < 0 checks whole numbers only.
+template <class L>
+BadLabel first_bad_label(const L* labels, index_t n, index_t classes) noexcept;
+
 // Checks n labels and writes them as int64 to out (out may be nullptr to check only,
 // or alias `labels` when L is int64). L is std::int64_t, std::uint64_t or double.
 // A bad label throws std::invalid_argument naming fn and its index:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import functional as F
 from . import losses as losses_mod
 
 __all__ = ["infer_loss", "check_targets", "output_features"]
@@ -51,15 +52,15 @@ def check_targets(y, loss_fn, out_features, dtype, fn="fit", name="y"):
         if y.ndim == 2 and y.shape[1] == 1 and y.dtype.kind in "iu":
             y = y.reshape(n)
         if y.ndim == 1:
-            if y.dtype.kind == "f":
-                if not np.all(np.mod(y, 1) == 0):
-                    raise ValueError(
-                        f"{fn}: {name} of shape {y.shape} holds non-integer values but "
-                        f"{loss_name} reads 1-D targets as class labels: pass integer labels "
-                        f"in [0, {out_features}), or probabilities of shape "
-                        f"({n}, {out_features})")
-            if out_features is not None and n and (y.min() < 0 or y.max() >= out_features):
-                bad = int(np.argmax((y < 0) | (y >= out_features)))
+            # the losses' own rule (csrc/core/labels.h), with a fit-time message
+            bad, why = F._first_bad_label(y, -1 if out_features is None else out_features)
+            if why == "not_whole":
+                raise ValueError(
+                    f"{fn}: {name} of shape {y.shape} holds non-integer values but "
+                    f"{loss_name} reads 1-D targets as class labels: pass integer labels "
+                    f"in [0, {out_features}), or probabilities of shape "
+                    f"({n}, {out_features})")
+            if why == "out_of_range":
                 raise ValueError(
                     f"{fn}: {name}[{bad}] = {y[bad]} is out of range for a model with "
                     f"{out_features} outputs (class labels must be in [0, {out_features})): "

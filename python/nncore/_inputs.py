@@ -64,7 +64,7 @@ def softmax_as_logits(model, loss_fn):
     last = model.layers[-1]
     exact = isinstance(last, Dense) and last.activation == "softmax" and \
         isinstance(loss_fn, losses_mod.CrossEntropyLoss)
-    return _Logits(last if exact else None)
+    return _Logits(model if exact else None)
 
 
 def warn_probability_output(model, loss_fn):
@@ -92,15 +92,18 @@ def _user_stacklevel():
 
 
 class _Logits:
-    def __init__(self, layer):
-        self.layer = layer
+    """Sets the model's ``logits_out`` (its last softmax step runs without the softmax)
+    for the length of a ``with`` block; restores what it was."""
+
+    def __init__(self, model):
+        self.model = model
 
     def __enter__(self):
-        if self.layer is not None:
-            self.before = self.layer.emit_logits
-            self.layer.emit_logits = True
+        if self.model is not None:
+            self.before = self.model.logits_out
+            self.model.logits_out = True
 
     def __exit__(self, *exc):
-        if self.layer is not None:
-            self.layer.emit_logits = self.before
+        if self.model is not None:
+            self.model.logits_out = self.before
         return False

@@ -70,7 +70,6 @@ class Dense(Layer):
         self._bias_init = initializers.get(bias_init)
         self.declared_dtype = None if dtype is None else as_dtype(dtype)
         self.dtype = self.declared_dtype or np.dtype(np.float32)
-        self.emit_logits = False  # softmax layer under a cross-entropy loss: skip softmax
         self.w = self.b = None
         self._x = self._y = self._gx = self._gb_scratch = None
         self._applied = None  # (activation, slope, need_grad_x) of the last forward
@@ -129,7 +128,6 @@ class Dense(Layer):
         self._y = _workspace(self._y, shape, self.dtype)
         self._x = x
         softmax = act == "softmax"
-        self._softmax_applied = softmax and not self.emit_logits
         if act in FROM_INPUT_KERNELS:
             self._z = _workspace(getattr(self, "_z", None), shape, self.dtype)
             F.dense_forward(x, self.w.data, None if self.b is None else self.b.data,
@@ -138,7 +136,7 @@ class Dense(Layer):
             return self._y
         F.dense_forward(x, self.w.data, None if self.b is None else self.b.data,
                         "identity" if softmax else act, slope=slope, out=self._y)
-        if self._softmax_applied:
+        if softmax:
             F.softmax(self._y, out=self._y)
         return self._y
 
@@ -155,10 +153,9 @@ class Dense(Layer):
             self._gx = _workspace(self._gx, np.shape(self._x), self.dtype)
             gx = self._gx
         gb = self.b.grad if self.b is not None else self._gb_scratch
-        if act == "softmax":
-            if self._softmax_applied:  # through the softmax, from its output
-                self._gz = _workspace(getattr(self, "_gz", None), self._y.shape, self.dtype)
-                grad_y = F.softmax_backward(self._y, grad_y, out=self._gz)
+        if act == "softmax":  # through the softmax, from its output
+            self._gz = _workspace(getattr(self, "_gz", None), self._y.shape, self.dtype)
+            grad_y = F.softmax_backward(self._y, grad_y, out=self._gz)
             act = "identity"
         elif act in FROM_INPUT_KERNELS:
             self._gz = _workspace(getattr(self, "_gz", None), self._y.shape, self.dtype)

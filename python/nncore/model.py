@@ -66,6 +66,9 @@ class Sequential:
         self.loss = None
         self.stop_training = False
         self._input_grad = False
+        # a last Dense(activation="softmax") outputs logits while a cross-entropy loss
+        # reads them (set by fit and evaluate: nncore._inputs.softmax_as_logits)
+        self.logits_out = False
         rng = np.random.default_rng(seed) if seed is not None else None
         features = None
         for layer in layers:
@@ -135,9 +138,12 @@ class Sequential:
         for step in self.steps:
             if not isinstance(step.layer, Dense):
                 x = step.layer.forward(x)
-            else:
-                x = step.layer.forward(x, step.activation, step.slope,
-                                       need_grad_x=step.index > 0 or self._input_grad)
+                continue
+            act = step.activation
+            if self.logits_out and step is self.steps[-1] and step.layer.activation == "softmax":
+                act = "identity"  # the loss applies the softmax itself, exactly
+            x = step.layer.forward(x, act, step.slope,
+                                   need_grad_x=step.index > 0 or self._input_grad)
         return x
 
     __call__ = forward

@@ -122,6 +122,7 @@ class GradientHealth(Callback):
         self._prev = {}
         self._sums = {}
         self._steps = 0
+        self._layers = []
 
     def _dense_layers(self):
         from .layers import Dense
@@ -129,7 +130,8 @@ class GradientHealth(Callback):
                 for i, layer in enumerate(self.model.layers) if isinstance(layer, Dense)]
 
     def on_train_begin(self, logs=None):
-        for name, layer, act in self._dense_layers():
+        self._layers = self._dense_layers()  # (name, layer, activation), once per fit
+        for name, layer, act in self._layers:
             self._prev[name] = layer.w.data.copy()
             self.health.setdefault(name, {"grad_norm": [], "weight_norm": [],
                                           "update_ratio": [], "saturated": [], "dead": [],
@@ -138,12 +140,12 @@ class GradientHealth(Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._sums = {name: dict.fromkeys(("grad_norm", "weight_norm", "update_ratio",
                                            "saturated", "dead"), 0.0)
-                      for name, _, _ in self._dense_layers()}
+                      for name, _, _ in self._layers}
         self._steps = 0
 
     def on_step_end(self, step, logs=None):
         self._steps += 1
-        for name, layer, act in self._dense_layers():
+        for name, layer, act in self._layers:
             s = self._sums[name]
             w, prev = layer.w.data, self._prev[name]
             w_norm = float(np.linalg.norm(prev))

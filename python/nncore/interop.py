@@ -47,7 +47,9 @@ def layers_from_torch(module, dtype=None):
     torch = _torch()
     from . import layers as L
     nn = torch.nn
-    by_torch = {a.torch: n for n, a in ACTIVATIONS.items() if a.torch and a.layer}
+    # the activations without options (LeakyReLU and Softmax are read below, with theirs)
+    by_torch = {a.torch: n for n, a in ACTIVATIONS.items()
+                if a.torch and a.layer and a.torch not in ("LeakyReLU", "Softmax")}
     if not isinstance(module, nn.Sequential):
         raise ValueError(f"from_torch: expected a torch.nn.Sequential; got "
                          f"{type(module).__name__}")
@@ -69,7 +71,7 @@ def layers_from_torch(module, dtype=None):
             out.append(L.LeakyReLU(slope=float(m.negative_slope)))
         elif isinstance(m, nn.Softmax) and m.dim in (-1, 1, None):
             out.append(L.Softmax())
-        elif any(type(m) is getattr(nn, t) for t in by_torch if t != "Softmax"):
+        elif type(m).__name__ in by_torch and type(m) is getattr(nn, type(m).__name__):
             out.append(L.ACTIVATION_LAYERS[by_torch[type(m).__name__]]())
         else:
             supported = ", ".join(f"nn.{a.torch}" for a in ACTIVATIONS.values() if a.torch)

@@ -68,3 +68,10 @@ def test_unsupported_layer_is_named():
         nc.Sequential.from_torch(module)
     with pytest.raises(ValueError, match="nn.Sequential"):
         nc.Sequential.from_torch(nn.Linear(3, 3))
+
+
+@pytest.mark.parametrize("module", [nn.Softmax(dim=0), nn.ReLU6(), nn.GELU()],
+                         ids=["Softmax(dim=0)", "ReLU6", "GELU"])
+def test_from_torch_refuses_what_it_cannot_copy_exactly(module):
+    with pytest.raises(ValueError, match=r"layer 1 .* is not supported; nncore takes nn.Linear"):
+        nc.Sequential.from_torch(nn.Sequential(nn.Linear(3, 4), module))

@@ -4,11 +4,15 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <string>
 
 #include "bindings/arrays.h"
 #include "bindings/families.h"
 #include "core/check.h"
+#include "core/enums.h"
+#include "core/health.h"
 #include "core/labels.h"
+#include "core/parallel.h"
 #include "core/metrics.h"
 
 namespace py = pybind11;
@@ -72,6 +76,41 @@ py::tuple first_bad_label_py(py::handle target_obj, index_t classes) {
     return py::make_tuple(bad.index, why);
 }
 
+// (grad_norm, weight_norm, update_ratio, saturated, dead) of one Dense layer after a step;
+// prev (the weights before it) is set to w. Both engines call core's layer_health.
+py::tuple layer_health_py(py::array w, py::array prev, py::array grad_w, py::array y,
+                          const std::string& activation) {
+    const char* fn = "_layer_health";
+    const Act act = parse_activation(activation, fn);
+    const auto check = [&](const py::array& a, const char* name, bool writeable) {
+        NNCORE_CHECK(a.dtype().equal(w.dtype()), fn, ": ", name, " must have the dtype of w");
+        NNCORE_CHECK(a.flags() & py::array::c_style, fn, ": ", name, " must be C-contiguous");
+        NNCORE_CHECK(!writeable || a.writeable(), fn, ": ", name, " must be writeable");
+    };
+    NNCORE_CHECK(w.dtype().equal(py::dtype::of<float>()) ||
+                     w.dtype().equal(py::dtype::of<double>()),
+                 fn, ": w must be float32 or float64");
+    check(w, "w", false);
+    check(prev, "prev", true);
+    check(grad_w, "grad_w", false);
+    check(y, "y", false);
+    NNCORE_CHECK(prev.size() == w.size() && grad_w.size() == w.size(), fn,
+                 ": prev and grad_w must have the size of w");
+    NNCORE_CHECK(y.ndim() == 2, fn, ": y must be 2-D");
+    const index_t n = w.size(), rows = y.shape(0), cols = y.shape(1);
+    const auto run = [&](auto tag) {
+        using T = decltype(tag);
+        const T* wp = static_cast<const T*>(w.data());
+        T* pp = static_cast<T*>(prev.mutable_data());
+        const T* gp = static_cast<const T*>(grad_w.data());
+        const T* yp = static_cast<const T*>(y.data());
+        py::gil_scoped_release nogil;
+        return layer_health<T>(wp, pp, gp, n, yp, rows, cols, act, get_num_threads());
+    };
+    const LayerHealth h = w.dtype().equal(py::dtype::of<float>()) ? run(float{}) : run(double{});
+    return py::make_tuple(h.grad_norm, h.weight_norm, h.update_ratio, h.saturated, h.dead);
+}
+
 }  // namespace
 
 void register_metrics(py::module_& m) {
@@ -81,6 +120,9 @@ void register_metrics(py::module_& m) {
           "(index, why) of the first entry of 1-D target that is not a class label in\n"
           "[0, classes) ('not_whole' or 'out_of_range'; classes < 0 checks whole numbers\n"
           "only), or (-1, '') when all are: the rule the losses apply (core/labels.h).");
+    m.def("_layer_health", &layer_health_py, "w"_a, "prev"_a, "grad_w"_a, "y"_a, "activation"_a,
+          "(grad_norm, weight_norm, update_ratio, saturated, dead) of a Dense layer after a\n"
+          "training step, prev (its weights before the step) set to w (core/health.h).");
 }
 
 }  // namespace nncore::bindings

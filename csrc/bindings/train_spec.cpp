@@ -3,6 +3,7 @@
 
 #include <pybind11/numpy.h>
 
+#include <set>
 #include <string>
 
 #include "bindings/arrays.h"
@@ -32,10 +33,6 @@ TrainLoss loss_arg(const std::string& s) {
          "got '", s, "'");
 }
 
-unsigned __int128 u128(std::uint64_t hi, std::uint64_t lo) {
-    return (static_cast<unsigned __int128>(hi) << 64) | lo;
-}
-
 }  // namespace
 
 template <class T>
@@ -63,69 +60,120 @@ T* buffer(py::handle obj, std::int64_t size, const char* name, bool writeable,
                      : const_cast<T*>(static_cast<const T*>(a.data()));
 }
 
+// A spec dict read field by field: every field read is marked, and finish() rejects any
+// field left unread, so a misspelt or unknown key is an error instead of a silent default.
+class SpecReader {
+public:
+    SpecReader(py::handle d, std::string where) : where_(std::move(where)) {
+        if (!py::isinstance<py::dict>(d)) {
+            type_error("Trainer: " + where_ + " must be a dict; got " + type_name(d));
+        }
+        d_ = py::reinterpret_borrow<py::dict>(d);
+    }
+    py::object operator[](const char* key) {
+        NNCORE_CHECK(d_.contains(key), "Trainer: ", where_, " has no field '", key, "'");
+        read_.insert(key);
+        return d_[key];
+    }
+    bool has(const char* key) const { return d_.contains(key); }
+    template <class V>
+    V get(const char* key) { return (*this)[key].template cast<V>(); }
+    template <class V>
+    V get(const char* key, V fallback) { return has(key) ? get<V>(key) : fallback; }
+    void finish() const {
+        for (auto item : d_) {
+            const std::string key = py::str(item.first);
+            NNCORE_CHECK(read_.count(key), "Trainer: ", where_, " has an unknown field '", key,
+                         "'");
+        }
+    }
+
+private:
+    py::dict d_;
+    std::string where_;
+    std::set<std::string> read_;
+};
+
 template <class T>
-TrainSpec<T> train_spec(const py::dict& a, py::list& keep) {
+TrainSpec<T> train_spec(const py::dict& spec, py::list& keep) {
+    SpecReader a(spec, "the spec");
     TrainSpec<T> s;
-    const std::int64_t n = a["n"].cast<std::int64_t>();
-    const std::int64_t features = a["features"].cast<std::int64_t>();
+    a["dtype"];  // chose T (bindings/trainer.cpp)
+    const std::int64_t n = a.get<std::int64_t>("n");
+    const std::int64_t features = a.get<std::int64_t>("features");
     s.n = n;
     s.features = features;
     s.x = buffer<T>(a["x"], n * features, "x", false, keep);
-    for (py::handle item : a["layers"].cast<py::list>()) {
-        auto d = item.cast<py::dict>();
+    for (py::handle item : a.get<py::list>("layers")) {
+        SpecReader d(item, "a layer");
         TrainLayer<T> L;
-        L.act = parse_activation(d["activation"].cast<std::string>(), "Trainer");
-        L.slope = static_cast<T>(d["slope"].cast<double>());
-        if (!d["w"].is_none()) {
-            L.in = d["in"].cast<std::int64_t>();
-            L.out = d["out"].cast<std::int64_t>();
+        const std::string kind = d.get<std::string>("kind");
+        if (kind == "dense" || kind == "activation") {
+            L.kind = kind == "dense" ? TrainLayerKind::dense : TrainLayerKind::activation;
+            L.act = parse_activation(d.get<std::string>("activation"), "Trainer");
+            L.slope = static_cast<T>(d.get<double>("slope"));
+        } else if (kind == "dropout") {
+            L.kind = TrainLayerKind::dropout;
+            L.p = d.get<double>("p");
+            L.seed = d.get<std::uint64_t>("seed");
+            L.calls = d.get<std::int64_t>("calls");
+        } else {
+            fail("Trainer: a layer's kind must be 'dense', 'activation' or 'dropout'; got '",
+                 kind, "'");
+        }
+        if (L.kind == TrainLayerKind::dense) {
+            L.in = d.get<std::int64_t>("in");
+            L.out = d.get<std::int64_t>("out");
             NNCORE_CHECK(L.in > 0 && L.out > 0, "Trainer: layer sizes must be positive");
             L.w = buffer<T>(d["w"], L.in * L.out, "layer w", true, keep);
             L.grad_w = buffer<T>(d["grad_w"], L.in * L.out, "layer grad_w", true, keep);
             L.grad_b = buffer<T>(d["grad_b"], L.out, "layer grad_b", true, keep);
             if (!d["b"].is_none()) L.b = buffer<T>(d["b"], L.out, "layer b", true, keep);
         }
+        d.finish();
         s.layers.push_back(L);
     }
-    s.loss = loss_arg(a["loss"].cast<std::string>());
-    if (a.contains("huber_delta")) s.huber_delta = a["huber_delta"].cast<double>();
-    s.target_cols = a["target_cols"].cast<std::int64_t>();
+    s.loss = loss_arg(a.get<std::string>("loss"));
+    s.huber_delta = a.get<double>("huber_delta", 1.0);
+    s.target_cols = a.get<std::int64_t>("target_cols");
+    const std::int64_t classes = a.get<std::int64_t>("classes");
     if (s.loss == TrainLoss::ce_labels) {
         s.labels = buffer<std::int64_t>(a["targets"], n, "labels", false, keep);
         // cross_entropy's label check, once for the whole set.
-        check_labels(s.labels, n, a["classes"].cast<std::int64_t>(), "cross_entropy");
+        check_labels(s.labels, n, classes, "cross_entropy");
     } else {
         s.targets = buffer<T>(a["targets"], n * s.target_cols, "targets", false, keep);
     }
     // sharded data: the global row count and this rank's first row (see train.h)
-    s.global_n = a.contains("global_n") ? a["global_n"].cast<std::int64_t>() : 0;
-    s.own_lo = a.contains("own_lo") ? a["own_lo"].cast<std::int64_t>() : 0;
+    s.global_n = a.get<std::int64_t>("global_n", 0);
+    s.own_lo = a.get<std::int64_t>("own_lo", 0);
     if (!a["weights"].is_none()) {
         s.weights = buffer<T>(a["weights"], s.global_n > 0 ? s.global_n : n, "weights",
                               false, keep);
     }
-    s.classification = a["classification"].cast<bool>();
-    s.batch_size = a["batch_size"].cast<std::int64_t>();
-    s.shuffle = a["shuffle"].cast<bool>();
-    s.stop_on_nonfinite = a["stop_on_nonfinite"].cast<bool>();
+    s.classification = a.get<bool>("classification");
+    s.batch_size = a.get<std::int64_t>("batch_size");
+    s.shuffle = a.get<bool>("shuffle");
+    s.stop_on_nonfinite = a.get<bool>("stop_on_nonfinite");
 
-    const std::string opt = a["optimizer"].cast<std::string>();
+    const std::string opt = a.get<std::string>("optimizer");
     NNCORE_CHECK(opt == "sgd" || opt == "adam", "Trainer: optimizer must be 'sgd' or 'adam'");
     s.optimizer = opt == "sgd" ? TrainOptimizer::sgd : TrainOptimizer::adam;
-    auto o = a["options"].cast<py::dict>();
+    SpecReader o(a["options"], "the optimizer options");
     if (s.optimizer == TrainOptimizer::sgd) {
-        s.sgd.momentum = o["momentum"].cast<double>();
-        s.sgd.dampening = o["dampening"].cast<double>();
-        s.sgd.weight_decay = o["weight_decay"].cast<double>();
-        s.sgd.nesterov = o["nesterov"].cast<bool>();
+        s.sgd.momentum = o.get<double>("momentum");
+        s.sgd.dampening = o.get<double>("dampening");
+        s.sgd.weight_decay = o.get<double>("weight_decay");
+        s.sgd.nesterov = o.get<bool>("nesterov");
     } else {
-        s.adam.beta1 = o["beta1"].cast<double>();
-        s.adam.beta2 = o["beta2"].cast<double>();
-        s.adam.eps = o["eps"].cast<double>();
-        s.adam.weight_decay = o["weight_decay"].cast<double>();
+        s.adam.beta1 = o.get<double>("beta1");
+        s.adam.beta2 = o.get<double>("beta2");
+        s.adam.eps = o.get<double>("eps");
+        s.adam.weight_decay = o.get<double>("weight_decay");
     }
-    auto params = a["params"].cast<py::list>(), grads = a["grads"].cast<py::list>();
-    auto st1 = a["state1"].cast<py::list>(), st2 = a["state2"].cast<py::list>();
+    o.finish();
+    auto params = a.get<py::list>("params"), grads = a.get<py::list>("grads");
+    auto st1 = a.get<py::list>("state1"), st2 = a.get<py::list>("state2");
     NNCORE_CHECK(params.size() == grads.size(), "Trainer: params and grads differ in number");
     for (std::size_t i = 0; i < params.size(); ++i) {
         auto p = params[i].cast<py::array>();
@@ -136,8 +184,8 @@ TrainSpec<T> train_spec(const py::dict& a, py::list& keep) {
         if (i < st2.size()) s.state2.push_back(buffer<T>(st2[i], size, "state", true, keep));
         s.sizes.push_back(size);
     }
-    if (a.contains("no_decay") && !a["no_decay"].is_none()) {
-        auto nd = a["no_decay"].cast<py::list>();
+    if (a.has("no_decay") && !a["no_decay"].is_none()) {
+        auto nd = a.get<py::list>("no_decay");
         NNCORE_CHECK(nd.size() == params.size(),
                      "Trainer: no_decay needs one flag per parameter");
         for (auto flag : nd) s.no_decay.push_back(flag.cast<bool>() ? 1 : 0);
@@ -147,37 +195,27 @@ TrainSpec<T> train_spec(const py::dict& a, py::list& keep) {
                  "Trainer: every parameter needs its optimiser state");
     NNCORE_CHECK(s.optimizer != TrainOptimizer::adam || s.state2.size() == s.params.size(),
                  "Trainer: every parameter needs its optimiser state");
-    s.clip_norm = a["clip_norm"].cast<double>();
-    s.clip_value = a["clip_value"].cast<double>();
-    auto sch = a["schedule"].cast<py::dict>();
-    s.schedule.kind = schedule_arg(sch["kind"].cast<std::string>());
-    s.schedule.base_lr = sch["base_lr"].cast<double>();
-    s.schedule.gamma = sch["gamma"].cast<double>();
-    s.schedule.eta_min = sch["eta_min"].cast<double>();
-    s.schedule.step_size = sch["step_size"].cast<std::int64_t>();
-    s.schedule.t_max = sch["t_max"].cast<std::int64_t>();
+    s.clip_norm = a.get<double>("clip_norm");
+    s.clip_value = a.get<double>("clip_value");
+    s.health = a.get<bool>("health", false);
+    SpecReader sch(a["schedule"], "the schedule");
+    s.schedule.kind = schedule_arg(sch.get<std::string>("kind"));
+    s.schedule.base_lr = sch.get<double>("base_lr");
+    s.schedule.gamma = sch.get<double>("gamma");
+    s.schedule.eta_min = sch.get<double>("eta_min");
+    s.schedule.step_size = sch.get<std::int64_t>("step_size");
+    s.schedule.t_max = sch.get<std::int64_t>("t_max");
+    sch.finish();
     NNCORE_CHECK(s.schedule.step_size > 0 && s.schedule.t_max > 0,
                  "Trainer: schedule step_size and T_max must be positive");
 
-    s.rank = a.contains("rank") ? a["rank"].cast<std::int64_t>() : 0;
-    s.world_size = a.contains("world_size") ? a["world_size"].cast<std::int64_t>() : 1;
+    s.rank = a.get<std::int64_t>("rank", 0);
+    s.world_size = a.get<std::int64_t>("world_size", 1);
+    a["optimizer_steps"];  // read by bindings/trainer.cpp
+    if (a.has("grad_hook")) a["grad_hook"];      // taken by bindings/trainer.cpp
+    if (a.has("reduce_tail")) a["reduce_tail"];  // likewise
+    a.finish();
     return s;
-}
-
-Pcg64 rng_arg(const py::tuple& r) {
-    Pcg64 rng;
-    rng.state = u128(r[0].cast<std::uint64_t>(), r[1].cast<std::uint64_t>());
-    rng.inc = u128(r[2].cast<std::uint64_t>(), r[3].cast<std::uint64_t>());
-    rng.has_uint32 = r[4].cast<bool>();
-    rng.uinteger = r[5].cast<std::uint32_t>();
-    return rng;
-}
-
-py::tuple rng_tuple(const Pcg64& g) {
-    const auto hi = [](unsigned __int128 v) { return static_cast<std::uint64_t>(v >> 64); };
-    const auto lo = [](unsigned __int128 v) { return static_cast<std::uint64_t>(v); };
-    return py::make_tuple(hi(g.state), lo(g.state), hi(g.inc), lo(g.inc), g.has_uint32,
-                          g.uinteger);
 }
 
 template float* buffer<float>(py::handle, std::int64_t, const char*, bool, py::list&);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "bindings/arrays.h"
 #include "bindings/families.h"
@@ -26,8 +27,10 @@ namespace {
 class TrainerBase {
 public:
     virtual ~TrainerBase() = default;
-    virtual py::dict run(std::int64_t max_epochs, double seconds, double lr) = 0;
-    virtual py::tuple rng_state() const = 0;
+    virtual py::dict run(std::int64_t max_epochs, double seconds, double lr,
+                         py::handle orders) = 0;
+    virtual std::vector<std::int64_t> dropout_calls() const = 0;
+    virtual void set_dropout_calls(const std::vector<std::int64_t>& calls) = 0;
     virtual std::int64_t optimizer_steps() const = 0;
     virtual py::array_t<std::int64_t> batch_rows() const = 0;
     virtual void set_optimizer_steps(std::int64_t s) = 0;
@@ -62,22 +65,46 @@ public:
                 return true;
             };
         }
-        const Pcg64 rng = rng_arg(a["rng"].cast<py::tuple>());
         n_ = s.n;
         features_ = s.features;
         labels_ = s.labels != nullptr;
         classes_ = labels_ ? a["classes"].cast<std::int64_t>() : 0;
         target_cols_ = s.target_cols;
         has_weights_ = s.weights != nullptr;
-        trainer_ = std::make_unique<Trainer<T>>(std::move(s), rng);
+        total_ = s.global_n > 0 ? s.global_n : s.n;
+        trainer_ = std::make_unique<Trainer<T>>(std::move(s));
         trainer_->set_optimizer_steps(a["optimizer_steps"].cast<std::int64_t>());
     }
 
-    py::dict run(std::int64_t max_epochs, double seconds, double lr) override {
+    py::dict run(std::int64_t max_epochs, double seconds, double lr,
+                 py::handle orders) override {
+        // orders: (k, rows) int64, the permutations Python drew for the next k epochs
+        // (None without shuffle); each a permutation of the rows, checked here.
+        const std::int64_t* op = nullptr;
+        std::int64_t k = 0;
+        py::list keep;
+        if (!orders.is_none()) {
+            NNCORE_CHECK(py::isinstance<py::array>(orders) &&
+                             py::reinterpret_borrow<py::array>(orders).ndim() == 2,
+                         "Trainer.run: orders must be a 2-D array");
+            k = static_cast<std::int64_t>(py::reinterpret_borrow<py::array>(orders).shape(0));
+            op = buffer<std::int64_t>(orders, k * total_, "orders", false, keep);
+            std::vector<char> seen(static_cast<std::size_t>(total_));
+            for (std::int64_t e = 0; e < k; ++e) {
+                std::fill(seen.begin(), seen.end(), 0);
+                for (std::int64_t i = 0; i < total_; ++i) {
+                    const std::int64_t r = op[e * total_ + i];
+                    NNCORE_CHECK(r >= 0 && r < total_ && !seen[static_cast<std::size_t>(r)],
+                                 "Trainer.run: orders[", e, "] is not a permutation of ",
+                                 total_, " rows");
+                    seen[static_cast<std::size_t>(r)] = 1;
+                }
+            }
+        }
         ChunkResult res;
         {
             py::gil_scoped_release nogil;
-            res = trainer_->run(max_epochs, seconds, lr, get_num_threads());
+            res = trainer_->run(max_epochs, seconds, lr, op, k, get_num_threads());
         }
         if (failed_) {  // the grad_hook raised: re-raise its exception
             failed_ = false;
@@ -86,22 +113,26 @@ public:
         }
         // The finished epochs as columns (one list per metric): no object per epoch.
         const auto n = static_cast<py::ssize_t>(res.epochs.size());
-        py::list loss_l(n), acc_l(n), sec_l(n), lr_l(n);
+        py::list loss_l(n), acc_l(n), sec_l(n), lr_l(n), health_l(n);
         for (py::ssize_t i = 0; i < n; ++i) {
             const auto& e = res.epochs[static_cast<std::size_t>(i)];
             loss_l[i] = py::float_(e.loss);
             acc_l[i] = py::float_(e.accuracy);
             sec_l[i] = py::float_(e.seconds);
             lr_l[i] = py::float_(e.lr);
+            health_l[i] = py::cast(e.health);
         }
         return py::dict("loss"_a = loss_l, "accuracy"_a = acc_l, "seconds"_a = sec_l,
-                        "lr"_a = lr_l, "epoch"_a = res.epoch, "step"_a = res.step,
+                        "lr"_a = lr_l, "health"_a = health_l, "epoch"_a = res.epoch, "step"_a = res.step,
                         "nonfinite"_a = res.nonfinite, "bad_loss"_a = res.bad_loss,
                         "running_loss"_a = res.running_loss, "hook_failed"_a = res.hook_failed,
-                        "last_loss"_a = res.last_loss);
+                        "last_loss"_a = res.last_loss, "orders_used"_a = res.orders_used);
     }
 
-    py::tuple rng_state() const override { return rng_tuple(trainer_->rng()); }
+    std::vector<std::int64_t> dropout_calls() const override { return trainer_->dropout_calls(); }
+    void set_dropout_calls(const std::vector<std::int64_t>& calls) override {
+        trainer_->set_dropout_calls(calls);
+    }
 
     std::int64_t optimizer_steps() const override { return trainer_->optimizer_steps(); }
     void set_optimizer_steps(std::int64_t s) override { trainer_->set_optimizer_steps(s); }
@@ -149,7 +180,7 @@ private:
     py::list keep_;
     py::object hook_;
     py::list data_;
-    std::int64_t n_ = 0, features_ = 0, classes_ = 0, target_cols_ = 0;
+    std::int64_t n_ = 0, features_ = 0, classes_ = 0, target_cols_ = 0, total_ = 0;
     bool labels_ = false, has_weights_ = false;
     std::unique_ptr<py::error_already_set> hook_error_;
     bool failed_ = false;
@@ -168,8 +199,10 @@ std::unique_ptr<TrainerBase> make_trainer(const py::dict& a) {
 void register_trainer(py::module_& m) {
     py::class_<TrainerBase>(m, "_Trainer", "The native training engine (see nncore.training).")
         .def(py::init(&make_trainer), "spec"_a)
-        .def("run", &TrainerBase::run, "max_epochs"_a, "seconds"_a, "lr"_a)
-        .def("rng_state", &TrainerBase::rng_state)
+        .def("run", &TrainerBase::run, "max_epochs"_a, "seconds"_a, "lr"_a,
+             "orders"_a = py::none())
+        .def("dropout_calls", &TrainerBase::dropout_calls)
+        .def("set_dropout_calls", &TrainerBase::set_dropout_calls, "calls"_a)
         .def("batch_rows", &TrainerBase::batch_rows)
         .def("set_data", &TrainerBase::set_data, "x"_a, "targets"_a, "weights"_a)
         .def_property("optimizer_steps", &TrainerBase::optimizer_steps,

@@ -19,6 +19,15 @@ inline double dropout_uniform(std::uint64_t seed, std::uint64_t i) noexcept {
     return static_cast<double>(z >> 11) * 0x1.0p-53;
 }
 
+// The seed of a Dropout layer's k-th mask: splitmix64(seed + (k + 1) * golden), as
+// python/nncore/dropout.py's _mix (the layer's seed and its call count).
+inline std::uint64_t dropout_call_seed(std::uint64_t seed, std::int64_t k) noexcept {
+    std::uint64_t z = seed + (static_cast<std::uint64_t>(k) + 1) * 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
 // mask[i] = u(seed, i) >= p ? 1 / (1 - p) : 0 (all 0 when p = 1); y[i] = x[i] * mask[i],
 // for i < n. p in [0, 1] (checked by the caller). y may be x.
 template <class T>

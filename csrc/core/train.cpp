@@ -9,7 +9,9 @@
 #include "core/check.h"
 #include "core/clip.h"
 #include "core/dense.h"
+#include "core/dropout.h"
 #include "core/elementwise.h"
+#include "core/health.h"
 #include "core/enums.h"
 #include "core/losses.h"
 #include "core/losses_extra.h"
@@ -46,7 +48,7 @@ double ScheduleSpec::lr_at(std::int64_t epoch) const {
 }
 
 template <class T>
-Trainer<T>::Trainer(TrainSpec<T> spec, Pcg64 rng) : s_(std::move(spec)), rng_(rng) {
+Trainer<T>::Trainer(TrainSpec<T> spec) : s_(std::move(spec)) {
     const char* fn = "Trainer";
     NNCORE_CHECK(!s_.layers.empty(), fn, ": the model has no layers");
     NNCORE_CHECK((s_.n > 0 || s_.global_n > 0) && s_.batch_size > 0, fn, ": no training rows");
@@ -72,7 +74,11 @@ Trainer<T>::Trainer(TrainSpec<T> spec, Pcg64 rng) : s_(std::move(spec)), rng_(rn
     for (const auto& L : s_.layers) {
         // grad_in_[i]: the gradient on layer i's input (batch, its input width).
         grad_in_.emplace_back(static_cast<std::size_t>(bs * width));
-        if (L.w) {
+        masks_.emplace_back(L.kind == TrainLayerKind::dropout ? static_cast<std::size_t>(bs * width)
+                                                              : 0);
+        NNCORE_CHECK(L.kind != TrainLayerKind::dropout || (L.p >= 0 && L.p < 1), fn,
+                     ": dropout p must be in [0, 1); got ", L.p);
+        if (L.kind == TrainLayerKind::dense) {
             NNCORE_CHECK(L.in == width, fn, ": layer expects ", L.in, " inputs; gets ", width);
             width = L.out;
         }
@@ -83,6 +89,14 @@ Trainer<T>::Trainer(TrainSpec<T> spec, Pcg64 rng) : s_(std::move(spec)), rng_(rn
                  ": targets have ", s_.target_cols, " columns; the model gives ", width);
     grad_out_.resize(static_cast<std::size_t>(bs * width));
     grad_ptrs_ = s_.grads;
+    if (s_.health) {
+        for (const auto& L : s_.layers) {
+            prev_.emplace_back();
+            if (L.kind != TrainLayerKind::dense) continue;
+            prev_.back().assign(L.w, L.w + L.in * L.out);
+            health_.resize(health_.size() + 5);
+        }
+    }
     for (std::int64_t i = 0; i < total; ++i) order_[i] = i;
 }
 
@@ -100,11 +114,34 @@ std::vector<std::int64_t> Trainer<T>::batch_rows() const {
 }
 
 template <class T>
-void Trainer<T>::start_epoch() {
-    // order = rng.permutation(n) if shuffle else np.arange(n)
-    if (s_.shuffle) rng_.permutation(order_);
+std::vector<std::int64_t> Trainer<T>::dropout_calls() const {
+    std::vector<std::int64_t> calls;
+    for (const auto& L : s_.layers) {
+        if (L.kind == TrainLayerKind::dropout) calls.push_back(L.calls);
+    }
+    return calls;
+}
+
+template <class T>
+void Trainer<T>::set_dropout_calls(const std::vector<std::int64_t>& calls) {
+    std::size_t k = 0;
+    for (auto& L : s_.layers) {
+        if (L.kind != TrainLayerKind::dropout) continue;
+        NNCORE_CHECK(k < calls.size(), "Trainer: set_dropout_calls needs one count per "
+                     "Dropout layer");
+        L.calls = calls[k++];
+    }
+    NNCORE_CHECK(k == calls.size(), "Trainer: set_dropout_calls needs one count per "
+                 "Dropout layer; got ", calls.size(), " for ", k);
+}
+
+template <class T>
+void Trainer<T>::start_epoch(const std::int64_t* order) {
+    // order = rng.permutation(n) if shuffle else np.arange(n)  (drawn by Python)
+    if (order) std::copy(order, order + order_.size(), order_.begin());
     seen_ = total_loss_ = epoch_seconds_ = 0;
     correct_ = 0;
+    std::fill(health_.begin(), health_.end(), 0.0);
 }
 
 template <class T>
@@ -173,7 +210,25 @@ double Trainer<T>::step(index_t step, int nthreads, std::int64_t* correct) {
 
     // optimizer.step()
     update(nthreads);
+    // callbacks' on_step_end: GradientHealth
+    if (s_.health) add_health(rows, nthreads);
     return v;
+}
+
+template <class T>
+void Trainer<T>::add_health(index_t rows, int nthreads) {
+    std::size_t k = 0;
+    for (std::size_t i = 0; i < s_.layers.size(); ++i) {
+        const auto& L = s_.layers[i];
+        if (L.kind != TrainLayerKind::dense) continue;
+        const LayerHealth h = layer_health(L.w, prev_[i].data(), L.grad_w, L.in * L.out,
+                                           outputs_[i].data(), rows, L.out, L.act, nthreads);
+        health_[k++] += h.grad_norm;
+        health_[k++] += h.weight_norm;
+        health_[k++] += h.update_ratio;
+        health_[k++] += h.saturated;
+        health_[k++] += h.dead;
+    }
 }
 
 template <class T>
@@ -200,14 +255,26 @@ double Trainer<T>::forward_loss(index_t rows, int nthreads, std::int64_t* correc
     const T* in = xb_.data();
     const std::size_t L = s_.layers.size();
     for (std::size_t i = 0; i < L; ++i) {
-        const auto& layer = s_.layers[i];
+        auto& layer = s_.layers[i];
         T* y = outputs_[i].data();
-        if (layer.w) {
-            dense_forward(row_major<const T>(in, rows, layer.in),
-                          row_major<const T>(layer.w, layer.in, layer.out), layer.b,
-                          row_major(y, rows, layer.out), layer.act, layer.slope, nthreads);
-        } else {
-            activation(layer.act, in, y, rows * widths_[i], layer.slope, nthreads);
+        switch (layer.kind) {
+            case TrainLayerKind::dense:
+                dense_forward(row_major<const T>(in, rows, layer.in),
+                              row_major<const T>(layer.w, layer.in, layer.out), layer.b,
+                              row_major(y, rows, layer.out), layer.act, layer.slope, nthreads);
+                break;
+            case TrainLayerKind::activation:
+                activation(layer.act, in, y, rows * widths_[i], layer.slope, nthreads);
+                break;
+            case TrainLayerKind::dropout:
+                if (layer.p == 0) {  // Dropout(0) is the identity and draws no mask
+                    std::copy(in, in + rows * widths_[i], y);
+                    break;
+                }
+                dropout_forward(in, y, masks_[i].data(), rows * widths_[i], layer.p,
+                                dropout_call_seed(layer.seed, layer.calls), nthreads);
+                ++layer.calls;
+                break;
         }
         in = y;
     }
@@ -259,7 +326,7 @@ void Trainer<T>::backward(index_t rows, int nthreads) {
         const T* x_in = i == 0 ? xb_.data() : outputs_[i - 1].data();
         const bool need_grad_x = i > 0;
         T* gx = grad_in_[i].data();
-        if (layer.w) {
+        if (layer.kind == TrainLayerKind::dense) {
             MatView<T> vgx = row_major(gx, rows, layer.in);
             dense_backward(row_major<const T>(x_in, rows, layer.in),
                            row_major<const T>(layer.w, layer.in, layer.out),
@@ -270,8 +337,13 @@ void Trainer<T>::backward(index_t rows, int nthreads) {
             if (!need_grad_x) break;
         } else {
             if (!need_grad_x) break;  // nothing before it to train
-            activation_backward(layer.act, outputs_[i].data(), grad, gx, rows * widths_[i],
-                                layer.slope, nthreads);
+            if (layer.kind == TrainLayerKind::dropout) {
+                if (layer.p == 0) std::copy(grad, grad + rows * widths_[i], gx);
+                else dropout_backward(masks_[i].data(), grad, gx, rows * widths_[i], nthreads);
+            } else {
+                activation_backward(layer.act, outputs_[i].data(), grad, gx, rows * widths_[i],
+                                    layer.slope, nthreads);
+            }
         }
         grad = gx;
     }
@@ -306,13 +378,22 @@ void Trainer<T>::update(int nthreads) {
 }
 
 template <class T>
-ChunkResult Trainer<T>::run(std::int64_t max_epochs, double seconds, double lr, int nthreads) {
+ChunkResult Trainer<T>::run(std::int64_t max_epochs, double seconds, double lr,
+                            const std::int64_t* orders, std::int64_t n_orders, int nthreads) {
     ChunkResult res;
     const auto t_call = Clock::now();
     lr_ = lr;
     while (static_cast<std::int64_t>(res.epochs.size()) < max_epochs) {
         auto t_part = Clock::now();
-        if (step_ == 0) start_epoch();
+        if (step_ == 0) {
+            const std::int64_t* order = nullptr;
+            if (s_.shuffle) {
+                if (res.orders_used == n_orders) break;  // no order drawn for this epoch
+                order = orders + res.orders_used * static_cast<std::int64_t>(order_.size());
+                ++res.orders_used;
+            }
+            start_epoch(order);
+        }
         bool out_of_time = false;
         while (step_ < steps_) {
             std::int64_t correct = 0;
@@ -348,6 +429,7 @@ ChunkResult Trainer<T>::run(std::int64_t max_epochs, double seconds, double lr, 
         rec.accuracy = double(correct_) / (seen_ >= 1 ? seen_ : 1.0);
         rec.seconds = epoch_seconds_;
         rec.lr = lr_;
+        rec.health = health_;
         res.epochs.push_back(rec);
         ++epoch_;
         step_ = 0;

@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "core/optim.h"
-#include "core/random.h"
 #include "core/views.h"
 #include "kernels/kernel_table.h"
 
@@ -24,17 +23,25 @@ enum class TrainLoss : int { mse = 0, bce_logits = 1, ce_labels = 2, ce_probs = 
 enum class TrainOptimizer : int { sgd = 0, adam = 1 };
 enum class Schedule : int { none = 0, step = 1, exponential = 2, cosine = 3 };
 
-// One step of the model's plan: a Dense layer (w non-null) with its fused activation, or
-// an activation layer on its own (w null).
+enum class TrainLayerKind : int { dense = 0, activation = 1, dropout = 2 };
+
+// One step of the model's plan: a Dense layer with its fused activation, an activation
+// layer on its own, or a Dropout layer (python/nncore/dropout.py).
 template <class T>
 struct TrainLayer {
-    T* w = nullptr;        // (in, out), updated in place
+    TrainLayerKind kind = TrainLayerKind::activation;
+    T* w = nullptr;        // dense: (in, out), updated in place
     T* b = nullptr;        // (out,) or nullptr
     T* grad_w = nullptr;   // (in, out)
     T* grad_b = nullptr;   // (out,): the bias gradient, or scratch when there is no bias
     index_t in = 0, out = 0;
     kernels::Act act = kernels::Act::identity;
     T slope = T(0);
+    // dropout: the drop probability, the layer's seed and its count of masks drawn so far
+    // (Dropout.calls; each forward draws the mask of dropout_call_seed(seed, calls++)).
+    double p = 0;
+    std::uint64_t seed = 0;
+    std::int64_t calls = 0;
 };
 
 // The learning-rate schedule of python/nncore/optim.py, evaluated by the same formulas.
@@ -59,7 +66,7 @@ struct TrainSpec {
     const T* weights = nullptr;           // (n,) sample weights or nullptr
     bool classification = false;          // count correct predictions
     index_t batch_size = 1;
-    bool shuffle = true;
+    bool shuffle = true;                  // epochs take their order from run()'s orders
     bool stop_on_nonfinite = true;
 
     TrainOptimizer optimizer = TrainOptimizer::sgd;
@@ -73,6 +80,9 @@ struct TrainSpec {
     // e.g. biases); empty: weight_decay applies to every parameter.
     std::vector<char> no_decay;
     double clip_norm = -1, clip_value = -1;  // < 0: off
+    // fit(..., health=True): after every update, each Dense layer's core layer_health
+    // (core/health.h), summed over the epoch's steps as nncore.GradientHealth sums them.
+    bool health = false;
     ScheduleSpec schedule;
 
     // Data-parallel training: this rank computes rows [B*rank/P, B*(rank+1)/P) of every
@@ -96,6 +106,9 @@ struct TrainSpec {
 
 struct EpochRecord {
     double loss = 0, accuracy = 0, seconds = 0, lr = 0;
+    // with health: per Dense layer, the sums over the epoch's steps of grad_norm,
+    // weight_norm, update_ratio, saturated and dead (5 values a layer)
+    std::vector<double> health;
 };
 
 struct ChunkResult {
@@ -107,23 +120,31 @@ struct ChunkResult {
     double running_loss = 0;          // mean loss of the epoch under way so far
     bool hook_failed = false;         // grad_hook returned false: stopped before the update
     double last_loss = 0;             // the last step's loss
+    std::int64_t orders_used = 0;     // rows of run()'s orders taken by epochs started
 };
 
 template <class T>
 class Trainer {
 public:
     // Validates the spec (throws std::invalid_argument) and allocates the workspaces.
-    explicit Trainer(TrainSpec<T> spec, Pcg64 rng);
+    explicit Trainer(TrainSpec<T> spec);
 
     // Trains until `max_epochs` more epochs have finished, or `seconds` have passed (checked
     // after each step), or a loss is NaN/inf with stop_on_nonfinite. `lr` is the rate for
     // the epoch under way; later epochs of this call take it from the schedule.
-    ChunkResult run(std::int64_t max_epochs, double seconds, double lr, int nthreads);
+    // With shuffle, each epoch started in this call visits the rows in the order of the
+    // next row of `orders` (n_orders rows of the global row count each, drawn by Python's
+    // rng.permutation); the call stops before an epoch it has no order for.
+    ChunkResult run(std::int64_t max_epochs, double seconds, double lr,
+                    const std::int64_t* orders, std::int64_t n_orders, int nthreads);
 
     // Optimiser updates made so far (torch's / nncore's `steps`).
     std::int64_t optimizer_steps() const noexcept { return opt_steps_; }
     void set_optimizer_steps(std::int64_t s) noexcept { opt_steps_ = s; }
-    const Pcg64& rng() const noexcept { return rng_; }
+    // Masks drawn so far by each Dropout layer, in plan order (Dropout.calls).
+    std::vector<std::int64_t> dropout_calls() const;
+    // Sets them (a Python forward in training mode draws masks too); one per Dropout layer.
+    void set_dropout_calls(const std::vector<std::int64_t>& calls);
     // Rows of the current (or last) batch, in the order they were gathered (sharded: the
     // rows of it this rank holds, as local row numbers).
     std::vector<std::int64_t> batch_rows() const;
@@ -137,15 +158,15 @@ public:
     }
 
 private:
-    void start_epoch();
+    void start_epoch(const std::int64_t* order);
     double step(index_t step, int nthreads, std::int64_t* correct);
     double forward_loss(index_t rows, int nthreads, std::int64_t* correct);
     void backward(index_t rows, int nthreads);
     double share(index_t begin, index_t batch, const std::int64_t* idx, index_t rows);
     void update(int nthreads);
+    void add_health(index_t rows, int nthreads);
 
     TrainSpec<T> s_;
-    Pcg64 rng_;
     std::int64_t opt_steps_ = 0;
     bool hook_failed_ = false;
     std::int64_t epoch_ = 0, step_ = 0, steps_ = 0;
@@ -158,7 +179,9 @@ private:
     // Workspaces: gathered batch, each layer's output and input gradient, loss gradient.
     std::vector<T> xb_, tb_, wb_, grad_out_;
     std::vector<std::int64_t> lb_;
-    std::vector<std::vector<T>> outputs_, grad_in_;
+    std::vector<std::vector<T>> outputs_, grad_in_, masks_;  // masks_: per layer (dropout)
+    std::vector<std::vector<T>> prev_;  // health: each layer's weights before the step
+    std::vector<double> health_;        // health: the epoch's sums, 5 per Dense layer
     std::vector<index_t> widths_;  // outputs per row of each layer
     std::vector<T*> grad_ptrs_;
 };

@@ -22,6 +22,7 @@ def native_unsupported(model, run):
     """Why the native engine cannot run this fit ('' when it can)."""
     from . import layers as L
     from . import optim
+    from .dropout import Dropout
     if not run.n:
         return "no training rows"
     if getattr(run, "native_why_not", ""):
@@ -29,7 +30,8 @@ def native_unsupported(model, run):
     for i, layer in enumerate(model.layers):
         if model._skip[i]:
             continue
-        if type(layer) not in (L.Dense, L.ReLU, L.Sigmoid, L.Tanh, L.LeakyReLU, L.Identity):
+        if type(layer) not in (L.Dense, L.ReLU, L.Sigmoid, L.Tanh, L.LeakyReLU, L.Identity,
+                               Dropout):
             return f"layer {model.layer_name(i)} ({type(layer).__name__}) has no native op"
         if any(p.dtype != model.dtype for p in layer.parameters()):
             return f"layer {model.layer_name(i)} is not {model.dtype.name}"
@@ -47,6 +49,8 @@ def native_unsupported(model, run):
     if type(opt) not in (optim.SGD, optim.Adam):
         return f"the optimizer {type(opt).__name__} is not native (SGD and Adam are)"
     for c in run.callbacks:
+        if c is run.health_cb:  # health=True: the native loop gathers it
+            continue
         if type(c).on_step_end is not cb.Callback.on_step_end:
             return f"the callback {type(c).__name__} needs per-step hooks"
     out = model.layers[-1].output_features(None) if isinstance(model.layers[-1], L.Dense) \
@@ -83,6 +87,72 @@ def _schedule_spec(lr_scheduler, optimizer):
     return spec
 
 
+def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None):
+    """The spec ``_core._Trainer`` is made from (``csrc/bindings/train_spec.cpp`` reads it;
+    an unknown or misspelt field is a ValueError there): the model's plan, the data, the
+    loss, the optimiser with its state, and ``schedule`` (:func:`_schedule_spec`)."""
+    from . import layers as L
+    from .dropout import Dropout
+    opt = run.optimizer
+    layers = []
+    for i, layer in enumerate(model.layers):
+        if model._skip[i]:
+            continue
+        if isinstance(layer, L.Dense):
+            act, slope = model.activation_of(i)
+            gb = layer.b.grad if layer.b is not None else layer._gb_scratch
+            layers.append({"kind": "dense", "w": layer.w.data,
+                           "b": None if layer.b is None else layer.b.data,
+                           "grad_w": layer.w.grad, "grad_b": gb, "in": layer.in_features,
+                           "out": layer.out_features, "activation": act,
+                           "slope": float(slope)})
+        elif isinstance(layer, Dropout):
+            layers.append({"kind": "dropout", "p": layer.p, "seed": layer.seed,
+                           "calls": layer.calls})
+        else:
+            layers.append({"kind": "activation", "activation": layer.activation,
+                           "slope": float(getattr(layer, "slope", 0.0))})
+    loss = {losses_mod.MSELoss: "mse", losses_mod.BCEWithLogitsLoss: "bce_logits",
+            losses_mod.L1Loss: "l1", losses_mod.HuberLoss: "huber"}.get(type(run.loss_fn))
+    y = run.y
+    if loss is None:
+        loss = "ce_labels" if y.ndim == 1 else "ce_probs"
+    out = output_features(model)
+    targets = np.ascontiguousarray(y, np.int64 if loss == "ce_labels" else model.dtype)
+    if isinstance(opt, SGD):
+        options = {"momentum": opt.momentum, "dampening": opt.dampening,
+                   "weight_decay": opt.weight_decay, "nesterov": opt.nesterov}
+        state1 = [s["velocity"] for s in opt.state if "velocity" in s]
+        state2 = []
+        name = "sgd"
+    else:
+        options = {"beta1": opt.betas[0], "beta2": opt.betas[1], "eps": opt.eps,
+                   "weight_decay": opt.weight_decay}
+        state1 = [s["m"] for s in opt.state]
+        state2 = [s["v"] for s in opt.state]
+        name = "adam"
+    return {
+        "dtype": model.dtype.name, "x": np.ascontiguousarray(run.x), "n": run.n,
+        "features": run.x.shape[1], "layers": layers, "loss": loss, "targets": targets,
+        "huber_delta": float(getattr(run.loss_fn, "delta", 1.0)),
+        "target_cols": 1 if loss == "ce_labels" else out, "classes": out,
+        "weights": None if run.weights is None else np.ascontiguousarray(run.weights),
+        "classification": run.loss_fn.classification, "batch_size": run.batch_size,
+        "shuffle": bool(shuffle), "stop_on_nonfinite": bool(stop_on_nonfinite),
+        "optimizer": name, "options": options,
+        "params": [p.data for p in opt.params], "grads": [p.grad for p in opt.params],
+        "state1": state1, "state2": state2,
+        "clip_norm": -1.0 if opt.clip_norm is None else float(opt.clip_norm),
+        "clip_value": -1.0 if opt.clip_value is None else float(opt.clip_value),
+        "schedule": schedule or {"kind": "none", "base_lr": opt.lr, "gamma": 0.0,
+                                 "eta_min": 0.0, "step_size": 1, "t_max": 1},
+        "optimizer_steps": opt.steps,
+        "health": run.health_cb is not None,
+        "no_decay": [not d for d in opt.decays()] if opt.no_decay else None,
+        # data-parallel runs add "rank", "world_size" and "grad_hook" (see train.h)
+        **getattr(run, "native_spec", {})}
+
+
 class _NativeEpochs:
     """Drives the native engine (``_core._Trainer``) for ``fit``: epochs or chunks of
     steps per call, returning to Python for callbacks, validation, the progress bar and
@@ -90,76 +160,24 @@ class _NativeEpochs:
 
     def __init__(self, model, run, rng, shuffle, lr_scheduler, verbose, stop_on_nonfinite):
         from . import _core
-        from . import layers as L
+        from .dropout import Dropout
         self.model, self.run_, self.rng, self.verbose = model, run, rng, verbose
-        opt = run.optimizer
-        layers = []
-        for i, layer in enumerate(model.layers):
-            if model._skip[i]:
-                continue
-            if isinstance(layer, L.Dense):
-                act, slope = model.activation_of(i)
-                gb = layer.b.grad if layer.b is not None else layer._gb_scratch
-                layers.append({"w": layer.w.data, "b": None if layer.b is None else layer.b.data,
-                               "grad_w": layer.w.grad, "grad_b": gb, "in": layer.in_features,
-                               "out": layer.out_features, "activation": act,
-                               "slope": float(slope)})
-            else:
-                layers.append({"w": None, "activation": layer.activation,
-                               "slope": float(getattr(layer, "slope", 0.0))})
-        loss = {losses_mod.MSELoss: "mse", losses_mod.BCEWithLogitsLoss: "bce_logits",
-                losses_mod.L1Loss: "l1", losses_mod.HuberLoss: "huber"}.get(type(run.loss_fn))
-        y = run.y
-        if loss is None:
-            loss = "ce_labels" if y.ndim == 1 else "ce_probs"
-        out = output_features(model)
-        if loss == "ce_labels":
-            targets = np.ascontiguousarray(y, np.int64)
-        else:
-            targets = np.ascontiguousarray(y, model.dtype)
-        if isinstance(opt, SGD):
-            options = {"momentum": opt.momentum, "dampening": opt.dampening,
-                       "weight_decay": opt.weight_decay, "nesterov": opt.nesterov}
-            state1 = [s["velocity"] for s in opt.state if "velocity" in s]
-            state2 = []
-            name = "sgd"
-        else:
-            options = {"beta1": opt.betas[0], "beta2": opt.betas[1], "eps": opt.eps,
-                       "weight_decay": opt.weight_decay}
-            state1 = [s["m"] for s in opt.state]
-            state2 = [s["v"] for s in opt.state]
-            name = "adam"
-        schedule = _schedule_spec(lr_scheduler, opt)
+        self.shuffle = bool(shuffle)
+        schedule = _schedule_spec(lr_scheduler, run.optimizer)
         # Epochs run back to back in one call only when nothing happens between them.
         self.per_epoch = bool(run.callbacks) or run.x_val is not None or schedule is None
         self.bulk = not self.per_epoch and verbose == 0
-        st = rng.bit_generator.state
-        if st.get("bit_generator") != "PCG64":
-            raise ValueError("fit: the native engine shuffles with NumPy's PCG64 generator")
-        mask = (1 << 64) - 1
-        state, inc = st["state"]["state"], st["state"]["inc"]
-        self.trainer = _core._Trainer({
-            "dtype": model.dtype.name, "x": np.ascontiguousarray(run.x), "n": run.n,
-            "features": run.x.shape[1], "layers": layers, "loss": loss, "targets": targets,
-            "huber_delta": float(getattr(run.loss_fn, "delta", 1.0)),
-            "target_cols": 1 if loss == "ce_labels" else out, "classes": out,
-            "weights": None if run.weights is None else np.ascontiguousarray(run.weights),
-            "classification": run.loss_fn.classification, "batch_size": run.batch_size,
-            "shuffle": bool(shuffle), "stop_on_nonfinite": bool(stop_on_nonfinite),
-            "optimizer": name, "options": options,
-            "params": [p.data for p in opt.params], "grads": [p.grad for p in opt.params],
-            "state1": state1, "state2": state2,
-            "clip_norm": -1.0 if opt.clip_norm is None else float(opt.clip_norm),
-            "clip_value": -1.0 if opt.clip_value is None else float(opt.clip_value),
-            "schedule": schedule or {"kind": "none", "base_lr": opt.lr, "gamma": 0.0,
-                                     "eta_min": 0.0, "step_size": 1, "t_max": 1},
-            "rng": (state >> 64, state & mask, inc >> 64, inc & mask,
-                    bool(st["has_uint32"]), int(st["uinteger"])),
-            "optimizer_steps": opt.steps,
-            "no_decay": [not d for d in opt.decays()] if opt.no_decay else None,
-            # data-parallel runs add "rank", "world_size" and "grad_hook" (see train.h)
-            **getattr(run, "native_spec", {})})
-        self.step = 0
+        # the Dropout layers, in plan order: their call counts go in and come back
+        self.dropouts = [layer for i, layer in enumerate(model.layers)
+                         if isinstance(layer, Dropout) and not model._skip[i]]
+        # Each epoch's order is rng.permutation(rows), drawn here as the python engine
+        # draws it; orders drawn ahead wait in self.orders with the generator state from
+        # before them, so that finish() can give back what no epoch used.
+        self.rows = getattr(run, "native_spec", {}).get("global_n") or run.n
+        self.orders = []
+        self.trainer = _core._Trainer(trainer_spec(model, run, shuffle, stop_on_nonfinite,
+                                                   schedule))
+        self.step = self.trainer_step = 0
         self.bar = None
 
     def run(self, epoch, epochs, interrupted):
@@ -170,9 +188,7 @@ class _NativeEpochs:
             for c in run.callbacks:
                 c.on_epoch_begin(epoch)
             self.bar = EpochProgress(epoch + 1, epochs, run.steps, self.verbose, samples=run.n)
-        res = self.trainer.run(1 if self.per_epoch else epochs - epoch, CHUNK_SECONDS, opt.lr)
-        opt.steps = self.trainer.optimizer_steps
-        self._sync_rng()
+        res = self.call(1 if self.per_epoch else epochs - epoch, CHUNK_SECONDS, opt.lr)
         if res["hook_failed"]:
             raise RuntimeError("fit: the native engine's gradient hook failed")
         if res["nonfinite"]:
@@ -180,6 +196,8 @@ class _NativeEpochs:
             self.model.forward(run.x[rows])  # the failing batch's outputs, for the message
             raise nonfinite_error(self.model, res["bad_loss"], res["epoch"], res["step"])
         self.step = res["step"]
+        if run.health_cb is not None and res["health"]:  # one epoch a call (a callback)
+            run.health_cb.set_epoch_sums(res["health"][0], run.steps)
         columns = {"loss": res["loss"]}
         if run.loss_fn.classification:
             columns["accuracy"] = res["accuracy"]
@@ -204,12 +222,34 @@ class _NativeEpochs:
                 return records, (res["epoch"], self.step)
         return records, None
 
-    def _sync_rng(self):
-        hi_s, lo_s, hi_i, lo_i, has32, u32 = self.trainer.rng_state()
-        st = self.rng.bit_generator.state
-        st["state"] = {"state": (hi_s << 64) | lo_s, "inc": (hi_i << 64) | lo_i}
-        st["has_uint32"], st["uinteger"] = int(has32), int(u32)
-        self.rng.bit_generator.state = st
+    def call(self, max_epochs, seconds, lr):
+        """One native call: up to ``max_epochs`` epochs or ``seconds``; hands over the
+        orders of the epochs it may start and takes back what the call changed (the
+        optimiser's step count, the Dropout layers' call counts)."""
+        orders = None
+        if self.shuffle:
+            # Epochs this call may start (the one under way has its order), at most about
+            # 32 MB of orders: the call stops before an epoch it has no order for.
+            need = min(max_epochs - (self.trainer_step > 0), max(1, (1 << 22) // self.rows))
+            while len(self.orders) < need:
+                state = self.rng.bit_generator.state
+                self.orders.append((state, self.rng.permutation(self.rows)))
+            orders = np.stack([o for _, o in self.orders[:need]]) if need > 0 else \
+                np.zeros((0, self.rows), np.int64)
+        self.trainer.optimizer_steps = self.run_.optimizer.steps
+        if self.dropouts:
+            self.trainer.set_dropout_calls([layer.calls for layer in self.dropouts])
+        res = self.trainer.run(max_epochs, seconds, lr, orders)
+        del self.orders[:res["orders_used"]]
+        self.trainer_step = res["step"]
+        self.run_.optimizer.steps = self.trainer.optimizer_steps
+        for layer, calls in zip(self.dropouts, self.trainer.dropout_calls()):
+            layer.calls = calls
+        return res
 
     def finish(self):
+        """Give the generator back the state before any order no epoch used."""
+        if self.orders:
+            self.rng.bit_generator.state = self.orders[0][0]
+            self.orders = []
         self.trainer = None

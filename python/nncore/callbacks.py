@@ -109,6 +109,15 @@ class EarlyStopping(Callback):
                 p.data[...] = w
 
 
+_HEALTH_KEYS = ("grad_norm", "weight_norm", "update_ratio", "saturated", "dead")
+
+
+def health_activation(act):
+    """The activation whose saturation GradientHealth measures (sigmoid, tanh: saturated;
+    relu: dead units); any other counts as identity."""
+    return act if act in ("sigmoid", "tanh", "relu") else "identity"
+
+
 class GradientHealth(Callback):
     """Records per layer and epoch (means over the epoch's steps): gradient norm, weight
     norm, update-to-weight ratio ``|w_after - w_before| / |w_before|``, the fraction of
@@ -138,31 +147,33 @@ class GradientHealth(Callback):
                                           "activation": act})
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._sums = {name: dict.fromkeys(("grad_norm", "weight_norm", "update_ratio",
-                                           "saturated", "dead"), 0.0)
-                      for name, _, _ in self._layers}
+        self._sums = {name: dict.fromkeys(_HEALTH_KEYS, 0.0) for name, _, _ in self._layers}
         self._steps = 0
 
     def on_step_end(self, step, logs=None):
+        from . import _core
         self._steps += 1
         for name, layer, act in self._layers:
-            s = self._sums[name]
-            w, prev = layer.w.data, self._prev[name]
-            w_norm = float(np.linalg.norm(prev))
-            s["grad_norm"] += float(np.linalg.norm(layer.w.grad))
-            s["weight_norm"] += float(np.linalg.norm(w))
-            np.subtract(w, prev, out=prev)
-            s["update_ratio"] += float(np.linalg.norm(prev)) / (w_norm + 1e-12)
-            np.copyto(prev, w)
             y = layer.output
-            if y is None or y.size == 0:
-                continue
-            if act == "sigmoid":
-                s["saturated"] += float(np.mean((y < 0.01) | (y > 0.99)))
-            elif act == "tanh":
-                s["saturated"] += float(np.mean(np.abs(y) > 0.99))
-            elif act == "relu" and y.ndim == 2:
-                s["dead"] += float(np.mean(np.all(y <= 0, axis=0)))
+            if y is None or y.ndim != 2:
+                y = layer.w.data[:0]
+            stats = _core._layer_health(layer.w.data, self._prev[name], layer.w.grad, y,
+                                        health_activation(act))
+            self.add_step(name, stats)
+
+    def add_step(self, name, stats):
+        """Add one step's ``(grad_norm, weight_norm, update_ratio, saturated, dead)`` of
+        layer ``name`` to the epoch's sums (the native engine hands its steps here too)."""
+        s = self._sums[name]
+        for key, value in zip(_HEALTH_KEYS, stats):
+            s[key] += value
+
+    def set_epoch_sums(self, sums, steps):
+        """The epoch's sums as the native engine gathered them: 5 values a Dense layer,
+        in :data:`_HEALTH_KEYS` order, over ``steps`` steps."""
+        for k, (name, _, _) in enumerate(self._layers):
+            self._sums[name] = dict(zip(_HEALTH_KEYS, sums[5 * k:5 * k + 5]))
+        self._steps = steps
 
     def on_epoch_end(self, epoch, logs=None):
         n = max(self._steps, 1)

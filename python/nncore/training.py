@@ -202,18 +202,15 @@ def train_on_batch(model, x, y, loss=None, optimizer=None, sample_weight=None):
            tuple(id(a) for s in optimizer.state for a in s.values()), model._skip)
     cached = getattr(model, "_batch_trainer", None)
     if cached is not None and cached[0] == key:
-        trainer = cached[1]
+        epochs = cached[1]
         targets = np.ascontiguousarray(y, np.int64 if y.ndim == 1 and isinstance(
             loss_fn, losses_mod.CrossEntropyLoss) else model.dtype)
-        trainer.set_data(np.ascontiguousarray(x), targets,
-                         None if w is None else np.ascontiguousarray(w))
+        epochs.trainer.set_data(np.ascontiguousarray(x), targets,
+                                None if w is None else np.ascontiguousarray(w))
     else:
-        trainer = _NativeEpochs(model, run, np.random.default_rng(0), False, None, 0,
-                                False).trainer
-        model._batch_trainer = (key, trainer)
-    trainer.optimizer_steps = optimizer.steps
-    res = trainer.run(1, math.inf, optimizer.lr)
-    optimizer.steps = trainer.optimizer_steps
+        epochs = _NativeEpochs(model, run, np.random.default_rng(0), False, None, 0, False)
+        model._batch_trainer = (key, epochs)
+    res = epochs.call(1, math.inf, optimizer.lr)
     return res["last_loss"]
 
 

@@ -202,11 +202,66 @@ def test_auto_picks_native_and_says_why_not():
         m.fit(x, y, epochs=1, engine="fast")
 
 
+class _PerStep(nc.Callback):
+    def __init__(self):
+        self.steps = 0
+
+    def on_step_end(self, step, logs=None):
+        self.steps += 1
+
+
 def test_auto_falls_back_for_per_step_callbacks_with_a_notice(capsys):
     x, y = data("labels")
-    h = model("float32").fit(x, y, loss="cross_entropy", epochs=1, verbose=1, health=True)
-    assert h.engine == "python"
-    assert "python engine" in capsys.readouterr().out
+    cb = _PerStep()
+    h = model("float32").fit(x, y, loss="cross_entropy", epochs=1, verbose=1, callbacks=[cb])
+    assert h.engine == "python" and cb.steps > 0
+    assert "python engine runs this fit (the callback _PerStep needs per-step hooks)" in \
+        capsys.readouterr().out
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_health_is_gathered_natively_bitwise_as_python(dtype, threads):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((90, 6))
+    y = rng.integers(0, 3, 90)
+    runs = {}
+    for engine in ("python", "native"):
+        m = nc.Sequential([nc.Dense(6, 16, "relu"), nc.Dense(16, 8, "sigmoid"),
+                           nc.Dense(8, 8), nc.Tanh(), nc.Dense(8, 3)], seed=2, dtype=dtype)
+        with nc.threads(threads):
+            h = m.fit(x, y, loss="cross_entropy", optimizer=nc.SGD(lr=0.5, momentum=0.9),
+                      epochs=3, batch_size=16, seed=0, health=True, verbose=0,
+                      validation_split=0.2, engine=engine)
+        assert h.engine == engine
+        runs[engine] = (h.health, h.history, m.get_weights())
+    (hp, lp, wp), (hn, ln, wn) = runs["python"], runs["native"]
+    assert hp == hn and lp["loss"] == ln["loss"]
+    assert set(hp) == {"dense_0", "dense_1", "dense_2", "dense_4"}
+    assert hp["dense_2"]["activation"] == "tanh" and len(hp["dense_0"]["dead"]) == 3
+    for a, b in zip(wp, wn):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_layer_health_against_numpy(rng):
+    from nncore import _core
+    w_before = rng.standard_normal((7, 5))
+    w = w_before + 0.01 * rng.standard_normal((7, 5))
+    g = rng.standard_normal((7, 5))
+    y = np.abs(rng.standard_normal((9, 5)))
+    y[:, 2] = 0.0                      # a dead unit (relu)
+    prev = w_before.copy()
+    gn, wn, ratio, sat, dead = _core._layer_health(w, prev, g, y, "relu")
+    np.testing.assert_array_equal(prev, w)   # prev becomes the new weights
+    assert gn == pytest.approx(np.sqrt(np.sum(g ** 2)), rel=1e-14)
+    assert wn == pytest.approx(np.sqrt(np.sum(w ** 2)), rel=1e-14)
+    assert ratio == pytest.approx(np.sqrt(np.sum((w - w_before) ** 2)) /
+                                  np.sqrt(np.sum(w_before ** 2)), rel=1e-12)
+    assert dead == 1 / 5 and sat == 0.0
+    s = 1 / (1 + np.exp(-4 * rng.standard_normal((9, 5))))
+    assert _core._layer_health(w, prev, g, s, "sigmoid")[3] == np.mean((s < 0.01) | (s > 0.99))
+    t = np.tanh(4 * rng.standard_normal((9, 5)))
+    assert _core._layer_health(w, prev, g, t, "tanh")[3] == np.mean(np.abs(t) > 0.99)
 
 
 @pytest.mark.parametrize("engine", ["python", "native"])

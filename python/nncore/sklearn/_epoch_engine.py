@@ -35,17 +35,14 @@ class EpochEngine:
                                        self.epochs + 1, self.shuffle, 0, True, _NoInterrupt())
             self.epochs += 1
             return records[0]["loss"]
-        trainer = self.native.trainer
-        res = trainer.run(1, math.inf, lr)
-        opt.steps = trainer.optimizer_steps
+        res = self.native.call(1, math.inf, lr)
         if res["nonfinite"]:
-            self.model.forward(self.run.x[trainer.batch_rows()])
+            self.model.forward(self.run.x[self.native.trainer.batch_rows()])
             raise nonfinite_error(self.model, res["bad_loss"], res["epoch"], res["step"])
         self.epochs += 1
         return float(res["loss"][0])
 
     def close(self):
         if self.native is not None:
-            self.native._sync_rng()
             self.native.finish()
             self.native = None

@@ -1,0 +1,78 @@
+"""The native engine's spec: Python and C++ meet through a typed spec, in which an unknown
+or misspelt field is an error, and the epoch orders are the permutations Python drew."""
+import numpy as np
+import pytest
+
+import nncore as nc
+from nncore import _core
+from nncore._native_fit import trainer_spec
+from nncore.training import _prepare
+
+
+def spec_for(model, rng, loss="mse", **fit):
+    x = rng.standard_normal((20, 3)).astype(np.float32)
+    y = rng.standard_normal((20, 2)).astype(np.float32)
+    run = _prepare(model, x, y, loss, nc.SGD(lr=0.1, momentum=0.9), 1, 8, None, 0.0, None,
+                   None, None, False, 0)
+    return trainer_spec(model, run, shuffle=False, stop_on_nonfinite=True, **fit)
+
+
+def model():
+    return nc.Sequential([nc.Dense(3, 4, "relu"), nc.Dropout(0.2), nc.Dense(4, 2)], seed=0)
+
+
+def test_the_spec_as_built_is_accepted(rng):
+    _core._Trainer(spec_for(model(), rng))
+
+
+@pytest.mark.parametrize("where, key", [
+    ((), "huber_delt"),            # a misspelt optional field
+    ((), "learning_rate"),         # an unknown one
+    (("layers", 0), "slop"),
+    (("layers", 1), "rate"),
+    (("options",), "nesterov_"),
+    (("schedule",), "gamm"),
+])
+def test_an_unknown_field_is_an_error(where, key, rng):
+    spec = spec_for(model(), rng)
+    d = spec
+    for k in where:
+        d = d[k]
+    d[key] = 1
+    with pytest.raises(ValueError, match=f"Trainer: .*unknown field '{key}'"):
+        _core._Trainer(spec)
+
+
+@pytest.mark.parametrize("key", ["loss", "batch_size", "clip_norm"])
+def test_a_missing_field_is_an_error(key, rng):
+    spec = spec_for(model(), rng)
+    del spec[key]
+    with pytest.raises(ValueError, match=f"Trainer: the spec has no field '{key}'"):
+        _core._Trainer(spec)
+
+
+def test_orders_must_be_permutations(rng):
+    spec = spec_for(model(), rng)
+    spec["shuffle"] = True
+    trainer = _core._Trainer(spec)
+    bad = np.tile(np.arange(20), (2, 1))
+    bad[1, 3] = 4  # row 3 missing, row 4 twice
+    with pytest.raises(ValueError, match=r"orders\[1\] is not a permutation of 20 rows"):
+        trainer.run(2, 1e9, 0.1, bad)
+    # with no order left the call stops before the next epoch
+    res = trainer.run(3, 1e9, 0.1, np.arange(20)[None, :])
+    assert len(res["loss"]) == 1 and res["orders_used"] == 1
+
+
+def test_native_and_python_draw_the_same_orders_and_leave_the_generator_alike(rng):
+    x = rng.standard_normal((37, 3))
+    y = rng.integers(0, 2, 37)
+    end = {}
+    for engine in ("python", "native"):
+        m = nc.Sequential([nc.Dense(3, 5, "tanh"), nc.Dense(5, 2)], seed=1, dtype="float64")
+        h = m.fit(x, y, loss="cross_entropy", epochs=4, batch_size=5, seed=9, verbose=0,
+                  engine=engine)
+        end[engine] = (h.history["loss"], m.get_weights())
+    assert end["python"][0] == end["native"][0]
+    for a, b in zip(end["python"][1], end["native"][1]):
+        np.testing.assert_array_equal(a, b)

@@ -30,17 +30,18 @@ def worker(args):
     distributed = args.procs > 1
     if distributed:
         import nncore.distributed as dist
-        from nncore import _dist_fit
+        from nncore.training import data_parallel as _dist_fit
         reduce_seconds = [0.0]
 
         def timed(original):
             def wrapper(self, *scalars):
                 t0 = time.perf_counter()
-                original(self, *scalars)
+                result = original(self, *scalars)
                 reduce_seconds[0] += time.perf_counter() - t0
+                return result
             return wrapper
-        _dist_fit.Distributed.reduce = timed(_dist_fit.Distributed.reduce)
-        _dist_fit.Distributed.native_hook = timed(_dist_fit.Distributed.native_hook)
+        _dist_fit.DataParallel.reduce = timed(_dist_fit.DataParallel.reduce)
+        _dist_fit.DataParallel.native_hook = timed(_dist_fit.DataParallel.native_hook)
     nc.set_num_threads(args.threads)
     x, y = workload_data("mnist_784-256-128-10")
     x, y = x[:args.rows], y[:args.rows]

@@ -85,3 +85,92 @@ def test_cpp_rooms_include_only_what_their_rules_allow():
                 assert not inc.startswith(("core/", "bindings/", "pybind11")), (path, inc)
             if room == "core":
                 assert not inc.startswith(("bindings/", "pybind11")), (path, inc)
+
+
+# ---------------------------------------------------------------- the training room
+
+def _run_field_writes(src):
+    """(line, target) of each assignment in ``src`` to an attribute of a run
+    (``run.x = ...``, ``self.run_.n += ...``, ``setattr(run, ...)``)."""
+    found = []
+    for node in ast.walk(ast.parse(src)):
+        targets = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                node.func.id == "setattr" and node.args:
+            targets = [ast.Attribute(value=node.args[0], attr="?")]
+        for t in targets:
+            for sub in ast.walk(t) if isinstance(t, (ast.Tuple, ast.List)) else [t]:
+                if isinstance(sub, ast.Attribute):
+                    base = sub.value
+                    name = base.id if isinstance(base, ast.Name) else \
+                        base.attr if isinstance(base, ast.Attribute) else ""
+                    if name in ("run", "run_", "_run"):
+                        found.append((node.lineno, ast.unparse(t)))
+    return found
+
+
+def test_only_run_py_sets_a_field_of_the_run():
+    bad = {str(p.relative_to(PKG)): _run_field_writes(p.read_text()) for p in PKG.rglob("*.py")
+           if p != PKG / "training" / "run.py"}
+    bad = {k: v for k, v in bad.items() if v}
+    assert not bad, bad
+
+
+def test_the_run_field_finder_finds_writes():
+    src = ("run.n = 3\nself.run_.steps += 1\nsetattr(run, 'x', 1)\na, run.b = 1, 2\n"
+           "self.run_.optimizer.steps = 4\nrun.for_data_parallel(native_spec={})\n")
+    assert sorted(t for _, t in _run_field_writes(src)) == sorted([
+        "run.n", "self.run_.steps", "run.?", "(a, run.b)"])
+
+
+def _backward_calls(src):
+    """Lines of ``src`` that call ``model.backward(...)`` (or a model copy's: ``twin``)."""
+    return [node.lineno for node in ast.walk(ast.parse(src))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and
+            node.func.attr == "backward" and isinstance(node.func.value, ast.Name) and
+            node.func.value.id in ("model", "twin")]
+
+
+def test_model_backward_is_called_in_one_place():
+    # _bench_workloads.py times the README's own step loop, user code by design.
+    calls = [(str(p.relative_to(PKG)), line) for p in PKG.rglob("*.py")
+             if p.name != "_bench_workloads.py" for line in _backward_calls(p.read_text())]
+    assert len(calls) == 1 and calls[0][0] == str(pathlib.Path("training", "step.py")), calls
+    assert _backward_calls("model.backward(g)\nx.backward(g)\n'model.backward('\n") == [1]
+
+
+def _repeated_blocks(texts, size=6):
+    """Blocks of ``size`` consecutive code lines (stripped; blank lines, comments and
+    docstring lines left out) that occur in two places of ``texts`` ({name: source})."""
+    seen, repeats = {}, []
+    for name, text in texts.items():
+        lines = []
+        for i, raw in enumerate(text.splitlines(), 1):
+            line = raw.strip()
+            if line and not line.startswith("#") and not line.startswith(('"""', "'''")):
+                lines.append((i, line))
+        for k in range(len(lines) - size + 1):
+            block = tuple(line for _, line in lines[k:k + size])
+            if len(set(block)) < 3:  # a run of closing brackets or similar
+                continue
+            where = (name, lines[k][0])
+            if block in seen and seen[block][0] != where[0] or \
+                    block in seen and abs(seen[block][1] - where[1]) >= size:
+                repeats.append((seen[block], where, block[0]))
+            seen.setdefault(block, where)
+    return repeats
+
+
+def test_no_six_lines_repeat_in_the_training_room():
+    texts = {p.name: p.read_text() for p in (PKG / "training").glob("*.py")}
+    assert not _repeated_blocks(texts), _repeated_blocks(texts)
+
+
+def test_the_repeat_finder_finds_a_repeat():
+    body = "\n".join(f"x{i} = f({i})" for i in range(6))
+    assert _repeated_blocks({"a.py": body, "b.py": "y = 1\n" + body})
+    assert not _repeated_blocks({"a.py": body, "b.py": body.replace("f(3)", "g(3)")})

@@ -26,7 +26,7 @@ def _kernels(a):
 FROM_INPUT_KERNELS = {n: _kernels(ACTIVATIONS[n]) for n in FROM_INPUT}
 
 
-class _Elementwise(Layer):
+class ElementwiseActivation(Layer):
     """An activation applied elementwise; backward works from its output."""
 
     def __init__(self, name=None):
@@ -59,27 +59,27 @@ class _Elementwise(Layer):
         return self._backward(self._y, grad_y, self._gx)
 
 
-class ReLU(_Elementwise):
+class ReLU(ElementwiseActivation):
     """``max(x, 0)``."""
     activation = "relu"
 
 
-class Sigmoid(_Elementwise):
+class Sigmoid(ElementwiseActivation):
     """``1 / (1 + exp(-x))``."""
     activation = "sigmoid"
 
 
-class Tanh(_Elementwise):
+class Tanh(ElementwiseActivation):
     """``tanh(x)``."""
     activation = "tanh"
 
 
-class Identity(_Elementwise):
+class Identity(ElementwiseActivation):
     """``x``."""
     activation = "identity"
 
 
-class LeakyReLU(_Elementwise):
+class LeakyReLU(ElementwiseActivation):
     """``x if x > 0 else slope * x``."""
     activation = "leaky_relu"
 
@@ -99,7 +99,7 @@ class LeakyReLU(_Elementwise):
         return {"slope": self.slope}
 
 
-class Softmax(_Elementwise):
+class Softmax(ElementwiseActivation):
     """Softmax along ``axis``. With a logits loss, leave it out and use ``predict_proba``."""
     activation = "softmax"
 

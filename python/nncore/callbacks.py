@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 
 __all__ = ["Callback", "EarlyStopping", "GradientHealth", "health_report"]
 

@@ -46,7 +46,7 @@ class DistributedError(RuntimeError):
 _MPI = None
 
 
-def _mpi():
+def mpi_module():
     """The mpi4py MPI module (imported and initialised at first use)."""
     global _MPI
     if _MPI is None:
@@ -61,18 +61,18 @@ def _mpi():
     return _MPI
 
 
-def _comm():
-    return _mpi().COMM_WORLD
+def communicator():
+    return mpi_module().COMM_WORLD
 
 
 def rank():
     """This process's rank (0 .. world_size() - 1); 0 when not launched by MPI."""
-    return _comm().Get_rank()
+    return communicator().Get_rank()
 
 
 def world_size():
     """The number of ranks (1 when not launched by MPI)."""
-    return _comm().Get_size()
+    return communicator().Get_size()
 
 
 _rank, _world_size = rank, world_size
@@ -103,16 +103,16 @@ def set_timeout(seconds):
     return old
 
 
-def _abort(message):
+def abort_job(message):
     """Print ``message`` (naming this rank) and end every rank of the job."""
     try:
-        r = _comm().Get_rank()
+        r = communicator().Get_rank()
     except Exception:  # noqa: BLE001 - MPI itself may be broken here
         r = "?"
     sys.stderr.write(f"nncore.distributed: rank {r}: {message}; aborting the job\n")
     sys.stderr.flush()
     try:
-        _comm().Abort(1)
+        communicator().Abort(1)
     finally:
         os._exit(1)
 
@@ -148,19 +148,19 @@ class _Watchdog:
             time.sleep(min(0.1, _timeout / 4))
             d = self.deadline
             if d is not None and time.monotonic() > d:
-                _abort(f"waited more than {_timeout:g} s for the other ranks in {self.what} "
+                abort_job(f"waited more than {_timeout:g} s for the other ranks in {self.what} "
                        "(a rank died, raised or is stuck)")
 
 
-_watchdog = _Watchdog()
+watchdog = _Watchdog()
 
 
 def _watched(what, fn, *args):
-    _watchdog.arm(what)
+    watchdog.arm(what)
     try:
         return fn(*args)
     finally:
-        _watchdog.disarm()
+        watchdog.disarm()
 
 
 def _install_excepthook():
@@ -169,9 +169,9 @@ def _install_excepthook():
 
     def hook(kind, value, tb):
         previous(kind, value, tb)
-        from ._epochs import NonFiniteLossError
+        from .training.step import NonFiniteLossError
         if not isinstance(value, (DistributedError, NonFiniteLossError)):
-            _abort(f"uncaught {kind.__name__}")  # raised alike on every rank: no abort
+            abort_job(f"uncaught {kind.__name__}")  # raised alike on every rank: no abort
 
     sys.excepthook = hook
 
@@ -180,24 +180,24 @@ def _install_excepthook():
 
 def barrier():
     """Wait until every rank gets here (watched by the timeout)."""
-    _watched("barrier", _comm().Barrier)
+    _watched("barrier", communicator().Barrier)
 
 
 def _bcast_array(a, root=0):
     if a.flags.c_contiguous:
-        _watched("broadcast", _comm().Bcast, a, root)
+        _watched("broadcast", communicator().Bcast, a, root)
     else:
         tmp = np.ascontiguousarray(a)
-        _watched("broadcast", _comm().Bcast, tmp, root)
+        _watched("broadcast", communicator().Bcast, tmp, root)
         a[...] = tmp
 
 
-def _bcast_object(obj, root=0):
-    return _watched("broadcast", _comm().bcast, obj, root)
+def bcast_object(obj, root=0):
+    return _watched("broadcast", communicator().bcast, obj, root)
 
 
-def _allgather_object(obj):
-    return _watched("allgather", _comm().allgather, obj)
+def allgather_object(obj):
+    return _watched("allgather", communicator().allgather, obj)
 
 
 def broadcast_parameters(model, optimizer=None, root=0):
@@ -213,7 +213,7 @@ def broadcast_parameters(model, optimizer=None, root=0):
         for s in optimizer.state:
             for k in sorted(s):
                 _bcast_array(s[k], root)
-        optimizer.steps = int(_bcast_object(optimizer.steps, root))
+        optimizer.steps = int(bcast_object(optimizer.steps, root))
 
 
 def _flat_grads(model, params):
@@ -245,7 +245,7 @@ def allreduce_gradients(model, average=True):
         raise TypeError("allreduce_gradients: every gradient must have the same dtype")
     flat = _flat_grads(model, params)
     if world_size() > 1:
-        _watched("allreduce_gradients", _comm().Allreduce, _mpi().IN_PLACE, flat)
+        _watched("allreduce_gradients", communicator().Allreduce, mpi_module().IN_PLACE, flat)
     if average:
         flat *= flat.dtype.type(1.0 / world_size())
 
@@ -281,7 +281,7 @@ def check_consistent(signature, what):
     """Raise :class:`DistributedError` on every rank when ``signature`` (a dict of
     picklable, comparable values) differs between ranks; the message names the first
     field that differs and the ranks' values."""
-    every = _allgather_object(signature)
+    every = allgather_object(signature)
     for key in every[0]:
         values = [s.get(key) for s in every]
         bad = [r for r, v in enumerate(values) if v != values[0]]

@@ -36,8 +36,6 @@ from ._core import (  # noqa: F401  (re-exported)
     binary_cross_entropy_with_logits_and_grad,
     sgd_step, adam_step,
 )
-# not public: the class-label rule of the losses, for nncore.targets' fit-time messages
-from ._core import _first_bad_label  # noqa: F401
 
 __all__ = [
     "matmul", "dense_forward", "dense_backward",

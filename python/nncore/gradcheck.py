@@ -34,8 +34,8 @@ def gradcheck(model, x, y, loss="mse", eps=1e-6, max_checks=64, seed=0, verbose=
     def value():
         return float(loss_fn(twin.forward(x), y))
 
-    value()
-    twin.backward(loss_fn.backward())
+    from .training import loss_and_grad
+    loss_and_grad(twin, loss_fn, x, y)
     analytic = {name: p.grad.copy() for name, p in twin.named_parameters()}
     rng = np.random.default_rng(seed)
     report = {}

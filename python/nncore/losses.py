@@ -19,6 +19,9 @@ class Loss:
     _fn = None
     takes_logits = False  # True for losses that apply softmax/sigmoid themselves
     classification = False
+    # The native training engine's name for this loss class (csrc/core/train.h), or None.
+    # Read from the class itself: a subclass trains natively only when it says so.
+    native = None
 
     def __init__(self, reduction="mean"):
         if reduction not in ("mean", "sum", "none"):
@@ -103,6 +106,7 @@ class MSELoss(Loss):
     reduction : {"mean", "sum", "none"}
     """
     _fn = staticmethod(F.mse_loss_and_grad)
+    native = "mse"
 
 
 class CrossEntropyLoss(Loss):
@@ -116,6 +120,7 @@ class CrossEntropyLoss(Loss):
     reduction : {"mean", "sum", "none"}
     """
     _fn = staticmethod(F.cross_entropy_and_grad)
+    native = "cross_entropy"
     takes_logits = True
     classification = True
 
@@ -131,6 +136,7 @@ class BCEWithLogitsLoss(Loss):
     reduction : {"mean", "sum", "none"}
     """
     _fn = staticmethod(F.binary_cross_entropy_with_logits_and_grad)
+    native = "bce_logits"
     takes_logits = True
     classification = True
 
@@ -144,6 +150,7 @@ class L1Loss(Loss):
     reduction : {"mean", "sum", "none"}
     """
     _fn = staticmethod(F.l1_loss_and_grad)
+    native = "l1"
 
 
 class HuberLoss(Loss):
@@ -156,6 +163,8 @@ class HuberLoss(Loss):
     reduction : {"mean", "sum", "none"}
     delta : float > 0
     """
+
+    native = "huber"
 
     def __init__(self, reduction="mean", delta=1.0):
         super().__init__(reduction)

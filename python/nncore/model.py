@@ -15,10 +15,10 @@ from ._inputs import check_x, check_y, softmax_as_logits
 from .activations import FUSABLE
 from .data import batches
 from .history import History
-from .activation_layers import _Elementwise
+from .activation_layers import ElementwiseActivation
 from ._layer_base import model_dtype
 from .layers import Dense, Layer
-from ._epochs import NonFiniteLossError, count_correct
+from .training import NonFiniteLossError, count_correct
 
 __all__ = ["Sequential", "History", "NonFiniteLossError", "load"]
 
@@ -69,6 +69,9 @@ class Sequential:
         # a last Dense(activation="softmax") outputs logits while a cross-entropy loss
         # reads them (set by fit and evaluate: nncore._inputs.softmax_as_logits)
         self.logits_out = False
+        # train_on_batch's native engine, kept while the model, loss, optimiser and batch
+        # shape stay the same: (key, engine) (nncore.training.fit)
+        self.batch_engine = None
         rng = np.random.default_rng(seed) if seed is not None else None
         features = None
         for layer in layers:
@@ -92,7 +95,7 @@ class Sequential:
             layer = self.layers[i]
             nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
             if isinstance(layer, Dense) and layer.activation == "identity" and \
-                    isinstance(nxt, _Elementwise) and nxt.activation in FUSABLE:
+                    isinstance(nxt, ElementwiseActivation) and nxt.activation in FUSABLE:
                 self.steps.append(Step(i, layer, nxt.activation,
                                        getattr(nxt, "slope", layer.slope)))
                 self._skip[i + 1] = True

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import functional as F
+from . import _core
 from . import losses as losses_mod
 
 __all__ = ["infer_loss", "check_targets", "output_features"]
@@ -53,7 +53,7 @@ def check_targets(y, loss_fn, out_features, dtype, fn="fit", name="y"):
             y = y.reshape(n)
         if y.ndim == 1:
             # the losses' own rule (csrc/core/labels.h), with a fit-time message
-            bad, why = F._first_bad_label(y, -1 if out_features is None else out_features)
+            bad, why = _core._first_bad_label(y, -1 if out_features is None else out_features)
             if why == "not_whole":
                 raise ValueError(
                     f"{fn}: {name} of shape {y.shape} holds non-integer values but "

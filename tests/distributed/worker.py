@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 
 import nncore as nc  # noqa: E402
 import nncore.distributed as dist  # noqa: E402
-from nncore import _dist_fit  # noqa: E402
+from nncore.training import data_parallel as _dist_fit  # noqa: E402
 from scenarios import readme_loop, scenario  # noqa: E402
 
 out_dir, names = sys.argv[1], sys.argv[2:]
@@ -30,11 +30,11 @@ def _recording(reduce):
     # Before each step's reduction the parameters are the previous step's result.
     def wrapped(self, *scalars):
         checksums.append(_params_crc(self._model))
-        reduce(self, *scalars)
+        return reduce(self, *scalars)
     return wrapped
 
 
-_attach = _dist_fit.Distributed.attach
+_attach = _dist_fit.DataParallel.attach
 
 
 def _attach_keep(self, model, *a, **k):
@@ -42,9 +42,9 @@ def _attach_keep(self, model, *a, **k):
     return _attach(self, model, *a, **k)
 
 
-_dist_fit.Distributed.attach = _attach_keep
-_dist_fit.Distributed.reduce = _recording(_dist_fit.Distributed.reduce)  # python engine
-_dist_fit.Distributed.native_hook = _recording(_dist_fit.Distributed.native_hook)
+_dist_fit.DataParallel.attach = _attach_keep
+_dist_fit.DataParallel.reduce = _recording(_dist_fit.DataParallel.reduce)  # python engine
+_dist_fit.DataParallel.native_hook = _recording(_dist_fit.DataParallel.native_hook)
 
 
 def dump(name, model, history=None):

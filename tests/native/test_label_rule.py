@@ -4,6 +4,7 @@ for its fit-time messages: the first entry that is not a whole number, or not in
 import numpy as np
 import pytest
 
+from nncore import _core
 from nncore import functional as F
 
 
@@ -30,22 +31,22 @@ def test_first_bad_label_is_the_numpy_rule(dtype, classes):
             y[rng.integers(0, y.size)] += dtype(0.5)
         if np.dtype(dtype).kind == "f" and y.size and trial % 7 == 0:
             y[rng.integers(0, y.size)] = np.inf
-        assert F._first_bad_label(y, classes) == _numpy_rule(y, classes), (y, classes)
+        assert _core._first_bad_label(y, classes) == _numpy_rule(y, classes), (y, classes)
 
 
 def test_huge_unsigned_labels_do_not_wrap():
     y = np.array([1, 2**63 + 1], np.uint64)
-    assert F._first_bad_label(y, 3) == (1, "out_of_range")
+    assert _core._first_bad_label(y, 3) == (1, "out_of_range")
 
 
 def test_the_losses_reject_what_the_rule_rejects():
     logits = np.zeros((3, 4))
     for y, classes in [(np.array([0.0, 1.5, 2.0]), 4), (np.array([0, 4, 1]), 4)]:
-        bad, why = F._first_bad_label(y, classes)
+        bad, why = _core._first_bad_label(y, classes)
         with pytest.raises(ValueError, match=rf"target\[{bad}\]"):
             F.cross_entropy(logits, y)
 
 
 def test_bad_shape_is_a_clear_error():
     with pytest.raises(ValueError, match="_first_bad_label: target must be 1-D"):
-        F._first_bad_label(np.zeros((2, 2)), 3)
+        _core._first_bad_label(np.zeros((2, 2)), 3)

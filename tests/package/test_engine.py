@@ -347,6 +347,6 @@ def test_train_on_batch_native_equals_the_python_step(dtype, loss, kind):
         python.backward(loss_p.backward())
         opt_p.step()
         assert got == want
-    assert native._batch_trainer is not None  # the native path ran (and was reused)
+    assert native.batch_engine is not None  # the native path ran (and was reused)
     for p, q in zip(native.parameters(), python.parameters()):
         assert p.data.tobytes() == q.data.tobytes()

@@ -5,15 +5,14 @@ import pytest
 
 import nncore as nc
 from nncore import _core
-from nncore._native_fit import trainer_spec
-from nncore.training import _prepare
+from nncore.training import prepare, trainer_spec
 
 
 def spec_for(model, rng, loss="mse", **fit):
     x = rng.standard_normal((20, 3)).astype(np.float32)
     y = rng.standard_normal((20, 2)).astype(np.float32)
-    run = _prepare(model, x, y, loss, nc.SGD(lr=0.1, momentum=0.9), 1, 8, None, 0.0, None,
-                   None, None, False, 0)
+    run = prepare(model=model, x=x, y=y, loss=loss, optimizer=nc.SGD(lr=0.1, momentum=0.9),
+                  batch_size=8)
     return trainer_spec(model, run, shuffle=False, stop_on_nonfinite=True, **fit)
 
 

@@ -36,7 +36,6 @@ from .. import functional as F
 from ..activations import SKLEARN_NAMES as ACTIVATIONS
 from .. import training
 from ..dropout import Dropout
-from ._epoch_engine import EpochEngine
 from ._lbfgs import fit_lbfgs
 from ..layers import Dense
 from ..model import Sequential
@@ -263,10 +262,13 @@ class BaseMLP(BaseEstimator):
         steps = math.ceil(n / batch_size)
         seed = self._random_state.randint(np.iinfo(np.int32).max)
         rng = np.random.default_rng(seed)
-        run = training._prepare(model, X, target, self._loss_name(), opt, self.max_iter,
-                                batch_size, None, 0.0, None, sample_weight, None, False, None)
+        run = training.prepare(model=model, x=X, y=target, loss=self._loss_name(),
+                               optimizer=opt, epochs=self.max_iter, batch_size=batch_size,
+                               sample_weight=sample_weight)
         model.train()  # Dropout on while training (predict uses coefs_ directly)
-        engine = EpochEngine(model, run, rng, self.shuffle)
+        # sklearn's solvers step the learning rate and stopping rules once per epoch
+        engine = training.make_engine(model, run, "auto", rng, shuffle=self.shuffle,
+                                      one_epoch=True)
         l2_scale = 0.5 * self.alpha * steps / (n * mean_w) if mean_w > 0 else 0.0
         loss_factor = self._loss_factor()
         try:
@@ -275,7 +277,8 @@ class BaseMLP(BaseEstimator):
                 # sklearn's batch loss is taken before the update: so is the L2 term here
                 sq = sum(float(np.dot(w.ravel(), w.ravel())) for w in self.coefs_) \
                     if self.alpha else 0.0
-                data_loss = engine.epoch(self._lr * (c if self.solver == "sgd" else 1.0))
+                opt.lr = self._lr * (c if self.solver == "sgd" else 1.0)
+                data_loss = _one_epoch(engine, self.n_iter_)
                 self.loss_ = loss_factor * data_loss + l2_scale * sq
                 self.n_iter_ += 1
                 self.t_ += n
@@ -359,3 +362,17 @@ class BaseMLP(BaseEstimator):
         state = self.__dict__.copy()
         state.pop("_random_state", None)
         return state
+
+
+class _NoInterrupt:
+    """Ctrl-C is not caught inside an estimator's epoch (sklearn's own loop is above)."""
+    flag = False
+
+
+def _one_epoch(engine, epoch):
+    """Train one epoch (the native engine may take several calls); its mean loss."""
+    records = []
+    while not records:
+        records, _ = engine.epoch(epoch, epoch + 1, _NoInterrupt())
+    engine.take_bar()
+    return float(records[0]["loss"])

@@ -7,6 +7,7 @@ import numpy as np
 
 from .. import losses as losses_mod
 from .._inputs import check_x, check_y
+from ..training import loss_and_grad
 
 __all__ = ["fit_lbfgs"]
 
@@ -32,8 +33,7 @@ def fit_lbfgs(est, X, target, sample_weight):
     def fun(theta):
         for p, lo, hi in zip(params, bounds[:-1], bounds[1:]):
             p.data[...] = theta[lo:hi].reshape(p.shape)
-        value = loss_fn(model.forward(x), y, sample_weight=w)
-        model.backward(loss_fn.backward())
+        value = loss_and_grad(model, loss_fn, x, y, sample_weight=w)[0]
         sq = sum(float(np.dot(p.data.ravel(), p.data.ravel()))
                  for p, k in zip(params, is_coef) if k)
         l2 = 0.5 * alpha * sq / total

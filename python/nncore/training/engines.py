@@ -1,16 +1,29 @@
-"""The native engine's driver: whether a fit can run natively, and the epochs it runs
-through ``_core._Trainer`` (``csrc/core/train.cpp``), a chunk of about
-``CHUNK_SECONDS`` per call with the GIL released."""
+"""The two engines behind one interface: ``epoch(epoch, epochs, interrupted)`` trains one
+epoch (or, natively, a chunk of steps or several epochs) and returns ``(records,
+stopped_at)``; ``step(rows)`` trains one step (``train_on_batch``); ``close()`` ends the
+run. :class:`PythonEngine` loops over :func:`nncore.training.step.train_step`, the
+readable specification; :class:`NativeEngine` runs the same step in C++
+(``csrc/core/train.cpp``, ``_core._Trainer``) with the GIL released, returning to Python
+between chunks for callbacks, the progress bar and Ctrl-C. :func:`make_engine` chooses.
+
+What the native engine supports is derived from the activation registry
+(:data:`nncore.activations.FUSABLE`), from each loss class (``Loss.native``) and from the
+optimiser and layer kinds the trainer knows; nothing is listed twice."""
 from __future__ import annotations
+
+import time
 
 import numpy as np
 
-from . import callbacks as cb
-from . import losses as losses_mod
-from ._epochs import nonfinite_error
-from .optim import SGD
-from .progress import EpochProgress
-from .targets import output_features
+from .. import callbacks as cb
+from ..activations import FUSABLE
+from ..optim import SGD
+from ..progress import EpochProgress
+from ..targets import output_features
+from .step import nonfinite_error, train_step
+
+__all__ = ["PythonEngine", "NativeEngine", "make_engine", "native_unsupported",
+           "trainer_spec", "CHUNK_SECONDS"]
 
 
 #: Seconds of training per native call before control returns to Python (progress bar,
@@ -18,31 +31,42 @@ from .targets import output_features
 CHUNK_SECONDS = 0.05
 
 
+def _native_kind(layer):
+    """The trainer's kind of ``layer`` ('dense', 'activation', 'dropout'), or None."""
+    from ..activation_layers import ElementwiseActivation
+    from ..dropout import Dropout
+    from ..layers import Dense
+    if isinstance(layer, Dense):
+        return "dense"
+    if isinstance(layer, Dropout):
+        return "dropout"
+    if isinstance(layer, ElementwiseActivation) and layer.activation in FUSABLE:
+        return "activation"
+    return None
+
+
+def native_loss(loss_fn):
+    """The native engine's name of ``loss_fn`` (``Loss.native`` of its own class), or None."""
+    return type(loss_fn).__dict__.get("native")
+
+
 def native_unsupported(model, run):
     """Why the native engine cannot run this fit ('' when it can)."""
-    from . import layers as L
-    from . import optim
-    from .dropout import Dropout
+    from .. import optim
     if not run.n:
         return "no training rows"
-    if getattr(run, "native_why_not", ""):
-        return run.native_why_not
-    for i, layer in enumerate(model.layers):
-        if model._skip[i]:
-            continue
-        if type(layer) not in (L.Dense, L.ReLU, L.Sigmoid, L.Tanh, L.LeakyReLU, L.Identity,
-                               Dropout):
+    for step in model.steps:
+        i, layer = step.index, step.layer
+        kind = _native_kind(layer)
+        if kind is None:
             return f"layer {model.layer_name(i)} ({type(layer).__name__}) has no native op"
         if any(p.dtype != model.dtype for p in layer.parameters()):
             return f"layer {model.layer_name(i)} is not {model.dtype.name}"
-        if isinstance(layer, L.Dense) and layer.activation in ("softmax", "gelu", "gelu_tanh",
-                                                                "silu", "softplus"):
+        if kind == "dense" and model.activation_of(i)[0] not in FUSABLE:
             return f"layer {model.layer_name(i)} has a {layer.activation} activation (no " \
                    "native op in the engine)"
     loss_fn = run.loss_fn
-    if type(loss_fn) not in (losses_mod.MSELoss, losses_mod.BCEWithLogitsLoss,
-                             losses_mod.CrossEntropyLoss, losses_mod.L1Loss,
-                             losses_mod.HuberLoss) or loss_fn.reduction != "mean":
+    if native_loss(loss_fn) is None or loss_fn.reduction != "mean":
         return f"the loss {loss_fn!r} is not native (mse, bce_with_logits, cross_entropy, " \
                "l1 and huber with reduction='mean' are)"
     opt = run.optimizer
@@ -53,10 +77,9 @@ def native_unsupported(model, run):
             continue
         if type(c).on_step_end is not cb.Callback.on_step_end:
             return f"the callback {type(c).__name__} needs per-step hooks"
-    out = model.layers[-1].output_features(None) if isinstance(model.layers[-1], L.Dense) \
-        else output_features(model)
+    out = output_features(model)
     y = run.y
-    if isinstance(loss_fn, losses_mod.CrossEntropyLoss):
+    if native_loss(loss_fn) == "cross_entropy":
         if not ((y.ndim == 1 and y.dtype == np.int64) or (y.ndim == 2 and y.shape[1] == out)):
             return "the targets do not fit the outputs"
     elif y.ndim != 2 or y.shape[1] != out or y.dtype != model.dtype:
@@ -67,7 +90,7 @@ def native_unsupported(model, run):
 def _schedule_spec(lr_scheduler, optimizer):
     """The schedule the engine evaluates between epochs of one call, or None when it
     cannot (then it trains one epoch per call and Python steps the schedule)."""
-    from . import optim
+    from .. import optim
     spec = {"kind": "none", "base_lr": optimizer.lr, "gamma": 0.0, "eta_min": 0.0,
             "step_size": 1, "t_max": 1}
     if lr_scheduler is None:
@@ -91,14 +114,12 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None):
     """The spec ``_core._Trainer`` is made from (``csrc/bindings/train_spec.cpp`` reads it;
     an unknown or misspelt field is a ValueError there): the model's plan, the data, the
     loss, the optimiser with its state, and ``schedule`` (:func:`_schedule_spec`)."""
-    from . import layers as L
-    from .dropout import Dropout
     opt = run.optimizer
     layers = []
-    for i, layer in enumerate(model.layers):
-        if model._skip[i]:
-            continue
-        if isinstance(layer, L.Dense):
+    for step in model.steps:
+        i, layer = step.index, step.layer
+        kind = _native_kind(layer)
+        if kind == "dense":
             act, slope = model.activation_of(i)
             gb = layer.b.grad if layer.b is not None else layer._gb_scratch
             layers.append({"kind": "dense", "w": layer.w.data,
@@ -106,16 +127,15 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None):
                            "grad_w": layer.w.grad, "grad_b": gb, "in": layer.in_features,
                            "out": layer.out_features, "activation": act,
                            "slope": float(slope)})
-        elif isinstance(layer, Dropout):
+        elif kind == "dropout":
             layers.append({"kind": "dropout", "p": layer.p, "seed": layer.seed,
                            "calls": layer.calls})
         else:
             layers.append({"kind": "activation", "activation": layer.activation,
                            "slope": float(getattr(layer, "slope", 0.0))})
-    loss = {losses_mod.MSELoss: "mse", losses_mod.BCEWithLogitsLoss: "bce_logits",
-            losses_mod.L1Loss: "l1", losses_mod.HuberLoss: "huber"}.get(type(run.loss_fn))
     y = run.y
-    if loss is None:
+    loss = native_loss(run.loss_fn)
+    if loss == "cross_entropy":
         loss = "ce_labels" if y.ndim == 1 else "ce_probs"
     out = output_features(model)
     targets = np.ascontiguousarray(y, np.int64 if loss == "ce_labels" else model.dtype)
@@ -150,52 +170,121 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None):
         "health": run.health_cb is not None,
         "no_decay": [not d for d in opt.decays()] if opt.no_decay else None,
         # data-parallel runs add "rank", "world_size" and "grad_hook" (see train.h)
-        **getattr(run, "native_spec", {})}
+        **run.native_spec}
 
 
-class _NativeEpochs:
-    """Drives the native engine (``_core._Trainer``) for ``fit``: epochs or chunks of
-    steps per call, returning to Python for callbacks, validation, the progress bar and
-    Ctrl-C."""
+class PythonEngine:
+    """The python engine: epochs of :func:`~nncore.training.step.train_step`, step by step.
+    ``parallel`` (:class:`nncore.training.data_parallel.DataParallel`) makes each step
+    data-parallel: this rank's rows of the batch, its share, the reduction."""
 
-    def __init__(self, model, run, rng, shuffle, lr_scheduler, verbose, stop_on_nonfinite):
-        from . import _core
-        from .dropout import Dropout
+    bulk = False
+
+    def __init__(self, model, run, rng, shuffle=True, verbose=0, stop_on_nonfinite=True,
+                 parallel=None):
+        self.model, self.run_, self.rng, self.shuffle = model, run, rng, shuffle
+        self.verbose, self.stop_on_nonfinite, self.parallel = verbose, stop_on_nonfinite, \
+            parallel
+        self.bar = None  # the progress bar of the epoch that just finished
+
+    def epoch(self, epoch, epochs, interrupted):
+        """One epoch. Returns ([logs], None), or ([], (epoch, step)) when Ctrl-C stopped it
+        after a step."""
+        model, run = self.model, self.run_
+        for c in run.callbacks:
+            c.on_epoch_begin(epoch)
+        started = time.perf_counter()
+        n, bs, steps = run.n, run.batch_size, run.steps
+        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        bar = EpochProgress(epoch + 1, epochs, steps, self.verbose, samples=n)
+        seen = total_loss = 0.0
+        correct = 0
+        dp = self.parallel
+        for step in range(steps):
+            idx = order[step * bs:(step + 1) * bs]
+            if dp is None:
+                value, good = train_step(model, run, idx, where=(epoch, step),
+                                         stop_on_nonfinite=self.stop_on_nonfinite)
+            else:
+                rows, scale = dp.rows_and_share(idx)
+                value, good = train_step(model, run, rows, scale=scale, reduce=dp.reduce,
+                                         where=(epoch, step),
+                                         stop_on_nonfinite=self.stop_on_nonfinite)
+            seen += len(idx)
+            total_loss += value * len(idx)
+            correct += good
+            if self._step_end(bar, step, total_loss / seen, interrupted):
+                return [], (epoch, step + 1)
+        logs = {"loss": total_loss / max(seen, 1)}
+        if run.loss_fn.classification:
+            logs["accuracy"] = correct / max(seen, 1)
+        logs["epoch_time"] = time.perf_counter() - started
+        self.bar = bar
+        return [logs], None
+
+    def _step_end(self, bar, step, loss, interrupted):
+        """Per-step callbacks and the progress bar; True when Ctrl-C came."""
+        logs = {"loss": loss}
+        for c in self.run_.callbacks:
+            c.on_step_end(step, logs)
+        bar.update(step + 1, **logs)
+        if interrupted.flag:
+            bar.close(loss=loss, interrupted=True)
+            return True
+        return False
+
+    def step(self, rows):
+        """One step on ``rows`` of the run (``train_on_batch``); returns the loss."""
+        return train_step(self.model, self.run_, rows,
+                          stop_on_nonfinite=self.stop_on_nonfinite)[0]
+
+    def take_bar(self):
+        """The finished epoch's progress bar (the epoch end closes it)."""
+        bar, self.bar = self.bar, None
+        return bar
+
+    def close(self):
+        pass
+
+
+class NativeEngine:
+    """The native engine (``_core._Trainer``): epochs or chunks of steps per call,
+    returning to Python for callbacks, validation, the progress bar and Ctrl-C.
+    ``one_epoch`` makes every call train at most one epoch (scikit-learn's solvers)."""
+
+    def __init__(self, model, run, rng, shuffle=True, verbose=0, stop_on_nonfinite=True,
+                 lr_scheduler=None, one_epoch=False):
+        from .. import _core
         self.model, self.run_, self.rng, self.verbose = model, run, rng, verbose
         self.shuffle = bool(shuffle)
         schedule = _schedule_spec(lr_scheduler, run.optimizer)
         # Epochs run back to back in one call only when nothing happens between them.
-        self.per_epoch = bool(run.callbacks) or run.x_val is not None or schedule is None
+        self.per_epoch = one_epoch or bool(run.callbacks) or run.x_val is not None or \
+            schedule is None
         self.bulk = not self.per_epoch and verbose == 0
         # the Dropout layers, in plan order: their call counts go in and come back
-        self.dropouts = [layer for i, layer in enumerate(model.layers)
-                         if isinstance(layer, Dropout) and not model._skip[i]]
+        self.dropouts = [s.layer for s in model.steps if _native_kind(s.layer) == "dropout"]
         # Each epoch's order is rng.permutation(rows), drawn here as the python engine
         # draws it; orders drawn ahead wait in self.orders with the generator state from
-        # before them, so that finish() can give back what no epoch used.
-        self.rows = getattr(run, "native_spec", {}).get("global_n") or run.n
+        # before them, so that close() can give back what no epoch used.
+        self.rows = run.native_spec.get("global_n") or run.n
         self.orders = []
         self.trainer = _core._Trainer(trainer_spec(model, run, shuffle, stop_on_nonfinite,
                                                    schedule))
-        self.step = self.trainer_step = 0
-        self.bar = None
+        self.step_in_epoch = self.trainer_step = 0
+        self.bar = self.done_bar = None
 
-    def run(self, epoch, epochs, interrupted):
+    def epoch(self, epoch, epochs, interrupted):
         """Train from ``epoch`` for one call. Returns (records, None) or, when Ctrl-C
-        came mid-epoch, (records, (epoch, step))."""
+        came mid-epoch, (records, (epoch, step)); ``records`` are the finished epochs'
+        logs (bulk: columns for History)."""
         run, opt = self.run_, self.run_.optimizer
-        if self.step == 0:
+        if self.step_in_epoch == 0:
             for c in run.callbacks:
                 c.on_epoch_begin(epoch)
             self.bar = EpochProgress(epoch + 1, epochs, run.steps, self.verbose, samples=run.n)
         res = self.call(1 if self.per_epoch else epochs - epoch, CHUNK_SECONDS, opt.lr)
-        if res["hook_failed"]:
-            raise RuntimeError("fit: the native engine's gradient hook failed")
-        if res["nonfinite"]:
-            rows = self.trainer.batch_rows()
-            self.model.forward(run.x[rows])  # the failing batch's outputs, for the message
-            raise nonfinite_error(self.model, res["bad_loss"], res["epoch"], res["step"])
-        self.step = res["step"]
+        self.step_in_epoch = res["step"]
         if run.health_cb is not None and res["health"]:  # one epoch a call (a callback)
             run.health_cb.set_epoch_sums(res["health"][0], run.steps)
         columns = {"loss": res["loss"]}
@@ -211,21 +300,27 @@ class _NativeEpochs:
             records = [dict(zip(names, values)) for values in zip(*columns.values())]
             finished = len(records)
             if records:
-                run.bar = self.bar if len(records) == 1 else None
-        if self.step > 0:
+                self.done_bar = self.bar if len(records) == 1 else None
+        if self.step_in_epoch > 0:
             if finished:  # a new epoch is under way: its bar
                 self.bar = EpochProgress(res["epoch"] + 1, epochs, run.steps, self.verbose,
                                          samples=run.n)
-            self.bar.update(self.step, loss=res["running_loss"])
+            self.bar.update(self.step_in_epoch, loss=res["running_loss"])
             if interrupted.flag:
                 self.bar.close(loss=res["running_loss"], interrupted=True)
-                return records, (res["epoch"], self.step)
+                return records, (res["epoch"], self.step_in_epoch)
         return records, None
+
+    def step(self, rows):
+        """One step on ``rows`` of the run (``train_on_batch``; a trainer made without
+        shuffle, whose data the caller set); returns the loss."""
+        return self.call(1, float("inf"), self.run_.optimizer.lr)["last_loss"]
 
     def call(self, max_epochs, seconds, lr):
         """One native call: up to ``max_epochs`` epochs or ``seconds``; hands over the
         orders of the epochs it may start and takes back what the call changed (the
-        optimiser's step count, the Dropout layers' call counts)."""
+        optimiser's step count, the Dropout layers' call counts). Raises for a
+        non-finite loss (NonFiniteLossError) or a failed gradient hook."""
         orders = None
         if self.shuffle:
             # Epochs this call may start (the one under way has its order), at most about
@@ -245,11 +340,40 @@ class _NativeEpochs:
         self.run_.optimizer.steps = self.trainer.optimizer_steps
         for layer, calls in zip(self.dropouts, self.trainer.dropout_calls()):
             layer.calls = calls
+        if res["hook_failed"]:
+            raise RuntimeError("fit: the native engine's gradient hook failed")
+        if res["nonfinite"]:
+            rows = self.trainer.batch_rows()
+            x = self.run_.x
+            self.model.forward(x[rows])  # the failing batch's outputs, for the message
+            raise nonfinite_error(self.model, res["bad_loss"], res["epoch"], res["step"])
         return res
 
-    def finish(self):
+    def take_bar(self):
+        """The finished epoch's progress bar (the epoch end closes it)."""
+        bar, self.done_bar = self.done_bar, None
+        return bar
+
+    def close(self):
         """Give the generator back the state before any order no epoch used."""
         if self.orders:
             self.rng.bit_generator.state = self.orders[0][0]
             self.orders = []
         self.trainer = None
+
+
+def make_engine(model, run, engine, rng, *, shuffle=True, verbose=0, stop_on_nonfinite=True,
+                lr_scheduler=None, parallel=None, one_epoch=False, fn="fit"):
+    """The engine for this run: ``engine="native"`` (ValueError when it cannot run it),
+    ``"python"``, or ``"auto"``: native unless something in the run has no native op
+    (printed at ``verbose >= 1``)."""
+    why_not = native_unsupported(model, run) if engine != "python" else ""
+    if engine == "native" and why_not:
+        raise ValueError(f"{fn}: engine='native' cannot run this model: {why_not}; use "
+                         "engine='python' or 'auto'")
+    if engine == "auto" and why_not and verbose >= 1:
+        print(f"{fn}: the python engine runs this fit ({why_not})")
+    if engine == "python" or why_not:
+        return PythonEngine(model, run, rng, shuffle, verbose, stop_on_nonfinite, parallel)
+    return NativeEngine(model, run, rng, shuffle, verbose, stop_on_nonfinite, lr_scheduler,
+                        one_epoch)

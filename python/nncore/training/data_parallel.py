@@ -14,20 +14,21 @@ so that the sum over ranks of the gradients is the global batch's mean gradient.
 Allreduce per step on one flat buffer then sums the gradients with the loss and the
 correct count (appended to it), and
 every rank makes the same update. The native engine does the step in C++ and calls
-:meth:`Distributed.native_hook` once per step (csrc/core/train.cpp); the python engine
-runs :meth:`Distributed.python_epoch`, the same step in the order of
-``_epochs._python_epoch``, so both engines give the same bits.
+:meth:`DataParallel.native_hook` once per step (csrc/core/train.cpp); the python engine
+runs :func:`nncore.training.step.train_step` with this rank's rows
+(:meth:`DataParallel.rows_and_share`) and :meth:`DataParallel.reduce`, so both engines
+give the same bits. This is a strategy, not an epoch: the engines' epochs run it.
 """
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 import zlib
 
 import numpy as np
 
-from . import distributed as D
+from .. import distributed as D
+from .step import NonFiniteLossError
 
 MODES = (True, "replicated", "sharded")
 
@@ -45,8 +46,8 @@ def _scalars(obj):
             if isinstance(v, (bool, int, float, str, tuple, type(None)))}
 
 
-class Distributed:
-    """One distributed fit: created before the run is prepared (the seed and verbosity
+class DataParallel:
+    """One data-parallel fit: created before the run is prepared (the seed and verbosity
     must agree first), attached after."""
 
     def __init__(self, mode, seed, verbose):
@@ -57,7 +58,7 @@ class Distributed:
         self.rank, self.size = D.rank(), D.world_size()
         if seed is None:  # every rank must shuffle alike: rank 0 draws the seed
             seed = int(np.random.SeedSequence().entropy % (1 << 63)) if self.rank == 0 else 0
-            seed = D._bcast_object(seed)
+            seed = D.bcast_object(seed)
         self.seed = seed
         self.verbose = verbose if self.rank == 0 else 0
 
@@ -91,23 +92,18 @@ class Distributed:
         D.broadcast_parameters(model, opt)
         params = opt.params
         self.params = params
+        n_local = run.n
         if self.sharded:
-            counts = D._allgather_object(run.n)
+            counts = D.allgather_object(run.n)
             self.lo = sum(counts[:self.rank])
             self.hi = self.lo + run.n
             self.n_global = sum(counts)
             if self.n_global == 0:
                 raise D.DistributedError("fit(distributed='sharded'): no training rows on "
                                          "any rank")
-            run.n_local = run.n
-            run.n = self.n_global
-            run.batch_size = self.n_global if batch_size is None else int(batch_size)
-            run.steps = math.ceil(self.n_global / run.batch_size)
             # every rank needs the global weights for its share of each batch's denominator
             self.w_global = None if run.weights is None else np.concatenate(
-                D._allgather_object(np.asarray(run.weights)))
-            if run.x_val is not None:
-                run.evaluate = self.evaluate_sharded
+                D.allgather_object(np.asarray(run.weights)))
         else:
             self.w_global = None if run.weights is None else np.asarray(run.weights)
         # One buffer: every gradient, then the loss share (as hi + lo in the gradients'
@@ -123,102 +119,65 @@ class Distributed:
             p.grad = view
             off += p.grad.size
         self.grads = self.buf[:total]
-        self.scal = np.zeros(2, np.float64)
-        self.comm = D._comm()
-        self.in_place = D._mpi().IN_PLACE
+        self.comm = D.communicator()
+        self.in_place = D.mpi_module().IN_PLACE
         self.steps_done = 0
         self.model_evaluate = model.evaluate
-        D._watchdog.arm("start-up")  # starts the watchdog thread
-        D._watchdog.disarm()
-        run.native_spec = {"rank": self.rank, "world_size": self.size,
-                           "grad_hook": self.native_hook, "reduce_tail": self.buf[-3:]}
+        D.watchdog.arm("start-up")  # starts the watchdog thread
+        D.watchdog.disarm()
+        native_spec = {"rank": self.rank, "world_size": self.size,
+                       "grad_hook": self.native_hook, "reduce_tail": self.buf[-3:]}
         if self.sharded:  # the local rows, with the global set's size and every weight
-            run.native_spec.update(
-                n=run.n_local, global_n=self.n_global, own_lo=self.lo,
+            native_spec.update(
+                n=n_local, global_n=self.n_global, own_lo=self.lo,
                 weights=None if self.w_global is None else
                 np.ascontiguousarray(self.w_global, model.dtype))
+            run.for_data_parallel(
+                native_spec=native_spec, n_global=self.n_global, batch_size=batch_size,
+                evaluate=self.evaluate_sharded if run.x_val is not None else None)
+        else:
+            run.for_data_parallel(native_spec=native_spec)
 
     # ---------------------------------------------------------------- the reduction
 
-    def reduce(self, scalars):
-        """Sum the gradients and ``scalars`` (float64 [loss share, correct]) over the
-        ranks, in place, with one Allreduce; the packing of the native engine's
-        ``reduce_tail`` (csrc/core/train.h). The result is the same on every rank."""
-        wd = D._watchdog
+    def reduce(self, value, correct):
+        """Sum the gradients, this rank's loss share ``value`` and its ``correct`` count
+        over the ranks, in place, with one Allreduce; the packing of the native engine's
+        ``reduce_tail`` (csrc/core/train.h). Returns the sums, the same on every rank."""
+        wd = D.watchdog
         wd.what = f"the gradient allreduce of step {self.steps_done + 1}"
-        wd.deadline = time.monotonic() + D._timeout
+        wd.deadline = time.monotonic() + D.timeout()
         tail, T = self.buf[-3:], self.buf.dtype.type
-        hi = T(scalars[0])
-        tail[0], tail[1], tail[2] = hi, T(scalars[0] - float(hi)), T(scalars[1])
+        hi = T(value)
+        tail[0], tail[1], tail[2] = hi, T(value - float(hi)), T(correct)
         self.comm.Allreduce(self.in_place, self.buf)
-        scalars[0] = float(tail[0]) + float(tail[1])
-        scalars[1] = float(tail[2])
         wd.deadline = None
         self.steps_done += 1
+        return float(tail[0]) + float(tail[1]), int(tail[2])
 
     def native_hook(self):
         """The native engine's grad_hook, once per step with the GIL held: the engine has
         written the loss and correct count into the buffer's tail (``reduce_tail``)."""
-        wd = D._watchdog
+        wd = D.watchdog
         wd.what = f"the gradient allreduce of step {self.steps_done + 1}"
-        wd.deadline = time.monotonic() + D._timeout
+        wd.deadline = time.monotonic() + D.timeout()
         self.comm.Allreduce(self.in_place, self.buf)
         wd.deadline = None
         self.steps_done += 1
 
     # ---------------------------------------------------------------- the python engine
 
-    def python_epoch(self, model, run, rng, epoch, epochs, shuffle, verbose,
-                     stop_on_nonfinite, interrupted):
-        """_epochs._python_epoch, data-parallel: this rank's rows of each global batch,
-        the gradient scaled by its share, one reduction, the same update everywhere."""
-        from .progress import EpochProgress
-        from ._epochs import _epoch_logs, _step_end, count_correct, nonfinite_error
-        for c in run.callbacks:
-            c.on_epoch_begin(epoch)
-        started = time.perf_counter()
-        n, bs, steps = run.n, run.batch_size, run.steps
-        x, y, weights, loss_fn, optimizer = run.x, run.y, run.weights, run.loss_fn, \
-            run.optimizer
-        order = rng.permutation(n) if shuffle else np.arange(n)
-        bar = EpochProgress(epoch + 1, epochs, steps, verbose)
-        seen = total_loss = 0.0
-        correct = 0
-        scalars = self.scal
-        T = model.dtype.type
-        for step in range(steps):
-            idx = order[step * bs:(step + 1) * bs]
-            batch = len(idx)
-            if self.sharded:
-                mine = idx[(idx >= self.lo) & (idx < self.hi)]
-                local_idx = mine - self.lo
-            else:
-                mine = local_idx = idx[batch * self.rank // self.size:
-                                       batch * (self.rank + 1) // self.size]
-            if len(mine):
-                xb, yb = x[local_idx], y[local_idx]
-                wb = None if weights is None else weights[local_idx]
-                out = model.forward(xb)
-                value = loss_fn(out, yb, sample_weight=wb)
-                scale = self._share(idx, mine)
-                model.backward(loss_fn.backward() * T(scale))
-                value *= scale
-                good = count_correct(out, yb) if loss_fn.classification else 0
-            else:
-                self.grads.fill(0)
-                value, good = 0.0, 0
-            scalars[0], scalars[1] = value, good
-            self.reduce(scalars)
-            value, good = float(scalars[0]), int(scalars[1])
-            if not math.isfinite(value) and stop_on_nonfinite:
-                raise nonfinite_error(model, value, epoch, step)
-            optimizer.step()
-            seen += batch
-            total_loss += value * batch
-            correct += good
-            if _step_end(run, bar, step, total_loss / seen, interrupted):
-                return [], (epoch, step + 1)
-        return [_epoch_logs(run, bar, loss_fn, total_loss, correct, seen, started)], None
+    def rows_and_share(self, idx):
+        """This rank's rows (local row numbers) of the global batch ``idx`` and its share
+        of the batch's denominator (0 when it holds none)."""
+        batch = len(idx)
+        if self.sharded:
+            mine = idx[(idx >= self.lo) & (idx < self.hi)]
+            rows = mine - self.lo
+        else:
+            mine = rows = idx[batch * self.rank // self.size:
+                              batch * (self.rank + 1) // self.size]
+        return rows, self._share(idx, mine) if len(mine) else 0.0
 
     def _share(self, idx, mine):
         """This rank's part of the batch's denominator (rows, or sample weights summed in
@@ -239,7 +198,7 @@ class Distributed:
         mine = self.model_evaluate(x, y, loss_fn, sample_weight=sample_weight) if n else {}
         denom = float(np.sum(sample_weight, dtype=np.float64)) if sample_weight is not None \
             else float(n)
-        every = D._allgather_object((mine, denom, n))
+        every = D.allgather_object((mine, denom, n))
         parts = [(m, d, k) for m, d, k in every if k]
         total_d = sum(d for _, d, _ in parts)
         total_n = sum(k for _, _, k in parts)
@@ -257,7 +216,6 @@ class Distributed:
         """An exception raised on this rank alone aborts the job (the other ranks would
         wait for it forever); those raised alike on every rank (the ranks disagree; a
         non-finite loss, which is global) propagate."""
-        from ._epochs import NonFiniteLossError
         try:
             yield
         except (D.DistributedError, NonFiniteLossError):
@@ -265,11 +223,11 @@ class Distributed:
         except BaseException as e:  # noqa: BLE001 - any other error ends the whole job
             import traceback
             traceback.print_exc()
-            D._abort(f"fit raised {type(e).__name__}: {e}")
+            D.abort_job(f"fit raised {type(e).__name__}: {e}")
 
     def finish(self, history):
         """The same History on every rank: rank 0's epoch times."""
         if "epoch_time" in history.history:
-            history.history["epoch_time"] = D._bcast_object(history.history["epoch_time"])
+            history.history["epoch_time"] = D.bcast_object(history.history["epoch_time"])
         history.distributed = {"mode": "sharded" if self.sharded else "replicated",
                                "world_size": self.size}

@@ -26,6 +26,8 @@ def native_unsupported(model, run):
         return "no training rows"
     if getattr(run, "native_why_not", ""):
         return run.native_why_not
+    if model.has_hooks():
+        return "a layer has hooks (they run in Python)"
     for i, layer in enumerate(model.layers):
         if model._skip[i]:
             continue

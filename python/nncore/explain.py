@@ -262,7 +262,8 @@ def net(lang="en", write=print):
         a = _sigmoid(s)
         tag = ["(1-1)", "(1-2)", "(1-3)"][layer - 1]
         for j in range(len(w)):
-            terms = " + ".join(f"{n}·{_wname(layer, j + 1, i + 1)}" for i, n in enumerate(in_names))
+            terms = " + ".join(f"{n}·{_wname(layer, j + 1, i + 1)}"
+                               for i, n in enumerate(in_names))
             nums = " + ".join(f"{_p(inp[i])}·{_p(w[j, i])}" for i in range(len(inp)))
             out.eq(f"{_sname(layer, j)}", f"{terms} = {nums}", s[j], tag)
             out.eq(f"{_hname(layer, j)}", f"sigmoid({_sname(layer, j)})", a[j])

@@ -293,7 +293,8 @@ class StepTrace:
             acts = [rec.activation] if rec.activation not in (None, "identity") else []
             g = rec.grad_w
             norm = float(np.linalg.norm(g)) if g is not None else 0.0
-            ax.text(col * dx, label_y, f"{rec.name}\n{widths[col]} units"
+            units = f"{widths[col]} unit" + ("s" if widths[col] > 1 else "")
+            ax.text(col * dx, label_y, f"{rec.name}\n{units}"
                     f"{', ' + ' + '.join(acts + after) if acts + after else ''}\n"
                     f"‖dL/dw‖ = {norm:.3g}", ha="center", va="top", fontsize=8)
         small = tall <= 8
@@ -309,10 +310,10 @@ class StepTrace:
                     d = deltas[col - 1][u]
                     face, label = cmap(dnorm(d)), (f"{d:.2g}" if small else "")
                     dark = abs(d) > 0.6 * dmax
-                ax.scatter([col * dx], [y], s=900, c=[face], edgecolors="0.2",
+                ax.scatter([col * dx], [y], s=1400, c=[face], edgecolors="0.2",
                            linewidths=0.8, zorder=2)
                 if label:
-                    ax.text(col * dx, y, label, ha="center", va="center", fontsize=7,
+                    ax.text(col * dx, y, label, ha="center", va="center", fontsize=6.5,
                             color="white" if dark else "black", zorder=3)
         ax.set_xlim(-0.8, (len(widths) - 1) * dx + 0.8)
         ax.set_ylim(label_y - 1.3, (tall - 1) / 2 + 0.6)

@@ -172,3 +172,21 @@ def test_the_command_line():
     proc = subprocess.run([sys.executable, "-m", "nncore", "explain", "nope"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_learn_md_runs(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("matplotlib")
+    import pathlib
+    doc = pathlib.Path(__file__).resolve().parents[2] / "docs" / "learn.md"
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(), re.S)
+    assert len(blocks) == 5
+    monkeypatch.chdir(tmp_path)
+    scope = {}
+    for code in blocks:
+        exec(compile(code, "<learn.md>", "exec"), scope)  # noqa: S102
+    out = capsys.readouterr().out
+    assert (tmp_path / "trace_xor.png").stat().st_size > 10_000
+    assert "3 (4, 4)" in out  # the hook saw the three forwards of the fit
+    assert "δ = dL/dz = dL/da * sigmoid'(z)" in out
+    norms = [float(v) for v in re.findall(r"\|δ\| = ([0-9.e+-]+)", out)]
+    assert len(norms) == 10 and all(a < b for a, b in zip(norms, norms[1:]))  # vanishing

@@ -340,3 +340,17 @@ def test_bad_input():
         nc.trace(model, np.ones((3, 4)), np.ones((3, 1)), "mse")
     with pytest.raises(TypeError, match="optimizer"):
         nc.trace(model, np.ones((3, 2)), np.ones((3, 1)), "mse", optimizer=object())
+
+
+def test_trace_sees_what_the_user_hooks_make_and_keeps_them():
+    model = nc.Sequential([nc.Dense(3, 4, "tanh"), nc.Dense(4, 2)], seed=0, dtype="float64")
+    x, y = _data(outputs=2)
+    calls = []
+    handle = model.layers[0].register_forward_hook(lambda m, i, out: 2 * out)
+    model.layers[1].register_full_backward_hook(lambda m, gi, go: calls.append(1))
+    tr = nc.trace(model, x, y, "mse")
+    np.testing.assert_allclose(tr.layers[0].output, 2 * np.tanh(tr.layers[0].z), rtol=1e-14)
+    np.testing.assert_array_equal(tr.layers[1].input, tr.layers[0].output)
+    assert calls == [1] and model.has_hooks()
+    handle.remove()
+    assert model.has_hooks()  # the backward hook stays

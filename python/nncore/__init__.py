@@ -30,6 +30,7 @@ from .model import History, NonFiniteLossError, Sequential, load
 from .optim import (SGD, Adam, CosineAnnealingLR, ExponentialLR, StepLR, clip_grad_norm_,
                     clip_grad_value_)
 from .saving import ModelFileError
+from .trace import StepTrace, trace
 
 __all__ += [
     "callbacks", "data", "initializers", "layers", "losses", "optim",
@@ -40,5 +41,5 @@ __all__ += [
     "GELU", "SiLU", "Softplus",
     "History", "NonFiniteLossError", "Sequential",
     "SGD", "Adam", "CosineAnnealingLR", "ExponentialLR", "StepLR", "clip_grad_norm_",
-    "clip_grad_value_", "ModelFileError", "load",
+    "clip_grad_value_", "ModelFileError", "load", "trace", "StepTrace",
 ]

@@ -64,12 +64,17 @@ def main(argv=None):
     if argv[:1] == ["bench"]:
         from .bench import main as bench_main
         return bench_main(argv[1:])
+    if argv[:1] == ["explain"]:
+        from .explain import main as explain_main
+        return explain_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m nncore", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="train XOR, spirals and (with scikit-learn) digits")
     d.add_argument("--quick", action="store_true", help="fewer epochs")
     d.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     sub.add_parser("info", help="print nncore.config()")
+    sub.add_parser("explain", help="one training step of the tutorials' examples, number by "
+                   "number (`python -m nncore explain chain|net|xor [--lang zh]`)")
     sub.add_parser("bench", help="time native vs NumPy vs pure Python (kernels and training; "
                    "`python -m nncore bench -h`)")
     args = parser.parse_args(argv)

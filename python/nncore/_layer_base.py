@@ -1,11 +1,12 @@
-"""The base of every layer: :class:`Layer`, :class:`Parameter`, the dtype rule and the
-reused workspaces. :mod:`nncore.layers` is the public face; this module imports nothing
-from nncore."""
+"""The base of every layer: :class:`Layer`, :class:`Parameter`, the dtype rule, the
+reused workspaces and the layers' forward and backward hooks (:class:`RemovableHandle`).
+:mod:`nncore.layers` is the public face; this module imports nothing from nncore."""
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Parameter", "Layer", "as_dtype", "model_dtype"]
+__all__ = ["Parameter", "Layer", "RemovableHandle", "as_dtype", "model_dtype",
+           "hook_generation"]
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -63,8 +64,64 @@ def _workspace(buf, shape, dtype):
     return np.empty(shape, dtype)
 
 
+# --- hooks ------------------------------------------------------------------------------
+# Counts every registration and removal of a hook on any layer, so that a model can tell
+# cheaply whether its fusion plan (which never fuses a hooked layer) is still current.
+_hook_changes = [0]
+
+
+def hook_generation():
+    """A number that changes whenever a hook is registered on or removed from any layer."""
+    return _hook_changes[0]
+
+
+class RemovableHandle:
+    """What ``register_*_hook`` returns: ``handle.remove()`` takes the hook off (also as a
+    context manager: the hook is removed at the end of the ``with`` block), as PyTorch's
+    ``torch.utils.hooks.RemovableHandle``."""
+
+    _next_id = 0
+
+    def __init__(self, hooks):
+        self.hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self):
+        """Remove the hook (a second call does nothing)."""
+        if self.hooks.pop(self.id, None) is not None:
+            _hook_changes[0] += 1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+        return False
+
+
+def _register(layer, attr, fn, kind):
+    if not callable(fn):
+        raise TypeError(f"{type(layer).__name__}.register_{kind}_hook: hook must be callable; "
+                        f"got {type(fn).__name__}")
+    hooks = layer.__dict__.get(attr)
+    if hooks is None:
+        hooks = {}
+        setattr(layer, attr, hooks)
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = fn
+    _hook_changes[0] += 1
+    return handle
+
+
 class Layer:
-    """Base class: a step of a network with forward, backward and (maybe) parameters."""
+    """Base class: a step of a network with forward, backward and (maybe) parameters.
+
+    Hooks (PyTorch's convention): :meth:`register_forward_hook` and
+    :meth:`register_full_backward_hook` (alias :meth:`register_backward_hook`) run during
+    :meth:`nncore.Sequential.forward` / ``backward`` and when the layer is called
+    (``layer(x)``; ``layer.forward(x)`` runs no hook, as in PyTorch).
+    """
 
     activation = None  # for activation layers: the name nncore.functional uses
     declared_dtype = None  # the dtype the layer was given, if any (Sequential checks them)
@@ -81,7 +138,68 @@ class Layer:
         raise NotImplementedError
 
     def __call__(self, x):
-        return self.forward(x)
+        """``forward(x)`` followed by the forward hooks."""
+        return self.run_forward_hooks(x, self.forward(x))
+
+    # -------------------------------------------------------------------- hooks
+
+    def register_forward_hook(self, hook):
+        """Call ``hook(layer, inputs, output)`` after every forward of this layer in a
+        model (``inputs`` is the tuple ``(x,)``). A hook that returns something other
+        than None replaces the output: the next layer (and the next hook) gets it. The
+        model's backward then treats the gradient arriving at the replacement as the
+        gradient of the layer's own output (nncore has no autograd to differentiate the
+        replacement). Returns a :class:`RemovableHandle`.
+
+        A model with hooks trains on the python engine, and a hooked layer is never fused
+        with its neighbour: a ``Dense`` without activation followed by an activation
+        layer runs as two calls when either has a hook, so the Dense's hook sees
+        ``z = x @ w + b`` and the activation's hook sees ``z`` in and ``f(z)`` out (the
+        same bits as the fused call)."""
+        return _register(self, "_forward_hooks", hook, "forward")
+
+    def register_full_backward_hook(self, hook):
+        """Call ``hook(layer, grad_input, grad_output)`` after every backward of this layer
+        in a model: ``grad_output = (dL/d output,)``, ``grad_input = (dL/d input,)``
+        (``(None,)`` for a model's first layer, which skips it; see
+        :meth:`nncore.Sequential.set_input_grad`). A hook that returns a tuple (or an
+        array) replaces ``grad_input``: the previous layer gets it. Parameter gradients
+        are already set when the hook runs. Returns a :class:`RemovableHandle`."""
+        return _register(self, "_backward_hooks", hook, "full_backward")
+
+    def register_backward_hook(self, hook):
+        """The same as :meth:`register_full_backward_hook`. (PyTorch deprecates this name
+        because its hook saw only a module's last operation; an nncore layer's backward
+        is one step, so both names mean the full hook.)"""
+        return self.register_full_backward_hook(hook)
+
+    def has_hooks(self):
+        """Whether any forward or backward hook is registered on this layer."""
+        d = self.__dict__
+        return bool(d.get("_forward_hooks")) or bool(d.get("_backward_hooks"))
+
+    def run_forward_hooks(self, x, y):
+        """``y`` after this layer's forward hooks (each may replace it); ``y`` itself when
+        there are none. :class:`nncore.Sequential` calls it after each layer's forward."""
+        hooks = self.__dict__.get("_forward_hooks")
+        if hooks:
+            for fn in list(hooks.values()):
+                r = fn(self, (x,), y)
+                if r is not None:
+                    y = r
+        return y
+
+    def run_backward_hooks(self, grad_x, grad_y):
+        """``grad_x`` (dL/d input) after this layer's backward hooks, which see
+        ``(grad_x,)`` and ``(grad_y,)`` and may replace the first; ``grad_x`` itself when
+        there are none."""
+        hooks = self.__dict__.get("_backward_hooks")
+        if hooks:
+            for fn in list(hooks.values()):
+                r = fn(self, (grad_x,), (grad_y,))
+                if r is not None:
+                    grad_x = r[0] if isinstance(r, (tuple, list)) else r
+        return grad_x
 
     def parameters(self):
         """The layer's trainable :class:`Parameter` objects (none by default)."""

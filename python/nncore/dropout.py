@@ -70,6 +70,12 @@ class Dropout(Layer):
         self.calls += 1
         return self._y
 
+    @property
+    def mask(self):
+        """The mask of the last forward (0 for a dropped element, ``1 / (1 - p)`` for a
+        kept one), or None when it dropped nothing (eval mode, ``p = 0``)."""
+        return self._mask
+
     def backward(self, grad_y):
         """``grad_y`` times the last mask (``grad_y`` itself in eval mode)."""
         if self._y is None:

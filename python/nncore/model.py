@@ -16,7 +16,7 @@ from .activations import FUSABLE
 from .data import batches
 from .history import History
 from .activation_layers import ElementwiseActivation
-from ._layer_base import model_dtype
+from ._layer_base import hook_generation, model_dtype
 from .layers import Dense, Layer
 from .training import NonFiniteLossError, count_correct
 
@@ -89,13 +89,16 @@ class Sequential:
         """The steps ``forward`` and ``backward`` run: one per layer, except that a Dense
         without activation followed by an activation layer the GEMM epilogue applies
         (:data:`nncore.activations.FUSABLE`) is one step, the activation fused into the
-        product's store. The model owns the plan; the layers stay as given."""
+        product's store. The model owns the plan; the layers stay as given. A layer with
+        hooks is never fused (its hooks see its own input and output)."""
         self.steps, self._skip, i = [], [False] * len(self.layers), 0
+        self._hooks_seen = hook_generation()
         while i < len(self.layers):
             layer = self.layers[i]
             nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
             if isinstance(layer, Dense) and layer.activation == "identity" and \
-                    isinstance(nxt, ElementwiseActivation) and nxt.activation in FUSABLE:
+                    isinstance(nxt, ElementwiseActivation) and nxt.activation in FUSABLE and \
+                    not (layer.has_hooks() or nxt.has_hooks()):
                 self.steps.append(Step(i, layer, nxt.activation,
                                        getattr(nxt, "slope", layer.slope)))
                 self._skip[i + 1] = True
@@ -138,15 +141,17 @@ class Sequential:
 
     def forward(self, x):
         """Output of the network for a batch ``x`` (a reused workspace: copy to keep)."""
+        if self._hooks_seen != hook_generation():  # a hook came or went: re-plan
+            self._plan()
         for step in self.steps:
             if not isinstance(step.layer, Dense):
-                x = step.layer.forward(x)
+                x = step.layer.run_forward_hooks(x, step.layer.forward(x))
                 continue
             act = step.activation
             if self.logits_out and step is self.steps[-1] and step.layer.activation == "softmax":
                 act = "identity"  # the loss applies the softmax itself, exactly
-            x = step.layer.forward(x, act, step.slope,
-                                   need_grad_x=step.index > 0 or self._input_grad)
+            x = step.layer.run_forward_hooks(x, step.layer.forward(
+                x, act, step.slope, need_grad_x=step.index > 0 or self._input_grad))
         return x
 
     __call__ = forward
@@ -156,10 +161,17 @@ class Sequential:
         parameter's ``grad``. Returns d loss / d input, or None when the first layer
         skips it (call ``set_input_grad(True)`` to get it)."""
         for step in reversed(self.steps):
-            grad = step.layer.backward(grad)
+            grad = step.layer.run_backward_hooks(step.layer.backward(grad), grad)
             if grad is None:
                 break
         return grad
+
+    def has_hooks(self):
+        """Whether a layer has a forward or backward hook (such a model trains on the
+        python engine, with its hooked layers unfused)."""
+        if self._hooks_seen != hook_generation():
+            self._plan()
+        return any(layer.has_hooks() for layer in self.layers)
 
     def set_input_grad(self, needed=True):
         """Whether :meth:`backward` computes d loss / d input (off by default: training

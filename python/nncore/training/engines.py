@@ -55,6 +55,8 @@ def native_unsupported(model, run):
     from .. import optim
     if not run.n:
         return "no training rows"
+    if model.has_hooks():  # also brings the plan up to date
+        return "a layer has hooks (they run in Python)"
     for step in model.steps:
         i, layer = step.index, step.layer
         kind = _native_kind(layer)

@@ -5,6 +5,7 @@ import numpy as np
 
 from . import functional as F
 from ._layer_base import Layer, _workspace
+from .runtime import default_rng
 
 __all__ = ["Dropout"]
 
@@ -33,7 +34,8 @@ class Dropout(Layer):
     p : float in [0, 1)
         Probability of dropping an element.
     seed : int, optional
-        The layer's seed; a model's ``seed`` replaces it. Default: drawn at random.
+        The layer's seed; a model's ``seed`` replaces it. Default: drawn at random (from
+        :func:`nncore.manual_seed`'s stream when set).
     """
 
     def __init__(self, p=0.5, seed=None, calls=0, name=None):
@@ -43,7 +45,7 @@ class Dropout(Layer):
         if not 0 <= p < 1:
             raise ValueError(f"Dropout: p must be in [0, 1); got {p!r}")
         self.p = float(p)
-        self.seed = int(np.random.default_rng().integers(2 ** 63)) if seed is None else \
+        self.seed = int(default_rng().integers(2 ** 63)) if seed is None else \
             int(seed) & _MASK64
         self.calls = int(calls)
         self._mask = self._y = self._gx = None

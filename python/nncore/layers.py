@@ -20,6 +20,7 @@ from .activation_layers import (ACTIVATION_LAYERS, FROM_INPUT_KERNELS, GELU, Ide
                                 LeakyReLU, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh,
                                 activation_layer)
 from .activations import canonical
+from .runtime import default_rng
 
 __all__ = ["Parameter", "Layer", "Dense", "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Softmax",
            "Identity", "GELU", "SiLU", "Softplus", "ACTIVATION_LAYERS", "activation_layer",
@@ -51,7 +52,8 @@ class Dense(Layer):
     dtype : "float32" or "float64", optional
         Default: the model's dtype (float32 outside a model).
     seed : int or numpy.random.Generator, optional
-        For the initial weights (a model's ``seed`` re-initialises them).
+        For the initial weights (a model's ``seed`` re-initialises them). Default: fresh
+        entropy, or the :func:`nncore.manual_seed` stream when set.
     """
 
     def __init__(self, in_features, out_features, activation=None, use_bias=True, init=None,
@@ -73,7 +75,7 @@ class Dense(Layer):
         self.w = self.b = None
         self._x = self._y = self._gx = self._gb_scratch = None
         self._applied = None  # (activation, slope, need_grad_x) of the last forward
-        self.reset_parameters(np.random.default_rng(seed))
+        self.reset_parameters(default_rng(seed))
 
     @property
     def effective_activation(self):
@@ -83,7 +85,7 @@ class Dense(Layer):
 
     def reset_parameters(self, rng=None, dtype=None):
         super().reset_parameters(rng, dtype)
-        rng = rng if rng is not None else np.random.default_rng()
+        rng = rng if rng is not None else default_rng()
         fan_in, fan_out = self.in_features, self.out_features
         w = self._init((fan_in, fan_out), fan_in, fan_out, rng, self.dtype)
         self.w = Parameter(np.asarray(w, self.dtype), "w")

@@ -7,6 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import losses as losses_mod
+from . import runtime
 from . import saving
 from . import targets as targets_mod
 from . import training
@@ -43,8 +44,10 @@ class Sequential:
     ----------
     layers : list of Layer
     seed : int, optional
-        Re-initialise every layer's weights (and Dropout masks) from this seed
-        (reproducible models).
+        Re-initialise every layer's weights (and Dropout masks) from this seed, and
+        derive each ``fit``'s shuffle and validation split from it and the number of
+        fits so far (:meth:`fit_seed`): the same script trains the same bits every time.
+        Without it, :func:`nncore.manual_seed` makes runs repeatable.
     dtype : "float32" or "float64", optional
         Default: the dtype the layers were given (``Dense(..., dtype="float64")``), else
         float32. ValueError when layers were given different dtypes, or a dtype other
@@ -61,6 +64,7 @@ class Sequential:
         self.layers = layers
         self.dtype = model_dtype(layers, dtype)
         self.seed = seed
+        self.fits = 0  # fits so far: with the seed, the next fit's random stream
         self.training = True
         self.optimizer = None
         self.loss = None
@@ -292,6 +296,14 @@ class Sequential:
         return result
 
     # ------------------------------------------------------------------ training
+
+    def fit_seed(self, seed=None):
+        """The seed of the next fit's random stream (shuffle, validation split), and
+        count the fit: ``seed`` when given, else derived from the model's ``seed`` and
+        :attr:`fits` (:func:`nncore.runtime.fit_seed`)."""
+        seed = runtime.fit_seed(seed, self.seed, self.fits)
+        self.fits += 1
+        return seed
 
     def fit(self, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle=True,
             seed=None, validation_data=None, validation_split=0.0, class_weight=None,

@@ -27,10 +27,12 @@ from . import callbacks as cb
 from . import losses as losses_mod
 from . import optim as optim_mod
 from . import targets as targets_mod
+from . import weights as weights_mod
 from ._inputs import check_x, check_y, softmax_as_logits, warn_probability_output
 from .data import split_indices
 from .history import History
 from .optim import SGD, Optimizer
+from .targets import output_features
 from ._epochs import NonFiniteLossError, _end_epoch, _end_epochs_bulk, _python_epoch
 from ._native_fit import _NativeEpochs, native_unsupported
 
@@ -67,12 +69,14 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
     batch_size : int or None
         None trains on the whole set per step (full-batch gradient descent).
     shuffle, seed
-        Shuffle each epoch with a generator seeded by ``seed``.
+        Shuffle each epoch with a generator seeded by ``seed``; default: derived from
+        the model's ``seed`` and its fit count (``model.fit_seed``).
     validation_data : (x_val, y_val), optional
     validation_split : float
         Hold out this fraction (stratified for classification, seeded).
-    class_weight : dict, optional
+    class_weight : dict or "balanced", optional
         Weight per class label (classification); multiplies ``sample_weight``.
+        ``"balanced"``: ``n_samples / (n_classes * np.bincount(y))``, as scikit-learn.
     sample_weight : array_like (n,), optional
     callbacks : list of Callback
     verbose : 0 (silent), 1 (a progress bar per epoch on a terminal: steps, loss, ETA,
@@ -103,6 +107,7 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
     """
     if engine not in ENGINES:
         raise ValueError(f"fit: engine must be one of {ENGINES}; got {engine!r}")
+    seed = model.fit_seed(seed)  # given, else from the model's seed and fit count
     dist = None
     if distributed is not False and distributed is not None:  # nncore/_dist_fit.py
         from ._dist_fit import Distributed
@@ -113,6 +118,7 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
     run = _prepare(model, x, y, loss, optimizer, epochs, batch_size, validation_data,
                    validation_split, class_weight, sample_weight, callbacks, health, seed,
                    allow_empty=dist is not None and dist.sharded)
+    optim_mod.check_scheduler(lr_scheduler, run.optimizer, "fit")
     if dist is not None:
         dist.attach(model, run, engine, shuffle, epochs, batch_size, lr_scheduler)
     why_not = native_unsupported(model, run) if engine != "python" else ""
@@ -300,6 +306,7 @@ def _bind_optimizer(model, optimizer, fn):
                         f"{type(optimizer).__name__}")
     if not optimizer.bound:
         optimizer.bind(model.parameters())
+    optim_mod.check_bound_to(optimizer, model, fn)
     model.optimizer = optimizer
     return optimizer
 
@@ -316,17 +323,7 @@ def _sample_weights(model, y, n, class_weight, sample_weight, loss_fn):
     if class_weight is not None:
         if not loss_fn.classification:
             raise ValueError("fit: class_weight needs a classification loss")
-        if not isinstance(class_weight, dict):
-            raise TypeError(f"fit: class_weight must be a dict {{label: weight}}; got "
-                            f"{type(class_weight).__name__}")
-        labels = y if y.ndim == 1 else (y.argmax(axis=1) if y.shape[1] > 1 else y[:, 0])
-        labels = np.asarray(labels).astype(np.int64)
-        cw = np.ones(n, np.float64)
-        for cls, weight in class_weight.items():  # a loop over classes, not samples
-            if not (np.isfinite(weight) and weight >= 0):
-                raise ValueError(f"fit: class_weight[{cls!r}] must be finite and >= 0; "
-                                 f"got {weight!r}")
-            cw[labels == cls] = weight
+        cw = weights_mod.class_weights(y, class_weight, max(output_features(model), 2))
         w = cw if w is None else w * cw
     return None if w is None else w.astype(model.dtype)
 

@@ -48,7 +48,7 @@ class Dropout(Layer):
         self.seed = int(default_rng().integers(2 ** 63)) if seed is None else \
             int(seed) & _MASK64
         self.calls = int(calls)
-        self._mask = self._y = self._gx = None
+        self._mask = self._y = None
 
     def reset_parameters(self, rng=None, dtype=None):
         super().reset_parameters(rng, dtype)
@@ -66,9 +66,8 @@ class Dropout(Layer):
             return x
         if x.dtype not in (np.float32, np.float64):
             x = x.astype(self.dtype)
-        self._y = _workspace(self._y, x.shape, x.dtype)
-        self._mask = _workspace(self._mask, x.shape, x.dtype)
-        F.dropout(x, self.p, _mix(self.seed, self.calls), out=self._y, mask=self._mask)
+        self._mask = _workspace(self._mask, x.shape, x.dtype)  # never leaves the layer
+        self._y, _ = F.dropout(x, self.p, _mix(self.seed, self.calls), mask=self._mask)
         self.calls += 1
         return self._y
 
@@ -79,8 +78,7 @@ class Dropout(Layer):
         if self._mask is None:
             return grad_y
         grad_y = np.asarray(grad_y, self._mask.dtype)
-        self._gx = _workspace(self._gx, self._mask.shape, self._mask.dtype)
-        return F.dropout_backward(self._mask, grad_y, out=self._gx)
+        return F.dropout_backward(self._mask, grad_y)
 
     def get_config(self):
         return {"p": self.p, "seed": self.seed, "calls": self.calls}

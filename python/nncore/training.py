@@ -28,7 +28,8 @@ from . import losses as losses_mod
 from . import optim as optim_mod
 from . import targets as targets_mod
 from . import weights as weights_mod
-from ._inputs import check_x, check_y, softmax_as_logits, warn_probability_output
+from ._inputs import (check_x, check_y, logits_head_not_native, softmax_as_logits,
+                      warn_probability_output)
 from .data import split_indices
 from .history import History
 from .optim import SGD, Optimizer
@@ -119,6 +120,7 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
                    validation_split, class_weight, sample_weight, callbacks, health, seed,
                    allow_empty=dist is not None and dist.sharded)
     optim_mod.check_scheduler(lr_scheduler, run.optimizer, "fit")
+    run.native_why_not = logits_head_not_native(model, run.loss_fn)  # until native takes it
     if dist is not None:
         dist.attach(model, run, engine, shuffle, epochs, batch_size, lr_scheduler)
     why_not = native_unsupported(model, run) if engine != "python" else ""
@@ -196,6 +198,7 @@ def train_on_batch(model, x, y, loss=None, optimizer=None, sample_weight=None):
     run = _Run(x=x, y=y, weights=w, x_val=None, y_val=None, w_val=None, loss_fn=loss_fn,
                optimizer=optimizer, callbacks=[], health_cb=None, n=len(x),
                batch_size=len(x), steps=1, epochs=1)
+    run.native_why_not = logits_head_not_native(model, loss_fn)  # until native takes it
     if native_unsupported(model, run):
         with model._mode(True), softmax_as_logits(model, loss_fn):
             out = model.forward(x)

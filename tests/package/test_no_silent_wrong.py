@@ -249,3 +249,214 @@ def test_save_into_a_missing_folder_names_the_target(tmp_path):
     msg = str(e.value)
     assert str(target) in msg and "does not exist" in msg and ".nncore-" not in msg
     assert not (tmp_path / "no").exists()
+
+
+# ------------------------------------------- 2. a sigmoid head with binary cross-entropy
+
+def binary(n=200, seed=0):
+    """Imbalanced (70 / 30) and nearly separable, like breast_cancer."""
+    rng = np.random.default_rng(seed)
+    y = (np.arange(n) % 10 >= 7).astype(np.float64)
+    x = rng.standard_normal((n, 4)) + 2.5 * y[:, None] * np.array([1.0, -1.0, 0.5, 0.0])
+    return x.astype(np.float32), y
+
+
+SIGMOID_HEADS = {
+    "dense_sigmoid": lambda: [nc.Dense(4, 8, "relu"), nc.Dense(8, 1, "sigmoid")],
+    "sigmoid_layer": lambda: [nc.Dense(4, 8, "relu"), nc.Dense(8, 1), nc.Sigmoid()],
+    "sigmoid_layer_unfused": lambda: [nc.Dense(4, 8, "relu"), nc.Dense(8, 1, "tanh"),
+                                      nc.Sigmoid()],
+}
+LOGITS_TWINS = {
+    "dense_sigmoid": lambda: [nc.Dense(4, 8, "relu"), nc.Dense(8, 1)],
+    "sigmoid_layer": lambda: [nc.Dense(4, 8, "relu"), nc.Dense(8, 1)],
+    "sigmoid_layer_unfused": lambda: [nc.Dense(4, 8, "relu"), nc.Dense(8, 1, "tanh")],
+}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("head", sorted(SIGMOID_HEADS))
+def test_sigmoid_head_with_bce_trains_on_the_logits(head, engine, recwarn):
+    x, y = binary()
+    model = nc.Sequential(SIGMOID_HEADS[head](), seed=0)
+    twin = nc.Sequential(LOGITS_TWINS[head](), seed=0)  # same weights, no sigmoid
+    kw = dict(loss="binary_crossentropy", optimizer=nc.SGD(lr=0.5), epochs=3, batch_size=32,
+              verbose=0, seed=1)
+    h = model.fit(x, y, engine=engine, **kw)
+    ht = twin.fit(x, y, engine="python", **{**kw, "optimizer": nc.SGD(lr=0.5)})
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+    for p, q in zip(model.parameters(), twin.parameters()):  # the same training, exactly
+        np.testing.assert_array_equal(p.data, q.data)
+    assert h.history["loss"] == ht.history["loss"]
+    assert h.history["accuracy"] == ht.history["accuracy"]
+    prob = model.predict(x)  # probabilities
+    assert prob.min() >= 0 and prob.max() <= 1
+    np.testing.assert_allclose(prob, nc.functional.sigmoid(twin.predict(x)), rtol=1e-6)
+    np.testing.assert_array_equal(model.predict_proba(x), prob)
+    accuracy = float(np.mean((prob[:, 0] > 0.5) == (y > 0.5)))
+    ev = model.evaluate(x, y)
+    assert ev["accuracy"] == pytest.approx(accuracy) and accuracy > 0.9
+    assert ev["loss"] == pytest.approx(
+        nc.functional.binary_cross_entropy_with_logits(twin.predict(x), y[:, None]), rel=1e-5)
+
+
+def test_sigmoid_head_train_on_batch_uses_the_logits():
+    x, y = binary(64)
+    model = nc.Sequential(SIGMOID_HEADS["dense_sigmoid"](), seed=0)
+    twin = nc.Sequential(LOGITS_TWINS["dense_sigmoid"](), seed=0)
+    for m in (model, twin):
+        for _ in range(3):
+            m.train_on_batch(x, y, loss="bce", optimizer=m.optimizer or nc.SGD(lr=0.5))
+    for p, q in zip(model.parameters(), twin.parameters()):
+        np.testing.assert_array_equal(p.data, q.data)
+
+
+# ------------------------------------------- 3. returned arrays belong to the caller
+
+@pytest.mark.parametrize("layers", [
+    lambda: [nc.Dense(3, 4, "relu"), nc.Dense(4, 2)],
+    lambda: [nc.Dense(3, 4), nc.Tanh(), nc.Dense(4, 2, "softmax")],
+    lambda: [nc.Dense(3, 4, "gelu"), nc.Dropout(0.3), nc.Dense(4, 2), nc.SiLU()],
+    lambda: [nc.Dense(3, 4, "relu"), nc.Softplus(), nc.Dense(4, 2), nc.Sigmoid()],
+])
+def test_forward_and_backward_results_are_never_written_again(layers):
+    rng = np.random.default_rng(0)
+    model = nc.Sequential(layers(), seed=0)
+    model.set_input_grad(True)
+    loss = nc.MSELoss()
+    batches = [rng.standard_normal((5, 3)) for _ in range(3)]
+    outs, grads, inputs, layer_outs = [], [], [], []
+    for xb in batches:
+        out = model.forward(xb)
+        loss(out, np.zeros_like(out))
+        g = loss.backward()
+        inputs.append(model.backward(g))
+        outs.append(out)
+        grads.append(g)
+        layer_outs.append([layer.output for layer in model.layers])
+    kept = [(o.copy(), g.copy(), i.copy()) for o, g, i in zip(outs, grads, inputs)]
+    model.forward(batches[0] * 3)  # one more step writes nothing it returned before
+    model.backward(np.ones((5, 2)))
+    for (o, g, i), o2, g2, i2 in zip(kept, outs, grads, inputs):
+        np.testing.assert_array_equal(o, o2)
+        np.testing.assert_array_equal(g, g2)
+        np.testing.assert_array_equal(i, i2)
+    assert outs[0] is not outs[1] and grads[0] is not grads[1]
+    assert not np.array_equal(outs[0], outs[1])
+
+
+def test_layer_forward_results_in_a_list_are_each_batch():
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((4, 3)) for _ in range(3)]
+    for layer in (nc.Dense(3, 2, seed=0), nc.ReLU(), nc.GELU(), nc.Dropout(0.5, seed=1)):
+        outs = [layer.forward(x) for x in xs]
+        grads = [layer.backward(np.ones_like(o)) for o in outs]
+        assert len({id(o) for o in outs}) == 3 and len({id(g) for g in grads}) == 3
+        if not isinstance(layer, nc.Dropout):
+            for x, o in zip(xs, outs):
+                np.testing.assert_array_equal(o, layer.forward(x))
+
+
+# ------------------------------------------- 4. gradient accumulation
+
+def test_accumulated_micro_batches_give_the_full_batch_gradient():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((32, 3)), rng.integers(0, 3, 32)
+    model = nc.Sequential([nc.Dense(3, 8, "tanh"), nc.Dense(8, 3)], seed=0, dtype="float64")
+    opt = nc.SGD(model.parameters(), lr=0.1)
+    loss_fn = nc.CrossEntropyLoss()
+    loss_fn(model.forward(x), y)
+    model.backward(loss_fn.backward())
+    full = [g.copy() for g in model.grads()]
+
+    opt.zero_grad()
+    for xb, yb in zip(np.split(x, 4), np.split(y, 4)):
+        loss_fn(model.forward(xb), yb)
+        model.backward(loss_fn.backward() / 4, accumulate=True)
+    for a, b in zip(model.grads(), full):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+    # without accumulate=True backward overwrites: the last micro-batch only
+    model.zero_grad()
+    for xb, yb in zip(np.split(x, 4), np.split(y, 4)):
+        loss_fn(model.forward(xb), yb)
+        model.backward(loss_fn.backward() / 4)
+    assert not np.allclose(model.grads()[0], full[0])
+
+
+def test_accumulate_adds_to_what_is_there():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6, 3))
+    model = nc.Sequential([nc.Dense(3, 2)], seed=0, dtype="float64")
+    g = rng.standard_normal((6, 2))
+    model.forward(x)
+    model.backward(g)
+    once = [p.grad.copy() for p in model.parameters()]
+    model.forward(x)
+    model.backward(g, accumulate=True)
+    for p, a in zip(model.parameters(), once):
+        np.testing.assert_array_equal(p.grad, 2 * a)
+
+
+# ------------------------------------------- 6. gradcheck with Dropout
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_gradcheck_with_dropout_checks_fixed_masks(mode, capsys):
+    model = nc.Sequential([nc.Dense(3, 6, "tanh"), nc.Dropout(0.5), nc.Dense(6, 2)], seed=0)
+    getattr(model, mode)()
+    rng = np.random.default_rng(0)
+    calls = model.layers[1].calls
+    report = nc.gradcheck(model, rng.standard_normal((4, 3)), rng.standard_normal((4, 2)),
+                          verbose=True)
+    assert max(report.values()) < 1e-6, report
+    assert model.layers[1].calls == calls  # the model itself is untouched
+    printed = capsys.readouterr().out
+    assert ("fixed mask" in printed) == (mode == "train")
+
+
+# ------------------------------------------- 8. assigning weights, array-like Parameters
+
+def test_assigning_an_array_of_the_wrong_shape_fails_at_once():
+    layer = nc.Dense(3, 2, seed=0)
+    with pytest.raises(ValueError, match=r"Dense.w = ...: the new w: must have shape \(3, 2\); "
+                                         r"got \(2, 3\)"):
+        layer.w = np.ones((2, 3))
+    with pytest.raises(TypeError, match="Dense.b = ...: the new b: must hold real numbers"):
+        layer.b = np.ones(2, complex)
+    with pytest.raises(ValueError, match=r"must have shape \(3, 2\) and dtype float32"):
+        layer.w = nc.Parameter(np.ones((3, 2)))  # float64 into a float32 layer
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_assigning_an_array_copies_it_into_the_bound_parameter(engine):
+    x, y = blobs()
+    model = nc.Sequential([nc.Dense(4, 3)], seed=0)
+    opt = nc.SGD(model.parameters(), lr=0.1)
+    w = model.layers[0].w
+    model.layers[0].w = np.ones((4, 3))  # float64 ones, cast into the float32 Parameter
+    assert model.layers[0].w is w and w.dtype == np.float32
+    np.testing.assert_array_equal(w.data, np.ones((4, 3)))
+    model.fit(x, y, loss="cross_entropy", optimizer=opt, epochs=1, verbose=0, engine=engine)
+    assert not np.array_equal(w.data, np.ones((4, 3)))  # trained, by the bound optimiser
+
+
+def test_parameter_is_array_like():
+    p = nc.Dense(2, 3, seed=0).w
+    values = p.data.copy()
+    assert np.asarray(p) is p.data
+    np.testing.assert_array_equal(p + 1, values + 1)
+    np.testing.assert_array_equal(2 * p, 2 * values)
+    np.testing.assert_array_equal(p @ np.ones(3), values @ np.ones(3))
+    np.testing.assert_array_equal(np.exp(p), np.exp(values))
+    assert p.T.shape == (3, 2) and p[1].shape == (3,) and p[0, 1] == values[0, 1]
+    c = p.copy()
+    c[0, 0] = 99
+    assert p.data[0, 0] == values[0, 0]
+    assert len(p) == 2 and p.ndim == 2
+    q = p
+    q -= 1  # in place, still the Parameter
+    assert q is p and np.array_equal(p.data, values - 1)
+    text = repr(p)
+    assert text.startswith("Parameter containing (w):") and "dtype=float32" in text
+    assert np.array2string(p.data[0, :1], precision=4)[1:-1].strip()[:4] in text
+    assert p in [p] and len({p, p}) == 1

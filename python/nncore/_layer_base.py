@@ -1,5 +1,5 @@
 """The base of every layer: :class:`Layer`, :class:`Parameter`, the dtype rule and the
-reused workspaces. :mod:`nncore.layers` is the public face; this module imports nothing
+scratch arrays a layer keeps to itself. :mod:`nncore.layers` is the public face; this module imports nothing
 from nncore."""
 from __future__ import annotations
 
@@ -157,7 +157,8 @@ class Layer:
 
     @property
     def output(self):
-        """The layer's last output (its workspace), or None before the first forward."""
+        """The layer's last output (the array its last forward returned), or None before
+        the first forward."""
         return getattr(self, "_y", None)
 
     def grads(self):

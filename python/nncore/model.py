@@ -379,7 +379,8 @@ class Sequential:
     train_step = train_on_batch
 
     def save(self, path):
-        """Write the model (and its optimiser state) to one ``.npz`` file, atomically."""
+        """Write the model (and its optimiser state) to one file (an ``.npz`` archive)
+        under exactly the name ``path``, atomically; :func:`nncore.load` reads it back."""
         return saving.save(self, path)
 
     def to_onnx(self, path=None, **kwargs):

@@ -460,3 +460,17 @@ def test_parameter_is_array_like():
     assert text.startswith("Parameter containing (w):") and "dtype=float32" in text
     assert np.array2string(p.data[0, :1], precision=4)[1:-1].strip()[:4] in text
     assert p in [p] and len({p, p}) == 1
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_last_softmax_layer_with_cross_entropy_trains_on_the_logits(engine, recwarn):
+    x, y = blobs()
+    model = nc.Sequential([nc.Dense(4, 8, "relu"), nc.Dense(8, 3), nc.Softmax()], seed=0)
+    twin = nc.Sequential([nc.Dense(4, 8, "relu"), nc.Dense(8, 3)], seed=0)
+    for m, e in ((model, engine), (twin, "python")):
+        m.fit(x, y, loss="cross_entropy", optimizer=nc.SGD(lr=0.1), epochs=2, batch_size=16,
+              verbose=0, seed=0, engine=e)
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+    for p, q in zip(model.parameters(), twin.parameters()):
+        np.testing.assert_array_equal(p.data, q.data)
+    np.testing.assert_allclose(model.predict(x).sum(axis=1), 1.0, rtol=1e-6)

@@ -90,7 +90,12 @@ class Parameter(np.lib.mixins.NDArrayOperatorsMixin):
     def __array__(self, dtype=None, copy=None):
         if copy:
             return self.data.astype(dtype or self.data.dtype, copy=True)
-        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+        if dtype is None or np.dtype(dtype) == self.data.dtype:
+            return self.data
+        if copy is False:
+            raise ValueError(f"Parameter {self.name}: its {self.data.dtype} values cannot "
+                             f"be read as {np.dtype(dtype)} without a copy")
+        return self.data.astype(dtype)
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         inputs = tuple(a.data if isinstance(a, Parameter) else a for a in inputs)

@@ -114,8 +114,10 @@ class Dense(Layer):
     @property
     def w(self):
         """The weights, a :class:`Parameter` of shape ``(in_features, out_features)``.
-        Assigning an array copies it in (shape and dtype checked at once); assigning a
-        Parameter of the same shape and dtype replaces it."""
+        Assigning an array copies it in (shape and dtype checked at once, values cast to
+        the layer's dtype), so a bound optimiser keeps training it; assigning a Parameter
+        of the same shape and dtype replaces it (an optimiser bound to the old one is then
+        refused by ``fit``)."""
         return self._w
 
     @w.setter

@@ -8,12 +8,13 @@ models, losses, optimisers and training with explicit, layer-by-layer backpropag
     array([[1.1]])
 """
 from . import functional, reference
-from .runtime import config, get_num_threads, set_num_threads, threads
+from .runtime import config, get_num_threads, manual_seed, set_num_threads, threads
 
 __version__ = functional._core.__version__
 
 __all__ = [
     "functional", "reference", "config", "get_num_threads", "set_num_threads", "threads",
+    "manual_seed",
 ]
 
 # --- Python layer (models, losses, optimisers, training) ---------------------------

@@ -1,8 +1,8 @@
 """What ``fit``, ``evaluate``, ``train_on_batch`` and the scikit-learn estimators check of
 their inputs against a model (2-D finite features of the right width, one valid target
-per sample), and the two rules about a model's last layer and its loss: a last
-``Dense(activation="softmax")`` hands a cross-entropy loss its logits, and a model that
-ends in a probability for a logits loss gets a warning."""
+per sample), and the two rules about a model's last layer and its loss: a last softmax
+(sigmoid) hands a cross-entropy (binary cross-entropy) loss its logits, and a model that
+ends in another probability for a logits loss gets a warning."""
 from __future__ import annotations
 
 import sys
@@ -14,7 +14,8 @@ from . import losses as losses_mod
 from . import targets as targets_mod
 from .layers import Dense
 
-__all__ = ["check_x", "check_y", "softmax_as_logits", "warn_probability_output"]
+__all__ = ["check_x", "check_y", "softmax_as_logits", "warn_probability_output",
+           "logits_head_not_native"]
 
 
 def check_x(model, x, name, fn="fit", allow_empty=False):
@@ -58,25 +59,33 @@ def check_y(model, y, n, loss_fn, name="y", fn="fit", allow_empty=False):
 
 
 def softmax_as_logits(model, loss_fn):
-    """Context manager: a last Dense(activation="softmax") outputs its logits while a
-    cross-entropy loss (which applies the softmax itself) is computed, so the loss and
-    its gradient are exact (no log of a rounded probability)."""
-    last = model.layers[-1]
-    exact = isinstance(last, Dense) and last.activation == "softmax" and \
-        isinstance(loss_fn, losses_mod.CrossEntropyLoss)
-    return _Logits(model if exact else None)
+    """Context manager: a model whose last step ends in a probability that ``loss_fn``
+    applies itself (softmax with cross-entropy, sigmoid with binary cross-entropy:
+    :meth:`nncore.Sequential.logits_head`) outputs the logits before it while the loss
+    is computed, so the loss and its gradient are exact (no log of a rounded
+    probability, no second sigmoid) and accuracy is that of the probabilities."""
+    return _Logits(model if model.logits_head(loss_fn) else None)
+
+
+def logits_head_not_native(model, loss_fn):
+    """Why the native engine cannot train this model with ``loss_fn`` ('' when it can):
+    the python engine leaves out a last softmax/sigmoid that the loss applies itself
+    (:func:`softmax_as_logits`); the native engine does not yet."""
+    if model.logits_head(loss_fn):
+        last = model.steps[-1].layer
+        return (f"the model ends in a {model.probability_head()} ({type(last).__name__} "
+                f"{model.layer_name(model.steps[-1].index)}) that {type(loss_fn).__name__} "
+                "applies itself")
+    return ""
 
 
 def warn_probability_output(model, loss_fn):
-    """Warn when the model ends in a softmax/sigmoid but ``loss_fn`` expects logits."""
-    last = model.layers[-1]
-    act = getattr(last, "activation", None)
-    if isinstance(last, Dense):
-        act = model.activation_of(len(model.layers) - 1)[0]
-    if isinstance(last, Dense) and act == "softmax" and \
-            isinstance(loss_fn, losses_mod.CrossEntropyLoss):
+    """Warn when the model ends in a softmax/sigmoid but ``loss_fn`` expects logits and
+    does not apply that one itself (a sigmoid with cross-entropy, say)."""
+    if model.logits_head(loss_fn):
         return  # handled exactly: the loss sees the logits (softmax_as_logits)
-    if loss_fn.takes_logits and act in ("softmax", "sigmoid"):
+    act = model.probability_head()
+    if loss_fn.takes_logits and act is not None:
         warnings.warn(f"the model ends in a {act} but {type(loss_fn).__name__} expects "
                       "logits (it applies the softmax/sigmoid itself): remove the final "
                       f"{act} and use predict_proba for probabilities", UserWarning,
@@ -92,7 +101,7 @@ def _user_stacklevel():
 
 
 class _Logits:
-    """Sets the model's ``logits_out`` (its last softmax step runs without the softmax)
+    """Sets the model's ``logits_out`` (its last step runs without its softmax/sigmoid)
     for the length of a ``with`` block; restores what it was."""
 
     def __init__(self, model):

@@ -1,6 +1,7 @@
 """The base of every layer: :class:`Layer`, :class:`Parameter`, the dtype rule, the
-reused workspaces and the layers' forward and backward hooks (:class:`RemovableHandle`).
-:mod:`nncore.layers` is the public face; this module imports nothing from nncore."""
+scratch arrays a layer keeps to itself and the layers' forward and backward hooks
+(:class:`RemovableHandle`). :mod:`nncore.layers` is the public face; this module imports
+nothing from nncore."""
 from __future__ import annotations
 
 import numpy as np
@@ -23,10 +24,19 @@ def as_dtype(dtype):
     return d
 
 
-class Parameter:
-    """A trainable array and its gradient (``data`` and ``grad``, same shape and dtype)."""
+class Parameter(np.lib.mixins.NDArrayOperatorsMixin):
+    """A trainable array and its gradient (``data`` and ``grad``, same shape and dtype).
+
+    Array-like, as a PyTorch Parameter: ``np.asarray(p)`` is ``p.data`` (no copy),
+    arithmetic and NumPy functions give new arrays (``p * 2``, ``np.exp(p)``, ``p.T``,
+    ``p[0]``, ``p.copy()``), in-place operators and item assignment write into ``data``
+    (``p[0] = 1``, ``p -= 0.1 * p.grad``), and the repr shows the values. ``==`` is
+    identity (so Parameters work in lists and sets); compare values with
+    ``np.asarray(p) == ...``.
+    """
 
     __slots__ = ("data", "grad", "name")
+    __hash__ = object.__hash__
 
     def __init__(self, data, name="param"):
         self.data = np.ascontiguousarray(data)
@@ -45,11 +55,75 @@ class Parameter:
     def size(self):
         return self.data.size
 
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def T(self):
+        return self.data.T
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, index):
+        return self.data[index]
+
+    def __setitem__(self, index, value):
+        self.data[index] = value
+
+    def copy(self):
+        """A copy of the values (an ndarray)."""
+        return self.data.copy()
+
+    def numpy(self):
+        """The values (``data`` itself, as ``tensor.numpy()`` shares memory)."""
+        return self.data
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def __eq__(self, other):
+        return self is other
+
+    def __ne__(self, other):
+        return self is not other
+
     def __array__(self, dtype=None, copy=None):
-        return self.data if dtype is None else self.data.astype(dtype)
+        if copy:
+            return self.data.astype(dtype or self.data.dtype, copy=True)
+        if dtype is None or np.dtype(dtype) == self.data.dtype:
+            return self.data
+        if copy is False:
+            raise ValueError(f"Parameter {self.name}: its {self.data.dtype} values cannot "
+                             f"be read as {np.dtype(dtype)} without a copy")
+        return self.data.astype(dtype)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        inputs = tuple(a.data if isinstance(a, Parameter) else a for a in inputs)
+        out = kwargs.get("out")
+        if out is not None:
+            kwargs["out"] = tuple(a.data if isinstance(a, Parameter) else a for a in out)
+        result = getattr(ufunc, method)(*inputs, **kwargs)
+        if out is not None and len(out) == 1 and isinstance(out[0], Parameter):
+            return out[0]  # p += 1 keeps p a Parameter
+        return result
+
+    def assign(self, value, where="Parameter"):
+        """Copy ``value`` into ``data`` (cast to its dtype), after checking it: TypeError
+        for a non-real dtype, ValueError for another shape or NaN/inf. The Parameter
+        stays the same object, so an optimiser bound to it keeps training it."""
+        a = np.asarray(value)
+        if a.dtype.kind not in "fiu":
+            raise TypeError(f"{where}: must hold real numbers; got dtype {a.dtype}")
+        if a.shape != self.data.shape:
+            raise ValueError(f"{where}: must have shape {self.data.shape}; got {a.shape}")
+        if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+            raise ValueError(f"{where}: contains NaN or infinity")
+        self.data[...] = a
 
     def __repr__(self):
-        return f"Parameter({self.name}, shape={self.shape}, dtype={self.dtype})"
+        return f"Parameter containing ({self.name}):\n{np.array_repr(self.data)}"
 
 
 def _as_input(a, dtype):
@@ -207,7 +281,8 @@ class Layer:
 
     @property
     def output(self):
-        """The layer's last output (its workspace), or None before the first forward."""
+        """The layer's last output (the array its last forward returned), or None before
+        the first forward."""
         return getattr(self, "_y", None)
 
     def grads(self):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import functional as F
-from ._layer_base import _FLOATS, Layer, _as_input, _workspace
+from ._layer_base import _FLOATS, Layer, _as_input
 from .activations import ACTIVATIONS, FROM_INPUT
 
 __all__ = ["ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Softmax", "Identity", "GELU", "SiLU",
@@ -31,7 +31,7 @@ class ElementwiseActivation(Layer):
 
     def __init__(self, name=None):
         super().__init__(name)
-        self._y = self._gx = None
+        self._y = None
 
     def _forward(self, x, out):
         return getattr(F, self.activation)(x, out=out)
@@ -41,22 +41,20 @@ class ElementwiseActivation(Layer):
 
     def forward(self, x):
         """The activation of ``x``, in ``x``'s float dtype (other inputs are cast to the
-        layer's dtype). Returns the layer's output workspace."""
+        layer's dtype): a new array, the caller's to keep."""
         x = np.asarray(x)
         if x.dtype not in _FLOATS:
             x = x.astype(self.dtype)
-        self._y = _workspace(self._y, x.shape, x.dtype)
-        self._forward(x, self._y)
+        self._y = self._forward(x, None)
         return self._y
 
     def backward(self, grad_y):
         """d loss / d input from ``grad_y`` (d loss / d output), through the derivative
-        taken at the stored output."""
+        taken at the stored output: a new array."""
         if self._y is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
         grad_y = _as_input(grad_y, self._y.dtype)
-        self._gx = _workspace(self._gx, self._y.shape, self._y.dtype)
-        return self._backward(self._y, grad_y, self._gx)
+        return self._backward(self._y, grad_y, None)
 
 
 class ReLU(ElementwiseActivation):
@@ -122,26 +120,25 @@ class _FromInput(Layer):
 
     def __init__(self, name=None):
         super().__init__(name)
-        self._x = self._y = self._gx = None
+        self._x = self._y = None
 
     def forward(self, x):
         """The activation of ``x``, in ``x``'s float dtype (other inputs are cast to the
-        layer's dtype). Returns the layer's output workspace."""
+        layer's dtype): a new array, the caller's to keep."""
         x = np.asarray(x)
         if x.dtype not in _FLOATS:
             x = x.astype(self.dtype)
         self._x = x
-        self._y = _workspace(self._y, x.shape, x.dtype)
-        FROM_INPUT_KERNELS[self.activation][0](x, self._y)
+        self._y = FROM_INPUT_KERNELS[self.activation][0](x, None)
         return self._y
 
     def backward(self, grad_y):
-        """d loss / d input from ``grad_y``, through the derivative at the stored input."""
+        """d loss / d input from ``grad_y``, through the derivative at the stored input
+        (a new array)."""
         if self._x is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
         grad_y = _as_input(grad_y, self._x.dtype)
-        self._gx = _workspace(self._gx, self._x.shape, self._x.dtype)
-        return FROM_INPUT_KERNELS[self.activation][1](self._x, grad_y, self._gx)
+        return FROM_INPUT_KERNELS[self.activation][1](self._x, grad_y, None)
 
 
 class GELU(_FromInput):

@@ -5,6 +5,7 @@ import numpy as np
 
 from . import functional as F
 from ._layer_base import Layer, _workspace
+from .runtime import default_rng
 
 __all__ = ["Dropout"]
 
@@ -33,7 +34,8 @@ class Dropout(Layer):
     p : float in [0, 1)
         Probability of dropping an element.
     seed : int, optional
-        The layer's seed; a model's ``seed`` replaces it. Default: drawn at random.
+        The layer's seed; a model's ``seed`` replaces it. Default: drawn at random (from
+        :func:`nncore.manual_seed`'s stream when set).
     """
 
     def __init__(self, p=0.5, seed=None, calls=0, name=None):
@@ -43,10 +45,10 @@ class Dropout(Layer):
         if not 0 <= p < 1:
             raise ValueError(f"Dropout: p must be in [0, 1); got {p!r}")
         self.p = float(p)
-        self.seed = int(np.random.default_rng().integers(2 ** 63)) if seed is None else \
+        self.seed = int(default_rng().integers(2 ** 63)) if seed is None else \
             int(seed) & _MASK64
         self.calls = int(calls)
-        self._mask = self._y = self._gx = None
+        self._mask = self._y = None
 
     def reset_parameters(self, rng=None, dtype=None):
         super().reset_parameters(rng, dtype)
@@ -64,9 +66,8 @@ class Dropout(Layer):
             return x
         if x.dtype not in (np.float32, np.float64):
             x = x.astype(self.dtype)
-        self._y = _workspace(self._y, x.shape, x.dtype)
-        self._mask = _workspace(self._mask, x.shape, x.dtype)
-        F.dropout(x, self.p, _mix(self.seed, self.calls), out=self._y, mask=self._mask)
+        self._mask = _workspace(self._mask, x.shape, x.dtype)  # never leaves the layer
+        self._y, _ = F.dropout(x, self.p, _mix(self.seed, self.calls), mask=self._mask)
         self.calls += 1
         return self._y
 
@@ -83,8 +84,7 @@ class Dropout(Layer):
         if self._mask is None:
             return grad_y
         grad_y = np.asarray(grad_y, self._mask.dtype)
-        self._gx = _workspace(self._gx, self._mask.shape, self._mask.dtype)
-        return F.dropout_backward(self._mask, grad_y, out=self._gx)
+        return F.dropout_backward(self._mask, grad_y)
 
     def get_config(self):
         return {"p": self.p, "seed": self.seed, "calls": self.calls}

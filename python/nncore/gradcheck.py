@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import losses as losses_mod
+from ._inputs import softmax_as_logits
+from .dropout import Dropout
 
 __all__ = ["gradcheck"]
 
@@ -15,6 +17,13 @@ def gradcheck(model, x, y, loss="mse", eps=1e-6, max_checks=64, seed=0, verbose=
     ``max_checks`` entries (chosen with ``seed``) are perturbed by ``±eps``. Returns a
     dict ``{"layer.param": max relative error}``; values near 1e-7 or below mean the
     gradients agree.
+
+    What is checked is what ``fit`` trains: the loss of a model ending in a softmax
+    (sigmoid) with cross-entropy (binary cross-entropy) is taken from the logits, and
+    Dropout layers, in the model's mode, are checked with **fixed masks**: in training
+    mode every evaluation uses the one mask the model's next training step would draw
+    (a new mask per evaluation would make the differences meaningless); in eval mode
+    (``model.eval()``) they are the identity.
     """
     from .model import Sequential
     import copy
@@ -31,11 +40,22 @@ def gradcheck(model, x, y, loss="mse", eps=1e-6, max_checks=64, seed=0, verbose=
     y = y if (isinstance(loss_fn, losses_mod.CrossEntropyLoss) and y.ndim == 1) \
         else y.astype(np.float64)
 
+    dropouts = [(layer, layer.calls) for layer in twin.layers if isinstance(layer, Dropout)]
+
     def value():
-        return float(loss_fn(twin.forward(x), y))
+        for layer, calls in dropouts:
+            layer.calls = calls  # the same mask in every evaluation
+        with softmax_as_logits(twin, loss_fn):
+            return float(loss_fn(twin.forward(x), y))
 
     from .training import loss_and_grad
-    loss_and_grad(twin, loss_fn, x, y)
+    for layer, calls in dropouts:
+        layer.calls = calls  # the mask every evaluation uses
+    with softmax_as_logits(twin, loss_fn):
+        loss_and_grad(twin, loss_fn, x, y)
+    if verbose and any(layer.training for layer, _ in dropouts):
+        print(f"Dropout ({len(dropouts)} layers): checked in training mode with one fixed "
+              "mask per layer")
     analytic = {name: p.grad.copy() for name, p in twin.named_parameters()}
     rng = np.random.default_rng(seed)
     report = {}

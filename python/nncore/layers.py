@@ -5,9 +5,10 @@ Each layer keeps what its backward needs next to its forward, as the tutorials t
 on the input and sets the gradients of its parameters. All arithmetic runs in
 :mod:`nncore.functional`.
 
-Outputs and gradients are written into per-layer workspaces that are reused while the
-batch size stays the same, so a warm training step allocates no new arrays. Copy a
-returned array if you need it after the next call.
+What ``forward`` and ``backward`` return is a new array each call: it belongs to the
+caller and nncore never writes it again (``[layer.forward(b) for b in batches]`` keeps
+every batch's output). Scratch arrays that never leave a layer (pre-activations,
+gradients on them) are reused while the batch size stays the same.
 """
 from __future__ import annotations
 
@@ -20,10 +21,21 @@ from .activation_layers import (ACTIVATION_LAYERS, FROM_INPUT_KERNELS, GELU, Ide
                                 LeakyReLU, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh,
                                 activation_layer)
 from .activations import canonical
+from .runtime import default_rng
 
 __all__ = ["Parameter", "Layer", "Dense", "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Softmax",
            "Identity", "GELU", "SiLU", "Softplus", "ACTIVATION_LAYERS", "activation_layer",
            "as_dtype"]
+
+
+def _renewed(param, values, dtype, name):
+    """``param`` (the same Parameter, when there is one) holding ``values`` in ``dtype``
+    with a zero gradient."""
+    data = np.ascontiguousarray(np.asarray(values, dtype))
+    if param is None:
+        return Parameter(data, name)
+    param.data, param.grad = data, np.zeros_like(data)
+    return param
 
 
 class Dense(Layer):
@@ -51,7 +63,8 @@ class Dense(Layer):
     dtype : "float32" or "float64", optional
         Default: the model's dtype (float32 outside a model).
     seed : int or numpy.random.Generator, optional
-        For the initial weights (a model's ``seed`` re-initialises them).
+        For the initial weights (a model's ``seed`` re-initialises them). Default: fresh
+        entropy, or the :func:`nncore.manual_seed` stream when set.
     """
 
     def __init__(self, in_features, out_features, activation=None, use_bias=True, init=None,
@@ -70,10 +83,10 @@ class Dense(Layer):
         self._bias_init = initializers.get(bias_init)
         self.declared_dtype = None if dtype is None else as_dtype(dtype)
         self.dtype = self.declared_dtype or np.dtype(np.float32)
-        self.w = self.b = None
-        self._x = self._y = self._gx = self._gb_scratch = None
+        self._w = self._b = None
+        self._x = self._y = self._gb_scratch = None
         self._applied = None  # (activation, slope, need_grad_x) of the last forward
-        self.reset_parameters(np.random.default_rng(seed))
+        self.reset_parameters(default_rng(seed))
 
     @property
     def effective_activation(self):
@@ -82,39 +95,76 @@ class Dense(Layer):
         return self.activation if self._applied is None else self._applied[0]
 
     def reset_parameters(self, rng=None, dtype=None):
+        """Re-initialise ``w`` and ``b`` from ``rng`` in ``dtype``. The Parameter objects
+        stay the same (an optimiser bound to them keeps them); their values, gradients
+        and dtype are new."""
         super().reset_parameters(rng, dtype)
-        rng = rng if rng is not None else np.random.default_rng()
+        rng = rng if rng is not None else default_rng()
         fan_in, fan_out = self.in_features, self.out_features
         w = self._init((fan_in, fan_out), fan_in, fan_out, rng, self.dtype)
-        self.w = Parameter(np.asarray(w, self.dtype), "w")
+        self._w = _renewed(self._w, w, self.dtype, "w")
         if self.use_bias:
             b = self._bias_init((fan_out,), fan_in, fan_out, rng, self.dtype)
-            self.b = Parameter(np.asarray(b, self.dtype), "b")
+            self._b = _renewed(self._b, b, self.dtype, "b")
         else:
-            self.b = None
+            self._b = None
             self._gb_scratch = np.zeros(fan_out, self.dtype)
-        self._x = self._y = self._gx = self._applied = None
+        self._x = self._y = self._applied = None
+
+    @property
+    def w(self):
+        """The weights, a :class:`Parameter` of shape ``(in_features, out_features)``.
+        Assigning an array copies it in (shape and dtype checked at once, values cast to
+        the layer's dtype), so a bound optimiser keeps training it; assigning a Parameter
+        of the same shape and dtype replaces it (an optimiser bound to the old one is then
+        refused by ``fit``)."""
+        return self._w
+
+    @w.setter
+    def w(self, value):
+        self._w = self._assigned(self._w, value, "w")
+
+    @property
+    def b(self):
+        """The bias, a :class:`Parameter` of shape ``(out_features,)``, or None
+        (``use_bias=False``). Assigning works as for :attr:`w`."""
+        return self._b
+
+    @b.setter
+    def b(self, value):
+        if self._b is None:
+            raise ValueError("Dense.b: this layer has no bias (use_bias=False)")
+        self._b = self._assigned(self._b, value, "b")
+
+    def _assigned(self, current, value, name):
+        where = f"Dense.{name} = ...: the new {name}"
+        if isinstance(value, Parameter):
+            if value.shape != current.shape or value.dtype != current.dtype:
+                raise ValueError(f"{where} must have shape {current.shape} and dtype "
+                                 f"{current.dtype}; got {value.shape} {value.dtype}")
+            return value
+        current.assign(value, where)
+        return current
 
     def set_weights(self, w, b=None):
         """Copy given weights (shape ``(in, out)``) and bias into the layer."""
         w = np.asarray(w, self.dtype)
-        if w.shape != self.w.shape:
-            raise ValueError(f"Dense.set_weights: w must have shape {self.w.shape}; "
+        if w.shape != self._w.shape:
+            raise ValueError(f"Dense.set_weights: w must have shape {self._w.shape}; "
                              f"got {w.shape}")
-        self.w.data[...] = w
+        self._w.data[...] = w
         if b is not None:
             if not self.use_bias:
                 raise ValueError("Dense.set_weights: this layer has no bias (use_bias=False)")
             b = np.asarray(b, self.dtype)
-            if b.shape != self.b.shape:
-                raise ValueError(f"Dense.set_weights: b must have shape {self.b.shape}; "
+            if b.shape != self._b.shape:
+                raise ValueError(f"Dense.set_weights: b must have shape {self._b.shape}; "
                                  f"got {b.shape}")
-            self.b.data[...] = b
+            self._b.data[...] = b
 
     def forward(self, x, activation=None, slope=None, need_grad_x=True):
         """``activation(x @ w + b)`` for ``x`` of shape ``(batch, in_features)`` or
-        ``(in_features,)``, cast to the layer's dtype. Returns the layer's output workspace
-        (reused while the batch size stays the same).
+        ``(in_features,)``, cast to the layer's dtype: a new array, the caller's to keep.
 
         ``activation`` and ``slope`` replace the layer's own for this pass: a model fuses
         an activation layer that follows a Dense without activation this way, in the
@@ -124,35 +174,30 @@ class Dense(Layer):
         act = self.activation if activation is None else canonical(activation, "Dense")
         slope = self.slope if slope is None else float(slope)
         self._applied = (act, slope, bool(need_grad_x))
-        shape = (self.out_features,) if np.ndim(x) == 1 else (len(x), self.out_features)
-        self._y = _workspace(self._y, shape, self.dtype)
         self._x = x
-        softmax = act == "softmax"
+        b = None if self._b is None else self._b.data
         if act in FROM_INPUT_KERNELS:
-            self._z = _workspace(getattr(self, "_z", None), shape, self.dtype)
-            F.dense_forward(x, self.w.data, None if self.b is None else self.b.data,
-                            "identity", out=self._z)
-            FROM_INPUT_KERNELS[act][0](self._z, self._y)
-            return self._y
-        F.dense_forward(x, self.w.data, None if self.b is None else self.b.data,
-                        "identity" if softmax else act, slope=slope, out=self._y)
-        if softmax:
-            F.softmax(self._y, out=self._y)
+            shape = (self.out_features,) if np.ndim(x) == 1 else (len(x), self.out_features)
+            self._z = _workspace(getattr(self, "_z", None), shape, self.dtype)  # stays here
+            F.dense_forward(x, self._w.data, b, "identity", out=self._z)
+            self._y = FROM_INPUT_KERNELS[act][0](self._z, None)
+        elif act == "softmax":
+            self._y = F.softmax(F.dense_forward(x, self._w.data, b, "identity"))
+        else:
+            self._y = F.dense_forward(x, self._w.data, b, act, slope=slope)
         return self._y
 
     def backward(self, grad_y):
         """Set ``w.grad`` and ``b.grad`` from ``grad_y`` (d loss / d output, the shape of
-        the last output) and return d loss / d input (None when the last forward was told
-        ``need_grad_x=False``: a model's first layer skips it)."""
+        the last output) and return d loss / d input, a new array (None when the last
+        forward was told ``need_grad_x=False``: a model's first layer skips it).
+        ``w.grad`` and ``b.grad`` are overwritten (``Sequential.backward(...,
+        accumulate=True)`` adds to them)."""
         if self._x is None:
             raise RuntimeError("Dense.backward called before forward")
         grad_y = _as_input(grad_y, self.dtype)
         act, slope, need_grad_x = self._applied
-        gx = None
-        if need_grad_x:
-            self._gx = _workspace(self._gx, np.shape(self._x), self.dtype)
-            gx = self._gx
-        gb = self.b.grad if self.b is not None else self._gb_scratch
+        gb = self._b.grad if self._b is not None else self._gb_scratch
         if act == "softmax":  # through the softmax, from its output
             self._gz = _workspace(getattr(self, "_gz", None), self._y.shape, self.dtype)
             grad_y = F.softmax_backward(self._y, grad_y, out=self._gz)
@@ -161,13 +206,13 @@ class Dense(Layer):
             self._gz = _workspace(getattr(self, "_gz", None), self._y.shape, self.dtype)
             grad_y = FROM_INPUT_KERNELS[act][1](self._z, grad_y, self._gz)
             act = "identity"
-        grad_x, _, _ = F.dense_backward(self._x, self.w.data, self._y, grad_y, act, slope=slope,
-                                        need_grad_x=need_grad_x,
-                                        out=(gx, self.w.grad, gb))
+        grad_x, _, _ = F.dense_backward(self._x, self._w.data, self._y, grad_y, act,
+                                        slope=slope, need_grad_x=need_grad_x,
+                                        out=(None, self._w.grad, gb))
         return grad_x
 
     def parameters(self):
-        return [self.w] if self.b is None else [self.w, self.b]
+        return [self._w] if self._b is None else [self._w, self._b]
 
     def output_features(self, in_features):
         if in_features is not None and in_features != self.in_features:

@@ -1,7 +1,7 @@
 """Loss objects: call them for the loss, then ``backward()`` for its gradient.
 
-Both come from one fused native call (``nncore.functional.*_and_grad``), and the
-gradient is written into a buffer reused while the batch shape stays the same.
+Both come from one fused native call (``nncore.functional.*_and_grad``); the gradient
+``backward()`` returns is a new array per loss computed, the caller's to keep.
 """
 from __future__ import annotations
 
@@ -61,16 +61,14 @@ class Loss:
             sample_weight = np.asarray(sample_weight)
             if sample_weight.dtype.kind in "fiu":
                 sample_weight = sample_weight.astype(dtype, copy=False)
-        if self._grad is None or self._grad.shape != pred.shape or self._grad.dtype != dtype:
-            self._grad = np.empty(pred.shape, dtype)
-        loss, _ = self._fn(pred, target, self.reduction, sample_weight=sample_weight,
-                           out=self._grad)
+        loss, self._grad = self._fn(pred, target, self.reduction, sample_weight=sample_weight)
         return loss
 
     forward = __call__
 
     def backward(self):
-        """Gradient of the last loss computed with respect to ``pred``."""
+        """Gradient of the last loss computed with respect to ``pred`` (an array of its
+        own: the next loss computed makes a new one)."""
         if self._grad is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before the loss")
         return self._grad

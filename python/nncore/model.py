@@ -7,6 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import losses as losses_mod
+from . import runtime
 from . import saving
 from . import targets as targets_mod
 from . import training
@@ -43,8 +44,10 @@ class Sequential:
     ----------
     layers : list of Layer
     seed : int, optional
-        Re-initialise every layer's weights (and Dropout masks) from this seed
-        (reproducible models).
+        Re-initialise every layer's weights (and Dropout masks) from this seed, and
+        derive each ``fit``'s shuffle and validation split from it and the number of
+        fits so far (:meth:`fit_seed`): the same script trains the same bits every time.
+        Without it, :func:`nncore.manual_seed` makes runs repeatable.
     dtype : "float32" or "float64", optional
         Default: the dtype the layers were given (``Dense(..., dtype="float64")``), else
         float32. ValueError when layers were given different dtypes, or a dtype other
@@ -61,14 +64,16 @@ class Sequential:
         self.layers = layers
         self.dtype = model_dtype(layers, dtype)
         self.seed = seed
+        self.fits = 0  # fits so far: with the seed, the next fit's random stream
         self.training = True
         self.optimizer = None
         self.loss = None
         self.stop_training = False
         self._input_grad = False
-        # a last Dense(activation="softmax") outputs logits while a cross-entropy loss
-        # reads them (set by fit and evaluate: nncore._inputs.softmax_as_logits)
+        # the last softmax/sigmoid step is left out while a loss that applies it reads the
+        # outputs (set by fit and evaluate: nncore._inputs.softmax_as_logits)
         self.logits_out = False
+        self._head_skipped = False
         # train_on_batch's native engine, kept while the model, loss, optimiser and batch
         # shape stay the same: (key, engine) (nncore.training.fit)
         self.batch_engine = None
@@ -140,27 +145,53 @@ class Sequential:
     # ------------------------------------------------------------ forward, backward
 
     def forward(self, x):
-        """Output of the network for a batch ``x`` (a reused workspace: copy to keep)."""
+        """Output of the network for a batch ``x``: a new array, the caller's to keep
+        (``[model.forward(b) for b in batches]`` keeps every batch's output)."""
         if self._hooks_seen != hook_generation():  # a hook came or went: re-plan
             self._plan()
+        skip_head = self.logits_out  # the loss applies the last softmax/sigmoid itself
+        last = self.steps[-1]
         for step in self.steps:
-            if not isinstance(step.layer, Dense):
-                x = step.layer.run_forward_hooks(x, step.layer.forward(x))
+            layer = step.layer
+            if not isinstance(layer, Dense):
+                if skip_head and step is last:
+                    break
+                x = layer.run_forward_hooks(x, layer.forward(x))
                 continue
-            act = step.activation
-            if self.logits_out and step is self.steps[-1] and step.layer.activation == "softmax":
-                act = "identity"  # the loss applies the softmax itself, exactly
-            x = step.layer.run_forward_hooks(x, step.layer.forward(
+            act = "identity" if skip_head and step is last else step.activation
+            x = layer.run_forward_hooks(x, layer.forward(
                 x, act, step.slope, need_grad_x=step.index > 0 or self._input_grad))
+        self._head_skipped = skip_head and not isinstance(last.layer, Dense)
         return x
 
     __call__ = forward
 
-    def backward(self, grad):
+    def backward(self, grad, accumulate=False):
         """Backpropagate ``grad`` (d loss / d output) through every layer, setting each
-        parameter's ``grad``. Returns d loss / d input, or None when the first layer
-        skips it (call ``set_input_grad(True)`` to get it)."""
-        for step in reversed(self.steps):
+        parameter's ``grad``. Returns d loss / d input (a new array), or None when the
+        first layer skips it (call ``set_input_grad(True)`` to get it).
+
+        Parameters
+        ----------
+        grad : array_like
+            d loss / d output of the last :meth:`forward`.
+        accumulate : bool
+            False (default): each ``grad`` is overwritten with this batch's gradient, so
+            one backward per optimiser step needs no ``zero_grad()``. True: this batch's
+            gradient is added to ``grad`` (PyTorch's behaviour), for gradient
+            accumulation over micro-batches; call ``zero_grad()`` (on the model or the
+            optimiser) before the first micro-batch of each step, and scale the loss
+            gradient by ``1 / micro_batches`` for the mean over the whole batch.
+        """
+        if accumulate:
+            params = self.parameters()
+            before = [p.grad.copy() for p in params]
+            result = self.backward(grad)
+            for p, g in zip(params, before):
+                np.add(p.grad, g, out=p.grad)
+            return result
+        steps = self.steps[:-1] if self._head_skipped else self.steps
+        for step in reversed(steps):
             grad = step.layer.run_backward_hooks(step.layer.backward(grad), grad)
             if grad is None:
                 break
@@ -172,6 +203,28 @@ class Sequential:
         if self._hooks_seen != hook_generation():
             self._plan()
         return any(layer.has_hooks() for layer in self.layers)
+
+    def probability_head(self):
+        """``"softmax"`` or ``"sigmoid"`` when the model's last step ends in that
+        probability (a Dense's activation, an activation layer fused into it, or a last
+        Sigmoid/Softmax layer), else None."""
+        step = self.steps[-1]
+        layer = step.layer
+        act = step.activation if step.activation is not None else \
+            getattr(layer, "activation", None)
+        if act == "softmax" and not isinstance(layer, Dense) and \
+                getattr(layer, "axis", -1) not in (-1, 1):
+            return None  # a softmax over another axis is not a class probability
+        return act if act in ("softmax", "sigmoid") else None
+
+    def logits_head(self, loss_fn):
+        """Whether ``loss_fn`` applies the model's last probability itself (softmax with
+        cross-entropy, sigmoid with binary cross-entropy): then ``fit`` and ``evaluate``
+        hand the loss the logits before it (exact loss and gradient), while ``predict``
+        still returns probabilities."""
+        head = self.probability_head()
+        return (head == "softmax" and isinstance(loss_fn, losses_mod.CrossEntropyLoss)) or \
+            (head == "sigmoid" and isinstance(loss_fn, losses_mod.BCEWithLogitsLoss))
 
     def set_input_grad(self, needed=True):
         """Whether :meth:`backward` computes d loss / d input (off by default: training
@@ -192,7 +245,8 @@ class Sequential:
         return [p.grad for p in self.parameters()]
 
     def zero_grad(self):
-        """Set every parameter gradient to zero (backward overwrites them anyway)."""
+        """Set every parameter gradient to zero (needed before accumulating gradients
+        with ``backward(..., accumulate=True)``; a plain ``backward`` overwrites them)."""
         for p in self.parameters():
             p.grad.fill(0)
 
@@ -257,8 +311,9 @@ class Sequential:
         x = check_x(self, x, "x", "predict")
         with self._mode(False):
             if batch_size is None or len(x) <= batch_size:
-                return np.array(self.forward(x))
-            return np.concatenate([np.array(self.forward(xb))
+                out = self.forward(x)  # a new array, unless every layer is the identity
+                return out.copy() if np.may_share_memory(out, x) else out
+            return np.concatenate([self.forward(xb)
                                    for xb in batches(x, batch_size=batch_size)])
 
     def predict_proba(self, x, batch_size=None):
@@ -270,10 +325,7 @@ class Sequential:
         if x.ndim == 1:
             return self.predict_proba(x.reshape(1, -1), batch_size)[0]
         out = self.predict(x, batch_size)
-        last = self.layers[-1]
-        ends_in_probs = getattr(last, "activation", None) in ("softmax", "sigmoid") or \
-            (isinstance(last, Dense) and self.activation_of(len(self.layers) - 1)[0] == "sigmoid")
-        if ends_in_probs:
+        if self.probability_head() is not None:
             return out
         return F.sigmoid(out) if out.ndim == 1 or out.shape[-1] == 1 else F.softmax(out)
 
@@ -308,6 +360,14 @@ class Sequential:
 
     # ------------------------------------------------------------------ training
 
+    def fit_seed(self, seed=None):
+        """The seed of the next fit's random stream (shuffle, validation split), and
+        count the fit: ``seed`` when given, else derived from the model's ``seed`` and
+        :attr:`fits` (:func:`nncore.runtime.fit_seed`)."""
+        seed = runtime.fit_seed(seed, self.seed, self.fits)
+        self.fits += 1
+        return seed
+
     def fit(self, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle=True,
             seed=None, validation_data=None, validation_split=0.0, class_weight=None,
             sample_weight=None, callbacks=None, verbose=1, lr_scheduler=None, health=False,
@@ -334,7 +394,8 @@ class Sequential:
     train_step = train_on_batch
 
     def save(self, path):
-        """Write the model (and its optimiser state) to one ``.npz`` file, atomically."""
+        """Write the model (and its optimiser state) to one file (an ``.npz`` archive)
+        under exactly the name ``path``, atomically; :func:`nncore.load` reads it back."""
         return saving.save(self, path)
 
     def to_onnx(self, path=None, **kwargs):

@@ -14,7 +14,30 @@ from . import _core
 from . import functional as F
 
 __all__ = ["Optimizer", "SGD", "Adam", "StepLR", "ExponentialLR", "CosineAnnealingLR",
-           "clip_grad_norm_", "clip_grad_value_"]
+           "clip_grad_norm_", "clip_grad_value_", "check_bound_to", "check_scheduler"]
+
+
+def _real(fn, name, value, low=None, high=None, low_open=False, high_open=True):
+    """``value`` as a float after checking it is a finite real number in the given range
+    (TypeError / ValueError naming ``fn`` and ``name``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{fn}: {name} must be a real number; got {type(value).__name__}")
+    v = float(value)
+    bad = not math.isfinite(v) or (low is not None and (v <= low if low_open else v < low)) \
+        or (high is not None and (v >= high if high_open else v > high))
+    if bad:
+        lo = "" if low is None else ("(" if low_open else "[") + f"{low:g}, "
+        hi = "" if high is None else f"{high:g}" + (")" if high_open else "]")
+        where = f" in {lo}{hi}" if lo and hi else (f" {'>' if low_open else '>='} {low:g}"
+                                                   if lo else "")
+        raise ValueError(f"{fn}: {name} must be a finite number{where}; got {value!r}")
+    return v
+
+
+def _int_at_least(fn, name, value, low):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{fn}: {name} must be an int >= {low}; got {value!r}")
+    return int(value)
 
 
 def clip_grad_norm_(params, max_norm):
@@ -49,12 +72,14 @@ class Optimizer:
     """Base class: holds parameters, hyper-parameters and per-parameter state."""
 
     def __init__(self, params=None, lr=0.01, clip_norm=None, clip_value=None, no_decay=()):
+        fn = type(self).__name__
         if not (isinstance(lr, (int, float)) and lr >= 0 and math.isfinite(lr)):
-            raise ValueError(f"{type(self).__name__}: lr must be a finite number >= 0; "
-                             f"got {lr!r}")
+            raise ValueError(f"{fn}: lr must be a finite number >= 0; got {lr!r}")
         self.lr = float(lr)
-        self.clip_norm = clip_norm
-        self.clip_value = clip_value
+        self.clip_norm = None if clip_norm is None else \
+            _real(fn, "clip_norm", clip_norm, 0, low_open=True)
+        self.clip_value = None if clip_value is None else \
+            _real(fn, "clip_value", clip_value, 0, low_open=True)
         self.no_decay = list(no_decay or ())
         self.params = []
         self.state = []
@@ -164,8 +189,9 @@ class SGD(Optimizer):
 
     def __init__(self, params=None, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0,
                  dampening=0.0, clip_norm=None, clip_value=None, no_decay=()):
-        if momentum < 0 or weight_decay < 0:
-            raise ValueError("SGD: momentum and weight_decay must be >= 0")
+        momentum = _real("SGD", "momentum", momentum, 0, 1, high_open=False)
+        weight_decay = _real("SGD", "weight_decay", weight_decay, 0)
+        dampening = _real("SGD", "dampening", dampening, 0, 1, high_open=False)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: nesterov requires momentum > 0 and dampening == 0")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
@@ -217,6 +243,8 @@ class Adam(Optimizer):
         b1, b2 = betas
         if not (0 <= b1 < 1 and 0 <= b2 < 1):
             raise ValueError(f"Adam: betas must be in [0, 1); got {betas!r}")
+        eps = _real("Adam", "eps", eps, 0, low_open=True)
+        weight_decay = _real("Adam", "weight_decay", weight_decay, 0)
         self.betas, self.eps, self.weight_decay = (float(b1), float(b2)), float(eps), \
             float(weight_decay)
         super().__init__(params, lr, clip_norm, clip_value, no_decay)
@@ -268,10 +296,50 @@ def get(optimizer):
     return optimizer
 
 
+def check_bound_to(optimizer, model, fn="fit"):
+    """ValueError naming the parameters ``optimizer`` updates that are not ``model``'s.
+
+    An optimiser built from another model's parameters (a notebook cell re-run after the
+    model was rebuilt) would otherwise train nothing. A subset of the model's parameters
+    (a frozen layer left out) is fine.
+    """
+    own = {id(p) for p in model.parameters()}
+    foreign = [(i, p) for i, p in enumerate(optimizer.params) if id(p) not in own]
+    if foreign:
+        shown = ", ".join(f"params[{i}] ({getattr(p, 'name', '?')}, shape "
+                          f"{tuple(np.shape(p))})" for i, p in foreign[:4])
+        more = f" and {len(foreign) - 4} more" if len(foreign) > 4 else ""
+        raise ValueError(
+            f"{fn}: the optimizer {type(optimizer).__name__} updates {len(foreign)} of its "
+            f"{len(optimizer.params)} parameters that are not this model's: {shown}{more}; "
+            "it was built from another model's parameters (a re-run cell?). Build it "
+            "from model.parameters(), or pass it without parameters "
+            f"({type(optimizer).__name__}(lr=...)) and fit binds them")
+
+
+def check_scheduler(lr_scheduler, optimizer, fn="fit"):
+    """ValueError when ``lr_scheduler`` was built on another optimiser than ``optimizer``
+    (the one training), whose rate it would change instead; TypeError when it is not a
+    schedule."""
+    if lr_scheduler is None:
+        return
+    if not isinstance(lr_scheduler, _Schedule):
+        raise TypeError(f"{fn}: lr_scheduler must be an nncore schedule (StepLR, "
+                        f"ExponentialLR, CosineAnnealingLR); got {type(lr_scheduler).__name__}")
+    if lr_scheduler.optimizer is not optimizer:
+        raise ValueError(
+            f"{fn}: lr_scheduler was built on {lr_scheduler.optimizer!r}, but this fit trains "
+            f"with another optimizer, {optimizer!r}: build the schedule on the optimizer you "
+            "pass as optimizer= (or pass that one)")
+
+
 class _Schedule:
     """Sets ``optimizer.lr`` from the epoch count; call ``step()`` once per epoch."""
 
     def __init__(self, optimizer):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(self).__name__}: optimizer must be an nncore optimizer; "
+                            f"got {type(optimizer).__name__}")
         self.optimizer = optimizer
         self.base_lr = optimizer.lr
         self.last_epoch = 0
@@ -297,7 +365,8 @@ class StepLR(_Schedule):
 
     def __init__(self, optimizer, step_size, gamma=0.1):
         super().__init__(optimizer)
-        self.step_size, self.gamma = int(step_size), float(gamma)
+        self.step_size = _int_at_least("StepLR", "step_size", step_size, 1)
+        self.gamma = _real("StepLR", "gamma", gamma, 0, low_open=True)
 
     def lr_at(self, epoch):
         return self.base_lr * self.gamma ** (epoch // self.step_size)
@@ -314,7 +383,7 @@ class ExponentialLR(_Schedule):
 
     def __init__(self, optimizer, gamma):
         super().__init__(optimizer)
-        self.gamma = float(gamma)
+        self.gamma = _real("ExponentialLR", "gamma", gamma, 0, low_open=True)
 
     def lr_at(self, epoch):
         return self.base_lr * self.gamma ** epoch
@@ -333,7 +402,8 @@ class CosineAnnealingLR(_Schedule):
 
     def __init__(self, optimizer, T_max, eta_min=0.0):
         super().__init__(optimizer)
-        self.T_max, self.eta_min = int(T_max), float(eta_min)
+        self.T_max = _int_at_least("CosineAnnealingLR", "T_max", T_max, 1)
+        self.eta_min = _real("CosineAnnealingLR", "eta_min", eta_min, 0)
 
     def lr_at(self, epoch):
         t = min(epoch, self.T_max)

@@ -13,9 +13,12 @@ import sys
 import threading
 import warnings
 
+import numpy as np
+
 from . import _core
 
-__all__ = ["config", "get_num_threads", "set_num_threads", "threads"]
+__all__ = ["config", "get_num_threads", "set_num_threads", "threads", "manual_seed",
+           "default_rng", "fit_seed"]
 
 _warn_lock = threading.Lock()
 _warned = False
@@ -75,6 +78,63 @@ def config():
         "spin_us": stats["spin_us"],
     }
     return c
+
+
+# --- random streams ------------------------------------------------------------------
+
+_seed_lock = threading.Lock()
+_global_rng = None  # set by manual_seed
+
+
+def manual_seed(seed):
+    """Make every random choice nncore makes without a seed repeatable, as
+    ``torch.manual_seed``: the initial weights of layers built without ``seed``, Dropout
+    seeds, and the shuffle and validation split of a ``fit`` of a model built without
+    ``seed`` (and called without ``seed=``) are drawn, in order, from one stream started
+    from ``seed``. ``manual_seed(None)`` goes back to fresh entropy. Seeds given to a
+    layer, a model or ``fit`` are unaffected.
+
+    Parameters
+    ----------
+    seed : int >= 0 or None
+    """
+    global _global_rng
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                             or seed < 0):
+        raise ValueError(f"manual_seed: seed must be an int >= 0 or None; got {seed!r}")
+    with _seed_lock:
+        _global_rng = None if seed is None else np.random.default_rng(int(seed))
+
+
+def _draw_seed():
+    """The next seed of the :func:`manual_seed` stream, or None when it is not set."""
+    with _seed_lock:
+        return None if _global_rng is None else int(_global_rng.integers(2 ** 63))
+
+
+def default_rng(seed=None):
+    """``numpy.random.default_rng(seed)``; without a seed, a generator drawn from the
+    :func:`manual_seed` stream when one is set (else fresh entropy)."""
+    return np.random.default_rng(seed if seed is not None else _draw_seed())
+
+
+def fit_seed(seed, model_seed, fits):
+    """The seed of a fit's random stream (its shuffle and validation split).
+
+    ``seed`` (``fit(seed=...)``) when given; else, for a model built with ``seed``, a
+    seed derived from the model's seed and ``fits`` (how many fits the model had
+    before), so a seeded model trains the same bits every time; else the next seed of
+    the :func:`manual_seed` stream, or None (fresh entropy).
+    """
+    if seed is not None:
+        return seed
+    if model_seed is None:
+        return _draw_seed()
+    if not isinstance(model_seed, (int, np.integer)):  # a Generator: draw the base once
+        return int(np.random.default_rng(model_seed).integers(2 ** 63))
+    words = np.random.SeedSequence([int(model_seed) & ((1 << 64) - 1), int(fits)]) \
+        .generate_state(2, np.uint32)
+    return (int(words[0]) << 32) | int(words[1])
 
 
 # --- threadpoolctl -----------------------------------------------------------------

@@ -40,18 +40,32 @@ def save(model, path):
     ----------
     model : Sequential
     path : str or os.PathLike
-        ``.npz`` is appended when missing. The file is written to a temporary file in the
-        same folder and renamed over ``path``: a crash leaves the previous file intact.
+        The file to write, under exactly this name (``"m.keras"``, ``"model2"``: no
+        suffix is added, and :func:`load` reads the same name). The file is written to a
+        temporary file in the same folder and renamed over ``path``: a crash leaves the
+        previous file intact.
 
     Returns
     -------
     str
         The path written.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the folder of ``path`` does not exist.
+    IsADirectoryError
+        When ``path`` is a folder.
     """
     from . import __version__
     path = os.fspath(path)
-    if not path.endswith(".npz"):
-        path += ".npz"
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"nncore.save: cannot write {path}: the folder {folder} does "
+                                "not exist (create it first)")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"nncore.save: cannot write {path}: it is a folder; give a "
+                                "file name")
     arrays = {}
     layers = []
     for i, layer in enumerate(model.layers):
@@ -73,9 +87,11 @@ def save(model, path):
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "nncore_version": __version__,
             "dtype": model.dtype.name, "layers": layers, "optimizer": opt,
             "loss": type(model.loss).__name__ if model.loss is not None else None,
-            "loss_config": model.loss.get_config() if model.loss is not None else None}
+            "loss_config": model.loss.get_config() if model.loss is not None else None,
+            "seed": model.seed if isinstance(model.seed, (int, np.integer)) and
+            not isinstance(model.seed, bool) else None,
+            "fits": int(getattr(model, "fits", 0))}
     arrays["__nncore__"] = np.array(json.dumps(meta))
-    folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".nncore-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -121,8 +137,16 @@ def load(path, model_class):
         When there is no file.
     """
     path = os.fspath(path)
+    if not os.path.exists(path) and os.path.isfile(path + ".npz"):
+        path += ".npz"  # written by an nncore that appended .npz to the name
     if not os.path.exists(path):
         raise FileNotFoundError(f"nncore.load: no such file: {path}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"nncore.load: {path} is a folder, not a model file")
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if not head.startswith(b"PK"):
+        _fail(path, _not_an_archive(head))
     try:
         with np.load(path, allow_pickle=False) as npz:
             if "__nncore__" not in npz.files:
@@ -169,6 +193,12 @@ def load(path, model_class):
                 p.data[...] = arr
             layers.append(layer)
         model = model_class(layers, dtype=meta["dtype"])
+        # the seed and fit count go on the model after it is built (a seed given to
+        # the constructor would re-initialise the weights): its next fit is the one the
+        # saved model would have run
+        if meta.get("seed") is not None:
+            model.seed = int(meta["seed"])
+        model.fits = int(meta.get("fits", 0))
         opt = meta.get("optimizer")
         if opt:
             cls = OPTIMIZERS.get(opt["type"])
@@ -192,6 +222,18 @@ def load(path, model_class):
     except (KeyError, TypeError, ValueError) as e:
         _fail(path, f"its description does not match its arrays ({type(e).__name__}: {e})")
     return model
+
+
+def _not_an_archive(head):
+    """Why a file that does not start as a zip archive (.npz) is not a model."""
+    if not head:
+        return "the file is empty"
+    if head.startswith(b"\x93NUMPY"):
+        return "it is a single NumPy array (.npy), not a model (.npz archive)"
+    if head.startswith(b"\x80"):
+        return ("it is a Python pickle, which nncore model files never are (nothing in it "
+                "was run)")
+    return f"it is not an .npz archive (it starts with {head[:16]!r})"
 
 
 def zlib_error():

@@ -86,4 +86,13 @@ def check_targets(y, loss_fn, out_features, dtype, fn="fit", name="y"):
                     f"{out_features} columns")
         raise ValueError(f"{fn}: {name} has shape {y.shape} but the model has {out_features} "
                          f"outputs, so {loss_name} needs {name} of shape {expected}{hint}")
+    if isinstance(loss_fn, losses_mod.BCEWithLogitsLoss):
+        outside = (y < 0) | (y > 1)
+        if outside.any():
+            idx = tuple(int(i) for i in np.argwhere(outside)[0])
+            at = idx[0] if y.shape[1:] == (1,) else idx
+            raise ValueError(
+                f"{fn}: {name}[{at}] = {y[idx]} is outside [0, 1]: {loss_name} wants 0/1 "
+                "labels (or probabilities); for more than two classes use "
+                "loss='cross_entropy' with one output per class")
     return y.astype(dtype, copy=False)

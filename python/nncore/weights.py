@@ -6,7 +6,54 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["get_weights", "set_weights", "state_dict", "load_state_dict"]
+__all__ = ["get_weights", "set_weights", "state_dict", "load_state_dict", "class_weights"]
+
+
+def class_weights(y, class_weight, n_classes, fn="fit"):
+    """Per-sample weights from ``class_weight``, for targets ``y`` as the loss reads them.
+
+    Parameters
+    ----------
+    y : ndarray
+        Class labels ``(n,)``, one-hot or probability rows ``(n, classes)`` (the argmax is
+        the class) or 0/1 targets ``(n, 1)`` (binary cross-entropy).
+    class_weight : dict {label: weight} or "balanced"
+        ``"balanced"`` is scikit-learn's ``n_samples / (n_classes * np.bincount(y))``
+        over the classes present in ``y``.
+    n_classes : int
+        The model's classes (its outputs; 2 for one output): a label of ``class_weight``
+        outside ``[0, n_classes)`` is a ValueError.
+
+    Returns
+    -------
+    ndarray (n,), float64
+    """
+    labels = y if y.ndim == 1 else (y.argmax(axis=1) if y.shape[1] > 1 else y[:, 0])
+    labels = np.asarray(labels).astype(np.int64)
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ValueError(f"{fn}: class_weight must be a dict {{label: weight}}, "
+                             f"'balanced' or None; got {class_weight!r}")
+        counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+        present = np.count_nonzero(counts)
+        per_class = len(labels) / (present * np.maximum(counts, 1))
+        return per_class[labels]
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"{fn}: class_weight must be a dict {{label: weight}} or "
+                        f"'balanced'; got {type(class_weight).__name__}")
+    per_class = np.ones(n_classes, np.float64)
+    for cls, weight in class_weight.items():  # a loop over classes, not samples
+        if isinstance(cls, bool) or not isinstance(cls, (int, np.integer)) or \
+                not 0 <= cls < n_classes:
+            raise ValueError(f"{fn}: class_weight has class {cls!r}, but the model's classes "
+                             f"are 0..{n_classes - 1}")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer,
+                                                               np.floating)) or \
+                not (np.isfinite(weight) and weight >= 0):
+            raise ValueError(f"{fn}: class_weight[{cls!r}] must be finite and >= 0; "
+                             f"got {weight!r}")
+        per_class[int(cls)] = weight
+    return per_class[labels]
 
 
 def _checked(value, p, fn, what):

@@ -45,6 +45,18 @@ def _native_kind(layer):
     return None
 
 
+def _native_steps(model, loss_fn):
+    """``(step, activation, slope)`` for each step the trainer runs: the model's plan,
+    with a last softmax/sigmoid that ``loss_fn`` applies itself left out as the python
+    engine leaves it out (``model.logits_head``; a Dense head runs as identity)."""
+    steps = [(step, *model.activation_of(step.index)) for step in model.steps]
+    if model.logits_head(loss_fn):
+        step, _, slope = steps[-1]
+        steps[-1:] = [(step, "identity", slope)] if _native_kind(step.layer) == "dense" \
+            else []
+    return steps
+
+
 def native_loss(loss_fn):
     """The native engine's name of ``loss_fn`` (``Loss.native`` of its own class), or None."""
     return type(loss_fn).__dict__.get("native")
@@ -57,14 +69,14 @@ def native_unsupported(model, run):
         return "no training rows"
     if model.has_hooks():  # also brings the plan up to date
         return "a layer has hooks (they run in Python)"
-    for step in model.steps:
+    for step, act, _ in _native_steps(model, run.loss_fn):
         i, layer = step.index, step.layer
         kind = _native_kind(layer)
         if kind is None:
             return f"layer {model.layer_name(i)} ({type(layer).__name__}) has no native op"
         if any(p.dtype != model.dtype for p in layer.parameters()):
             return f"layer {model.layer_name(i)} is not {model.dtype.name}"
-        if kind == "dense" and model.activation_of(i)[0] not in FUSABLE:
+        if kind == "dense" and act not in FUSABLE:
             return f"layer {model.layer_name(i)} has a {layer.activation} activation (no " \
                    "native op in the engine)"
     loss_fn = run.loss_fn
@@ -118,11 +130,10 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None):
     loss, the optimiser with its state, and ``schedule`` (:func:`_schedule_spec`)."""
     opt = run.optimizer
     layers = []
-    for step in model.steps:
-        i, layer = step.index, step.layer
+    for step, act, slope in _native_steps(model, run.loss_fn):
+        layer = step.layer
         kind = _native_kind(layer)
         if kind == "dense":
-            act, slope = model.activation_of(i)
             gb = layer.b.grad if layer.b is not None else layer._gb_scratch
             layers.append({"kind": "dense", "w": layer.w.data,
                            "b": None if layer.b is None else layer.b.data,
@@ -265,7 +276,8 @@ class NativeEngine:
             schedule is None
         self.bulk = not self.per_epoch and verbose == 0
         # the Dropout layers, in plan order: their call counts go in and come back
-        self.dropouts = [s.layer for s in model.steps if _native_kind(s.layer) == "dropout"]
+        self.dropouts = [s.layer for s, _, _ in _native_steps(model, run.loss_fn)
+                         if _native_kind(s.layer) == "dropout"]
         # Each epoch's order is rng.permutation(rows), drawn here as the python engine
         # draws it; orders drawn ahead wait in self.orders with the generator state from
         # before them, so that close() can give back what no epoch used.

@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 
 from .. import losses as losses_mod
+from .. import optim as optim_mod
 from .._inputs import check_x, check_y, softmax_as_logits
 from ..history import History
 from ..progress import EpochProgress
@@ -51,12 +52,14 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
     batch_size : int or None
         None trains on the whole set per step (full-batch gradient descent).
     shuffle, seed
-        Shuffle each epoch with a generator seeded by ``seed``.
+        Shuffle each epoch with a generator seeded by ``seed``; default: derived from
+        the model's ``seed`` and its fit count (``model.fit_seed``).
     validation_data : (x_val, y_val), optional
     validation_split : float
         Hold out this fraction (stratified for classification, seeded).
-    class_weight : dict, optional
+    class_weight : dict or "balanced", optional
         Weight per class label (classification); multiplies ``sample_weight``.
+        ``"balanced"``: ``n_samples / (n_classes * np.bincount(y))``, as scikit-learn.
     sample_weight : array_like (n,), optional
     callbacks : list of Callback
     verbose : 0 (silent), 1 (a progress bar per epoch on a terminal: steps, loss, ETA,
@@ -87,6 +90,7 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
     """
     if engine not in ENGINES:
         raise ValueError(f"fit: engine must be one of {ENGINES}; got {engine!r}")
+    seed = model.fit_seed(seed)  # given, else from the model's seed and fit count
     parallel = None
     if distributed is not False and distributed is not None:
         from .data_parallel import DataParallel
@@ -99,6 +103,7 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
                   validation_split=validation_split, class_weight=class_weight,
                   sample_weight=sample_weight, callbacks=callbacks, health=health, seed=seed,
                   allow_empty=parallel is not None and parallel.sharded)
+    optim_mod.check_scheduler(lr_scheduler, run.optimizer, "fit")
     if parallel is not None:
         parallel.attach(model, run, engine, shuffle, epochs, batch_size, lr_scheduler)
     history = History()

@@ -13,6 +13,7 @@ from .. import callbacks as cb
 from .. import losses as losses_mod
 from .. import optim as optim_mod
 from .. import targets as targets_mod
+from .. import weights as weights_mod
 from .._inputs import check_x, check_y, warn_probability_output
 from ..data import split_indices
 from ..optim import SGD, Optimizer
@@ -137,6 +138,7 @@ def bind_optimizer(model, optimizer, fn):
                         f"{type(optimizer).__name__}")
     if not optimizer.bound:
         optimizer.bind(model.parameters())
+    optim_mod.check_bound_to(optimizer, model, fn)
     model.optimizer = optimizer
     return optimizer
 
@@ -153,17 +155,8 @@ def sample_weights(model, y, n, class_weight, sample_weight, loss_fn):
     if class_weight is not None:
         if not loss_fn.classification:
             raise ValueError("fit: class_weight needs a classification loss")
-        if not isinstance(class_weight, dict):
-            raise TypeError(f"fit: class_weight must be a dict {{label: weight}}; got "
-                            f"{type(class_weight).__name__}")
-        labels = y if y.ndim == 1 else (y.argmax(axis=1) if y.shape[1] > 1 else y[:, 0])
-        labels = np.asarray(labels).astype(np.int64)
-        cw = np.ones(n, np.float64)
-        for cls, weight in class_weight.items():  # a loop over classes, not samples
-            if not (np.isfinite(weight) and weight >= 0):
-                raise ValueError(f"fit: class_weight[{cls!r}] must be finite and >= 0; "
-                                 f"got {weight!r}")
-            cw[labels == cls] = weight
+        cw = weights_mod.class_weights(y, class_weight,
+                                       max(targets_mod.output_features(model), 2))
         w = cw if w is None else w * cw
     return None if w is None else w.astype(model.dtype)
 

@@ -98,7 +98,7 @@ def _end_epoch(model, run, history, epoch, logs, lr_scheduler, verbose):
     run.bar = None
     if bar is None:
         bar = EpochProgress(epoch + 1, run.epochs, run.steps, verbose, samples=run.n)
-    bar.close(**{k: v for k, v in logs.items() if k != "epoch_time"})
+    bar.close(seconds=logs["epoch_time"], **{k: v for k, v in logs.items() if k != "epoch_time"})
     return epoch + 1
 
 

@@ -27,7 +27,7 @@ from . import callbacks as cb
 from . import losses as losses_mod
 from . import optim as optim_mod
 from . import targets as targets_mod
-from ._inputs import check_x, check_y, softmax_as_logits, warn_probability_output
+from ._inputs import check_split, check_x, check_y, softmax_as_logits, warn_probability_output
 from .data import split_indices
 from .history import History
 from .optim import SGD, Optimizer
@@ -61,8 +61,8 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
         integer class labels with several outputs take cross-entropy, anything else
         MSE (printed at ``verbose >= 1``; see :mod:`nncore.targets`).
     optimizer : Optimizer, "sgd" or "adam", optional
-        Default ``SGD(lr=0.01)``; ``"adam"`` is ``Adam(lr=1e-3)``. Its state survives
-        repeated ``fit`` calls.
+        Default: the optimiser of the previous ``fit`` (its state carries on), else
+        ``SGD(lr=0.01)``; ``"sgd"`` is ``SGD(lr=0.01)``, ``"adam"`` is ``Adam(lr=1e-3)``.
     epochs : int
     batch_size : int or None
         None trains on the whole set per step (full-batch gradient descent).
@@ -74,7 +74,7 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
     class_weight : dict, optional
         Weight per class label (classification); multiplies ``sample_weight``.
     sample_weight : array_like (n,), optional
-    callbacks : list of Callback
+    callbacks : Callback or list of Callback
     verbose : 0 (silent), 1 (a progress bar per epoch on a terminal: steps, loss, ETA,
         samples/s; tqdm's when installed) or 2 (one line per epoch; also what 1
         prints when the output is not a terminal)
@@ -262,6 +262,7 @@ def _prepare(model, x, y, loss, optimizer, epochs, batch_size, validation_data,
             raise ValueError(f"fit: validation_split must be in (0, 1); got "
                              f"{validation_split!r}")
         train_idx, val_idx = split_train_validation(y, validation_split, seed, loss_fn)
+        check_split(train_idx, val_idx, validation_split, "fit", allow_empty)
         x_val, y_val = x[val_idx], y[val_idx]
         w_val = None if weights is None else weights[val_idx]
         x, y = x[train_idx], y[train_idx]
@@ -271,7 +272,7 @@ def _prepare(model, x, y, loss, optimizer, epochs, batch_size, validation_data,
 
     optimizer = _bind_optimizer(model, optimizer, "fit")
 
-    callbacks = list(callbacks or [])
+    callbacks = cb.as_callback_list(callbacks, "fit")
     health_cb = None
     if health:
         health_cb = cb.GradientHealth()

@@ -206,7 +206,15 @@ class Sequential:
         return sum(p.size for p in self.parameters())
 
     def summary(self, print_fn=print):
-        """Print (and return) a table of layers, output shapes and parameter counts."""
+        """A table of layers, output shapes and parameter counts, printed as Keras's
+        ``model.summary()`` prints it (once, also in a REPL: it returns None).
+
+        Parameters
+        ----------
+        print_fn : callable or None, default print
+            Called once with the table's text. None prints nothing and returns the
+            text instead: ``text = model.summary(print_fn=None)``.
+        """
         rows = []
         features = None
         for i, layer in enumerate(self.layers):
@@ -226,9 +234,10 @@ class Sequential:
         lines.append("-" * len(lines[0]))
         lines.append(f"total params: {self.count_params():,} ({self.dtype.name})")
         text = "\n".join(lines)
-        if print_fn is not None:
-            print_fn(text)
-        return text
+        if print_fn is None:
+            return text
+        print_fn(text)
+        return None
 
     # ------------------------------------------------------------------ inference
 

@@ -14,8 +14,7 @@ from . import losses as losses_mod
 from . import targets as targets_mod
 from .layers import Dense
 
-__all__ = ["check_finite", "check_split", "check_x", "check_y", "softmax_as_logits",
-           "warn_probability_output"]
+__all__ = ["check_x", "check_y", "softmax_as_logits", "warn_probability_output"]
 
 
 def check_x(model, x, name, fn="fit", allow_empty=False):
@@ -50,6 +49,20 @@ def check_finite(a, name, fn):
                      f"{a[bad]}); clean the data {todo}")
 
 
+def check_split(kept, held, fraction, fn="fit", allow_empty=False):
+    """ValueError naming ``fn`` and ``validation_split`` when holding out ``fraction``
+    left no sample to train on (``kept``) or to validate on (``held``). A rank of a
+    sharded fit (``allow_empty``) may hold no rows: the global set is checked there."""
+    if allow_empty or (len(kept) and len(held)):
+        return
+    n = len(kept) + len(held)
+    side = "validation" if not len(held) else "training"
+    raise ValueError(f"{fn}: validation_split={fraction!r} holds out {len(held)} of {n} "
+                     f"sample{'s' * (n != 1)} (rounded per class for classification), which "
+                     f"leaves none for {side}: pass more samples, another validation_split "
+                     "or validation_data")
+
+
 def check_y(model, y, n, loss_fn, name="y", fn="fit", allow_empty=False):
     """``y`` as ``n`` finite targets that ``loss_fn`` accepts for the model's outputs
     (:func:`nncore.targets.check_targets`); TypeError / ValueError naming ``name``."""
@@ -64,20 +77,6 @@ def check_y(model, y, n, loss_fn, name="y", fn="fit", allow_empty=False):
     check_finite(y, name, fn)
     return targets_mod.check_targets(y, loss_fn, targets_mod.output_features(model),
                                      model.dtype, fn, name)
-
-
-def check_split(kept, held, fraction, fn="fit", allow_empty=False):
-    """ValueError naming ``fn`` and ``validation_split`` when holding out ``fraction``
-    left no sample to train on (``kept``) or to validate on (``held``). A rank of a
-    sharded fit (``allow_empty``) may hold no rows: the global set is checked there."""
-    if allow_empty or (len(kept) and len(held)):
-        return
-    n = len(kept) + len(held)
-    side = "validation" if not len(held) else "training"
-    raise ValueError(f"{fn}: validation_split={fraction!r} holds out {len(held)} of {n} "
-                     f"sample{'s' * (n != 1)} (rounded per class for classification), which "
-                     f"leaves none for {side}: pass more samples, another validation_split "
-                     "or validation_data")
 
 
 def softmax_as_logits(model, loss_fn):

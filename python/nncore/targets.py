@@ -94,9 +94,8 @@ def check_targets(y, loss_fn, out_features, dtype, fn="fit", name="y"):
         elif y.ndim == 1:
             hint = f": give the last Dense layer 1 output, or {name} the shape {expected}"
         elif y.ndim == 2:
-            hint = (f": give the last Dense layer {_outputs(y.shape[1])}, or {name} "
-                    f"{out_features} column{'s' * (out_features != 1)}")
-        raise ValueError(f"{fn}: {name} has shape {y.shape} but the model has "
-                         f"{_outputs(out_features)}, so {loss_name} needs {name} of shape "
-                         f"{expected}{hint}")
+            hint = (f": give the last Dense layer {y.shape[1]} outputs, or {name} "
+                    f"{out_features} columns")
+        raise ValueError(f"{fn}: {name} has shape {y.shape} but the model has {out_features} "
+                         f"outputs, so {loss_name} needs {name} of shape {expected}{hint}")
     return y.astype(dtype, copy=False)

@@ -244,7 +244,9 @@ class Sequential:
     def predict(self, x, batch_size=None):
         """Network outputs for ``x`` (a new array), in eval mode: raw outputs (logits)
         for a classifier trained with a logits loss; :meth:`predict_proba` gives
-        probabilities. A 1-D ``x`` is one sample and gives one row."""
+        probabilities. A 1-D ``x`` is one sample and gives a 1-D result, its outputs
+        (``predict(x[i])`` equals ``predict(x)[i]``, as a PyTorch module treats an
+        unbatched input)."""
         x = np.asarray(x)
         if x.ndim == 1:
             return self.predict(x.reshape(1, -1), batch_size)[0]
@@ -258,7 +260,7 @@ class Sequential:
     def predict_proba(self, x, batch_size=None):
         """Class probabilities: softmax (or sigmoid for one output) of the logits, unless
         the model already ends in a Softmax/Sigmoid layer (or activation). A 1-D ``x`` is
-        one sample and gives one row."""
+        one sample and gives a 1-D result, its probabilities."""
         from . import functional as F
         x = np.asarray(x)
         if x.ndim == 1:

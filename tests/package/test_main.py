@@ -53,3 +53,32 @@ def test_demo_times_the_real_harness_briefly(capsys):
     for label, row in res["results"].items():
         assert row["median"] > 0 and (label == "nncore fit (native)") != ("ratio" in row)
         assert label in out
+
+
+def test_demo_with_bars_on_a_terminal_of_0_columns_prints_no_blank_line(monkeypatch, capsys):
+    """`python -m nncore demo --verbose 1` where the terminal reports 0 columns: a full
+    line per epoch, never an empty one (tqdm drew nothing and left an empty line)."""
+    import io
+    import os
+    import sys
+
+    import nncore.bench
+    from nncore.__main__ import demo
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+        def fileno(self):
+            return 99
+
+    monkeypatch.setattr("os.get_terminal_size", lambda fd=None: os.terminal_size((0, 0)))
+    term = Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    monkeypatch.setattr(nncore.bench, "bench_training", lambda *a, labels=None, **k: {
+        "results": {label: {"median": 1.0, **({"ratio": 1.0} if i else {})}
+                    for i, label in enumerate(labels)}})
+    demo(0.02, 1)
+    shown = [line.split("\r")[-1] for line in term.getvalue().split("\n")[:-1]]
+    assert shown and all(line.startswith("epoch ") for line in shown), shown[:5]
+    assert term.getvalue().endswith("\n")

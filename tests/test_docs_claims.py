@@ -47,8 +47,12 @@ def _readme_export_lists():
     take = re.search(r"take Dense layers with (.*?) and those activation layers", text).group(1)
     refuse = re.search(r"they refuse \(ValueError\) (.*?), in `Dense` or as "
                        r"layers, and `Dropout`", text).group(1)
-    names = lambda s: re.findall(r"[a-z_]+", s.replace(" or ", ", ").replace(" and ", ", "))  # noqa: E731
-    return names(take), names(refuse)
+    return _names(take), _names(refuse)
+
+
+def _names(listed):
+    """The activation names of "a, b, c or d" (or "... and d")."""
+    return re.findall(r"[a-z_]+", listed.replace(" or ", ", ").replace(" and ", ", "))
 
 
 @pytest.mark.parametrize("export", ["to_onnx", "to_torch"])

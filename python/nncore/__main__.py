@@ -25,7 +25,7 @@ def demo(epochs_scale=1.0, verbose=0, repeats=5, target=0.1):
     """One line per example (XOR as the tutorials build it, spirals, digits), then the
     tutorials' XOR network timed on the spot: natively, as a plain NumPy loop and in pure
     Python (``nncore.bench``'s harness, ``repeats`` rounds of about ``target`` seconds
-    each). ``verbose`` is fit's (0: no per-epoch lines)."""
+    each). ``verbose`` is fit's for spirals and digits (0: no per-epoch lines)."""
     print(f"nncore {nc.__version__}: kernel set {nc.config()['isa']}, "
           f"{nc.get_num_threads()} threads")
 
@@ -42,7 +42,7 @@ def demo(epochs_scale=1.0, verbose=0, repeats=5, target=0.1):
     model = nc.Sequential([hidden, output], dtype="float64")
     steps = max(int(1000 * epochs_scale), 1)
     model.fit(x, y, loss="mse", optimizer=nc.SGD(lr=4.0), epochs=steps, batch_size=None,
-              shuffle=False, verbose=verbose)
+              shuffle=False, verbose=0)  # a thousand one-step epochs: no line each
     outputs = " ".join(f"{p:.2f}" for p in model.predict(x)[:, 0])
     print(f"1. XOR, the tutorials' 3-4-1 sigmoid network, {steps} steps: outputs {outputs} "
           f"for targets 0 1 1 0")

@@ -8,9 +8,9 @@ Every epoch ends with one full line, the same with or without tqdm::
 
 The bar there is full (unless Ctrl-C stopped the epoch) whether or not the engine
 reported every step, and the metrics are never cut to the terminal's width. A terminal
-that reports a width of 0 columns (some containers and editors' shells do) gets the
-built-in bar, which needs no width: tqdm would draw nothing there and leave an empty
-line per epoch.
+that reports no size (0 columns or 0 lines: some containers, ``script`` and editors'
+shells do) gets the built-in bar, which needs none: tqdm would draw nothing there and
+leave an empty line per epoch.
 """
 from __future__ import annotations
 
@@ -29,11 +29,11 @@ def _fmt(logs):
                       for k, v in logs.items())
 
 
-def _columns(file):
-    """The width of the terminal behind ``file``: None when it does not say (not a real
-    terminal, e.g. a test's fake), 0 when the terminal reports no width."""
+def _size(file):
+    """``(columns, lines)`` of the terminal behind ``file``; None when it does not say
+    (not a real terminal, e.g. a test's fake). A terminal may report 0 for either."""
     try:
-        return os.get_terminal_size(file.fileno()).columns
+        return tuple(os.get_terminal_size(file.fileno()))
     except (AttributeError, ValueError, OSError, io.UnsupportedOperation):
         return None
 
@@ -57,11 +57,12 @@ class EpochProgress:
         self.verbose = verbose
         self.epoch, self.epochs, self.steps = epoch, epochs, steps
         self.tty = verbose == 1 and hasattr(self.file, "isatty") and self.file.isatty()
-        self.columns = _columns(self.file) if self.tty else None
+        size = _size(self.file) if self.tty else None
+        self.columns = None if size is None else size[0]
         self.start = time.perf_counter()
         self.done = 0
         self._bar = None        # the tqdm bar, made at the first update
-        self._tqdm = self.tty and self.columns != 0
+        self._tqdm = self.tty and (size is None or min(size) > 0)  # tqdm needs both
         self._last = 0.0        # when the built-in bar was last drawn
         self._closed = False
 

@@ -98,12 +98,13 @@ def without_tqdm(monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)
 
 
-@pytest.mark.parametrize("columns", [None, 0, 40], ids=["unsized", "0-columns", "narrow"])
+@pytest.mark.parametrize("columns, lines", [(None, None), (0, 24), (40, 0), (0, 0), (40, 24)],
+                         ids=["unsized", "0-columns", "0-lines", "0x0", "narrow"])
 @pytest.mark.parametrize("use_tqdm", [True, False], ids=["tqdm", "built-in"])
 @pytest.mark.parametrize("engine", ["native", "python"])
 @pytest.mark.parametrize("validation", [0.0, 0.25], ids=["train", "validation"])
-def test_each_epoch_ends_with_one_full_line_at_100_percent(rng, monkeypatch, columns, use_tqdm,
-                                                          engine, validation):
+def test_each_epoch_ends_with_one_full_line_at_100_percent(rng, monkeypatch, columns, lines,
+                                                          use_tqdm, engine, validation):
     if use_tqdm:
         pytest.importorskip("tqdm")
     else:
@@ -111,7 +112,7 @@ def test_each_epoch_ends_with_one_full_line_at_100_percent(rng, monkeypatch, col
     term = FakeTerminal() if columns is None else SizedTerminal()
     if columns is not None:
         monkeypatch.setattr("os.get_terminal_size",
-                            lambda fd=None: os.terminal_size((columns, 24)))
+                            lambda fd=None: os.terminal_size((columns, lines)))
     monkeypatch.setattr(sys, "stderr", term)
     x = rng.standard_normal((16, 2)).astype(np.float32)
     model = nc.Sequential([nc.Dense(2, 3)], seed=0)

@@ -185,9 +185,12 @@ def test_spirals_draws_decision_regions(tmp_path):
 
 
 def test_cli_demo_and_info():
-    out = run(["-m", "nncore", "demo", "--quick", "--verbose", "0"])
-    assert out.count("test accuracy") == 2 and "[1 1] ->" in out  # spirals and digits
-    xor = [float(v) for v in re.findall(r"\] -> ([0-9.]+)", out)]
+    out = run(["-m", "nncore", "demo", "--quick"])
+    lines = out.splitlines()
+    assert out.count("test accuracy") == 2 and lines[1].startswith("1. XOR")  # spirals, digits
+    xor = [float(v) for v in re.search(r"outputs ([0-9. ]+) for targets 0 1 1 0",
+                                       lines[1]).group(1).split()]
     assert len(xor) == 4 and xor[0] < 0.2 and xor[1] > 0.8 and xor[2] > 0.8 and xor[3] < 0.2
+    assert len(lines) == 9 and "x faster" in lines[-2]     # no per-epoch lines
     info = run(["-m", "nncore", "info"])
     assert '"isa"' in info and '"openmp"' in info

@@ -246,12 +246,22 @@ def sklearn_loop(name, x, y):
     return unit
 
 
-def implementations(name, x, y, pure=True):
-    """{label: unit(epochs)} for a workload; optional libraries when they import."""
+def implementations(name, x, y, pure=True, optional=True):
+    """{label: unit(epochs)} for a workload; PyTorch and scikit-learn (``optional``) when
+    they import."""
     impls = {"nncore fit (native)": nncore_fit(name, x, y, "native"),
              "nncore fit (python)": nncore_fit(name, x, y, "python"),
              "README step loop": nncore_step_loop(name, x, y),
              "NumPy loop": numpy_loop(name, x, y)}
+    if optional:
+        impls.update(_optional_implementations(name, x, y))
+    if pure and (name.startswith("xor") or name.startswith("tabular")):
+        impls["pure Python"] = pure_python(name, x, y)
+    return impls
+
+
+def _optional_implementations(name, x, y):
+    impls = {}
     try:
         import torch  # noqa: F401
         impls["PyTorch"] = torch_loop(name, x, y)
@@ -262,6 +272,4 @@ def implementations(name, x, y, pure=True):
         impls["scikit-learn"] = sklearn_loop(name, x, y)
     except ImportError:
         pass
-    if pure and (name.startswith("xor") or name.startswith("tabular")):
-        impls["pure Python"] = pure_python(name, x, y)
     return impls

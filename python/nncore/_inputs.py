@@ -10,7 +10,6 @@ import warnings
 
 import numpy as np
 
-from . import losses as losses_mod
 from . import targets as targets_mod
 from .layers import Dense
 
@@ -23,22 +22,45 @@ def check_x(model, x, name, fn="fit", allow_empty=False):
     TypeError / ValueError naming ``name`` (and ``fn``) otherwise."""
     x = np.asarray(x)
     if x.dtype.kind not in "fiu":
-        raise TypeError(f"{name} must hold real numbers; got dtype {x.dtype}")
+        raise TypeError(f"{fn}: {name} must hold real numbers; got dtype {x.dtype}")
     if x.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (samples, features); got shape {x.shape}")
+        raise ValueError(f"{fn}: {name} must be 2-D (samples, features); got shape {x.shape}")
     if len(x) == 0 and not allow_empty:
         raise ValueError(f"{fn}: {name} is empty (shape {x.shape}): it needs at least "
                          "one sample")
     first = model.layers[0]
     if isinstance(first, Dense) and x.shape[1] != first.in_features:
-        raise ValueError(f"{name} has {x.shape[1]} features; the first layer expects "
+        raise ValueError(f"{fn}: {name} has {x.shape[1]} features; the first layer expects "
                          f"{first.in_features}")
     x = x.astype(model.dtype, copy=False)
-    if not np.all(np.isfinite(x)):
-        bad = np.argwhere(~np.isfinite(x))[0]
-        raise ValueError(f"{name} contains NaN or infinity (first at index "
-                         f"{tuple(int(i) for i in bad)}); clean the data before training")
+    check_finite(x, name, fn)
     return x
+
+
+def check_finite(a, name, fn):
+    """ValueError naming ``fn``, ``name`` and the first NaN or infinite entry of ``a``
+    (its index: an int for 1-D, a tuple otherwise)."""
+    if a.dtype.kind != "f" or np.all(np.isfinite(a)):
+        return
+    bad = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
+    where = bad[0] if len(bad) == 1 else bad
+    todo = "before training" if fn in ("fit", "train_on_batch") else f"before {fn}"
+    raise ValueError(f"{fn}: {name} contains NaN or infinity (first at index {where}: "
+                     f"{a[bad]}); clean the data {todo}")
+
+
+def check_split(kept, held, fraction, fn="fit", allow_empty=False):
+    """ValueError naming ``fn`` and ``validation_split`` when holding out ``fraction``
+    left no sample to train on (``kept``) or to validate on (``held``). A rank of a
+    sharded fit (``allow_empty``) may hold no rows: the global set is checked there."""
+    if allow_empty or (len(kept) and len(held)):
+        return
+    n = len(kept) + len(held)
+    side = "validation" if not len(held) else "training"
+    raise ValueError(f"{fn}: validation_split={fraction!r} holds out {len(held)} of {n} "
+                     f"sample{'s' * (n != 1)} (rounded per class for classification), which "
+                     f"leaves none for {side}: pass more samples, another validation_split "
+                     "or validation_data")
 
 
 def check_y(model, y, n, loss_fn, name="y", fn="fit", allow_empty=False):
@@ -46,14 +68,13 @@ def check_y(model, y, n, loss_fn, name="y", fn="fit", allow_empty=False):
     (:func:`nncore.targets.check_targets`); TypeError / ValueError naming ``name``."""
     y = np.asarray(y)
     if y.dtype.kind not in "fiu":
-        raise TypeError(f"{name} must hold real numbers; got dtype {y.dtype}")
+        raise TypeError(f"{fn}: {name} must hold real numbers; got dtype {y.dtype}")
     if y.ndim == 0 or (len(y) == 0 and not allow_empty):
         raise ValueError(f"{fn}: {name} is empty (shape {y.shape}): it needs one target "
                          f"per sample ({n})")
     if len(y) != n:
-        raise ValueError(f"{name} must have one target per sample: {n}; got {len(y)}")
-    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
-        raise ValueError(f"{name} contains NaN or infinity; clean the data before training")
+        raise ValueError(f"{fn}: {name} must have one target per sample: {n}; got {len(y)}")
+    check_finite(y, name, fn)
     return targets_mod.check_targets(y, loss_fn, targets_mod.output_features(model),
                                      model.dtype, fn, name)
 

@@ -29,8 +29,9 @@ from nncore._bench_workloads import WORKLOADS, implementations, pure_python, wor
 
 # ----------------------------------------------------------------- timing
 
-def thread_limits(n):
-    """Context managers limiting nncore, NumPy's BLAS and PyTorch to n threads."""
+def thread_limits(n, torch=True):
+    """Context managers limiting nncore, NumPy's BLAS and (with ``torch``) PyTorch to n
+    threads."""
     import contextlib
     stack = contextlib.ExitStack()
     stack.enter_context(nc.threads(n))
@@ -39,6 +40,8 @@ def thread_limits(n):
         stack.enter_context(threadpool_limits(n))
     except ImportError:
         pass
+    if not torch:
+        return stack
     try:
         import torch
         prev = torch.get_num_threads()
@@ -83,11 +86,16 @@ def summary(samples, base):
     return rows
 
 
-def bench_training(name, threads, repeats, target, quick):
+def bench_training(name, threads, repeats, target, quick, labels=None):
+    """One workload's training speed per implementation (all of them, or ``labels``;
+    the first is the base of the ratios: nncore fit (native))."""
     x, y = workload_data(name)
     _, _, _, _, batch, n, _, _ = WORKLOADS[name]
     steps = math.ceil(n / (batch or n))
-    units = implementations(name, x, y, pure=True)
+    units = implementations(name, x, y, pure=True, optional=labels is None or any(
+        label in labels for label in ("PyTorch", "scikit-learn")))
+    if labels is not None:
+        units = {label: units[label] for label in labels}
     per_unit = {}
     for label in units:
         if name.startswith("xor"):
@@ -101,7 +109,7 @@ def bench_training(name, threads, repeats, target, quick):
         per_unit["pure Python"] = (1, limit / steps)  # scaled to an epoch
     if name.startswith("xor") and "scikit-learn" in units:
         per_unit["scikit-learn"] = (200, 200)
-    with thread_limits(threads):
+    with thread_limits(threads, torch="PyTorch" in units):
         samples = interleaved(units, per_unit, repeats, target)
     unit = "us/step" if name.startswith("xor") else "s/epoch"
     scale = 1e6 if unit == "us/step" else 1.0

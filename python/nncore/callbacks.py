@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 
-__all__ = ["Callback", "EarlyStopping", "GradientHealth", "health_report"]
+
+__all__ = ["Callback", "EarlyStopping", "GradientHealth", "as_callback_list", "health_report"]
 
 
 class Callback:
@@ -39,71 +41,105 @@ class Callback:
 
 
 class EarlyStopping(Callback):
-    """Stop training when a metric has stopped improving (as Keras's).
+    """Stop training when a metric has stopped improving, as Keras's ``EarlyStopping``
+    (same arguments, defaults and rules).
 
     Parameters
     ----------
-    monitor : str
-        A key of the epoch logs, e.g. ``"val_loss"`` (needs validation data),
-        ``"val_accuracy"``, ``"loss"``.
-    patience : int
-        Epochs without improvement before stopping.
-    min_delta : float
-        Smallest change that counts as an improvement.
-    mode : {"auto", "min", "max"}
-        ``auto`` maximises metrics named ``*acc*`` and minimises the rest.
-    restore_best_weights : bool
-        When training stops early, put back the weights of the best epoch.
+    monitor : str, default "val_loss"
+        A key of the epoch logs: ``"val_loss"`` (needs validation data),
+        ``"val_accuracy"``, ``"loss"``, ``"accuracy"``. A key missing from the logs is a
+        ValueError at the end of the first epoch (Keras only warns).
+    min_delta : float, default 0
+        Smallest change that counts as an improvement (its sign is ignored).
+    patience : int, default 0
+        Epochs without improvement before stopping; 0 stops at the first epoch that
+        does not improve.
+    verbose : int, default 0
+        1 prints when training stops early and when the best weights are restored.
+    mode : {"auto", "min", "max"}, default "auto"
+        ``"auto"`` maximises metrics named ``*acc*`` and minimises the rest.
+    baseline : float, optional
+        A value the metric must beat: epochs that improve on the best so far but not on
+        ``baseline`` still count against ``patience``.
+    restore_best_weights : bool, default False
+        At the end of training (stopped early or not), put back the weights of the best
+        epoch. False keeps the weights of the last step.
+    start_from_epoch : int, default 0
+        Epochs to train before watching the metric (a warm-up that never stops).
 
     Attributes
     ----------
-    best, best_epoch, stopped_epoch
+    best : float
+        The best value seen (``inf`` or ``-inf`` before any).
+    best_epoch : int or None
+        The epoch (from 0) that reached ``best``.
+    stopped_epoch : int or None
+        The epoch (from 0) after which this callback stopped training; None when it did
+        not.
     """
 
-    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, mode="auto",
-                 restore_best_weights=True):
-        self.monitor, self.patience, self.min_delta = monitor, int(patience), abs(min_delta)
+    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0, mode="auto",
+                 baseline=None, restore_best_weights=False, start_from_epoch=0):
+        if not isinstance(monitor, str):
+            raise TypeError(f"EarlyStopping: monitor must be a str (a key of the epoch logs); "
+                            f"got {type(monitor).__name__}")
+        self.monitor = monitor
+        self.min_delta = abs(_real(min_delta, "min_delta"))
+        self.patience = _count(patience, "patience")
+        self.start_from_epoch = _count(start_from_epoch, "start_from_epoch")
+        self.baseline = None if baseline is None else _real(baseline, "baseline")
+        self.verbose = verbose
         if mode == "auto":
             mode = "max" if "acc" in monitor else "min"
         if mode not in ("min", "max"):
             raise ValueError(f"EarlyStopping: mode must be 'min', 'max' or 'auto'; got {mode!r}")
         self.mode = mode
-        self.restore_best_weights = restore_best_weights
-        self.best = None
-        self.best_epoch = None
-        self.stopped_epoch = None
-        self._wait = 0
-        self._best_weights = None
+        self.restore_best_weights = bool(restore_best_weights)
+        self.on_train_begin()
 
     def on_train_begin(self, logs=None):
-        self.best, self.best_epoch, self.stopped_epoch, self._wait = None, None, None, 0
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_epoch = self.stopped_epoch = None
+        self.wait = 0
         self._best_weights = None
 
-    def _improved(self, value):
-        if self.best is None:
-            return True
+    def _improves_on(self, value, reference):
         if self.mode == "min":
-            return value < self.best - self.min_delta
-        return value > self.best + self.min_delta
+            return value + self.min_delta < reference
+        return value - self.min_delta > reference
 
     def on_epoch_end(self, epoch, logs=None):
         if not logs or self.monitor not in logs:
             raise ValueError(f"EarlyStopping: monitor {self.monitor!r} is not among the logged "
                              f"metrics {sorted(logs or {})}")
-        value = logs[self.monitor]
-        if self._improved(value):
-            self.best, self.best_epoch, self._wait = value, epoch, 0
-            if self.restore_best_weights:
-                self._best_weights = [p.data.copy() for p in self.model.parameters()]
+        if epoch < self.start_from_epoch:
             return
-        self._wait += 1
-        if self._wait >= self.patience:
+        value = logs[self.monitor]
+        if self.restore_best_weights and self._best_weights is None:
+            self._keep_weights(epoch)  # the first watched epoch is the best so far
+        self.wait += 1
+        if self._improves_on(value, self.best):
+            self.best, self.best_epoch = value, epoch
+            if self.restore_best_weights:
+                self._keep_weights(epoch)
+            if self.baseline is None or self._improves_on(value, self.baseline):
+                self.wait = 0
+            return
+        if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
             self.model.stop_training = True
 
+    def _keep_weights(self, epoch):
+        self.best_epoch = epoch
+        self._best_weights = [p.data.copy() for p in self.model.parameters()]
+
     def on_train_end(self, logs=None):
-        if self.restore_best_weights and self._best_weights is not None and \
-                self.stopped_epoch is not None:
+        if self.stopped_epoch is not None and self.verbose:
+            print(f"EarlyStopping: stopped after epoch {self.stopped_epoch + 1}")
+        if self.restore_best_weights and self._best_weights is not None:
+            if self.verbose:
+                print(f"EarlyStopping: restoring the weights of epoch {self.best_epoch + 1}")
             for p, w in zip(self.model.parameters(), self._best_weights):
                 p.data[...] = w
 
@@ -115,6 +151,52 @@ def health_activation(act):
     """The activation whose saturation GradientHealth measures (sigmoid, tanh: saturated;
     relu: dead units); any other counts as identity."""
     return act if act in ("sigmoid", "tanh", "relu") else "identity"
+
+
+def _count(value, name):
+    """``value`` as an int >= 0, else an error naming EarlyStopping and ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"EarlyStopping: {name} must be an int >= 0; got {value!r}")
+    if value < 0:
+        raise ValueError(f"EarlyStopping: {name} must be >= 0; got {value}")
+    return int(value)
+
+
+def _real(value, name):
+    """``value`` as a finite float, else an error naming EarlyStopping and ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"EarlyStopping: {name} must be a real number; got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"EarlyStopping: {name} must be finite; got {value}")
+    return float(value)
+
+
+def as_callback_list(callbacks, fn="fit"):
+    """``callbacks`` as a new list: None gives ``[]``, one callback gives ``[callback]``
+    (``fit(callbacks=EarlyStopping())`` works as ``callbacks=[EarlyStopping()]``), any
+    other iterable its items. TypeError naming ``fn`` for an item that is not a callback
+    (an object without the :class:`Callback` hooks)."""
+    if callbacks is None:
+        return []
+    if _is_callback(callbacks):
+        return [callbacks]
+    if isinstance(callbacks, (str, bytes)) or not hasattr(callbacks, "__iter__"):
+        raise TypeError(f"{fn}: callbacks must be a Callback or a list of them; got "
+                        f"{type(callbacks).__name__}")
+    items = list(callbacks)
+    for i, c in enumerate(items):
+        if not _is_callback(c):
+            raise TypeError(f"{fn}: callbacks[{i}] is a {type(c).__name__}, not a callback "
+                            "(subclass nncore.Callback and override the hooks you need)")
+    return items
+
+
+_HOOKS = ("on_train_begin", "on_epoch_begin", "on_step_end", "on_epoch_end", "on_train_end")
+
+
+def _is_callback(obj):
+    return isinstance(obj, Callback) or (
+        not isinstance(obj, type) and all(callable(getattr(obj, h, None)) for h in _HOOKS))
 
 
 class GradientHealth(Callback):

@@ -192,7 +192,7 @@ def chain(lang="en", write=print):
            f"{_p(error_at_hidden)} × {_p(layer1 * (1 - layer1))}", gradient_hidden,
            f"{exact}: -dL/dw1 = {_num(-g1)}")
     out.eq("weight2 (tutorial)", f"weight2 + gradient_output · lr = {_p(w2)} + "
-           f"{_p(gradient_output)} × {_p(lr)}", w2 + gradient_output * lr, f"= w2'")
+           f"{_p(gradient_output)} × {_p(lr)}", w2 + gradient_output * lr, "= w2'")
     out.eq("weight1 (tutorial)", f"weight1 + gradient_hidden · lr = {_p(w1)} + "
            f"{_p(gradient_hidden)} × {_p(lr)}", w1 + gradient_hidden * lr,
            f"{exact}: w1' = {_num(new1)}")

@@ -275,7 +275,15 @@ class Sequential:
         return sum(p.size for p in self.parameters())
 
     def summary(self, print_fn=print):
-        """Print (and return) a table of layers, output shapes and parameter counts."""
+        """A table of layers, output shapes and parameter counts, printed as Keras's
+        ``model.summary()`` prints it (once, also in a REPL: it returns None).
+
+        Parameters
+        ----------
+        print_fn : callable or None, default print
+            Called once with the table's text. None prints nothing and returns the
+            text instead: ``text = model.summary(print_fn=None)``.
+        """
         rows = []
         features = None
         for i, layer in enumerate(self.layers):
@@ -295,16 +303,19 @@ class Sequential:
         lines.append("-" * len(lines[0]))
         lines.append(f"total params: {self.count_params():,} ({self.dtype.name})")
         text = "\n".join(lines)
-        if print_fn is not None:
-            print_fn(text)
-        return text
+        if print_fn is None:
+            return text
+        print_fn(text)
+        return None
 
     # ------------------------------------------------------------------ inference
 
     def predict(self, x, batch_size=None):
         """Network outputs for ``x`` (a new array), in eval mode: raw outputs (logits)
         for a classifier trained with a logits loss; :meth:`predict_proba` gives
-        probabilities. A 1-D ``x`` is one sample and gives one row."""
+        probabilities. A 1-D ``x`` is one sample and gives a 1-D result, its outputs
+        (``predict(x[i])`` equals ``predict(x)[i]``, as a PyTorch module treats an
+        unbatched input)."""
         x = np.asarray(x)
         if x.ndim == 1:
             return self.predict(x.reshape(1, -1), batch_size)[0]
@@ -319,7 +330,7 @@ class Sequential:
     def predict_proba(self, x, batch_size=None):
         """Class probabilities: softmax (or sigmoid for one output) of the logits, unless
         the model already ends in a Softmax/Sigmoid layer (or activation). A 1-D ``x`` is
-        one sample and gives one row."""
+        one sample and gives a 1-D result, its probabilities."""
         from . import functional as F
         x = np.asarray(x)
         if x.ndim == 1:

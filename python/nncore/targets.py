@@ -28,6 +28,10 @@ def output_features(model):
     return features
 
 
+def _outputs(k):
+    return f"{k} output" if k == 1 else f"{k} outputs"
+
+
 def infer_loss(y, out_features):
     """``("cross_entropy" | "mse", why)`` for targets ``y`` and a model with
     ``out_features`` outputs (the rule in this module's docstring)."""
@@ -61,16 +65,24 @@ def check_targets(y, loss_fn, out_features, dtype, fn="fit", name="y"):
                     f"in [0, {out_features}), or probabilities of shape "
                     f"({n}, {out_features})")
             if why == "out_of_range":
+                if y[bad] < 0:
+                    fix = (f"class labels count from 0, so map {name}'s values to 0, 1, ... "
+                           f"(np.unique({name}, return_inverse=True)[1] does)")
+                else:
+                    fix = (f"give the last Dense layer {int(y.max()) + 1} outputs, or fix the "
+                           "labels")
+                    if out_features == 1:
+                        fix += " (for 0/1 labels and one output, use loss='bce')"
                 raise ValueError(
                     f"{fn}: {name}[{bad}] = {y[bad]} is out of range for a model with "
-                    f"{out_features} outputs (class labels must be in [0, {out_features})): "
-                    f"give the last Dense layer {int(y.max()) + 1} outputs, or fix the labels")
+                    f"{_outputs(out_features)} (class labels must be in [0, {out_features})): "
+                    f"{fix}")
             return y.astype(np.int64)
         if y.ndim == 2 and (out_features is None or y.shape[1] == out_features):
             return y.astype(dtype, copy=False)
         raise ValueError(
             f"{fn}: {name} has shape {y.shape} but {loss_name} wants class labels ({n},) or "
-            f"probabilities ({n}, {out_features}) for a model with {out_features} outputs")
+            f"probabilities ({n}, {out_features}) for a model with {_outputs(out_features)}")
     if y.ndim == 1 and out_features == 1:
         y = y.reshape(n, 1)
     expected = (n, out_features)

@@ -12,7 +12,7 @@ def test_early_stopping_restores_best_weights(rng):
     x = rng.standard_normal((64, 2)).astype(np.float32)
     y = rng.integers(0, 3, 64)          # noise: validation loss soon stops improving
     model = small_model()
-    stopper = nc.EarlyStopping(monitor="val_loss", patience=2)
+    stopper = nc.EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
     best = {}
 
     class Spy(nc.Callback):
@@ -63,6 +63,105 @@ def test_early_stopping_modes_and_errors(rng):
         small_model().fit(rng.standard_normal((8, 2)), rng.integers(0, 3, 8),
                           loss="cross_entropy", epochs=2, verbose=0,
                           callbacks=[nc.EarlyStopping()])   # no validation data
+
+
+def test_early_stopping_has_keras_defaults():
+    import inspect
+    defaults = {k: v.default for k, v in
+                inspect.signature(nc.EarlyStopping).parameters.items()}
+    assert defaults == {"monitor": "val_loss", "min_delta": 0.0, "patience": 0, "verbose": 0,
+                        "mode": "auto", "baseline": None, "restore_best_weights": False,
+                        "start_from_epoch": 0}
+
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    (dict(patience=-1), ValueError, "patience must be >= 0; got -1"),
+    (dict(patience=1.5), TypeError, "patience must be an int"),
+    (dict(patience=True), TypeError, "patience must be an int"),
+    (dict(start_from_epoch=-2), ValueError, "start_from_epoch must be >= 0"),
+    (dict(min_delta=float("nan")), ValueError, "min_delta must be finite"),
+    (dict(min_delta="0.1"), TypeError, "min_delta must be a real number"),
+    (dict(baseline=float("inf")), ValueError, "baseline must be finite"),
+    (dict(monitor=None), TypeError, "monitor must be a str"),
+])
+def test_early_stopping_arguments_are_checked_when_built(kwargs, error, words):
+    with pytest.raises(error, match="^EarlyStopping: " + words.replace("(", r"\(")):
+        nc.EarlyStopping(**kwargs)
+
+
+def watch(stopper, values, key="loss"):
+    """Feed ``values`` as epoch logs; the epochs seen before the stop."""
+    stopper.model = small_model()
+    stopper.model.stop_training = False
+    stopper.on_train_begin()
+    for epoch, v in enumerate(values):
+        stopper.on_epoch_end(epoch, {key: v})
+        if stopper.model.stop_training:
+            return epoch + 1
+    return len(values)
+
+
+def test_early_stopping_patience_baseline_and_warm_up_as_keras():
+    # patience 0 (Keras's default): the first epoch that does not improve stops
+    assert watch(nc.EarlyStopping(monitor="loss"), [3.0, 2.0, 2.5, 1.0]) == 3
+    # a baseline of 1.5 not beaten: improving epochs still count against patience 2,
+    # Keras's rule: the wait restarts only when both the best and the baseline are beaten
+    stopper = nc.EarlyStopping(monitor="loss", patience=2, baseline=1.5)
+    assert watch(stopper, [3.0, 2.0, 2.5, 2.6, 1.0]) == 3 and stopper.best == 2.0
+    assert watch(nc.EarlyStopping(monitor="loss", patience=2, baseline=2.5),
+                 [3.0, 2.0, 2.5, 2.6, 1.0]) == 4
+    # start_from_epoch: the first two epochs are not watched (and never stop)
+    stopper = nc.EarlyStopping(monitor="loss", start_from_epoch=2)
+    assert watch(stopper, [1.0, 5.0, 4.0, 3.0, 3.5]) == 5
+    assert stopper.best == 3.0 and stopper.best_epoch == 3 and stopper.stopped_epoch == 4
+
+
+def test_early_stopping_restores_best_weights_when_training_runs_to_the_end(rng):
+    """Keras 3: with restore_best_weights, the best epoch's weights come back at the end
+    of training even when patience never ran out."""
+    x = rng.standard_normal((64, 2)).astype(np.float32)
+    y = rng.integers(0, 3, 64)
+    seen = []
+
+    class Spy(nc.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append([p.data.copy() for p in self.model.parameters()])
+
+    stopper = nc.EarlyStopping(patience=100, restore_best_weights=True)
+    model = small_model()
+    history = model.fit(x, y, loss="cross_entropy", optimizer=nc.SGD(lr=0.5), epochs=30,
+                        batch_size=8, validation_split=0.25, seed=0, verbose=0,
+                        callbacks=[Spy(), stopper])
+    best = int(np.argmin(history["val_loss"]))
+    assert stopper.stopped_epoch is None and best < 29 and stopper.best_epoch == best
+    for p, w in zip(model.parameters(), seen[best]):
+        np.testing.assert_array_equal(p.data, w)
+
+
+def test_a_single_callback_needs_no_list(rng):
+    x = rng.standard_normal((64, 2)).astype(np.float32)
+    y = rng.integers(0, 3, 64)
+    kw = dict(loss="cross_entropy", optimizer="sgd", epochs=50, batch_size=8,
+              validation_split=0.25, seed=0, verbose=0)
+    alone, listed = nc.EarlyStopping(patience=1), nc.EarlyStopping(patience=1)
+    h1 = small_model().fit(x, y, callbacks=alone, **kw)
+    h2 = small_model().fit(x, y, callbacks=[listed], **kw)
+    assert alone.stopped_epoch is not None and alone.stopped_epoch == listed.stopped_epoch
+    assert h1["val_loss"] == h2["val_loss"]
+    assert nc.callbacks.as_callback_list(None) == []
+    assert nc.callbacks.as_callback_list((alone, listed)) == [alone, listed]
+
+
+@pytest.mark.parametrize("bad, words", [
+    (nc.EarlyStopping, "callbacks must be a Callback or a list"),       # the class, not one
+    ("early", "callbacks must be a Callback or a list"),
+    ([nc.EarlyStopping(), print], r"callbacks\[1\] is a builtin_function_or_method, not a "
+                                  "callback"),
+])
+def test_callbacks_that_are_not_callbacks_are_named(rng, bad, words):
+    with pytest.raises(TypeError, match="^fit: " + words):
+        small_model().fit(rng.standard_normal((8, 2)), rng.integers(0, 3, 8),
+                          loss="cross_entropy", epochs=1, verbose=0, callbacks=bad)
 
 
 def test_callback_hooks_are_called_in_order(rng):

@@ -46,8 +46,8 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
         integer class labels with several outputs take cross-entropy, anything else
         MSE (printed at ``verbose >= 1``; see :mod:`nncore.targets`).
     optimizer : Optimizer, "sgd" or "adam", optional
-        Default ``SGD(lr=0.01)``; ``"adam"`` is ``Adam(lr=1e-3)``. Its state survives
-        repeated ``fit`` calls.
+        Default: the optimiser of the previous ``fit`` (its state carries on), else
+        ``SGD(lr=0.01)``; ``"sgd"`` is ``SGD(lr=0.01)``, ``"adam"`` is ``Adam(lr=1e-3)``.
     epochs : int
     batch_size : int or None
         None trains on the whole set per step (full-batch gradient descent).
@@ -61,7 +61,7 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
         Weight per class label (classification); multiplies ``sample_weight``.
         ``"balanced"``: ``n_samples / (n_classes * np.bincount(y))``, as scikit-learn.
     sample_weight : array_like (n,), optional
-    callbacks : list of Callback
+    callbacks : Callback or list of Callback
     verbose : 0 (silent), 1 (a progress bar per epoch on a terminal: steps, loss, ETA,
         samples/s; tqdm's when installed) or 2 (one line per epoch; also what 1
         prints when the output is not a terminal)
@@ -214,7 +214,8 @@ def _end_epoch(model, run, history, epoch, logs, lr_scheduler, verbose, bar):
     history.append(epoch, logs)
     if bar is None:
         bar = EpochProgress(epoch + 1, run.epochs, run.steps, verbose, samples=run.n)
-    bar.close(**{k: v for k, v in logs.items() if k != "epoch_time"})
+    bar.close(seconds=logs["epoch_time"],
+              **{k: v for k, v in logs.items() if k != "epoch_time"})
     return epoch + 1
 
 

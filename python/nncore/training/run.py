@@ -14,7 +14,7 @@ from .. import losses as losses_mod
 from .. import optim as optim_mod
 from .. import targets as targets_mod
 from .. import weights as weights_mod
-from .._inputs import check_x, check_y, warn_probability_output
+from .._inputs import check_split, check_x, check_y, warn_probability_output
 from ..data import split_indices
 from ..optim import SGD, Optimizer
 
@@ -86,6 +86,7 @@ def prepare(*, model, x, y, loss, optimizer=None, epochs=1, batch_size=None,
             raise ValueError(f"{fn}: validation_split must be in (0, 1); got "
                              f"{validation_split!r}")
         train_idx, val_idx = split_train_validation(y, validation_split, seed, loss_fn)
+        check_split(train_idx, val_idx, validation_split, fn, allow_empty)
         x_val, y_val = x[val_idx], y[val_idx]
         w_val = None if weights is None else weights[val_idx]
         x, y = x[train_idx], y[train_idx]
@@ -95,7 +96,7 @@ def prepare(*, model, x, y, loss, optimizer=None, epochs=1, batch_size=None,
 
     optimizer = bind_optimizer(model, optimizer, fn)
 
-    callbacks = list(callbacks or [])
+    callbacks = cb.as_callback_list(callbacks, fn)
     health_cb = None
     if health:
         health_cb = cb.GradientHealth()

@@ -85,6 +85,10 @@ class _Norm(Layer):
         return self._gx, self._scratch[0], self._scratch[1]
 
     def _input(self, x):
+        x = np.asarray(x)
+        if x.dtype.kind not in "fiu":
+            raise TypeError(f"{type(self).__name__}: x must be a real floating or integer "
+                            f"array; got dtype {x.dtype}")
         x = _as_input(x, self.dtype)
         if x.ndim < 1 or x.shape[-1] != self.features:
             raise ValueError(f"{type(self).__name__}: x must have {self.features} features "

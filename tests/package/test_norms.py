@@ -252,6 +252,11 @@ def test_errors_name_the_argument(rng):
         with pytest.raises(ValueError, match=f"{type(layer).__name__}: x must have 5 "
                                              r"features \(last axis\); got x of shape \(4, 3\)"):
             layer.forward(np.zeros((4, 3)))
+    with pytest.raises(TypeError, match="LayerNorm: x must be a real floating or integer "
+                                        "array; got dtype complex128"):
+        nc.LayerNorm(2).forward(np.zeros((3, 2), complex))
+    with pytest.raises(TypeError, match="BatchNorm1d: x must be a real floating"):
+        nc.BatchNorm1d(2).forward(np.zeros((3, 2), bool))
     with pytest.raises(ValueError, match="LayerNorm: features must be a positive int"):
         nc.LayerNorm(0)
     with pytest.raises(TypeError, match="BatchNorm1d: eps must be a real number"):

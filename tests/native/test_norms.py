@@ -416,8 +416,9 @@ def test_column_kernels_give_the_generic_bits_in_every_set(isa_results):
     # batch norm (statistics, normalisation, running update, backward) and LayerNorm's
     # parameter gradients add each column's rows in index order with the same operations
     generic = isa_results["generic"]
+    keys = [k for k in generic if k.startswith(("bn", "ln_b1", "ln_b2"))]
+    assert len(keys) > 50 and len(isa_results) > 1
     for isa, res in isa_results.items():
-        for key, want in generic.items():
-            if key.startswith(("bn", "ln_b1", "ln_b2")):
-                np.testing.assert_array_equal(res[key].view(np.uint8), want.view(np.uint8),
-                                              err_msg=f"{isa} {key}")
+        for key in keys:
+            np.testing.assert_array_equal(res[key].view(np.uint8), generic[key].view(np.uint8),
+                                          err_msg=f"{isa} {key}")

@@ -216,6 +216,10 @@ class BatchNorm1d(_Norm):
         self._x = x
         # torch: the batch's statistics in training, or whenever there are no running ones
         self._batch_stats = self.training or not self.track_running_stats
+        if self._batch_stats and x.ndim == 2 and len(x) < 2:
+            raise ValueError(f"BatchNorm1d: batch statistics need more than one row (as in "
+                             f"torch.nn.BatchNorm1d); got x of shape {x.shape}. In fit, choose "
+                             "a batch_size that leaves no last batch of one row")
         update = self.training and self.track_running_stats
         momentum = 0.0
         if update:

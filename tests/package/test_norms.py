@@ -263,8 +263,12 @@ def test_errors_name_the_argument(rng):
         nc.BatchNorm1d(3, eps="small")
     with pytest.raises(ValueError, match=r"BatchNorm1d: momentum must be in \[0, 1\]"):
         nc.BatchNorm1d(3, momentum=2)
-    with pytest.raises(ValueError, match="batch_norm: training needs more than one row"):
+    with pytest.raises(ValueError, match="BatchNorm1d: batch statistics need more than one "
+                                         r"row .*got x of shape \(1, 3\)"):
         nc.BatchNorm1d(3).forward(np.zeros((1, 3)))
+    model = nc.Sequential([nc.Dense(2, 3), nc.BatchNorm1d(3)], seed=0)
+    with pytest.raises(ValueError, match="choose a batch_size that leaves no last batch"):
+        model.fit(np.zeros((9, 2)), np.zeros((9, 3)), batch_size=4, verbose=0)
     with pytest.raises(ValueError, match="batch_norm: x must be 2-D"):
         nc.BatchNorm1d(3).forward(np.zeros((2, 3, 3)))
     with pytest.raises(RuntimeError, match="LayerNorm.backward called before forward"):

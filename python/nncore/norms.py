@@ -34,8 +34,6 @@ class _Norm(Layer):
     """What both layers share: the feature count, the affine parameters, the dtype, the
     feature check and the workspaces."""
 
-    _kind = "norm"
-
     def __init__(self, features, eps, affine, dtype, name):
         super().__init__(name)
         cls = type(self).__name__
@@ -59,7 +57,7 @@ class _Norm(Layer):
         ``rng`` (a model changing the dtype) the current values are kept, cast."""
         super().reset_parameters(rng, dtype)
         n, d = self.features, self.dtype
-        if rng is None and getattr(self, "_scratch", None) is not None:
+        if rng is None and self._scratch is not None:  # not the first call: keep values
             if self._affine:
                 self.weight = Parameter(self.weight.data.astype(d), "weight")
                 self.bias = Parameter(self.bias.data.astype(d), "bias")

@@ -20,5 +20,7 @@ void register_dropout(pybind11::module_& m);      // dropout.cpp: dropout, dropo
 void register_losses_extra(pybind11::module_& m); // losses_extra.cpp: l1_loss, huber_loss
 void register_activations_extra(pybind11::module_& m);  // activations_extra.cpp: gelu, silu,
                                                         // softplus and their backward
+void register_norms(pybind11::module_& m);        // norms.cpp: layer_norm, batch_norm and
+                                                  // their backward
 
 }  // namespace nncore::bindings

@@ -157,6 +157,39 @@ struct KernelSet {
     // kept in registers, the result discarded) and returns the floating-point
     // operations done (2 per lane per FMA): the core's peak rate, for benchmarks.
     double (*fma_peak)(std::int64_t iters) noexcept = nullptr;
+
+    // ---- Normalisation (core/norms.cpp; generic/norms.h, simd/norms.h). Every sum is
+    // added in a fixed order (a column's over rows in index order), whoever calls.
+    // LayerNorm of one row of n >= 1 values: mean = sum(x) / n, var = sum((x - mean)^2) / n
+    // (biased), rstd = 1 / sqrt(var + eps); y[j] = (x[j] - mean) * rstd, times w[j] when
+    // w, plus b[j] when b (w, b may be nullptr). Stores mean and rstd. y may be x.
+    void (*layer_norm_row)(const T* x, const T* w, const T* b, T eps, T* y, T* mean,
+                           T* rstd, index_t n) noexcept = nullptr;
+    // Gradient through one LayerNorm row, with xh[j] = (x[j] - mean) * rstd and
+    // g[j] = gy[j] * w[j] (gy[j] when w is nullptr): gx[j] = rstd * ((g[j] - sum(g) / n)
+    // - xh[j] * (sum(g * xh) / n)). gx may be gy.
+    void (*layer_norm_row_backward)(const T* x, T mean, T rstd, const T* w, const T* gy,
+                                    T* gx, index_t n) noexcept = nullptr;
+    // Over `rows` rows (row stride ld) of n columns: gw[j] = sum_i gy(i, j) * ((x(i, j) -
+    // mean[i]) * rstd[i]) and gb[j] = sum_i gy(i, j), rows added in index order.
+    void (*layer_norm_param_grads)(const T* x, const T* gy, index_t ld, index_t rows,
+                                   index_t n, const T* mean, const T* rstd, T* gw,
+                                   T* gb) noexcept = nullptr;
+    // BatchNorm statistics of n columns over rows >= 1 rows (row stride ld), rows added in
+    // index order: mean[j] = (sum_i x(i, j)) / rows; m2[j] = sum_i (x(i, j) - mean[j])^2.
+    void (*batch_norm_stats)(const T* x, index_t ld, index_t rows, index_t n, T* mean,
+                             T* m2) noexcept = nullptr;
+    // y(i, j) = (x(i, j) - m[j]) * s[j] + c[j] (row stride ld for x and y). y may be x.
+    void (*batch_norm_apply)(const T* x, T* y, index_t ld, index_t rows, index_t n,
+                             const T* m, const T* s, const T* c) noexcept = nullptr;
+    // sg[j] = sum_i gy(i, j) and sgd[j] = sum_i gy(i, j) * (x(i, j) - m[j]), rows in
+    // index order.
+    void (*batch_norm_grad_sums)(const T* x, const T* gy, index_t ld, index_t rows,
+                                 index_t n, const T* m, T* sg, T* sgd) noexcept = nullptr;
+    // gx(i, j) = k[j] * ((gy(i, j) - a[j]) - (x(i, j) - m[j]) * b[j]). gx may be gy.
+    void (*batch_norm_backward_apply)(const T* x, const T* gy, T* gx, index_t ld,
+                                      index_t rows, index_t n, const T* m, const T* k,
+                                      const T* a, const T* b) noexcept = nullptr;
 };
 
 // Largest class count that SIMD ce_labels kernels handle one row per lane.

@@ -104,6 +104,14 @@ __all__ += ["l1_loss", "l1_loss_backward", "l1_loss_and_grad", "huber_loss",
             "gelu", "gelu_backward", "silu", "silu_backward", "softplus", "softplus_backward"]
 
 
+# layer and batch normalisation (bindings/norms.cpp).
+from ._core import (  # noqa: E402,F401  (re-exported)
+    layer_norm, layer_norm_backward, batch_norm, batch_norm_backward,
+)
+
+__all__ += ["layer_norm", "layer_norm_backward", "batch_norm", "batch_norm_backward"]
+
+
 # help(nncore.functional) and doctest list the re-exported functions as this module's own.
 for _name in __all__:
     _f = globals()[_name]

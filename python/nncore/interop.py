@@ -34,7 +34,9 @@ def layers_from_torch(module, dtype=None):
     ----------
     module : torch.nn.Sequential
         Of ``nn.Linear``, ``nn.ReLU``, ``nn.Sigmoid``, ``nn.Tanh``, ``nn.LeakyReLU``,
-        ``nn.Identity`` and ``nn.Softmax`` (over the last dimension).
+        ``nn.Identity``, ``nn.Softmax`` (over the last dimension), ``nn.LayerNorm`` (over
+        the last dimension, with a bias when affine) and ``nn.BatchNorm1d`` (with their
+        parameters and running statistics).
     dtype : "float32" or "float64", optional
         Default: the dtype of the module's first Linear weight.
 
@@ -67,6 +69,8 @@ def layers_from_torch(module, dtype=None):
             b = None if m.bias is None else m.bias.detach().cpu().double().numpy()
             layer.set_weights(w, b)
             out.append(layer)
+        elif isinstance(m, (nn.LayerNorm, nn.BatchNorm1d)):
+            out.append(_norm_from_torch(m, i, dtype))
         elif isinstance(m, nn.LeakyReLU):
             out.append(L.LeakyReLU(slope=float(m.negative_slope)))
         elif isinstance(m, nn.Softmax) and m.dim in (-1, 1, None):
@@ -76,7 +80,8 @@ def layers_from_torch(module, dtype=None):
         else:
             supported = ", ".join(f"nn.{a.torch}" for a in ACTIVATIONS.values() if a.torch)
             raise ValueError(f"from_torch: layer {i} ({type(m).__name__}) is not supported; "
-                             f"nncore takes nn.Linear, {supported} (Softmax over dim=-1)")
+                             f"nncore takes nn.Linear, {supported} (Softmax over dim=-1), "
+                             "nn.LayerNorm, nn.BatchNorm1d")
     return out, dtype
 
 
@@ -113,6 +118,8 @@ def to_torch(model):
             if layer.activation != "identity":
                 modules.append(act_module(layer.activation, layer.slope,
                                           model.layer_name(i)))
+        elif type(layer).__name__ in ("LayerNorm", "BatchNorm1d"):
+            modules.append(_norm_to_torch(layer, tdtype))
         elif isinstance(layer, L.Softmax):
             if layer.axis not in (-1, 1):
                 raise ValueError(f"to_torch: layer {model.layer_name(i)} has axis "
@@ -125,3 +132,54 @@ def to_torch(model):
             raise ValueError(f"to_torch: layer {model.layer_name(i)} "
                              f"({type(layer).__name__}) has no torch counterpart")
     return nn.Sequential(*modules)
+
+
+def _norm_from_torch(m, i, dtype):
+    """nncore's LayerNorm / BatchNorm1d with the parameters and buffers of torch's."""
+    from .norms import BatchNorm1d, LayerNorm
+
+    def arr(t):
+        return t.detach().cpu().double().numpy()
+
+    if m.weight is not None and m.bias is None:
+        raise ValueError(f"from_torch: layer {i} ({type(m).__name__}) has a weight but no "
+                         f"bias (bias=False), which nncore's {type(m).__name__} does not have")
+    if type(m).__name__ == "LayerNorm":
+        if len(m.normalized_shape) != 1:
+            raise ValueError(f"from_torch: layer {i} (LayerNorm) normalises over "
+                             f"{tuple(m.normalized_shape)}; nncore's LayerNorm takes the last "
+                             "axis only (normalized_shape of one int)")
+        affine = m.elementwise_affine
+        layer = LayerNorm(m.normalized_shape[0], eps=m.eps, elementwise_affine=affine,
+                          dtype=dtype)
+    else:
+        layer = BatchNorm1d(m.num_features, eps=m.eps, momentum=m.momentum, affine=m.affine,
+                            track_running_stats=m.track_running_stats, dtype=dtype)
+        if m.track_running_stats:
+            layer.load_buffers({"running_mean": arr(m.running_mean),
+                                "running_var": arr(m.running_var),
+                                "num_batches_tracked": int(m.num_batches_tracked)})
+    if layer.weight is not None:
+        layer.weight.data[...] = arr(m.weight)
+        layer.bias.data[...] = arr(m.bias)
+    return layer
+
+
+def _norm_to_torch(layer, tdtype):
+    """torch's LayerNorm / BatchNorm1d with the parameters and buffers of nncore's."""
+    torch = _torch()
+    nn = torch.nn
+    if type(layer).__name__ == "LayerNorm":
+        m = nn.LayerNorm(layer.features, eps=layer.eps,
+                         elementwise_affine=layer.elementwise_affine, dtype=tdtype)
+    else:
+        m = nn.BatchNorm1d(layer.features, eps=layer.eps, momentum=layer.momentum,
+                           affine=layer.affine, track_running_stats=layer.track_running_stats,
+                           dtype=tdtype)
+    with torch.no_grad():
+        if layer.weight is not None:
+            m.weight.copy_(torch.from_numpy(layer.weight.data.copy()))
+            m.bias.copy_(torch.from_numpy(layer.bias.data.copy()))
+        for name, value in getattr(layer, "buffers", dict)().items():
+            getattr(m, name).copy_(torch.from_numpy(np.array(value)))
+    return m

@@ -106,8 +106,9 @@ def export(model, path=None, *, input_name="input", output_name="output"):
     Parameters
     ----------
     model : Sequential
-        Dense layers (any fused activation) and activation layers (ReLU, Sigmoid, Tanh,
-        LeakyReLU, Identity, Softmax).
+        Dense layers (any fused activation), activation layers (ReLU, Sigmoid, Tanh,
+        LeakyReLU, Identity, Softmax), LayerNorm (LayerNormalization) and BatchNorm1d (in
+        inference form: BatchNormalization with the running statistics).
     path : str or path-like, optional
         Also write the file there.
     input_name, output_name : str
@@ -120,12 +121,13 @@ def export(model, path=None, *, input_name="input", output_name="output"):
         ``model.predict`` returns).
     """
     from .layers import Dense
+    from .norms import BatchNorm1d, LayerNorm
     g = _Graph(model.dtype)
     x = input_name
     kept = [(i, layer) for i, layer in enumerate(model.layers) if not model._skip[i]]
-    if not isinstance(kept[0][1], Dense):
-        raise ValueError("to_onnx: the model must start with a Dense layer (its input width "
-                         "names the graph's input)")
+    if not isinstance(kept[0][1], (Dense, LayerNorm, BatchNorm1d)):
+        raise ValueError("to_onnx: the model must start with a Dense, LayerNorm or "
+                         "BatchNorm1d layer (its input width names the graph's input)")
     features = None
     for j, (i, layer) in enumerate(kept):
         last = j == len(kept) - 1
@@ -134,6 +136,8 @@ def export(model, path=None, *, input_name="input", output_name="output"):
             act, slope = model.activation_of(i)
             x = g.dense(x, layer.w.data, None if layer.b is None else layer.b.data, act, slope,
                         out)
+        elif isinstance(layer, (LayerNorm, BatchNorm1d)):
+            x = _norm(g, layer, x, out)
         elif layer.activation is not None:
             if getattr(layer, "axis", -1) not in (-1, 1):
                 raise ValueError(f"to_onnx: layer {model.layer_name(i)} has axis "
@@ -146,10 +150,38 @@ def export(model, path=None, *, input_name="input", output_name="output"):
                              f"({type(layer).__name__}) has no ONNX export")
         features = layer.output_features(features)
     first = kept[0][1]
-    onnx_model = g.model([g.tensor(input_name, g.elem, first.in_features)],
+    width = first.in_features if isinstance(first, Dense) else first.features
+    onnx_model = g.model([g.tensor(input_name, g.elem, width)],
                          [g.tensor(output_name, g.elem, features)],
                          "nncore.Sequential exported by nncore.onnx")
     return _save(onnx_model, path)
+
+
+def _norm(g, layer, x, output=None):
+    """A LayerNorm as LayerNormalization (opset 17); a BatchNorm1d in inference form: with
+    running statistics one BatchNormalization node, else the batch's own statistics
+    (what eval mode uses without them) as ReduceMean / Sub / Mul / Sqrt / Div nodes. The
+    ``epsilon`` attributes are float32 (ONNX's type for them)."""
+    n, d = layer.features, g.dtype
+    w = layer.weight.data if layer.weight is not None else np.ones(n, d)
+    b = layer.bias.data if layer.bias is not None else np.zeros(n, d)
+    scale, shift = g.const(np.asarray(w, d), "scale"), g.const(np.asarray(b, d), "shift")
+    if type(layer).__name__ == "LayerNorm":
+        return g.node("LayerNormalization", [x, scale, shift], "layer_norm", output,
+                      axis=-1, epsilon=float(layer.eps))
+    if layer.track_running_stats:
+        mean = g.const(np.asarray(layer.running_mean, d), "running_mean")
+        var = g.const(np.asarray(layer.running_var, d), "running_var")
+        return g.node("BatchNormalization", [x, scale, shift, mean, var], "batch_norm", output,
+                      epsilon=float(layer.eps))
+    mean = g.node("ReduceMean", [x], "batch_mean", axes=[0], keepdims=1)
+    centred = g.node("Sub", [x, mean], "centred")
+    var = g.node("ReduceMean", [g.node("Mul", [centred, centred], "square")], "batch_var",
+                 axes=[0], keepdims=1)
+    std = g.node("Sqrt", [g.node("Add", [var, g.const(np.array(layer.eps, d), "eps")], "add")],
+                 "std")
+    scaled = g.node("Mul", [g.node("Div", [centred, std], "normalised"), scale], "scaled")
+    return g.node("Add", [scaled, shift], "batch_norm", output)
 
 
 def export_estimator(est, path=None):

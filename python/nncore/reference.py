@@ -927,3 +927,193 @@ def softplus_backward(x, grad_y, *, out=None):
     x64 = x.astype(np.float64)
     d = np.where(x64 > 20, 1.0, _sig(x64))
     return _store(out, (grad_y.astype(np.float64) * d).astype(dtype), fn)
+
+
+# --------------------------------------------------- layer and batch normalisation
+
+__all__ += ["layer_norm", "layer_norm_backward", "batch_norm", "batch_norm_backward"]
+
+
+def _feature_vec(v, n, x, fn, name):
+    """None, or a per-feature vector of shape (n,)."""
+    if v is None:
+        return None
+    v = _as_array(v, fn, name)
+    if v.shape != (n,):
+        raise ValueError(f"{fn}: {name} must have shape ({n},) to match the {n} features of "
+                         f"x of shape {x.shape}; got {v.shape}")
+    return v
+
+
+def _out3(out, fn, what):
+    if out is None:
+        return None, None, None
+    if not isinstance(out, tuple) or len(out) != 3:
+        raise TypeError(f"{fn}: out must be a tuple {what}; got {type(out).__name__}")
+    return out
+
+
+def _layer_features(x, fn):
+    if x.ndim < 1:
+        raise ValueError(f"{fn}: x must be at least 1-D (normalised over its last axis); got "
+                         f"shape {x.shape}")
+    if x.shape[-1] < 1:
+        raise ValueError(f"{fn}: x must have at least one feature (last axis); got shape "
+                         f"{x.shape}")
+    return x.shape[-1]
+
+
+def layer_norm(x, weight=None, bias=None, eps=1e-5, *, out=None):
+    """(y, mean, rstd): each row (last axis) of x normalised, then * weight + bias."""
+    fn = "layer_norm"
+    x = _as_array(x, fn, "x")
+    n = _layer_features(x, fn)
+    weight = _feature_vec(weight, n, x, fn, "weight")
+    bias = _feature_vec(bias, n, x, fn, "bias")
+    eps = _nonneg(eps, fn, "eps")
+    y_out, mean_out, rstd_out = _out3(out, fn, "(y, mean, rstd)")
+    dtype = _result_dtype(x, weight, bias)
+    x64 = x.astype(np.float64)
+
+    mean = x64.mean(axis=-1, keepdims=True)
+    var = ((x64 - mean) ** 2).mean(axis=-1, keepdims=True)   # biased, as torch
+    rstd = 1.0 / np.sqrt(var + eps)
+    y = (x64 - mean) * rstd
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+
+    return (_store(y_out, y.astype(dtype), fn, "out[0] (y)"),
+            _store(mean_out, mean[..., 0].astype(dtype), fn, "out[1] (mean)"),
+            _store(rstd_out, rstd[..., 0].astype(dtype), fn, "out[2] (rstd)"))
+
+
+def layer_norm_backward(x, mean, rstd, grad_y, weight=None, *, out=None):
+    """(grad_x, grad_weight, grad_bias) through layer_norm."""
+    fn = "layer_norm_backward"
+    x = _as_array(x, fn, "x")
+    n = _layer_features(x, fn)
+    mean, rstd = _as_array(mean, fn, "mean"), _as_array(rstd, fn, "rstd")
+    grad_y = _as_array(grad_y, fn, "grad_y")
+    for name, s in (("mean", mean), ("rstd", rstd)):
+        if s.shape != x.shape[:-1]:
+            raise ValueError(f"{fn}: {name} must have shape {x.shape[:-1]} (one value per row "
+                             f"of x of shape {x.shape}); got {s.shape}")
+    if grad_y.shape != x.shape:
+        raise ValueError(f"{fn}: grad_y must have the shape of x {x.shape}; got "
+                         f"{grad_y.shape}")
+    weight = _feature_vec(weight, n, x, fn, "weight")
+    gx_out, gw_out, gb_out = _out3(out, fn, "(grad_x, grad_weight, grad_bias)")
+    dtype = _result_dtype(x, mean, rstd, grad_y, weight)
+    x64, gy = x.astype(np.float64), grad_y.astype(np.float64)
+    mean64 = mean.astype(np.float64)[..., None]
+    rstd64 = rstd.astype(np.float64)[..., None]
+
+    xhat = (x64 - mean64) * rstd64
+    g = gy * weight if weight is not None else gy                       # dL/dxhat
+    grad_x = rstd64 * (g - g.mean(axis=-1, keepdims=True)
+                       - xhat * (g * xhat).mean(axis=-1, keepdims=True))
+    grad_weight = (gy * xhat).reshape(-1, n).sum(axis=0)
+    grad_bias = gy.reshape(-1, n).sum(axis=0)
+
+    return (_store(gx_out, grad_x.astype(dtype), fn, "out[0] (grad_x)"),
+            _store(gw_out, grad_weight.astype(dtype), fn, "out[1] (grad_weight)"),
+            _store(gb_out, grad_bias.astype(dtype), fn, "out[2] (grad_bias)"))
+
+
+def _batch_features(x, fn):
+    if x.ndim != 2:
+        raise ValueError(f"{fn}: x must be 2-D (batch, features); got shape {x.shape}")
+    if x.shape[1] < 1:
+        raise ValueError(f"{fn}: x must have at least one feature; got shape {x.shape}")
+    return x.shape[1]
+
+
+def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None,
+               training=False, momentum=0.1, eps=1e-5, *, out=None):
+    """(y, mean, rstd): each feature (column) of x normalised over the batch, as torch's
+    F.batch_norm (the running statistics are updated in place when training)."""
+    fn = "batch_norm"
+    x = _as_array(x, fn, "x")
+    n = _batch_features(x, fn)
+    batch = x.shape[0]
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{fn}: give both running_mean and running_var, or neither")
+    running = running_mean is not None
+    if not training and not running:
+        raise ValueError(f"{fn}: training=False normalises with the running statistics: "
+                         "running_mean and running_var are required")
+    if training and batch < 2:
+        raise ValueError(f"{fn}: training needs more than one row in x to compute batch "
+                         f"statistics; got x of shape {x.shape}")
+    rm = _feature_vec(running_mean, n, x, fn, "running_mean")
+    rv = _feature_vec(running_var, n, x, fn, "running_var")
+    weight = _feature_vec(weight, n, x, fn, "weight")
+    bias = _feature_vec(bias, n, x, fn, "bias")
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float, np.integer,
+                                                               np.floating)):
+        raise TypeError(f"{fn}: momentum must be a real number; got {type(momentum).__name__}")
+    if not 0 <= momentum <= 1:
+        raise ValueError(f"{fn}: momentum must be in [0, 1]; got {momentum}")
+    eps = _nonneg(eps, fn, "eps")
+    y_out, mean_out, rstd_out = _out3(out, fn, "(y, mean, rstd)")
+    dtype = _result_dtype(x, weight, bias)
+    if running and training:
+        _check_out(running_mean, (n,), dtype, fn, "running_mean")
+        _check_out(running_var, (n,), dtype, fn, "running_var")
+    x64 = x.astype(np.float64)
+
+    if training:
+        mean = x64.mean(axis=0)
+        var = ((x64 - mean) ** 2).mean(axis=0)                 # biased: normalises
+        if running:
+            unbiased = var * batch / (batch - 1)               # unbiased: running estimate
+            running_mean[...] = momentum * mean + (1 - momentum) * rm.astype(np.float64)
+            running_var[...] = momentum * unbiased + (1 - momentum) * rv.astype(np.float64)
+    else:
+        mean, var = rm.astype(np.float64), rv.astype(np.float64)
+    rstd = 1.0 / np.sqrt(var + eps)
+    y = (x64 - mean) * rstd
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+
+    return (_store(y_out, y.astype(dtype), fn, "out[0] (y)"),
+            _store(mean_out, mean.astype(dtype), fn, "out[1] (mean)"),
+            _store(rstd_out, rstd.astype(dtype), fn, "out[2] (rstd)"))
+
+
+def batch_norm_backward(x, mean, rstd, grad_y, weight=None, training=False, *, out=None):
+    """(grad_x, grad_weight, grad_bias) through batch_norm."""
+    fn = "batch_norm_backward"
+    x = _as_array(x, fn, "x")
+    n = _batch_features(x, fn)
+    grad_y = _as_array(grad_y, fn, "grad_y")
+    if grad_y.shape != x.shape:
+        raise ValueError(f"{fn}: grad_y must have the shape of x {x.shape}; got "
+                         f"{grad_y.shape}")
+    mean = _feature_vec(mean, n, x, fn, "mean")
+    rstd = _feature_vec(rstd, n, x, fn, "rstd")
+    if mean is None or rstd is None:
+        raise TypeError(f"{fn}: mean and rstd must be array-likes of numbers; got None")
+    weight = _feature_vec(weight, n, x, fn, "weight")
+    gx_out, gw_out, gb_out = _out3(out, fn, "(grad_x, grad_weight, grad_bias)")
+    dtype = _result_dtype(x, mean, rstd, grad_y, weight)
+    x64, gy = x.astype(np.float64), grad_y.astype(np.float64)
+    rstd64 = rstd.astype(np.float64)
+    batch = x.shape[0]
+
+    xhat = (x64 - mean.astype(np.float64)) * rstd64
+    grad_weight = (gy * xhat).sum(axis=0)
+    grad_bias = gy.sum(axis=0)
+    scale = rstd64 * (weight.astype(np.float64) if weight is not None else 1.0)
+    if training:   # the mean and variance depend on x too
+        grad_x = scale / batch * (batch * gy - grad_bias - xhat * grad_weight)
+    else:          # running statistics: constants
+        grad_x = scale * gy
+
+    return (_store(gx_out, grad_x.astype(dtype), fn, "out[0] (grad_x)"),
+            _store(gw_out, grad_weight.astype(dtype), fn, "out[1] (grad_weight)"),
+            _store(gb_out, grad_bias.astype(dtype), fn, "out[2] (grad_bias)"))

@@ -19,13 +19,14 @@ import numpy as np
 from . import layers as L
 from . import losses as losses_mod
 from .dropout import Dropout
+from .norms import NORM_LAYERS
 from .optim import OPTIMIZERS
 
 __all__ = ["save", "load", "FORMAT_VERSION", "ModelFileError"]
 
 FORMAT = "nncore.model"
 FORMAT_VERSION = 1
-_LAYERS = {"Dense": L.Dense, "Dropout": Dropout,
+_LAYERS = {"Dense": L.Dense, "Dropout": Dropout, **NORM_LAYERS,
            **{cls.__name__: cls for cls in L.ACTIVATION_LAYERS.values()}}
 
 
@@ -74,8 +75,12 @@ def save(model, path):
             key = f"layer{i}.{p.name}"
             arrays[key] = p.data
             names.append(key)
-        layers.append({"type": type(layer).__name__, "name": layer.name,
-                       "config": layer.get_config(), "params": names})
+        spec = {"type": type(layer).__name__, "name": layer.name,
+                "config": layer.get_config(), "params": names}
+        if hasattr(layer, "buffers"):  # running statistics (BatchNorm1d)
+            spec["buffers"] = {k: f"layer{i}.{k}" for k in layer.buffers()}
+            arrays.update({f"layer{i}.{k}": v for k, v in layer.buffers().items()})
+        layers.append(spec)
     opt = None
     if model.optimizer is not None and model.optimizer.bound:
         state = {}
@@ -178,7 +183,7 @@ def load(path, model_class):
             if cls is None:
                 _fail(path, f"unknown layer type {spec['type']!r}")
             config = dict(spec["config"])
-            if cls is L.Dense:
+            if cls is L.Dense or cls in NORM_LAYERS.values():
                 config["dtype"] = meta["dtype"]
             layer = cls(**config, name=spec.get("name"))
             params = layer.parameters()
@@ -191,6 +196,8 @@ def load(path, model_class):
                     got = None if arr is None else (arr.shape, str(arr.dtype))
                     _fail(path, f"array {key!r} should be {p.shape} {p.dtype}; got {got}")
                 p.data[...] = arr
+            if spec.get("buffers"):
+                layer.load_buffers({k: data[key] for k, key in spec["buffers"].items()})
             layers.append(layer)
         model = model_class(layers, dtype=meta["dtype"])
         # the seed and fit count go on the model after it is built (a seed given to

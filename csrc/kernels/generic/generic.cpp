@@ -13,6 +13,7 @@ namespace {
 
 #include "../ce_row.h"
 #include "../pack_impl.h"
+#include "norms.h"
 
 template <class T>
 inline T sigmoid(T x) noexcept {
@@ -250,6 +251,7 @@ KernelSet<T> make_set() noexcept {
     k.sgd = &sgd<T>;
     k.adam = &adam<T>;
     k.fma_peak = &fma_peak<T>;
+    set_norm_kernels(k);
     return k;
 }
 

@@ -16,6 +16,7 @@
 #include "elementwise.h"  // activation loops, reductions, MSE, BCE
 #include "ce_lanes.h"     // cross-entropy with labels, one row per lane
 #include "optim.h"        // SGD and Adam updates
+#include "norms.h"        // layer and batch normalisation
 
 // The set for V: `base` (the generic set of the same dtype) with every entry these headers
 // implement overridden, so an entry it lacks falls back to generic instead of null.
@@ -46,5 +47,6 @@ KernelSet<typename V::T> make_set(const KernelSet<typename V::T>& base, int mc, 
     k.sgd = &sgd<V>;
     k.adam = &adam<V>;
     k.fma_peak = &fma_peak_loop<V>;
+    set_norm_kernels<V>(k);
     return k;
 }

@@ -117,9 +117,36 @@ TrainSpec<T> train_spec(const py::dict& spec, py::list& keep) {
             L.p = d.get<double>("p");
             L.seed = d.get<std::uint64_t>("seed");
             L.calls = d.get<std::int64_t>("calls");
+        } else if (kind == "layer_norm" || kind == "batch_norm") {
+            L.kind = kind == "layer_norm" ? TrainLayerKind::layer_norm
+                                          : TrainLayerKind::batch_norm;
+            L.in = L.out = d.get<std::int64_t>("features");
+            NNCORE_CHECK(L.in > 0, "Trainer: a norm layer needs features > 0");
+            L.eps = d.get<double>("eps");
+            if (!d["weight"].is_none()) {
+                L.w = buffer<T>(d["weight"], L.in, "layer weight", true, keep);
+                L.b = buffer<T>(d["bias"], L.in, "layer bias", true, keep);
+                L.grad_w = buffer<T>(d["grad_weight"], L.in, "layer grad_weight", true, keep);
+                L.grad_b = buffer<T>(d["grad_bias"], L.in, "layer grad_bias", true, keep);
+            } else {
+                NNCORE_CHECK(d["bias"].is_none() && d["grad_weight"].is_none() &&
+                                 d["grad_bias"].is_none(),
+                             "Trainer: a norm layer without weight has no bias");
+            }
+            if (L.kind == TrainLayerKind::batch_norm) {
+                L.momentum = d.get<double>("momentum");
+                L.calls = d.get<std::int64_t>("num_batches_tracked");
+                if (!d["running_mean"].is_none()) {
+                    L.running_mean = buffer<T>(d["running_mean"], L.in, "running_mean", true, keep);
+                    L.running_var = buffer<T>(d["running_var"], L.in, "running_var", true, keep);
+                } else {
+                    NNCORE_CHECK(d["running_var"].is_none(),
+                                 "Trainer: running_var without running_mean");
+                }
+            }
         } else {
-            fail("Trainer: a layer's kind must be 'dense', 'activation' or 'dropout'; got '",
-                 kind, "'");
+            fail("Trainer: a layer's kind must be 'dense', 'activation', 'dropout', "
+                 "'layer_norm' or 'batch_norm'; got '", kind, "'");
         }
         if (L.kind == TrainLayerKind::dense) {
             L.in = d.get<std::int64_t>("in");

@@ -29,8 +29,8 @@ public:
     virtual ~TrainerBase() = default;
     virtual py::dict run(std::int64_t max_epochs, double seconds, double lr,
                          py::handle orders) = 0;
-    virtual std::vector<std::int64_t> dropout_calls() const = 0;
-    virtual void set_dropout_calls(const std::vector<std::int64_t>& calls) = 0;
+    virtual std::vector<std::int64_t> counters() const = 0;
+    virtual void set_counters(const std::vector<std::int64_t>& counts) = 0;
     virtual std::int64_t optimizer_steps() const = 0;
     virtual py::array_t<std::int64_t> batch_rows() const = 0;
     virtual void set_optimizer_steps(std::int64_t s) = 0;
@@ -129,9 +129,9 @@ public:
                         "last_loss"_a = res.last_loss, "orders_used"_a = res.orders_used);
     }
 
-    std::vector<std::int64_t> dropout_calls() const override { return trainer_->dropout_calls(); }
-    void set_dropout_calls(const std::vector<std::int64_t>& calls) override {
-        trainer_->set_dropout_calls(calls);
+    std::vector<std::int64_t> counters() const override { return trainer_->counters(); }
+    void set_counters(const std::vector<std::int64_t>& counts) override {
+        trainer_->set_counters(counts);
     }
 
     std::int64_t optimizer_steps() const override { return trainer_->optimizer_steps(); }
@@ -201,8 +201,10 @@ void register_trainer(py::module_& m) {
         .def(py::init(&make_trainer), "spec"_a)
         .def("run", &TrainerBase::run, "max_epochs"_a, "seconds"_a, "lr"_a,
              "orders"_a = py::none())
-        .def("dropout_calls", &TrainerBase::dropout_calls)
-        .def("set_dropout_calls", &TrainerBase::set_dropout_calls, "calls"_a)
+        .def("counters", &TrainerBase::counters,
+             "Each layer's count in plan order: Dropout masks drawn, BatchNorm1d batches "
+             "tracked, else 0.")
+        .def("set_counters", &TrainerBase::set_counters, "counts"_a)
         .def("batch_rows", &TrainerBase::batch_rows)
         .def("set_data", &TrainerBase::set_data, "x"_a, "targets"_a, "weights"_a)
         .def_property("optimizer_steps", &TrainerBase::optimizer_steps,

@@ -12,6 +12,7 @@
 #include "core/dropout.h"
 #include "core/elementwise.h"
 #include "core/health.h"
+#include "core/norms.h"
 #include "core/enums.h"
 #include "core/losses.h"
 #include "core/losses_extra.h"
@@ -78,6 +79,17 @@ Trainer<T>::Trainer(TrainSpec<T> spec) : s_(std::move(spec)) {
                                                               : 0);
         NNCORE_CHECK(L.kind != TrainLayerKind::dropout || (L.p >= 0 && L.p < 1), fn,
                      ": dropout p must be in [0, 1); got ", L.p);
+        const bool norm = L.kind == TrainLayerKind::layer_norm ||
+                          L.kind == TrainLayerKind::batch_norm;
+        NNCORE_CHECK(!norm || L.in == width, fn, ": a norm layer of ", L.in,
+                     " features gets ", width);
+        NNCORE_CHECK(L.kind != TrainLayerKind::batch_norm || (bs >= 2 &&
+                     total % s_.batch_size != 1), fn,
+                     ": BatchNorm1d needs batches of at least 2 rows");
+        const index_t stats = L.kind == TrainLayerKind::layer_norm ? bs
+                            : L.kind == TrainLayerKind::batch_norm ? width : 0;
+        stat_mean_.emplace_back(static_cast<std::size_t>(stats));
+        stat_rstd_.emplace_back(static_cast<std::size_t>(stats));
         if (L.kind == TrainLayerKind::dense) {
             NNCORE_CHECK(L.in == width, fn, ": layer expects ", L.in, " inputs; gets ", width);
             width = L.out;
@@ -114,25 +126,17 @@ std::vector<std::int64_t> Trainer<T>::batch_rows() const {
 }
 
 template <class T>
-std::vector<std::int64_t> Trainer<T>::dropout_calls() const {
-    std::vector<std::int64_t> calls;
-    for (const auto& L : s_.layers) {
-        if (L.kind == TrainLayerKind::dropout) calls.push_back(L.calls);
-    }
-    return calls;
+std::vector<std::int64_t> Trainer<T>::counters() const {
+    std::vector<std::int64_t> counts;
+    for (const auto& L : s_.layers) counts.push_back(L.calls);
+    return counts;
 }
 
 template <class T>
-void Trainer<T>::set_dropout_calls(const std::vector<std::int64_t>& calls) {
-    std::size_t k = 0;
-    for (auto& L : s_.layers) {
-        if (L.kind != TrainLayerKind::dropout) continue;
-        NNCORE_CHECK(k < calls.size(), "Trainer: set_dropout_calls needs one count per "
-                     "Dropout layer");
-        L.calls = calls[k++];
-    }
-    NNCORE_CHECK(k == calls.size(), "Trainer: set_dropout_calls needs one count per "
-                 "Dropout layer; got ", calls.size(), " for ", k);
+void Trainer<T>::set_counters(const std::vector<std::int64_t>& counts) {
+    NNCORE_CHECK(counts.size() == s_.layers.size(), "Trainer: set_counters needs one count "
+                 "per layer; got ", counts.size(), " for ", s_.layers.size());
+    for (std::size_t i = 0; i < counts.size(); ++i) s_.layers[i].calls = counts[i];
 }
 
 template <class T>
@@ -275,6 +279,28 @@ double Trainer<T>::forward_loss(index_t rows, int nthreads, std::int64_t* correc
                                 dropout_call_seed(layer.seed, layer.calls), nthreads);
                 ++layer.calls;
                 break;
+            case TrainLayerKind::layer_norm:
+                layer_norm_forward(in, layer.w, layer.b, static_cast<T>(layer.eps), y,
+                                   stat_mean_[i].data(), stat_rstd_[i].data(), rows, layer.in,
+                                   nthreads);
+                break;
+            case TrainLayerKind::batch_norm: {
+                // BatchNorm1d.forward in training mode: the batch statistics, and the
+                // running ones updated when tracked
+                BatchNormMode mode;
+                mode.training = true;
+                mode.momentum = 0.0;
+                if (layer.running_mean) {
+                    ++layer.calls;
+                    mode.momentum = layer.momentum >= 0 ? layer.momentum
+                                                        : 1.0 / double(layer.calls);
+                }
+                batch_norm_forward(in, layer.w, layer.b, layer.running_mean,
+                                   layer.running_var, mode, static_cast<T>(layer.eps), y,
+                                   stat_mean_[i].data(), stat_rstd_[i].data(), rows, layer.in,
+                                   nthreads);
+                break;
+            }
         }
         in = y;
     }
@@ -334,6 +360,16 @@ void Trainer<T>::backward(index_t rows, int nthreads) {
                            row_major<const T>(grad, rows, layer.out), layer.act, layer.slope,
                            need_grad_x ? &vgx : nullptr,
                            row_major(layer.grad_w, layer.in, layer.out), layer.grad_b, nthreads);
+            if (!need_grad_x) break;
+        } else if (layer.kind == TrainLayerKind::layer_norm) {
+            layer_norm_backward(x_in, stat_mean_[i].data(), stat_rstd_[i].data(), layer.w, grad,
+                                need_grad_x ? gx : nullptr, layer.grad_w, layer.grad_b, rows,
+                                layer.in, nthreads);
+            if (!need_grad_x) break;
+        } else if (layer.kind == TrainLayerKind::batch_norm) {
+            batch_norm_backward(x_in, stat_mean_[i].data(), stat_rstd_[i].data(), layer.w, grad,
+                                true, need_grad_x ? gx : nullptr, layer.grad_w, layer.grad_b,
+                                rows, layer.in, nthreads);
             if (!need_grad_x) break;
         } else {
             if (!need_grad_x) break;  // nothing before it to train

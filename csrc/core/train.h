@@ -23,10 +23,13 @@ enum class TrainLoss : int { mse = 0, bce_logits = 1, ce_labels = 2, ce_probs = 
 enum class TrainOptimizer : int { sgd = 0, adam = 1 };
 enum class Schedule : int { none = 0, step = 1, exponential = 2, cosine = 3 };
 
-enum class TrainLayerKind : int { dense = 0, activation = 1, dropout = 2 };
+enum class TrainLayerKind : int { dense = 0, activation = 1, dropout = 2, layer_norm = 3,
+                                   batch_norm = 4 };
 
 // One step of the model's plan: a Dense layer with its fused activation, an activation
-// layer on its own, or a Dropout layer (python/nncore/dropout.py).
+// layer on its own, a Dropout layer (python/nncore/dropout.py), or a LayerNorm /
+// BatchNorm1d (python/nncore/norms.py; w, b its weight and bias or null, in = out its
+// features).
 template <class T>
 struct TrainLayer {
     TrainLayerKind kind = TrainLayerKind::activation;
@@ -42,6 +45,12 @@ struct TrainLayer {
     double p = 0;
     std::uint64_t seed = 0;
     std::int64_t calls = 0;
+    // layer_norm, batch_norm: eps; batch_norm: the running statistics (null when not
+    // tracked), momentum (< 0: the cumulative average 1 / batches) and the batches
+    // tracked so far (BatchNorm1d.num_batches_tracked; `calls` holds it).
+    double eps = 1e-5, momentum = 0.1;
+    T* running_mean = nullptr;
+    T* running_var = nullptr;
 };
 
 // The learning-rate schedule of python/nncore/optim.py, evaluated by the same formulas.
@@ -141,10 +150,11 @@ public:
     // Optimiser updates made so far (torch's / nncore's `steps`).
     std::int64_t optimizer_steps() const noexcept { return opt_steps_; }
     void set_optimizer_steps(std::int64_t s) noexcept { opt_steps_ = s; }
-    // Masks drawn so far by each Dropout layer, in plan order (Dropout.calls).
-    std::vector<std::int64_t> dropout_calls() const;
-    // Sets them (a Python forward in training mode draws masks too); one per Dropout layer.
-    void set_dropout_calls(const std::vector<std::int64_t>& calls);
+    // Each layer's count, in plan order: masks drawn by a Dropout layer (Dropout.calls),
+    // batches tracked by a BatchNorm1d (num_batches_tracked), 0 for the others.
+    std::vector<std::int64_t> counters() const;
+    // Sets them (a Python forward in training mode draws masks and tracks batches too).
+    void set_counters(const std::vector<std::int64_t>& counts);
     // Rows of the current (or last) batch, in the order they were gathered (sharded: the
     // rows of it this rank holds, as local row numbers).
     std::vector<std::int64_t> batch_rows() const;
@@ -180,6 +190,7 @@ private:
     std::vector<T> xb_, tb_, wb_, grad_out_;
     std::vector<std::int64_t> lb_;
     std::vector<std::vector<T>> outputs_, grad_in_, masks_;  // masks_: per layer (dropout)
+    std::vector<std::vector<T>> stat_mean_, stat_rstd_;     // per layer (norms)
     std::vector<std::vector<T>> prev_;  // health: each layer's weights before the step
     std::vector<double> health_;        // health: the epoch's sums, 5 per Dense layer
     std::vector<index_t> widths_;  // outputs per row of each layer

@@ -355,3 +355,54 @@ def test_train_on_batch_native_equals_the_python_step(dtype, loss, kind):
     assert native.batch_engine is not None  # the native path ran (and was reused)
     for p, q in zip(native.parameters(), python.parameters()):
         assert p.data.tobytes() == q.data.tobytes()
+
+
+NORM_MODELS = {
+    "bn_relu": lambda d: [nc.Dense(6, 16), nc.BatchNorm1d(16), nc.ReLU(), nc.Dense(16, 3)],
+    "bn_first_cumulative": lambda d: [nc.BatchNorm1d(6, momentum=None), nc.Dense(6, 8, "tanh"),
+                                      nc.BatchNorm1d(8, affine=False), nc.Dense(8, 3)],
+    "bn_untracked": lambda d: [nc.Dense(6, 8), nc.BatchNorm1d(8, track_running_stats=False),
+                               nc.Sigmoid(), nc.Dense(8, 3)],
+    "ln": lambda d: [nc.Dense(6, 16, "relu"), nc.LayerNorm(16), nc.Dense(16, 8),
+                     nc.LayerNorm(8, elementwise_affine=False), nc.Tanh(), nc.Dense(8, 3)],
+    "ln_first_dropout": lambda d: [nc.LayerNorm(6), nc.Dense(6, 8, "relu"), nc.Dropout(0.2),
+                                   nc.Dense(8, 3)],
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("name", sorted(NORM_MODELS))
+def test_norm_layers_train_natively_bitwise_as_python(name, threads, dtype):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((70, 6)) * 3 + 1
+    y = rng.integers(0, 3, 70)
+    runs = {}
+    for engine in ("python", "native"):
+        m = nc.Sequential(NORM_MODELS[name](dtype), seed=3, dtype=dtype)
+        with nc.threads(threads):
+            h = m.fit(x, y, loss="cross_entropy", optimizer=nc.Adam(lr=0.01), epochs=3,
+                      batch_size=16, seed=0, verbose=0, validation_split=0.2,
+                      engine=engine)
+        assert h.engine == engine
+        buffers = [{k: np.array(v) for k, v in layer.buffers().items()}
+                   for layer in m.layers if hasattr(layer, "buffers")]
+        runs[engine] = (h.history, m.get_weights(), buffers, m.predict(x))
+    (hp, wp, bp, pp), (hn, wn, bn, pn) = runs["python"], runs["native"]
+    assert hp["loss"] == hn["loss"] and hp["val_loss"] == hn["val_loss"]
+    for a, b in zip(wp, wn):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(bp, bn):
+        assert a.keys() == b.keys()
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k])
+    np.testing.assert_array_equal(pp, pn)
+
+
+def test_batch_norm_with_a_last_batch_of_one_row_says_so():
+    x = np.random.default_rng(0).standard_normal((33, 4))
+    m = nc.Sequential([nc.Dense(4, 5), nc.BatchNorm1d(5), nc.Dense(5, 1)], seed=0)
+    with pytest.raises(ValueError, match="batch statistics need more than one row"):
+        m.fit(x, x[:, 0], loss="mse", batch_size=8, epochs=1, verbose=0)  # 33 = 4 * 8 + 1
+    with pytest.raises(ValueError, match="engine='native' cannot run.*batch of one row"):
+        m.fit(x, x[:, 0], loss="mse", batch_size=8, epochs=1, verbose=0, engine="native")

@@ -36,10 +36,15 @@ def _native_kind(layer):
     from ..activation_layers import ElementwiseActivation
     from ..dropout import Dropout
     from ..layers import Dense
+    from ..norms import BatchNorm1d, LayerNorm
     if isinstance(layer, Dense):
         return "dense"
     if isinstance(layer, Dropout):
         return "dropout"
+    if isinstance(layer, LayerNorm):
+        return "layer_norm"
+    if isinstance(layer, BatchNorm1d):
+        return "batch_norm"
     if isinstance(layer, ElementwiseActivation) and layer.activation in FUSABLE:
         return "activation"
     return None
@@ -55,6 +60,22 @@ def _native_steps(model, loss_fn):
         steps[-1:] = [(step, "identity", slope)] if _native_kind(step.layer) == "dense" \
             else []
     return steps
+
+
+def _counter(layer):
+    """The count a layer keeps across steps: Dropout's masks drawn, BatchNorm1d's batches
+    tracked; 0 for the others."""
+    kind = _native_kind(layer)
+    return layer.calls if kind == "dropout" else \
+        layer.num_batches_tracked if kind == "batch_norm" else 0
+
+
+def _set_counter(layer, count):
+    kind = _native_kind(layer)
+    if kind == "dropout":
+        layer.calls = int(count)
+    elif kind == "batch_norm":
+        layer.num_batches_tracked = int(count)
 
 
 def native_loss(loss_fn):
@@ -76,6 +97,10 @@ def native_unsupported(model, run):
             return f"layer {model.layer_name(i)} ({type(layer).__name__}) has no native op"
         if any(p.dtype != model.dtype for p in layer.parameters()):
             return f"layer {model.layer_name(i)} is not {model.dtype.name}"
+        if kind == "batch_norm":
+            rows = min(run.batch_size, run.n)
+            if rows < 2 or run.n % run.batch_size == 1:
+                return f"layer {model.layer_name(i)} (BatchNorm1d) would get a batch of one row"
         if kind == "dense" and act not in FUSABLE:
             return f"layer {model.layer_name(i)} has a {layer.activation} activation (no " \
                    "native op in the engine)"
@@ -143,6 +168,20 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None):
         elif kind == "dropout":
             layers.append({"kind": "dropout", "p": layer.p, "seed": layer.seed,
                            "calls": layer.calls})
+        elif kind in ("layer_norm", "batch_norm"):
+            affine = bool(layer.parameters())
+            spec = {"kind": kind, "features": layer.features, "eps": float(layer.eps),
+                    "weight": layer.weight.data if affine else None,
+                    "bias": layer.bias.data if affine else None,
+                    "grad_weight": layer.weight.grad if affine else None,
+                    "grad_bias": layer.bias.grad if affine else None}
+            if kind == "batch_norm":
+                track = layer.track_running_stats
+                spec.update(momentum=-1.0 if layer.momentum is None else layer.momentum,
+                            num_batches_tracked=layer.num_batches_tracked,
+                            running_mean=layer.running_mean if track else None,
+                            running_var=layer.running_var if track else None)
+            layers.append(spec)
         else:
             layers.append({"kind": "activation", "activation": layer.activation,
                            "slope": float(getattr(layer, "slope", 0.0))})
@@ -275,9 +314,9 @@ class NativeEngine:
         self.per_epoch = one_epoch or bool(run.callbacks) or run.x_val is not None or \
             schedule is None
         self.bulk = not self.per_epoch and verbose == 0
-        # the Dropout layers, in plan order: their call counts go in and come back
-        self.dropouts = [s.layer for s, _, _ in _native_steps(model, run.loss_fn)
-                         if _native_kind(s.layer) == "dropout"]
+        # the layers in plan order: Dropout's call counts and BatchNorm1d's batch counts go
+        # in and come back (Trainer.counters)
+        self.plan = [s.layer for s, _, _ in _native_steps(model, run.loss_fn)]
         # Each epoch's order is rng.permutation(rows), drawn here as the python engine
         # draws it; orders drawn ahead wait in self.orders with the generator state from
         # before them, so that close() can give back what no epoch used.
@@ -346,14 +385,13 @@ class NativeEngine:
             orders = np.stack([o for _, o in self.orders[:need]]) if need > 0 else \
                 np.zeros((0, self.rows), np.int64)
         self.trainer.optimizer_steps = self.run_.optimizer.steps
-        if self.dropouts:
-            self.trainer.set_dropout_calls([layer.calls for layer in self.dropouts])
+        self.trainer.set_counters([_counter(layer) for layer in self.plan])
         res = self.trainer.run(max_epochs, seconds, lr, orders)
         del self.orders[:res["orders_used"]]
         self.trainer_step = res["step"]
         self.run_.optimizer.steps = self.trainer.optimizer_steps
-        for layer, calls in zip(self.dropouts, self.trainer.dropout_calls()):
-            layer.calls = calls
+        for layer, count in zip(self.plan, self.trainer.counters()):
+            _set_counter(layer, count)
         if res["hook_failed"]:
             raise RuntimeError("fit: the native engine's gradient hook failed")
         if res["nonfinite"]:

@@ -42,3 +42,8 @@ __all__ += [
     "SGD", "Adam", "CosineAnnealingLR", "ExponentialLR", "StepLR", "clip_grad_norm_",
     "clip_grad_value_", "ModelFileError", "load",
 ]
+
+# Training options (issue 24): optimisers, schedules, callbacks and metrics.
+from .optim import AdamW, RMSprop  # noqa: E402
+
+__all__ += ["AdamW", "RMSprop"]

@@ -46,6 +46,10 @@ def native_unsupported(model, run):
     opt = run.optimizer
     if type(opt) not in (optim.SGD, optim.Adam):
         return f"the optimizer {type(opt).__name__} is not native (SGD and Adam are)"
+    if len(opt.param_groups) > 1 or getattr(opt, "amsgrad", False):
+        return "param groups and amsgrad are not native yet"
+    if getattr(run, "batch_schedule", None) is not None or getattr(run, "metrics", None):
+        return "per-batch schedules and metrics beyond loss/accuracy are not native yet"
     for c in run.callbacks:
         if type(c).on_step_end is not cb.Callback.on_step_end:
             return f"the callback {type(c).__name__} needs per-step hooks"

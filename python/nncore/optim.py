@@ -13,8 +13,9 @@ import numpy as np
 from . import _core
 from . import functional as F
 
-__all__ = ["Optimizer", "SGD", "Adam", "StepLR", "ExponentialLR", "CosineAnnealingLR",
-           "clip_grad_norm_", "clip_grad_value_"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "StepLR", "ExponentialLR",
+           "CosineAnnealingLR", "LambdaLR", "LinearLR", "SequentialLR", "OneCycleLR",
+           "ReduceLROnPlateau", "clip_grad_norm_", "clip_grad_value_"]
 
 
 def clip_grad_norm_(params, max_norm):
@@ -46,7 +47,35 @@ def clip_grad_value_(params, clip_value):
 
 
 class Optimizer:
-    """Base class: holds parameters, hyper-parameters and per-parameter state."""
+    """Base class: holds parameters, hyper-parameters and per-parameter state.
+
+    ``params`` is a list of parameters or, as in PyTorch, of parameter groups: dicts
+    ``{"params": [...], "lr": ..., ...}`` whose keys override the optimiser's
+    hyper-parameters for their parameters (``param_groups`` holds every group with all
+    its values). Setting a hyper-parameter on the optimiser (``opt.lr = 0.1``) sets it
+    for every group; reading it gives the first group's.
+    """
+
+    #: Per-group hyper-parameters (the keys of ``param_groups`` besides ``"params"``).
+    _hypers = ("lr",)
+
+    def __setattr__(self, name, value):
+        if name in type(self)._hypers:
+            self.__dict__.setdefault("defaults", {})[name] = value
+            for g in self.__dict__.get("param_groups", ()):
+                g[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name):  # only when ordinary lookup fails: the hyper-parameters
+        if name in type(self)._hypers:
+            groups = self.__dict__.get("param_groups")
+            if groups:
+                return groups[0][name]
+            defaults = self.__dict__.get("defaults", {})
+            if name in defaults:
+                return defaults[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __init__(self, params=None, lr=0.01, clip_norm=None, clip_value=None, no_decay=()):
         if not (isinstance(lr, (int, float)) and lr >= 0 and math.isfinite(lr)):
@@ -57,18 +86,77 @@ class Optimizer:
         self.clip_value = clip_value
         self.no_decay = list(no_decay or ())
         self.params = []
+        self.param_groups = []
         self.state = []
         self.steps = 0
         if params is not None:
             self.bind(params)
 
     def bind(self, params):
-        """Attach the parameters to update (allocates the state buffers once)."""
-        self.params = list(params)
+        """Attach the parameters to update (allocates the state buffers once): a list of
+        parameters, or of parameter groups (dicts with ``"params"`` and any
+        hyper-parameter of this optimiser, as ``torch.optim``)."""
+        self.param_groups = _param_groups(self, params)
+        self.params = [p for g in self.param_groups for p in g["params"]]
         if not self.params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
         self.state = [self._new_state(p) for p in self.params]
         return self
+
+    def _group_slices(self):
+        """Per parameter group: (group, its parameters, their states, their no_decay flags
+        or None)."""
+        flags = _no_decay_flags(self)
+        i = 0
+        for g in self.param_groups:
+            n = len(g["params"])
+            yield (g, self.params[i:i + n], self.state[i:i + n],
+                   None if flags is None else flags[i:i + n])
+            i += n
+
+    def state_dict(self):
+        """The optimiser's state as PyTorch lays it out: ``{"state": {index: {name:
+        array}}, "param_groups": [{hyper-parameters..., "params": [indices]}], "steps":
+        int}``, with copies of the buffers (what it returns belongs to the caller)."""
+        groups, i = [], 0
+        for g in self.param_groups:
+            n = len(g["params"])
+            groups.append({**{k: v for k, v in g.items() if k != "params"},
+                           "params": list(range(i, i + n))})
+            i += n
+        return {"state": {j: {k: v.copy() for k, v in s.items()}
+                          for j, s in enumerate(self.state)},
+                "param_groups": groups, "steps": self.steps}
+
+    def load_state_dict(self, state_dict):
+        """Restore what :meth:`state_dict` returned (from an optimiser of the same type
+        over parameters of the same shapes, grouped the same way): hyper-parameters per
+        group, the step count and every buffer, copied into this optimiser's own."""
+        name = f"{type(self).__name__}.load_state_dict"
+        if not self.params:
+            raise RuntimeError(f"{name}: bind the parameters first")
+        groups = state_dict["param_groups"]
+        if [len(g["params"]) for g in groups] != [len(g["params"]) for g in self.param_groups]:
+            raise ValueError(f"{name}: the saved groups hold "
+                             f"{[len(g['params']) for g in groups]} parameters; this "
+                             f"optimiser's hold {[len(g['params']) for g in self.param_groups]}")
+        for g, saved in zip(self.param_groups, groups):
+            for k in type(self)._hypers:
+                if k in saved:
+                    g[k] = tuple(saved[k]) if isinstance(saved[k], list) else saved[k]
+        arrays = {}
+        for j, s in state_dict["state"].items():
+            for k, v in s.items():
+                arrays[f"{j}.{k}"] = np.asarray(v)
+                i = int(j)
+                if i < len(self.state) and k not in self.state[i]:  # e.g. amsgrad's max_v
+                    self.state[i][k] = np.zeros_like(self.params[i].data)
+        for i, s in enumerate(self.state):
+            missing = {k for k in s if f"{i}.{k}" not in arrays}
+            if missing:
+                raise ValueError(f"{name}: the saved state of parameter {i} lacks "
+                                 f"{sorted(missing)}")
+        self.load_state_arrays(arrays, state_dict["steps"])
 
     def decays(self):
         """Per bound parameter, whether ``weight_decay`` applies to it (not in
@@ -162,6 +250,8 @@ class SGD(Optimizer):
         Clip each gradient element before each update (:func:`clip_grad_value_`).
     """
 
+    _hypers = ("lr", "momentum", "nesterov", "weight_decay", "dampening")
+
     def __init__(self, params=None, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0,
                  dampening=0.0, clip_norm=None, clip_value=None, no_decay=()):
         if momentum < 0 or weight_decay < 0:
@@ -173,7 +263,7 @@ class SGD(Optimizer):
         super().__init__(params, lr, clip_norm, clip_value, no_decay)
 
     def _new_state(self, p):
-        return {"velocity": np.zeros_like(p.data)} if self.momentum else {}
+        return {"velocity": np.zeros_like(p.data)} if _any_group(self, "momentum") else {}
 
     def _update(self, p, state):
         decay = self.weight_decay if not self.no_decay or _decays(self, p) else 0.0
@@ -184,11 +274,16 @@ class SGD(Optimizer):
     def _update_all(self):
         if type(self)._update is not SGD._update:  # a subclass with its own update
             return super()._update_all()
-        _core.sgd_step_all([p.data for p in self.params], [p.grad for p in self.params],
-                           [s.get("velocity") for s in self.state] if self.momentum else None,
-                           lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay,
-                           nesterov=self.nesterov, dampening=self.dampening,
-                           first=self.steps == 1, no_decay=_no_decay_flags(self))
+        for g, params, state, flags in self._group_slices():
+            if g["momentum"]:
+                for p, s in zip(params, state):  # momentum turned on after binding
+                    if "velocity" not in s:
+                        s["velocity"] = np.zeros_like(p.data)
+            _core.sgd_step_all([p.data for p in params], [p.grad for p in params],
+                               [s["velocity"] for s in state] if g["momentum"] else None,
+                               lr=g["lr"], momentum=g["momentum"],
+                               weight_decay=g["weight_decay"], nesterov=g["nesterov"],
+                               dampening=g["dampening"], first=self.steps == 1, no_decay=flags)
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov,
@@ -201,19 +296,26 @@ class Adam(Optimizer):
 
     Parameters
     ----------
-    params : iterable of Parameter, optional
+    params : iterable of Parameter or of parameter groups (dicts), optional
     lr : float
     betas : (float, float)
     eps : float
     weight_decay : float
+    amsgrad : bool
+        Divide by the running maximum of the second moment (``torch.optim.Adam``'s
+        ``amsgrad``).
     clip_norm, clip_value : float, optional
         As for :class:`SGD`.
     no_decay : iterable of Parameter, optional
         As for :class:`SGD`.
     """
 
+    _hypers = ("lr", "betas", "eps", "weight_decay", "amsgrad")
+    _decoupled = False  # AdamW: weight decay applied to the parameter, not the gradient
+
     def __init__(self, params=None, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 clip_norm=None, clip_value=None, no_decay=()):
+                 amsgrad=False, clip_norm=None, clip_value=None, no_decay=()):
+        self.amsgrad = bool(amsgrad)
         b1, b2 = betas
         if not (0 <= b1 < 1 and 0 <= b2 < 1):
             raise ValueError(f"Adam: betas must be in [0, 1); got {betas!r}")
@@ -222,30 +324,185 @@ class Adam(Optimizer):
         super().__init__(params, lr, clip_norm, clip_value, no_decay)
 
     def _new_state(self, p):
-        return {"m": np.zeros_like(p.data), "v": np.zeros_like(p.data)}
+        state = {"m": np.zeros_like(p.data), "v": np.zeros_like(p.data)}
+        if _any_group(self, "amsgrad"):
+            state["max_v"] = np.zeros_like(p.data)
+        return state
 
     def _update(self, p, state):
         decay = self.weight_decay if not self.no_decay or _decays(self, p) else 0.0
-        F.adam_step(p.data, p.grad, state["m"], state["v"], step=self.steps, lr=self.lr,
-                    beta1=self.betas[0], beta2=self.betas[1], eps=self.eps,
-                    weight_decay=decay)
+        F.adam_step(p.data, p.grad, state["m"], state["v"], state.get("max_v"),
+                    step=self.steps, lr=self.lr, beta1=self.betas[0], beta2=self.betas[1],
+                    eps=self.eps, weight_decay=decay, decoupled_weight_decay=self._decoupled)
 
     def _update_all(self):
         if type(self)._update is not Adam._update:  # a subclass with its own update
             return super()._update_all()
-        _core.adam_step_all([p.data for p in self.params], [p.grad for p in self.params],
-                            [s["m"] for s in self.state], [s["v"] for s in self.state],
-                            step=self.steps, lr=self.lr, beta1=self.betas[0],
-                            beta2=self.betas[1], eps=self.eps, weight_decay=self.weight_decay,
-                            no_decay=_no_decay_flags(self))
+        for g, params, state, flags in self._group_slices():
+            if g["amsgrad"]:
+                for p, s in zip(params, state):  # amsgrad turned on after binding
+                    if "max_v" not in s:
+                        s["max_v"] = np.zeros_like(p.data)
+            _core.adam_step_all([p.data for p in params], [p.grad for p in params],
+                                [s["m"] for s in state], [s["v"] for s in state],
+                                [s["max_v"] for s in state] if g["amsgrad"] else None,
+                                step=self.steps, lr=g["lr"], beta1=g["betas"][0],
+                                beta2=g["betas"][1], eps=g["eps"],
+                                weight_decay=g["weight_decay"],
+                                decoupled_weight_decay=self._decoupled, no_decay=flags)
 
     def get_config(self):
-        return {**super().get_config(), "betas": list(self.betas), "eps": self.eps,
-                "weight_decay": self.weight_decay}
+        config = {**super().get_config(), "betas": list(self.betas), "eps": self.eps,
+                  "weight_decay": self.weight_decay}
+        if self.amsgrad:  # written only when on: files of plain Adam stay as they were
+            config["amsgrad"] = True
+        return config
+
+
+class AdamW(Adam):
+    """AdamW, as ``torch.optim.AdamW``: Adam with decoupled weight decay, the parameter
+    scaled by ``1 - lr * weight_decay`` before each update instead of an L2 term in the
+    gradient (``nncore.functional.adam_step(..., decoupled_weight_decay=True)``).
+
+    Parameters
+    ----------
+    params : iterable of Parameter or of parameter groups (dicts), optional
+    lr : float
+    betas : (float, float)
+    eps : float
+    weight_decay : float
+        Default 1e-2, as torch.
+    amsgrad : bool
+    clip_norm, clip_value : float, optional
+        As for :class:`SGD`.
+    no_decay : iterable of Parameter, optional
+        As for :class:`SGD`.
+    """
+
+    _decoupled = True
+
+    def __init__(self, params=None, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, clip_norm=None, clip_value=None, no_decay=()):
+        if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
+            raise ValueError(f"AdamW: weight_decay must be a number >= 0; got {weight_decay!r}")
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, clip_norm, clip_value,
+                         no_decay)
+
+
+class RMSprop(Optimizer):
+    """RMSprop, as ``torch.optim.RMSprop``: ``square_avg = alpha * square_avg + (1 -
+    alpha) g^2``, the step ``g / (sqrt(square_avg) + eps)`` (centered: the variance,
+    ``square_avg - grad_avg^2``, in place of ``square_avg``), with optional momentum and
+    L2 weight decay; updated in place by ``nncore.functional.rmsprop_step``.
+
+    Parameters
+    ----------
+    params : iterable of Parameter or of parameter groups (dicts), optional
+    lr : float
+    alpha : float
+        Smoothing constant in [0, 1].
+    eps : float
+    weight_decay : float
+    momentum : float
+    centered : bool
+    clip_norm, clip_value : float, optional
+        As for :class:`SGD`.
+    no_decay : iterable of Parameter, optional
+        As for :class:`SGD`.
+    """
+
+    _hypers = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")
+
+    def __init__(self, params=None, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0,
+                 momentum=0.0, centered=False, clip_norm=None, clip_value=None, no_decay=()):
+        for name, v in (("alpha", alpha), ("eps", eps), ("weight_decay", weight_decay),
+                        ("momentum", momentum)):
+            if not (isinstance(v, (int, float)) and v >= 0 and math.isfinite(v)):
+                raise ValueError(f"RMSprop: {name} must be a finite number >= 0; got {v!r}")
+        if alpha > 1:
+            raise ValueError(f"RMSprop: alpha must be in [0, 1]; got {alpha!r}")
+        self.alpha, self.eps, self.weight_decay = float(alpha), float(eps), float(weight_decay)
+        self.momentum, self.centered = float(momentum), bool(centered)
+        super().__init__(params, lr, clip_norm, clip_value, no_decay)
+
+    def _new_state(self, p):
+        state = {"square_avg": np.zeros_like(p.data)}
+        if _any_group(self, "momentum"):
+            state["momentum_buffer"] = np.zeros_like(p.data)
+        if _any_group(self, "centered"):
+            state["grad_avg"] = np.zeros_like(p.data)
+        return state
+
+    def _update(self, p, state):
+        decay = self.weight_decay if _decays(self, p) else 0.0
+        F.rmsprop_step(p.data, p.grad, state["square_avg"], state.get("momentum_buffer"),
+                       state.get("grad_avg"), lr=self.lr, alpha=self.alpha, eps=self.eps,
+                       weight_decay=decay, momentum=self.momentum, centered=self.centered)
+
+    def _update_all(self):
+        if type(self)._update is not RMSprop._update:  # a subclass with its own update
+            return super()._update_all()
+        for g, params, state, flags in self._group_slices():
+            for key, on in (("momentum_buffer", g["momentum"]), ("grad_avg", g["centered"])):
+                for p, s in zip(params, state):  # turned on after binding
+                    if on and key not in s:
+                        s[key] = np.zeros_like(p.data)
+            _core.rmsprop_step_all(
+                [p.data for p in params], [p.grad for p in params],
+                [s["square_avg"] for s in state],
+                [s["momentum_buffer"] for s in state] if g["momentum"] else None,
+                [s["grad_avg"] for s in state] if g["centered"] else None,
+                lr=g["lr"], alpha=g["alpha"], eps=g["eps"], weight_decay=g["weight_decay"],
+                momentum=g["momentum"], centered=g["centered"], no_decay=flags)
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha, "eps": self.eps,
+                "weight_decay": self.weight_decay, "momentum": self.momentum,
+                "centered": self.centered}
 
 
 def _decays(opt, p):
     return not any(p is q for q in opt.no_decay)
+
+
+def _any_group(opt, key):
+    """Whether any parameter group (or, unbound, the optimiser) sets ``key``."""
+    groups = opt.param_groups or [opt.defaults]
+    return any(g.get(key) for g in groups)
+
+
+def _param_groups(opt, params):
+    """``params`` as a list of complete parameter groups (PyTorch's ``param_groups``)."""
+    name = type(opt).__name__
+    items = list(params)
+    if not any(isinstance(p, dict) for p in items):
+        items = [{"params": items}]
+    elif not all(isinstance(p, dict) for p in items):
+        raise TypeError(f"{name}: params must be parameters or parameter groups (dicts), "
+                        "not a mix of both")
+    groups = []
+    for i, item in enumerate(items):
+        unknown = set(item) - {"params", *type(opt)._hypers}
+        if unknown or "params" not in item:
+            raise ValueError(f"{name}: param group {i} has keys {sorted(item)}; it needs "
+                             f"'params' and may set {list(type(opt)._hypers)}")
+        group = {**opt.defaults, **item}
+        ps = item["params"]
+        group["params"] = [ps] if hasattr(ps, "grad") else list(ps)
+        lr = group["lr"]
+        if not (isinstance(lr, (int, float)) and lr >= 0 and math.isfinite(lr)):
+            raise ValueError(f"{name}: param group {i}: lr must be a finite number >= 0; "
+                             f"got {lr!r}")
+        if "betas" in group:
+            group["betas"] = tuple(float(b) for b in group["betas"])
+        groups.append(group)
+    seen = set()
+    for g in groups:
+        for p in g["params"]:
+            if id(p) in seen:
+                raise ValueError(f"{name}: a parameter appears in more than one param group")
+            seen.add(id(p))
+    return groups
 
 
 def _no_decay_flags(opt):
@@ -253,17 +510,19 @@ def _no_decay_flags(opt):
     return [not _decays(opt, p) for p in opt.params] if opt.no_decay else None
 
 
-OPTIMIZERS = {"SGD": SGD, "Adam": Adam}
+OPTIMIZERS = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW, "RMSprop": RMSprop}
 
 
 def get(optimizer):
-    """An optimiser from an instance or a name: ``"sgd"`` (``SGD(lr=0.01)``) or ``"adam"``
-    (``Adam(lr=1e-3)``), as Keras users write them."""
+    """An optimiser from an instance or a name: ``"sgd"`` (``SGD(lr=0.01)``), ``"adam"``
+    (``Adam(lr=1e-3)``), ``"adamw"`` or ``"rmsprop"`` (their defaults; Keras's RMSprop
+    defaults differ: pass an instance for those), as Keras users write them."""
     if isinstance(optimizer, str):
-        cls = {"sgd": SGD, "adam": Adam}.get(optimizer.lower())
+        cls = {"sgd": SGD, "adam": Adam, "adamw": AdamW,
+               "rmsprop": RMSprop}.get(optimizer.lower())
         if cls is None:
-            raise ValueError(f"optimizer must be an nncore optimizer or one of 'sgd', 'adam'; "
-                             f"got {optimizer!r}")
+            raise ValueError(f"optimizer must be an nncore optimizer or one of 'sgd', 'adam', "
+                             f"'adamw', 'rmsprop'; got {optimizer!r}")
         return cls()
     return optimizer
 

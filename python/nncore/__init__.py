@@ -44,6 +44,13 @@ __all__ += [
 ]
 
 # Training options (issue 24): optimisers, schedules, callbacks and metrics.
-from .optim import AdamW, RMSprop  # noqa: E402
+from . import metrics  # noqa: E402
+from .metrics import (AUC, Accuracy, F1Score, MeanAbsoluteError, Precision,  # noqa: E402
+                      R2Score, Recall, RootMeanSquaredError, TopKAccuracy)
+from .optim import (AdamW, LambdaLR, LinearLR, OneCycleLR, ReduceLROnPlateau,  # noqa: E402
+                    RMSprop, SequentialLR)
 
-__all__ += ["AdamW", "RMSprop"]
+__all__ += ["metrics", "AUC", "Accuracy", "F1Score", "MeanAbsoluteError", "Precision",
+            "R2Score", "Recall", "RootMeanSquaredError", "TopKAccuracy",
+            "AdamW", "LambdaLR", "LinearLR", "OneCycleLR", "ReduceLROnPlateau", "RMSprop",
+            "SequentialLR"]

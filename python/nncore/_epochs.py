@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from .optim import step_schedule
 from .progress import EpochProgress
 
 
@@ -34,6 +35,9 @@ def _python_epoch(model, run, rng, epoch, epochs, shuffle, verbose, stop_on_nonf
     bar = EpochProgress(epoch + 1, epochs, steps, verbose, samples=n)
     seen = total_loss = 0.0
     correct = 0
+    metrics, batch_schedule = getattr(run, "metrics", None), getattr(run, "batch_schedule", None)
+    if metrics:
+        metrics.reset()
     for step in range(steps):
         idx = order[step * bs:(step + 1) * bs]
         xb, yb = x[idx], y[idx]
@@ -42,8 +46,12 @@ def _python_epoch(model, run, rng, epoch, epochs, shuffle, verbose, stop_on_nonf
         value = loss_fn(out, yb, sample_weight=wb)
         if not math.isfinite(value) and stop_on_nonfinite:
             raise nonfinite_error(model, value, epoch, step)
+        if metrics:
+            metrics.update(out, yb, wb)
         model.backward(loss_fn.backward())
         optimizer.step()
+        if batch_schedule is not None:
+            batch_schedule.step()
         seen += len(idx)
         total_loss += value * len(idx)
         if loss_fn.classification:
@@ -71,6 +79,8 @@ def _epoch_logs(run, bar, loss_fn, total_loss, correct, seen, started):
     logs = {"loss": total_loss / max(seen, 1)}
     if loss_fn.classification:
         logs["accuracy"] = correct / max(seen, 1)
+    if getattr(run, "metrics", None):
+        logs.update(run.metrics.result())
     logs["epoch_time"] = time.perf_counter() - started
     run.bar = bar
     return logs
@@ -84,13 +94,15 @@ def _end_epoch(model, run, history, epoch, logs, lr_scheduler, verbose):
     if run.x_val is not None:
         t0 = time.perf_counter()
         evaluate = getattr(run, "evaluate", model.evaluate)  # distributed: over the ranks
-        val = evaluate(run.x_val, run.y_val, run.loss_fn, sample_weight=run.w_val)
+        kw = {"metrics": run.metrics} if getattr(run, "metrics", None) else {}
+        val = evaluate(run.x_val, run.y_val, run.loss_fn, sample_weight=run.w_val, **kw)
         logs.update({"val_" + k: v for k, v in val.items()})
         elapsed += time.perf_counter() - t0
     logs["epoch_time"] = elapsed
+    logs["learning_rate"] = lr
     if lr_scheduler is not None:
         logs["lr"] = lr
-        lr_scheduler.step()
+        step_schedule(lr_scheduler, logs)
     for c in run.callbacks:
         c.on_epoch_end(epoch, logs)
     history.append(epoch, logs)
@@ -107,6 +119,7 @@ def _end_epochs_bulk(run, history, epoch, columns, lr_scheduler):
     no callbacks, silent): the same History, from the native engine's columns."""
     count = len(columns["loss"])
     lr = columns.pop("lr")
+    columns["learning_rate"] = lr
     if lr_scheduler is not None:
         columns["lr"] = lr
         for _ in range(count):

@@ -25,6 +25,7 @@ import numpy as np
 
 from . import callbacks as cb
 from . import losses as losses_mod
+from . import metrics as metrics_mod
 from . import optim as optim_mod
 from . import targets as targets_mod
 from ._inputs import check_x, check_y, softmax_as_logits, warn_probability_output
@@ -43,7 +44,7 @@ ENGINES = ("auto", "native", "python")
 def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle=True,
         seed=None, validation_data=None, validation_split=0.0, class_weight=None,
         sample_weight=None, callbacks=None, verbose=1, lr_scheduler=None, health=False,
-        stop_on_nonfinite=True, engine="auto", distributed=False):
+        stop_on_nonfinite=True, engine="auto", distributed=False, metrics=None):
     """Train with mini-batch gradient descent; returns a :class:`History`
     (``model.fit(x, y, ...)``, or ``nncore.training.fit(model, x, y, ...)``).
 
@@ -78,12 +79,20 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
     verbose : 0 (silent), 1 (a progress bar per epoch on a terminal: steps, loss, ETA,
         samples/s; tqdm's when installed) or 2 (one line per epoch; also what 1
         prints when the output is not a terminal)
-    lr_scheduler : schedule from :mod:`nncore.optim`, stepped once per epoch
+    lr_scheduler : schedule from :mod:`nncore.optim`, stepped once per epoch (once per
+        batch when its ``interval`` is ``"step"``, as OneCycleLR's)
     health : bool
         Record gradient health per layer into ``history.health``.
     stop_on_nonfinite : bool
         Raise :class:`NonFiniteLossError` (naming epoch, step and the first layer
         with non-finite values) when the loss becomes NaN or infinite.
+
+    metrics : list of str or Metric, optional
+        Logged per epoch under their names (``val_`` + name for validation) next to
+        ``loss``, ``accuracy`` and ``learning_rate``: ``"accuracy"``,
+        ``"top_k_accuracy"``, ``"precision"``, ``"recall"``, ``"f1"``, ``"auc"``,
+        ``"mae"``, ``"rmse"``, ``"r2"`` or :mod:`nncore.metrics` objects; a training
+        value gathers the outputs of the epoch's steps (Keras's rule).
 
     engine : {"auto", "native", "python"}
         ``"native"`` runs whole epochs (or chunks of steps) in one native call;
@@ -113,6 +122,9 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
     run = _prepare(model, x, y, loss, optimizer, epochs, batch_size, validation_data,
                    validation_split, class_weight, sample_weight, callbacks, health, seed,
                    allow_empty=dist is not None and dist.sharded)
+    run.metrics = metrics_mod.MetricList(metrics)  # issue 24: metrics, per-batch schedules
+    if lr_scheduler is not None and getattr(lr_scheduler, "interval", "epoch") == "step":
+        run.batch_schedule, lr_scheduler = lr_scheduler, None
     if dist is not None:
         dist.attach(model, run, engine, shuffle, epochs, batch_size, lr_scheduler)
     why_not = native_unsupported(model, run) if engine != "python" else ""

@@ -45,12 +45,15 @@ __all__ += [
 
 # Training options (issue 24): optimisers, schedules, callbacks and metrics.
 from . import metrics  # noqa: E402
+from .callbacks import (CSVLogger, LambdaCallback, LearningRateScheduler,  # noqa: E402
+                        ModelCheckpoint)
 from .metrics import (AUC, Accuracy, F1Score, MeanAbsoluteError, Precision,  # noqa: E402
                       R2Score, Recall, RootMeanSquaredError, TopKAccuracy)
 from .optim import (AdamW, LambdaLR, LinearLR, OneCycleLR, ReduceLROnPlateau,  # noqa: E402
                     RMSprop, SequentialLR)
 
-__all__ += ["metrics", "AUC", "Accuracy", "F1Score", "MeanAbsoluteError", "Precision",
+__all__ += ["CSVLogger", "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint",
+            "metrics", "AUC", "Accuracy", "F1Score", "MeanAbsoluteError", "Precision",
             "R2Score", "Recall", "RootMeanSquaredError", "TopKAccuracy",
             "AdamW", "LambdaLR", "LinearLR", "OneCycleLR", "ReduceLROnPlateau", "RMSprop",
             "SequentialLR"]

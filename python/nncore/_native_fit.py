@@ -48,6 +48,8 @@ def native_unsupported(model, run):
         return f"the optimizer {type(opt).__name__} is not native (SGD and Adam are)"
     if len(opt.param_groups) > 1 or getattr(opt, "amsgrad", False):
         return "param groups and amsgrad are not native yet"
+    if getattr(loss_fn, "weight", None) is not None or getattr(loss_fn, "label_smoothing", 0):
+        return "cross-entropy weight and label_smoothing are not native yet"
     if getattr(run, "batch_schedule", None) is not None or getattr(run, "metrics", None):
         return "per-batch schedules and metrics beyond loss/accuracy are not native yet"
     for c in run.callbacks:

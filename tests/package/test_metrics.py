@@ -129,3 +129,46 @@ def test_update_does_not_modify_inputs(rng):
                                                        "r2_score") else None
     np.testing.assert_array_equal(out, o)
     np.testing.assert_array_equal(y, t)
+
+
+def test_fit_logs_metrics_and_validation_values_equal_sklearn(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((120, 4))
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.int64)
+    xv = rng.standard_normal((40, 4))
+    yv = (xv[:, 0] + 0.5 * xv[:, 1] > 0).astype(np.int64)
+    model = nc.Sequential([nc.Dense(4, 8, "relu"), nc.Dense(8, 2)], seed=0)
+    h = model.fit(x, y, loss="cross_entropy", optimizer=nc.Adam(lr=0.01), epochs=3,
+                  batch_size=32, validation_data=(xv, yv), verbose=2,
+                  metrics=["f1", "auc", M.TopKAccuracy(k=1, name="top1")])
+    captured = capsys.readouterr()
+    printed = captured.out + captured.err
+    assert "val_f1:" in printed and "auc:" in printed and "top1:" in printed
+    for key in ("f1", "auc", "top1", "val_f1", "val_auc", "val_top1", "learning_rate"):
+        assert len(h.history[key]) == 3, key
+    logits = model.predict(xv).astype(np.float64)
+    assert h.history["val_f1"][-1] == pytest.approx(skm.f1_score(yv, logits.argmax(1)))
+    assert h.history["val_auc"][-1] == pytest.approx(
+        skm.roc_auc_score(yv, logits[:, 1] - logits[:, 0]))
+    assert h.history["val_top1"][-1] == h.history["val_accuracy"][-1]
+    ev = model.evaluate(xv, yv, metrics=["precision", "recall"])
+    assert ev["precision"] == pytest.approx(skm.precision_score(yv, logits.argmax(1)))
+    assert ev["recall"] == pytest.approx(skm.recall_score(yv, logits.argmax(1)))
+    assert h.plot(tmp_path / "h.png") and (tmp_path / "h.png").stat().st_size > 0
+
+
+def test_regression_fit_logs_mae_rmse_r2():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((100, 3))
+    y = x @ np.array([[1.0], [-2.0], [0.5]])
+    model = nc.Sequential([nc.Dense(3, 1)], seed=0, dtype="float64")
+    h = model.fit(x, y, loss="mse", optimizer=nc.SGD(lr=0.1), epochs=4, verbose=0,
+                  validation_split=0.2, seed=0, metrics=["mae", "rmse", "r2"])
+    assert h.history["r2"][-1] > h.history["r2"][0]
+    assert h.history["rmse"][-1] ** 2 == pytest.approx(h.history["loss"][-1], rel=0.5)
+    pred = model.predict(x)
+    ev = model.evaluate(x, y, metrics=["mae", "rmse", "r2"])
+    assert ev["r2"] == pytest.approx(skm.r2_score(y, pred), rel=1e-10)
+    assert ev["mae"] == pytest.approx(skm.mean_absolute_error(y, pred), rel=1e-10)
+    assert ev["rmse"] ** 2 == pytest.approx(ev["loss"], rel=1e-10)

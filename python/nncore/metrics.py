@@ -256,9 +256,10 @@ class AUC(Metric):
         true, _, _ = _labels(out, y, True)
         score = out[:, 0] if out.shape[1] == 1 else out[:, 1] - out[:, 0]
         w = _weights(sample_weight, len(true))
-        self.scores.append(np.asarray(score, np.float64))
-        self.labels.append(true)
-        self.weights.append(np.ones(len(true)) if w is None else w)
+        # copies: the model may reuse its output buffer on the next step
+        self.scores.append(np.array(score, np.float64))
+        self.labels.append(np.array(true))
+        self.weights.append(np.ones(len(true)) if w is None else np.array(w))
 
     def result(self):
         if not self.scores:

@@ -125,6 +125,8 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
     run.metrics = metrics_mod.MetricList(metrics)  # issue 24: metrics, per-batch schedules
     if lr_scheduler is not None and getattr(lr_scheduler, "interval", "epoch") == "step":
         run.batch_schedule, lr_scheduler = lr_scheduler, None
+    if dist is not None and (run.metrics or getattr(run, "batch_schedule", None)):
+        raise ValueError("fit: metrics= and per-batch schedules do not run distributed yet")
     if dist is not None:
         dist.attach(model, run, engine, shuffle, epochs, batch_size, lr_scheduler)
     why_not = native_unsupported(model, run) if engine != "python" else ""

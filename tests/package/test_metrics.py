@@ -172,3 +172,17 @@ def test_regression_fit_logs_mae_rmse_r2():
     assert ev["r2"] == pytest.approx(skm.r2_score(y, pred), rel=1e-10)
     assert ev["mae"] == pytest.approx(skm.mean_absolute_error(y, pred), rel=1e-10)
     assert ev["rmse"] ** 2 == pytest.approx(ev["loss"], rel=1e-10)
+
+
+def test_auc_keeps_its_own_copy_of_the_scores(rng):
+    """The model reuses its output buffer: a kept view would change under the metric."""
+    out = rng.standard_normal((30, 1))
+    y = (rng.random(30) < 0.5).astype(np.int64)
+    w = rng.random(30)
+    metric = M.AUC()
+    metric.update(out, y, w)
+    expected = skm.roc_auc_score(y, out[:, 0], sample_weight=w)
+    out[:] = 0.0
+    w[:] = 1.0
+    y[:] = 0
+    assert metric.result() == pytest.approx(expected, rel=1e-12)

@@ -238,10 +238,13 @@ class TopKAccuracy(Metric):
 
 
 class AUC(Metric):
-    """Area under the ROC curve of a binary classifier, ``sklearn.metrics.roc_auc_score``
-    (ties in the scores counted as sklearn does). Keeps every score: ``out`` is one
-    logit (or probability) column, or two logit columns (the score is their
-    difference, which orders rows as the softmax's positive-class probability does)."""
+    """Area under the ROC curve, ``sklearn.metrics.roc_auc_score`` (ties in the scores
+    counted as sklearn does). Binary: ``out`` is one logit (or probability) column, or
+    two logit columns (the score is their difference, which orders rows as the
+    softmax's positive-class probability does). More classes: one-vs-rest, the macro
+    average over classes of each class's AUC on the softmax probabilities
+    (``roc_auc_score(y, softmax, multi_class="ovr")``). Keeps every score.
+    """
 
     name = "auc"
 
@@ -250,14 +253,14 @@ class AUC(Metric):
 
     def update(self, out, y, sample_weight=None):
         out = _as2d(out)
-        if out.shape[1] > 2:
-            raise ValueError(f"AUC.update: binary ROC AUC takes 1 or 2 score columns; got "
-                             f"{out.shape[1]}")
         true, _, _ = _labels(out, y, True)
-        score = out[:, 0] if out.shape[1] == 1 else out[:, 1] - out[:, 0]
+        if out.shape[1] > 2:
+            score = F.softmax(np.asarray(out, np.float64))  # a new array
+        else:  # a copy: the model may reuse its output buffer on the next step
+            score = np.array(out[:, 0] if out.shape[1] == 1 else out[:, 1] - out[:, 0],
+                             np.float64)
         w = _weights(sample_weight, len(true))
-        # copies: the model may reuse its output buffer on the next step
-        self.scores.append(np.array(score, np.float64))
+        self.scores.append(score)
         self.labels.append(np.array(true))
         self.weights.append(np.ones(len(true)) if w is None else np.array(w))
 
@@ -266,15 +269,25 @@ class AUC(Metric):
             return float("nan")
         score, label = np.concatenate(self.scores), np.concatenate(self.labels)
         w = np.concatenate(self.weights)
-        order = np.argsort(-score, kind="mergesort")
-        score, label, w = score[order], label[order], w[order]
-        pos = np.cumsum(w * (label == 1))
-        neg = np.cumsum(w * (label != 1))
-        last = np.r_[np.nonzero(np.diff(score))[0], len(score) - 1]  # one point per threshold
-        tps, fps = np.r_[0.0, pos[last]], np.r_[0.0, neg[last]]
-        if tps[-1] <= 0 or fps[-1] <= 0:
-            return float("nan")  # sklearn raises: one class only
-        return float(np.trapezoid(tps / tps[-1], fps / fps[-1]))
+        if score.ndim == 1:
+            return _binary_auc(score, label == 1, w)
+        # one-vs-rest, a loop over classes (not over samples)
+        return float(np.mean([_binary_auc(score[:, c], label == c, w)
+                              for c in range(score.shape[1])]))
+
+
+def _binary_auc(score, positive, w):
+    """ROC AUC of ``score`` for the rows where ``positive``, by the trapezoid over the
+    ROC curve's points (one per distinct score); nan without both classes."""
+    order = np.argsort(-score)  # ties are summed as one threshold: any order among them
+    score, positive, w = score[order], positive[order], w[order]
+    pos = np.cumsum(w * positive)
+    neg = np.cumsum(w * ~positive)
+    last = np.r_[np.nonzero(np.diff(score))[0], len(score) - 1]  # one point per threshold
+    tps, fps = np.r_[0.0, pos[last]], np.r_[0.0, neg[last]]
+    if tps[-1] <= 0 or fps[-1] <= 0:
+        return float("nan")  # sklearn raises: one class only
+    return float(np.trapezoid(tps / tps[-1], fps / fps[-1]))
 
 
 # ---------------------------------------------------------------------- regression

@@ -113,8 +113,6 @@ def test_names_options_and_errors():
         M.Precision(average="samples")
     with pytest.raises(ValueError, match="two metrics share a name"):
         M.MetricList(["f1", M.F1Score()])
-    with pytest.raises(ValueError, match="AUC.update: binary ROC AUC"):
-        M.AUC()(np.zeros((3, 3)), np.zeros(3, int))
     with pytest.raises(ValueError, match="same shape"):
         M.R2Score()(np.zeros((3, 2)), np.zeros((3, 1)))
 
@@ -186,3 +184,13 @@ def test_auc_keeps_its_own_copy_of_the_scores(rng):
     w[:] = 1.0
     y[:] = 0
     assert metric.result() == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_multiclass_auc_is_sklearn_one_vs_rest_macro(weighted, rng):
+    out, y = _data(5, rng)
+    w = rng.random(len(y)) if weighted else None
+    probs = np.exp(out - out.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    assert _batched(M.AUC(), out, y, w) == pytest.approx(
+        skm.roc_auc_score(y, probs, multi_class="ovr", sample_weight=w), rel=1e-12)

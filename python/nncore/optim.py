@@ -908,7 +908,7 @@ class ReduceLROnPlateau(_Schedule):
             self.cooldown_counter -= 1
             self.num_bad_epochs = 0
         if self.num_bad_epochs > self.patience:
-            groups = self.optimizer.param_groups
+            groups = self.optimizer.param_groups or [self.optimizer.defaults]  # unbound
             for i, g in enumerate(groups):
                 old = float(g["lr"])
                 new = max(old * self.factor, self.min_lrs[min(i, len(self.min_lrs) - 1)])

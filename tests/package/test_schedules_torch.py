@@ -149,3 +149,22 @@ def test_schedule_state_dict_resumes_the_same_rates():
     opt2.load_state_dict(opt_saved)
     sched2.load_state_dict(saved)
     assert [sched2.step() for _ in range(5)] == later
+
+
+def test_schedules_on_an_unbound_optimizer_act_once_fit_binds_it():
+    x, y = _data()
+    runs = []
+    for bound in (True, False):
+        model = _model()
+        opt = nc.SGD(model.parameters() if bound else None, lr=0.1)
+        sched = nc.OneCycleLR(opt, max_lr=0.3, epochs=2, steps_per_epoch=4)
+        model.fit(x, y, loss="cross_entropy", optimizer=opt, lr_scheduler=sched, epochs=2,
+                  batch_size=16, shuffle=False, verbose=0)
+        runs.append([p.data.copy() for p in model.parameters()])
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+    opt = nc.Adam(lr=0.1)
+    plateau = nc.ReduceLROnPlateau(opt, patience=0)
+    plateau.step(1.0)
+    plateau.step(2.0)
+    assert opt.lr == pytest.approx(0.01)

@@ -168,3 +168,42 @@ def test_schedules_on_an_unbound_optimizer_act_once_fit_binds_it():
     plateau.step(1.0)
     plateau.step(2.0)
     assert opt.lr == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("make", [
+    lambda m, groups: (m.AdamW(groups, lr=1e-3, amsgrad=True),
+                       lambda o: m_sched(m).OneCycleLR(o, max_lr=[0.02, 0.01], total_steps=12)),
+    lambda m, groups: (m.RMSprop(groups, lr=1e-3, momentum=0.5, centered=True),
+                       lambda o: m_sched(m).LinearLR(o, start_factor=0.2, total_iters=6)),
+])
+def test_fit_trains_as_a_torch_loop_with_groups_and_a_per_batch_schedule(make):
+    """fit (python engine, float64) against the same training written in torch: AdamW or
+    RMSprop over two param groups, a schedule stepped after every batch."""
+    x, y = _data()
+    model = nc.Sequential([nc.Dense(4, 8, "tanh"), nc.Dense(8, 2)], seed=0, dtype="float64")
+    tmodel = model.to_torch().double()
+    ours, sched_of = make(nc, [{"params": model.layers[0].parameters()},
+                               {"params": model.layers[1].parameters(), "lr": 5e-3}])
+    sched = sched_of(ours)
+    sched.interval = "step"
+    theirs, tsched_of = make(torch.optim, [{"params": list(tmodel[0].parameters())},
+                                           {"params": list(tmodel[-1].parameters()),
+                                            "lr": 5e-3}])
+    tsched = tsched_of(theirs)
+    h = model.fit(x, y, loss="cross_entropy", optimizer=ours, lr_scheduler=sched, epochs=3,
+                  batch_size=16, shuffle=False, verbose=0)
+    assert h.engine == "python"
+    xt, yt = torch.tensor(x), torch.tensor(y)
+    for _ in range(3):
+        for i in range(0, 64, 16):
+            theirs.zero_grad()
+            torch.nn.functional.cross_entropy(tmodel(xt[i:i + 16]), yt[i:i + 16]).backward()
+            theirs.step()
+            tsched.step()
+    ref = nc.Sequential.from_torch(tmodel, dtype="float64")
+    for a, b in zip(model.parameters(), ref.parameters()):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-9, atol=1e-12)
+
+
+def m_sched(m):
+    return nc if m is nc else TS

@@ -1,5 +1,6 @@
 // Bindings of the optimisers: sgd_step, adam_step, rmsprop_step (one parameter, in place)
-// and sgd_step_all, adam_step_all, rmsprop_step_all (every parameter of an optimiser step in one call).
+// and sgd_step_all, adam_step_all, rmsprop_step_all (every parameter of an optimiser step,
+// or of one param group, in one call).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>

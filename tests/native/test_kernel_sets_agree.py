@@ -1,6 +1,7 @@
 """Every kernel set gives the same bits as the generic set where both compute the same
 operations, signed zeros included: activations without exp (identity, relu, leaky_relu),
-every activation's backward, MSE per element, the SGD, Adam (AdamW, amsgrad) and RMSprop updates, and the zeros and signs of the exp-based results
+every activation's backward, MSE per element, the SGD, Adam (AdamW, amsgrad) and RMSprop
+updates, and the zeros and signs of the exp-based results
 (sigmoid, tanh, softmax, cross-entropy and BCE gradients), whose values differ by a few
 ulps between std::exp and the SIMD polynomial (mean losses, sums added in another
 order, agree to a relative 1e-5 / 1e-12). Each set runs in a subprocess

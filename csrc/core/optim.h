@@ -24,13 +24,27 @@ void sgd_step(T* param, const T* grad, T* velocity, index_t n, const SgdOptions&
 struct AdamOptions {
     double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0;
     std::int64_t step = 1;  // 1 on the first update
+    bool decoupled = false;  // AdamW: param *= 1 - lr * weight_decay instead of the L2 term
 };
 
 // As torch.optim.Adam: g = grad + weight_decay * param; m = b1 m + (1-b1) g;
 // v = b2 v + (1-b2) g^2; param -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
-// The arithmetic is the kernel set's adam entry (kernel_table.h).
+// With max_v (amsgrad) max_v = max(max_v, v) takes v's place in the denominator; with
+// o.decoupled (torch.optim.AdamW) the parameter is first scaled by 1 - lr * weight_decay
+// and g is the gradient alone. The arithmetic is the kernel set's adam entry.
 template <class T>
 void adam_step(T* param, const T* grad, T* m, T* v, index_t n, const AdamOptions& o,
-               int nthreads);
+               int nthreads, T* max_v = nullptr);
+
+struct RmspropOptions {
+    double lr = 1e-2, alpha = 0.99, eps = 1e-8, weight_decay = 0, momentum = 0;
+    bool centered = false;
+};
+
+// As torch.optim.RMSprop (the kernel set's rmsprop entry): square_avg always; buf when
+// momentum > 0 and grad_avg when centered (else nullptr).
+template <class T>
+void rmsprop_step(T* param, const T* grad, T* square_avg, T* buf, T* grad_avg, index_t n,
+                  const RmspropOptions& o, int nthreads);
 
 }  // namespace nncore

@@ -28,7 +28,15 @@ template <class T>
 void adam_step_all(const ParamSlot<T>* slots, std::size_t count, const AdamOptions& o,
                    int nthreads) {
     step_all(slots, count, o, [&](const ParamSlot<T>& s, const AdamOptions& ao) {
-        adam_step(s.param, s.grad, s.state1, s.state2, s.n, ao, nthreads);
+        adam_step(s.param, s.grad, s.state1, s.state2, s.n, ao, nthreads, s.state3);
+    });
+}
+
+template <class T>
+void rmsprop_step_all(const ParamSlot<T>* slots, std::size_t count, const RmspropOptions& o,
+                      int nthreads) {
+    step_all(slots, count, o, [&](const ParamSlot<T>& s, const RmspropOptions& ro) {
+        rmsprop_step(s.param, s.grad, s.state1, s.state2, s.state3, s.n, ro, nthreads);
     });
 }
 
@@ -39,5 +47,10 @@ template void adam_step_all<float>(const ParamSlot<float>*, std::size_t, const A
                                    int);
 template void adam_step_all<double>(const ParamSlot<double>*, std::size_t, const AdamOptions&,
                                     int);
+
+template void rmsprop_step_all<float>(const ParamSlot<float>*, std::size_t,
+                                      const RmspropOptions&, int);
+template void rmsprop_step_all<double>(const ParamSlot<double>*, std::size_t,
+                                       const RmspropOptions&, int);
 
 }  // namespace nncore

@@ -10,14 +10,16 @@
 
 namespace nncore {
 
-// One parameter's buffers, n values each. state1/state2: SGD's velocity (nullptr when
-// momentum == 0) and unused; Adam's m and v.
+// One parameter's buffers, n values each. state1/state2/state3: SGD's velocity (nullptr
+// when momentum == 0), unused, unused; Adam's m, v and max_v (amsgrad, else nullptr);
+// RMSprop's square_avg, momentum buffer and grad_avg (nullptr when unused).
 template <class T>
 struct ParamSlot {
     T* param = nullptr;
     const T* grad = nullptr;
     T* state1 = nullptr;
     T* state2 = nullptr;
+    T* state3 = nullptr;
     index_t n = 0;
     bool decay = true;  // false: weight_decay does not apply to this parameter
 };
@@ -29,5 +31,9 @@ void sgd_step_all(const ParamSlot<T>* slots, std::size_t count, const SgdOptions
 template <class T>
 void adam_step_all(const ParamSlot<T>* slots, std::size_t count, const AdamOptions& o,
                    int nthreads);
+
+template <class T>
+void rmsprop_step_all(const ParamSlot<T>* slots, std::size_t count, const RmspropOptions& o,
+                      int nthreads);
 
 }  // namespace nncore

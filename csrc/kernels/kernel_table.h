@@ -48,10 +48,23 @@ struct SgdHyper {
 
 // One Adam update's constants, rounded once to T by the core from their double values:
 // step_size = lr / (1 - beta1^t), root_bc2 = sqrt(1 - beta2^t), one_b1 = 1 - beta1, ...
+// AdamW (decoupled weight decay): decay_scale = 1 - lr * weight_decay multiplies the
+// parameter first and weight_decay (the L2 term) is 0; decoupled says so.
 template <class T>
 struct AdamHyper {
     T step_size = T(0), beta1 = T(0), beta2 = T(0), one_b1 = T(1), one_b2 = T(1);
     T root_bc2 = T(1), eps = T(0), weight_decay = T(0);
+    T decay_scale = T(1);
+    bool decoupled = false;
+};
+
+// One RMSprop update's constants (torch.optim.RMSprop), rounded once to T by the core:
+// one_alpha = 1 - alpha.
+template <class T>
+struct RmspropHyper {
+    T lr = T(0), alpha = T(0), one_alpha = T(1), eps = T(0), weight_decay = T(0);
+    T momentum = T(0);
+    bool centered = false;
 };
 
 template <class T>
@@ -146,12 +159,23 @@ struct KernelSet {
     void (*sgd)(T* param, const T* grad, T* velocity, index_t n,
                 const SgdHyper<T>& h) noexcept = nullptr;
 
-    // Adam in place, for i < n: g = grad[i] + weight_decay * param[i];
-    // m[i] = beta1 * m[i] + one_b1 * g; v[i] = beta2 * v[i] + (one_b2 * g) * g;
-    // param[i] -= (step_size * m[i]) / (sqrt(v[i]) / root_bc2 + eps), each operation
+    // Adam in place, for i < n: g = grad[i] + weight_decay * param[i]; when decoupled
+    // (AdamW) first param[i] *= decay_scale; m[i] = beta1 * m[i] + one_b1 * g;
+    // v[i] = beta2 * v[i] + (one_b2 * g) * g; with vmax (amsgrad, else nullptr)
+    // vmax[i] = max(vmax[i], v[i]) and u = vmax[i], else u = v[i];
+    // param[i] -= (step_size * m[i]) / (sqrt(u) / root_bc2 + eps), each operation
     // rounded once in this order.
-    void (*adam)(T* param, const T* grad, T* m, T* v, index_t n,
+    void (*adam)(T* param, const T* grad, T* m, T* v, T* vmax, index_t n,
                  const AdamHyper<T>& h) noexcept = nullptr;
+
+    // RMSprop in place (torch.optim.RMSprop), for i < n: g = grad[i] + weight_decay *
+    // param[i]; sq[i] = alpha * sq[i] + (one_alpha * g) * g; when centered
+    // ga[i] = alpha * ga[i] + one_alpha * g and a = sqrt(sq[i] - ga[i] * ga[i]) + eps,
+    // else a = sqrt(sq[i]) + eps; with momentum > 0 buf[i] = momentum * buf[i] + g / a
+    // and param[i] -= lr * buf[i], else param[i] -= lr * (g / a). buf (momentum == 0) and
+    // ga (not centered) may be nullptr. Each operation rounded once in this order.
+    void (*rmsprop)(T* param, const T* grad, T* sq, T* buf, T* ga, index_t n,
+                    const RmspropHyper<T>& h) noexcept = nullptr;
 
     // Runs `iters` rounds of independent FMAs in this set's widest registers (values
     // kept in registers, the result discarded) and returns the floating-point

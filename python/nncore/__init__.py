@@ -45,3 +45,18 @@ __all__ += [
     "SGD", "Adam", "CosineAnnealingLR", "ExponentialLR", "StepLR", "clip_grad_norm_",
     "clip_grad_value_", "ModelFileError", "load", "trace", "StepTrace",
 ]
+
+# Training options (issue 24): optimisers, schedules, callbacks and metrics.
+from . import metrics  # noqa: E402
+from .callbacks import (CSVLogger, LambdaCallback, LearningRateScheduler,  # noqa: E402
+                        ModelCheckpoint)
+from .metrics import (AUC, Accuracy, F1Score, MeanAbsoluteError, Precision,  # noqa: E402
+                      R2Score, Recall, RootMeanSquaredError, TopKAccuracy)
+from .optim import (AdamW, LambdaLR, LinearLR, OneCycleLR, ReduceLROnPlateau,  # noqa: E402
+                    RMSprop, SequentialLR)
+
+__all__ += ["CSVLogger", "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint",
+            "metrics", "AUC", "Accuracy", "F1Score", "MeanAbsoluteError", "Precision",
+            "R2Score", "Recall", "RootMeanSquaredError", "TopKAccuracy",
+            "AdamW", "LambdaLR", "LinearLR", "OneCycleLR", "ReduceLROnPlateau", "RMSprop",
+            "SequentialLR"]

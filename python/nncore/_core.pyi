@@ -66,19 +66,34 @@ def binary_cross_entropy_with_logits_and_grad(logits: Any, target: Any,
 def sgd_step(param: np.ndarray, grad: Any, velocity: Optional[np.ndarray] = None, *,
              lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
              nesterov: bool = False, dampening: float = 0.0, first: bool = False) -> None: ...
-def adam_step(param: np.ndarray, grad: Any, m: np.ndarray, v: np.ndarray, *, step: int,
+def adam_step(param: np.ndarray, grad: Any, m: np.ndarray, v: np.ndarray,
+              max_v: Optional[np.ndarray] = None, *, step: int,
               lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
-              weight_decay: float = 0.0) -> None: ...
+              weight_decay: float = 0.0, decoupled_weight_decay: bool = False) -> None: ...
+def rmsprop_step(param: np.ndarray, grad: Any, square_avg: np.ndarray,
+                 momentum_buffer: Optional[np.ndarray] = None,
+                 grad_avg: Optional[np.ndarray] = None, *, lr: float = 1e-2,
+                 alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
+                 momentum: float = 0.0, centered: bool = False) -> None: ...
 def sgd_step_all(params: Sequence[np.ndarray], grads: Sequence[Any],
                  velocities: Optional[Sequence[Optional[np.ndarray]]], *, lr: float,
                  momentum: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
                  dampening: float = 0.0, first: bool = False,
                  no_decay: Optional[Sequence[bool]] = None) -> None: ...
 def adam_step_all(params: Sequence[np.ndarray], grads: Sequence[Any],
-                  m: Sequence[np.ndarray], v: Sequence[np.ndarray], *, step: int,
+                  m: Sequence[np.ndarray], v: Sequence[np.ndarray],
+                  max_v: Optional[Sequence[np.ndarray]] = None, *, step: int,
                   lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
                   eps: float = 1e-8, weight_decay: float = 0.0,
+                  decoupled_weight_decay: bool = False,
                   no_decay: Optional[Sequence[bool]] = None) -> None: ...
+def rmsprop_step_all(params: Sequence[np.ndarray], grads: Sequence[Any],
+                     square_avg: Sequence[np.ndarray],
+                     momentum_buffer: Optional[Sequence[np.ndarray]] = None,
+                     grad_avg: Optional[Sequence[np.ndarray]] = None, *, lr: float = 1e-2,
+                     alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
+                     momentum: float = 0.0, centered: bool = False,
+                     no_decay: Optional[Sequence[bool]] = None) -> None: ...
 
 # clip.cpp, metrics.cpp (the trainer of trainer.cpp is driven by nncore._native_fit)
 def clip_grad_norm_(grads: list, max_norm: float) -> float: ...

@@ -1,4 +1,5 @@
-"""Training callbacks: early stopping and gradient-health recording.
+"""Training callbacks: early stopping, gradient-health recording, and Keras's
+ModelCheckpoint, CSVLogger, LambdaCallback and LearningRateScheduler.
 
 A callback sees ``on_train_begin()``, ``on_epoch_begin(epoch)``, ``on_step_end(step, logs)``,
 ``on_epoch_end(epoch, logs)`` and ``on_train_end(logs)``; ``self.model`` is the model
@@ -11,7 +12,8 @@ import math
 import numpy as np
 
 
-__all__ = ["Callback", "EarlyStopping", "GradientHealth", "as_callback_list", "health_report"]
+__all__ = ["Callback", "EarlyStopping", "GradientHealth", "as_callback_list", "health_report",
+           "ModelCheckpoint", "CSVLogger", "LambdaCallback", "LearningRateScheduler"]
 
 
 class Callback:
@@ -292,3 +294,234 @@ def health_report(health, vanish_ratio=1e-3, explode_norm=1e3):
                      f"{r['update_ratio']:>10.2e} {r['saturated']:>9.1%} {r['dead']:>6.1%}  "
                      f"{flag}")
     return "\n".join(lines), flags
+
+
+# ------------------------------------------------- Keras's checkpoint, logger, lambdas
+
+def _monitor_mode(monitor, mode, name):
+    """'min' or 'max': ``auto`` maximises accuracies, AUC, precision, recall, F1 and R2."""
+    if mode == "auto":
+        higher = ("acc", "auc", "precision", "recall", "f1", "r2")
+        mode = "max" if any(h in monitor for h in higher) else "min"
+    if mode not in ("min", "max"):
+        raise ValueError(f"{name}: mode must be 'min', 'max' or 'auto'; got {mode!r}")
+    return mode
+
+
+class ModelCheckpoint(Callback):
+    """Save the model after every epoch, or only when a monitored value improves, as
+    Keras's ``ModelCheckpoint``. Each file is nncore's model file (:meth:`Sequential.save`,
+    written atomically): weights, optimiser state and step count, so ``nncore.load`` of a
+    checkpoint trains on exactly as the model did.
+
+    Parameters
+    ----------
+    filepath : str or os.PathLike
+        May hold ``{epoch}`` (counted from 1) and any log, e.g.
+        ``"ckpt-{epoch:02d}-{val_loss:.3f}.npz"``.
+    monitor : str
+        The log compared by ``save_best_only``.
+    verbose : int
+        1 prints a line per save.
+    save_best_only : bool
+        Save only when ``monitor`` improved on the best value so far.
+    save_weights_only : bool
+        Leave the optimiser out of the file.
+    mode : {"auto", "min", "max"}
+        ``auto`` maximises accuracies, AUC, precision, recall, F1 and R2, minimises the rest.
+    save_freq : "epoch"
+        Keras's other choice (every n batches) is not supported.
+    initial_value_threshold : float, optional
+        The value to beat before the first save (``save_best_only``).
+
+    Attributes
+    ----------
+    best : float
+    last_path : str or None
+        The file written last.
+    """
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
+                 save_weights_only=False, mode="auto", save_freq="epoch",
+                 initial_value_threshold=None):
+        import os
+        if save_freq != "epoch":
+            raise ValueError(f"ModelCheckpoint: save_freq must be 'epoch'; got {save_freq!r}")
+        self.filepath = os.fspath(filepath)
+        self.monitor, self.verbose = monitor, int(verbose)
+        self.save_best_only, self.save_weights_only = bool(save_best_only), \
+            bool(save_weights_only)
+        self.mode = _monitor_mode(monitor, mode, "ModelCheckpoint")
+        self.save_freq = save_freq
+        self.initial_value_threshold = initial_value_threshold
+        self.best = None
+        self.last_path = None
+
+    def on_train_begin(self, logs=None):
+        if self.best is None and self.initial_value_threshold is not None:
+            self.best = float(self.initial_value_threshold)
+
+    def _improved(self, value):
+        if self.best is None:
+            return True
+        return value < self.best if self.mode == "min" else value > self.best
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        if self.save_best_only:
+            value = logs.get(self.monitor)
+            if value is None:
+                import warnings
+                warnings.warn(f"ModelCheckpoint: can save best model only with "
+                              f"{self.monitor!r} available among the logs {sorted(logs)}; "
+                              "skipping", RuntimeWarning, stacklevel=2)
+                return
+            if not self._improved(value):
+                if self.verbose:
+                    print(f"Epoch {epoch + 1}: {self.monitor} did not improve from "
+                          f"{self.best:.5f}")
+                return
+            previous, self.best = self.best, value
+            before = math.inf if previous is None else previous
+            reason = f"{self.monitor} improved from {before:.5f} to {value:.5f}, "
+        else:
+            reason = ""
+        path = self.filepath.format(epoch=epoch + 1, **logs)
+        self._save(path)
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: {reason}saving model to {self.last_path}")
+
+    def _save(self, path):
+        model = self.model
+        optimizer = model.optimizer
+        if self.save_weights_only:
+            model.optimizer = None
+        try:
+            self.last_path = model.save(path)
+        finally:
+            model.optimizer = optimizer
+
+
+class CSVLogger(Callback):
+    """Write each epoch's logs to a CSV file, as Keras's ``CSVLogger``: a header
+    ``epoch,<log names sorted>``, then one row per epoch (``epoch`` from 0).
+
+    Parameters
+    ----------
+    filename : str or os.PathLike
+    separator : str
+    append : bool
+        Append to an existing file (no second header) instead of overwriting it.
+    """
+
+    def __init__(self, filename, separator=",", append=False):
+        import os
+        self.filename, self.sep, self.append = os.fspath(filename), separator, bool(append)
+        self.keys = None
+        self._file = None
+        self._writer = None
+
+    def on_train_begin(self, logs=None):
+        import os
+        had_rows = self.append and os.path.exists(self.filename) and \
+            os.path.getsize(self.filename) > 0
+        self._file = open(self.filename, "a" if self.append else "w", newline="")
+        self.keys = None
+        self._header_written = had_rows
+
+    def on_epoch_end(self, epoch, logs=None):
+        import csv
+        logs = logs or {}
+        if self.keys is None:
+            self.keys = sorted(logs)
+            self._writer = csv.DictWriter(self._file, fieldnames=["epoch"] + self.keys,
+                                          delimiter=self.sep)
+            if not self._header_written:
+                self._writer.writeheader()
+        row = {"epoch": epoch}
+        row.update({k: logs.get(k, "NA") for k in self.keys})
+        self._writer.writerow(row)
+        self._file.flush()
+
+    def on_train_end(self, logs=None):
+        if self._file is not None:
+            self._file.close()
+        self._file = self._writer = None
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions, as Keras's ``LambdaCallback``: ``on_epoch_begin
+    (epoch, logs)``, ``on_epoch_end(epoch, logs)``, ``on_train_begin(logs)``,
+    ``on_train_end(logs)``, ``on_batch_end(batch, logs)`` (also
+    ``on_train_batch_end``; given, it makes the fit run on the python engine, which
+    has per-step hooks).
+    """
+
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None,
+                 on_train_end=None, on_batch_end=None, on_train_batch_end=None):
+        if on_batch_end is not None and on_train_batch_end is not None:
+            raise ValueError("LambdaCallback: give on_batch_end or on_train_batch_end, not "
+                             "both")
+        self._fns = {"epoch_begin": on_epoch_begin, "epoch_end": on_epoch_end,
+                     "train_begin": on_train_begin, "train_end": on_train_end,
+                     "batch_end": on_batch_end or on_train_batch_end}
+        if self._fns["batch_end"] is not None:
+            self.__class__ = _LambdaBatchCallback
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._fns["epoch_begin"] is not None:
+            self._fns["epoch_begin"](epoch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._fns["epoch_end"] is not None:
+            self._fns["epoch_end"](epoch, logs)
+
+    def on_train_begin(self, logs=None):
+        if self._fns["train_begin"] is not None:
+            self._fns["train_begin"](logs)
+
+    def on_train_end(self, logs=None):
+        if self._fns["train_end"] is not None:
+            self._fns["train_end"](logs)
+
+
+class _LambdaBatchCallback(LambdaCallback):
+    """A LambdaCallback with a per-batch function (its own class, so the engines see a
+    per-step hook only when there is one)."""
+
+    def on_step_end(self, step, logs=None):
+        self._fns["batch_end"](step, logs)
+
+
+class LearningRateScheduler(Callback):
+    """Set the optimiser's learning rate at the start of every epoch from
+    ``schedule(epoch, lr)`` (or ``schedule(epoch)``), as Keras's
+    ``LearningRateScheduler``; ``epoch`` counts from 0. The rate of each epoch is logged
+    as ``learning_rate``.
+
+    Parameters
+    ----------
+    schedule : callable
+    verbose : int
+        1 prints the rate set at each epoch.
+    """
+
+    def __init__(self, schedule, verbose=0):
+        if not callable(schedule):
+            raise TypeError(f"LearningRateScheduler: schedule must be callable; got "
+                            f"{type(schedule).__name__}")
+        self.schedule, self.verbose = schedule, int(verbose)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        optimizer = self.model.optimizer
+        try:
+            lr = self.schedule(epoch, optimizer.lr)
+        except TypeError:  # a one-argument schedule, as Keras allows
+            lr = self.schedule(epoch)
+        lr = float(lr)
+        if not (math.isfinite(lr) and lr >= 0):
+            raise ValueError(f"LearningRateScheduler: schedule({epoch}) gave {lr!r}; a "
+                             "learning rate must be a finite number >= 0")
+        optimizer.lr = lr
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.")

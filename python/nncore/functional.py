@@ -34,7 +34,7 @@ from ._core import (  # noqa: F401  (re-exported)
     cross_entropy, cross_entropy_backward, cross_entropy_and_grad,
     binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_backward,
     binary_cross_entropy_with_logits_and_grad,
-    sgd_step, adam_step,
+    sgd_step, adam_step, rmsprop_step,
 )
 
 __all__ = [
@@ -47,7 +47,7 @@ __all__ = [
     "cross_entropy", "cross_entropy_backward", "cross_entropy_and_grad",
     "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_backward",
     "binary_cross_entropy_with_logits_and_grad",
-    "sgd_step", "adam_step", "clip_grad_norm_", "clip_grad_value_", "count_correct",
+    "sgd_step", "adam_step", "rmsprop_step", "clip_grad_norm_", "clip_grad_value_", "count_correct",
 ]
 
 

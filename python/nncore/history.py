@@ -8,7 +8,8 @@ __all__ = ["History"]
 
 class History:
     """What ``fit`` recorded: ``history[key]`` is a list with one value per epoch for
-    ``loss``, ``accuracy`` (classification), ``val_*`` and ``epoch_time``; ``health``
+    ``loss``, ``accuracy`` (classification), each ``fit(metrics=...)`` entry, ``val_*``,
+    ``epoch_time`` and ``learning_rate`` (the rate the epoch trained with); ``health``
     holds the gradient-health records when ``fit(..., health=True)``; ``engine`` says
     which training engine ran (``"native"`` or ``"python"``)."""
 
@@ -66,8 +67,9 @@ class History:
         return cb.health_report(self.health, **kwargs)[0]
 
     def plot(self, path="history.png"):
-        """Draw loss/accuracy curves (and per-layer gradient norms, when recorded) to a
-        PNG. Needs matplotlib."""
+        """Draw the loss curves, the metric curves (accuracy and every ``metrics=`` entry,
+        training and validation) and per-layer gradient norms (when recorded) to a PNG.
+        Needs matplotlib."""
         try:
             import matplotlib
             matplotlib.use("Agg")
@@ -83,11 +85,14 @@ class History:
         axes[0].set_xlabel("epoch")
         axes[0].set_title("loss")
         axes[0].legend()
-        for key in ("accuracy", "val_accuracy"):
-            if key in self.history:
+        # every metric (accuracy, f1, auc, mae, ... and their val_ twins) in the second panel
+        skip = ("loss", "val_loss", "epoch_time", "lr", "learning_rate")
+        for key in self.history:
+            if key not in skip:
                 axes[1].plot(epochs, self.history[key], label=key)
         axes[1].set_xlabel("epoch")
-        axes[1].set_title("accuracy")
+        axes[1].set_title("metrics" if set(self.history) - set(skip) - {
+            "accuracy", "val_accuracy"} else "accuracy")
         if axes[1].lines:
             axes[1].legend()
         if self.health:

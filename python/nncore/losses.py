@@ -113,14 +113,103 @@ class CrossEntropyLoss(Loss):
     Targets are integer class labels ``(batch,)`` or probabilities ``(batch, classes)``.
     Give it logits: a model ending in Softmax gets a warning from ``fit``.
 
+    ``weight`` and ``label_smoothing`` are ``torch.nn.CrossEntropyLoss``'s: each class's
+    loss term is scaled by its weight, and the target becomes ``(1 - label_smoothing)``
+    times itself plus ``label_smoothing / classes`` on every class. With class labels,
+    ``"mean"`` divides by the sum of the weights of the samples' labels (times their
+    ``sample_weight``); with probability targets, by the number of samples (the sum of
+    ``sample_weight``). Both run as one native probability-target call on the smoothed,
+    weighted targets (the python engine trains such a loss).
+
     Parameters
     ----------
     reduction : {"mean", "sum", "none"}
+    weight : array_like (classes,), optional
+        Non-negative weight per class.
+    label_smoothing : float
+        In [0, 1].
     """
-    _fn = staticmethod(F.cross_entropy_and_grad)
     native = "cross_entropy"
     takes_logits = True
     classification = True
+
+    def __init__(self, reduction="mean", weight=None, label_smoothing=0.0):
+        super().__init__(reduction)
+        if weight is not None:
+            weight = np.asarray(weight, np.float64)
+            if weight.ndim != 1 or not np.all(np.isfinite(weight)) or np.any(weight < 0):
+                raise ValueError(f"CrossEntropyLoss: weight must be a 1-D array of finite "
+                                 f"numbers >= 0 (one per class); got shape {weight.shape}")
+        if isinstance(label_smoothing, bool) or not isinstance(
+                label_smoothing, (int, float, np.floating, np.integer)) or \
+                not 0 <= label_smoothing <= 1:
+            raise ValueError(f"CrossEntropyLoss: label_smoothing must be a number in [0, 1]; "
+                             f"got {label_smoothing!r}")
+        self.weight, self.label_smoothing = weight, float(label_smoothing)
+        self._sum_owner = None
+        self._sum_weights = 0.0
+
+    def _fn(self, pred, target, reduction, sample_weight=None, out=None):
+        if self.weight is None and not self.label_smoothing:
+            return F.cross_entropy_and_grad(pred, target, reduction,
+                                            sample_weight=sample_weight, out=out)
+        targets, scale, denominator = self._smoothed(pred, target, sample_weight)
+        if reduction == "sum" and self._sum_owner is not None:
+            self._sum_owner._sum_weights += denominator
+        if reduction == "mean":
+            scale = scale / denominator
+        return F.cross_entropy_and_grad(pred, targets, "none" if reduction == "none" else "sum",
+                                        sample_weight=scale.astype(pred.dtype), out=out)
+
+    def _smoothed(self, pred, target, sample_weight):
+        """(weighted smoothed probability targets, per-sample scale, mean denominator)."""
+        fn = "CrossEntropyLoss"
+        if pred.ndim != 2:
+            raise ValueError(f"{fn}: with weight or label_smoothing, pred must be (batch, "
+                             f"classes); got shape {pred.shape}")
+        n, classes = pred.shape
+        w = np.ones(classes) if self.weight is None else self.weight
+        if len(w) != classes:
+            raise ValueError(f"{fn}: weight has {len(w)} entries for {classes} classes")
+        sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, np.float64)
+        eps = self.label_smoothing
+        if target.ndim == 1:
+            if target.dtype.kind not in "iu":
+                raise TypeError(f"{fn}: class labels must be integers; got {target.dtype}")
+            if n and (target.min() < 0 or target.max() >= classes):
+                raise ValueError(f"{fn}: labels must be in [0, {classes}); got "
+                                 f"{target.min()}..{target.max()}")
+            w_label = w[target]
+            targets = np.tile(w * (eps / classes), (n, 1))
+            targets[np.arange(n), target] += (1 - eps) * w_label
+            denominator = float(np.dot(sw, w_label))
+        else:
+            if target.shape != pred.shape:
+                raise ValueError(f"{fn}: probability targets must have pred's shape "
+                                 f"{pred.shape}; got {target.shape}")
+            targets = (target * (1 - eps) + eps / classes) * w
+            denominator = float(np.sum(sw))
+        return targets.astype(pred.dtype), sw, denominator
+
+    def with_reduction(self, reduction):
+        new = type(self)(**{**self.get_config(), "reduction": reduction})
+        if reduction == "sum":  # evaluate sums over batches: keep its mean's denominator
+            self._sum_weights = 0.0
+            new._sum_owner = self
+        return new
+
+    def mean_of_sum(self, total, samples, pred):
+        if self.weight is not None or self.label_smoothing:
+            return total / self._sum_weights if self._sum_weights else float("nan")
+        return super().mean_of_sum(total, samples, pred)
+
+    def get_config(self):
+        config = {"reduction": self.reduction}
+        if self.weight is not None:
+            config["weight"] = self.weight.tolist()
+        if self.label_smoothing:
+            config["label_smoothing"] = self.label_smoothing
+        return config
 
     def values_per_sample(self, pred):
         return 1

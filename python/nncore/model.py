@@ -7,6 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import losses as losses_mod
+from . import metrics as metrics_mod
 from . import runtime
 from . import saving
 from . import targets as targets_mod
@@ -340,10 +341,11 @@ class Sequential:
             return out
         return F.sigmoid(out) if out.ndim == 1 or out.shape[-1] == 1 else F.softmax(out)
 
-    def evaluate(self, x, y, loss=None, batch_size=1024, sample_weight=None):
+    def evaluate(self, x, y, loss=None, batch_size=1024, sample_weight=None, metrics=None):
         """``{"loss": ..., "accuracy": ...}`` on ``(x, y)`` (accuracy for classification
         losses), in eval mode. ``loss`` defaults to the one ``fit`` used, else it is
-        chosen from ``y`` as ``fit`` does (:mod:`nncore.targets`)."""
+        chosen from ``y`` as ``fit`` does (:mod:`nncore.targets`). ``metrics``: names or
+        :mod:`nncore.metrics` objects, added under their names."""
         x = check_x(self, x, "x", "evaluate")
         if loss is None and self.loss is None:
             loss = targets_mod.infer_loss(y, targets_mod.output_features(self))[0]
@@ -354,6 +356,9 @@ class Sequential:
                              f"{len(y)}")
         y = check_y(self, y, len(x), loss_fn, "y", "evaluate")
         total, correct, n, out = 0.0, 0, len(x), None
+        metric_list = metrics if isinstance(metrics, metrics_mod.MetricList) else \
+            metrics_mod.MetricList(metrics)
+        metric_list.reset()
         sum_loss = loss_fn.with_reduction("sum")
         w = None if sample_weight is None else np.asarray(sample_weight, self.dtype)
         with self._mode(False), softmax_as_logits(self, loss_fn):
@@ -363,10 +368,14 @@ class Sequential:
                 total += sum_loss(out, y[sl], sample_weight=None if w is None else w[sl])
                 if loss_fn.classification:
                     correct += count_correct(out, y[sl])
+                if metric_list:
+                    metric_list.update(out, y[sl], None if w is None else w[sl])
         samples = float(w.sum()) if w is not None else n
         result = {"loss": loss_fn.mean_of_sum(total, samples, out) if n else float("nan")}
         if loss_fn.classification:
             result["accuracy"] = correct / n if n else float("nan")
+        if metric_list:
+            result.update(metric_list.result())
         return result
 
     # ------------------------------------------------------------------ training
@@ -382,7 +391,7 @@ class Sequential:
     def fit(self, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle=True,
             seed=None, validation_data=None, validation_split=0.0, class_weight=None,
             sample_weight=None, callbacks=None, verbose=1, lr_scheduler=None, health=False,
-            stop_on_nonfinite=True, engine="auto", distributed=False):
+            stop_on_nonfinite=True, engine="auto", distributed=False, metrics=None):
         return training.fit(self, x, y, loss=loss, optimizer=optimizer, epochs=epochs,
                             batch_size=batch_size, shuffle=shuffle, seed=seed,
                             validation_data=validation_data,
@@ -390,7 +399,7 @@ class Sequential:
                             sample_weight=sample_weight, callbacks=callbacks,
                             verbose=verbose, lr_scheduler=lr_scheduler, health=health,
                             stop_on_nonfinite=stop_on_nonfinite, engine=engine,
-                            distributed=distributed)
+                            distributed=distributed, metrics=metrics)
 
     fit.__doc__ = training.fit.__doc__
 

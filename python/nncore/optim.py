@@ -13,8 +13,10 @@ import numpy as np
 from . import _core
 from . import functional as F
 
-__all__ = ["Optimizer", "SGD", "Adam", "StepLR", "ExponentialLR", "CosineAnnealingLR",
-           "clip_grad_norm_", "clip_grad_value_", "check_bound_to", "check_scheduler"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "StepLR", "ExponentialLR",
+           "CosineAnnealingLR", "LambdaLR", "LinearLR", "SequentialLR", "OneCycleLR",
+           "ReduceLROnPlateau", "clip_grad_norm_", "clip_grad_value_", "check_bound_to",
+           "check_scheduler"]
 
 
 def _real(fn, name, value, low=None, high=None, low_open=False, high_open=True):
@@ -69,7 +71,35 @@ def clip_grad_value_(params, clip_value):
 
 
 class Optimizer:
-    """Base class: holds parameters, hyper-parameters and per-parameter state."""
+    """Base class: holds parameters, hyper-parameters and per-parameter state.
+
+    ``params`` is a list of parameters or, as in PyTorch, of parameter groups: dicts
+    ``{"params": [...], "lr": ..., ...}`` whose keys override the optimiser's
+    hyper-parameters for their parameters (``param_groups`` holds every group with all
+    its values). Setting a hyper-parameter on the optimiser (``opt.lr = 0.1``) sets it
+    for every group; reading it gives the first group's.
+    """
+
+    #: Per-group hyper-parameters (the keys of ``param_groups`` besides ``"params"``).
+    _hypers = ("lr",)
+
+    def __setattr__(self, name, value):
+        if name in type(self)._hypers:
+            self.__dict__.setdefault("defaults", {})[name] = value
+            for g in self.__dict__.get("param_groups", ()):
+                g[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name):  # only when ordinary lookup fails: the hyper-parameters
+        if name in type(self)._hypers:
+            groups = self.__dict__.get("param_groups")
+            if groups:
+                return groups[0][name]
+            defaults = self.__dict__.get("defaults", {})
+            if name in defaults:
+                return defaults[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __init__(self, params=None, lr=0.01, clip_norm=None, clip_value=None, no_decay=()):
         fn = type(self).__name__
@@ -82,18 +112,77 @@ class Optimizer:
             _real(fn, "clip_value", clip_value, 0, low_open=True)
         self.no_decay = list(no_decay or ())
         self.params = []
+        self.param_groups = []
         self.state = []
         self.steps = 0
         if params is not None:
             self.bind(params)
 
     def bind(self, params):
-        """Attach the parameters to update (allocates the state buffers once)."""
-        self.params = list(params)
+        """Attach the parameters to update (allocates the state buffers once): a list of
+        parameters, or of parameter groups (dicts with ``"params"`` and any
+        hyper-parameter of this optimiser, as ``torch.optim``)."""
+        self.param_groups = _param_groups(self, params)
+        self.params = [p for g in self.param_groups for p in g["params"]]
         if not self.params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
         self.state = [self._new_state(p) for p in self.params]
         return self
+
+    def _group_slices(self):
+        """Per parameter group: (group, its parameters, their states, their no_decay flags
+        or None)."""
+        flags = _no_decay_flags(self)
+        i = 0
+        for g in self.param_groups:
+            n = len(g["params"])
+            yield (g, self.params[i:i + n], self.state[i:i + n],
+                   None if flags is None else flags[i:i + n])
+            i += n
+
+    def state_dict(self):
+        """The optimiser's state as PyTorch lays it out: ``{"state": {index: {name:
+        array}}, "param_groups": [{hyper-parameters..., "params": [indices]}], "steps":
+        int}``, with copies of the buffers (what it returns belongs to the caller)."""
+        groups, i = [], 0
+        for g in self.param_groups:
+            n = len(g["params"])
+            groups.append({**{k: v for k, v in g.items() if k != "params"},
+                           "params": list(range(i, i + n))})
+            i += n
+        return {"state": {j: {k: v.copy() for k, v in s.items()}
+                          for j, s in enumerate(self.state)},
+                "param_groups": groups, "steps": self.steps}
+
+    def load_state_dict(self, state_dict):
+        """Restore what :meth:`state_dict` returned (from an optimiser of the same type
+        over parameters of the same shapes, grouped the same way): hyper-parameters per
+        group, the step count and every buffer, copied into this optimiser's own."""
+        name = f"{type(self).__name__}.load_state_dict"
+        if not self.params:
+            raise RuntimeError(f"{name}: bind the parameters first")
+        groups = state_dict["param_groups"]
+        if [len(g["params"]) for g in groups] != [len(g["params"]) for g in self.param_groups]:
+            raise ValueError(f"{name}: the saved groups hold "
+                             f"{[len(g['params']) for g in groups]} parameters; this "
+                             f"optimiser's hold {[len(g['params']) for g in self.param_groups]}")
+        for g, saved in zip(self.param_groups, groups):
+            for k in type(self)._hypers:
+                if k in saved:
+                    g[k] = tuple(saved[k]) if isinstance(saved[k], list) else saved[k]
+        arrays = {}
+        for j, s in state_dict["state"].items():
+            for k, v in s.items():
+                arrays[f"{j}.{k}"] = np.asarray(v)
+                i = int(j)
+                if i < len(self.state) and k not in self.state[i]:  # e.g. amsgrad's max_v
+                    self.state[i][k] = np.zeros_like(self.params[i].data)
+        for i, s in enumerate(self.state):
+            missing = {k for k in s if f"{i}.{k}" not in arrays}
+            if missing:
+                raise ValueError(f"{name}: the saved state of parameter {i} lacks "
+                                 f"{sorted(missing)}")
+        self.load_state_arrays(arrays, state_dict["steps"])
 
     def decays(self):
         """Per bound parameter, whether ``weight_decay`` applies to it (not in
@@ -187,6 +276,8 @@ class SGD(Optimizer):
         Clip each gradient element before each update (:func:`clip_grad_value_`).
     """
 
+    _hypers = ("lr", "momentum", "nesterov", "weight_decay", "dampening")
+
     def __init__(self, params=None, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0,
                  dampening=0.0, clip_norm=None, clip_value=None, no_decay=()):
         momentum = _real("SGD", "momentum", momentum, 0, 1, high_open=False)
@@ -199,7 +290,7 @@ class SGD(Optimizer):
         super().__init__(params, lr, clip_norm, clip_value, no_decay)
 
     def _new_state(self, p):
-        return {"velocity": np.zeros_like(p.data)} if self.momentum else {}
+        return {"velocity": np.zeros_like(p.data)} if _any_group(self, "momentum") else {}
 
     def _update(self, p, state):
         decay = self.weight_decay if not self.no_decay or _decays(self, p) else 0.0
@@ -210,11 +301,16 @@ class SGD(Optimizer):
     def _update_all(self):
         if type(self)._update is not SGD._update:  # a subclass with its own update
             return super()._update_all()
-        _core.sgd_step_all([p.data for p in self.params], [p.grad for p in self.params],
-                           [s.get("velocity") for s in self.state] if self.momentum else None,
-                           lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay,
-                           nesterov=self.nesterov, dampening=self.dampening,
-                           first=self.steps == 1, no_decay=_no_decay_flags(self))
+        for g, params, state, flags in self._group_slices():
+            if g["momentum"]:
+                for p, s in zip(params, state):  # momentum turned on after binding
+                    if "velocity" not in s:
+                        s["velocity"] = np.zeros_like(p.data)
+            _core.sgd_step_all([p.data for p in params], [p.grad for p in params],
+                               [s["velocity"] for s in state] if g["momentum"] else None,
+                               lr=g["lr"], momentum=g["momentum"],
+                               weight_decay=g["weight_decay"], nesterov=g["nesterov"],
+                               dampening=g["dampening"], first=self.steps == 1, no_decay=flags)
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov,
@@ -227,19 +323,26 @@ class Adam(Optimizer):
 
     Parameters
     ----------
-    params : iterable of Parameter, optional
+    params : iterable of Parameter or of parameter groups (dicts), optional
     lr : float
     betas : (float, float)
     eps : float
     weight_decay : float
+    amsgrad : bool
+        Divide by the running maximum of the second moment (``torch.optim.Adam``'s
+        ``amsgrad``).
     clip_norm, clip_value : float, optional
         As for :class:`SGD`.
     no_decay : iterable of Parameter, optional
         As for :class:`SGD`.
     """
 
+    _hypers = ("lr", "betas", "eps", "weight_decay", "amsgrad")
+    _decoupled = False  # AdamW: weight decay applied to the parameter, not the gradient
+
     def __init__(self, params=None, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 clip_norm=None, clip_value=None, no_decay=()):
+                 amsgrad=False, clip_norm=None, clip_value=None, no_decay=()):
+        self.amsgrad = bool(amsgrad)
         b1, b2 = betas
         if not (0 <= b1 < 1 and 0 <= b2 < 1):
             raise ValueError(f"Adam: betas must be in [0, 1); got {betas!r}")
@@ -250,30 +353,185 @@ class Adam(Optimizer):
         super().__init__(params, lr, clip_norm, clip_value, no_decay)
 
     def _new_state(self, p):
-        return {"m": np.zeros_like(p.data), "v": np.zeros_like(p.data)}
+        state = {"m": np.zeros_like(p.data), "v": np.zeros_like(p.data)}
+        if _any_group(self, "amsgrad"):
+            state["max_v"] = np.zeros_like(p.data)
+        return state
 
     def _update(self, p, state):
         decay = self.weight_decay if not self.no_decay or _decays(self, p) else 0.0
-        F.adam_step(p.data, p.grad, state["m"], state["v"], step=self.steps, lr=self.lr,
-                    beta1=self.betas[0], beta2=self.betas[1], eps=self.eps,
-                    weight_decay=decay)
+        F.adam_step(p.data, p.grad, state["m"], state["v"], state.get("max_v"),
+                    step=self.steps, lr=self.lr, beta1=self.betas[0], beta2=self.betas[1],
+                    eps=self.eps, weight_decay=decay, decoupled_weight_decay=self._decoupled)
 
     def _update_all(self):
         if type(self)._update is not Adam._update:  # a subclass with its own update
             return super()._update_all()
-        _core.adam_step_all([p.data for p in self.params], [p.grad for p in self.params],
-                            [s["m"] for s in self.state], [s["v"] for s in self.state],
-                            step=self.steps, lr=self.lr, beta1=self.betas[0],
-                            beta2=self.betas[1], eps=self.eps, weight_decay=self.weight_decay,
-                            no_decay=_no_decay_flags(self))
+        for g, params, state, flags in self._group_slices():
+            if g["amsgrad"]:
+                for p, s in zip(params, state):  # amsgrad turned on after binding
+                    if "max_v" not in s:
+                        s["max_v"] = np.zeros_like(p.data)
+            _core.adam_step_all([p.data for p in params], [p.grad for p in params],
+                                [s["m"] for s in state], [s["v"] for s in state],
+                                [s["max_v"] for s in state] if g["amsgrad"] else None,
+                                step=self.steps, lr=g["lr"], beta1=g["betas"][0],
+                                beta2=g["betas"][1], eps=g["eps"],
+                                weight_decay=g["weight_decay"],
+                                decoupled_weight_decay=self._decoupled, no_decay=flags)
 
     def get_config(self):
-        return {**super().get_config(), "betas": list(self.betas), "eps": self.eps,
-                "weight_decay": self.weight_decay}
+        config = {**super().get_config(), "betas": list(self.betas), "eps": self.eps,
+                  "weight_decay": self.weight_decay}
+        if self.amsgrad:  # written only when on: files of plain Adam stay as they were
+            config["amsgrad"] = True
+        return config
+
+
+class AdamW(Adam):
+    """AdamW, as ``torch.optim.AdamW``: Adam with decoupled weight decay, the parameter
+    scaled by ``1 - lr * weight_decay`` before each update instead of an L2 term in the
+    gradient (``nncore.functional.adam_step(..., decoupled_weight_decay=True)``).
+
+    Parameters
+    ----------
+    params : iterable of Parameter or of parameter groups (dicts), optional
+    lr : float
+    betas : (float, float)
+    eps : float
+    weight_decay : float
+        Default 1e-2, as torch.
+    amsgrad : bool
+    clip_norm, clip_value : float, optional
+        As for :class:`SGD`.
+    no_decay : iterable of Parameter, optional
+        As for :class:`SGD`.
+    """
+
+    _decoupled = True
+
+    def __init__(self, params=None, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, clip_norm=None, clip_value=None, no_decay=()):
+        if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
+            raise ValueError(f"AdamW: weight_decay must be a number >= 0; got {weight_decay!r}")
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, clip_norm, clip_value,
+                         no_decay)
+
+
+class RMSprop(Optimizer):
+    """RMSprop, as ``torch.optim.RMSprop``: ``square_avg = alpha * square_avg + (1 -
+    alpha) g^2``, the step ``g / (sqrt(square_avg) + eps)`` (centered: the variance,
+    ``square_avg - grad_avg^2``, in place of ``square_avg``), with optional momentum and
+    L2 weight decay; updated in place by ``nncore.functional.rmsprop_step``.
+
+    Parameters
+    ----------
+    params : iterable of Parameter or of parameter groups (dicts), optional
+    lr : float
+    alpha : float
+        Smoothing constant in [0, 1].
+    eps : float
+    weight_decay : float
+    momentum : float
+    centered : bool
+    clip_norm, clip_value : float, optional
+        As for :class:`SGD`.
+    no_decay : iterable of Parameter, optional
+        As for :class:`SGD`.
+    """
+
+    _hypers = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")
+
+    def __init__(self, params=None, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0,
+                 momentum=0.0, centered=False, clip_norm=None, clip_value=None, no_decay=()):
+        for name, v in (("alpha", alpha), ("eps", eps), ("weight_decay", weight_decay),
+                        ("momentum", momentum)):
+            if not (isinstance(v, (int, float)) and v >= 0 and math.isfinite(v)):
+                raise ValueError(f"RMSprop: {name} must be a finite number >= 0; got {v!r}")
+        if alpha > 1:
+            raise ValueError(f"RMSprop: alpha must be in [0, 1]; got {alpha!r}")
+        self.alpha, self.eps, self.weight_decay = float(alpha), float(eps), float(weight_decay)
+        self.momentum, self.centered = float(momentum), bool(centered)
+        super().__init__(params, lr, clip_norm, clip_value, no_decay)
+
+    def _new_state(self, p):
+        state = {"square_avg": np.zeros_like(p.data)}
+        if _any_group(self, "momentum"):
+            state["momentum_buffer"] = np.zeros_like(p.data)
+        if _any_group(self, "centered"):
+            state["grad_avg"] = np.zeros_like(p.data)
+        return state
+
+    def _update(self, p, state):
+        decay = self.weight_decay if _decays(self, p) else 0.0
+        F.rmsprop_step(p.data, p.grad, state["square_avg"], state.get("momentum_buffer"),
+                       state.get("grad_avg"), lr=self.lr, alpha=self.alpha, eps=self.eps,
+                       weight_decay=decay, momentum=self.momentum, centered=self.centered)
+
+    def _update_all(self):
+        if type(self)._update is not RMSprop._update:  # a subclass with its own update
+            return super()._update_all()
+        for g, params, state, flags in self._group_slices():
+            for key, on in (("momentum_buffer", g["momentum"]), ("grad_avg", g["centered"])):
+                for p, s in zip(params, state):  # turned on after binding
+                    if on and key not in s:
+                        s[key] = np.zeros_like(p.data)
+            _core.rmsprop_step_all(
+                [p.data for p in params], [p.grad for p in params],
+                [s["square_avg"] for s in state],
+                [s["momentum_buffer"] for s in state] if g["momentum"] else None,
+                [s["grad_avg"] for s in state] if g["centered"] else None,
+                lr=g["lr"], alpha=g["alpha"], eps=g["eps"], weight_decay=g["weight_decay"],
+                momentum=g["momentum"], centered=g["centered"], no_decay=flags)
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha, "eps": self.eps,
+                "weight_decay": self.weight_decay, "momentum": self.momentum,
+                "centered": self.centered}
 
 
 def _decays(opt, p):
     return not any(p is q for q in opt.no_decay)
+
+
+def _any_group(opt, key):
+    """Whether any parameter group (or, unbound, the optimiser) sets ``key``."""
+    groups = opt.param_groups or [opt.defaults]
+    return any(g.get(key) for g in groups)
+
+
+def _param_groups(opt, params):
+    """``params`` as a list of complete parameter groups (PyTorch's ``param_groups``)."""
+    name = type(opt).__name__
+    items = list(params)
+    if not any(isinstance(p, dict) for p in items):
+        items = [{"params": items}]
+    elif not all(isinstance(p, dict) for p in items):
+        raise TypeError(f"{name}: params must be parameters or parameter groups (dicts), "
+                        "not a mix of both")
+    groups = []
+    for i, item in enumerate(items):
+        unknown = set(item) - {"params", *type(opt)._hypers}
+        if unknown or "params" not in item:
+            raise ValueError(f"{name}: param group {i} has keys {sorted(item)}; it needs "
+                             f"'params' and may set {list(type(opt)._hypers)}")
+        group = {**opt.defaults, **item}
+        ps = item["params"]
+        group["params"] = [ps] if hasattr(ps, "grad") else list(ps)
+        lr = group["lr"]
+        if not (isinstance(lr, (int, float)) and lr >= 0 and math.isfinite(lr)):
+            raise ValueError(f"{name}: param group {i}: lr must be a finite number >= 0; "
+                             f"got {lr!r}")
+        if "betas" in group:
+            group["betas"] = tuple(float(b) for b in group["betas"])
+        groups.append(group)
+    seen = set()
+    for g in groups:
+        for p in g["params"]:
+            if id(p) in seen:
+                raise ValueError(f"{name}: a parameter appears in more than one param group")
+            seen.add(id(p))
+    return groups
 
 
 def _no_decay_flags(opt):
@@ -281,17 +539,19 @@ def _no_decay_flags(opt):
     return [not _decays(opt, p) for p in opt.params] if opt.no_decay else None
 
 
-OPTIMIZERS = {"SGD": SGD, "Adam": Adam}
+OPTIMIZERS = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW, "RMSprop": RMSprop}
 
 
 def get(optimizer):
-    """An optimiser from an instance or a name: ``"sgd"`` (``SGD(lr=0.01)``) or ``"adam"``
-    (``Adam(lr=1e-3)``), as Keras users write them."""
+    """An optimiser from an instance or a name: ``"sgd"`` (``SGD(lr=0.01)``), ``"adam"``
+    (``Adam(lr=1e-3)``), ``"adamw"`` or ``"rmsprop"`` (their defaults; Keras's RMSprop
+    defaults differ: pass an instance for those), as Keras users write them."""
     if isinstance(optimizer, str):
-        cls = {"sgd": SGD, "adam": Adam}.get(optimizer.lower())
+        cls = {"sgd": SGD, "adam": Adam, "adamw": AdamW,
+               "rmsprop": RMSprop}.get(optimizer.lower())
         if cls is None:
-            raise ValueError(f"optimizer must be an nncore optimizer or one of 'sgd', 'adam'; "
-                             f"got {optimizer!r}")
+            raise ValueError(f"optimizer must be an nncore optimizer or one of 'sgd', 'adam', "
+                             f"'adamw', 'rmsprop'; got {optimizer!r}")
         return cls()
     return optimizer
 
@@ -334,23 +594,57 @@ def check_scheduler(lr_scheduler, optimizer, fn="fit"):
 
 
 class _Schedule:
-    """Sets ``optimizer.lr`` from the epoch count; call ``step()`` once per epoch."""
+    """Sets every parameter group's learning rate from its own base rate (its rate when
+    the schedule was made) and the schedule's step count, ``lr_at(epoch, base_lr)``.
+    ``step()`` once per epoch, or once per batch when ``interval == "step"`` (``fit``
+    reads it: OneCycleLR's default; set ``schedule.interval = "step"`` on any other)."""
+
+    #: "epoch" (``fit`` steps the schedule after each epoch) or "step" (after each batch).
+    interval = "epoch"
 
     def __init__(self, optimizer):
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(self).__name__}: optimizer must be an nncore optimizer; "
                             f"got {type(optimizer).__name__}")
         self.optimizer = optimizer
-        self.base_lr = optimizer.lr
+        self.base_lrs = [g["lr"] for g in optimizer.param_groups] or [optimizer.lr]
+        self.base_lr = self.base_lrs[0]
         self.last_epoch = 0
 
     def step(self):
         self.last_epoch += 1
-        self.optimizer.lr = self.lr_at(self.last_epoch)
+        self._apply(self.last_epoch)
         return self.optimizer.lr
+
+    def _apply(self, epoch):
+        """Set each group's rate for ``epoch``."""
+        groups = self.optimizer.param_groups
+        if not groups:
+            self.optimizer.lr = self.lr_at(epoch, self.base_lrs[0])
+            return
+        bases = self.base_lrs if len(self.base_lrs) == len(groups) else \
+            [self.base_lrs[0]] * len(groups)
+        for i, (g, base) in enumerate(zip(groups, bases)):
+            g["lr"] = self._group_lr(epoch, base, i)
+
+    def _group_lr(self, epoch, base, i):
+        return self.lr_at(epoch, base)
 
     def get_last_lr(self):
         return self.optimizer.lr
+
+    def state_dict(self):
+        """The schedule's counters and rates (as torch: everything but the optimiser and
+        callables), for :meth:`load_state_dict`."""
+        return {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items()
+                if k not in ("optimizer", "schedulers", "lr_lambdas")}
+
+    def load_state_dict(self, state):
+        self.__dict__.update({k: (list(v) if isinstance(v, list) else v)
+                              for k, v in state.items()})
+
+    def __repr__(self):
+        return f"{type(self).__name__}(last_epoch={self.last_epoch})"
 
 
 class StepLR(_Schedule):
@@ -368,8 +662,9 @@ class StepLR(_Schedule):
         self.step_size = _int_at_least("StepLR", "step_size", step_size, 1)
         self.gamma = _real("StepLR", "gamma", gamma, 0, low_open=True)
 
-    def lr_at(self, epoch):
-        return self.base_lr * self.gamma ** (epoch // self.step_size)
+    def lr_at(self, epoch, base_lr=None):
+        base = self.base_lr if base_lr is None else base_lr
+        return base * self.gamma ** (epoch // self.step_size)
 
 
 class ExponentialLR(_Schedule):
@@ -385,8 +680,9 @@ class ExponentialLR(_Schedule):
         super().__init__(optimizer)
         self.gamma = _real("ExponentialLR", "gamma", gamma, 0, low_open=True)
 
-    def lr_at(self, epoch):
-        return self.base_lr * self.gamma ** epoch
+    def lr_at(self, epoch, base_lr=None):
+        base = self.base_lr if base_lr is None else base_lr
+        return base * self.gamma ** epoch
 
 
 class CosineAnnealingLR(_Schedule):
@@ -405,7 +701,312 @@ class CosineAnnealingLR(_Schedule):
         self.T_max = _int_at_least("CosineAnnealingLR", "T_max", T_max, 1)
         self.eta_min = _real("CosineAnnealingLR", "eta_min", eta_min, 0)
 
-    def lr_at(self, epoch):
+    def lr_at(self, epoch, base_lr=None):
+        base = self.base_lr if base_lr is None else base_lr
         t = min(epoch, self.T_max)
-        return self.eta_min + (self.base_lr - self.eta_min) * \
+        return self.eta_min + (base - self.eta_min) * \
             (1 + math.cos(math.pi * t / self.T_max)) / 2
+
+
+def _per_group(value, n, name, what):
+    """``value`` for each of ``n`` groups: a list of n, or one value for all."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(f"{name}: expected {n} {what} (one per param group); got "
+                             f"{len(value)}")
+        return list(value)
+    return [value] * n
+
+
+class LambdaLR(_Schedule):
+    """``lr = base_lr * lr_lambda(epoch)``, as ``torch.optim.lr_scheduler.LambdaLR`` (the
+    factor for epoch 0 applies at once).
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+    lr_lambda : callable or list of callables
+        One function of the step count, or one per param group.
+    """
+
+    def __init__(self, optimizer, lr_lambda):
+        super().__init__(optimizer)
+        self.lr_lambdas = _per_group(lr_lambda, len(self.base_lrs), "LambdaLR",
+                                     "lr_lambda functions")
+        self._apply(0)
+
+    def _group_lr(self, epoch, base, i):
+        return base * self.lr_lambdas[i](epoch)
+
+    def lr_at(self, epoch, base_lr=None):
+        return self._group_lr(epoch, self.base_lr if base_lr is None else base_lr, 0)
+
+
+class LinearLR(_Schedule):
+    """Linear warm-up (or decay) of the rate's factor from ``start_factor`` to
+    ``end_factor`` over ``total_iters`` steps, then held, as
+    ``torch.optim.lr_scheduler.LinearLR`` (the start factor applies at once).
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+    start_factor : float
+        In (0, 1].
+    end_factor : float
+        In [0, 1].
+    total_iters : int
+    """
+
+    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
+        if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
+            raise ValueError(f"LinearLR: start_factor must be in (0, 1] and end_factor in "
+                             f"[0, 1]; got {start_factor!r} and {end_factor!r}")
+        super().__init__(optimizer)
+        self.start_factor, self.end_factor = float(start_factor), float(end_factor)
+        self.total_iters = int(total_iters)
+        self._apply(0)
+
+    def lr_at(self, epoch, base_lr=None):
+        base = self.base_lr if base_lr is None else base_lr
+        t = min(epoch, self.total_iters)
+        return base * (self.start_factor + (self.end_factor - self.start_factor) * t /
+                       max(self.total_iters, 1))
+
+
+class SequentialLR(_Schedule):
+    """Schedules one after another, as ``torch.optim.lr_scheduler.SequentialLR``: the
+    i-th runs from ``milestones[i-1]`` (restarting its own count at 0) until
+    ``milestones[i]``, every one from the rates the first schedule started from.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+    schedulers : list of schedules
+        Made on ``optimizer``.
+    milestones : list of int
+        Increasing, one fewer than ``schedulers``.
+    """
+
+    def __init__(self, optimizer, schedulers, milestones):
+        schedulers, milestones = list(schedulers), [int(m) for m in milestones]
+        if len(milestones) != len(schedulers) - 1 or sorted(milestones) != milestones:
+            raise ValueError(f"SequentialLR: milestones must be increasing, one fewer than "
+                             f"the {len(schedulers)} schedulers; got {milestones}")
+        if any(s.optimizer is not optimizer for s in schedulers):
+            raise ValueError("SequentialLR: every scheduler must be made on `optimizer`")
+        super().__init__(optimizer)
+        self.schedulers, self.milestones = schedulers, milestones
+        self.base_lrs = list(schedulers[0].base_lrs)
+        self.base_lr = self.base_lrs[0]
+        for sch in schedulers:
+            sch.base_lrs, sch.base_lr = list(self.base_lrs), self.base_lr
+        self._apply(0)
+
+    def _locate(self, epoch):
+        import bisect
+        i = bisect.bisect_right(self.milestones, epoch)
+        return self.schedulers[i], epoch - (self.milestones[i - 1] if i else 0)
+
+    def _group_lr(self, epoch, base, i):
+        sch, local = self._locate(epoch)
+        return sch._group_lr(local, base, i)
+
+    def lr_at(self, epoch, base_lr=None):
+        sch, local = self._locate(epoch)
+        return sch.lr_at(local, self.base_lr if base_lr is None else base_lr)
+
+
+class OneCycleLR(_Schedule):
+    """The 1cycle policy, as ``torch.optim.lr_scheduler.OneCycleLR`` (same parameters
+    and defaults): the rate rises from ``max_lr / div_factor`` to ``max_lr`` over
+    ``pct_start`` of ``total_steps``, then falls to ``initial_lr / final_div_factor``;
+    with ``cycle_momentum`` the momentum (SGD, RMSprop) or ``betas[0]`` (Adam, AdamW)
+    moves the other way between ``max_momentum`` and ``base_momentum``. Stepped per
+    batch (``interval = "step"``); ``total_steps`` or ``epochs`` and
+    ``steps_per_epoch``.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+    max_lr : float or list of float
+    total_steps : int, optional
+    epochs, steps_per_epoch : int, optional
+    pct_start : float
+    anneal_strategy : {"cos", "linear"}
+    cycle_momentum : bool
+    base_momentum, max_momentum : float or list of float
+    div_factor, final_div_factor : float
+    three_phase : bool
+    """
+
+    interval = "step"
+
+    def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None,
+                 pct_start=0.3, anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85,
+                 max_momentum=0.95, div_factor=25.0, final_div_factor=1e4, three_phase=False):
+        if total_steps is None:
+            if epochs is None or steps_per_epoch is None:
+                raise ValueError("OneCycleLR: give total_steps, or epochs and steps_per_epoch")
+            total_steps = int(epochs) * int(steps_per_epoch)
+        if int(total_steps) <= 0:
+            raise ValueError(f"OneCycleLR: total_steps must be > 0; got {total_steps!r}")
+        if not 0 <= pct_start <= 1:
+            raise ValueError(f"OneCycleLR: pct_start must be in [0, 1]; got {pct_start!r}")
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear'; got "
+                             f"{anneal_strategy!r}")
+        super().__init__(optimizer)
+        n = len(self.base_lrs)
+        self.total_steps = int(total_steps)
+        self.anneal_strategy = anneal_strategy
+        self.max_lrs = [float(v) for v in _per_group(max_lr, n, "OneCycleLR", "max_lr")]
+        self.initial_lrs = [m / div_factor for m in self.max_lrs]
+        self.min_lrs = [i / final_div_factor for i in self.initial_lrs]
+        self.base_lrs, self.base_lr = list(self.initial_lrs), self.initial_lrs[0]
+        self.cycle_momentum = bool(cycle_momentum)
+        self.base_momentums = [float(v) for v in _per_group(base_momentum, n, "OneCycleLR",
+                                                             "base_momentum")]
+        self.max_momentums = [float(v) for v in _per_group(max_momentum, n, "OneCycleLR",
+                                                            "max_momentum")]
+        if self.cycle_momentum and "betas" not in optimizer.defaults and \
+                "momentum" not in optimizer.defaults:
+            raise ValueError("OneCycleLR: cycle_momentum needs an optimiser with momentum or "
+                             "betas (pass cycle_momentum=False)")
+        p = float(pct_start * self.total_steps)
+        # (end step, start, end) per phase: "i" initial, "x" max, "m" min lr; momentum
+        # "M" max, "B" base.
+        if three_phase:
+            self.phases = [(p - 1, "i", "x", "M", "B"), (2 * p - 2, "x", "i", "B", "M"),
+                           (self.total_steps - 1, "i", "m", "M", "M")]
+        else:
+            self.phases = [(p - 1, "i", "x", "M", "B"), (self.total_steps - 1, "x", "m", "B", "M")]
+        self._apply(0)
+
+    def _anneal(self, start, end, pct):
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def _values(self, step, i):
+        if step > self.total_steps:
+            raise ValueError(f"OneCycleLR: stepped {step} times; total_steps is "
+                             f"{self.total_steps}")
+        lrs = {"i": self.initial_lrs[i], "x": self.max_lrs[i], "m": self.min_lrs[i]}
+        moms = {"M": self.max_momentums[i], "B": self.base_momentums[i]}
+        start = 0.0
+        for k, (end, s_lr, e_lr, s_m, e_m) in enumerate(self.phases):
+            if step <= end or k == len(self.phases) - 1:
+                pct = (step - start) / (end - start)
+                return (self._anneal(lrs[s_lr], lrs[e_lr], pct),
+                        self._anneal(moms[s_m], moms[e_m], pct))
+            start = end
+
+    def _apply(self, epoch):
+        groups = self.optimizer.param_groups or [None]
+        for i, g in enumerate(groups):
+            lr, mom = self._values(epoch, i)
+            if g is None:
+                self.optimizer.lr = lr
+            else:
+                g["lr"] = lr
+            if self.cycle_momentum:
+                target = self.optimizer.defaults if g is None else g
+                if "betas" in target:
+                    target["betas"] = (mom, *tuple(target["betas"])[1:])
+                else:
+                    target["momentum"] = mom
+
+    def lr_at(self, epoch, base_lr=None):
+        return self._values(epoch, 0)[0]
+
+
+class ReduceLROnPlateau(_Schedule):
+    """Lower the rate when a monitored value stops improving, as
+    ``torch.optim.lr_scheduler.ReduceLROnPlateau`` (same parameters and defaults):
+    ``step(value)``. In ``fit`` it reads ``monitor`` (default ``"val_loss"``, Keras's
+    name; ``"loss"`` when there is no validation) from the epoch's logs.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+    mode : {"min", "max"}
+    factor : float
+        In [0, 1).
+    patience : int
+    threshold : float
+    threshold_mode : {"rel", "abs"}
+    cooldown : int
+    min_lr : float or list of float
+    eps : float
+        Changes smaller than this are not made.
+    monitor : str
+        The log ``fit`` passes to ``step``.
+    """
+
+    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
+                 threshold_mode="rel", cooldown=0, min_lr=0, eps=1e-8, monitor="val_loss"):
+        if not 0 <= factor < 1:
+            raise ValueError(f"ReduceLROnPlateau: factor must be in [0, 1); got {factor!r}")
+        if mode not in ("min", "max") or threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max' and "
+                             f"threshold_mode 'rel' or 'abs'; got {mode!r}, {threshold_mode!r}")
+        super().__init__(optimizer)
+        self.mode, self.factor, self.patience = mode, float(factor), int(patience)
+        self.threshold, self.threshold_mode = float(threshold), threshold_mode
+        self.cooldown, self.eps, self.monitor = int(cooldown), float(eps), monitor
+        self.min_lrs = [float(v) for v in _per_group(min_lr, len(self.base_lrs),
+                                                     "ReduceLROnPlateau", "min_lr")]
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs = 0
+        self.cooldown_counter = 0
+
+    def _is_better(self, a):
+        if self.mode == "min":
+            return a < (self.best * (1 - self.threshold) if self.threshold_mode == "rel"
+                        else self.best - self.threshold)
+        return a > (self.best * (self.threshold + 1) if self.threshold_mode == "rel"
+                    else self.best + self.threshold)
+
+    def step(self, metrics):
+        """One epoch's value of the monitored quantity."""
+        current = float(metrics)
+        self.last_epoch += 1
+        if self._is_better(current):
+            self.best, self.num_bad_epochs = current, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            groups = self.optimizer.param_groups or [self.optimizer.defaults]  # unbound
+            for i, g in enumerate(groups):
+                old = float(g["lr"])
+                new = max(old * self.factor, self.min_lrs[min(i, len(self.min_lrs) - 1)])
+                if old - new > self.eps:
+                    g["lr"] = new
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+        return self.optimizer.lr
+
+    def step_epoch(self, logs):
+        """``fit``'s call after each epoch: ``step(logs[monitor])`` (``"loss"`` when
+        ``monitor`` is ``"val_loss"`` and there is no validation); a warning when the
+        log is missing, as Keras."""
+        key = self.monitor
+        if key not in logs and key == "val_loss" and "loss" in logs:
+            key = "loss"
+        if key not in logs:
+            import warnings
+            warnings.warn(f"ReduceLROnPlateau: the monitored value {self.monitor!r} is not "
+                          f"in the logs ({sorted(logs)}); the rate is unchanged",
+                          RuntimeWarning, stacklevel=2)
+            return self.optimizer.lr
+        return self.step(logs[key])
+
+
+def step_schedule(schedule, logs):
+    """``fit``'s epoch-end call of a schedule: ``step_epoch(logs)`` where the schedule
+    reads the logs (ReduceLROnPlateau), else ``step()``."""
+    if hasattr(schedule, "step_epoch"):
+        return schedule.step_epoch(logs)
+    return schedule.step()

@@ -24,7 +24,7 @@ __all__ = [
     "cross_entropy", "cross_entropy_backward", "cross_entropy_and_grad",
     "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_backward",
     "binary_cross_entropy_with_logits_and_grad",
-    "sgd_step", "adam_step", "clip_grad_norm_", "clip_grad_value_", "count_correct",
+    "sgd_step", "adam_step", "rmsprop_step", "clip_grad_norm_", "clip_grad_value_", "count_correct",
 ]
 
 # the activations of the matrix product's store (the registry's fused ones)
@@ -664,9 +664,10 @@ def sgd_step(param, grad, velocity=None, *, lr, momentum=0.0, weight_decay=0.0,
     param -= t(lr) * g
 
 
-def adam_step(param, grad, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
-              weight_decay=0.0):
-    """One Adam update, as torch.optim.Adam (m and v start at zero; step counts from 1)."""
+def adam_step(param, grad, m, v, max_v=None, *, step, lr=1e-3, beta1=0.9, beta2=0.999,
+              eps=1e-8, weight_decay=0.0, decoupled_weight_decay=False):
+    """One Adam update, as torch.optim.Adam (m and v start at zero; step counts from 1);
+    ``max_v`` turns on amsgrad, ``decoupled_weight_decay`` is torch.optim.AdamW."""
     fn = "adam_step"
     _param(param, fn)
     grad = _as_float(grad, fn, "grad", param.dtype)
@@ -684,14 +685,57 @@ def adam_step(param, grad, m, v, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1
                          f"got {grad.shape}")
     _state(m, param, fn, "m")
     _state(v, param, fn, "v")
+    if max_v is not None:
+        _state(max_v, param, fn, "max_v")
     t = param.dtype.type
-    g = grad + t(weight_decay) * param
+    if decoupled_weight_decay:
+        g = grad
+        if weight_decay:
+            param *= t(1 - lr * weight_decay)
+    else:
+        g = grad + t(weight_decay) * param
     m[...] = t(beta1) * m + t(1 - beta1) * g
     v[...] = t(beta2) * v + t(1 - beta2) * g * g
+    u = v
+    if max_v is not None:
+        np.maximum(max_v, v, out=max_v)
+        u = max_v
     bias_correction1 = 1 - beta1 ** step
     bias_correction2 = 1 - beta2 ** step
-    denom = np.sqrt(v) / t(np.sqrt(bias_correction2)) + t(eps)
+    denom = np.sqrt(u) / t(np.sqrt(bias_correction2)) + t(eps)
     param -= t(lr / bias_correction1) * m / denom
+
+
+def rmsprop_step(param, grad, square_avg, momentum_buffer=None, grad_avg=None, *, lr=1e-2,
+                 alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
+    """One RMSprop update, as torch.optim.RMSprop (the state arrays start at zero)."""
+    fn = "rmsprop_step"
+    _param(param, fn)
+    grad = _as_float(grad, fn, "grad", param.dtype)
+    lr, alpha, eps = _nonneg(lr, fn, "lr"), _nonneg(alpha, fn, "alpha"), _nonneg(eps, fn, "eps")
+    weight_decay = _nonneg(weight_decay, fn, "weight_decay")
+    momentum = _nonneg(momentum, fn, "momentum")
+    if alpha > 1:
+        raise ValueError(f"{fn}: alpha must be in [0, 1]; got {alpha}")
+    if grad.shape != param.shape:
+        raise ValueError(f"{fn}: grad must have the shape of param {param.shape}; "
+                         f"got {grad.shape}")
+    _state(square_avg, param, fn, "square_avg")
+    t = param.dtype.type
+    g = grad + t(weight_decay) * param
+    square_avg[...] = t(alpha) * square_avg + t(1 - alpha) * g * g
+    if centered:
+        _state(grad_avg, param, fn, "grad_avg")
+        grad_avg[...] = t(alpha) * grad_avg + t(1 - alpha) * g
+        avg = np.sqrt(square_avg - grad_avg * grad_avg) + t(eps)
+    else:
+        avg = np.sqrt(square_avg) + t(eps)
+    if momentum != 0:
+        _state(momentum_buffer, param, fn, "momentum_buffer")
+        momentum_buffer[...] = t(momentum) * momentum_buffer + g / avg
+        param -= t(lr) * momentum_buffer
+    else:
+        param -= t(lr) * (g / avg)
 
 
 def clip_grad_norm_(grads, max_norm):

@@ -1,6 +1,7 @@
 """Every kernel set gives the same bits as the generic set where both compute the same
 operations, signed zeros included: activations without exp (identity, relu, leaky_relu),
-every activation's backward, MSE per element, the SGD and Adam updates, and the zeros and signs of the exp-based results
+every activation's backward, MSE per element, the SGD, Adam (AdamW, amsgrad) and RMSprop
+updates, and the zeros and signs of the exp-based results
 (sigmoid, tanh, softmax, cross-entropy and BCE gradients), whose values differ by a few
 ulps between std::exp and the SIMD polynomial (mean losses, sums added in another
 order, agree to a relative 1e-5 / 1e-12). Each set runs in a subprocess
@@ -69,6 +70,18 @@ SCRIPT = textwrap.dedent(r"""
         for i, g in enumerate(grads):
             F.adam_step(p, g, m, v, step=i + 1, lr=0.01, weight_decay=0.01)
         out[f"adam/{d}"], out[f"adam_m/{d}"], out[f"adam_v/{d}"] = p, m, v
+        p, m, v, mx = p0.copy(), np.zeros(n, dtype), np.zeros(n, dtype), np.zeros(n, dtype)
+        for i, g in enumerate(grads):  # AdamW with amsgrad
+            F.adam_step(p, g, m, v, mx, step=i + 1, lr=0.01, weight_decay=0.1,
+                        decoupled_weight_decay=True)
+        out[f"adamw_amsgrad/{d}"], out[f"adamw_amsgrad_max_v/{d}"] = p, mx
+        for name, kw in [("plain", dict()), ("all", dict(momentum=0.9, centered=True,
+                                                        weight_decay=0.01))]:
+            p, sq, b, c = p0.copy(), np.zeros(n, dtype), np.zeros(n, dtype), np.zeros(n, dtype)
+            for g in grads:
+                F.rmsprop_step(p, g, sq, b, c, lr=0.01, **kw)
+            out[f"rmsprop_{name}/{d}"], out[f"rmsprop_{name}_sq/{d}"] = p, sq
+            out[f"rmsprop_{name}_buf/{d}"], out[f"rmsprop_{name}_ga/{d}"] = b, c
         out[f"softmax/{d}"] = F.softmax(z)
         out[f"log_softmax/{d}"] = F.log_softmax(z)
     out["isa"] = np.array(nncore.config()["isa"])
@@ -78,7 +91,7 @@ SCRIPT = textwrap.dedent(r"""
 # Same operations in every set (no exp, log or division by a computed sum).
 EXACT = ("identity/", "relu/", "leaky_relu/", "identity_backward/", "relu_backward/",
          "leaky_relu_backward/", "sigmoid_backward/", "tanh_backward/", "mse/", "mse_grad/",
-         "sgd_", "adam")
+         "sgd_", "adam", "rmsprop_")
 ULPS = 8
 
 

@@ -191,14 +191,46 @@ void sgd(T* param, const T* grad, T* velocity, index_t n, const SgdHyper<T>& h) 
 }
 
 template <class T>
-void adam(T* param, const T* grad, T* m, T* v, index_t n, const AdamHyper<T>& h) noexcept {
+void adam(T* param, const T* grad, T* m, T* v, T* vmax, index_t n,
+          const AdamHyper<T>& h) noexcept {
     for (index_t i = 0; i < n; ++i) {
         const T g = grad[i] + h.weight_decay * param[i];
+        if (h.decoupled) param[i] *= h.decay_scale;
         const T mi = h.beta1 * m[i] + h.one_b1 * g;
         const T vi = h.beta2 * v[i] + h.one_b2 * g * g;
         m[i] = mi;
         v[i] = vi;
-        param[i] -= h.step_size * mi / (std::sqrt(vi) / h.root_bc2 + h.eps);
+        T u = vi;
+        if (vmax) {
+            u = vmax[i] < vi ? vi : vmax[i];
+            vmax[i] = u;
+        }
+        param[i] -= h.step_size * mi / (std::sqrt(u) / h.root_bc2 + h.eps);
+    }
+}
+
+template <class T>
+void rmsprop(T* param, const T* grad, T* sq, T* buf, T* ga, index_t n,
+             const RmspropHyper<T>& h) noexcept {
+    for (index_t i = 0; i < n; ++i) {
+        const T g = grad[i] + h.weight_decay * param[i];
+        const T s = h.alpha * sq[i] + h.one_alpha * g * g;
+        sq[i] = s;
+        T a;
+        if (h.centered) {
+            const T c = h.alpha * ga[i] + h.one_alpha * g;
+            ga[i] = c;
+            a = std::sqrt(s - c * c) + h.eps;
+        } else {
+            a = std::sqrt(s) + h.eps;
+        }
+        if (h.momentum != T(0)) {
+            const T b = h.momentum * buf[i] + g / a;
+            buf[i] = b;
+            param[i] -= h.lr * b;
+        } else {
+            param[i] -= h.lr * (g / a);
+        }
     }
 }
 
@@ -250,6 +282,7 @@ KernelSet<T> make_set() noexcept {
     k.softmax_backward = &softmax_backward<T>;
     k.sgd = &sgd<T>;
     k.adam = &adam<T>;
+    k.rmsprop = &rmsprop<T>;
     k.fma_peak = &fma_peak<T>;
     set_norm_kernels(k);
     return k;

@@ -15,7 +15,7 @@
 #include "multi.h"        // U vectors as one (independent chains)
 #include "elementwise.h"  // activation loops, reductions, MSE, BCE
 #include "ce_lanes.h"     // cross-entropy with labels, one row per lane
-#include "optim.h"        // SGD and Adam updates
+#include "optim.h"        // SGD, Adam and RMSprop updates
 #include "norms.h"        // layer and batch normalisation
 
 // The set for V: `base` (the generic set of the same dtype) with every entry these headers
@@ -46,6 +46,7 @@ KernelSet<typename V::T> make_set(const KernelSet<typename V::T>& base, int mc, 
     k.softmax_backward = &softmax_backward<V>;
     k.sgd = &sgd<V>;
     k.adam = &adam<V>;
+    k.rmsprop = &rmsprop<V>;
     k.fma_peak = &fma_peak_loop<V>;
     set_norm_kernels<V>(k);
     return k;

@@ -74,7 +74,7 @@ class DataParallel:
                                            for p in l.parameters()]) for l in model.layers],
             "dtype": model.dtype.str,
             "loss": (type(run.loss_fn).__name__, _scalars(run.loss_fn)),
-            "optimizer": (type(opt).__name__, _scalars(opt)),
+            "optimizer": (type(opt).__name__, _scalars(opt), opt.get_config()),
             "lr_scheduler": None if lr_scheduler is None else
             (type(lr_scheduler).__name__, _scalars(lr_scheduler)),
             "callbacks": [type(c).__name__ for c in run.callbacks],

@@ -111,6 +111,12 @@ def native_unsupported(model, run):
     opt = run.optimizer
     if type(opt) not in (optim.SGD, optim.Adam):
         return f"the optimizer {type(opt).__name__} is not native (SGD and Adam are)"
+    if len(opt.param_groups) > 1 or getattr(opt, "amsgrad", False):
+        return "param groups and amsgrad are not native yet"
+    if getattr(loss_fn, "weight", None) is not None or getattr(loss_fn, "label_smoothing", 0):
+        return "cross-entropy weight and label_smoothing are not native yet"
+    if run.batch_schedule is not None or run.metrics:
+        return "per-batch schedules and metrics beyond loss/accuracy are not native yet"
     for c in run.callbacks:
         if c is run.health_cb:  # health=True: the native loop gathers it
             continue
@@ -252,6 +258,8 @@ class PythonEngine:
         seen = total_loss = 0.0
         correct = 0
         dp = self.parallel
+        if run.metrics:
+            run.metrics.reset()
         for step in range(steps):
             idx = order[step * bs:(step + 1) * bs]
             if dp is None:
@@ -262,6 +270,8 @@ class PythonEngine:
                 value, good = train_step(model, run, rows, scale=scale, reduce=dp.reduce,
                                          where=(epoch, step),
                                          stop_on_nonfinite=self.stop_on_nonfinite)
+            if run.batch_schedule is not None:
+                run.batch_schedule.step()
             seen += len(idx)
             total_loss += value * len(idx)
             correct += good
@@ -270,6 +280,8 @@ class PythonEngine:
         logs = {"loss": total_loss / max(seen, 1)}
         if run.loss_fn.classification:
             logs["accuracy"] = correct / max(seen, 1)
+        if run.metrics:
+            logs.update(run.metrics.result())
         logs["epoch_time"] = time.perf_counter() - started
         self.bar = bar
         return [logs], None

@@ -28,7 +28,7 @@ ENGINES = ("auto", "native", "python")
 def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle=True,
         seed=None, validation_data=None, validation_split=0.0, class_weight=None,
         sample_weight=None, callbacks=None, verbose=1, lr_scheduler=None, health=False,
-        stop_on_nonfinite=True, engine="auto", distributed=False):
+        stop_on_nonfinite=True, engine="auto", distributed=False, metrics=None):
     """Train with mini-batch gradient descent; returns a :class:`History`
     (``model.fit(x, y, ...)``, or ``nncore.training.fit(model, x, y, ...)``).
 
@@ -65,12 +65,19 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
     verbose : 0 (silent), 1 (a progress bar per epoch on a terminal: steps, loss, ETA,
         samples/s; tqdm's when installed) or 2 (one line per epoch; also what 1
         prints when the output is not a terminal)
-    lr_scheduler : schedule from :mod:`nncore.optim`, stepped once per epoch
+    lr_scheduler : schedule from :mod:`nncore.optim`, stepped once per epoch (once per
+        batch when its ``interval`` is ``"step"``, as OneCycleLR's)
     health : bool
         Record gradient health per layer into ``history.health``.
     stop_on_nonfinite : bool
         Raise :class:`NonFiniteLossError` (naming epoch, step and the first layer
         with non-finite values) when the loss becomes NaN or infinite.
+    metrics : list of str or Metric, optional
+        Logged per epoch under their names (``val_`` + name for validation) next to
+        ``loss``, ``accuracy`` and ``learning_rate``: ``"accuracy"``,
+        ``"top_k_accuracy"``, ``"precision"``, ``"recall"``, ``"f1"``, ``"auc"``,
+        ``"mae"``, ``"rmse"``, ``"r2"`` or :mod:`nncore.metrics` objects; a training
+        value gathers the outputs of the epoch's steps (Keras's rule).
 
     engine : {"auto", "native", "python"}
         ``"native"`` runs whole epochs (or chunks of steps) in one native call;
@@ -97,13 +104,19 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
         parallel = DataParallel(distributed, seed, verbose)
         seed, verbose = parallel.seed, parallel.verbose
     loss = resolve_loss(model, loss, y, verbose, "fit")
+    batch_schedule = None
+    if lr_scheduler is not None and getattr(lr_scheduler, "interval", "epoch") == "step":
+        batch_schedule, lr_scheduler = lr_scheduler, None
     # A rank of a sharded fit may hold no rows: the global set is what must not be empty.
     run = prepare(model=model, x=x, y=y, loss=loss, optimizer=optimizer, epochs=epochs,
                   batch_size=batch_size, validation_data=validation_data,
                   validation_split=validation_split, class_weight=class_weight,
                   sample_weight=sample_weight, callbacks=callbacks, health=health, seed=seed,
-                  allow_empty=parallel is not None and parallel.sharded)
-    optim_mod.check_scheduler(lr_scheduler, run.optimizer, "fit")
+                  allow_empty=parallel is not None and parallel.sharded, metrics=metrics,
+                  batch_schedule=batch_schedule)
+    optim_mod.check_scheduler(lr_scheduler or batch_schedule, run.optimizer, "fit")
+    if parallel is not None and (run.metrics or run.batch_schedule):
+        raise ValueError("fit: metrics= and per-batch schedules do not run distributed yet")
     if parallel is not None:
         parallel.attach(model, run, engine, shuffle, epochs, batch_size, lr_scheduler)
     history = History()
@@ -202,13 +215,15 @@ def _end_epoch(model, run, history, epoch, logs, lr_scheduler, verbose, bar):
     if run.x_val is not None:
         t0 = time.perf_counter()
         evaluate = run.evaluate or model.evaluate  # data parallel, sharded: over the ranks
-        val = evaluate(run.x_val, run.y_val, run.loss_fn, sample_weight=run.w_val)
+        kw = {"metrics": run.metrics} if run.metrics else {}
+        val = evaluate(run.x_val, run.y_val, run.loss_fn, sample_weight=run.w_val, **kw)
         logs.update({"val_" + k: v for k, v in val.items()})
         elapsed += time.perf_counter() - t0
     logs["epoch_time"] = elapsed
+    logs["learning_rate"] = lr
     if lr_scheduler is not None:
         logs["lr"] = lr
-        lr_scheduler.step()
+        optim_mod.step_schedule(lr_scheduler, logs)
     for c in run.callbacks:
         c.on_epoch_end(epoch, logs)
     history.append(epoch, logs)
@@ -224,6 +239,7 @@ def _end_epochs_bulk(history, epoch, columns, lr_scheduler):
     no callbacks, silent): the same History, from the native engine's columns."""
     count = len(columns["loss"])
     lr = columns.pop("lr")
+    columns["learning_rate"] = lr
     if lr_scheduler is not None:
         columns["lr"] = lr
         for _ in range(count):

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import callbacks as cb
 from .. import losses as losses_mod
+from .. import metrics as metrics_mod
 from .. import optim as optim_mod
 from .. import targets as targets_mod
 from .. import weights as weights_mod
@@ -46,6 +47,10 @@ class Run:
     n_local: Optional[int] = None       # sharded: this rank's rows
     evaluate: Optional[Callable] = None  # validation over the ranks (sharded), else None
     native_spec: dict = dataclasses.field(default_factory=dict)  # extra trainer fields
+    # fit(metrics=...): the metrics gathered over each epoch's steps (and validation)
+    metrics: Any = None
+    # a schedule stepped after every batch (its ``interval`` is "step"), else None
+    batch_schedule: Any = None
 
     def for_data_parallel(self, *, native_spec, n_global=None, batch_size=None,
                           evaluate=None):
@@ -64,9 +69,11 @@ class Run:
 def prepare(*, model, x, y, loss, optimizer=None, epochs=1, batch_size=None,
             validation_data=None, validation_split=0.0, class_weight=None,
             sample_weight=None, callbacks=None, health=False, seed=None, allow_empty=False,
-            fn="fit"):
+            metrics=None, batch_schedule=None, fn="fit"):
     """Check the inputs against the model and build the :class:`Run` (``fn`` names the
-    caller in error messages). ``batch_size=None`` is the whole set."""
+    caller in error messages). ``batch_size=None`` is the whole set; ``metrics`` are
+    :mod:`nncore.metrics` names or objects; ``batch_schedule`` a schedule stepped after
+    every batch."""
     loss_fn = losses_mod.get(loss)
     model.loss = loss_fn
     x = check_x(model, x, "x", fn, allow_empty=allow_empty)
@@ -112,7 +119,9 @@ def prepare(*, model, x, y, loss, optimizer=None, epochs=1, batch_size=None,
     steps = max(math.ceil(n / bs), 1) if n else 0
     return Run(x=x, y=y, weights=weights, x_val=x_val, y_val=y_val, w_val=w_val,
                loss_fn=loss_fn, optimizer=optimizer, callbacks=callbacks,
-               health_cb=health_cb, n=n, batch_size=bs, steps=steps, epochs=epochs)
+               health_cb=health_cb, n=n, batch_size=bs, steps=steps, epochs=epochs,
+               metrics=metrics_mod.MetricList(metrics) if metrics else None,
+               batch_schedule=batch_schedule)
 
 
 def resolve_loss(model, loss, y, verbose, fn):

@@ -46,6 +46,8 @@ def train_step(model, run, rows, *, scale=None, reduce=None, stop_on_nonfinite=T
                                    check=check if reduce is None else None)
         if loss_fn.classification:
             correct = count_correct(out, yb)
+        if run.metrics:
+            run.metrics.update(out, yb, wb)
     else:  # data parallel: this rank holds no row of the batch
         value = 0.0
         for p in optimizer.params:

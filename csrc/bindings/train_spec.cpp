@@ -184,44 +184,59 @@ TrainSpec<T> train_spec(const py::dict& spec, py::list& keep) {
     s.stop_on_nonfinite = a.get<bool>("stop_on_nonfinite");
 
     const std::string opt = a.get<std::string>("optimizer");
-    NNCORE_CHECK(opt == "sgd" || opt == "adam", "Trainer: optimizer must be 'sgd' or 'adam'");
-    s.optimizer = opt == "sgd" ? TrainOptimizer::sgd : TrainOptimizer::adam;
+    NNCORE_CHECK(opt == "sgd" || opt == "adam" || opt == "rmsprop",
+                 "Trainer: optimizer must be 'sgd', 'adam' or 'rmsprop'; got '", opt, "'");
+    s.optimizer = opt == "sgd" ? TrainOptimizer::sgd
+                : opt == "adam" ? TrainOptimizer::adam : TrainOptimizer::rmsprop;
     SpecReader o(a["options"], "the optimizer options");
     if (s.optimizer == TrainOptimizer::sgd) {
         s.sgd.momentum = o.get<double>("momentum");
         s.sgd.dampening = o.get<double>("dampening");
         s.sgd.weight_decay = o.get<double>("weight_decay");
         s.sgd.nesterov = o.get<bool>("nesterov");
-    } else {
+    } else if (s.optimizer == TrainOptimizer::adam) {
         s.adam.beta1 = o.get<double>("beta1");
         s.adam.beta2 = o.get<double>("beta2");
         s.adam.eps = o.get<double>("eps");
         s.adam.weight_decay = o.get<double>("weight_decay");
+        s.adam.decoupled = o.get<bool>("decoupled");
+    } else {
+        s.rmsprop.alpha = o.get<double>("alpha");
+        s.rmsprop.eps = o.get<double>("eps");
+        s.rmsprop.weight_decay = o.get<double>("weight_decay");
+        s.rmsprop.momentum = o.get<double>("momentum");
+        s.rmsprop.centered = o.get<bool>("centered");
     }
     o.finish();
-    auto params = a.get<py::list>("params"), grads = a.get<py::list>("grads");
-    auto st1 = a.get<py::list>("state1"), st2 = a.get<py::list>("state2");
-    NNCORE_CHECK(params.size() == grads.size(), "Trainer: params and grads differ in number");
+    // The optimiser's slots: every parameter with its gradient and state buffers
+    // (state1/2/3 as core/optim_all.h's ParamSlot; None where unused) and decay flag.
+    auto params = a.get<py::list>("params");
     for (std::size_t i = 0; i < params.size(); ++i) {
-        auto p = params[i].cast<py::array>();
-        const auto size = static_cast<std::int64_t>(p.size());
-        s.params.push_back(buffer<T>(params[i], size, "param", true, keep));
-        s.grads.push_back(buffer<T>(grads[i], size, "grad", true, keep));
-        if (i < st1.size()) s.state1.push_back(buffer<T>(st1[i], size, "state", true, keep));
-        if (i < st2.size()) s.state2.push_back(buffer<T>(st2[i], size, "state", true, keep));
-        s.sizes.push_back(size);
+        SpecReader p(params[i], "a parameter slot");
+        auto data = p["param"];
+        NNCORE_CHECK(py::isinstance<py::array>(data), "Trainer: a slot's param must be an array");
+        const auto size = static_cast<std::int64_t>(data.cast<py::array>().size());
+        ParamSlot<T> slot;
+        slot.n = size;
+        slot.param = buffer<T>(data, size, "param", true, keep);
+        slot.grad = buffer<T>(p["grad"], size, "grad", true, keep);
+        T** states[3] = {&slot.state1, &slot.state2, &slot.state3};
+        const char* names[3] = {"state1", "state2", "state3"};
+        for (int k = 0; k < 3; ++k) {
+            py::object st = p[names[k]];
+            if (!st.is_none()) *states[k] = buffer<T>(st, size, names[k], true, keep);
+        }
+        slot.decay = p.get<bool>("decay");
+        p.finish();
+        const bool needs1 = s.optimizer != TrainOptimizer::sgd || s.sgd.momentum != 0;
+        const bool needs2 = s.optimizer == TrainOptimizer::adam ||
+                            (s.optimizer == TrainOptimizer::rmsprop && s.rmsprop.momentum != 0);
+        const bool needs3 = s.optimizer == TrainOptimizer::rmsprop && s.rmsprop.centered;
+        NNCORE_CHECK((!needs1 || slot.state1) && (!needs2 || slot.state2) &&
+                         (!needs3 || slot.state3),
+                     "Trainer: every parameter needs its optimiser state");
+        s.slots.push_back(slot);
     }
-    if (a.has("no_decay") && !a["no_decay"].is_none()) {
-        auto nd = a.get<py::list>("no_decay");
-        NNCORE_CHECK(nd.size() == params.size(),
-                     "Trainer: no_decay needs one flag per parameter");
-        for (auto flag : nd) s.no_decay.push_back(flag.cast<bool>() ? 1 : 0);
-    }
-    const bool needs1 = s.optimizer == TrainOptimizer::adam || s.sgd.momentum != 0;
-    NNCORE_CHECK(!needs1 || s.state1.size() == s.params.size(),
-                 "Trainer: every parameter needs its optimiser state");
-    NNCORE_CHECK(s.optimizer != TrainOptimizer::adam || s.state2.size() == s.params.size(),
-                 "Trainer: every parameter needs its optimiser state");
     s.clip_norm = a.get<double>("clip_norm");
     s.clip_value = a.get<double>("clip_value");
     s.health = a.get<bool>("health", false);

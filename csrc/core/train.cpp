@@ -53,10 +53,6 @@ Trainer<T>::Trainer(TrainSpec<T> spec) : s_(std::move(spec)) {
     const char* fn = "Trainer";
     NNCORE_CHECK(!s_.layers.empty(), fn, ": the model has no layers");
     NNCORE_CHECK((s_.n > 0 || s_.global_n > 0) && s_.batch_size > 0, fn, ": no training rows");
-    NNCORE_CHECK(s_.params.size() == s_.grads.size() && s_.params.size() == s_.sizes.size(),
-                 fn, ": parameters, gradients and sizes differ in number");
-    NNCORE_CHECK(s_.no_decay.empty() || s_.no_decay.size() == s_.params.size(), fn,
-                 ": no_decay needs one flag per parameter");
     NNCORE_CHECK(s_.world_size >= 1 && s_.rank >= 0 && s_.rank < s_.world_size, fn,
                  ": rank ", s_.rank, " is not in [0, world_size = ", s_.world_size, ")");
     NNCORE_CHECK(s_.global_n == 0 || (s_.own_lo >= 0 && s_.own_lo + s_.n <= s_.global_n), fn,
@@ -100,7 +96,10 @@ Trainer<T>::Trainer(TrainSpec<T> spec) : s_(std::move(spec)) {
     NNCORE_CHECK(s_.loss == TrainLoss::ce_labels || width == s_.target_cols, fn,
                  ": targets have ", s_.target_cols, " columns; the model gives ", width);
     grad_out_.resize(static_cast<std::size_t>(bs * width));
-    grad_ptrs_ = s_.grads;
+    for (const auto& slot : s_.slots) {
+        grad_ptrs_.push_back(const_cast<T*>(slot.grad));  // the trainer's own buffers
+        grad_sizes_.push_back(slot.n);
+    }
     if (s_.health) {
         for (const auto& L : s_.layers) {
             prev_.emplace_back();
@@ -187,8 +186,8 @@ double Trainer<T>::step(index_t step, int nthreads, std::int64_t* correct) {
         backward(rows, nthreads);
     } else {
         *correct = 0;
-        for (std::size_t p = 0; p < s_.grads.size(); ++p)
-            std::fill(s_.grads[p], s_.grads[p] + s_.sizes[p], T(0));
+        for (std::size_t p = 0; p < grad_ptrs_.size(); ++p)
+            std::fill(grad_ptrs_[p], grad_ptrs_[p] + grad_sizes_[p], T(0));
     }
     if (s_.grad_hook) {
         // Sum the gradients (and the loss and correct count) over the ranks.
@@ -387,28 +386,35 @@ void Trainer<T>::backward(index_t rows, int nthreads) {
 
 template <class T>
 void Trainer<T>::update(int nthreads) {
-    const index_t count = static_cast<index_t>(s_.params.size());
+    // optimizer.step(): clipping, then one all-parameters driver call (core/optim_all.h)
+    const index_t count = static_cast<index_t>(grad_ptrs_.size());
     if (s_.clip_value >= 0)
-        clip_grad_value<T>(grad_ptrs_.data(), s_.sizes.data(), count, s_.clip_value);
+        clip_grad_value<T>(grad_ptrs_.data(), grad_sizes_.data(), count, s_.clip_value);
     if (s_.clip_norm >= 0)
-        clip_grad_norm<T>(grad_ptrs_.data(), s_.sizes.data(), count, s_.clip_norm);
+        clip_grad_norm<T>(grad_ptrs_.data(), grad_sizes_.data(), count, s_.clip_norm);
     ++opt_steps_;
-    for (index_t p = 0; p < count; ++p) {
-        const bool decay = s_.no_decay.empty() || !s_.no_decay[static_cast<std::size_t>(p)];
-        if (s_.optimizer == TrainOptimizer::sgd) {
+    const ParamSlot<T>* slots = s_.slots.data();
+    const std::size_t n = s_.slots.size();
+    switch (s_.optimizer) {
+        case TrainOptimizer::sgd: {
             SgdOptions o = s_.sgd;
             o.lr = lr_;
             o.first = opt_steps_ == 1;  // as SGD in optim.py: torch's first step
-            if (!decay) o.weight_decay = 0;
-            sgd_step(s_.params[p], s_.grads[p], s_.state1.empty() ? nullptr : s_.state1[p],
-                     s_.sizes[p], o, nthreads);
-        } else {
+            sgd_step_all(slots, n, o, nthreads);
+            break;
+        }
+        case TrainOptimizer::adam: {
             AdamOptions o = s_.adam;
             o.lr = lr_;
             o.step = opt_steps_;
-            if (!decay) o.weight_decay = 0;
-            adam_step(s_.params[p], s_.grads[p], s_.state1[p], s_.state2[p], s_.sizes[p], o,
-                      nthreads);
+            adam_step_all(slots, n, o, nthreads);
+            break;
+        }
+        case TrainOptimizer::rmsprop: {
+            RmspropOptions o = s_.rmsprop;
+            o.lr = lr_;
+            rmsprop_step_all(slots, n, o, nthreads);
+            break;
         }
     }
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/optim.h"
+#include "core/optim_all.h"
 #include "core/views.h"
 #include "kernels/kernel_table.h"
 
@@ -20,7 +21,7 @@ namespace nncore {
 
 enum class TrainLoss : int { mse = 0, bce_logits = 1, ce_labels = 2, ce_probs = 3, l1 = 4,
                              huber = 5 };
-enum class TrainOptimizer : int { sgd = 0, adam = 1 };
+enum class TrainOptimizer : int { sgd = 0, adam = 1, rmsprop = 2 };
 enum class Schedule : int { none = 0, step = 1, exponential = 2, cosine = 3 };
 
 enum class TrainLayerKind : int { dense = 0, activation = 1, dropout = 2, layer_norm = 3,
@@ -80,14 +81,12 @@ struct TrainSpec {
 
     TrainOptimizer optimizer = TrainOptimizer::sgd;
     SgdOptions sgd;
-    AdamOptions adam;
-    // Every parameter in model.parameters() order with its gradient and state buffers
-    // (velocity for SGD with momentum; m and v for Adam).
-    std::vector<T*> params, grads, state1, state2;
-    std::vector<index_t> sizes;
-    // Per parameter, 1 when weight_decay does not apply to it (the optimiser's no_decay,
-    // e.g. biases); empty: weight_decay applies to every parameter.
-    std::vector<char> no_decay;
+    AdamOptions adam;      // decoupled: AdamW
+    RmspropOptions rmsprop;
+    // Every parameter in the optimiser's order, as the optimiser's ParamSlots (its
+    // gradient, its state buffers and whether weight_decay applies; core/optim_all.h):
+    // updated through the same all-parameters driver the Python optimisers call.
+    std::vector<ParamSlot<T>> slots;
     double clip_norm = -1, clip_value = -1;  // < 0: off
     // fit(..., health=True): after every update, each Dense layer's core layer_health
     // (core/health.h), summed over the epoch's steps as nncore.GradientHealth sums them.
@@ -194,7 +193,8 @@ private:
     std::vector<std::vector<T>> prev_;  // health: each layer's weights before the step
     std::vector<double> health_;        // health: the epoch's sums, 5 per Dense layer
     std::vector<index_t> widths_;  // outputs per row of each layer
-    std::vector<T*> grad_ptrs_;
+    std::vector<T*> grad_ptrs_;       // the slots' gradients and sizes, for clipping
+    std::vector<index_t> grad_sizes_;
 };
 
 }  // namespace nncore

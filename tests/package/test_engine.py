@@ -120,6 +120,12 @@ OPTIMIZERS = {
     "clip_norm": lambda: nc.SGD(lr=0.5, momentum=0.9, clip_norm=0.1),
     "clip_value": lambda: nc.Adam(lr=0.01, clip_value=0.01),
     "clip_both": lambda: nc.SGD(lr=0.3, clip_value=0.05, clip_norm=0.2),
+    "adamw": lambda: nc.AdamW(lr=0.01, weight_decay=0.05),
+    "adam_amsgrad_decay": lambda: nc.Adam(lr=0.01, amsgrad=True, weight_decay=0.01),
+    "adamw_amsgrad_clip": lambda: nc.AdamW(lr=0.01, amsgrad=True, clip_norm=0.5),
+    "rmsprop": lambda: nc.RMSprop(lr=0.005),
+    "rmsprop_momentum_centered": lambda: nc.RMSprop(lr=0.005, momentum=0.9, centered=True,
+                                                    weight_decay=0.01),
 }
 
 
@@ -406,3 +412,4 @@ def test_batch_norm_with_a_last_batch_of_one_row_says_so():
         m.fit(x, x[:, 0], loss="mse", batch_size=8, epochs=1, verbose=0)  # 33 = 4 * 8 + 1
     with pytest.raises(ValueError, match="engine='native' cannot run.*batch of one row"):
         m.fit(x, x[:, 0], loss="mse", batch_size=8, epochs=1, verbose=0, engine="native")
+

@@ -17,7 +17,6 @@ import numpy as np
 
 from .. import callbacks as cb
 from ..activations import FUSABLE
-from ..optim import SGD
 from ..progress import EpochProgress
 from ..targets import output_features
 from .step import nonfinite_error, train_step
@@ -29,6 +28,29 @@ __all__ = ["PythonEngine", "NativeEngine", "make_engine", "native_unsupported",
 #: Seconds of training per native call before control returns to Python (progress bar,
 #: Ctrl-C): short enough to stop within about a tenth of a second.
 CHUNK_SECONDS = 0.05
+
+
+def _optimizer_spec(opt):
+    """(trainer's name, options, the state keys of ParamSlot's state1..3) of ``opt``; a
+    key of None leaves that slot empty (core/optim_all.h)."""
+    from .. import optim
+    if type(opt) is optim.SGD:
+        return "sgd", {"momentum": opt.momentum, "dampening": opt.dampening,
+                       "weight_decay": opt.weight_decay, "nesterov": opt.nesterov}, \
+            ("velocity" if opt.momentum else None, None, None)
+    if type(opt) in (optim.Adam, optim.AdamW):
+        return "adam", {"beta1": opt.betas[0], "beta2": opt.betas[1], "eps": opt.eps,
+                        "weight_decay": opt.weight_decay,
+                        "decoupled": type(opt) is optim.AdamW}, \
+            ("m", "v", "max_v" if opt.amsgrad else None)
+    return "rmsprop", {"alpha": opt.alpha, "eps": opt.eps, "weight_decay": opt.weight_decay,
+                       "momentum": opt.momentum, "centered": opt.centered}, \
+        ("square_avg", "momentum_buffer" if opt.momentum else None,
+         "grad_avg" if opt.centered else None)
+
+
+#: The optimiser classes the native engine runs (their own class, not a subclass).
+NATIVE_OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop")
 
 
 def _native_kind(layer):
@@ -109,10 +131,11 @@ def native_unsupported(model, run):
         return f"the loss {loss_fn!r} is not native (mse, bce_with_logits, cross_entropy, " \
                "l1 and huber with reduction='mean' are)"
     opt = run.optimizer
-    if type(opt) not in (optim.SGD, optim.Adam):
-        return f"the optimizer {type(opt).__name__} is not native (SGD and Adam are)"
-    if len(opt.param_groups) > 1 or getattr(opt, "amsgrad", False):
-        return "param groups and amsgrad are not native yet"
+    if type(opt) not in tuple(getattr(optim, n) for n in NATIVE_OPTIMIZERS):
+        return f"the optimizer {type(opt).__name__} is not native " \
+               f"({', '.join(NATIVE_OPTIMIZERS)} are)"
+    if len(opt.param_groups) > 1:
+        return "parameter groups are not native yet"
     if getattr(loss_fn, "weight", None) is not None or getattr(loss_fn, "label_smoothing", 0):
         return "cross-entropy weight and label_smoothing are not native yet"
     if run.batch_schedule is not None or run.metrics:
@@ -197,18 +220,16 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None):
         loss = "ce_labels" if y.ndim == 1 else "ce_probs"
     out = output_features(model)
     targets = np.ascontiguousarray(y, np.int64 if loss == "ce_labels" else model.dtype)
-    if isinstance(opt, SGD):
-        options = {"momentum": opt.momentum, "dampening": opt.dampening,
-                   "weight_decay": opt.weight_decay, "nesterov": opt.nesterov}
-        state1 = [s["velocity"] for s in opt.state if "velocity" in s]
-        state2 = []
-        name = "sgd"
-    else:
-        options = {"beta1": opt.betas[0], "beta2": opt.betas[1], "eps": opt.eps,
-                   "weight_decay": opt.weight_decay}
-        state1 = [s["m"] for s in opt.state]
-        state2 = [s["v"] for s in opt.state]
-        name = "adam"
+    name, options, states = _optimizer_spec(opt)
+    for key in states:  # a buffer turned on after binding (amsgrad, say), as step() does
+        for p, st in zip(opt.params, opt.state):
+            if key is not None and key not in st:
+                st[key] = np.zeros_like(p.data)
+    decays = opt.decays() if opt.no_decay else [True] * len(opt.params)
+    slots = [{"param": p.data, "grad": p.grad, "decay": bool(d),
+              **{f"state{k + 1}": st.get(key) if key else None
+                 for k, key in enumerate(states)}}
+             for p, st, d in zip(opt.params, opt.state, decays)]
     return {
         "dtype": model.dtype.name, "x": np.ascontiguousarray(run.x), "n": run.n,
         "features": run.x.shape[1], "layers": layers, "loss": loss, "targets": targets,
@@ -217,16 +238,13 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None):
         "weights": None if run.weights is None else np.ascontiguousarray(run.weights),
         "classification": run.loss_fn.classification, "batch_size": run.batch_size,
         "shuffle": bool(shuffle), "stop_on_nonfinite": bool(stop_on_nonfinite),
-        "optimizer": name, "options": options,
-        "params": [p.data for p in opt.params], "grads": [p.grad for p in opt.params],
-        "state1": state1, "state2": state2,
+        "optimizer": name, "options": options, "params": slots,
         "clip_norm": -1.0 if opt.clip_norm is None else float(opt.clip_norm),
         "clip_value": -1.0 if opt.clip_value is None else float(opt.clip_value),
         "schedule": schedule or {"kind": "none", "base_lr": opt.lr, "gamma": 0.0,
                                  "eta_min": 0.0, "step_size": 1, "t_max": 1},
         "optimizer_steps": opt.steps,
         "health": run.health_cb is not None,
-        "no_decay": [not d for d in opt.decays()] if opt.no_decay else None,
         # data-parallel runs add "rank", "world_size" and "grad_hook" (see train.h)
         **run.native_spec}
 

@@ -25,6 +25,7 @@ from .gradcheck import gradcheck
 from .layers import (GELU, Dense, Identity, LeakyReLU, Parameter, ReLU, Sigmoid, SiLU, Softmax,
                      Softplus, Tanh)
 from .dropout import Dropout
+from .blocks import Flatten, Residual
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss
 from .model import History, NonFiniteLossError, Sequential, load
 from .optim import (SGD, Adam, CosineAnnealingLR, ExponentialLR, StepLR, clip_grad_norm_,
@@ -37,7 +38,7 @@ __all__ += [
     "batches", "one_hot", "spirals", "train_test_split", "xor", "gradcheck",
     "Dense", "Identity", "LeakyReLU", "Parameter", "ReLU", "Sigmoid", "Softmax", "Tanh",
     "BCEWithLogitsLoss", "CrossEntropyLoss", "MSELoss", "L1Loss", "HuberLoss", "Dropout",
-    "GELU", "SiLU", "Softplus",
+    "GELU", "SiLU", "Softplus", "Residual", "Flatten",
     "History", "NonFiniteLossError", "Sequential",
     "SGD", "Adam", "CosineAnnealingLR", "ExponentialLR", "StepLR", "clip_grad_norm_",
     "clip_grad_value_", "ModelFileError", "load",

@@ -12,26 +12,32 @@ import numpy as np
 
 from . import losses as losses_mod
 from . import targets as targets_mod
+from .blocks import takes_nd_input
 from .layers import Dense
 
 __all__ = ["check_x", "check_y", "softmax_as_logits", "warn_probability_output"]
 
 
 def check_x(model, x, name, fn="fit", allow_empty=False):
-    """``x`` as a 2-D finite array in the model's dtype with the first layer's width;
-    TypeError / ValueError naming ``name`` (and ``fn``) otherwise."""
+    """``x`` as a 2-D finite array in the model's dtype with the first layer's width (any
+    number of dimensions for a model that starts with a Flatten); TypeError /
+    ValueError naming ``name`` (and ``fn``) otherwise. A model whose widths are inferred
+    (``Dense(64)``) is built from ``x``'s shape here, as Keras does at the first data."""
     x = np.asarray(x)
     if x.dtype.kind not in "fiu":
         raise TypeError(f"{name} must hold real numbers; got dtype {x.dtype}")
-    if x.ndim != 2:
+    if x.ndim != 2 and not (x.ndim > 2 and takes_nd_input(model.layers)):
         raise ValueError(f"{name} must be 2-D (samples, features); got shape {x.shape}")
     if len(x) == 0 and not allow_empty:
         raise ValueError(f"{fn}: {name} is empty (shape {x.shape}): it needs at least "
                          "one sample")
-    first = model.layers[0]
-    if isinstance(first, Dense) and x.shape[1] != first.in_features:
-        raise ValueError(f"{name} has {x.shape[1]} features; the first layer expects "
-                         f"{first.in_features}")
+    expected = model.input_shape
+    if expected is not None and x.shape[1:] != expected:
+        got = f"{x.shape[1]} features" if x.ndim == 2 and len(expected) == 1 else \
+            f"samples of shape {x.shape[1:]}"
+        raise ValueError(f"{name} has {got}; the first layer expects "
+                         f"{expected[0] if len(expected) == 1 else expected}")
+    model.build((None,) + x.shape[1:])
     x = x.astype(model.dtype, copy=False)
     if not np.all(np.isfinite(x)):
         bad = np.argwhere(~np.isfinite(x))[0]

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import layers as L
 from . import losses as losses_mod
+from .blocks import Flatten, Residual
 from .dropout import Dropout
 from .optim import OPTIMIZERS
 
@@ -25,7 +26,7 @@ __all__ = ["save", "load", "FORMAT_VERSION", "ModelFileError"]
 
 FORMAT = "nncore.model"
 FORMAT_VERSION = 1
-_LAYERS = {"Dense": L.Dense, "Dropout": Dropout,
+_LAYERS = {"Dense": L.Dense, "Dropout": Dropout, "Residual": Residual, "Flatten": Flatten,
            **{cls.__name__: cls for cls in L.ACTIVATION_LAYERS.values()}}
 
 
@@ -53,15 +54,7 @@ def save(model, path):
     if not path.endswith(".npz"):
         path += ".npz"
     arrays = {}
-    layers = []
-    for i, layer in enumerate(model.layers):
-        names = []
-        for p in layer.parameters():
-            key = f"layer{i}.{p.name}"
-            arrays[key] = p.data
-            names.append(key)
-        layers.append({"type": type(layer).__name__, "name": layer.name,
-                       "config": layer.get_config(), "params": names})
+    layers = [_layer_spec(layer, f"layer{i}", arrays) for i, layer in enumerate(model.layers)]
     opt = None
     if model.optimizer is not None and model.optimizer.bound:
         state = {}
@@ -72,6 +65,7 @@ def save(model, path):
                "steps": model.optimizer.steps, "state": state}
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "nncore_version": __version__,
             "dtype": model.dtype.name, "layers": layers, "optimizer": opt,
+            "input_shape": model.input_shape,
             "loss": type(model.loss).__name__ if model.loss is not None else None,
             "loss_config": model.loss.get_config() if model.loss is not None else None}
     arrays["__nncore__"] = np.array(json.dumps(meta))
@@ -88,6 +82,51 @@ def save(model, path):
             os.unlink(tmp)
         raise
     return path
+
+
+def _layer_spec(layer, key, arrays):
+    """A layer's description (type, name, config, the keys of its arrays, which go into
+    ``arrays``); a Residual's layers are described inside it (``"layers"``, keys
+    ``layer1.0.w``). A ``Dense(units)`` not built yet is saved with ``in_features``
+    None and no arrays, and is loaded the same."""
+    spec = {"type": type(layer).__name__, "name": layer.name, "config": layer.get_config(),
+            "params": []}
+    if isinstance(layer, Residual):
+        spec["layers"] = [_layer_spec(child, f"{key}.{j}", arrays)
+                          for j, child in enumerate(layer.layers)]
+        return spec
+    if isinstance(layer, L.Dense) and layer.in_features is None:
+        return spec
+    for p in layer.parameters():
+        arrays[f"{key}.{p.name}"] = p.data
+        spec["params"].append(f"{key}.{p.name}")
+    return spec
+
+
+def _layer_from_spec(spec, data, dtype, path):
+    """The layer a :func:`_layer_spec` describes, with its arrays from ``data``."""
+    cls = _LAYERS.get(spec["type"])
+    if cls is None:
+        _fail(path, f"unknown layer type {spec['type']!r}")
+    config = dict(spec["config"])
+    if cls is L.Dense:
+        config["dtype"] = dtype
+    if cls is Residual:
+        return Residual(*[_layer_from_spec(child, data, dtype, path)
+                          for child in spec["layers"]], name=spec.get("name"))
+    layer = cls(**config, name=spec.get("name"))
+    params = [] if isinstance(layer, L.Dense) and layer.in_features is None else \
+        layer.parameters()
+    if len(params) != len(spec["params"]):
+        _fail(path, f"layer {spec['type']} lists {len(spec['params'])} arrays; "
+                    f"expected {len(params)}")
+    for p, key in zip(params, spec["params"]):
+        arr = data.get(key)
+        if arr is None or arr.shape != p.shape or arr.dtype != p.dtype:
+            got = None if arr is None else (arr.shape, str(arr.dtype))
+            _fail(path, f"array {key!r} should be {p.shape} {p.dtype}; got {got}")
+        p.data[...] = arr
+    return layer
 
 
 def _fail(path, why):
@@ -148,27 +187,8 @@ def load(path, model_class):
         _fail(path, f"it was written in format version {version!r} by a newer nncore; this "
                     f"version reads up to {FORMAT_VERSION}")
     try:
-        layers = []
-        for spec in meta["layers"]:
-            cls = _LAYERS.get(spec["type"])
-            if cls is None:
-                _fail(path, f"unknown layer type {spec['type']!r}")
-            config = dict(spec["config"])
-            if cls is L.Dense:
-                config["dtype"] = meta["dtype"]
-            layer = cls(**config, name=spec.get("name"))
-            params = layer.parameters()
-            if len(params) != len(spec["params"]):
-                _fail(path, f"layer {spec['type']} lists {len(spec['params'])} arrays; "
-                            f"expected {len(params)}")
-            for p, key in zip(params, spec["params"]):
-                arr = data.get(key)
-                if arr is None or arr.shape != p.shape or arr.dtype != p.dtype:
-                    got = None if arr is None else (arr.shape, str(arr.dtype))
-                    _fail(path, f"array {key!r} should be {p.shape} {p.dtype}; got {got}")
-                p.data[...] = arr
-            layers.append(layer)
-        model = model_class(layers, dtype=meta["dtype"])
+        layers = [_layer_from_spec(spec, data, meta["dtype"], path) for spec in meta["layers"]]
+        model = model_class(layers, dtype=meta["dtype"], input_shape=meta.get("input_shape"))
         opt = meta.get("optimizer")
         if opt:
             cls = OPTIMIZERS.get(opt["type"])

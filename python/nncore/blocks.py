@@ -93,12 +93,29 @@ def is_built(layer):
 
 def build_layers(layers, width):
     """Build the lazy layers among ``layers`` for inputs of ``width`` (a Dense's
-    ``in_features`` becomes the width before it); returns the width after them."""
-    for layer in layers:
-        if isinstance(layer, (Dense, Residual)) and not is_built(layer):
-            layer.build(width)
-        width = layer.output_features(width)
+    ``in_features`` becomes the width before it); returns the width after them. When a
+    width does not fit (ValueError), the layers are left unbuilt, as they were."""
+    lazy = _unbuilt_dense(layers)
+    try:
+        for layer in layers:
+            if isinstance(layer, (Dense, Residual)) and not is_built(layer):
+                layer.build(width)
+            width = layer.output_features(width)
+    except ValueError:
+        for layer in lazy:
+            layer.in_features, layer.w, layer.b = None, None, None
+        raise
     return width
+
+
+def _unbuilt_dense(layers):
+    found = []
+    for layer in layers:
+        if isinstance(layer, Dense) and layer.in_features is None:
+            found.append(layer)
+        elif isinstance(layer, Residual):
+            found += _unbuilt_dense(layer.layers)
+    return found
 
 
 def init_layer(layer, rng, dtype):

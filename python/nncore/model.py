@@ -142,6 +142,8 @@ class Sequential:
         with every width)."""
         if self.built:
             blocks.output_width(self.layers, width)  # a width it cannot take: ValueError
+            if self.input_shape is None:  # a Flatten first: the first data fixes it (Keras)
+                self._input_shape = width
             return
         blocks.build_layers(self.layers, width)
         self._input_shape = width
@@ -170,15 +172,15 @@ class Sequential:
             raise ValueError(f"Sequential.add: layer must be an nncore layer; got "
                              f"{type(layer).__name__}")
         dtype = model_dtype(self.layers + [layer], self._dtype_arg)
+        width = blocks.output_width(self.layers, self._input_shape)
+        layer.output_features(width)  # a width it cannot take: ValueError, nothing changed
+        if not blocks.is_built(layer) and width is not None:
+            blocks.build_layers([layer], width)
         if dtype != self.dtype:  # the first layer to name a dtype sets the model's
             self.dtype = dtype
             for old in self.layers:
                 blocks.init_layer(old, None, dtype)
-        width = blocks.output_width(self.layers, self._input_shape)
-        if not blocks.is_built(layer) and width is not None:
-            blocks.build_layers([layer], width)
         blocks.init_layer(layer, self._init_rng, self.dtype)
-        layer.output_features(width)
         layer.training = self.training
         self.layers.append(layer)
         self.built = all(blocks.is_built(layer) for layer in self.layers)

@@ -167,9 +167,14 @@ def test_flatten_models_take_nd_inputs_others_do_not(rng):
     assert history.engine == "python"  # Flatten has no native op yet: python engine
     assert model.predict(x).shape == (20, 2)
     assert set(model.evaluate(x, y)) == {"loss", "accuracy"}
+    assert model.input_shape == (3, 4)  # the first data fixes it, as in Keras
+    with pytest.raises(ValueError, match=r"x has samples of shape \(3, 5\); the first layer "
+                                         r"expects \(3, 4\)"):
+        model.predict(rng.normal(size=(2, 3, 5)))
+    fresh = nc.Sequential(nc.Flatten(), nc.Dense(12, 2), seed=0)
     with pytest.raises(ValueError, match="Dense: expects 12 input features; the previous "
                                          "layer gives 15"):
-        model.predict(rng.normal(size=(2, 3, 5)))
+        fresh.predict(rng.normal(size=(2, 3, 5)))
     plain = nc.Sequential(nc.Dense(12, 2))
     with pytest.raises(ValueError, match="x must be 2-D"):
         plain.predict(x)

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import layers as L
 from . import losses as losses_mod
-from .blocks import Flatten, Residual
+from .blocks import Flatten, Residual, input_width
 from .dropout import Dropout
 from .optim import OPTIMIZERS
 
@@ -65,9 +65,10 @@ def save(model, path):
                "steps": model.optimizer.steps, "state": state}
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "nncore_version": __version__,
             "dtype": model.dtype.name, "layers": layers, "optimizer": opt,
-            "input_shape": model.input_shape,
             "loss": type(model.loss).__name__ if model.loss is not None else None,
             "loss_config": model.loss.get_config() if model.loss is not None else None}
+    if model.input_shape is not None and input_width(model.layers) is None:
+        meta["input_shape"] = model.input_shape  # one the layers cannot tell (Flatten first)
     arrays["__nncore__"] = np.array(json.dumps(meta))
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".nncore-", suffix=".tmp", dir=folder)

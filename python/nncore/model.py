@@ -463,8 +463,9 @@ class Sequential:
 
     @classmethod
     def from_torch(cls, module, dtype=None):
-        """A model with the weights of a torch ``nn.Sequential`` of ``nn.Linear`` and
-        activations (:func:`nncore.interop.layers_from_torch`)."""
+        """A model with the weights of a torch ``nn.Sequential`` of ``nn.Linear``,
+        activations, ``nn.Dropout``, ``nn.Flatten`` and residual blocks
+        (:func:`nncore.interop.layers_from_torch`)."""
         from .interop import layers_from_torch
         layers, dtype = layers_from_torch(module, dtype)
         return cls(layers, dtype=dtype)

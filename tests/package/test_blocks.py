@@ -351,3 +351,15 @@ def test_save_load_of_an_unbuilt_model(tmp_path, rng):
     back = nc.load(model.save(tmp_path / "lazy.npz"))
     assert not back.built and back[0].out_features == 8
     assert back.predict(rng.normal(size=(3, 5))).shape == (3, 2)
+
+
+def test_unbuilt_dense_errors_and_bias_free_build(rng):
+    layer = nc.Dense(3, use_bias=False)
+    with pytest.raises(ValueError, match=r"Dense\(3\)\.set_weights: .*not known yet"):
+        layer.set_weights(np.ones((2, 3)))
+    model = nc.Sequential(layer, input_shape=(2,), dtype="float64")
+    assert [p.shape for p in model.parameters()] == [(2, 3)]
+    x = rng.normal(size=(4, 2))
+    np.testing.assert_allclose(model.predict(x), x @ layer.w.data, rtol=1e-14)
+    with pytest.raises(ValueError, match="in_features must be a positive int"):
+        nc.Dense(4).build(0)

@@ -112,6 +112,12 @@ TrainSpec<T> train_spec(const py::dict& spec, py::list& keep) {
             L.kind = kind == "dense" ? TrainLayerKind::dense : TrainLayerKind::activation;
             L.act = parse_activation(d.get<std::string>("activation"), "Trainer");
             L.slope = static_cast<T>(d.get<double>("slope"));
+            if (L.kind == TrainLayerKind::dense) L.health = d.get<bool>("health");
+        } else if (kind == "residual_begin") {
+            L.kind = TrainLayerKind::residual_begin;
+        } else if (kind == "residual_end") {
+            L.kind = TrainLayerKind::residual_end;
+            L.begin = d.get<std::int64_t>("begin");
         } else if (kind == "dropout") {
             L.kind = TrainLayerKind::dropout;
             L.p = d.get<double>("p");
@@ -146,7 +152,8 @@ TrainSpec<T> train_spec(const py::dict& spec, py::list& keep) {
             }
         } else {
             fail("Trainer: a layer's kind must be 'dense', 'activation', 'dropout', "
-                 "'layer_norm' or 'batch_norm'; got '", kind, "'");
+                 "'layer_norm', 'batch_norm', 'residual_begin' or 'residual_end'; got '",
+                 kind, "'");
         }
         if (L.kind == TrainLayerKind::dense) {
             L.in = d.get<std::int64_t>("in");

@@ -9,6 +9,7 @@
 #include "core/check.h"
 #include "core/clip.h"
 #include "core/dense.h"
+#include "core/dispatch.h"
 #include "core/dropout.h"
 #include "core/elementwise.h"
 #include "core/health.h"
@@ -82,6 +83,12 @@ Trainer<T>::Trainer(TrainSpec<T> spec) : s_(std::move(spec)) {
         NNCORE_CHECK(L.kind != TrainLayerKind::batch_norm || (bs >= 2 &&
                      total % s_.batch_size != 1), fn,
                      ": BatchNorm1d needs batches of at least 2 rows");
+        NNCORE_CHECK(L.kind != TrainLayerKind::residual_end ||
+                         (L.begin >= 0 && L.begin < static_cast<std::int64_t>(widths_.size()) &&
+                          s_.layers[static_cast<std::size_t>(L.begin)].kind ==
+                              TrainLayerKind::residual_begin &&
+                          widths_[static_cast<std::size_t>(L.begin)] == width),
+                     fn, ": a residual block's end must follow its begin, at its width");
         const index_t stats = L.kind == TrainLayerKind::layer_norm ? bs
                             : L.kind == TrainLayerKind::batch_norm ? width : 0;
         stat_mean_.emplace_back(static_cast<std::size_t>(stats));
@@ -103,7 +110,7 @@ Trainer<T>::Trainer(TrainSpec<T> spec) : s_(std::move(spec)) {
     if (s_.health) {
         for (const auto& L : s_.layers) {
             prev_.emplace_back();
-            if (L.kind != TrainLayerKind::dense) continue;
+            if (L.kind != TrainLayerKind::dense || !L.health) continue;
             prev_.back().assign(L.w, L.w + L.in * L.out);
             health_.resize(health_.size() + 5);
         }
@@ -219,11 +226,21 @@ double Trainer<T>::step(index_t step, int nthreads, std::int64_t* correct) {
 }
 
 template <class T>
+std::size_t Trainer<T>::residual_end_of(std::size_t begin) const {
+    for (std::size_t j = begin + 1; j < s_.layers.size(); ++j) {
+        if (s_.layers[j].kind == TrainLayerKind::residual_end &&
+            s_.layers[j].begin == static_cast<std::int64_t>(begin))
+            return j;
+    }
+    return begin;  // unreachable: the constructor checked every end has its begin
+}
+
+template <class T>
 void Trainer<T>::add_health(index_t rows, int nthreads) {
     std::size_t k = 0;
     for (std::size_t i = 0; i < s_.layers.size(); ++i) {
         const auto& L = s_.layers[i];
-        if (L.kind != TrainLayerKind::dense) continue;
+        if (L.kind != TrainLayerKind::dense || !L.health) continue;
         const LayerHealth h = layer_health(L.w, prev_[i].data(), L.grad_w, L.in * L.out,
                                            outputs_[i].data(), rows, L.out, L.act, nthreads);
         health_[k++] += h.grad_norm;
@@ -283,6 +300,16 @@ double Trainer<T>::forward_loss(index_t rows, int nthreads, std::int64_t* correc
                                    stat_mean_[i].data(), stat_rstd_[i].data(), rows, layer.in,
                                    nthreads);
                 break;
+            case TrainLayerKind::residual_begin:  // the block's input, kept for its end
+                std::copy(in, in + rows * widths_[i], y);
+                break;
+            case TrainLayerKind::residual_end: {  // x + f(x)
+                const index_t n = rows * widths_[i];
+                std::copy(in, in + n, y);
+                kernel_set<T>().add_inplace(y, outputs_[static_cast<std::size_t>(layer.begin)].data(),
+                                            n);
+                break;
+            }
             case TrainLayerKind::batch_norm: {
                 // BatchNorm1d.forward in training mode: the batch statistics, and the
                 // running ones updated when tracked
@@ -370,6 +397,17 @@ void Trainer<T>::backward(index_t rows, int nthreads) {
                                 true, need_grad_x ? gx : nullptr, layer.grad_w, layer.grad_b,
                                 rows, layer.in, nthreads);
             if (!need_grad_x) break;
+        } else if (layer.kind == TrainLayerKind::residual_end) {
+            // the gradient goes into the block's layers as it is, and is kept for the
+            // identity path (added at the begin)
+            const index_t n = rows * widths_[i];
+            std::copy(grad, grad + n, gx);
+        } else if (layer.kind == TrainLayerKind::residual_begin) {
+            if (!need_grad_x) break;
+            const index_t n = rows * widths_[i];
+            const std::size_t end = residual_end_of(i);
+            std::copy(grad, grad + n, gx);
+            kernel_set<T>().add_inplace(gx, grad_in_[end].data(), n);
         } else {
             if (!need_grad_x) break;  // nothing before it to train
             if (layer.kind == TrainLayerKind::dropout) {

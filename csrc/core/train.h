@@ -25,12 +25,15 @@ enum class TrainOptimizer : int { sgd = 0, adam = 1, rmsprop = 2 };
 enum class Schedule : int { none = 0, step = 1, exponential = 2, cosine = 3 };
 
 enum class TrainLayerKind : int { dense = 0, activation = 1, dropout = 2, layer_norm = 3,
-                                   batch_norm = 4 };
+                                   batch_norm = 4, residual_begin = 5, residual_end = 6 };
 
 // One step of the model's plan: a Dense layer with its fused activation, an activation
 // layer on its own, a Dropout layer (python/nncore/dropout.py), or a LayerNorm /
 // BatchNorm1d (python/nncore/norms.py; w, b its weight and bias or null, in = out its
-// features).
+// features), or the two ends of a Residual block (python/nncore/blocks.py): its begin
+// keeps the block's input, its end (`begin` the index of its begin) adds that input to
+// the output of the layers between them; backward adds the gradient that reached the
+// end to the one that came back through the layers.
 template <class T>
 struct TrainLayer {
     TrainLayerKind kind = TrainLayerKind::activation;
@@ -52,6 +55,8 @@ struct TrainLayer {
     double eps = 1e-5, momentum = 0.1;
     T* running_mean = nullptr;
     T* running_var = nullptr;
+    std::int64_t begin = -1;  // residual_end: the index of its residual_begin
+    bool health = true;       // dense: gathered by health=True (a model's own Dense layers)
 };
 
 // The learning-rate schedule of python/nncore/optim.py, evaluated by the same formulas.
@@ -174,6 +179,7 @@ private:
     double share(index_t begin, index_t batch, const std::int64_t* idx, index_t rows);
     void update(int nthreads);
     void add_health(index_t rows, int nthreads);
+    std::size_t residual_end_of(std::size_t begin) const;
 
     TrainSpec<T> s_;
     std::int64_t opt_steps_ = 0;

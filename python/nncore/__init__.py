@@ -27,6 +27,7 @@ from .layers import (GELU, Dense, Identity, LeakyReLU, Parameter, ReLU, Sigmoid,
                      Softplus, Tanh)
 from .dropout import Dropout
 from .norms import BatchNorm1d, LayerNorm
+from .blocks import Flatten, Residual
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss
 from .model import History, NonFiniteLossError, Sequential, load
 from .optim import (SGD, Adam, CosineAnnealingLR, ExponentialLR, StepLR, clip_grad_norm_,
@@ -40,7 +41,7 @@ __all__ += [
     "batches", "one_hot", "spirals", "train_test_split", "xor", "gradcheck",
     "Dense", "Identity", "LeakyReLU", "Parameter", "ReLU", "Sigmoid", "Softmax", "Tanh",
     "BCEWithLogitsLoss", "CrossEntropyLoss", "MSELoss", "L1Loss", "HuberLoss", "Dropout",
-    "GELU", "SiLU", "Softplus", "LayerNorm", "BatchNorm1d",
+    "GELU", "SiLU", "Softplus", "LayerNorm", "BatchNorm1d", "Residual", "Flatten",
     "History", "NonFiniteLossError", "Sequential",
     "SGD", "Adam", "CosineAnnealingLR", "ExponentialLR", "StepLR", "clip_grad_norm_",
     "clip_grad_value_", "ModelFileError", "load", "trace", "StepTrace",

@@ -11,27 +11,31 @@ import warnings
 import numpy as np
 
 from . import targets as targets_mod
-from .layers import Dense
+from .blocks import takes_nd_input
 
-__all__ = ["check_x", "check_y", "softmax_as_logits", "warn_probability_output",
-           "logits_head_not_native"]
+__all__ = ["check_x", "check_y", "softmax_as_logits", "warn_probability_output"]
 
 
 def check_x(model, x, name, fn="fit", allow_empty=False):
-    """``x`` as a 2-D finite array in the model's dtype with the first layer's width;
-    TypeError / ValueError naming ``name`` (and ``fn``) otherwise."""
+    """``x`` as a 2-D finite array in the model's dtype with the first layer's width (any
+    number of dimensions for a model that starts with a Flatten); TypeError /
+    ValueError naming ``name`` (and ``fn``) otherwise. A model whose widths are inferred
+    (``Dense(64)``) is built from ``x``'s shape here, as Keras does at the first data."""
     x = np.asarray(x)
     if x.dtype.kind not in "fiu":
         raise TypeError(f"{fn}: {name} must hold real numbers; got dtype {x.dtype}")
-    if x.ndim != 2:
+    if x.ndim != 2 and not (x.ndim > 2 and takes_nd_input(model.layers)):
         raise ValueError(f"{fn}: {name} must be 2-D (samples, features); got shape {x.shape}")
     if len(x) == 0 and not allow_empty:
         raise ValueError(f"{fn}: {name} is empty (shape {x.shape}): it needs at least "
                          "one sample")
-    first = model.layers[0]
-    if isinstance(first, Dense) and x.shape[1] != first.in_features:
-        raise ValueError(f"{fn}: {name} has {x.shape[1]} features; the first layer expects "
-                         f"{first.in_features}")
+    expected = model.input_shape
+    if expected is not None and x.shape[1:] != expected:
+        got = f"{x.shape[1]} features" if x.ndim == 2 and len(expected) == 1 else \
+            f"samples of shape {x.shape[1:]}"
+        raise ValueError(f"{fn}: {name} has {got}; the first layer expects "
+                         f"{expected[0] if len(expected) == 1 else expected}")
+    model.build((None,) + x.shape[1:])
     x = x.astype(model.dtype, copy=False)
     check_finite(x, name, fn)
     return x
@@ -86,18 +90,6 @@ def softmax_as_logits(model, loss_fn):
     is computed, so the loss and its gradient are exact (no log of a rounded
     probability, no second sigmoid) and accuracy is that of the probabilities."""
     return _Logits(model if model.logits_head(loss_fn) else None)
-
-
-def logits_head_not_native(model, loss_fn):
-    """Why the native engine cannot train this model with ``loss_fn`` ('' when it can):
-    the python engine leaves out a last softmax/sigmoid that the loss applies itself
-    (:func:`softmax_as_logits`); the native engine does not yet."""
-    if model.logits_head(loss_fn):
-        last = model.steps[-1].layer
-        return (f"the model ends in a {model.probability_head()} ({type(last).__name__} "
-                f"{model.layer_name(model.steps[-1].index)}) that {type(loss_fn).__name__} "
-                "applies itself")
-    return ""
 
 
 def warn_probability_output(model, loss_fn):

@@ -28,7 +28,8 @@ class Activation:
         :mod:`nncore.functional`, with ``kernel_args`` after the input).
     layer : the name of its layer class in :mod:`nncore.layers` (None: no layer of its
         own; ``"gelu_tanh"`` is ``GELU(approximate="tanh")``).
-    torch : the ``torch.nn`` module it maps to (None: no counterpart).
+    torch : the ``torch.nn`` module it maps to (None: no counterpart); ``gelu_tanh`` is
+        ``nn.GELU(approximate="tanh")``.
     onnx : the ONNX operator of the same function (None: composed or not exported).
     init : the default weight initialiser of a Dense layer with this activation.
     """
@@ -52,10 +53,12 @@ ACTIVATIONS = {a.name: a for a in (
     Activation("leaky_relu", fused=True, layer="LeakyReLU", torch="LeakyReLU",
                onnx="LeakyRelu", init="he_uniform"),
     Activation("softmax", layer="Softmax", torch="Softmax", onnx="Softmax"),
-    Activation("gelu", from_input=True, layer="GELU", kernel="gelu"),
-    Activation("gelu_tanh", from_input=True, kernel="gelu", kernel_args=("tanh",)),
-    Activation("silu", from_input=True, layer="SiLU", kernel="silu"),
-    Activation("softplus", from_input=True, layer="Softplus", kernel="softplus"),
+    Activation("gelu", from_input=True, layer="GELU", torch="GELU", kernel="gelu"),
+    Activation("gelu_tanh", from_input=True, torch="GELU", kernel="gelu",
+               kernel_args=("tanh",)),
+    Activation("silu", from_input=True, layer="SiLU", torch="SiLU", kernel="silu"),
+    Activation("softplus", from_input=True, layer="Softplus", torch="Softplus",
+               kernel="softplus"),
 )}
 
 #: Activations the GEMM epilogue applies (the native ``dense_forward`` accepts these).

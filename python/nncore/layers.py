@@ -41,11 +41,19 @@ def _renewed(param, values, dtype, name):
 class Dense(Layer):
     """Fully connected layer: ``y = activation(x @ w + b)``.
 
+    ``Dense(in_features, out_features, activation)`` (PyTorch's ``Linear`` order) or,
+    as Keras's ``Dense(units)``, ``Dense(out_features)`` / ``Dense(out_features,
+    activation)``: the input width is then inferred when the layer is built, from
+    ``Sequential(..., input_shape=...)``, ``model.build`` or the first data the model
+    (or the layer) sees. Until then the layer has no weights: ``parameters()`` raises
+    ValueError (build the model first, as Keras requires before ``model.weights``).
+
     Parameters
     ----------
     in_features, out_features : int
         ``w`` has shape ``(in_features, out_features)`` — the layout of Keras's ``Dense``
-        kernel and the transpose of PyTorch's ``Linear.weight``.
+        kernel and the transpose of PyTorch's ``Linear.weight``. With one width given
+        (or ``in_features=None``) it is ``out_features``.
     activation : {None, "identity", "relu", "sigmoid", "tanh", "leaky_relu", "softmax", \
 "gelu", "gelu_tanh", "silu", "softplus"}
         Fused into the matrix product's store; softmax (over each row) and gelu (exact,
@@ -67,13 +75,23 @@ class Dense(Layer):
         entropy, or the :func:`nncore.manual_seed` stream when set.
     """
 
-    def __init__(self, in_features, out_features, activation=None, use_bias=True, init=None,
-                 bias_init="zeros", slope=0.01, dtype=None, seed=None, name=None):
+    def __init__(self, in_features=None, out_features=None, activation=None, use_bias=True,
+                 init=None, bias_init="zeros", slope=0.01, dtype=None, seed=None, name=None):
         super().__init__(name)
+        if isinstance(out_features, str) or (out_features is None and in_features is not None):
+            # Keras's Dense(units) / Dense(units, activation): the input width is inferred
+            if isinstance(out_features, str):
+                if activation is not None:
+                    raise ValueError(f"Dense: activation given twice ({out_features!r} and "
+                                     f"activation={activation!r})")
+                activation = out_features
+            in_features, out_features = None, in_features
         for arg, v in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            if (arg == "out_features" or v is not None) and (
+                    isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1):
                 raise ValueError(f"Dense: {arg} must be a positive int; got {v!r}")
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features = None if in_features is None else int(in_features)
+        self.out_features = int(out_features)
         self.activation = canonical(activation, "Dense")
         self.use_bias = bool(use_bias)
         self.slope = float(slope)
@@ -86,7 +104,8 @@ class Dense(Layer):
         self._w = self._b = None
         self._x = self._y = self._gb_scratch = None
         self._applied = None  # (activation, slope, need_grad_x) of the last forward
-        self.reset_parameters(default_rng(seed))
+        self._build_rng = default_rng(seed)  # for a width inferred later
+        self.reset_parameters(self._build_rng)
 
     @property
     def effective_activation(self):
@@ -99,6 +118,8 @@ class Dense(Layer):
         stay the same (an optimiser bound to them keeps them); their values, gradients
         and dtype are new."""
         super().reset_parameters(rng, dtype)
+        if self.in_features is None:  # not built: build() makes the weights
+            return
         rng = rng if rng is not None else default_rng()
         fan_in, fan_out = self.in_features, self.out_features
         w = self._init((fan_in, fan_out), fan_in, fan_out, rng, self.dtype)
@@ -146,8 +167,41 @@ class Dense(Layer):
         current.assign(value, where)
         return current
 
+    def build(self, in_features):
+        """Make the weights of a ``Dense(out_features)`` for inputs of ``in_features``
+        (an int, or a 1-tuple); a built layer only checks the width. Models call this
+        (:meth:`nncore.Sequential.build`); so does the layer's first :meth:`forward`."""
+        if isinstance(in_features, tuple) and len(in_features) == 1:
+            in_features = in_features[0]
+        if self.in_features is not None:
+            self.output_features(in_features)
+            return
+        if isinstance(in_features, tuple):
+            self.output_features(in_features)  # the ValueError for samples of >1 dimension
+        if isinstance(in_features, bool) or not isinstance(in_features, (int, np.integer)) \
+                or in_features < 1:
+            raise ValueError(f"Dense.build: in_features must be a positive int; got "
+                             f"{in_features!r}")
+        self.in_features = int(in_features)
+        self.reset_parameters(self._build_rng)
+
+    def unbuild(self):
+        """Forget the input width and the weights of a ``Dense(units)`` (a model whose
+        build failed leaves its layers as they were)."""
+        self.in_features = None
+        self._w = self._b = None
+        self._x = self._y = self._applied = None
+
+    def _unbuilt(self, what):
+        return ValueError(f"Dense({self.out_features}).{what}: the layer's input width is "
+                          "not known yet (Keras-style Dense(units)); build it first: "
+                          "Sequential(..., input_shape=(features,)), model.build((None, "
+                          "features)), or a first fit/predict/forward")
+
     def set_weights(self, w, b=None):
         """Copy given weights (shape ``(in, out)``) and bias into the layer."""
+        if self.w is None:
+            raise self._unbuilt("set_weights")
         w = np.asarray(w, self.dtype)
         if w.shape != self._w.shape:
             raise ValueError(f"Dense.set_weights: w must have shape {self._w.shape}; "
@@ -171,6 +225,8 @@ class Dense(Layer):
         product's store. ``need_grad_x=False`` makes the next :meth:`backward` skip d loss
         / d input (a model's first layer). :meth:`backward` follows the last forward."""
         x = _as_input(x, self.dtype)
+        if self.w is None:
+            self.build(np.shape(x)[-1])
         act = self.activation if activation is None else canonical(activation, "Dense")
         slope = self.slope if slope is None else float(slope)
         self._applied = (act, slope, bool(need_grad_x))
@@ -212,10 +268,19 @@ class Dense(Layer):
         return grad_x
 
     def parameters(self):
+        if self._w is None:
+            raise self._unbuilt("parameters")
         return [self._w] if self._b is None else [self._w, self._b]
 
     def output_features(self, in_features):
-        if in_features is not None and in_features != self.in_features:
+        if isinstance(in_features, tuple):
+            if len(in_features) != 1:
+                raise ValueError(f"Dense: takes rows of features, (batch, features); the "
+                                 f"previous layer gives samples of shape {in_features}: put "
+                                 "a Flatten() before it")
+            in_features = in_features[0]
+        if in_features is not None and self.in_features is not None and \
+                in_features != self.in_features:
             raise ValueError(f"Dense: expects {self.in_features} input features; the "
                              f"previous layer gives {in_features}")
         return self.out_features

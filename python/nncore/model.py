@@ -18,6 +18,7 @@ from .activations import FUSABLE
 from .data import batches
 from .history import History
 from .activation_layers import ElementwiseActivation
+from . import blocks
 from ._layer_base import hook_generation, model_dtype
 from .layers import Dense, Layer
 from .training import NonFiniteLossError, count_correct
@@ -43,26 +44,46 @@ class Sequential:
 
     Parameters
     ----------
-    layers : list of Layer
+    *layers : Layer, or one list of them
+        ``Sequential(a, b, c)`` (PyTorch) or ``Sequential([a, b, c])`` (Keras); also
+        ``Sequential()`` followed by :meth:`add`.
     seed : int, optional
         Re-initialise every layer's weights (and Dropout masks) from this seed, and
         derive each ``fit``'s shuffle and validation split from it and the number of
         fits so far (:meth:`fit_seed`): the same script trains the same bits every time.
-        Without it, :func:`nncore.manual_seed` makes runs repeatable.
+        Without it, :func:`nncore.manual_seed` makes runs repeatable. A model with
+        inferred widths (``Dense(64)``) is initialised from it when it is built, so its
+        weights are those of the same model written with every width.
     dtype : "float32" or "float64", optional
         Default: the dtype the layers were given (``Dense(..., dtype="float64")``), else
         float32. ValueError when layers were given different dtypes, or a dtype other
         than this one.
+    input_shape : int or tuple of int, optional
+        One sample's shape, without the batch (Keras's ``input_shape``): builds the
+        layers whose input width is inferred (``Dense(64)``) at once. Without it they
+        are built by :meth:`build` or by the first data (``fit``, ``predict``,
+        ``forward``); before that :meth:`parameters` raises ValueError.
+
+    A model is a sequence of its layers: ``len(model)``, ``model[0]``, ``model[1:]`` (a
+    Sequential sharing those layers, as in PyTorch), ``for layer in model``.
 
     A model starts in training mode (:meth:`train`); :meth:`eval` turns Dropout off.
     ``fit`` trains in training mode, ``predict`` and ``evaluate`` always run in eval mode.
     """
 
-    def __init__(self, layers, seed=None, dtype=None):
+    def __init__(self, *layers, seed=None, dtype=None, input_shape=None):
+        if len(layers) == 1 and not isinstance(layers[0], Layer):
+            try:
+                layers = tuple(layers[0])  # Sequential([a, b, c])
+            except TypeError:
+                pass
         layers = list(layers)
-        if not layers or not all(isinstance(layer, Layer) for layer in layers):
-            raise ValueError("Sequential: layers must be a non-empty list of nncore layers")
+        if not all(isinstance(layer, Layer) for layer in layers):
+            bad = next(layer for layer in layers if not isinstance(layer, Layer))
+            raise ValueError("Sequential: layers must be nncore layers (Sequential(a, b) or "
+                             f"Sequential([a, b])); got {type(bad).__name__}")
         self.layers = layers
+        self._dtype_arg = dtype
         self.dtype = model_dtype(layers, dtype)
         self.seed = seed
         self.fits = 0  # fits so far: with the seed, the next fit's random stream
@@ -78,17 +99,16 @@ class Sequential:
         # train_on_batch's native engine, kept while the model, loss, optimiser and batch
         # shape stay the same: (key, engine) (nncore.training.fit)
         self.batch_engine = None
-        rng = np.random.default_rng(seed) if seed is not None else None
-        features = None
+        self._input_shape = None if input_shape is None else \
+            blocks.sample_width(input_shape, "Sequential")
+        self._init_rng = np.random.default_rng(seed) if seed is not None else None
+        features = self._input_shape
         for layer in layers:
-            if seed is not None or layer.dtype != self.dtype:
-                if isinstance(layer, Dense) and seed is None:
-                    w, b = layer.w.data, layer.b.data if layer.b is not None else None
-                    layer.reset_parameters(np.random.default_rng(0), self.dtype)
-                    layer.set_weights(w, b)
-                else:
-                    layer.reset_parameters(rng, self.dtype)
+            blocks.init_layer(layer, self._init_rng, self.dtype)
             features = layer.output_features(features)
+        self.built = all(blocks.is_built(layer) for layer in layers)
+        if self._input_shape is not None:
+            self._build(self._input_shape)
         self._plan()
 
     def _plan(self):
@@ -112,6 +132,85 @@ class Sequential:
             else:
                 self.steps.append(Step(i, layer, None, None))
                 i += 1
+
+    # ------------------------------------------------------------ structure
+
+    def build(self, input_shape):
+        """Build the layers whose input width is inferred (``Dense(64)``) for inputs of
+        ``input_shape``, the batch first as in Keras (``model.build((None, 40))``).
+        ``fit``, ``predict`` and ``forward`` build an unbuilt model from their data."""
+        shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
+        if shape is None or len(shape) < 2:
+            raise ValueError(f"Sequential.build: input_shape is (batch, features...) with the "
+                             f"batch first (None for any), as in Keras; got {input_shape!r}")
+        if not self.layers:
+            raise ValueError("Sequential.build: the model has no layers yet; add them with "
+                             "model.add(layer) (or give Sequential(a, b, ...))")
+        self._build(blocks.sample_width(shape[1:], "Sequential.build"))
+
+    def _build(self, width):
+        """Build the lazy layers for samples of ``width``; a seeded model then
+        initialises every layer from its seed (the weights of the same model written
+        with every width)."""
+        if self.built:
+            blocks.output_width(self.layers, width)  # a width it cannot take: ValueError
+            if self.input_shape is None:  # a Flatten first: the first data fixes it (Keras)
+                self._input_shape = width
+            return
+        blocks.build_layers(self.layers, width)
+        self._input_shape = width
+        self.built = True
+        if self.seed is not None:
+            self._init_rng = np.random.default_rng(self.seed)
+            for layer in self.layers:
+                blocks.init_layer(layer, self._init_rng, self.dtype)
+        self._plan()
+
+    @property
+    def input_shape(self):
+        """One sample's shape (without the batch), when known: given to the model, set
+        by its first data, or fixed by its first layer (``Dense(40, ...)``: ``(40,)``)."""
+        width = self._input_shape if self._input_shape is not None else \
+            blocks.input_width(self.layers)
+        if width is None:
+            return None
+        return width if isinstance(width, tuple) else (width,)
+
+    def add(self, layer):
+        """Append ``layer`` (Keras's ``model.add``). Its width must fit the model's output;
+        a model with a seed initialises it from the seed's stream, so
+        ``Sequential(seed=0)`` and ``add`` give the weights of the model built at once."""
+        if not isinstance(layer, Layer):
+            raise ValueError(f"Sequential.add: layer must be an nncore layer; got "
+                             f"{type(layer).__name__}")
+        dtype = model_dtype(self.layers + [layer], self._dtype_arg)
+        width = blocks.output_width(self.layers, self._input_shape)
+        layer.output_features(width)  # a width it cannot take: ValueError, nothing changed
+        if not blocks.is_built(layer) and width is not None:
+            blocks.build_layers([layer], width)
+        if dtype != self.dtype:  # the first layer to name a dtype sets the model's
+            self.dtype = dtype
+            for old in self.layers:
+                blocks.init_layer(old, None, dtype)
+        blocks.init_layer(layer, self._init_rng, self.dtype)
+        layer.training = self.training
+        self.layers.append(layer)
+        self.built = all(blocks.is_built(layer) for layer in self.layers)
+        self._plan()
+        return self
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def __getitem__(self, index):
+        """``model[i]`` is layer ``i``; ``model[a:b]`` a Sequential of those layers (the
+        same layer objects, as PyTorch's slicing)."""
+        if isinstance(index, slice):
+            return Sequential(self.layers[index], dtype=self.dtype)
+        return self.layers[index]
 
     def activation_of(self, i):
         """``(activation, slope)`` that layer ``i`` applies in this model: a Dense's own or
@@ -148,6 +247,9 @@ class Sequential:
     def forward(self, x):
         """Output of the network for a batch ``x``: a new array, the caller's to keep
         (``[model.forward(b) for b in batches]`` keeps every batch's output)."""
+        if not self.built:
+            shape = np.shape(x)
+            self._build(blocks.sample_width(shape[1:] if len(shape) > 1 else shape))
         if self._hooks_seen != hook_generation():  # a hook came or went: re-plan
             self._plan()
         skip_head = self.logits_out  # the loss applies the last softmax/sigmoid itself
@@ -233,13 +335,26 @@ class Sequential:
         self._input_grad = bool(needed)
 
     def parameters(self):
-        """All trainable :class:`Parameter` objects, layer by layer."""
+        """All trainable :class:`Parameter` objects, layer by layer. ValueError before
+        the model is built (it has a ``Dense(units)`` whose input width is not known:
+        give ``input_shape``, call :meth:`build`, or fit/predict first)."""
+        self._check_built("parameters")
         return [p for layer in self.layers for p in layer.parameters()]
+
+    def _check_built(self, what):
+        if not self.built:
+            i = next(i for i, layer in enumerate(self.layers) if not blocks.is_built(layer))
+            raise ValueError(f"Sequential.{what}: the model is not built yet: layer "
+                             f"{self.layer_name(i)} ({self.layers[i]!r}) does not know its "
+                             "input width. Give Sequential(..., input_shape=(features,)), "
+                             "call model.build((None, features)), or fit/predict/forward "
+                             "first (Keras builds the same way)")
 
     def named_parameters(self):
         """``[("dense_0.w", Parameter), ...]``, named after :meth:`layer_name`."""
-        return [(f"{self.layer_name(i)}.{p.name}", p) for i, layer in enumerate(self.layers)
-                for p in layer.parameters()]
+        self._check_built("named_parameters")
+        return [(f"{self.layer_name(i)}.{name}", p) for i, layer in enumerate(self.layers)
+                for name, p in blocks.named_parameters_of(layer)]
 
     def grads(self):
         """The gradients of :meth:`parameters`, in the same order."""
@@ -277,7 +392,9 @@ class Sequential:
 
     def summary(self, print_fn=print):
         """A table of layers, output shapes and parameter counts, printed as Keras's
-        ``model.summary()`` prints it (once, also in a REPL: it returns None).
+        ``model.summary()`` prints it (once, also in a REPL: it returns None); the
+        layers of a Residual are listed under it, indented. ValueError before the model
+        is built (as Keras).
 
         Parameters
         ----------
@@ -285,16 +402,26 @@ class Sequential:
             Called once with the table's text. None prints nothing and returns the
             text instead: ``text = model.summary(print_fn=None)``.
         """
+        self._check_built("summary")
         rows = []
-        features = None
-        for i, layer in enumerate(self.layers):
-            features = layer.output_features(features)
-            kind = type(layer).__name__
-            if isinstance(layer, Dense):
-                kind += f"({layer.activation})" if layer.activation != "identity" else ""
-            note = " (fused into previous)" if self._skip[i] else ""
-            rows.append((self.layer_name(i), kind + note, f"(None, {features})",
-                         sum(p.size for p in layer.parameters())))
+
+        def walk(layers, width, depth, skip):
+            for i, layer in enumerate(layers):
+                width = layer.output_features(width)
+                kind = type(layer).__name__
+                if isinstance(layer, Dense):
+                    kind += f"({layer.activation})" if layer.activation != "identity" else ""
+                note = " (fused into previous)" if skip[i] else ""
+                name = self.layer_name(i) if depth == 0 else \
+                    layer.name or f"{type(layer).__name__.lower()}_{i}"
+                shape = "?" if width is None else \
+                    ", ".join(str(d) for d in (width if isinstance(width, tuple) else (width,)))
+                rows.append(("  " * depth + name, kind + note, f"(None, {shape})",
+                             sum(p.size for p in layer.parameters())))
+                if isinstance(layer, blocks.Residual):
+                    walk(layer.layers, width, depth + 1, [False] * len(layer.layers))
+
+        walk(self.layers, self._input_shape, 0, self._skip)
         w0 = max(len(r[0]) for r in rows + [("layer",)])
         w1 = max(len(r[1]) for r in rows + [("", "type")])
         lines = [f"{'layer':<{w0}}  {'type':<{w1}}  {'output shape':<14}  {'params':>10}"]
@@ -432,8 +559,9 @@ class Sequential:
 
     @classmethod
     def from_torch(cls, module, dtype=None):
-        """A model with the weights of a torch ``nn.Sequential`` of ``nn.Linear`` and
-        activations (:func:`nncore.interop.layers_from_torch`)."""
+        """A model with the weights of a torch ``nn.Sequential`` of ``nn.Linear``,
+        activations, ``nn.Dropout``, ``nn.Flatten`` and residual blocks
+        (:func:`nncore.interop.layers_from_torch`)."""
         from .interop import layers_from_torch
         layers, dtype = layers_from_torch(module, dtype)
         return cls(layers, dtype=dtype)

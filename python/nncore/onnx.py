@@ -73,7 +73,55 @@ class _Graph:
             return self.node("Where", [positive, x, scaled], act, output)
         if act == "softmax":
             return self.node("Softmax", [x], act, output, axis=-1)
+        if act in _COMPOSED:
+            y = _COMPOSED[act](self, x)
+            return self.node("Identity", [y], "identity", output) if output else y
         raise ValueError(f"to_onnx: activation {act!r} has no ONNX export")
+
+    def scalar(self, value, base="c"):
+        return self.const(np.array(value, self.dtype), base)
+
+    def gelu(self, x):
+        """0.5 x (1 + erf(x / sqrt 2)). onnxruntime has no float64 Erf: in a float64
+        graph the erf alone is taken in float32 (Cast around it), about 1e-7 relative."""
+        u = self.node("Mul", [x, self.scalar(1 / np.sqrt(2), "inv_sqrt2")], "mul")
+        if self.dtype == np.float64:
+            u = self.node("Cast", [u], "cast", to=self.onnx.TensorProto.FLOAT)
+            u = self.node("Erf", [u], "erf")
+            e = self.node("Cast", [u], "cast", to=self.elem)
+        else:
+            e = self.node("Erf", [u], "erf")
+        return self._half_x_one_plus(x, e)
+
+    def gelu_tanh(self, x):
+        """0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), PyTorch's approximate="tanh"."""
+        x3 = self.node("Mul", [self.node("Mul", [x, x], "mul"), x], "mul")
+        inner = self.node("Add", [x, self.node("Mul", [x3, self.scalar(0.044715)], "mul")],
+                          "add")
+        t = self.node("Tanh", [self.node("Mul", [inner, self.scalar(np.sqrt(2 / np.pi))],
+                                         "mul")], "tanh")
+        return self._half_x_one_plus(x, t)
+
+    def _half_x_one_plus(self, x, e):
+        one_plus = self.node("Add", [e, self.scalar(1.0, "one")], "add")
+        return self.node("Mul", [self.node("Mul", [x, one_plus], "mul"),
+                                 self.scalar(0.5, "half")], "mul")
+
+    def silu(self, x):
+        """x * sigmoid(x)."""
+        return self.node("Mul", [x, self.node("Sigmoid", [x], "sigmoid")], "mul")
+
+    def softplus(self, x):
+        """log(1 + exp(x)), x where x > 20 (nncore's and PyTorch's threshold): the
+        Softplus operator in float32 (equal there to float32 rounding); in float64, which
+        onnxruntime's Softplus does not take, Where(x > 20, x, Log(1 + Exp(min(x, 20))))."""
+        if self.dtype == np.float32:
+            return self.node("Softplus", [x], "softplus")
+        twenty = self.scalar(20.0, "twenty")
+        e = self.node("Exp", [self.node("Min", [x, twenty], "min")], "exp")
+        soft = self.node("Log", [self.node("Add", [e, self.scalar(1.0, "one")], "add")], "log")
+        return self.node("Where", [self.node("Greater", [x, twenty], "greater"), x, soft],
+                         "softplus")
 
     def dense(self, x, w, b, act, slope=0.01, output=None):
         y = self.node("MatMul", [x, self.const(np.asarray(w, self.dtype), "w")], "matmul")
@@ -91,7 +139,13 @@ class _Graph:
         return model
 
     def tensor(self, name, elem, cols):
-        return self.onnx.helper.make_tensor_value_info(name, elem, ["N", cols])
+        cols = list(cols) if isinstance(cols, tuple) else [cols]
+        return self.onnx.helper.make_tensor_value_info(name, elem, ["N", *cols])
+
+
+#: Activations exported as a formula of ONNX operators (a method of _Graph each).
+_COMPOSED = {"gelu": _Graph.gelu, "gelu_tanh": _Graph.gelu_tanh, "silu": _Graph.silu,
+             "softplus": _Graph.softplus}
 
 
 def _save(model, path):
@@ -106,13 +160,18 @@ def export(model, path=None, *, input_name="input", output_name="output"):
     Parameters
     ----------
     model : Sequential
-        Dense layers (any fused activation), activation layers (ReLU, Sigmoid, Tanh,
-        LeakyReLU, Identity, Softmax), LayerNorm (LayerNormalization) and BatchNorm1d (in
-        inference form: BatchNormalization with the running statistics).
+        Of Dense layers (any activation, fused or not), activation layers (ReLU,
+        Sigmoid, Tanh, LeakyReLU, Identity, Softmax over the last axis, GELU, SiLU,
+        Softplus), LayerNorm (LayerNormalization), BatchNorm1d (in inference form:
+        BatchNormalization with the running statistics), Dropout (the identity: the
+        graph is the model in eval mode, as ``predict``), Flatten and Residual blocks
+        (``Add`` of the block's input and its layers' output). Its input shape must be
+        known: a model that starts with Flatten or ``Dense(units)`` is exported once
+        built (``input_shape=``, or after a fit / predict).
     path : str or path-like, optional
         Also write the file there.
     input_name, output_name : str
-        The graph's input (``(N, in_features)``) and output (``(N, outputs)``).
+        The graph's input (``(N, *input_shape)``) and output (``(N, outputs)``).
 
     Returns
     -------
@@ -120,38 +179,25 @@ def export(model, path=None, *, input_name="input", output_name="output"):
         Checked by ``onnx.checker``; the network's outputs (no softmax added: what
         ``model.predict`` returns).
     """
-    from .layers import Dense
-    from .norms import BatchNorm1d, LayerNorm
+    shape = model.input_shape
+    if shape is None or not model.built:
+        raise ValueError("to_onnx: the model's input shape is not known (it starts with a "
+                         "Flatten, or a Dense(units) not built yet): give "
+                         "Sequential(..., input_shape=...), or fit/predict once first")
     g = _Graph(model.dtype)
     x = input_name
-    kept = [(i, layer) for i, layer in enumerate(model.layers) if not model._skip[i]]
-    if not isinstance(kept[0][1], (Dense, LayerNorm, BatchNorm1d)):
-        raise ValueError("to_onnx: the model must start with a Dense, LayerNorm or "
-                         "BatchNorm1d layer (its input width names the graph's input)")
-    features = None
-    for j, (i, layer) in enumerate(kept):
-        last = j == len(kept) - 1
-        out = output_name if last else None
-        if isinstance(layer, Dense):
-            act, slope = model.activation_of(i)
-            x = g.dense(x, layer.w.data, None if layer.b is None else layer.b.data, act, slope,
-                        out)
-        elif isinstance(layer, (LayerNorm, BatchNorm1d)):
-            x = _norm(g, layer, x, out)
-        elif layer.activation is not None:
-            if getattr(layer, "axis", -1) not in (-1, 1):
-                raise ValueError(f"to_onnx: layer {model.layer_name(i)} has axis "
-                                 f"{layer.axis}; only the last axis is exported")
-            x = g.activation(x, layer.activation, getattr(layer, "slope", 0.01), out)
-            if last and x != output_name:
-                x = g.node("Identity", [x], "identity", output_name)
-        else:
-            raise ValueError(f"to_onnx: layer {model.layer_name(i)} "
-                             f"({type(layer).__name__}) has no ONNX export")
+    features = shape[0] if len(shape) == 1 else shape
+    for i, layer in enumerate(model.layers):
+        if model._skip[i]:
+            continue
+        act, slope = model.activation_of(i) if _is_dense(layer) else (None, None)
+        x = _export_layer(g, layer, x, model.layer_name(i), act, slope)
         features = layer.output_features(features)
-    first = kept[0][1]
-    width = first.in_features if isinstance(first, Dense) else first.features
-    onnx_model = g.model([g.tensor(input_name, g.elem, width)],
+    if g.nodes and g.nodes[-1].output[0] == x:
+        g.nodes[-1].output[0] = output_name  # the last node names the graph's output
+    else:
+        g.node("Identity", [x], "identity", output_name)
+    onnx_model = g.model([g.tensor(input_name, g.elem, shape)],
                          [g.tensor(output_name, g.elem, features)],
                          "nncore.Sequential exported by nncore.onnx")
     return _save(onnx_model, path)
@@ -182,6 +228,42 @@ def _norm(g, layer, x, output=None):
                  "std")
     scaled = g.node("Mul", [g.node("Div", [centred, std], "normalised"), scale], "scaled")
     return g.node("Add", [scaled, shift], "batch_norm", output)
+
+
+def _is_dense(layer):
+    from .layers import Dense
+    return isinstance(layer, Dense)
+
+
+def _export_layer(g, layer, x, where, act=None, slope=None):
+    """Nodes computing ``layer`` on ``x`` (the name of a tensor); returns the name of its
+    output. ``act``/``slope``: the activation a model fused into a Dense. One branch per
+    kind of layer."""
+    from .blocks import Flatten, Residual
+    from .dropout import Dropout
+    from .norms import BatchNorm1d, LayerNorm
+    if _is_dense(layer):
+        if act is None:
+            act, slope = layer.activation, layer.slope
+        return g.dense(x, layer.w.data, None if layer.b is None else layer.b.data, act,
+                       slope)
+    if isinstance(layer, Dropout):  # the identity in eval mode, which the graph is
+        return x
+    if isinstance(layer, (LayerNorm, BatchNorm1d)):
+        return _norm(g, layer, x)
+    if isinstance(layer, Flatten):
+        return g.node("Flatten", [x], "flatten", axis=1)
+    if isinstance(layer, Residual):
+        h = x
+        for j, inner in enumerate(layer.layers):
+            h = _export_layer(g, inner, h, f"{where}.{j}")
+        return g.node("Add", [x, h], "residual")
+    if layer.activation is not None:
+        if getattr(layer, "axis", -1) not in (-1, 1):
+            raise ValueError(f"to_onnx: layer {where} has axis {layer.axis}; only the last "
+                             "axis is exported")
+        return g.activation(x, layer.activation, getattr(layer, "slope", 0.01))
+    raise ValueError(f"to_onnx: layer {where} ({type(layer).__name__}) has no ONNX export")
 
 
 def export_estimator(est, path=None):

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import layers as L
 from . import losses as losses_mod
+from .blocks import Flatten, Residual, input_width
 from .dropout import Dropout
 from .norms import NORM_LAYERS
 from .optim import OPTIMIZERS
@@ -26,7 +27,8 @@ __all__ = ["save", "load", "FORMAT_VERSION", "ModelFileError"]
 
 FORMAT = "nncore.model"
 FORMAT_VERSION = 1
-_LAYERS = {"Dense": L.Dense, "Dropout": Dropout, **NORM_LAYERS,
+_LAYERS = {"Dense": L.Dense, "Dropout": Dropout, "Residual": Residual, "Flatten": Flatten,
+           **NORM_LAYERS,
            **{cls.__name__: cls for cls in L.ACTIVATION_LAYERS.values()}}
 
 
@@ -68,19 +70,7 @@ def save(model, path):
         raise IsADirectoryError(f"nncore.save: cannot write {path}: it is a folder; give a "
                                 "file name")
     arrays = {}
-    layers = []
-    for i, layer in enumerate(model.layers):
-        names = []
-        for p in layer.parameters():
-            key = f"layer{i}.{p.name}"
-            arrays[key] = p.data
-            names.append(key)
-        spec = {"type": type(layer).__name__, "name": layer.name,
-                "config": layer.get_config(), "params": names}
-        if hasattr(layer, "buffers"):  # running statistics (BatchNorm1d)
-            spec["buffers"] = {k: f"layer{i}.{k}" for k in layer.buffers()}
-            arrays.update({f"layer{i}.{k}": v for k, v in layer.buffers().items()})
-        layers.append(spec)
+    layers = [_layer_spec(layer, f"layer{i}", arrays) for i, layer in enumerate(model.layers)]
     opt = None
     if model.optimizer is not None and model.optimizer.bound:
         state = {}
@@ -96,6 +86,8 @@ def save(model, path):
             "seed": model.seed if isinstance(model.seed, (int, np.integer)) and
             not isinstance(model.seed, bool) else None,
             "fits": int(getattr(model, "fits", 0))}
+    if model.input_shape is not None and input_width(model.layers) is None:
+        meta["input_shape"] = model.input_shape  # one the layers cannot tell (Flatten first)
     arrays["__nncore__"] = np.array(json.dumps(meta))
     fd, tmp = tempfile.mkstemp(prefix=".nncore-", suffix=".tmp", dir=folder)
     try:
@@ -109,6 +101,56 @@ def save(model, path):
             os.unlink(tmp)
         raise
     return path
+
+
+def _layer_spec(layer, key, arrays):
+    """A layer's description (type, name, config, the keys of its arrays, which go into
+    ``arrays``); a Residual's layers are described inside it (``"layers"``, keys
+    ``layer1.0.w``). A ``Dense(units)`` not built yet is saved with ``in_features``
+    None and no arrays, and is loaded the same."""
+    spec = {"type": type(layer).__name__, "name": layer.name, "config": layer.get_config(),
+            "params": []}
+    if isinstance(layer, Residual):
+        spec["layers"] = [_layer_spec(child, f"{key}.{j}", arrays)
+                          for j, child in enumerate(layer.layers)]
+        return spec
+    if isinstance(layer, L.Dense) and layer.in_features is None:
+        return spec
+    for p in layer.parameters():
+        arrays[f"{key}.{p.name}"] = p.data
+        spec["params"].append(f"{key}.{p.name}")
+    if hasattr(layer, "buffers"):  # running statistics (BatchNorm1d)
+        spec["buffers"] = {k: f"{key}.{k}" for k in layer.buffers()}
+        arrays.update({f"{key}.{k}": v for k, v in layer.buffers().items()})
+    return spec
+
+
+def _layer_from_spec(spec, data, dtype, path):
+    """The layer a :func:`_layer_spec` describes, with its arrays from ``data``."""
+    cls = _LAYERS.get(spec["type"])
+    if cls is None:
+        _fail(path, f"unknown layer type {spec['type']!r}")
+    config = dict(spec["config"])
+    if cls is L.Dense or cls in NORM_LAYERS.values():
+        config["dtype"] = dtype
+    if cls is Residual:
+        return Residual(*[_layer_from_spec(child, data, dtype, path)
+                          for child in spec["layers"]], name=spec.get("name"))
+    layer = cls(**config, name=spec.get("name"))
+    params = [] if isinstance(layer, L.Dense) and layer.in_features is None else \
+        layer.parameters()
+    if len(params) != len(spec["params"]):
+        _fail(path, f"layer {spec['type']} lists {len(spec['params'])} arrays; "
+                    f"expected {len(params)}")
+    for p, key in zip(params, spec["params"]):
+        arr = data.get(key)
+        if arr is None or arr.shape != p.shape or arr.dtype != p.dtype:
+            got = None if arr is None else (arr.shape, str(arr.dtype))
+            _fail(path, f"array {key!r} should be {p.shape} {p.dtype}; got {got}")
+        p.data[...] = arr
+    if spec.get("buffers"):
+        layer.load_buffers({k: data[k2] for k, k2 in spec["buffers"].items()})
+    return layer
 
 
 def _fail(path, why):
@@ -177,29 +219,8 @@ def load(path, model_class):
         _fail(path, f"it was written in format version {version!r} by a newer nncore; this "
                     f"version reads up to {FORMAT_VERSION}")
     try:
-        layers = []
-        for spec in meta["layers"]:
-            cls = _LAYERS.get(spec["type"])
-            if cls is None:
-                _fail(path, f"unknown layer type {spec['type']!r}")
-            config = dict(spec["config"])
-            if cls is L.Dense or cls in NORM_LAYERS.values():
-                config["dtype"] = meta["dtype"]
-            layer = cls(**config, name=spec.get("name"))
-            params = layer.parameters()
-            if len(params) != len(spec["params"]):
-                _fail(path, f"layer {spec['type']} lists {len(spec['params'])} arrays; "
-                            f"expected {len(params)}")
-            for p, key in zip(params, spec["params"]):
-                arr = data.get(key)
-                if arr is None or arr.shape != p.shape or arr.dtype != p.dtype:
-                    got = None if arr is None else (arr.shape, str(arr.dtype))
-                    _fail(path, f"array {key!r} should be {p.shape} {p.dtype}; got {got}")
-                p.data[...] = arr
-            if spec.get("buffers"):
-                layer.load_buffers({k: data[key] for k, key in spec["buffers"].items()})
-            layers.append(layer)
-        model = model_class(layers, dtype=meta["dtype"])
+        layers = [_layer_from_spec(spec, data, meta["dtype"], path) for spec in meta["layers"]]
+        model = model_class(layers, dtype=meta["dtype"], input_shape=meta.get("input_shape"))
         # the seed and fit count go on the model after it is built (a seed given to
         # the constructor would re-initialise the weights): its next fit is the one the
         # saved model would have run

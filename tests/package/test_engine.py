@@ -413,3 +413,45 @@ def test_batch_norm_with_a_last_batch_of_one_row_says_so():
     with pytest.raises(ValueError, match="engine='native' cannot run.*batch of one row"):
         m.fit(x, x[:, 0], loss="mse", batch_size=8, epochs=1, verbose=0, engine="native")
 
+
+
+BLOCK_MODELS = {
+    "mnist1d": lambda: [nc.Dense(8, 16, "relu"), nc.Residual(nc.Dense(16, 16, "relu")),
+                        nc.Dense(16, 3)],
+    "first_nested": lambda: [nc.Residual(nc.Dense(8, 8), nc.Tanh(),
+                                         nc.Residual(nc.Dense(8, 8, "sigmoid"),
+                                                     nc.Dropout(0.2))),
+                             nc.Dense(8, 3, "softmax")],
+    "flatten_norms": lambda: [nc.Flatten(), nc.Dense(8, 12), nc.BatchNorm1d(12), nc.ReLU(),
+                              nc.Residual(nc.LayerNorm(12), nc.Dense(12, 12, "leaky_relu")),
+                              nc.Dense(3)],
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("name", sorted(BLOCK_MODELS))
+def test_residual_and_flatten_train_natively_bitwise_as_python(name, threads, dtype):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((70, 8))
+    if name == "flatten_norms":
+        x = x.reshape(70, 2, 4)
+    y = rng.integers(0, 3, 70)
+    runs = {}
+    for engine in ("python", "native"):
+        m = nc.Sequential(*BLOCK_MODELS[name](), seed=3, dtype=dtype)
+        with nc.threads(threads):
+            h = m.fit(x, y, loss="cross_entropy", optimizer=nc.Adam(lr=0.01), epochs=3,
+                      batch_size=16, seed=0, verbose=0, validation_split=0.2, health=True,
+                      engine=engine)
+        assert h.engine == engine
+        runs[engine] = (h.history, h.health, m.get_weights(), m.predict(x))
+    (hp, healthp, wp, pp), (hn, healthn, wn, pn) = runs["python"], runs["native"]
+    assert {k: v for k, v in hp.items() if k != "epoch_time"} == \
+        {k: v for k, v in hn.items() if k != "epoch_time"}
+    top_dense = {"mnist1d": {"dense_0", "dense_2"}, "first_nested": {"dense_1"},
+                 "flatten_norms": {"dense_1", "dense_5"}}[name]  # not those inside a block
+    assert healthp == healthn and set(healthp) == top_dense
+    for a, b in zip(wp, wn):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(pp, pn)

@@ -236,8 +236,8 @@ def test_layer_errors():
         nc.Dense(2, 2, use_bias=False).set_weights(np.ones((2, 2)), np.ones(2))
     with pytest.raises(ValueError, match="slope"):
         nc.LeakyReLU(-1.0)
-    with pytest.raises(ValueError, match="layers"):
-        nc.Sequential([])
+    with pytest.raises(ValueError, match="no layers yet; add them"):
+        nc.Sequential([]).predict(np.ones((1, 2)))  # Sequential() is a model to add() to
     with pytest.raises(ValueError, match="layers"):
         nc.Sequential([nc.Dense(2, 2), "relu"])
 

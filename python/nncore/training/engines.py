@@ -12,6 +12,7 @@ optimiser and layer kinds the trainer knows; nothing is listed twice."""
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -72,16 +73,45 @@ def _native_kind(layer):
     return None
 
 
+class _Item(NamedTuple):
+    """One entry of the trainer's plan: ``layer`` run as ``kind`` (see
+    :func:`_native_kind`; "residual_begin"/"residual_end" for the two ends of a Residual)
+    with ``activation`` and ``slope`` (a Dense: its own or the one fused into it), named
+    ``where``; ``top``: one of the model's own layers (not inside a block)."""
+    layer: object
+    kind: str | None
+    activation: str | None
+    slope: float
+    where: str
+    top: bool
+
+
 def _native_steps(model, loss_fn):
-    """``(step, activation, slope)`` for each step the trainer runs: the model's plan,
-    with a last softmax/sigmoid that ``loss_fn`` applies itself left out as the python
-    engine leaves it out (``model.logits_head``; a Dense head runs as identity)."""
+    """The trainer's plan (:class:`_Item` s): the model's steps, a Residual opened into its
+    begin, its layers (each its own step, as the block runs them) and its end, a Flatten
+    left out (the trainer gets the rows flattened), and a last softmax/sigmoid that
+    ``loss_fn`` applies itself left out as the python engine leaves it out
+    (``model.logits_head``; a Dense head runs as identity)."""
+    from ..blocks import Flatten, Residual
+
+    def expand(layer, act, slope, where, top):
+        if isinstance(layer, Flatten):
+            return []
+        if isinstance(layer, Residual):
+            inner = [item for j, child in enumerate(layer.layers)
+                     for item in expand(child, getattr(child, "activation", None),
+                                        getattr(child, "slope", 0.0), f"{where}.{j}", False)]
+            return [_Item(layer, "residual_begin", None, 0.0, where, top), *inner,
+                    _Item(layer, "residual_end", None, 0.0, where, top)]
+        return [_Item(layer, _native_kind(layer), act, slope, where, top)]
+
     steps = [(step, *model.activation_of(step.index)) for step in model.steps]
     if model.logits_head(loss_fn):
         step, _, slope = steps[-1]
         steps[-1:] = [(step, "identity", slope)] if _native_kind(step.layer) == "dense" \
             else []
-    return steps
+    return [item for step, act, slope in steps
+            for item in expand(step.layer, act, slope, model.layer_name(step.index), True)]
 
 
 def _counter(layer):
@@ -112,20 +142,18 @@ def native_unsupported(model, run):
         return "no training rows"
     if model.has_hooks():  # also brings the plan up to date
         return "a layer has hooks (they run in Python)"
-    for step, act, _ in _native_steps(model, run.loss_fn):
-        i, layer = step.index, step.layer
-        kind = _native_kind(layer)
+    for layer, kind, act, _, where, _ in _native_steps(model, run.loss_fn):
         if kind is None:
-            return f"layer {model.layer_name(i)} ({type(layer).__name__}) has no native op"
+            return f"layer {where} ({type(layer).__name__}) has no native op"
         if any(p.dtype != model.dtype for p in layer.parameters()):
-            return f"layer {model.layer_name(i)} is not {model.dtype.name}"
+            return f"layer {where} is not {model.dtype.name}"
         if kind == "batch_norm":
             rows = min(run.batch_size, run.n)
             if rows < 2 or run.n % run.batch_size == 1:
-                return f"layer {model.layer_name(i)} (BatchNorm1d) would get a batch of one row"
+                return f"layer {where} (BatchNorm1d) would get a batch of one row"
         if kind == "dense" and act not in FUSABLE:
-            return f"layer {model.layer_name(i)} has a {layer.activation} activation (no " \
-                   "native op in the engine)"
+            return f"layer {where} has a {layer.activation} activation (no native op in " \
+                   "the engine)"
     loss_fn = run.loss_fn
     if native_loss(loss_fn) is None or loss_fn.reduction != "mean":
         return f"the loss {loss_fn!r} is not native (mse, bce_with_logits, cross_entropy, " \
@@ -183,17 +211,20 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None):
     an unknown or misspelt field is a ValueError there): the model's plan, the data, the
     loss, the optimiser with its state, and ``schedule`` (:func:`_schedule_spec`)."""
     opt = run.optimizer
-    layers = []
-    for step, act, slope in _native_steps(model, run.loss_fn):
-        layer = step.layer
-        kind = _native_kind(layer)
+    layers, begins = [], []
+    for layer, kind, act, slope, _, top in _native_steps(model, run.loss_fn):
         if kind == "dense":
             gb = layer.b.grad if layer.b is not None else layer._gb_scratch
             layers.append({"kind": "dense", "w": layer.w.data,
                            "b": None if layer.b is None else layer.b.data,
                            "grad_w": layer.w.grad, "grad_b": gb, "in": layer.in_features,
                            "out": layer.out_features, "activation": act,
-                           "slope": float(slope)})
+                           "slope": float(slope), "health": top})
+        elif kind == "residual_begin":
+            begins.append(len(layers))
+            layers.append({"kind": kind})
+        elif kind == "residual_end":
+            layers.append({"kind": kind, "begin": begins.pop()})
         elif kind == "dropout":
             layers.append({"kind": "dropout", "p": layer.p, "seed": layer.seed,
                            "calls": layer.calls})
@@ -231,8 +262,9 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None):
                  for k, key in enumerate(states)}}
              for p, st, d in zip(opt.params, opt.state, decays)]
     return {
-        "dtype": model.dtype.name, "x": np.ascontiguousarray(run.x), "n": run.n,
-        "features": run.x.shape[1], "layers": layers, "loss": loss, "targets": targets,
+        # rows flattened: what a first Flatten does (elementwise layers before it alike)
+        "dtype": model.dtype.name, "x": np.ascontiguousarray(run.x).reshape(len(run.x), -1),
+        "n": run.n, "features": int(np.prod(run.x.shape[1:])), "layers": layers, "loss": loss, "targets": targets,
         "huber_delta": float(getattr(run.loss_fn, "delta", 1.0)),
         "target_cols": 1 if loss == "ce_labels" else out, "classes": out,
         "weights": None if run.weights is None else np.ascontiguousarray(run.weights),
@@ -346,7 +378,7 @@ class NativeEngine:
         self.bulk = not self.per_epoch and verbose == 0
         # the layers in plan order: Dropout's call counts and BatchNorm1d's batch counts go
         # in and come back (Trainer.counters)
-        self.plan = [s.layer for s, _, _ in _native_steps(model, run.loss_fn)]
+        self.plan = [item.layer for item in _native_steps(model, run.loss_fn)]
         # Each epoch's order is rng.permutation(rows), drawn here as the python engine
         # draws it; orders drawn ahead wait in self.orders with the generator state from
         # before them, so that close() can give back what no epoch used.

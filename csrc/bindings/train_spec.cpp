@@ -247,6 +247,7 @@ TrainSpec<T> train_spec(const py::dict& spec, py::list& keep) {
     s.clip_norm = a.get<double>("clip_norm");
     s.clip_value = a.get<double>("clip_value");
     s.health = a.get<bool>("health", false);
+    s.keep_outputs = a.get<bool>("keep_outputs", false);
     SpecReader sch(a["schedule"], "the schedule");
     s.schedule.kind = schedule_arg(sch.get<std::string>("kind"));
     s.schedule.base_lr = sch.get<double>("base_lr");

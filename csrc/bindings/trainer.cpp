@@ -30,6 +30,7 @@ public:
     virtual py::dict run(std::int64_t max_epochs, double seconds, double lr,
                          py::handle orders) = 0;
     virtual std::vector<std::int64_t> counters() const = 0;
+    virtual py::array epoch_outputs() const = 0;
     virtual void set_counters(const std::vector<std::int64_t>& counts) = 0;
     virtual std::int64_t optimizer_steps() const = 0;
     virtual py::array_t<std::int64_t> batch_rows() const = 0;
@@ -130,6 +131,13 @@ public:
     }
 
     std::vector<std::int64_t> counters() const override { return trainer_->counters(); }
+    py::array epoch_outputs() const override {
+        const auto& v = trainer_->epoch_outputs();
+        const py::ssize_t w = trainer_->output_width();
+        py::array_t<T> out({static_cast<py::ssize_t>(w ? v.size() / w : 0), w});
+        std::copy(v.begin(), v.end(), out.mutable_data());
+        return out;
+    }
     void set_counters(const std::vector<std::int64_t>& counts) override {
         trainer_->set_counters(counts);
     }
@@ -205,6 +213,8 @@ void register_trainer(py::module_& m) {
              "Each layer's count in plan order: Dropout masks drawn, BatchNorm1d batches "
              "tracked, else 0.")
         .def("set_counters", &TrainerBase::set_counters, "counts"_a)
+        .def("epoch_outputs", &TrainerBase::epoch_outputs,
+             "The last finished epoch's outputs in batch order (spec keep_outputs).")
         .def("batch_rows", &TrainerBase::batch_rows)
         .def("set_data", &TrainerBase::set_data, "x"_a, "targets"_a, "weights"_a)
         .def_property("optimizer_steps", &TrainerBase::optimizer_steps,

@@ -103,6 +103,9 @@ Trainer<T>::Trainer(TrainSpec<T> spec) : s_(std::move(spec)) {
     NNCORE_CHECK(s_.loss == TrainLoss::ce_labels || width == s_.target_cols, fn,
                  ": targets have ", s_.target_cols, " columns; the model gives ", width);
     grad_out_.resize(static_cast<std::size_t>(bs * width));
+    NNCORE_CHECK(!s_.keep_outputs || s_.world_size == 1, fn,
+                 ": outputs are kept for one process only");
+    if (s_.keep_outputs) epoch_out_.resize(static_cast<std::size_t>(total * width));
     for (const auto& slot : s_.slots) {
         grad_ptrs_.push_back(const_cast<T*>(slot.grad));  // the trainer's own buffers
         grad_sizes_.push_back(slot.n);
@@ -188,6 +191,11 @@ double Trainer<T>::step(index_t step, int nthreads, std::int64_t* correct) {
     double v = 0;
     if (rows > 0) {
         v = forward_loss(rows, nthreads, correct);
+        if (s_.keep_outputs) {  // metrics: this batch's outputs, at its place in the epoch
+            const index_t w = widths_.back();
+            const T* out = outputs_.back().data();
+            std::copy(out, out + rows * w, epoch_out_.data() + begin * w);
+        }
         if (!std::isfinite(v) && s_.stop_on_nonfinite && s_.world_size == 1) return v;
         if (s_.world_size > 1) v *= share(begin, batch, idx, rows);
         backward(rows, nthreads);

@@ -96,6 +96,10 @@ struct TrainSpec {
     // fit(..., health=True): after every update, each Dense layer's core layer_health
     // (core/health.h), summed over the epoch's steps as nncore.GradientHealth sums them.
     bool health = false;
+    // fit(metrics=...): keep every step's output rows for the epoch, in batch order
+    // (epoch_outputs()), so that Python updates the metrics batch by batch from them as
+    // the python engine does.
+    bool keep_outputs = false;
     ScheduleSpec schedule;
 
     // Data-parallel training: this rank computes rows [B*rank/P, B*(rank+1)/P) of every
@@ -159,6 +163,9 @@ public:
     std::vector<std::int64_t> counters() const;
     // Sets them (a Python forward in training mode draws masks and tracks batches too).
     void set_counters(const std::vector<std::int64_t>& counts);
+    // keep_outputs: the last finished epoch's outputs, (rows, outputs) in batch order.
+    const std::vector<T>& epoch_outputs() const noexcept { return epoch_out_; }
+    index_t output_width() const noexcept { return widths_.empty() ? 0 : widths_.back(); }
     // Rows of the current (or last) batch, in the order they were gathered (sharded: the
     // rows of it this rank holds, as local row numbers).
     std::vector<std::int64_t> batch_rows() const;
@@ -198,6 +205,7 @@ private:
     std::vector<std::vector<T>> stat_mean_, stat_rstd_;     // per layer (norms)
     std::vector<std::vector<T>> prev_;  // health: each layer's weights before the step
     std::vector<double> health_;        // health: the epoch's sums, 5 per Dense layer
+    std::vector<T> epoch_out_;          // keep_outputs: the epoch's outputs
     std::vector<index_t> widths_;  // outputs per row of each layer
     std::vector<T*> grad_ptrs_;       // the slots' gradients and sizes, for clipping
     std::vector<index_t> grad_sizes_;

@@ -455,3 +455,23 @@ def test_residual_and_flatten_train_natively_bitwise_as_python(name, threads, dt
     for a, b in zip(wp, wn):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(pp, pn)
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_metrics_are_gathered_natively_as_python(shuffle):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((90, 6))
+    y = rng.integers(0, 3, 90)
+    w = rng.random(90)
+    runs = {}
+    for engine in ("python", "native"):
+        m = nc.Sequential([nc.Dense(6, 10, "relu"), nc.Dense(10, 3)], seed=2)
+        h = m.fit(x, y, loss="cross_entropy", optimizer=nc.SGD(lr=0.1), epochs=3,
+                  batch_size=16, seed=0, verbose=0, shuffle=shuffle, sample_weight=w,
+                  metrics=["accuracy", "f1", "auc", "top_k_accuracy", "precision"],
+                  validation_split=0.2, engine=engine)
+        assert h.engine == engine
+        runs[engine] = {k: v for k, v in h.history.items() if k != "epoch_time"}
+    assert runs["python"] == runs["native"]
+    assert list(runs["python"]) == list(runs["native"])  # the same columns, in order
+    assert {"f1", "val_f1", "auc", "val_auc", "learning_rate"} <= set(runs["native"])

@@ -166,8 +166,8 @@ def native_unsupported(model, run):
         return "parameter groups are not native yet"
     if getattr(loss_fn, "weight", None) is not None or getattr(loss_fn, "label_smoothing", 0):
         return "cross-entropy weight and label_smoothing are not native yet"
-    if run.batch_schedule is not None or run.metrics:
-        return "per-batch schedules and metrics beyond loss/accuracy are not native yet"
+    if run.batch_schedule is not None:
+        return "per-batch schedules are not native yet"
     for c in run.callbacks:
         if c is run.health_cb:  # health=True: the native loop gathers it
             continue
@@ -246,6 +246,7 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None):
             layers.append({"kind": "activation", "activation": layer.activation,
                            "slope": float(getattr(layer, "slope", 0.0))})
     y = run.y
+    width = int(np.prod(run.x.shape[1:]))
     loss = native_loss(run.loss_fn)
     if loss == "cross_entropy":
         loss = "ce_labels" if y.ndim == 1 else "ce_probs"
@@ -263,8 +264,8 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None):
              for p, st, d in zip(opt.params, opt.state, decays)]
     return {
         # rows flattened: what a first Flatten does (elementwise layers before it alike)
-        "dtype": model.dtype.name, "x": np.ascontiguousarray(run.x).reshape(len(run.x), -1),
-        "n": run.n, "features": int(np.prod(run.x.shape[1:])), "layers": layers, "loss": loss, "targets": targets,
+        "dtype": model.dtype.name, "x": np.ascontiguousarray(run.x).reshape(len(run.x), width),
+        "n": run.n, "features": width, "layers": layers, "loss": loss, "targets": targets,
         "huber_delta": float(getattr(run.loss_fn, "delta", 1.0)),
         "target_cols": 1 if loss == "ce_labels" else out, "classes": out,
         "weights": None if run.weights is None else np.ascontiguousarray(run.weights),
@@ -277,6 +278,7 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None):
                                  "eta_min": 0.0, "step_size": 1, "t_max": 1},
         "optimizer_steps": opt.steps,
         "health": run.health_cb is not None,
+        "keep_outputs": bool(run.metrics),
         # data-parallel runs add "rank", "world_size" and "grad_hook" (see train.h)
         **run.native_spec}
 
@@ -374,7 +376,7 @@ class NativeEngine:
         schedule = _schedule_spec(lr_scheduler, run.optimizer)
         # Epochs run back to back in one call only when nothing happens between them.
         self.per_epoch = one_epoch or bool(run.callbacks) or run.x_val is not None or \
-            schedule is None
+            schedule is None or bool(run.metrics)
         self.bulk = not self.per_epoch and verbose == 0
         # the layers in plan order: Dropout's call counts and BatchNorm1d's batch counts go
         # in and come back (Trainer.counters)
@@ -384,6 +386,7 @@ class NativeEngine:
         # before them, so that close() can give back what no epoch used.
         self.rows = run.native_spec.get("global_n") or run.n
         self.orders = []
+        self.order = None if shuffle else np.arange(self.rows)  # the epoch under way's
         self.trainer = _core._Trainer(trainer_spec(model, run, shuffle, stop_on_nonfinite,
                                                    schedule))
         self.step_in_epoch = self.trainer_step = 0
@@ -405,6 +408,8 @@ class NativeEngine:
         columns = {"loss": res["loss"]}
         if run.loss_fn.classification:
             columns["accuracy"] = res["accuracy"]
+        if run.metrics and res["loss"]:  # one epoch a call: its metrics, batch by batch
+            columns.update({k: [v] for k, v in self._epoch_metrics().items()})
         columns["epoch_time"] = res["seconds"]
         columns["lr"] = res["lr"]
         if self.bulk:  # many epochs, nothing between them: columns straight to History
@@ -425,6 +430,18 @@ class NativeEngine:
                 self.bar.close(loss=res["running_loss"], interrupted=True)
                 return records, (res["epoch"], self.step_in_epoch)
         return records, None
+
+    def _epoch_metrics(self):
+        """The metrics of the epoch just finished, updated batch by batch from the outputs
+        the engine kept, as the python engine updates them after each step."""
+        run = self.run_
+        out, bs, metrics = self.trainer.epoch_outputs(), run.batch_size, run.metrics
+        metrics.reset()
+        for step in range(run.steps):
+            rows = self.order[step * bs:(step + 1) * bs]
+            metrics.update(out[step * bs:(step + 1) * bs], run.y[rows],
+                           None if run.weights is None else run.weights[rows])
+        return metrics.result()
 
     def step(self, rows):
         """One step on ``rows`` of the run (``train_on_batch``; a trainer made without
@@ -449,6 +466,8 @@ class NativeEngine:
         self.trainer.optimizer_steps = self.run_.optimizer.steps
         self.trainer.set_counters([_counter(layer) for layer in self.plan])
         res = self.trainer.run(max_epochs, seconds, lr, orders)
+        if res["orders_used"]:
+            self.order = self.orders[res["orders_used"] - 1][1]
         del self.orders[:res["orders_used"]]
         self.trainer_step = res["step"]
         self.run_.optimizer.steps = self.trainer.optimizer_steps

@@ -95,6 +95,30 @@ private:
 };
 
 template <class T>
+void read_options(py::handle options, TrainSpec<T>& s) {
+    SpecReader o(options, "the optimizer options");
+    if (s.optimizer == TrainOptimizer::sgd) {
+        s.sgd.momentum = o.get<double>("momentum");
+        s.sgd.dampening = o.get<double>("dampening");
+        s.sgd.weight_decay = o.get<double>("weight_decay");
+        s.sgd.nesterov = o.get<bool>("nesterov");
+    } else if (s.optimizer == TrainOptimizer::adam) {
+        s.adam.beta1 = o.get<double>("beta1");
+        s.adam.beta2 = o.get<double>("beta2");
+        s.adam.eps = o.get<double>("eps");
+        s.adam.weight_decay = o.get<double>("weight_decay");
+        s.adam.decoupled = o.get<bool>("decoupled");
+    } else {
+        s.rmsprop.alpha = o.get<double>("alpha");
+        s.rmsprop.eps = o.get<double>("eps");
+        s.rmsprop.weight_decay = o.get<double>("weight_decay");
+        s.rmsprop.momentum = o.get<double>("momentum");
+        s.rmsprop.centered = o.get<bool>("centered");
+    }
+    o.finish();
+}
+
+template <class T>
 TrainSpec<T> train_spec(const py::dict& spec, py::list& keep) {
     SpecReader a(spec, "the spec");
     TrainSpec<T> s;
@@ -112,7 +136,12 @@ TrainSpec<T> train_spec(const py::dict& spec, py::list& keep) {
             L.kind = kind == "dense" ? TrainLayerKind::dense : TrainLayerKind::activation;
             L.act = parse_activation(d.get<std::string>("activation"), "Trainer");
             L.slope = static_cast<T>(d.get<double>("slope"));
-            if (L.kind == TrainLayerKind::dense) L.health = d.get<bool>("health");
+            if (L.kind == TrainLayerKind::dense) {
+                L.health = d.get<bool>("health");
+                L.post_softmax = d.get<bool>("post_softmax");
+            }
+        } else if (kind == "softmax") {
+            L.kind = TrainLayerKind::softmax;
         } else if (kind == "residual_begin") {
             L.kind = TrainLayerKind::residual_begin;
         } else if (kind == "residual_end") {
@@ -152,7 +181,8 @@ TrainSpec<T> train_spec(const py::dict& spec, py::list& keep) {
             }
         } else {
             fail("Trainer: a layer's kind must be 'dense', 'activation', 'dropout', "
-                 "'layer_norm', 'batch_norm', 'residual_begin' or 'residual_end'; got '",
+                 "'layer_norm', 'batch_norm', 'residual_begin', 'residual_end' or "
+                 "'softmax'; got '",
                  kind, "'");
         }
         if (L.kind == TrainLayerKind::dense) {
@@ -195,26 +225,7 @@ TrainSpec<T> train_spec(const py::dict& spec, py::list& keep) {
                  "Trainer: optimizer must be 'sgd', 'adam' or 'rmsprop'; got '", opt, "'");
     s.optimizer = opt == "sgd" ? TrainOptimizer::sgd
                 : opt == "adam" ? TrainOptimizer::adam : TrainOptimizer::rmsprop;
-    SpecReader o(a["options"], "the optimizer options");
-    if (s.optimizer == TrainOptimizer::sgd) {
-        s.sgd.momentum = o.get<double>("momentum");
-        s.sgd.dampening = o.get<double>("dampening");
-        s.sgd.weight_decay = o.get<double>("weight_decay");
-        s.sgd.nesterov = o.get<bool>("nesterov");
-    } else if (s.optimizer == TrainOptimizer::adam) {
-        s.adam.beta1 = o.get<double>("beta1");
-        s.adam.beta2 = o.get<double>("beta2");
-        s.adam.eps = o.get<double>("eps");
-        s.adam.weight_decay = o.get<double>("weight_decay");
-        s.adam.decoupled = o.get<bool>("decoupled");
-    } else {
-        s.rmsprop.alpha = o.get<double>("alpha");
-        s.rmsprop.eps = o.get<double>("eps");
-        s.rmsprop.weight_decay = o.get<double>("weight_decay");
-        s.rmsprop.momentum = o.get<double>("momentum");
-        s.rmsprop.centered = o.get<bool>("centered");
-    }
-    o.finish();
+    read_options(a["options"], s);
     // The optimiser's slots: every parameter with its gradient and state buffers
     // (state1/2/3 as core/optim_all.h's ParamSlot; None where unused) and decay flag.
     auto params = a.get<py::list>("params");
@@ -272,6 +283,8 @@ template float* buffer<float>(py::handle, std::int64_t, const char*, bool, py::l
 template double* buffer<double>(py::handle, std::int64_t, const char*, bool, py::list&);
 template std::int64_t* buffer<std::int64_t>(py::handle, std::int64_t, const char*, bool,
                                             py::list&);
+template void read_options<float>(py::handle, TrainSpec<float>&);
+template void read_options<double>(py::handle, TrainSpec<double>&);
 template TrainSpec<float> train_spec<float>(const py::dict&, py::list&);
 template TrainSpec<double> train_spec<double>(const py::dict&, py::list&);
 

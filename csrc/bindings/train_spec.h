@@ -24,4 +24,9 @@ T* buffer(py::handle obj, std::int64_t size, const char* name, bool writeable,
 template <class T>
 TrainSpec<T> train_spec(const py::dict& a, py::list& keep);
 
+// The optimizer options of s.optimizer's kind into s (a schedule may change momentum or
+// betas between calls: _Trainer.set_options reads them again).
+template <class T>
+void read_options(py::handle options, TrainSpec<T>& s);
+
 }  // namespace nncore::bindings

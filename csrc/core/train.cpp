@@ -14,6 +14,7 @@
 #include "core/elementwise.h"
 #include "core/health.h"
 #include "core/norms.h"
+#include "core/softmax.h"
 #include "core/enums.h"
 #include "core/losses.h"
 #include "core/losses_extra.h"
@@ -23,6 +24,15 @@ namespace nncore {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// rows x width, softmax along each row (core/softmax.h's axis view)
+AxisShape rows_of(index_t rows, index_t width) {
+    AxisShape s;
+    s.outer = rows;
+    s.len = width;
+    s.inner = 1;
+    return s;
+}
 
 double seconds_since(Clock::time_point t0) {
     return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -91,6 +101,7 @@ Trainer<T>::Trainer(TrainSpec<T> spec) : s_(std::move(spec)) {
                      fn, ": a residual block's end must follow its begin, at its width");
         const index_t stats = L.kind == TrainLayerKind::layer_norm ? bs
                             : L.kind == TrainLayerKind::batch_norm ? width : 0;
+        z_.emplace_back(L.post_softmax ? static_cast<std::size_t>(bs * L.out) : 0);
         stat_mean_.emplace_back(static_cast<std::size_t>(stats));
         stat_rstd_.emplace_back(static_cast<std::size_t>(stats));
         if (L.kind == TrainLayerKind::dense) {
@@ -132,6 +143,23 @@ std::vector<std::int64_t> Trainer<T>::batch_rows() const {
         if (order_[r] >= s_.own_lo && order_[r] < s_.own_lo + s_.n) rows.push_back(order_[r] - s_.own_lo);
     }
     return rows;
+}
+
+template <class T>
+void Trainer<T>::set_options(const SgdOptions& sgd, const AdamOptions& adam,
+                             const RmspropOptions& rms) {
+    for (const auto& slot : s_.slots) {
+        const bool needs1 = s_.optimizer == TrainOptimizer::sgd && sgd.momentum != 0;
+        const bool needs2 = s_.optimizer == TrainOptimizer::rmsprop && rms.momentum != 0;
+        const bool needs3 = s_.optimizer == TrainOptimizer::rmsprop && rms.centered;
+        NNCORE_CHECK((!needs1 || slot.state1) && (!needs2 || slot.state2) &&
+                         (!needs3 || slot.state3),
+                     "Trainer.set_options: the new options need optimiser state the trainer "
+                     "was made without");
+    }
+    s_.sgd = sgd;
+    s_.adam = adam;
+    s_.rmsprop = rms;
 }
 
 template <class T>
@@ -289,7 +317,13 @@ double Trainer<T>::forward_loss(index_t rows, int nthreads, std::int64_t* correc
             case TrainLayerKind::dense:
                 dense_forward(row_major<const T>(in, rows, layer.in),
                               row_major<const T>(layer.w, layer.in, layer.out), layer.b,
-                              row_major(y, rows, layer.out), layer.act, layer.slope, nthreads);
+                              row_major(layer.post_softmax ? z_[i].data() : y, rows, layer.out),
+                              layer.act, layer.slope, nthreads);
+                if (layer.post_softmax) softmax(z_[i].data(), y, rows_of(rows, layer.out), false,
+                                                nthreads);
+                break;
+            case TrainLayerKind::softmax:
+                softmax(in, y, rows_of(rows, widths_[i]), false, nthreads);
                 break;
             case TrainLayerKind::activation:
                 activation(layer.act, in, y, rows * widths_[i], layer.slope, nthreads);
@@ -387,6 +421,12 @@ void Trainer<T>::backward(index_t rows, int nthreads) {
         const bool need_grad_x = i > 0;
         T* gx = grad_in_[i].data();
         if (layer.kind == TrainLayerKind::dense) {
+            if (layer.post_softmax) {  // through the softmax, from its output
+                T* gz = z_[i].data();   // the product is not needed any more
+                softmax_backward(outputs_[i].data(), grad, gz, rows_of(rows, layer.out), false,
+                                 nthreads);
+                grad = gz;
+            }
             MatView<T> vgx = row_major(gx, rows, layer.in);
             dense_backward(row_major<const T>(x_in, rows, layer.in),
                            row_major<const T>(layer.w, layer.in, layer.out),
@@ -418,7 +458,10 @@ void Trainer<T>::backward(index_t rows, int nthreads) {
             kernel_set<T>().add_inplace(gx, grad_in_[end].data(), n);
         } else {
             if (!need_grad_x) break;  // nothing before it to train
-            if (layer.kind == TrainLayerKind::dropout) {
+            if (layer.kind == TrainLayerKind::softmax) {
+                softmax_backward(outputs_[i].data(), grad, gx, rows_of(rows, widths_[i]), false,
+                                 nthreads);
+            } else if (layer.kind == TrainLayerKind::dropout) {
                 if (layer.p == 0) std::copy(grad, grad + rows * widths_[i], gx);
                 else dropout_backward(masks_[i].data(), grad, gx, rows * widths_[i], nthreads);
             } else {

@@ -25,7 +25,8 @@ enum class TrainOptimizer : int { sgd = 0, adam = 1, rmsprop = 2 };
 enum class Schedule : int { none = 0, step = 1, exponential = 2, cosine = 3 };
 
 enum class TrainLayerKind : int { dense = 0, activation = 1, dropout = 2, layer_norm = 3,
-                                   batch_norm = 4, residual_begin = 5, residual_end = 6 };
+                                   batch_norm = 4, residual_begin = 5, residual_end = 6,
+                                   softmax = 7 };
 
 // One step of the model's plan: a Dense layer with its fused activation, an activation
 // layer on its own, a Dropout layer (python/nncore/dropout.py), or a LayerNorm /
@@ -57,6 +58,9 @@ struct TrainLayer {
     T* running_var = nullptr;
     std::int64_t begin = -1;  // residual_end: the index of its residual_begin
     bool health = true;       // dense: gathered by health=True (a model's own Dense layers)
+    // dense: a softmax after the product (Dense(..., "softmax"): act is identity, the
+    // product goes to a workspace, the softmax of its rows to the output)
+    bool post_softmax = false;
 };
 
 // The learning-rate schedule of python/nncore/optim.py, evaluated by the same formulas.
@@ -158,6 +162,10 @@ public:
     // Optimiser updates made so far (torch's / nncore's `steps`).
     std::int64_t optimizer_steps() const noexcept { return opt_steps_; }
     void set_optimizer_steps(std::int64_t s) noexcept { opt_steps_ = s; }
+    TrainOptimizer optimizer() const noexcept { return s_.optimizer; }
+    // New optimizer options (of the same kind; a schedule changed momentum or betas).
+    // Throws std::invalid_argument when they need state buffers the trainer lacks.
+    void set_options(const SgdOptions& sgd, const AdamOptions& adam, const RmspropOptions& rms);
     // Each layer's count, in plan order: masks drawn by a Dropout layer (Dropout.calls),
     // batches tracked by a BatchNorm1d (num_batches_tracked), 0 for the others.
     std::vector<std::int64_t> counters() const;
@@ -203,6 +211,7 @@ private:
     std::vector<std::int64_t> lb_;
     std::vector<std::vector<T>> outputs_, grad_in_, masks_;  // masks_: per layer (dropout)
     std::vector<std::vector<T>> stat_mean_, stat_rstd_;     // per layer (norms)
+    std::vector<std::vector<T>> z_;                          // per layer (post softmax)
     std::vector<std::vector<T>> prev_;  // health: each layer's weights before the step
     std::vector<double> health_;        // health: the epoch's sums, 5 per Dense layer
     std::vector<T> epoch_out_;          // keep_outputs: the epoch's outputs

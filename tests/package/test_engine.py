@@ -204,9 +204,9 @@ def test_auto_picks_native_and_says_why_not():
         warnings.simplefilter("error")
         h = m.fit(x, y, loss="cross_entropy", epochs=1, verbose=0)
     assert h.engine == "native"  # the loss applies the last softmax: the engine leaves it out
-    inner = nc.Sequential([nc.Dense(6, 3), nc.Softmax(), nc.Dense(3, 3)], seed=0)
+    inner = nc.Sequential([nc.Dense(6, 3), nc.Softmax(axis=0), nc.Dense(3, 3)], seed=0)
     h = inner.fit(x, y, loss="cross_entropy", epochs=1, verbose=0)
-    assert h.engine == "python"
+    assert h.engine == "python"  # a softmax over the batch axis has no native op
     with pytest.raises(ValueError, match="Softmax"):
         inner.fit(x, y, loss="cross_entropy", epochs=1, verbose=0, engine="native")
     with pytest.raises(ValueError, match="engine must be one of"):
@@ -475,3 +475,26 @@ def test_metrics_are_gathered_natively_as_python(shuffle):
     assert runs["python"] == runs["native"]
     assert list(runs["python"]) == list(runs["native"])  # the same columns, in order
     assert {"f1", "val_f1", "auc", "val_auc", "learning_rate"} <= set(runs["native"])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_softmax_inside_the_model_trains_natively(threads, dtype):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((50, 5))
+    y = rng.standard_normal((50, 2))
+    runs = {}
+    for engine in ("python", "native"):
+        m = nc.Sequential([nc.Dense(5, 6, "softmax"), nc.Dense(6, 4), nc.Softmax(),
+                           nc.Dense(4, 2)], seed=1, dtype=dtype)
+        with nc.threads(threads):
+            h = m.fit(x, y, loss="mse", optimizer=nc.SGD(lr=0.3), epochs=3, batch_size=8,
+                      seed=0, verbose=0, engine=engine)
+        assert h.engine == engine
+        runs[engine] = (h.history["loss"], m.get_weights())
+    assert runs["python"][0] == runs["native"][0]
+    for a, b in zip(runs["python"][1], runs["native"][1]):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="Softmax.*has no native op"):
+        nc.Sequential([nc.Dense(5, 6), nc.Softmax(axis=0), nc.Dense(6, 2)], seed=1).fit(
+            x, y, loss="mse", epochs=1, verbose=0, engine="native")

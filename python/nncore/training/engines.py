@@ -70,6 +70,9 @@ def _native_kind(layer):
         return "batch_norm"
     if isinstance(layer, ElementwiseActivation) and layer.activation in FUSABLE:
         return "activation"
+    if isinstance(layer, ElementwiseActivation) and layer.activation == "softmax" and \
+            layer.axis in (-1, 1):
+        return "softmax"
     return None
 
 
@@ -151,7 +154,7 @@ def native_unsupported(model, run):
             rows = min(run.batch_size, run.n)
             if rows < 2 or run.n % run.batch_size == 1:
                 return f"layer {where} (BatchNorm1d) would get a batch of one row"
-        if kind == "dense" and act not in FUSABLE:
+        if kind == "dense" and act not in FUSABLE + ("softmax",):
             return f"layer {where} has a {layer.activation} activation (no native op in " \
                    "the engine)"
     loss_fn = run.loss_fn
@@ -218,8 +221,12 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None):
             layers.append({"kind": "dense", "w": layer.w.data,
                            "b": None if layer.b is None else layer.b.data,
                            "grad_w": layer.w.grad, "grad_b": gb, "in": layer.in_features,
-                           "out": layer.out_features, "activation": act,
-                           "slope": float(slope), "health": top})
+                           "out": layer.out_features,
+                           "activation": "identity" if act == "softmax" else act,
+                           "post_softmax": act == "softmax", "slope": float(slope),
+                           "health": top})
+        elif kind == "softmax":
+            layers.append({"kind": kind})
         elif kind == "residual_begin":
             begins.append(len(layers))
             layers.append({"kind": kind})
@@ -464,6 +471,7 @@ class NativeEngine:
             orders = np.stack([o for _, o in self.orders[:need]]) if need > 0 else \
                 np.zeros((0, self.rows), np.int64)
         self.trainer.optimizer_steps = self.run_.optimizer.steps
+        self.trainer.set_options(_optimizer_spec(self.run_.optimizer)[1])  # momentum cycles
         self.trainer.set_counters([_counter(layer) for layer in self.plan])
         res = self.trainer.run(max_epochs, seconds, lr, orders)
         if res["orders_used"]:

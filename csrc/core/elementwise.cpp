@@ -10,6 +10,7 @@ namespace {
 // Work units per element for threads_for (about a flop of time each): memory-bound
 // loops still gain from a second thread on large arrays.
 double activation_cost(kernels::Act act) noexcept {
+    if (kernels::act_from_input(act)) return 60.0;
     return (act == kernels::Act::sigmoid || act == kernels::Act::tanh) ? 40.0 : 4.0;
 }
 
@@ -39,7 +40,8 @@ void activation_backward(kernels::Act act, const T* y, const T* gy, T* gx, index
                          int nthreads) {
     const auto& k = kernel_set<T>();
     const bool stream = stream_output<T>(n);
-    for_chunks(n, nthreads, 4.0, [&](index_t b, index_t e) {
+    const double cost = kernels::act_from_input(act) ? activation_cost(act) : 4.0;
+    for_chunks(n, nthreads, cost, [&](index_t b, index_t e) {
         k.activation_backward(act, y + b, gy + b, gx + b, e - b, slope, stream);
     });
 }

@@ -12,7 +12,6 @@
 #include "core/elementwise.h"
 #include "core/enums.h"
 #include "core/losses.h"
-#include "core/losses_extra.h"
 #include "core/metrics.h"
 
 namespace nncore {

@@ -16,10 +16,9 @@ import numpy as np
 from . import functional as F
 from . import initializers
 from ._layer_base import Layer, Parameter, _as_input, _workspace, as_dtype
-from .activation_layers import (ACTIVATION_LAYERS, FROM_INPUT_KERNELS, GELU, Identity,
-                                LeakyReLU, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh,
-                                activation_layer)
-from .activations import canonical
+from .activation_layers import (ACTIVATION_LAYERS, GELU, Identity, LeakyReLU, ReLU, Sigmoid,
+                                SiLU, Softmax, Softplus, Tanh, activation_layer)
+from .activations import FROM_INPUT, canonical
 
 __all__ = ["Parameter", "Layer", "Dense", "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Softmax",
            "Identity", "GELU", "SiLU", "Softplus", "ACTIVATION_LAYERS", "activation_layer",
@@ -36,9 +35,10 @@ class Dense(Layer):
         kernel and the transpose of PyTorch's ``Linear.weight``.
     activation : {None, "identity", "relu", "sigmoid", "tanh", "leaky_relu", "softmax", \
 "gelu", "gelu_tanh", "silu", "softplus"}
-        Fused into the matrix product's store; softmax (over each row) and gelu (exact,
-        or ``"gelu_tanh"``: PyTorch's ``approximate="tanh"``), silu and softplus follow
-        it as a second native call (their backward needs the pre-activation). A last
+        Fused into the matrix product's store (gelu is exact, ``"gelu_tanh"`` PyTorch's
+        ``approximate="tanh"``; gelu, silu and softplus, whose backward needs the
+        pre-activation, have the store keep it too); softmax (over each row) follows it
+        as a second native call. A last
         ``"softmax"`` layer outputs probabilities; trained with cross-entropy, the loss
         is computed exactly from the logits before it.
     use_bias : bool
@@ -128,14 +128,11 @@ class Dense(Layer):
         self._y = _workspace(self._y, shape, self.dtype)
         self._x = x
         softmax = act == "softmax"
-        if act in FROM_INPUT_KERNELS:
-            self._z = _workspace(getattr(self, "_z", None), shape, self.dtype)
-            F.dense_forward(x, self.w.data, None if self.b is None else self.b.data,
-                            "identity", out=self._z)
-            FROM_INPUT_KERNELS[act][0](self._z, self._y)
-            return self._y
+        z = None
+        if act in FROM_INPUT:  # backward needs the pre-activation: the store keeps it
+            z = self._z = _workspace(getattr(self, "_z", None), shape, self.dtype)
         F.dense_forward(x, self.w.data, None if self.b is None else self.b.data,
-                        "identity" if softmax else act, slope=slope, out=self._y)
+                        "identity" if softmax else act, slope=slope, out=self._y, z_out=z)
         if softmax:
             F.softmax(self._y, out=self._y)
         return self._y
@@ -157,11 +154,8 @@ class Dense(Layer):
             self._gz = _workspace(getattr(self, "_gz", None), self._y.shape, self.dtype)
             grad_y = F.softmax_backward(self._y, grad_y, out=self._gz)
             act = "identity"
-        elif act in FROM_INPUT_KERNELS:
-            self._gz = _workspace(getattr(self, "_gz", None), self._y.shape, self.dtype)
-            grad_y = FROM_INPUT_KERNELS[act][1](self._z, grad_y, self._gz)
-            act = "identity"
-        grad_x, _, _ = F.dense_backward(self._x, self.w.data, self._y, grad_y, act, slope=slope,
+        y_or_z = self._z if act in FROM_INPUT else self._y
+        grad_x, _, _ = F.dense_backward(self._x, self.w.data, y_or_z, grad_y, act, slope=slope,
                                         need_grad_x=need_grad_x,
                                         out=(gx, self.w.grad, gb))
         return grad_x

@@ -61,6 +61,7 @@ void gemm_tile_cols(index_t m, index_t n, index_t kc, const typename V::T* a,
                 if (ep.accumulate) r = V::add(V::loadu(ci + v * W), r);
                 if (ep.last) {
                     if (ep.bias) r = V::add(r, V::loadu(ep.bias + v * W));
+                    if (ep.z) V::storeu(ep.z + i * ep.ldz + v * W, r);
                     r = apply_act<V>(ep.act, r, slope);
                 }
                 V::storeu(ci + v * W, r);
@@ -68,6 +69,7 @@ void gemm_tile_cols(index_t m, index_t n, index_t kc, const typename V::T* a,
                 if (ep.accumulate) r = V::add(V::load_part(ci + v * W, cols), r);
                 if (ep.last) {
                     if (ep.bias) r = V::add(r, V::load_part(ep.bias + v * W, cols));
+                    if (ep.z) V::store_part(ep.z + i * ep.ldz + v * W, r, cols);
                     r = apply_act<V>(ep.act, r, slope);
                 }
                 V::store_part(ci + v * W, r, cols);

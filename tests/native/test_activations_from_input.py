@@ -267,6 +267,11 @@ def test_z_out_one_sample_and_errors(rng):
             mod.dense_forward(x, w, b, "gelu", z_out=np.empty((1, 3)))
         with pytest.raises(TypeError, match="dense_forward: z_out"):
             mod.dense_forward(x, w, b, "gelu", z_out=np.empty((1, 4), np.float32))
+    # no inputs (k = 0): z is the bias, y its activation
+    z = np.empty((2, 3))
+    y = F.dense_forward(np.zeros((2, 0)), np.zeros((0, 3)), [-1.0, 0.0, 2.0], "gelu", z_out=z)
+    np.testing.assert_array_equal(z, [[-1.0, 0.0, 2.0]] * 2)
+    np.testing.assert_array_equal(y, F.gelu(z))
     out = np.empty((1, 4))
     with pytest.raises(ValueError, match="z_out must not share memory"):
         F.dense_forward(x, w, b, "gelu", out=out, z_out=out)

@@ -17,8 +17,9 @@
 // where h(Z) = (1 + 2z) erfcx(z) with z = t / sqrt 2 (erfcx(z) = exp(z^2) erfc(z)) is
 // smooth and flat (1 <= h < 1.13) over the whole half-line, and is fitted by one
 // polynomial in Z: the Chebyshev interpolant of degree n - 1 (computed in 50-digit
-// arithmetic), in monomial form. Its error is below an ulp of T (0.9 ulp with the
-// coefficients rounded to T and Horner's rule in T). Beyond t_max, Phi(-t) underflows to 0.
+// arithmetic), in monomial form. With the coefficients rounded to T and Horner's rule in T
+// its error is about an ulp of T. scripts/fit_normal_tail.py computes the coefficients
+// and that error. Beyond t_max, Phi(-t) underflows to 0.
 template <class T>
 struct NormalTail;
 
@@ -38,14 +39,14 @@ struct NormalTail<double> {
     static constexpr double c = 4.25, t_max = 40.0;
     static constexpr int n = 25;
     static constexpr double p[n] = {
-        1.2528904999283854, -0.13570314285873533, -0.04710813384083353, 0.12931369815600144,
-        -0.11931367635547878, 0.06859720442182167, -0.024051345327501156,
-        0.002666729856193183, 0.0018667953172788244, -0.0007937296761476048,
-        -9.782665954390203e-05, 0.00012602295111552593, 3.5258213059656157e-06,
-        -2.0151702800347518e-05, -4.5954987616552504e-07, 3.4838564454158268e-06,
-        3.0248538734962746e-07, -6.228268272548851e-07, -1.3076464014321012e-07,
-        1.041961672394779e-07, 3.98578130503009e-08, -1.3877357087460263e-08,
-        -8.230245348998383e-09, 1.0518794445138287e-09, 8.657046325997486e-10};
+        1.2528904999283854, -0.13570314285873533, -0.04710813384083356, 0.12931369815600147,
+        -0.11931367635547878, 0.06859720442182166, -0.02405134532750114,
+        0.002666729856193174, 0.0018667953172788257, -0.0007937296761476039,
+        -9.782665954390248e-05, 0.00012602295111552588, 3.525821305965704e-06,
+        -2.0151702800347514e-05, -4.595498761655418e-07, 3.483856445415826e-06,
+        3.0248538734963085e-07, -6.228268272548848e-07, -1.3076464014321078e-07,
+        1.0419616723947777e-07, 3.985781305030102e-08, -1.387735708746023e-08,
+        -8.2302453489984e-09, 1.051879444513825e-09, 8.657046325997498e-10};
 };
 
 // Constants of the four activations, rounded once to T.

@@ -79,3 +79,18 @@ def test_canonical_names_and_rejects():
 def test_every_torch_name_is_a_torch_module(name):
     import torch
     assert issubclass(getattr(torch.nn, ACTIVATIONS[name].torch), torch.nn.Module)
+
+
+@pytest.mark.parametrize("name", [n for n in FROM_INPUT if ACTIVATIONS[n].fused])
+def test_every_fused_from_input_activation_takes_z_in_the_native_and_reference_dense(name):
+    # dense_forward keeps z (z_out), dense_backward takes it in place of y; both twins
+    x, w, b = _xwb()
+    gy = np.ones((3, 2))
+    results = []
+    for mod in (F, R):
+        z = np.empty((3, 2))
+        y = mod.dense_forward(x, w, b, name, z_out=z)
+        np.testing.assert_allclose(z, x @ w + b, rtol=1e-12)
+        results.append((y,) + mod.dense_backward(x, w, z, gy, name))
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

@@ -89,6 +89,56 @@ def test_cpp_rooms_include_only_what_their_rules_allow():
 
 # ---------------------------------------------------------------- the training room
 
+def _private_reads(src, module_exists=lambda dotted: True):
+    """(line, text) of each place the source ``src`` of a package module imports or reads
+    another nncore module's private name: ``from .mod import _name`` (``_name`` not a
+    module of the package) or ``mod._name`` for a module ``mod`` it imported from the
+    package (``_core`` excepted: it is the native module's face)."""
+    tree = ast.parse(src)
+    modules = set()  # local names bound to package modules
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__") and \
+                        alias.name != "_core" and node.module != "_core" and \
+                        not module_exists(f"{node.module or ''}.{alias.name}"):
+                    found.append((node.lineno, f"from .{node.module or ''} import "
+                                               f"{alias.name}"))
+                if module_exists(f"{node.module or ''}.{alias.name}"):
+                    modules.add(alias.asname or alias.name)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and \
+                node.value.id in modules and node.attr.startswith("_") and \
+                not node.attr.startswith("__") and node.value.id != "_core" and \
+                node.attr != "_core":
+            found.append((node.lineno, f"{node.value.id}.{node.attr}"))
+    return found
+
+
+def _is_module(dotted):
+    """Whether ``.a.b`` (relative to any package level) names a module of the package."""
+    parts = [p for p in dotted.split(".") if p]
+    return any((base.joinpath(*parts).with_suffix(".py")).exists() or
+               base.joinpath(*parts).is_dir()
+               for base in [PKG] + [d for d in PKG.rglob("*") if d.is_dir()])
+
+
+def test_no_module_reads_another_modules_private_name():
+    bad = {str(p.relative_to(PKG)): _private_reads(p.read_text(), _is_module)
+           for p in PKG.rglob("*.py")}
+    bad = {k: v for k, v in bad.items() if v}
+    assert not bad, bad
+
+
+def test_the_private_name_finder_finds_one():
+    # so that the test above can fail
+    src = ("from .engines import _native_kind\nfrom . import run\nrun._x\nrun.y\n"
+           "from .. import _core\n_core._Trainer\nfrom . import _inputs\n")
+    found = _private_reads(src, _is_module)
+    assert [t for _, t in found] == ["from .engines import _native_kind", "run._x"], found
+
+
 def _run_field_writes(src):
     """(line, target) of each assignment in ``src`` to an attribute of a run
     (``run.x = ...``, ``self.run_.n += ...``, ``setattr(run, ...)``)."""

@@ -1,4 +1,5 @@
-// Bindings of the activations: elementwise activations, softmax, and their backwards.
+// Bindings of the activations: elementwise activations (gelu, silu and softplus among
+// them, whose backward passes take the pre-activation x), softmax, and their backwards.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -37,15 +38,28 @@ py::object activation(const char* fn, Act act, py::handle x_obj, double slope,
     });
 }
 
+// v: the activation's output y, or its input x for the activations of act_from_input.
 py::object activation_backward(const char* fn, Act act, py::handle y_obj, py::handle gy_obj,
                                double slope, py::handle out) {
-    Arg y = arg(y_obj, fn, "y"), gy = grad_arg(y, gy_obj, fn);
+    Arg y = arg(y_obj, fn, kernels::act_from_input(act) ? "x" : "y"),
+        gy = grad_arg(y, gy_obj, fn);
     return map_binary(y, gy, out, fn, [&](const auto* ky, const auto* kgy, auto* res,
                                           index_t n) {
         using T = std::decay_t<decltype(*res)>;
         nncore::activation_backward(act, ky, kgy, res, n, static_cast<T>(slope),
                                     get_num_threads());
     });
+}
+
+Act gelu_kind(py::handle approximate, const char* fn) {
+    if (!py::isinstance<py::str>(approximate)) {
+        type_error(std::string(fn) + ": approximate must be 'none' or 'tanh'; got " +
+                   type_name(approximate));
+    }
+    const auto s = approximate.cast<std::string>();
+    NNCORE_CHECK(s == "none" || s == "tanh", fn, ": approximate must be 'none' or 'tanh'; got '",
+                 s, "'");
+    return s == "tanh" ? Act::gelu_tanh : Act::gelu;
 }
 
 // -------------------------------------------------------------------------- softmax
@@ -201,6 +215,40 @@ out : ndarray, optional
                                    slope_arg(slope, "leaky_relu_backward"), out);
     }, "y"_a, "grad_y"_a, "slope"_a = 0.01, py::kw_only(), "out"_a = py::none(),
        doc(kBackwardDoc, {"grad_y where y > 0, else slope * grad_y"}));
+
+    const py::handle none = py::none();
+    m.def("gelu", [](py::handle x, py::handle approximate, py::handle out) {
+        return activation("gelu", gelu_kind(approximate, "gelu"), x, 0.0, out);
+    }, "x"_a, "approximate"_a = "none", py::kw_only(), "out"_a = none,
+       R"(GELU, as ``torch.nn.functional.gelu``: ``0.5 * x * (1 + erf(x / sqrt(2)))``, or with
+``approximate="tanh"`` ``0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3)))``.
+)");
+    m.def("gelu_backward", [](py::handle x, py::handle gy, py::handle approximate,
+                              py::handle out) {
+        return activation_backward("gelu_backward", gelu_kind(approximate, "gelu_backward"), x,
+                                   gy, 0.0, out);
+    }, "x"_a, "grad_y"_a, "approximate"_a = "none", py::kw_only(), "out"_a = none,
+       R"(Gradient through gelu from its **input** ``x`` (the derivative is not a
+function of the output): ``grad_y * (Phi(x) + x * phi(x))`` for the exact form.
+)");
+    m.def("silu", [](py::handle x, py::handle out) {
+        return activation("silu", Act::silu, x, 0.0, out);
+    }, "x"_a, py::kw_only(), "out"_a = none, "SiLU (swish), x * sigmoid(x).");
+    m.def("silu_backward", [](py::handle x, py::handle gy, py::handle out) {
+        return activation_backward("silu_backward", Act::silu, x, gy, 0.0, out);
+    }, "x"_a, "grad_y"_a, py::kw_only(), "out"_a = none,
+       "Gradient through silu from its input x: grad_y * s * (1 + x * (1 - s)) with "
+       "s = sigmoid(x).");
+    m.def("softplus", [](py::handle x, py::handle out) {
+        return activation("softplus", Act::softplus, x, 0.0, out);
+    }, "x"_a, py::kw_only(), "out"_a = none,
+       "log(1 + exp(x)), and x itself where x > 20 (as torch.nn.functional.softplus with "
+       "beta=1, threshold=20).");
+    m.def("softplus_backward", [](py::handle x, py::handle gy, py::handle out) {
+        return activation_backward("softplus_backward", Act::softplus, x, gy, 0.0, out);
+    }, "x"_a, "grad_y"_a, py::kw_only(), "out"_a = none,
+       "Gradient through softplus from its input x: grad_y * sigmoid(x) (grad_y where "
+       "x > 20).");
 
     m.def("softmax", [](py::handle x, py::handle axis, py::handle out) {
         return softmax("softmax", false, x, axis, out);

@@ -78,7 +78,8 @@ py::ssize_t dense_in(const Arg& x, const Arg& w, const char* fn) {
 }
 
 py::object dense_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj,
-                         py::handle act_obj, py::handle slope_obj, py::handle out) {
+                         py::handle act_obj, py::handle slope_obj, py::handle out,
+                         py::handle z_out) {
     const char* fn = "dense_forward";
     const Act act = activation_arg(act_obj, fn);
     const double slope = act == Act::leaky_relu ? slope_arg(slope_obj, fn) : 0.0;
@@ -96,7 +97,11 @@ py::object dense_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj,
         using T = decltype(tag);
         const bool one = x.ndim() == 1;
         const index_t batch = one ? 1 : x.dim(0);
-        auto res = output<T>(out, one ? Shape{n_out} : Shape{batch, n_out}, fn, "out");
+        const Shape yshape = one ? Shape{n_out} : Shape{batch, n_out};
+        auto res = output<T>(out, yshape, fn, "out");
+        const bool has_z = !z_out.is_none();
+        py::array_t<T> zres;
+        if (has_z) zres = output<T>(z_out, yshape, fn, "z_out");
         py::array_t<T> kx, kw;
         const MatView<const T> vx = sample_matrix<T>(x, in, kx);
         const MatView<const T> vw = matrix<T>(w, kw);
@@ -104,11 +109,17 @@ py::object dense_forward(py::handle x_obj, py::handle w_obj, py::handle b_obj,
         if (has_b) kb = contiguous<T>(b);
         NNCORE_CHECK(!overlaps(res, kx) && !overlaps(res, kw) && !(has_b && overlaps(res, kb)),
                      fn, ": out must not share memory with x, w or b");
+        if (has_z) {
+            NNCORE_CHECK(!overlaps(zres, kx) && !overlaps(zres, kw) &&
+                             !(has_b && overlaps(zres, kb)) && !overlaps(zres, res),
+                         fn, ": z_out must not share memory with x, w, b or out");
+        }
         {
             py::gil_scoped_release nogil;
+            MatView<T> vz = has_z ? row_major(ptr(zres), batch, n_out) : MatView<T>{};
             nncore::dense_forward(vx, vw, has_b ? kb.data() : static_cast<const T*>(nullptr),
                                   row_major(ptr(res), batch, n_out), act, static_cast<T>(slope),
-                                  get_num_threads());
+                                  get_num_threads(), has_z ? &vz : nullptr);
         }
         return std::move(res);
     });
@@ -207,6 +218,7 @@ array([[11.]])
 )");
     m.def("dense_forward", &dense_forward, "x"_a, "w"_a, "b"_a = py::none(),
           "activation"_a = "identity", py::kw_only(), "slope"_a = 0.01, "out"_a = py::none(),
+          "z_out"_a = py::none(),
           R"(A dense layer: ``activation(x @ w + b)``, bias and activation fused into the GEMM.
 
 Parameters
@@ -217,11 +229,20 @@ w : array_like, shape (in, out)
     Weights (the transpose of PyTorch's ``Linear.weight``).
 b : array_like, shape (out,), optional
     Bias.
-activation : {"identity", "relu", "sigmoid", "tanh", "leaky_relu"} or None
+activation : str or None
+    One of "identity", "relu", "sigmoid", "tanh", "leaky_relu", "gelu", "gelu_tanh",
+    "silu", "softplus".
+    ``"gelu_tanh"`` is gelu with ``approximate="tanh"``; softplus has PyTorch's beta=1,
+    threshold=20.
 slope : float
     Negative slope of ``leaky_relu`` (>= 0).
 out : ndarray, shape (batch, out), optional
     Must not share memory with the inputs.
+z_out : ndarray, shape of the result, optional
+    Receives the pre-activation ``x @ w + b``, stored by the same pass as the result. The
+    derivatives of gelu, gelu_tanh, silu and softplus are not functions of their output:
+    :func:`dense_backward` takes this ``z`` in place of ``y`` for them. Must not share
+    memory with the inputs or ``out``.
 
 Returns
 -------
@@ -237,7 +258,8 @@ array([[0.]])
           "out"_a = py::none(),
           R"(Gradients of a dense layer ``y = activation(x @ w + b)``.
 
-With ``grad_z = grad_y * activation'(y)`` (the derivative written from the output):
+With ``grad_z = grad_y * activation'(y)`` (the derivative written from the output, or
+from the pre-activation ``z`` for gelu, gelu_tanh, silu and softplus):
 ``grad_w = x.T @ grad_z``, ``grad_b = grad_z.sum(0)``, ``grad_x = grad_z @ w.T``.
 
 Parameters
@@ -246,7 +268,9 @@ x : array_like, shape (batch, in) or (in,)
     The layer's input.
 w : array_like, shape (in, out)
 y : array_like, shape (batch, out) or (out,)
-    The layer's output (after the activation).
+    The layer's output (after the activation); for gelu, gelu_tanh, silu and softplus,
+    whose derivative is not a function of the output, the pre-activation
+    ``z = x @ w + b`` instead (``dense_forward``'s ``z_out``).
 grad_y : array_like, shape of ``y``
     Gradient of the loss with respect to ``y``.
 activation : str or None

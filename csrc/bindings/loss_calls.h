@@ -1,4 +1,4 @@
-// What the loss bindings (losses.cpp, losses_extra.cpp) share: the sample-weight check,
+// What the loss bindings (losses.cpp) share: the sample-weight check,
 // the outputs of a call (gradient, per-sample losses), the call of an elementwise loss,
 // and the three entry points of a loss (value, _backward, _and_grad) that each m.def
 // binds with its own names, defaults and docstring.

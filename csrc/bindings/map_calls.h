@@ -1,5 +1,5 @@
 // The call of a binding whose result has the shape of its input (the activations,
-// softmax, gelu/silu/softplus, dropout_backward): the result in `out` when given, else
+// softmax, dropout_backward): the result in `out` when given, else
 // new; the inputs as T, copied when they overlap it; the kernel with the GIL released.
 #pragma once
 

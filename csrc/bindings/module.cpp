@@ -21,7 +21,5 @@ PYBIND11_MODULE(_core, m) {
     register_runtime(m);
     register_threads(m);
     register_dropout(m);
-    register_losses_extra(m);
-    register_activations_extra(m);
     register_norms(m);
 }

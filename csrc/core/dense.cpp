@@ -11,11 +11,15 @@ namespace nncore {
 
 template <class T>
 void dense_forward(MatView<const T> x, MatView<const T> w, const T* b, MatView<T> y,
-                   kernels::Act act, T slope, int nthreads) {
+                   kernels::Act act, T slope, int nthreads, MatView<T>* z) {
     GemmEpilogue<T> ep;
     ep.bias = b;
     ep.act = act;
     ep.slope = slope;
+    if (z) {
+        ep.z = z->data;
+        ep.ldz = z->rs;
+    }
     gemm(x, w, y, ep, nthreads);
 }
 
@@ -36,25 +40,26 @@ void column_sums(MatView<const T> m, T* out, int nthreads) {
 }
 
 template <class T>
-void dense_backward(MatView<const T> x, MatView<const T> w, MatView<const T> y,
+void dense_backward(MatView<const T> x, MatView<const T> w, MatView<const T> v,
                     MatView<const T> grad_y, kernels::Act act, T slope, MatView<T>* grad_x,
                     MatView<T> grad_w, T* grad_b, int nthreads) {
-    const index_t batch = y.rows, out = y.cols;
+    const index_t batch = v.rows, out = v.cols;
     MatView<const T> gz = grad_y;
     if (act != kernels::Act::identity) {
-        // One pass: grad_z = grad_y * act'(y), row by row within column chunks, with the
+        // One pass: grad_z = grad_y * act'(v), row by row within column chunks, with the
         // bias gradient summed from the chunk while it is still in L1 (rows in order).
         T* buf = Workspace::local().get<T>(Slot::grad_z, static_cast<std::size_t>(batch * out));
         const auto& k = kernel_set<T>();
         constexpr index_t kCols = 256;
         const index_t chunks = (out + kCols - 1) / kCols;
-        const int nt = std::min(nthreads, threads_for(4.0 * double(batch) * double(out)));
+        const double cost = kernels::act_from_input(act) ? 40.0 : 4.0;
+        const int nt = std::min(nthreads, threads_for(cost * double(batch) * double(out)));
         parallel_for(chunks, nt, [&](index_t c) {
             const index_t j0 = c * kCols, n = std::min(kCols, out - j0);
             if (grad_b) std::fill(grad_b + j0, grad_b + j0 + n, T(0));
             for (index_t i = 0; i < batch; ++i) {
                 T* gzi = buf + i * out + j0;
-                k.activation_backward(act, y.data + i * y.rs + j0, grad_y.data + i * grad_y.rs + j0,
+                k.activation_backward(act, v.data + i * v.rs + j0, grad_y.data + i * grad_y.rs + j0,
                                       gzi, n, slope, false);
                 if (grad_b) k.add_inplace(grad_b + j0, gzi, n);
             }
@@ -68,9 +73,10 @@ void dense_backward(MatView<const T> x, MatView<const T> w, MatView<const T> y,
 }
 
 template void dense_forward<float>(MatView<const float>, MatView<const float>, const float*,
-                                   MatView<float>, kernels::Act, float, int);
+                                   MatView<float>, kernels::Act, float, int, MatView<float>*);
 template void dense_forward<double>(MatView<const double>, MatView<const double>, const double*,
-                                    MatView<double>, kernels::Act, double, int);
+                                    MatView<double>, kernels::Act, double, int,
+                                    MatView<double>*);
 template void dense_backward<float>(MatView<const float>, MatView<const float>,
                                     MatView<const float>, MatView<const float>, kernels::Act,
                                     float, MatView<float>*, MatView<float>, float*, int);

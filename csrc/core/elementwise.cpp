@@ -10,6 +10,7 @@ namespace {
 // Work units per element for threads_for (about a flop of time each): memory-bound
 // loops still gain from a second thread on large arrays.
 double activation_cost(kernels::Act act) noexcept {
+    if (kernels::act_from_input(act)) return 60.0;
     return (act == kernels::Act::sigmoid || act == kernels::Act::tanh) ? 40.0 : 4.0;
 }
 
@@ -35,12 +36,14 @@ void activation(kernels::Act act, const T* x, T* y, index_t n, T slope, int nthr
 }
 
 template <class T>
-void activation_backward(kernels::Act act, const T* y, const T* gy, T* gx, index_t n, T slope,
+void activation_backward(kernels::Act act, const T* v, const T* gy, T* gx, index_t n, T slope,
                          int nthreads) {
     const auto& k = kernel_set<T>();
     const bool stream = stream_output<T>(n);
-    for_chunks(n, nthreads, 4.0, [&](index_t b, index_t e) {
-        k.activation_backward(act, y + b, gy + b, gx + b, e - b, slope, stream);
+    // from the output: one multiply (memory-bound); from the input: the whole formula
+    const double cost = kernels::act_from_input(act) ? activation_cost(act) : 4.0;
+    for_chunks(n, nthreads, cost, [&](index_t b, index_t e) {
+        k.activation_backward(act, v + b, gy + b, gx + b, e - b, slope, stream);
     });
 }
 

@@ -13,9 +13,10 @@ namespace nncore {
 template <class T>
 void activation(kernels::Act act, const T* x, T* y, index_t n, T slope, int nthreads);
 
-// gx[i] = gy[i] * act'(x[i]) written from the output y; any may alias.
+// gx[i] = gy[i] * act'(v[i]), v the output y, or the pre-activation x for the
+// activations of kernels::act_from_input (gelu, gelu_tanh, silu, softplus); any may alias.
 template <class T>
-void activation_backward(kernels::Act act, const T* y, const T* gy, T* gx, index_t n, T slope,
+void activation_backward(kernels::Act act, const T* v, const T* gy, T* gx, index_t n, T slope,
                          int nthreads);
 
 // Elementwise work in fixed chunks: f(begin, end) over [0, n), in parallel when large.

@@ -10,8 +10,13 @@ Act parse_activation(const std::string& name, const char* fn) {
     if (name == "sigmoid") return Act::sigmoid;
     if (name == "tanh") return Act::tanh;
     if (name == "leaky_relu") return Act::leaky_relu;
+    if (name == "gelu") return Act::gelu;
+    if (name == "gelu_tanh") return Act::gelu_tanh;
+    if (name == "silu") return Act::silu;
+    if (name == "softplus") return Act::softplus;
     fail(fn, ": activation must be one of 'identity', 'relu', 'sigmoid', 'tanh', "
-             "'leaky_relu' (or None); got '", name, "'");
+             "'leaky_relu', 'gelu', 'gelu_tanh', 'silu', 'softplus' (or None); got '", name,
+         "'");
 }
 
 Reduction parse_reduction(const std::string& name, const char* fn) {
@@ -27,6 +32,10 @@ const char* activation_name(Act act) noexcept {
         case Act::sigmoid: return "sigmoid";
         case Act::tanh: return "tanh";
         case Act::leaky_relu: return "leaky_relu";
+        case Act::gelu: return "gelu";
+        case Act::gelu_tanh: return "gelu_tanh";
+        case Act::silu: return "silu";
+        case Act::softplus: return "softplus";
         case Act::identity: break;
     }
     return "identity";

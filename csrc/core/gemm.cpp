@@ -19,6 +19,7 @@ void fill_bias_only(MatView<T> c, const GemmEpilogue<T>& ep) {
     for (index_t i = 0; i < c.rows; ++i) {
         T* row = c.data + i * c.rs;
         for (index_t j = 0; j < c.cols; ++j) row[j] = ep.bias ? ep.bias[j] : T(0);
+        if (ep.z) std::copy(row, row + c.cols, ep.z + i * ep.ldz);
         k.activation(ep.act, row, row, c.cols, ep.slope, false);
     }
 }
@@ -120,6 +121,7 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
                 kernels::TileEpilogue<T> tile_ep;
                 tile_ep.act = ep.act;
                 tile_ep.slope = ep.slope;
+                tile_ep.ldz = ep.ldz;
                 for (index_t pc = 0; pc < K; pc += KC) {
                     const index_t kc = std::min(KC, K - pc);
                     tile_ep.accumulate = pc > 0;
@@ -131,6 +133,7 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
                         const T* bpanel = bpack + pc * npad + j0 * kc;
                         for (index_t p = p0; p < p1; ++p) {
                             const index_t i0 = p * MR;
+                            if (ep.z) tile_ep.z = ep.z + (ib + i0) * ep.ldz + jb + j0;
                             kern.gemm_tile(std::min(MR, mb - i0), n, kc, apack + pc * mpad + i0 * kc,
                                            bpanel, c.data + (ib + i0) * c.rs + jb + j0, c.rs,
                                            tile_ep);

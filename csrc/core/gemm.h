@@ -16,9 +16,15 @@ struct GemmEpilogue {
     const T* bias = nullptr;  // nullptr or bias[0:n], added to every row of C
     kernels::Act act = kernels::Act::identity;
     T slope = T(0);           // leaky_relu slope
+    // nullptr, or the pre-activation's buffer (the shape of c, row stride ldz, not
+    // overlapping anything else): receives a @ b + bias as the activation is applied,
+    // for activations whose backward needs it (kernels::act_from_input).
+    T* z = nullptr;
+    index_t ldz = 0;
 };
 
-// c = act(a @ b + bias) with a: (m, k), b: (k, n), c: (m, n). c must be row-major
+// c = act(a @ b + bias) with a: (m, k), b: (k, n), c: (m, n); also ep.z = a @ b + bias
+// when ep.z is given. c must be row-major
 // (cs == 1) and must not overlap a or b. k == 0 gives act(bias) (or act(0)).
 // Uses up to `nthreads` threads over rows and columns of c; k is never split, so the
 // result is bitwise identical for any thread count.

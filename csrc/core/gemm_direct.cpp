@@ -23,6 +23,9 @@ void gemm_direct(MatView<const T> a, MatView<const T> b, MatView<T> c, const Gem
             for (index_t p = 0; p < K; ++p) acc += ai[p * acs] * bj[p * brs];
             row[j] = ep.bias ? acc + ep.bias[j] : acc;
         }
+        if (ep.z) {
+            for (index_t j = 0; j < N; ++j) ep.z[i * ep.ldz + j] = row[j];
+        }
     }
     if (ep.act == kernels::Act::identity) return;
     const auto& k = kernel_set<T>();

@@ -10,7 +10,8 @@ namespace nncore {
 constexpr double kDirectGemmWork = 1024;
 
 // c = act(a @ b + bias) with plain loops: each c(i, j) sums a(i, p) * b(p, j) in p order
-// from zero, then adds the bias and applies the activation (the kernel set's). One
+// from zero, then adds the bias (copied to ep.z when given) and applies the activation
+// (the kernel set's). One
 // thread; the same shapes always take this path, so results stay reproducible.
 template <class T>
 void gemm_direct(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilogue<T>& ep);

@@ -8,6 +8,11 @@
 //   none: per-element (MSE, BCE) or per-row (cross-entropy) losses times w_i; the
 //         gradient is that of their sum.
 // Sums are taken over fixed blocks in index order: the same bits for any thread count.
+//
+// Elementwise, with d = pred - target (PyTorch's l1_loss and huber_loss):
+//   l1:    |d|,                                   gradient sign(d) (0 at d = 0)
+//   huber: 0.5 d^2 if |d| < delta, else delta * (|d| - 0.5 delta);
+//          gradient d if |d| < delta, else delta * sign(d)
 #pragma once
 
 #include "core/enums.h"
@@ -36,5 +41,14 @@ T bce_with_logits(const T* logits, const T* target, const T* w, index_t rows, in
 template <class T>
 T cross_entropy(const T* logits, const std::int64_t* labels, const T* probs, const T* w,
                 index_t rows, index_t classes, Reduction red, LossOutput<T> out, int nthreads);
+
+// L1 and Huber, as above; huber also throws for delta <= 0 or not finite.
+template <class T>
+T l1_loss(const T* pred, const T* target, const T* w, index_t rows, index_t per,
+          Reduction red, LossOutput<T> out, int nthreads);
+
+template <class T>
+T huber_loss(const T* pred, const T* target, const T* w, index_t rows, index_t per,
+             Reduction red, T delta, LossOutput<T> out, int nthreads);
 
 }  // namespace nncore

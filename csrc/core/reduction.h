@@ -1,4 +1,4 @@
-// The one weighted-mean rule of the losses (core/losses.cpp, core/losses_extra.cpp):
+// The one weighted-mean rule of the losses (core/losses.cpp):
 // the denominator a loss's reduced sum is divided by.
 #pragma once
 

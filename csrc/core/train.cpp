@@ -17,7 +17,6 @@
 #include "core/softmax.h"
 #include "core/enums.h"
 #include "core/losses.h"
-#include "core/losses_extra.h"
 #include "core/metrics.h"
 
 namespace nncore {
@@ -101,7 +100,11 @@ Trainer<T>::Trainer(TrainSpec<T> spec) : s_(std::move(spec)) {
                      fn, ": a residual block's end must follow its begin, at its width");
         const index_t stats = L.kind == TrainLayerKind::layer_norm ? bs
                             : L.kind == TrainLayerKind::batch_norm ? width : 0;
-        z_.emplace_back(L.post_softmax ? static_cast<std::size_t>(bs * L.out) : 0);
+        // the product before a softmax, or the pre-activation z that the backward of a
+        // gelu/silu/softplus Dense needs (kernels::act_from_input)
+        const bool keeps_z = L.kind == TrainLayerKind::dense &&
+                             (L.post_softmax || kernels::act_from_input(L.act));
+        z_.emplace_back(keeps_z ? static_cast<std::size_t>(bs * L.out) : 0);
         stat_mean_.emplace_back(static_cast<std::size_t>(stats));
         stat_rstd_.emplace_back(static_cast<std::size_t>(stats));
         if (L.kind == TrainLayerKind::dense) {
@@ -314,14 +317,18 @@ double Trainer<T>::forward_loss(index_t rows, int nthreads, std::int64_t* correc
         auto& layer = s_.layers[i];
         T* y = outputs_[i].data();
         switch (layer.kind) {
-            case TrainLayerKind::dense:
+            case TrainLayerKind::dense: {
+                // gelu/silu/softplus: the store writes z next to y, for backward
+                MatView<T> z = row_major(z_[i].data(), rows, layer.out);
                 dense_forward(row_major<const T>(in, rows, layer.in),
                               row_major<const T>(layer.w, layer.in, layer.out), layer.b,
                               row_major(layer.post_softmax ? z_[i].data() : y, rows, layer.out),
-                              layer.act, layer.slope, nthreads);
+                              layer.act, layer.slope, nthreads,
+                              kernels::act_from_input(layer.act) ? &z : nullptr);
                 if (layer.post_softmax) softmax(z_[i].data(), y, rows_of(rows, layer.out), false,
                                                 nthreads);
                 break;
+            }
             case TrainLayerKind::softmax:
                 softmax(in, y, rows_of(rows, widths_[i]), false, nthreads);
                 break;
@@ -428,9 +435,11 @@ void Trainer<T>::backward(index_t rows, int nthreads) {
                 grad = gz;
             }
             MatView<T> vgx = row_major(gx, rows, layer.in);
+            // v: the output, or the pre-activation for gelu/silu/softplus
+            const T* v = kernels::act_from_input(layer.act) ? z_[i].data() : outputs_[i].data();
             dense_backward(row_major<const T>(x_in, rows, layer.in),
                            row_major<const T>(layer.w, layer.in, layer.out),
-                           row_major<const T>(outputs_[i].data(), rows, layer.out),
+                           row_major<const T>(v, rows, layer.out),
                            row_major<const T>(grad, rows, layer.out), layer.act, layer.slope,
                            need_grad_x ? &vgx : nullptr,
                            row_major(layer.grad_w, layer.in, layer.out), layer.grad_b, nthreads);
@@ -465,8 +474,10 @@ void Trainer<T>::backward(index_t rows, int nthreads) {
                 if (layer.p == 0) std::copy(grad, grad + rows * widths_[i], gx);
                 else dropout_backward(masks_[i].data(), grad, gx, rows * widths_[i], nthreads);
             } else {
-                activation_backward(layer.act, outputs_[i].data(), grad, gx, rows * widths_[i],
-                                    layer.slope, nthreads);
+                // from the output, or from the input for gelu/silu/softplus
+                const T* v = kernels::act_from_input(layer.act) ? x_in : outputs_[i].data();
+                activation_backward(layer.act, v, grad, gx, rows * widths_[i], layer.slope,
+                                    nthreads);
             }
         }
         grad = gx;

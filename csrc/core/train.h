@@ -78,7 +78,7 @@ struct TrainSpec {
     const T* x = nullptr;                 // (n, features) row-major
     index_t n = 0, features = 0;
     TrainLoss loss = TrainLoss::mse;
-    double huber_delta = 1.0;             // for TrainLoss::huber (core/losses_extra.h)
+    double huber_delta = 1.0;             // for TrainLoss::huber (core/losses.h)
     const T* targets = nullptr;           // (n, outputs) for mse / bce / ce_probs
     const std::int64_t* labels = nullptr; // (n,) for ce_labels, checked in range
     index_t target_cols = 0;              // outputs per target row (1 for labels)

@@ -20,8 +20,20 @@ namespace nncore::kernels {
 
 using index_t = std::int64_t;
 
-// Activation applied by the GEMM epilogue and the elementwise kernels.
-enum class Act : int { identity = 0, relu = 1, sigmoid = 2, tanh = 3, leaky_relu = 4 };
+// Activation applied by the GEMM epilogue and the elementwise kernels (act_math.h
+// defines gelu, gelu_tanh, silu and softplus, with PyTorch's definitions: gelu_tanh is
+// gelu(approximate="tanh"), softplus has beta = 1 and threshold = 20).
+enum class Act : int {
+    identity = 0, relu = 1, sigmoid = 2, tanh = 3, leaky_relu = 4,
+    gelu = 5, gelu_tanh = 6, silu = 7, softplus = 8
+};
+
+// The activation's derivative is not a function of its output: its backward reads the
+// pre-activation (a dense layer keeps it: TileEpilogue::z).
+constexpr bool act_from_input(Act act) noexcept {
+    return act == Act::gelu || act == Act::gelu_tanh || act == Act::silu ||
+           act == Act::softplus;
+}
 
 // What happens when the gemm tile kernel stores its MR x NR accumulator to C.
 template <class T>
@@ -34,6 +46,10 @@ struct TileEpilogue {
     const T* bias = nullptr;
     Act act = Act::identity;
     T slope = T(0);  // leaky_relu negative slope (>= 0)
+    // nullptr, or this tile's place in the pre-activation's buffer (row stride ldz): on
+    // the last k-block it receives the sum plus bias, before the activation.
+    T* z = nullptr;
+    index_t ldz = 0;
 };
 
 // One SGD update's constants, rounded once to T by the core (csrc/core/optim.cpp).
@@ -78,7 +94,8 @@ struct KernelSet {
     // acc = A_panel * B_panel, with 1 <= m <= mr, 1 <= n <= nr, kc >= 1.
     // a_panel: kc groups of mr values, a_panel[p*mr + i] = A(i, p); rows >= m are zero.
     // b_panel: kc groups of nr values, b_panel[p*nr + j] = B(p, j); columns >= n are zero.
-    // Both panels are aligned to 64 bytes. Only C[0:m, 0:n] is read or written.
+    // Both panels are aligned to 64 bytes. Only C[0:m, 0:n] is read or written (and
+    // ep.z[0:m, 0:n] written, when given).
     void (*gemm_tile)(index_t m, index_t n, index_t kc, const T* a_panel, const T* b_panel,
                       T* c, index_t ldc, const TileEpilogue<T>& ep) noexcept = nullptr;
 
@@ -97,11 +114,14 @@ struct KernelSet {
     void (*activation)(Act act, const T* x, T* y, index_t n, T slope,
                        bool stream) noexcept = nullptr;
 
-    // gx[i] = gy[i] * act'(x[i]), with the derivative written in terms of the
-    // activation's output y[i]: identity 1; relu y > 0; leaky_relu y > 0 ? 1 : slope;
-    // sigmoid y (1 - y); tanh 1 - y^2. Any of y, gy, gx may be the same buffer.
+    // gx[i] = gy[i] * act'(v[i]). For the activations whose derivative is written in
+    // terms of their output, v is the output y: identity 1; relu y > 0; leaky_relu
+    // y > 0 ? 1 : slope; sigmoid y (1 - y); tanh 1 - y^2. For those of act_from_input, v is
+    // the pre-activation x: gelu Phi(x) + x phi(x); gelu_tanh s + x s (1 - s) v'(x) with
+    // s = sigmoid(v(x)); silu s + x s (1 - s) with s = sigmoid(x); softplus sigmoid(x)
+    // (1 above 20); see act_math.h. Any of v, gy, gx may be the same buffer.
     // stream: as for activation.
-    void (*activation_backward)(Act act, const T* y, const T* gy, T* gx, index_t n, T slope,
+    void (*activation_backward)(Act act, const T* v, const T* gy, T* gx, index_t n, T slope,
                                 bool stream) noexcept = nullptr;
 
     // acc[i] += x[i] for i < n.

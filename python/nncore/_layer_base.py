@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["Parameter", "Layer", "RemovableHandle", "as_dtype", "model_dtype",
-           "hook_generation"]
+           "hook_generation", "FLOATS", "as_input", "workspace"]
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def as_dtype(dtype):
@@ -126,12 +126,12 @@ class Parameter(np.lib.mixins.NDArrayOperatorsMixin):
         return f"Parameter containing ({self.name}):\n{np.array_repr(self.data)}"
 
 
-def _as_input(a, dtype):
+def as_input(a, dtype):
     """``a`` as an array of ``dtype``; no copy when it already is one."""
     return np.asarray(a, dtype=dtype)
 
 
-def _workspace(buf, shape, dtype):
+def workspace(buf, shape, dtype):
     """buf when it already has this shape and dtype, else a new empty array."""
     if buf is not None and buf.shape == shape and buf.dtype == dtype:
         return buf

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import functional as F
-from ._layer_base import _FLOATS, Layer, _as_input
+from ._layer_base import FLOATS, Layer, as_input
 from .activations import ACTIVATIONS, FROM_INPUT
 
 __all__ = ["ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Softmax", "Identity", "GELU", "SiLU",
@@ -43,7 +43,7 @@ class ElementwiseActivation(Layer):
         """The activation of ``x``, in ``x``'s float dtype (other inputs are cast to the
         layer's dtype): a new array, the caller's to keep."""
         x = np.asarray(x)
-        if x.dtype not in _FLOATS:
+        if x.dtype not in FLOATS:
             x = x.astype(self.dtype)
         self._y = self._forward(x, None)
         return self._y
@@ -53,7 +53,7 @@ class ElementwiseActivation(Layer):
         taken at the stored output: a new array."""
         if self._y is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
-        grad_y = _as_input(grad_y, self._y.dtype)
+        grad_y = as_input(grad_y, self._y.dtype)
         return self._backward(self._y, grad_y, None)
 
 
@@ -126,7 +126,7 @@ class _FromInput(Layer):
         """The activation of ``x``, in ``x``'s float dtype (other inputs are cast to the
         layer's dtype): a new array, the caller's to keep."""
         x = np.asarray(x)
-        if x.dtype not in _FLOATS:
+        if x.dtype not in FLOATS:
             x = x.astype(self.dtype)
         self._x = x
         self._y = FROM_INPUT_KERNELS[self.activation][0](x, None)
@@ -137,7 +137,7 @@ class _FromInput(Layer):
         (a new array)."""
         if self._x is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
-        grad_y = _as_input(grad_y, self._x.dtype)
+        grad_y = as_input(grad_y, self._x.dtype)
         return FROM_INPUT_KERNELS[self.activation][1](self._x, grad_y, None)
 
 

@@ -22,10 +22,12 @@ class Activation:
 
     name : its name everywhere (``Dense(..., activation=name)``, the kernels, saving).
     fused : applied in the matrix product's store (the native ``dense_forward``'s
-        ``activation``); backward from the output.
-    from_input : its derivative needs the pre-activation, so it runs as a second native
-        call after the product (``kernel`` / ``kernel + "_backward"`` in
-        :mod:`nncore.functional`, with ``kernel_args`` after the input).
+        ``activation``); backward from the output, unless ``from_input``.
+    from_input : its derivative needs the pre-activation z, not the output: a fused
+        ``dense_forward`` keeps z (``z_out=``, written by the same store) and
+        ``dense_backward`` takes it in place of the output. On its own (a layer) it is
+        ``kernel`` / ``kernel + "_backward"`` in :mod:`nncore.functional`, with
+        ``kernel_args`` after the input.
     layer : the name of its layer class in :mod:`nncore.layers` (None: no layer of its
         own; ``"gelu_tanh"`` is ``GELU(approximate="tanh")``).
     torch : the ``torch.nn`` module it maps to (None: no counterpart); ``gelu_tanh`` is
@@ -53,17 +55,19 @@ ACTIVATIONS = {a.name: a for a in (
     Activation("leaky_relu", fused=True, layer="LeakyReLU", torch="LeakyReLU",
                onnx="LeakyRelu", init="he_uniform"),
     Activation("softmax", layer="Softmax", torch="Softmax", onnx="Softmax"),
-    Activation("gelu", from_input=True, layer="GELU", torch="GELU", kernel="gelu"),
-    Activation("gelu_tanh", from_input=True, torch="GELU", kernel="gelu",
+    Activation("gelu", fused=True, from_input=True, layer="GELU", torch="GELU", kernel="gelu"),
+    Activation("gelu_tanh", fused=True, from_input=True, torch="GELU", kernel="gelu",
                kernel_args=("tanh",)),
-    Activation("silu", from_input=True, layer="SiLU", torch="SiLU", kernel="silu"),
-    Activation("softplus", from_input=True, layer="Softplus", torch="Softplus",
+    Activation("silu", fused=True, from_input=True, layer="SiLU", torch="SiLU",
+               kernel="silu"),
+    Activation("softplus", fused=True, from_input=True, layer="Softplus", torch="Softplus",
                kernel="softplus"),
 )}
 
 #: Activations the GEMM epilogue applies (the native ``dense_forward`` accepts these).
 FUSABLE = tuple(n for n, a in ACTIVATIONS.items() if a.fused)
-#: Activations whose backward works from the pre-activation.
+#: Activations whose backward works from the pre-activation (fused ones among them: the
+#: dense layer keeps z for them).
 FROM_INPUT = tuple(n for n, a in ACTIVATIONS.items() if a.from_input)
 #: scikit-learn's activation names -> nncore's.
 SKLEARN_NAMES = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh",

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ._layer_base import _FLOATS, Layer, _as_input, _workspace, model_dtype
+from ._layer_base import FLOATS, Layer, as_input, workspace, model_dtype
 from .dropout import Dropout
 from .layers import Dense
 from .norms import BatchNorm1d, LayerNorm
@@ -216,7 +216,7 @@ class Residual(Layer):
         """``x + f(x)`` for ``x`` of shape ``(batch, features)`` (cast to the block's
         dtype). Returns the block's output workspace."""
         x = np.asarray(x)
-        if x.dtype not in _FLOATS:
+        if x.dtype not in FLOATS:
             x = x.astype(self.dtype)
         h = x
         for layer in self.layers:
@@ -224,7 +224,7 @@ class Residual(Layer):
         if h.shape != x.shape:
             raise ValueError(f"Residual.forward: its layers map an input of shape {x.shape} "
                              f"to {h.shape}; x + f(x) needs the same shape")
-        self._y = _workspace(self._y, x.shape, np.result_type(x, h))
+        self._y = workspace(self._y, x.shape, np.result_type(x, h))
         np.add(x, h, out=self._y)
         return self._y
 
@@ -233,11 +233,11 @@ class Residual(Layer):
         gradients) plus ``grad_y`` itself (the identity path)."""
         if self._y is None:
             raise RuntimeError("Residual.backward called before forward")
-        grad_y = _as_input(grad_y, self._y.dtype)
+        grad_y = as_input(grad_y, self._y.dtype)
         g = grad_y
         for layer in reversed(self.layers):
             g = layer.backward(g)
-        self._gx = _workspace(self._gx, self._y.shape, self._y.dtype)
+        self._gx = workspace(self._gx, self._y.shape, self._y.dtype)
         np.add(grad_y, g, out=self._gx)
         return self._gx
 
@@ -286,7 +286,7 @@ class Flatten(Layer):
         """``x.reshape(len(x), -1)``, in ``x``'s float dtype (other inputs are cast to
         the layer's dtype)."""
         x = np.asarray(x)
-        if x.dtype not in _FLOATS:
+        if x.dtype not in FLOATS:
             x = x.astype(self.dtype)
         if x.ndim < 2:
             raise ValueError(f"Flatten.forward: x must have a batch axis and at least one "

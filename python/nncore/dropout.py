@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import functional as F
-from ._layer_base import Layer, _workspace
+from ._layer_base import Layer, workspace
 from .runtime import default_rng
 
 __all__ = ["Dropout"]
@@ -66,7 +66,7 @@ class Dropout(Layer):
             return x
         if x.dtype not in (np.float32, np.float64):
             x = x.astype(self.dtype)
-        self._mask = _workspace(self._mask, x.shape, x.dtype)  # never leaves the layer
+        self._mask = workspace(self._mask, x.shape, x.dtype)  # never leaves the layer
         self._y, _ = F.dropout(x, self.p, _mix(self.seed, self.calls), mask=self._mask)
         self.calls += 1
         return self._y

@@ -91,8 +91,8 @@ def count_correct(out, target):
     return _core.count_correct(out, target)
 
 
-# L1 and Huber losses, dropout, gelu / silu / softplus (bindings/losses_extra.cpp,
-# dropout.cpp, activations_extra.cpp).
+# L1 and Huber losses, dropout, gelu / silu / softplus (bindings/losses.cpp,
+# dropout.cpp, activations.cpp).
 from ._core import (  # noqa: E402,F401  (re-exported)
     l1_loss, l1_loss_backward, l1_loss_and_grad, huber_loss, huber_loss_backward,
     huber_loss_and_grad, dropout, dropout_backward,

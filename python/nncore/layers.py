@@ -16,11 +16,10 @@ import numpy as np
 
 from . import functional as F
 from . import initializers
-from ._layer_base import Layer, Parameter, _as_input, _workspace, as_dtype
-from .activation_layers import (ACTIVATION_LAYERS, FROM_INPUT_KERNELS, GELU, Identity,
-                                LeakyReLU, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh,
-                                activation_layer)
-from .activations import canonical
+from ._layer_base import Layer, Parameter, as_input, workspace, as_dtype
+from .activation_layers import (ACTIVATION_LAYERS, GELU, Identity, LeakyReLU, ReLU, Sigmoid,
+                                SiLU, Softmax, Softplus, Tanh, activation_layer)
+from .activations import FROM_INPUT, canonical
 from .runtime import default_rng
 
 __all__ = ["Parameter", "Layer", "Dense", "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Softmax",
@@ -56,9 +55,10 @@ class Dense(Layer):
         (or ``in_features=None``) it is ``out_features``.
     activation : {None, "identity", "relu", "sigmoid", "tanh", "leaky_relu", "softmax", \
 "gelu", "gelu_tanh", "silu", "softplus"}
-        Fused into the matrix product's store; softmax (over each row) and gelu (exact,
-        or ``"gelu_tanh"``: PyTorch's ``approximate="tanh"``), silu and softplus follow
-        it as a second native call (their backward needs the pre-activation). A last
+        Fused into the matrix product's store (gelu is exact, ``"gelu_tanh"`` PyTorch's
+        ``approximate="tanh"``; gelu, silu and softplus, whose backward needs the
+        pre-activation, have the store keep it too); softmax (over each row) follows it
+        as a second native call. A last
         ``"softmax"`` layer outputs probabilities; trained with cross-entropy, the loss
         is computed exactly from the logits before it.
     use_bias : bool
@@ -224,23 +224,21 @@ class Dense(Layer):
         an activation layer that follows a Dense without activation this way, in the
         product's store. ``need_grad_x=False`` makes the next :meth:`backward` skip d loss
         / d input (a model's first layer). :meth:`backward` follows the last forward."""
-        x = _as_input(x, self.dtype)
+        x = as_input(x, self.dtype)
         if self.w is None:
             self.build(np.shape(x)[-1])
         act = self.activation if activation is None else canonical(activation, "Dense")
         slope = self.slope if slope is None else float(slope)
         self._applied = (act, slope, bool(need_grad_x))
         self._x = x
-        b = None if self._b is None else self._b.data
-        if act in FROM_INPUT_KERNELS:
+        softmax = act == "softmax"
+        z = None
+        if act in FROM_INPUT:  # backward needs the pre-activation: the store keeps it
             shape = (self.out_features,) if np.ndim(x) == 1 else (len(x), self.out_features)
-            self._z = _workspace(getattr(self, "_z", None), shape, self.dtype)  # stays here
-            F.dense_forward(x, self._w.data, b, "identity", out=self._z)
-            self._y = FROM_INPUT_KERNELS[act][0](self._z, None)
-        elif act == "softmax":
-            self._y = F.softmax(F.dense_forward(x, self._w.data, b, "identity"))
-        else:
-            self._y = F.dense_forward(x, self._w.data, b, act, slope=slope)
+            z = self._z = workspace(getattr(self, "_z", None), shape, self.dtype)  # stays here
+        y = F.dense_forward(x, self._w.data, None if self._b is None else self._b.data,
+                            "identity" if softmax else act, slope=slope, z_out=z)
+        self._y = F.softmax(y, out=y) if softmax else y
         return self._y
 
     def backward(self, grad_y):
@@ -251,18 +249,15 @@ class Dense(Layer):
         accumulate=True)`` adds to them)."""
         if self._x is None:
             raise RuntimeError("Dense.backward called before forward")
-        grad_y = _as_input(grad_y, self.dtype)
+        grad_y = as_input(grad_y, self.dtype)
         act, slope, need_grad_x = self._applied
         gb = self._b.grad if self._b is not None else self._gb_scratch
         if act == "softmax":  # through the softmax, from its output
-            self._gz = _workspace(getattr(self, "_gz", None), self._y.shape, self.dtype)
+            self._gz = workspace(getattr(self, "_gz", None), self._y.shape, self.dtype)
             grad_y = F.softmax_backward(self._y, grad_y, out=self._gz)
             act = "identity"
-        elif act in FROM_INPUT_KERNELS:
-            self._gz = _workspace(getattr(self, "_gz", None), self._y.shape, self.dtype)
-            grad_y = FROM_INPUT_KERNELS[act][1](self._z, grad_y, self._gz)
-            act = "identity"
-        grad_x, _, _ = F.dense_backward(self._x, self._w.data, self._y, grad_y, act,
+        y_or_z = self._z if act in FROM_INPUT else self._y
+        grad_x, _, _ = F.dense_backward(self._x, self._w.data, y_or_z, grad_y, act,
                                         slope=slope, need_grad_x=need_grad_x,
                                         out=(None, self._w.grad, gb))
         return grad_x

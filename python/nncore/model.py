@@ -17,7 +17,7 @@ from ._inputs import check_x, check_y, softmax_as_logits
 from .activations import FUSABLE
 from .data import batches
 from .history import History
-from .activation_layers import ElementwiseActivation
+from .activation_layers import ACTIVATION_LAYERS
 from . import blocks
 from ._layer_base import hook_generation, model_dtype
 from .layers import Dense, Layer
@@ -123,7 +123,7 @@ class Sequential:
             layer = self.layers[i]
             nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
             if isinstance(layer, Dense) and layer.activation == "identity" and \
-                    isinstance(nxt, ElementwiseActivation) and nxt.activation in FUSABLE and \
+                    type(nxt) in ACTIVATION_LAYERS.values() and nxt.activation in FUSABLE and \
                     not (layer.has_hooks() or nxt.has_hooks()):
                 self.steps.append(Step(i, layer, nxt.activation,
                                        getattr(nxt, "slope", layer.slope)))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import functional as F
-from ._layer_base import Layer, Parameter, _as_input, _workspace, as_dtype
+from ._layer_base import Layer, Parameter, as_input, workspace, as_dtype
 
 __all__ = ["LayerNorm", "BatchNorm1d", "NORM_LAYERS"]
 
@@ -77,7 +77,7 @@ class _Norm(Layer):
         return (self.weight.data, self.bias.data) if self._affine else (None, None)
 
     def _grad_out(self, x):
-        self._gx = _workspace(self._gx, x.shape, self.dtype)
+        self._gx = workspace(self._gx, x.shape, self.dtype)
         if self._affine:
             return self._gx, self.weight.grad, self.bias.grad
         return self._gx, self._scratch[0], self._scratch[1]
@@ -87,7 +87,7 @@ class _Norm(Layer):
         if x.dtype.kind not in "fiu":
             raise TypeError(f"{type(self).__name__}: x must be a real floating or integer "
                             f"array; got dtype {x.dtype}")
-        x = _as_input(x, self.dtype)
+        x = as_input(x, self.dtype)
         if x.ndim < 1 or x.shape[-1] != self.features:
             raise ValueError(f"{type(self).__name__}: x must have {self.features} features "
                              f"(last axis); got x of shape {x.shape}")
@@ -127,9 +127,9 @@ class LayerNorm(_Norm):
         output workspace (reused while the shape stays the same)."""
         x = self._input(x)
         self._x = x
-        self._y = _workspace(self._y, x.shape, self.dtype)
-        self._mean = _workspace(self._mean, x.shape[:-1], self.dtype)
-        self._rstd = _workspace(self._rstd, x.shape[:-1], self.dtype)
+        self._y = workspace(self._y, x.shape, self.dtype)
+        self._mean = workspace(self._mean, x.shape[:-1], self.dtype)
+        self._rstd = workspace(self._rstd, x.shape[:-1], self.dtype)
         w, b = self._weights()
         F.layer_norm(x, w, b, self.eps, out=(self._y, self._mean, self._rstd))
         return self._y
@@ -139,7 +139,7 @@ class LayerNorm(_Norm):
         d input."""
         if self._x is None:
             raise RuntimeError("LayerNorm.backward called before forward")
-        grad_y = _as_input(grad_y, self.dtype)
+        grad_y = as_input(grad_y, self.dtype)
         out = self._grad_out(self._x)
         F.layer_norm_backward(self._x, self._mean, self._rstd, grad_y, self._weights()[0],
                               out=out)
@@ -224,9 +224,9 @@ class BatchNorm1d(_Norm):
             self.num_batches_tracked += 1
             momentum = self.momentum if self.momentum is not None else \
                 1.0 / self.num_batches_tracked
-        self._y = _workspace(self._y, x.shape, self.dtype)
-        self._mean = _workspace(self._mean, (self.features,), self.dtype)
-        self._rstd = _workspace(self._rstd, (self.features,), self.dtype)
+        self._y = workspace(self._y, x.shape, self.dtype)
+        self._mean = workspace(self._mean, (self.features,), self.dtype)
+        self._rstd = workspace(self._rstd, (self.features,), self.dtype)
         w, b = self._weights()
         track = self.track_running_stats and (update or not self._batch_stats)
         F.batch_norm(x, self.running_mean if track else None,
@@ -239,7 +239,7 @@ class BatchNorm1d(_Norm):
         d input (through the batch statistics when the forward used them)."""
         if self._x is None:
             raise RuntimeError("BatchNorm1d.backward called before forward")
-        grad_y = _as_input(grad_y, self.dtype)
+        grad_y = as_input(grad_y, self.dtype)
         out = self._grad_out(self._x)
         F.batch_norm_backward(self._x, self._mean, self._rstd, grad_y, self._weights()[0],
                               self._batch_stats, out=out)

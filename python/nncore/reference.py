@@ -147,11 +147,17 @@ def _act(name, z, slope):
         return _sigmoid(z)
     if name == "tanh":
         return np.tanh(z)
+    if name in _FROM_INPUT:
+        return _FROM_INPUT[name][0](z.astype(np.float64)).astype(z.dtype)
     return z
 
 
 def _act_derivative_times(name, y, grad_y, slope):
-    """grad_y * act'(z), with act' written from the output y = act(z)."""
+    """grad_y * act'(z), with act' written from the output y = act(z), or for the
+    activations whose derivative needs the pre-activation (gelu, silu, ...), y is z."""
+    if name in _FROM_INPUT:
+        d = _FROM_INPUT[name][1](y.astype(np.float64))
+        return (grad_y.astype(np.float64) * d).astype(grad_y.dtype)
     if name == "relu":
         return np.where(y > 0, grad_y, 0).astype(grad_y.dtype)
     if name == "leaky_relu":
@@ -197,8 +203,9 @@ def _dense_args(fn, x, w):
     return x, w
 
 
-def dense_forward(x, w, b=None, activation="identity", *, slope=0.01, out=None):
-    """y = act(x @ w + b), with x: (batch, in), w: (in, out), b: (out,)."""
+def dense_forward(x, w, b=None, activation="identity", *, slope=0.01, out=None, z_out=None):
+    """y = act(x @ w + b), with x: (batch, in), w: (in, out), b: (out,); z_out receives
+    the pre-activation z = x @ w + b (dense_backward's y for gelu, silu, softplus)."""
     fn = "dense_forward"
     act = _activation_name(activation, fn)
     if act == "leaky_relu":
@@ -214,12 +221,15 @@ def dense_forward(x, w, b=None, activation="identity", *, slope=0.01, out=None):
     z = x @ w
     if b is not None:
         z = z + b.astype(dtype, copy=False)
+    if z_out is not None:
+        _store(z_out, z.astype(dtype, copy=False), fn, "z_out")
     return _store(out, _act(act, z, slope).astype(dtype, copy=False), fn)
 
 
 def dense_backward(x, w, y, grad_y, activation="identity", *, slope=0.01, need_grad_x=True,
                    out=None):
-    """Gradients of y = act(x @ w + b): (grad_x, grad_w, grad_b)."""
+    """Gradients of y = act(x @ w + b): (grad_x, grad_w, grad_b). For gelu, gelu_tanh,
+    silu and softplus, y is the pre-activation z = x @ w + b (dense_forward's z_out)."""
     fn = "dense_backward"
     act = _activation_name(activation, fn)
     if act == "leaky_relu":
@@ -890,10 +900,55 @@ def _approximate(approximate, fn):
     return approximate
 
 
-def _erf(x):
-    """erf elementwise (math.erf: NumPy has none)."""
-    import math
-    return np.vectorize(math.erf, otypes=[np.float64])(x)
+def _erfc(x):
+    """erfc elementwise (math.erfc: NumPy has none)."""
+    return np.vectorize(math.erfc, otypes=[np.float64])(x)
+
+
+def _gelu(x, approximate):
+    """x Phi(x) = 0.5 x erfc(-x / sqrt 2) (= 0.5 x (1 + erf(x / sqrt 2)), without its
+    cancellation for x << 0); tanh form: 0.5 x (1 + tanh(u)) = x sigmoid(2u)."""
+    if approximate == "tanh":
+        u = np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)
+        return x * _sig(2 * u)
+    return 0.5 * x * _erfc(-x / np.sqrt(2))
+
+
+def _gelu_derivative(x, approximate):
+    """Phi(x) + x phi(x); tanh form: s + 2 x s (1 - s) u'(x), s = sigmoid(2u)."""
+    if approximate == "tanh":
+        k, c = np.sqrt(2 / np.pi), 0.044715
+        s = _sig(2 * k * (x + c * x ** 3))
+        return s + 2 * x * s * _sig(-2 * k * (x + c * x ** 3)) * k * (1 + 3 * c * x ** 2)
+    return 0.5 * _erfc(-x / np.sqrt(2)) + x * np.exp(-0.5 * x ** 2) / np.sqrt(2 * np.pi)
+
+
+def _silu(x):
+    return x * _sig(x)
+
+
+def _silu_derivative(x):
+    s = _sig(x)
+    return s * (1 + x * (1 - s))
+
+
+def _softplus(x):
+    with np.errstate(over="ignore"):
+        return np.where(x > 20, x, np.log1p(np.exp(np.minimum(x, 20))))
+
+
+def _softplus_derivative(x):
+    return np.where(x > 20, 1.0, _sig(x))
+
+
+# The activations whose derivative needs the pre-activation: (forward, derivative) of
+# float64 values, for dense_forward / dense_backward.
+_FROM_INPUT = {
+    "gelu": (lambda x: _gelu(x, "none"), lambda x: _gelu_derivative(x, "none")),
+    "gelu_tanh": (lambda x: _gelu(x, "tanh"), lambda x: _gelu_derivative(x, "tanh")),
+    "silu": (_silu, _silu_derivative),
+    "softplus": (_softplus, _softplus_derivative),
+}
 
 
 def _sig(x):
@@ -907,12 +962,7 @@ def gelu(x, approximate="none", *, out=None):
     fn = "gelu"
     _approximate(approximate, fn)
     x = _as_float(x, fn, "x")
-    x64 = x.astype(np.float64)
-    if approximate == "tanh":
-        y = 0.5 * x64 * (1 + np.tanh(np.sqrt(2 / np.pi) * (x64 + 0.044715 * x64 ** 3)))
-    else:
-        y = 0.5 * x64 * (1 + _erf(x64 / np.sqrt(2)))
-    return _store(out, y.astype(x.dtype), fn)
+    return _store(out, _gelu(x.astype(np.float64), approximate).astype(x.dtype), fn)
 
 
 def gelu_backward(x, grad_y, approximate="none", *, out=None):
@@ -923,21 +973,14 @@ def gelu_backward(x, grad_y, approximate="none", *, out=None):
     if x.shape != grad_y.shape:
         raise ValueError(f"{fn}: grad_y must have the shape of x {x.shape}; got {grad_y.shape}")
     dtype = _result_dtype(x, grad_y)
-    x64 = x.astype(np.float64)
-    if approximate == "tanh":
-        k, c = np.sqrt(2 / np.pi), 0.044715
-        t = np.tanh(k * (x64 + c * x64 ** 3))
-        d = 0.5 * (1 + t) + 0.5 * x64 * (1 - t * t) * k * (1 + 3 * c * x64 ** 2)
-    else:
-        d = 0.5 * (1 + _erf(x64 / np.sqrt(2))) + x64 * np.exp(-0.5 * x64 ** 2) / np.sqrt(2 * np.pi)
+    d = _gelu_derivative(x.astype(np.float64), approximate)
     return _store(out, (grad_y.astype(np.float64) * d).astype(dtype), fn)
 
 
 def silu(x, *, out=None):
     """x * sigmoid(x)."""
     x = _as_float(x, "silu", "x")
-    x64 = x.astype(np.float64)
-    return _store(out, (x64 * _sig(x64)).astype(x.dtype), "silu")
+    return _store(out, _silu(x.astype(np.float64)).astype(x.dtype), "silu")
 
 
 def silu_backward(x, grad_y, *, out=None):
@@ -947,18 +990,14 @@ def silu_backward(x, grad_y, *, out=None):
     if x.shape != grad_y.shape:
         raise ValueError(f"{fn}: grad_y must have the shape of x {x.shape}; got {grad_y.shape}")
     dtype = _result_dtype(x, grad_y)
-    x64 = x.astype(np.float64)
-    s = _sig(x64)
-    return _store(out, (grad_y.astype(np.float64) * s * (1 + x64 * (1 - s))).astype(dtype), fn)
+    d = _silu_derivative(x.astype(np.float64))
+    return _store(out, (grad_y.astype(np.float64) * d).astype(dtype), fn)
 
 
 def softplus(x, *, out=None):
     """log(1 + exp(x)); x where x > 20."""
     x = _as_float(x, "softplus", "x")
-    x64 = x.astype(np.float64)
-    with np.errstate(over="ignore"):
-        y = np.where(x64 > 20, x64, np.log1p(np.exp(np.minimum(x64, 20))))
-    return _store(out, y.astype(x.dtype), "softplus")
+    return _store(out, _softplus(x.astype(np.float64)).astype(x.dtype), "softplus")
 
 
 def softplus_backward(x, grad_y, *, out=None):

@@ -34,25 +34,36 @@ SCRIPT = textwrap.dedent(r"""
                     b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
                     want = R.matmul(a.astype(np.float64), b.astype(np.float64), trans_a=ta, trans_b=tb)
                     note("matmul", dtype, err(F.matmul(a, b, trans_a=ta, trans_b=tb), want))
-        for act in ["identity", "relu", "sigmoid", "tanh", "leaky_relu"]:
+        for act in ["identity", "relu", "sigmoid", "tanh", "leaky_relu", "gelu", "gelu_tanh",
+                    "silu", "softplus"]:
+            # gelu, gelu_tanh, silu and softplus: the GEMM's store keeps z, their backward
+            # takes it in place of y
+            from_input = act in ("gelu", "gelu_tanh", "silu", "softplus")
+            kw = {"approximate": "tanh"} if act == "gelu_tanh" else {}
+            fn = "gelu" if act == "gelu_tanh" else act
             for batch, i, o in [(1, 5, 3), (33, 65, 17), (64, 129, 257)]:
                 x = rng.standard_normal((batch, i)).astype(dtype)
                 w = (rng.standard_normal((i, o)) / np.sqrt(i)).astype(dtype)
                 bias = rng.standard_normal(o).astype(dtype)
-                y = F.dense_forward(x, w, bias, act)
+                z = np.empty((batch, o), dtype)
+                y = F.dense_forward(x, w, bias, act, z_out=z)
                 x64, w64 = x.astype(np.float64), w.astype(np.float64)
                 note("dense_forward", dtype, err(y, R.dense_forward(x64, w64, bias, act)))
+                note("dense_forward_z", dtype, err(z, R.dense_forward(x64, w64, bias)))
                 gy = rng.standard_normal(y.shape).astype(dtype)
-                for g, r in zip(F.dense_backward(x, w, y, gy, act),
-                                R.dense_backward(x64, w64, y.astype(np.float64), gy, act)):
+                v = z if from_input else y
+                for g, r in zip(F.dense_backward(x, w, v, gy, act),
+                                R.dense_backward(x64, w64, v.astype(np.float64), gy, act)):
                     note("dense_backward", dtype, err(g, r))
-            for n in [1, 7, 16, 17, 33, 100, 1000, 40000]:
+            for n in [1, 7, 16, 17, 33, 64, 100, 1000, 40000]:
                 v = (rng.standard_normal(n) * 6).astype(dtype)
                 v[: n // 7] *= 30
-                note(act, dtype, err(getattr(F, act)(v), getattr(R, act)(v)))
-                yv = getattr(R, act)(v)
-                note(act + "_backward", dtype, err(getattr(F, act + "_backward")(yv, v),
-                                                   getattr(R, act + "_backward")(yv, v)))
+                note(act, dtype, err(getattr(F, fn)(v, **kw), getattr(R, fn)(v, **kw)))
+                yv = v if from_input else getattr(R, act)(v)
+                gv = rng.standard_normal(n).astype(dtype)
+                note(act + "_backward", dtype,
+                     err(getattr(F, fn + "_backward")(yv, gv, **kw),
+                         getattr(R, fn + "_backward")(yv.astype(np.float64), gv, **kw)))
         for shape in [(1, 1), (3, 17), (64, 10), (5, 1000)]:
             v = (rng.standard_normal(shape) * 8).astype(dtype)
             for name in ["softmax", "log_softmax"]:

@@ -35,6 +35,13 @@ SCRIPT = textwrap.dedent(r"""
         for act in ["identity", "relu", "sigmoid", "tanh", "leaky_relu"]:
             out[f"{act}/{d}"] = getattr(F, act)(x)
             out[f"{act}_backward/{d}"] = getattr(F, act + "_backward")(y, gy)
+        # the activations whose backward takes the input x
+        gx = np.resize(gy, x.shape)
+        for act, kw in [("gelu", {}), ("gelu", {"approximate": "tanh"}), ("silu", {}),
+                        ("softplus", {})]:
+            key = act + ("_tanh" if kw else "")
+            out[f"{key}/{d}"] = getattr(F, act)(x, **kw)
+            out[f"{key}_backward/{d}"] = getattr(F, act + "_backward")(x, gx, **kw)
         # rows far from uniform: exp underflows to 0, so softmax and the gradient hold
         # exact zeros (and -0.0 at the label of a row that is certain)
         rows, classes = 64, 10

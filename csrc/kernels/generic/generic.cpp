@@ -11,6 +11,7 @@
 namespace nncore::kernels::generic {
 namespace {
 
+#include "../act_math.h"
 #include "../ce_row.h"
 #include "../pack_impl.h"
 #include "norms.h"
@@ -30,11 +31,16 @@ inline T apply(Act act, T x, T slope) noexcept {
         case Act::leaky_relu: return x > T(0) ? x : x * slope;
         case Act::sigmoid: return x == x ? sigmoid(x) : x;
         case Act::tanh: return std::tanh(x);
+        case Act::gelu: return gelu(x);
+        case Act::gelu_tanh: return gelu_tanh(x);
+        case Act::silu: return silu(x);
+        case Act::softplus: return softplus(x);
         case Act::identity: break;
     }
     return x;
 }
 
+// act'(v), with v the output y, or the pre-activation for act_from_input(act).
 template <class T>
 inline T derivative(Act act, T y, T slope) noexcept {
     switch (act) {
@@ -42,6 +48,10 @@ inline T derivative(Act act, T y, T slope) noexcept {
         case Act::leaky_relu: return y > T(0) ? T(1) : slope;
         case Act::sigmoid: return y * (T(1) - y);
         case Act::tanh: return std::fma(-y, y, T(1));  // one rounding: 1 - y^2 cancels near |y| = 1
+        case Act::gelu: return gelu_derivative(y);
+        case Act::gelu_tanh: return gelu_tanh_derivative(y);
+        case Act::silu: return silu_derivative(y);
+        case Act::softplus: return softplus_derivative(y);
         case Act::identity: break;
     }
     return T(1);
@@ -68,6 +78,7 @@ void gemm_tile(index_t m, index_t n, index_t kc, const T* a, const T* b, T* c, i
             T v = ep.accumulate ? ci[j] + acc[i][j] : acc[i][j];
             if (ep.last) {
                 if (ep.bias) v += ep.bias[j];
+                if (ep.z) ep.z[i * ep.ldz + j] = v;
                 v = apply(ep.act, v, ep.slope);
             }
             ci[j] = v;

@@ -28,6 +28,12 @@ bool can_stream(const T* y) noexcept {
     return reinterpret_cast<std::uintptr_t>(y) % sizeof(T) == 0;
 }
 
+// Activations whose vector maths is a long dependency chain (exp, division, polynomials):
+// their loops run four vectors at a time (Multi<V, 4>).
+inline bool long_chain(Act act) noexcept {
+    return act == Act::sigmoid || act == Act::tanh || act_from_input(act);
+}
+
 template <class V, bool NT>
 void activation_run(Act act, const typename V::T* x, typename V::T* y, index_t n,
                     typename V::T slope) noexcept {
@@ -39,7 +45,7 @@ void activation_run(Act act, const typename V::T* x, typename V::T* y, index_t n
         i = head_to_align<V>(y, n);
         if (i > 0) V::store_part(y, apply_act<V>(act, V::load_part(x, i), s), i);
     }
-    if (act == Act::sigmoid || act == Act::tanh) {  // long chains: four at a time
+    if (long_chain(act)) {  // four at a time
         const auto s2 = P::set1(slope);
         for (; i + P::W <= n; i += P::W) put<NT, P>(y + i, apply_act<P>(act, P::loadu(x + i), s2));
     }
@@ -69,6 +75,13 @@ void activation_backward_run(Act act, const typename V::T* y, const typename V::
         if (i > 0) {
             const auto d = apply_act_backward<V>(act, V::load_part(y, i), V::load_part(gy, i), s);
             V::store_part(gx, d, i);
+        }
+    }
+    if (act_from_input(act)) {  // long chains: four at a time
+        using P = Multi<V, 4>;
+        const auto s2 = P::set1(slope);
+        for (; i + P::W <= n; i += P::W) {
+            put<NT, P>(gx + i, apply_act_backward<P>(act, P::loadu(y + i), P::loadu(gy + i), s2));
         }
     }
     for (; i + W <= n; i += W) {

@@ -48,6 +48,13 @@ void gemm_tile_cols(index_t m, index_t n, index_t kc, const typename V::T* a,
 
     const R slope = V::set1(ep.slope);
     const bool full_cols = n == NA * W;
+    // The epilogue's fields in locals: the stores to C and z could alias ep as far as the
+    // compiler knows, so reading ep in the loop reloads it at every vector.
+    const bool accumulate = ep.accumulate, last = ep.last;
+    const T* const bias = ep.bias;
+    T* const z = ep.z;
+    const index_t ldz = ep.ldz;
+    const Act act = ep.act;
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
         if (i >= m) break;
@@ -58,17 +65,19 @@ void gemm_tile_cols(index_t m, index_t n, index_t kc, const typename V::T* a,
             if (cols <= 0) break;
             R r = acc[i][v];
             if (full_cols || cols >= W) {
-                if (ep.accumulate) r = V::add(V::loadu(ci + v * W), r);
-                if (ep.last) {
-                    if (ep.bias) r = V::add(r, V::loadu(ep.bias + v * W));
-                    r = apply_act<V>(ep.act, r, slope);
+                if (accumulate) r = V::add(V::loadu(ci + v * W), r);
+                if (last) {
+                    if (bias) r = V::add(r, V::loadu(bias + v * W));
+                    if (z) V::storeu(z + i * ldz + v * W, r);
+                    r = apply_act<V>(act, r, slope);
                 }
                 V::storeu(ci + v * W, r);
             } else {
-                if (ep.accumulate) r = V::add(V::load_part(ci + v * W, cols), r);
-                if (ep.last) {
-                    if (ep.bias) r = V::add(r, V::load_part(ep.bias + v * W, cols));
-                    r = apply_act<V>(ep.act, r, slope);
+                if (accumulate) r = V::add(V::load_part(ci + v * W, cols), r);
+                if (last) {
+                    if (bias) r = V::add(r, V::load_part(bias + v * W, cols));
+                    if (z) V::store_part(z + i * ldz + v * W, r, cols);
+                    r = apply_act<V>(act, r, slope);
                 }
                 V::store_part(ci + v * W, r, cols);
             }

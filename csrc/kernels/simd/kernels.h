@@ -8,6 +8,7 @@
 // Every function implements the contract of the same entry in kernel_table.h; the
 // generic set (csrc/kernels/generic/) is the readable specification.
 
+#include "../act_math.h"  // gelu, gelu_tanh, silu, softplus: scalar specification, constants
 #include "vec_math.h"     // exp, log, sigmoid, tanh, activations over V
 #include "square_avx.h"   // 8 x 8 float / 4 x 4 double transposes in 256-bit registers
 #include "pack.h"         // pack_a / pack_b

@@ -1,5 +1,6 @@
 // Vector maths over a vector type V (VecF32 / VecF64): exp, expm1, log near 1,
-// sigmoid, tanh and the activations with their backward, as the SIMD kernels use them.
+// sigmoid, tanh, the normal distribution's tail (gelu) and the activations with their
+// backward, as the SIMD kernels use them.
 // No include guard, no #include and no namespace: each instruction set's .cpp includes it
 // (through simd/kernels.h) inside its own anonymous namespace.
 
@@ -142,6 +143,124 @@ NNCORE_VINLINE typename V::R vtanh(typename V::R x) noexcept {
     return V::copysign(t, x);
 }
 
+// The activations whose derivative needs the pre-activation, lane for lane as their
+// scalar specifications in act_math.h (same operations in the same order; only exp and
+// log1p differ by an ulp or so from std::exp / std::log1p).
+
+// act_math.h's normal_tail: q = Phi(-t), e = exp(-t^2 / 2), t = min(|x|, t_max).
+template <class V>
+NNCORE_VINLINE typename V::R vnormal_tail(typename V::R x, typename V::R& t,
+                                          typename V::R& e) noexcept {
+    using T = typename V::T;
+    using P = NormalTail<T>;
+    t = V::min(V::set1(P::t_max), V::abs(x));  // NaN passes (min returns its second operand)
+    const auto hi = V::mul(t, t);
+    const auto lo = V::fmadd(t, t, V::neg(hi));
+    e = vexp<V>(V::mul(V::set1(T(-0.5)), hi));
+    e = V::fmadd(e, V::mul(V::set1(T(-0.5)), lo), e);
+    const auto z = V::div(V::sub(t, V::set1(P::c)), V::add(t, V::set1(P::c)));
+    auto h = V::set1(P::p[P::n - 1]);
+    for (int k = P::n - 2; k >= 0; --k) h = V::fmadd(h, z, V::set1(P::p[k]));
+    const auto d = V::mul(V::set1(T(2)), V::fmadd(V::set1(ActConst<T>::sqrt2), t, V::set1(T(1))));
+    return V::div(V::mul(e, h), d);
+}
+
+template <class V>
+NNCORE_VINLINE typename V::R vgelu(typename V::R x) noexcept {
+    using T = typename V::T;
+    typename V::R t, e;
+    const auto q = vnormal_tail<V>(x, t, e);
+    return V::select(V::ge(x, V::zero()), V::mul(x, V::sub(V::set1(T(1)), q)),
+                     V::mul(V::neg(t), q));
+}
+
+template <class V>
+NNCORE_VINLINE typename V::R vgelu_derivative(typename V::R x) noexcept {
+    using T = typename V::T;
+    typename V::R t, e;
+    const auto q = vnormal_tail<V>(x, t, e);
+    const auto tp = V::mul(V::mul(t, e), V::set1(ActConst<T>::inv_sqrt_2pi));
+    return V::select(V::ge(x, V::zero()), V::add(V::sub(V::set1(T(1)), q), tp), V::sub(q, tp));
+}
+
+// act_math.h's sigmoid_parts: e = exp(-|v|), r = 1 / (1 + e); returns sigmoid(v).
+template <class V>
+NNCORE_VINLINE typename V::R vsigmoid_parts(typename V::R v, typename V::R& e,
+                                            typename V::R& r) noexcept {
+    using T = typename V::T;
+    e = vexp<V>(V::neg(V::abs(v)));
+    r = V::div(V::set1(T(1)), V::add(V::set1(T(1)), e));
+    return V::select(V::ge(v, V::zero()), r, V::mul(e, r));
+}
+
+template <class V>
+NNCORE_VINLINE typename V::R vclamp_x(typename V::R x) noexcept {
+    using T = typename V::T;
+    const T c = ActConst<T>::x_clamp;
+    return V::min(V::set1(c), V::max(V::set1(-c), x));  // NaN passes
+}
+
+template <class V>
+NNCORE_VINLINE typename V::R vgelu_tanh_arg(typename V::R xc) noexcept {
+    using T = typename V::T;
+    using C = ActConst<T>;
+    return V::mul(V::mul(V::set1(C::two_k), xc),
+                  V::fmadd(V::mul(V::set1(C::kappa), xc), xc, V::set1(T(1))));
+}
+
+template <class V>
+NNCORE_VINLINE typename V::R vgelu_tanh(typename V::R x) noexcept {
+    const auto xc = vclamp_x<V>(x);
+    typename V::R e, r;
+    const auto s = vsigmoid_parts<V>(vgelu_tanh_arg<V>(xc), e, r);
+    return V::select(V::ge(x, V::zero()), V::mul(x, s), V::mul(xc, s));
+}
+
+template <class V>
+NNCORE_VINLINE typename V::R vgelu_tanh_derivative(typename V::R x) noexcept {
+    using T = typename V::T;
+    using C = ActConst<T>;
+    const auto xc = vclamp_x<V>(x);
+    typename V::R e, r;
+    const auto s = vsigmoid_parts<V>(vgelu_tanh_arg<V>(xc), e, r);
+    const auto dv = V::mul(V::set1(C::two_k),
+                           V::fmadd(V::mul(V::set1(C::three_kappa), xc), xc, V::set1(T(1))));
+    return V::add(s, V::mul(V::mul(xc, V::mul(V::mul(e, r), r)), dv));
+}
+
+template <class V>
+NNCORE_VINLINE typename V::R vsilu(typename V::R x) noexcept {
+    const auto xc = vclamp_x<V>(x);
+    typename V::R e, r;
+    const auto s = vsigmoid_parts<V>(x, e, r);
+    return V::select(V::ge(x, V::zero()), V::mul(x, s), V::mul(xc, s));
+}
+
+template <class V>
+NNCORE_VINLINE typename V::R vsilu_derivative(typename V::R x) noexcept {
+    typename V::R e, r;
+    const auto s = vsigmoid_parts<V>(x, e, r);
+    return V::add(s, V::mul(vclamp_x<V>(x), V::mul(V::mul(e, r), r)));
+}
+
+template <class V>
+NNCORE_VINLINE typename V::R vsoftplus(typename V::R x) noexcept {
+    using T = typename V::T;
+    const auto e = vexp<V>(V::neg(V::abs(x)));
+    const auto u = V::add(V::set1(T(1)), e);
+    const auto r = V::div(V::set1(T(1)), u);
+    const auto y = V::add(V::max(V::zero(), x), vlog1p_01<V>(e, u, r));
+    return V::select(V::gt(x, V::set1(ActConst<T>::threshold)), x, y);
+}
+
+template <class V>
+NNCORE_VINLINE typename V::R vsoftplus_derivative(typename V::R x) noexcept {
+    using T = typename V::T;
+    typename V::R e, r;
+    const auto s = vsigmoid_parts<V>(x, e, r);
+    return V::select(V::gt(x, V::set1(ActConst<T>::threshold)), V::set1(T(1)), s);
+}
+
 template <class V>
 NNCORE_VINLINE typename V::R apply_act(Act act, typename V::R x, typename V::R slope) noexcept {
     switch (act) {
@@ -150,12 +269,16 @@ NNCORE_VINLINE typename V::R apply_act(Act act, typename V::R x, typename V::R s
         case Act::leaky_relu: return V::select(V::gt(x, V::zero()), x, V::mul(x, slope));
         case Act::sigmoid: return vsigmoid<V>(x);
         case Act::tanh: return vtanh<V>(x);
+        case Act::gelu: return vgelu<V>(x);
+        case Act::gelu_tanh: return vgelu_tanh<V>(x);
+        case Act::silu: return vsilu<V>(x);
+        case Act::softplus: return vsoftplus<V>(x);
         case Act::identity: break;
     }
     return x;
 }
 
-// gy * act'(from y)
+// gy * act'(from y, or from the pre-activation where act_from_input(act))
 template <class V>
 NNCORE_VINLINE typename V::R apply_act_backward(Act act, typename V::R y, typename V::R gy,
                                         typename V::R slope) noexcept {
@@ -166,6 +289,10 @@ NNCORE_VINLINE typename V::R apply_act_backward(Act act, typename V::R y, typena
         case Act::sigmoid: return V::mul(gy, V::mul(y, V::sub(V::set1(T(1)), y)));
         // 1 - y^2 in one rounding (fnmadd): it cancels near |y| = 1.
         case Act::tanh: return V::mul(gy, V::fmadd(V::neg(y), y, V::set1(T(1))));
+        case Act::gelu: return V::mul(gy, vgelu_derivative<V>(y));
+        case Act::gelu_tanh: return V::mul(gy, vgelu_tanh_derivative<V>(y));
+        case Act::silu: return V::mul(gy, vsilu_derivative<V>(y));
+        case Act::softplus: return V::mul(gy, vsoftplus_derivative<V>(y));
         case Act::identity: break;
     }
     return gy;

@@ -56,7 +56,7 @@ NATIVE_OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop")
 
 def _native_kind(layer):
     """The trainer's kind of ``layer`` ('dense', 'activation', 'dropout'), or None."""
-    from ..activation_layers import ElementwiseActivation
+    from ..activation_layers import ACTIVATION_LAYERS, ElementwiseActivation
     from ..dropout import Dropout
     from ..layers import Dense
     from ..norms import BatchNorm1d, LayerNorm
@@ -68,8 +68,8 @@ def _native_kind(layer):
         return "layer_norm"
     if isinstance(layer, BatchNorm1d):
         return "batch_norm"
-    if isinstance(layer, ElementwiseActivation) and layer.activation in FUSABLE:
-        return "activation"
+    if type(layer) in ACTIVATION_LAYERS.values() and layer.activation in FUSABLE:
+        return "activation"  # those of act_from_input run backward from their input
     if isinstance(layer, ElementwiseActivation) and layer.activation == "softmax" and \
             layer.axis in (-1, 1):
         return "softmax"

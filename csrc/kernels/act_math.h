@@ -1,0 +1,171 @@
+// The activations whose derivative needs the pre-activation x (gelu, gelu_tanh, silu,
+// softplus), written once as scalar specifications that the generic set runs and the SIMD
+// sets mirror lane for lane (simd/vec_math.h), with the constants both use. PyTorch's
+// definitions (softplus with beta = 1, threshold = 20):
+//   gelu(x)      = x Phi(x),  Phi(x) = erfc(-x / sqrt 2) / 2          (approximate="none")
+//   gelu_tanh(x) = x (1 + tanh(u)) / 2 = x sigmoid(2u),  u = sqrt(2/pi) (x + 0.044715 x^3)
+//   silu(x)      = x sigmoid(x)
+//   softplus(x)  = log1p(exp(x)), and x itself for x > 20
+// Each is computed in a form that loses no accuracy in the tails (no 1 + erf, 1 + tanh or
+// 1 - sigmoid that cancels), and gives the limits at +-inf (gelu(-inf) = -0, not NaN).
+// No include guard, no #include and no namespace: each kernel set's .cpp includes it
+// inside its own anonymous namespace (after <cmath>). Comparisons are written so that a
+// NaN x falls through to x: NaN propagates.
+
+// The lower tail of the normal distribution, Phi(-t) for t >= 0, as
+//   Phi(-t) = exp(-t^2 / 2) h(Z) / (2 (1 + sqrt2 t)),   Z = (t - c) / (t + c) in [-1, 1),
+// where h(Z) = (1 + 2z) erfcx(z) with z = t / sqrt 2 (erfcx(z) = exp(z^2) erfc(z)) is
+// smooth and flat (1 <= h < 1.13) over the whole half-line, and is fitted by one
+// polynomial in Z: the Chebyshev interpolant of degree n - 1 (computed in 50-digit
+// arithmetic), in monomial form. With the coefficients rounded to T and Horner's rule in T
+// its error is about an ulp of T. scripts/fit_normal_tail.py computes the coefficients
+// and that error. Beyond t_max, Phi(-t) underflows to 0.
+template <class T>
+struct NormalTail;
+
+template <>
+struct NormalTail<float> {
+    static constexpr float c = 3.5f, t_max = 15.0f;
+    static constexpr int n = 13;
+    static constexpr float p[n] = {
+        1.265453577e+00f, -1.213413179e-01f, -1.020364091e-01f, 1.586797833e-01f,
+        -1.013712585e-01f, 3.064455464e-02f, 1.886529382e-03f, -4.322525114e-03f,
+        3.105790529e-04f, 5.936939269e-04f, -5.804095781e-05f, -6.460833538e-05f,
+        4.567099040e-06f};
+};
+
+template <>
+struct NormalTail<double> {
+    static constexpr double c = 4.25, t_max = 40.0;
+    static constexpr int n = 25;
+    static constexpr double p[n] = {
+        1.2528904999283854, -0.13570314285873533, -0.04710813384083356, 0.12931369815600147,
+        -0.11931367635547878, 0.06859720442182166, -0.02405134532750114,
+        0.002666729856193174, 0.0018667953172788257, -0.0007937296761476039,
+        -9.782665954390248e-05, 0.00012602295111552588, 3.525821305965704e-06,
+        -2.0151702800347514e-05, -4.595498761655418e-07, 3.483856445415826e-06,
+        3.0248538734963085e-07, -6.228268272548848e-07, -1.3076464014321078e-07,
+        1.0419616723947777e-07, 3.985781305030102e-08, -1.387735708746023e-08,
+        -8.2302453489984e-09, 1.051879444513825e-09, 8.657046325997498e-10};
+};
+
+// Constants of the four activations, rounded once to T.
+template <class T>
+struct ActConst {
+    static constexpr T sqrt2 = T(1.41421356237309504880);
+    static constexpr T inv_sqrt_2pi = T(0.39894228040143267794);  // 1 / sqrt(2 pi)
+    static constexpr T two_k = T(1.59576912160573071176);         // 2 sqrt(2 / pi)
+    static constexpr T kappa = T(0.044715);
+    static constexpr T three_kappa = T(0.134145);
+    static constexpr T threshold = T(20);  // softplus: x itself above it (PyTorch's)
+    // |x| beyond which exp(-|x|) and the sigmoid's tail are 0 in T: x is clamped to it
+    // where it multiplies such a tail, so that inf * 0 never makes a NaN.
+    static constexpr T x_clamp = T(1e4);
+};
+
+// q = Phi(-t) and e = exp(-t^2 / 2) for t = min(|x|, t_max). t^2 is carried as hi + lo
+// (lo from a fused multiply-add, exact), so e is accurate to an ulp for any t.
+template <class T>
+inline T normal_tail(T x, T& t, T& e) noexcept {
+    using P = NormalTail<T>;
+    const T a = std::fabs(x);
+    t = a > P::t_max ? P::t_max : a;
+    const T hi = t * t, lo = std::fma(t, t, -hi);
+    e = std::exp(T(-0.5) * hi);
+    e = std::fma(e, T(-0.5) * lo, e);  // exp(-(hi + lo) / 2) = exp(-hi / 2) (1 - lo / 2)
+    const T z = (t - P::c) / (t + P::c);
+    T h = P::p[P::n - 1];
+    for (int k = P::n - 2; k >= 0; --k) h = std::fma(h, z, P::p[k]);
+    return e * h / (T(2) * std::fma(ActConst<T>::sqrt2, t, T(1)));
+}
+
+// gelu(x) = x Phi(x): x (1 - q) for x >= 0, -t q below (t clamped: -inf gives -0).
+template <class T>
+inline T gelu(T x) noexcept {
+    T t, e;
+    const T q = normal_tail(x, t, e);
+    return x >= T(0) ? x * (T(1) - q) : -t * q;
+}
+
+// gelu'(x) = Phi(x) + x phi(x), phi(x) = e / sqrt(2 pi).
+template <class T>
+inline T gelu_derivative(T x) noexcept {
+    T t, e;
+    const T q = normal_tail(x, t, e);
+    const T tp = t * e * ActConst<T>::inv_sqrt_2pi;
+    return x >= T(0) ? (T(1) - q) + tp : q - tp;
+}
+
+// The sigmoid of v in two parts that never cancel: with e = exp(-|v|) and r = 1 / (1 + e),
+// sigmoid(v) = v >= 0 ? r : e r and sigmoid(v) (1 - sigmoid(v)) = e r^2.
+template <class T>
+inline T sigmoid_parts(T v, T& e, T& r) noexcept {
+    e = std::exp(-std::fabs(v));
+    r = T(1) / (T(1) + e);
+    return v >= T(0) ? r : e * r;
+}
+
+template <class T>
+inline T clamp_x(T x) noexcept {
+    const T c = ActConst<T>::x_clamp;
+    return x < -c ? -c : (x > c ? c : x);
+}
+
+// v = 2u = 2 sqrt(2/pi) x (1 + 0.044715 x^2), from x clamped (the sigmoid is 0 or 1 there).
+template <class T>
+inline T gelu_tanh_arg(T xc) noexcept {
+    using C = ActConst<T>;
+    return (C::two_k * xc) * std::fma(C::kappa * xc, xc, T(1));
+}
+
+// gelu_tanh(x) = x sigmoid(v).
+template <class T>
+inline T gelu_tanh(T x) noexcept {
+    const T xc = clamp_x(x);
+    T e, r;
+    const T s = sigmoid_parts(gelu_tanh_arg(xc), e, r);
+    return x >= T(0) ? x * s : xc * s;
+}
+
+// gelu_tanh'(x) = s + x s (1 - s) v'(x), v' = 2 sqrt(2/pi) (1 + 3 * 0.044715 x^2).
+template <class T>
+inline T gelu_tanh_derivative(T x) noexcept {
+    using C = ActConst<T>;
+    const T xc = clamp_x(x);
+    T e, r;
+    const T s = sigmoid_parts(gelu_tanh_arg(xc), e, r);
+    const T dv = C::two_k * std::fma(C::three_kappa * xc, xc, T(1));
+    return s + (xc * (e * r * r)) * dv;
+}
+
+// silu(x) = x sigmoid(x).
+template <class T>
+inline T silu(T x) noexcept {
+    const T xc = clamp_x(x);
+    T e, r;
+    const T s = sigmoid_parts(x, e, r);
+    return x >= T(0) ? x * s : xc * s;
+}
+
+// silu'(x) = s + x s (1 - s).
+template <class T>
+inline T silu_derivative(T x) noexcept {
+    T e, r;
+    const T s = sigmoid_parts(x, e, r);
+    return s + clamp_x(x) * (e * r * r);
+}
+
+// softplus(x) = max(x, 0) + log1p(exp(-|x|)) (no overflow), x itself above the threshold.
+template <class T>
+inline T softplus(T x) noexcept {
+    if (x > ActConst<T>::threshold) return x;
+    return (x < T(0) ? T(0) : x) + std::log1p(std::exp(-std::fabs(x)));
+}
+
+// softplus'(x) = sigmoid(x), 1 above the threshold.
+template <class T>
+inline T softplus_derivative(T x) noexcept {
+    if (x > ActConst<T>::threshold) return T(1);
+    T e, r;
+    return sigmoid_parts(x, e, r);
+}

@@ -94,28 +94,42 @@ private:
     std::set<std::string> read_;
 };
 
-template <class T>
-void read_options(py::handle options, TrainSpec<T>& s) {
-    SpecReader o(options, "the optimizer options");
-    if (s.optimizer == TrainOptimizer::sgd) {
-        s.sgd.momentum = o.get<double>("momentum");
-        s.sgd.dampening = o.get<double>("dampening");
-        s.sgd.weight_decay = o.get<double>("weight_decay");
-        s.sgd.nesterov = o.get<bool>("nesterov");
-    } else if (s.optimizer == TrainOptimizer::adam) {
-        s.adam.beta1 = o.get<double>("beta1");
-        s.adam.beta2 = o.get<double>("beta2");
-        s.adam.eps = o.get<double>("eps");
-        s.adam.weight_decay = o.get<double>("weight_decay");
-        s.adam.decoupled = o.get<bool>("decoupled");
-    } else {
-        s.rmsprop.alpha = o.get<double>("alpha");
-        s.rmsprop.eps = o.get<double>("eps");
-        s.rmsprop.weight_decay = o.get<double>("weight_decay");
-        s.rmsprop.momentum = o.get<double>("momentum");
-        s.rmsprop.centered = o.get<bool>("centered");
+std::vector<OptimizerGroup> read_groups(py::handle groups, TrainOptimizer kind) {
+    std::vector<OptimizerGroup> out;
+    std::size_t end = 0;
+    if (!py::isinstance<py::list>(groups)) type_error("Trainer: groups must be a list");
+    for (py::handle item : groups.cast<py::list>()) {
+        SpecReader d(item, "a parameter group");
+        OptimizerGroup g;
+        SpecReader o(d["options"], "the optimizer options");
+        if (kind == TrainOptimizer::sgd) {
+            g.sgd.momentum = o.get<double>("momentum");
+            g.sgd.dampening = o.get<double>("dampening");
+            g.sgd.weight_decay = o.get<double>("weight_decay");
+            g.sgd.nesterov = o.get<bool>("nesterov");
+        } else if (kind == TrainOptimizer::adam) {
+            g.adam.beta1 = o.get<double>("beta1");
+            g.adam.beta2 = o.get<double>("beta2");
+            g.adam.eps = o.get<double>("eps");
+            g.adam.weight_decay = o.get<double>("weight_decay");
+            g.adam.decoupled = o.get<bool>("decoupled");
+        } else {
+            g.rmsprop.alpha = o.get<double>("alpha");
+            g.rmsprop.eps = o.get<double>("eps");
+            g.rmsprop.weight_decay = o.get<double>("weight_decay");
+            g.rmsprop.momentum = o.get<double>("momentum");
+            g.rmsprop.centered = o.get<bool>("centered");
+        }
+        o.finish();
+        g.lr = d.get<double>("lr");
+        const auto count = d.get<std::int64_t>("count");
+        NNCORE_CHECK(count > 0, "Trainer: a parameter group needs parameters");
+        end += static_cast<std::size_t>(count);
+        g.end = end;
+        d.finish();
+        out.push_back(g);
     }
-    o.finish();
+    return out;
 }
 
 template <class T>
@@ -225,7 +239,7 @@ TrainSpec<T> train_spec(const py::dict& spec, py::list& keep) {
                  "Trainer: optimizer must be 'sgd', 'adam' or 'rmsprop'; got '", opt, "'");
     s.optimizer = opt == "sgd" ? TrainOptimizer::sgd
                 : opt == "adam" ? TrainOptimizer::adam : TrainOptimizer::rmsprop;
-    read_options(a["options"], s);
+    s.groups = read_groups(a["groups"], s.optimizer);
     // The optimiser's slots: every parameter with its gradient and state buffers
     // (state1/2/3 as core/optim_all.h's ParamSlot; None where unused) and decay flag.
     auto params = a.get<py::list>("params");
@@ -246,13 +260,6 @@ TrainSpec<T> train_spec(const py::dict& spec, py::list& keep) {
         }
         slot.decay = p.get<bool>("decay");
         p.finish();
-        const bool needs1 = s.optimizer != TrainOptimizer::sgd || s.sgd.momentum != 0;
-        const bool needs2 = s.optimizer == TrainOptimizer::adam ||
-                            (s.optimizer == TrainOptimizer::rmsprop && s.rmsprop.momentum != 0);
-        const bool needs3 = s.optimizer == TrainOptimizer::rmsprop && s.rmsprop.centered;
-        NNCORE_CHECK((!needs1 || slot.state1) && (!needs2 || slot.state2) &&
-                         (!needs3 || slot.state3),
-                     "Trainer: every parameter needs its optimiser state");
         s.slots.push_back(slot);
     }
     s.clip_norm = a.get<double>("clip_norm");
@@ -283,8 +290,6 @@ template float* buffer<float>(py::handle, std::int64_t, const char*, bool, py::l
 template double* buffer<double>(py::handle, std::int64_t, const char*, bool, py::list&);
 template std::int64_t* buffer<std::int64_t>(py::handle, std::int64_t, const char*, bool,
                                             py::list&);
-template void read_options<float>(py::handle, TrainSpec<float>&);
-template void read_options<double>(py::handle, TrainSpec<double>&);
 template TrainSpec<float> train_spec<float>(const py::dict&, py::list&);
 template TrainSpec<double> train_spec<double>(const py::dict&, py::list&);
 

@@ -24,9 +24,9 @@ T* buffer(py::handle obj, std::int64_t size, const char* name, bool writeable,
 template <class T>
 TrainSpec<T> train_spec(const py::dict& a, py::list& keep);
 
-// The optimizer options of s.optimizer's kind into s (a schedule may change momentum or
-// betas between calls: _Trainer.set_options reads them again).
-template <class T>
-void read_options(py::handle options, TrainSpec<T>& s);
+// The optimiser's parameter groups ([{"options": {...}, "lr": float, "count": int}], in
+// order), options of `kind`: the spec's "groups", and _Trainer.set_groups before each
+// call (a schedule may change rates, momentum or betas between calls).
+std::vector<OptimizerGroup> read_groups(py::handle groups, TrainOptimizer kind);
 
 }  // namespace nncore::bindings

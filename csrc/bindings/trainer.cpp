@@ -30,7 +30,7 @@ public:
     virtual py::dict run(std::int64_t max_epochs, double seconds, double lr,
                          py::handle orders) = 0;
     virtual std::vector<std::int64_t> counters() const = 0;
-    virtual void set_options(py::handle options) = 0;
+    virtual void set_groups(py::handle groups) = 0;
     virtual py::array epoch_outputs() const = 0;
     virtual void set_counters(const std::vector<std::int64_t>& counts) = 0;
     virtual std::int64_t optimizer_steps() const = 0;
@@ -132,11 +132,8 @@ public:
     }
 
     std::vector<std::int64_t> counters() const override { return trainer_->counters(); }
-    void set_options(py::handle options) override {
-        TrainSpec<T> s;
-        s.optimizer = trainer_->optimizer();
-        read_options(options, s);
-        trainer_->set_options(s.sgd, s.adam, s.rmsprop);
+    void set_groups(py::handle groups) override {
+        trainer_->set_groups(read_groups(groups, trainer_->optimizer()));
     }
     py::array epoch_outputs() const override {
         const auto& v = trainer_->epoch_outputs();
@@ -220,8 +217,9 @@ void register_trainer(py::module_& m) {
              "Each layer's count in plan order: Dropout masks drawn, BatchNorm1d batches "
              "tracked, else 0.")
         .def("set_counters", &TrainerBase::set_counters, "counts"_a)
-        .def("set_options", &TrainerBase::set_options, "options"_a,
-             "The optimizer's options again (a schedule may change momentum or betas).")
+        .def("set_groups", &TrainerBase::set_groups, "groups"_a,
+             "The optimizer's parameter groups: [{'options': {...}, 'lr': float, 'count': "
+             "int}], in order (a schedule may change rates, momentum or betas).")
         .def("epoch_outputs", &TrainerBase::epoch_outputs,
              "The last finished epoch's outputs in batch order (spec keep_outputs).")
         .def("batch_rows", &TrainerBase::batch_rows)

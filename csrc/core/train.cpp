@@ -124,6 +124,7 @@ Trainer<T>::Trainer(TrainSpec<T> spec) : s_(std::move(spec)) {
         grad_ptrs_.push_back(const_cast<T*>(slot.grad));  // the trainer's own buffers
         grad_sizes_.push_back(slot.n);
     }
+    set_groups(s_.groups);
     if (s_.health) {
         for (const auto& L : s_.layers) {
             prev_.emplace_back();
@@ -149,20 +150,28 @@ std::vector<std::int64_t> Trainer<T>::batch_rows() const {
 }
 
 template <class T>
-void Trainer<T>::set_options(const SgdOptions& sgd, const AdamOptions& adam,
-                             const RmspropOptions& rms) {
-    for (const auto& slot : s_.slots) {
-        const bool needs1 = s_.optimizer == TrainOptimizer::sgd && sgd.momentum != 0;
-        const bool needs2 = s_.optimizer == TrainOptimizer::rmsprop && rms.momentum != 0;
-        const bool needs3 = s_.optimizer == TrainOptimizer::rmsprop && rms.centered;
-        NNCORE_CHECK((!needs1 || slot.state1) && (!needs2 || slot.state2) &&
-                         (!needs3 || slot.state3),
-                     "Trainer.set_options: the new options need optimiser state the trainer "
-                     "was made without");
+void Trainer<T>::set_groups(std::vector<OptimizerGroup> groups) {
+    std::size_t start = 0;
+    for (const auto& g : groups) {
+        NNCORE_CHECK(g.end > start && g.end <= s_.slots.size(), "Trainer.set_groups: the "
+                     "groups must cover the ", s_.slots.size(), " parameters in order");
+        for (std::size_t p = start; p < g.end; ++p) {
+            const auto& slot = s_.slots[p];
+            const bool needs1 = s_.optimizer != TrainOptimizer::sgd || g.sgd.momentum != 0;
+            const bool needs2 = s_.optimizer == TrainOptimizer::adam ||
+                                (s_.optimizer == TrainOptimizer::rmsprop &&
+                                 g.rmsprop.momentum != 0);
+            const bool needs3 = s_.optimizer == TrainOptimizer::rmsprop && g.rmsprop.centered;
+            NNCORE_CHECK((!needs1 || slot.state1) && (!needs2 || slot.state2) &&
+                             (!needs3 || slot.state3),
+                         "Trainer.set_groups: the options need optimiser state the trainer "
+                         "was made without");
+        }
+        start = g.end;
     }
-    s_.sgd = sgd;
-    s_.adam = adam;
-    s_.rmsprop = rms;
+    NNCORE_CHECK(start == s_.slots.size(), "Trainer.set_groups: the groups must cover the ",
+                 s_.slots.size(), " parameters in order");
+    groups_ = std::move(groups);
 }
 
 template <class T>
@@ -493,28 +502,34 @@ void Trainer<T>::update(int nthreads) {
     if (s_.clip_norm >= 0)
         clip_grad_norm<T>(grad_ptrs_.data(), grad_sizes_.data(), count, s_.clip_norm);
     ++opt_steps_;
-    const ParamSlot<T>* slots = s_.slots.data();
-    const std::size_t n = s_.slots.size();
-    switch (s_.optimizer) {
-        case TrainOptimizer::sgd: {
-            SgdOptions o = s_.sgd;
-            o.lr = lr_;
-            o.first = opt_steps_ == 1;  // as SGD in optim.py: torch's first step
-            sgd_step_all(slots, n, o, nthreads);
-            break;
-        }
-        case TrainOptimizer::adam: {
-            AdamOptions o = s_.adam;
-            o.lr = lr_;
-            o.step = opt_steps_;
-            adam_step_all(slots, n, o, nthreads);
-            break;
-        }
-        case TrainOptimizer::rmsprop: {
-            RmspropOptions o = s_.rmsprop;
-            o.lr = lr_;
-            rmsprop_step_all(slots, n, o, nthreads);
-            break;
+    // one driver call per parameter group, in order (as the Python optimiser steps them)
+    std::size_t start = 0;
+    for (const auto& g : groups_) {
+        const ParamSlot<T>* slots = s_.slots.data() + start;
+        const std::size_t n = g.end - start;
+        start = g.end;
+        const double lr = groups_.size() == 1 ? lr_ : g.lr;
+        switch (s_.optimizer) {
+            case TrainOptimizer::sgd: {
+                SgdOptions o = g.sgd;
+                o.lr = lr;
+                o.first = opt_steps_ == 1;  // as SGD in optim.py: torch's first step
+                sgd_step_all(slots, n, o, nthreads);
+                break;
+            }
+            case TrainOptimizer::adam: {
+                AdamOptions o = g.adam;
+                o.lr = lr;
+                o.step = opt_steps_;
+                adam_step_all(slots, n, o, nthreads);
+                break;
+            }
+            case TrainOptimizer::rmsprop: {
+                RmspropOptions o = g.rmsprop;
+                o.lr = lr;
+                rmsprop_step_all(slots, n, o, nthreads);
+                break;
+            }
         }
     }
 }

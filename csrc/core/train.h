@@ -72,6 +72,17 @@ struct ScheduleSpec {
     double lr_at(std::int64_t epoch) const;
 };
 
+// One parameter group of the optimiser (torch's param_groups): its options, its rate
+// (used when there are several groups; one group takes the rate of run() and the
+// schedule) and the end of its slots (the groups cover the slots in order).
+struct OptimizerGroup {
+    SgdOptions sgd;
+    AdamOptions adam;
+    RmspropOptions rmsprop;
+    double lr = 0;
+    std::size_t end = 0;
+};
+
 template <class T>
 struct TrainSpec {
     std::vector<TrainLayer<T>> layers;
@@ -89,9 +100,8 @@ struct TrainSpec {
     bool stop_on_nonfinite = true;
 
     TrainOptimizer optimizer = TrainOptimizer::sgd;
-    SgdOptions sgd;
-    AdamOptions adam;      // decoupled: AdamW
-    RmspropOptions rmsprop;
+    // The optimiser's parameter groups over the slots below, in order (one, usually).
+    std::vector<OptimizerGroup> groups;
     // Every parameter in the optimiser's order, as the optimiser's ParamSlots (its
     // gradient, its state buffers and whether weight_decay applies; core/optim_all.h):
     // updated through the same all-parameters driver the Python optimisers call.
@@ -163,9 +173,11 @@ public:
     std::int64_t optimizer_steps() const noexcept { return opt_steps_; }
     void set_optimizer_steps(std::int64_t s) noexcept { opt_steps_ = s; }
     TrainOptimizer optimizer() const noexcept { return s_.optimizer; }
-    // New optimizer options (of the same kind; a schedule changed momentum or betas).
-    // Throws std::invalid_argument when they need state buffers the trainer lacks.
-    void set_options(const SgdOptions& sgd, const AdamOptions& adam, const RmspropOptions& rms);
+    // The optimiser's parameter groups, their options and rates (a schedule may have
+    // changed a rate, momentum or betas since the last call). Throws
+    // std::invalid_argument when the groups do not cover the slots in order, or need
+    // state buffers the trainer lacks.
+    void set_groups(std::vector<OptimizerGroup> groups);
     // Each layer's count, in plan order: masks drawn by a Dropout layer (Dropout.calls),
     // batches tracked by a BatchNorm1d (num_batches_tracked), 0 for the others.
     std::vector<std::int64_t> counters() const;
@@ -197,6 +209,7 @@ private:
     std::size_t residual_end_of(std::size_t begin) const;
 
     TrainSpec<T> s_;
+    std::vector<OptimizerGroup> groups_;  // one over every slot, from the spec, until set
     std::int64_t opt_steps_ = 0;
     bool hook_failed_ = false;
     std::int64_t epoch_ = 0, step_ = 0, steps_ = 0;

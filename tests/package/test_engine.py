@@ -129,6 +129,42 @@ OPTIMIZERS = {
 }
 
 
+GROUPED = {  # parameter groups: each its own rate and options
+    "sgd": lambda m: nc.SGD([{"params": m.layers[0].parameters(), "momentum": 0.9},
+                             {"params": m.layers[1].parameters(), "lr": 0.01}], lr=0.05),
+    "adamw_amsgrad": lambda m: nc.AdamW([{"params": m.layers[0].parameters(), "amsgrad": True},
+                                         {"params": m.layers[1].parameters(), "lr": 3e-3,
+                                          "weight_decay": 0.0}], lr=0.01),
+    "rmsprop": lambda m: nc.RMSprop([{"params": m.layers[0].parameters(), "centered": True},
+                                     {"params": m.layers[1].parameters(), "momentum": 0.5}],
+                                    lr=0.004),
+}
+
+
+@pytest.mark.parametrize("schedule", [False, True])
+@pytest.mark.parametrize("name", sorted(GROUPED))
+def test_parameter_groups_train_natively_bitwise_as_python(name, schedule):
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((60, 5))
+    y = rng.integers(0, 3, 60)
+    runs = {}
+    for engine in ("python", "native"):
+        m = nc.Sequential([nc.Dense(5, 12, "relu"), nc.Dense(12, 3)], seed=1)
+        opt = GROUPED[name](m)
+        kw = {"lr_scheduler": nc.StepLR(opt, step_size=1, gamma=0.5)} if schedule else {}
+        h = m.fit(x, y, loss="cross_entropy", optimizer=opt, epochs=3, batch_size=16, seed=0,
+                  verbose=0, engine=engine, **kw)
+        assert h.engine == engine
+        runs[engine] = (h.history["loss"], m.get_weights(), opt.state_arrays(),
+                        [g["lr"] for g in opt.param_groups])
+    (lp, wp, sp, rp), (ln, wn, sn, rn) = runs["python"], runs["native"]
+    assert lp == ln and rp == rn and sp.keys() == sn.keys()
+    for a, b in zip(wp, wn):
+        np.testing.assert_array_equal(a, b)
+    for k in sp:
+        np.testing.assert_array_equal(sp[k], sn[k])
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_optimizers_and_clipping(dtype, name):

@@ -29,7 +29,8 @@ def test_the_spec_as_built_is_accepted(rng):
     ((), "learning_rate"),         # an unknown one
     (("layers", 0), "slop"),
     (("layers", 1), "rate"),
-    (("options",), "nesterov_"),
+    (("groups", 0, "options"), "nesterov_"),
+    (("groups", 0), "rate"),
     (("schedule",), "gamm"),
 ])
 def test_an_unknown_field_is_an_error(where, key, rng):

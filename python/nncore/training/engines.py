@@ -31,23 +31,30 @@ __all__ = ["PythonEngine", "NativeEngine", "make_engine", "native_unsupported",
 CHUNK_SECONDS = 0.05
 
 
-def _optimizer_spec(opt):
-    """(trainer's name, options, the state keys of ParamSlot's state1..3) of ``opt``; a
-    key of None leaves that slot empty (core/optim_all.h)."""
+def _optimizer_spec(opt, g):
+    """(trainer's name, options, the state keys of ParamSlot's state1..3) of ``opt``'s
+    parameter group ``g`` (a dict of :attr:`Optimizer.param_groups`); a key of None leaves
+    that slot empty (core/optim_all.h)."""
     from .. import optim
     if type(opt) is optim.SGD:
-        return "sgd", {"momentum": opt.momentum, "dampening": opt.dampening,
-                       "weight_decay": opt.weight_decay, "nesterov": opt.nesterov}, \
-            ("velocity" if opt.momentum else None, None, None)
+        return "sgd", {"momentum": g["momentum"], "dampening": g["dampening"],
+                       "weight_decay": g["weight_decay"], "nesterov": g["nesterov"]}, \
+            ("velocity" if g["momentum"] else None, None, None)
     if type(opt) in (optim.Adam, optim.AdamW):
-        return "adam", {"beta1": opt.betas[0], "beta2": opt.betas[1], "eps": opt.eps,
-                        "weight_decay": opt.weight_decay,
+        return "adam", {"beta1": g["betas"][0], "beta2": g["betas"][1], "eps": g["eps"],
+                        "weight_decay": g["weight_decay"],
                         "decoupled": type(opt) is optim.AdamW}, \
-            ("m", "v", "max_v" if opt.amsgrad else None)
-    return "rmsprop", {"alpha": opt.alpha, "eps": opt.eps, "weight_decay": opt.weight_decay,
-                       "momentum": opt.momentum, "centered": opt.centered}, \
-        ("square_avg", "momentum_buffer" if opt.momentum else None,
-         "grad_avg" if opt.centered else None)
+            ("m", "v", "max_v" if g["amsgrad"] else None)
+    return "rmsprop", {"alpha": g["alpha"], "eps": g["eps"], "weight_decay": g["weight_decay"],
+                       "momentum": g["momentum"], "centered": g["centered"]}, \
+        ("square_avg", "momentum_buffer" if g["momentum"] else None,
+         "grad_avg" if g["centered"] else None)
+
+
+def _groups(opt):
+    """The optimiser's parameter groups for ``_Trainer.set_groups``."""
+    return [{"options": _optimizer_spec(opt, g)[1], "lr": float(g["lr"]),
+             "count": len(g["params"])} for g in opt.param_groups]
 
 
 #: The optimiser classes the native engine runs (their own class, not a subclass).
@@ -165,8 +172,6 @@ def native_unsupported(model, run):
     if type(opt) not in tuple(getattr(optim, n) for n in NATIVE_OPTIMIZERS):
         return f"the optimizer {type(opt).__name__} is not native " \
                f"({', '.join(NATIVE_OPTIMIZERS)} are)"
-    if len(opt.param_groups) > 1:
-        return "parameter groups are not native yet"
     if getattr(loss_fn, "weight", None) is not None or getattr(loss_fn, "label_smoothing", 0):
         return "cross-entropy weight and label_smoothing are not native yet"
     if run.batch_schedule is not None:
@@ -194,8 +199,8 @@ def _schedule_spec(lr_scheduler, optimizer):
             "step_size": 1, "t_max": 1}
     if lr_scheduler is None:
         return spec
-    if lr_scheduler.optimizer is not optimizer:
-        return None
+    if lr_scheduler.optimizer is not optimizer or len(optimizer.param_groups) > 1:
+        return None  # Python steps it between epochs, each group its own rate
     kind = type(lr_scheduler)
     spec["base_lr"] = lr_scheduler.base_lr
     if kind is optim.StepLR and lr_scheduler.step_size > 0:
@@ -259,16 +264,20 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None):
         loss = "ce_labels" if y.ndim == 1 else "ce_probs"
     out = output_features(model)
     targets = np.ascontiguousarray(y, np.int64 if loss == "ce_labels" else model.dtype)
-    name, options, states = _optimizer_spec(opt)
-    for key in states:  # a buffer turned on after binding (amsgrad, say), as step() does
-        for p, st in zip(opt.params, opt.state):
-            if key is not None and key not in st:
-                st[key] = np.zeros_like(p.data)
     decays = opt.decays() if opt.no_decay else [True] * len(opt.params)
-    slots = [{"param": p.data, "grad": p.grad, "decay": bool(d),
-              **{f"state{k + 1}": st.get(key) if key else None
-                 for k, key in enumerate(states)}}
-             for p, st, d in zip(opt.params, opt.state, decays)]
+    slots = []
+    for g in opt.param_groups:
+        name, options, states = _optimizer_spec(opt, g)
+        for p in g["params"]:
+            i = len(slots)
+            st = opt.state[i]
+            for key in states:  # a buffer turned on after binding (amsgrad), as step() does
+                if key is not None and key not in st:
+                    st[key] = np.zeros_like(p.data)
+            slots.append({"param": p.data, "grad": p.grad, "decay": bool(decays[i]),
+                          **{f"state{k + 1}": st.get(key) if key else None
+                             for k, key in enumerate(states)}})
+    name = _optimizer_spec(opt, opt.param_groups[0])[0]
     return {
         # rows flattened: what a first Flatten does (elementwise layers before it alike)
         "dtype": model.dtype.name, "x": np.ascontiguousarray(run.x).reshape(len(run.x), width),
@@ -278,7 +287,7 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None):
         "weights": None if run.weights is None else np.ascontiguousarray(run.weights),
         "classification": run.loss_fn.classification, "batch_size": run.batch_size,
         "shuffle": bool(shuffle), "stop_on_nonfinite": bool(stop_on_nonfinite),
-        "optimizer": name, "options": options, "params": slots,
+        "optimizer": name, "groups": _groups(opt), "params": slots,
         "clip_norm": -1.0 if opt.clip_norm is None else float(opt.clip_norm),
         "clip_value": -1.0 if opt.clip_value is None else float(opt.clip_value),
         "schedule": schedule or {"kind": "none", "base_lr": opt.lr, "gamma": 0.0,
@@ -471,7 +480,8 @@ class NativeEngine:
             orders = np.stack([o for _, o in self.orders[:need]]) if need > 0 else \
                 np.zeros((0, self.rows), np.int64)
         self.trainer.optimizer_steps = self.run_.optimizer.steps
-        self.trainer.set_options(_optimizer_spec(self.run_.optimizer)[1])  # momentum cycles
+        # the groups' rates and options (a schedule may cycle momentum or betas)
+        self.trainer.set_groups(_groups(self.run_.optimizer))
         self.trainer.set_counters([_counter(layer) for layer in self.plan])
         res = self.trainer.run(max_epochs, seconds, lr, orders)
         if res["orders_used"]:

@@ -28,7 +28,7 @@ class TrainerBase {
 public:
     virtual ~TrainerBase() = default;
     virtual py::dict run(std::int64_t max_epochs, double seconds, double lr,
-                         py::handle orders) = 0;
+                         py::handle orders, std::int64_t max_steps) = 0;
     virtual std::vector<std::int64_t> counters() const = 0;
     virtual void set_groups(py::handle groups) = 0;
     virtual py::array epoch_outputs() const = 0;
@@ -79,7 +79,7 @@ public:
     }
 
     py::dict run(std::int64_t max_epochs, double seconds, double lr,
-                 py::handle orders) override {
+                 py::handle orders, std::int64_t max_steps) override {
         // orders: (k, rows) int64, the permutations Python drew for the next k epochs
         // (None without shuffle); each a permutation of the rows, checked here.
         const std::int64_t* op = nullptr;
@@ -106,7 +106,7 @@ public:
         ChunkResult res;
         {
             py::gil_scoped_release nogil;
-            res = trainer_->run(max_epochs, seconds, lr, op, k, get_num_threads());
+            res = trainer_->run(max_epochs, seconds, lr, op, k, get_num_threads(), max_steps);
         }
         if (failed_) {  // the grad_hook raised: re-raise its exception
             failed_ = false;
@@ -212,7 +212,7 @@ void register_trainer(py::module_& m) {
     py::class_<TrainerBase>(m, "_Trainer", "The native training engine (see nncore.training).")
         .def(py::init(&make_trainer), "spec"_a)
         .def("run", &TrainerBase::run, "max_epochs"_a, "seconds"_a, "lr"_a,
-             "orders"_a = py::none())
+             "orders"_a = py::none(), "max_steps"_a = 0)
         .def("counters", &TrainerBase::counters,
              "Each layer's count in plan order: Dropout masks drawn, BatchNorm1d batches "
              "tracked, else 0.")

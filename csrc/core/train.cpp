@@ -536,8 +536,10 @@ void Trainer<T>::update(int nthreads) {
 
 template <class T>
 ChunkResult Trainer<T>::run(std::int64_t max_epochs, double seconds, double lr,
-                            const std::int64_t* orders, std::int64_t n_orders, int nthreads) {
+                            const std::int64_t* orders, std::int64_t n_orders, int nthreads,
+                            std::int64_t max_steps) {
     ChunkResult res;
+    std::int64_t steps_run = 0;
     const auto t_call = Clock::now();
     lr_ = lr;
     while (static_cast<std::int64_t>(res.epochs.size()) < max_epochs) {
@@ -574,7 +576,9 @@ ChunkResult Trainer<T>::run(std::int64_t max_epochs, double seconds, double lr,
             total_loss_ += value * double(batch_rows_);
             correct_ += correct;
             ++step_;
-            if (step_ < steps_ && seconds_since(t_call) >= seconds) {
+            ++steps_run;
+            if (step_ < steps_ && ((max_steps > 0 && steps_run >= max_steps) ||
+                                   seconds_since(t_call) >= seconds)) {
                 out_of_time = true;
                 break;
             }

@@ -166,8 +166,11 @@ public:
     // With shuffle, each epoch started in this call visits the rows in the order of the
     // next row of `orders` (n_orders rows of the global row count each, drawn by Python's
     // rng.permutation); the call stops before an epoch it has no order for.
+    // max_steps > 0: the call also returns after that many steps (a schedule stepped per
+    // batch runs one step a call: Python steps it and hands over the new rates).
     ChunkResult run(std::int64_t max_epochs, double seconds, double lr,
-                    const std::int64_t* orders, std::int64_t n_orders, int nthreads);
+                    const std::int64_t* orders, std::int64_t n_orders, int nthreads,
+                    std::int64_t max_steps = 0);
 
     // Optimiser updates made so far (torch's / nncore's `steps`).
     std::int64_t optimizer_steps() const noexcept { return opt_steps_; }

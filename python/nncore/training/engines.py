@@ -174,8 +174,6 @@ def native_unsupported(model, run):
                f"({', '.join(NATIVE_OPTIMIZERS)} are)"
     if getattr(loss_fn, "weight", None) is not None or getattr(loss_fn, "label_smoothing", 0):
         return "cross-entropy weight and label_smoothing are not native yet"
-    if run.batch_schedule is not None:
-        return "per-batch schedules are not native yet"
     for c in run.callbacks:
         if c is run.health_cb:  # health=True: the native loop gathers it
             continue
@@ -392,7 +390,7 @@ class NativeEngine:
         schedule = _schedule_spec(lr_scheduler, run.optimizer)
         # Epochs run back to back in one call only when nothing happens between them.
         self.per_epoch = one_epoch or bool(run.callbacks) or run.x_val is not None or \
-            schedule is None or bool(run.metrics)
+            schedule is None or bool(run.metrics) or run.batch_schedule is not None
         self.bulk = not self.per_epoch and verbose == 0
         # the layers in plan order: Dropout's call counts and BatchNorm1d's batch counts go
         # in and come back (Trainer.counters)
@@ -417,7 +415,17 @@ class NativeEngine:
             for c in run.callbacks:
                 c.on_epoch_begin(epoch)
             self.bar = EpochProgress(epoch + 1, epochs, run.steps, self.verbose, samples=run.n)
-        res = self.call(1 if self.per_epoch else epochs - epoch, CHUNK_SECONDS, opt.lr)
+        if run.batch_schedule is None:
+            res = self.call(1 if self.per_epoch else epochs - epoch, CHUNK_SECONDS, opt.lr)
+        else:  # one step a call: the schedule steps after each, as in the python engine
+            started = time.perf_counter()
+            while True:
+                res = self.call(1, CHUNK_SECONDS, opt.lr, max_steps=1)
+                run.batch_schedule.step()
+                if res["loss"] or time.perf_counter() - started >= CHUNK_SECONDS:
+                    break
+                if interrupted.flag:
+                    break
         self.step_in_epoch = res["step"]
         if run.health_cb is not None and res["health"]:  # one epoch a call (a callback)
             run.health_cb.set_epoch_sums(res["health"][0], run.steps)
@@ -427,7 +435,8 @@ class NativeEngine:
         if run.metrics and res["loss"]:  # one epoch a call: its metrics, batch by batch
             columns.update({k: [v] for k, v in self._epoch_metrics().items()})
         columns["epoch_time"] = res["seconds"]
-        columns["lr"] = res["lr"]
+        if run.batch_schedule is None:  # else the rate after the epoch's last step, as python
+            columns["lr"] = res["lr"]
         if self.bulk:  # many epochs, nothing between them: columns straight to History
             records = columns
             finished = len(columns["loss"])
@@ -464,7 +473,7 @@ class NativeEngine:
         shuffle, whose data the caller set); returns the loss."""
         return self.call(1, float("inf"), self.run_.optimizer.lr)["last_loss"]
 
-    def call(self, max_epochs, seconds, lr):
+    def call(self, max_epochs, seconds, lr, max_steps=0):
         """One native call: up to ``max_epochs`` epochs or ``seconds``; hands over the
         orders of the epochs it may start and takes back what the call changed (the
         optimiser's step count, the Dropout layers' call counts). Raises for a
@@ -483,7 +492,7 @@ class NativeEngine:
         # the groups' rates and options (a schedule may cycle momentum or betas)
         self.trainer.set_groups(_groups(self.run_.optimizer))
         self.trainer.set_counters([_counter(layer) for layer in self.plan])
-        res = self.trainer.run(max_epochs, seconds, lr, orders)
+        res = self.trainer.run(max_epochs, seconds, lr, orders, max_steps)
         if res["orders_used"]:
             self.order = self.orders[res["orders_used"] - 1][1]
         del self.orders[:res["orders_used"]]

@@ -13,7 +13,7 @@ from . import saving
 from . import targets as targets_mod
 from . import training
 from . import weights as weights_mod
-from ._inputs import check_x, check_y, softmax_as_logits
+from ._inputs import check_finite, check_x, check_y, softmax_as_logits
 from .activations import FUSABLE
 from .data import batches
 from .history import History
@@ -446,6 +446,8 @@ class Sequential:
         unbatched input)."""
         x = np.asarray(x)
         if x.ndim == 1:
+            if x.dtype.kind == "f":
+                check_finite(x, "x", "predict")  # the index of one sample: 1-D
             return self.predict(x.reshape(1, -1), batch_size)[0]
         x = check_x(self, x, "x", "predict")
         with self._mode(False):
@@ -462,6 +464,8 @@ class Sequential:
         from . import functional as F
         x = np.asarray(x)
         if x.ndim == 1:
+            if x.dtype.kind == "f":
+                check_finite(x, "x", "predict_proba")  # the index of one sample: 1-D
             return self.predict_proba(x.reshape(1, -1), batch_size)[0]
         out = self.predict(x, batch_size)
         if self.probability_head() is not None:

@@ -85,3 +85,11 @@ def test_too_large_labels_still_suggest_the_outputs_and_speak_english(data):
         clf(1).fit(x, np.resize([0, 1], 20), loss="cross_entropy", verbose=0)
     msg = str(e.value)
     assert "a model with 1 output " in msg and "loss='bce'" in msg and "1 outputs" not in msg
+
+
+def test_nan_in_one_sample_names_its_1d_index():
+    model = nc.Sequential([nc.Dense(3, 2)], seed=0)
+    for fn in ("predict", "predict_proba"):
+        with pytest.raises(ValueError, match=rf"{fn}: x contains NaN or infinity \(first at "
+                                             r"index 1: nan\)"):
+            getattr(model, fn)(np.array([1.0, np.nan, 2.0]))

@@ -44,6 +44,10 @@ class Metric:
     Calling a metric, ``metric(out, y)``, gives its value on one set of predictions."""
 
     name = "metric"
+    #: Unweighted, its updates are integer counts or kept scores: one update over an
+    #: epoch's rows gives the result of one update per batch, exactly (the native engine
+    #: then updates it once per epoch).
+    counts = False
 
     def __init__(self, name=None):
         if name is not None:
@@ -89,6 +93,8 @@ def _labels(out, y, from_logits):
 
 class _Confusion(Metric):
     """Gathers the (weighted) confusion matrix: rows true class, columns predicted."""
+
+    counts = True
 
     def __init__(self, name=None, average="auto", pos_label=1, from_logits=True):
         if average not in ("auto", "binary", "macro", "micro", "weighted"):
@@ -181,6 +187,8 @@ class Accuracy(Metric):
     ``sklearn.metrics.accuracy_score``; unweighted it counts natively
     (:func:`nncore.functional.count_correct`)."""
 
+    counts = True
+
     name = "accuracy"
 
     def __init__(self, name=None, from_logits=True):
@@ -208,6 +216,8 @@ class Accuracy(Metric):
 class TopKAccuracy(Metric):
     """Share of rows whose label is among the ``k`` highest scores,
     ``sklearn.metrics.top_k_accuracy_score`` (``k=5``, as sklearn and Keras)."""
+
+    counts = True
 
     name = "top_k_accuracy"
 
@@ -245,6 +255,8 @@ class AUC(Metric):
     average over classes of each class's AUC on the softmax probabilities
     (``roc_auc_score(y, softmax, multi_class="ovr")``). Keeps every score.
     """
+
+    counts = True
 
     name = "auc"
 
@@ -413,6 +425,11 @@ class MetricList:
     def update(self, out, y, sample_weight=None):
         for m in self.metrics:
             m.update(out, y, sample_weight)
+
+    def any_batching(self, weighted):
+        """Whether one update over many batches' rows gives exactly the result of one
+        update per batch (each metric's :attr:`Metric.counts`, without weights)."""
+        return not weighted and all(type(m).counts for m in self.metrics)
 
     def result(self):
         return {m.name: m.result() for m in self.metrics}

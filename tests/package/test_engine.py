@@ -493,8 +493,9 @@ def test_residual_and_flatten_train_natively_bitwise_as_python(name, threads, dt
     np.testing.assert_array_equal(pp, pn)
 
 
+@pytest.mark.parametrize("weighted", [True, False])
 @pytest.mark.parametrize("shuffle", [True, False])
-def test_metrics_are_gathered_natively_as_python(shuffle):
+def test_metrics_are_gathered_natively_as_python(shuffle, weighted):
     rng = np.random.default_rng(9)
     x = rng.standard_normal((90, 6))
     y = rng.integers(0, 3, 90)
@@ -503,7 +504,8 @@ def test_metrics_are_gathered_natively_as_python(shuffle):
     for engine in ("python", "native"):
         m = nc.Sequential([nc.Dense(6, 10, "relu"), nc.Dense(10, 3)], seed=2)
         h = m.fit(x, y, loss="cross_entropy", optimizer=nc.SGD(lr=0.1), epochs=3,
-                  batch_size=16, seed=0, verbose=0, shuffle=shuffle, sample_weight=w,
+                  batch_size=16, seed=0, verbose=0, shuffle=shuffle,
+                  sample_weight=w if weighted else None,
                   metrics=["accuracy", "f1", "auc", "top_k_accuracy", "precision"],
                   validation_split=0.2, engine=engine)
         assert h.engine == engine

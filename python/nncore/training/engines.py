@@ -462,6 +462,9 @@ class NativeEngine:
         run = self.run_
         out, bs, metrics = self.trainer.epoch_outputs(), run.batch_size, run.metrics
         metrics.reset()
+        if metrics.any_batching(run.weights is not None):  # one update: the same result
+            metrics.update(out, run.y[self.order], None)
+            return metrics.result()
         for step in range(run.steps):
             rows = self.order[step * bs:(step + 1) * bs]
             metrics.update(out[step * bs:(step + 1) * bs], run.y[rows],

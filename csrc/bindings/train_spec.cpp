@@ -29,8 +29,9 @@ TrainLoss loss_arg(const std::string& s) {
     if (s == "ce_probs") return TrainLoss::ce_probs;
     if (s == "l1") return TrainLoss::l1;
     if (s == "huber") return TrainLoss::huber;
-    fail("Trainer: loss must be 'mse', 'bce_logits', 'ce_labels', 'ce_probs', 'l1' or 'huber'; "
-         "got '", s, "'");
+    if (s == "ce_scaled") return TrainLoss::ce_scaled;
+    fail("Trainer: loss must be 'mse', 'bce_logits', 'ce_labels', 'ce_probs', 'ce_scaled', "
+         "'l1' or 'huber'; got '", s, "'");
 }
 
 }  // namespace
@@ -213,9 +214,20 @@ TrainSpec<T> train_spec(const py::dict& spec, py::list& keep) {
     }
     s.loss = loss_arg(a.get<std::string>("loss"));
     s.huber_delta = a.get<double>("huber_delta", 1.0);
+    if (s.loss == TrainLoss::ce_scaled) {
+        // the counting targets: labels (1-D) or probabilities, as given below
+        const std::int64_t c = a.get<std::int64_t>("classes");
+        s.target_cols_loss = c;
+        s.loss_targets = buffer<T>(a["loss_targets"], n * c, "loss_targets", false, keep);
+        s.row_weight = buffer<double>(a["row_weight"], n, "row_weight", false, keep);
+        s.row_denominator = buffer<double>(a["row_denominator"], n, "row_denominator", false,
+                                           keep);
+    }
     s.target_cols = a.get<std::int64_t>("target_cols");
     const std::int64_t classes = a.get<std::int64_t>("classes");
-    if (s.loss == TrainLoss::ce_labels) {
+    const bool labels = s.loss == TrainLoss::ce_labels ||
+                        (s.loss == TrainLoss::ce_scaled && a.get<bool>("labels"));
+    if (labels) {
         s.labels = buffer<std::int64_t>(a["targets"], n, "labels", false, keep);
         // cross_entropy's label check, once for the whole set.
         check_labels(s.labels, n, classes, "cross_entropy");

@@ -77,6 +77,14 @@ Trainer<T>::Trainer(TrainSpec<T> spec) : s_(std::move(spec)) {
     if (s_.labels) lb_.resize(static_cast<std::size_t>(bs));
     else tb_.resize(static_cast<std::size_t>(bs * s_.target_cols));
     if (s_.weights) wb_.resize(static_cast<std::size_t>(bs));
+    if (s_.loss == TrainLoss::ce_scaled) {
+        NNCORE_CHECK(s_.loss_targets && s_.row_weight && s_.row_denominator &&
+                         s_.world_size == 1 && !s_.weights,
+                     fn, ": the scaled cross-entropy needs its targets, row weights and "
+                     "denominators, one process and no other sample weights");
+        ltb_.resize(static_cast<std::size_t>(bs * s_.target_cols_loss));
+        scale_.resize(static_cast<std::size_t>(bs));
+    }
     index_t width = s_.features;
     for (const auto& L : s_.layers) {
         // grad_in_[i]: the gradient on layer i's input (batch, its input width).
@@ -114,7 +122,11 @@ Trainer<T>::Trainer(TrainSpec<T> spec) : s_(std::move(spec)) {
         widths_.push_back(width);
         outputs_.emplace_back(static_cast<std::size_t>(bs * width));
     }
-    NNCORE_CHECK(s_.loss == TrainLoss::ce_labels || width == s_.target_cols, fn,
+    NNCORE_CHECK(s_.loss != TrainLoss::ce_scaled || width == s_.target_cols_loss, fn,
+                 ": the scaled cross-entropy's targets have ", s_.target_cols_loss,
+                 " columns; the model gives ", width);
+    NNCORE_CHECK(s_.loss == TrainLoss::ce_labels || s_.loss == TrainLoss::ce_scaled ||
+                     width == s_.target_cols, fn,
                  ": targets have ", s_.target_cols, " columns; the model gives ", width);
     grad_out_.resize(static_cast<std::size_t>(bs * width));
     NNCORE_CHECK(!s_.keep_outputs || s_.world_size == 1, fn,
@@ -226,6 +238,18 @@ double Trainer<T>::step(index_t step, int nthreads, std::int64_t* correct) {
         else std::copy(s_.targets + i * s_.target_cols,
                        s_.targets + (i + 1) * s_.target_cols, tb_.data() + r * s_.target_cols);
         if (s_.weights) wb_[r] = s_.weights[idx[r]];
+        if (s_.loss == TrainLoss::ce_scaled) {
+            const index_t c = s_.target_cols_loss;
+            std::copy(s_.loss_targets + i * c, s_.loss_targets + (i + 1) * c,
+                      ltb_.data() + r * c);
+        }
+    }
+    if (s_.loss == TrainLoss::ce_scaled && rows > 0) {
+        // CrossEntropyLoss._fn: scale = row weight / the batch's denominator, in T
+        double denominator = 0;
+        for (index_t r = 0; r < rows; ++r) denominator += s_.row_denominator[idx[r] - off];
+        for (index_t r = 0; r < rows; ++r)
+            scale_[r] = static_cast<T>(s_.row_weight[idx[r] - off] / denominator);
     }
 
     double v = 0;
@@ -418,6 +442,10 @@ double Trainer<T>::forward_loss(index_t rows, int nthreads, std::int64_t* correc
         case TrainLoss::ce_probs:
             value = cross_entropy(out, static_cast<const std::int64_t*>(nullptr), tb_.data(), w,
                                   rows, width, Reduction::mean, lo, nthreads);
+            break;
+        case TrainLoss::ce_scaled:
+            value = cross_entropy(out, static_cast<const std::int64_t*>(nullptr), ltb_.data(),
+                                  scale_.data(), rows, width, Reduction::sum, lo, nthreads);
             break;
     }
     if (s_.classification) {

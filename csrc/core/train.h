@@ -20,7 +20,7 @@
 namespace nncore {
 
 enum class TrainLoss : int { mse = 0, bce_logits = 1, ce_labels = 2, ce_probs = 3, l1 = 4,
-                             huber = 5 };
+                             huber = 5, ce_scaled = 6 };
 enum class TrainOptimizer : int { sgd = 0, adam = 1, rmsprop = 2 };
 enum class Schedule : int { none = 0, step = 1, exponential = 2, cosine = 3 };
 
@@ -94,6 +94,15 @@ struct TrainSpec {
     const std::int64_t* labels = nullptr; // (n,) for ce_labels, checked in range
     index_t target_cols = 0;              // outputs per target row (1 for labels)
     const T* weights = nullptr;           // (n,) sample weights or nullptr
+    // ce_scaled (CrossEntropyLoss with weight or label_smoothing, losses.py): each row's
+    // smoothed, class-weighted probability targets (n, classes), its sample weight and its
+    // share of the mean's denominator; a batch's loss is the sum of the rows' cross-entropy
+    // times T(row_weight / (the batch's row_denominators summed in row order)). The labels
+    // or targets above still count the correct predictions.
+    const T* loss_targets = nullptr;
+    index_t target_cols_loss = 0;
+    const double* row_weight = nullptr;
+    const double* row_denominator = nullptr;
     bool classification = false;          // count correct predictions
     index_t batch_size = 1;
     bool shuffle = true;                  // epochs take their order from run()'s orders
@@ -223,7 +232,7 @@ private:
     std::vector<std::int64_t> order_;
     std::vector<std::int64_t> mine_;  // sharded: this rank's rows of the batch (global ids)
     // Workspaces: gathered batch, each layer's output and input gradient, loss gradient.
-    std::vector<T> xb_, tb_, wb_, grad_out_;
+    std::vector<T> xb_, tb_, wb_, grad_out_, ltb_, scale_;  // ltb_, scale_: ce_scaled
     std::vector<std::int64_t> lb_;
     std::vector<std::vector<T>> outputs_, grad_in_, masks_;  // masks_: per layer (dropout)
     std::vector<std::vector<T>> stat_mean_, stat_rstd_;     // per layer (norms)

@@ -153,7 +153,13 @@ class CrossEntropyLoss(Loss):
         if self.weight is None and not self.label_smoothing:
             return F.cross_entropy_and_grad(pred, target, reduction,
                                             sample_weight=sample_weight, out=out)
-        targets, scale, denominator = self._smoothed(pred, target, sample_weight)
+        if pred.ndim != 2:
+            raise ValueError(f"CrossEntropyLoss: with weight or label_smoothing, pred must be "
+                             f"(batch, classes); got shape {pred.shape}")
+        targets, scale, shares = self.scaled_targets(target, sample_weight, pred.shape[1],
+                                                     pred.dtype)
+        # the rows' shares summed in row order (the native engine sums them alike)
+        denominator = float(np.cumsum(shares)[-1]) if len(shares) else 0.0
         if reduction == "sum" and self._sum_owner is not None:
             self._sum_owner._sum_weights += denominator
         if reduction == "mean":
@@ -161,13 +167,14 @@ class CrossEntropyLoss(Loss):
         return F.cross_entropy_and_grad(pred, targets, "none" if reduction == "none" else "sum",
                                         sample_weight=scale.astype(pred.dtype), out=out)
 
-    def _smoothed(self, pred, target, sample_weight):
-        """(weighted smoothed probability targets, per-sample scale, mean denominator)."""
+    def scaled_targets(self, target, sample_weight, classes, dtype):
+        """Row by row, what the loss with ``weight`` or ``label_smoothing`` computes from:
+        (the smoothed, class-weighted probability targets in ``dtype``, each row's sample
+        weight and its share of the ``"mean"`` denominator, both float64). A batch's loss
+        is the sum of its rows' cross-entropy with these targets, each times its weight
+        over the sum of the batch's shares."""
         fn = "CrossEntropyLoss"
-        if pred.ndim != 2:
-            raise ValueError(f"{fn}: with weight or label_smoothing, pred must be (batch, "
-                             f"classes); got shape {pred.shape}")
-        n, classes = pred.shape
+        n = len(target)
         w = np.ones(classes) if self.weight is None else self.weight
         if len(w) != classes:
             raise ValueError(f"{fn}: weight has {len(w)} entries for {classes} classes")
@@ -182,14 +189,14 @@ class CrossEntropyLoss(Loss):
             w_label = w[target]
             targets = np.tile(w * (eps / classes), (n, 1))
             targets[np.arange(n), target] += (1 - eps) * w_label
-            denominator = float(np.dot(sw, w_label))
+            shares = sw * w_label
         else:
-            if target.shape != pred.shape:
-                raise ValueError(f"{fn}: probability targets must have pred's shape "
-                                 f"{pred.shape}; got {target.shape}")
+            if target.ndim != 2 or target.shape[1] != classes:
+                raise ValueError(f"{fn}: probability targets must have {classes} columns "
+                                 f"(pred's); got shape {target.shape}")
             targets = (target * (1 - eps) + eps / classes) * w
-            denominator = float(np.sum(sw))
-        return targets.astype(pred.dtype), sw, denominator
+            shares = sw
+        return targets.astype(dtype), sw, shares
 
     def with_reduction(self, reduction):
         new = type(self)(**{**self.get_config(), "reduction": reduction})

@@ -66,6 +66,9 @@ def cases():
                 lambda k=kind: [nc.Dense(FEATURES, 8, "tanh"),
                                 nc.Dense(8, 1 if k == "binary" else CLASSES)],
                 {"loss": cls()}, kind)
+    out["loss_CrossEntropyLoss_weight_smoothing"] = (
+        lambda: [nc.Dense(FEATURES, 8, "tanh"), nc.Dense(8, CLASSES)],
+        {"loss": nc.CrossEntropyLoss(weight=[1.0, 2.0, 0.5], label_smoothing=0.1)}, "labels")
     for name in optim_mod.OPTIMIZERS:
         out[f"optimizer_{name}"] = (
             lambda: [nc.Dense(FEATURES, 8, "relu"), nc.Dense(8, CLASSES)],
@@ -139,7 +142,8 @@ def run_case(name, dtype, threads, schedule=None):
         model = nc.Sequential(*layers(), seed=3, dtype=dtype)
         fit = dict(kw)
         if isinstance(fit.get("loss"), losses_mod.Loss):
-            fit["loss"] = type(fit["loss"])()
+            fit["loss"] = type(fit["loss"])(**{k: v for k, v in fit["loss"].get_config().items()
+                                               if k != "reduction"})
         opt = nc.optim.get(fit.pop("optimizer", "sgd" if schedule is None else
                                    nc.SGD(lr=0.05, momentum=0.9)))
         opt.bind(model.parameters())

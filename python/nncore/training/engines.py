@@ -140,6 +140,12 @@ def _set_counter(layer, count):
         layer.num_batches_tracked = int(count)
 
 
+def _scaled_ce(loss_fn):
+    """A CrossEntropyLoss with class ``weight`` or ``label_smoothing``."""
+    return native_loss(loss_fn) == "cross_entropy" and (
+        loss_fn.weight is not None or bool(loss_fn.label_smoothing))
+
+
 def native_loss(loss_fn):
     """The native engine's name of ``loss_fn`` (``Loss.native`` of its own class), or None."""
     return type(loss_fn).__dict__.get("native")
@@ -172,8 +178,9 @@ def native_unsupported(model, run):
     if type(opt) not in tuple(getattr(optim, n) for n in NATIVE_OPTIMIZERS):
         return f"the optimizer {type(opt).__name__} is not native " \
                f"({', '.join(NATIVE_OPTIMIZERS)} are)"
-    if getattr(loss_fn, "weight", None) is not None or getattr(loss_fn, "label_smoothing", 0):
-        return "cross-entropy weight and label_smoothing are not native yet"
+    if _scaled_ce(loss_fn) and run.native_spec.get("world_size", 1) > 1:
+        return "a cross-entropy with weight or label_smoothing is not native in " \
+               "data-parallel fits"
     for c in run.callbacks:
         if c is run.health_cb:  # health=True: the native loop gathers it
             continue
@@ -258,10 +265,20 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None):
     y = run.y
     width = int(np.prod(run.x.shape[1:]))
     loss = native_loss(run.loss_fn)
-    if loss == "cross_entropy":
+    scaled = {}
+    if _scaled_ce(run.loss_fn):  # the rows' targets, weights and shares, once per fit
+        targets_, row_weight, shares = run.loss_fn.scaled_targets(
+            y, run.weights, output_features(model), model.dtype)
+        scaled = {"loss_targets": np.ascontiguousarray(targets_),
+                  "row_weight": np.ascontiguousarray(row_weight, np.float64),
+                  "row_denominator": np.ascontiguousarray(shares, np.float64),
+                  "labels": y.ndim == 1}
+        loss = "ce_scaled"
+    elif loss == "cross_entropy":
         loss = "ce_labels" if y.ndim == 1 else "ce_probs"
     out = output_features(model)
-    targets = np.ascontiguousarray(y, np.int64 if loss == "ce_labels" else model.dtype)
+    targets = np.ascontiguousarray(y, np.int64 if loss == "ce_labels" or (
+        loss == "ce_scaled" and y.ndim == 1) else model.dtype)
     decays = opt.decays() if opt.no_decay else [True] * len(opt.params)
     slots = []
     for g in opt.param_groups:
@@ -281,8 +298,10 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None):
         "dtype": model.dtype.name, "x": np.ascontiguousarray(run.x).reshape(len(run.x), width),
         "n": run.n, "features": width, "layers": layers, "loss": loss, "targets": targets,
         "huber_delta": float(getattr(run.loss_fn, "delta", 1.0)),
-        "target_cols": 1 if loss == "ce_labels" else out, "classes": out,
-        "weights": None if run.weights is None else np.ascontiguousarray(run.weights),
+        "target_cols": 1 if y.ndim == 1 and loss in ("ce_labels", "ce_scaled") else out,
+        "classes": out, **scaled,
+        "weights": None if run.weights is None or scaled else
+        np.ascontiguousarray(run.weights),
         "classification": run.loss_fn.classification, "batch_size": run.batch_size,
         "shuffle": bool(shuffle), "stop_on_nonfinite": bool(stop_on_nonfinite),
         "optimizer": name, "groups": _groups(opt), "params": slots,

@@ -10,8 +10,8 @@ default initialisation; the recipe its notebooks/train.py: Adam lr 1e-2, batches
 taken in order, cross-entropy. The data is ``mnist1d.data.make_dataset(get_dataset_args())``
 (generated offline). Each implementation trains a fresh model for ``--steps`` steps:
 
-- nncore: ``model.fit(..., shuffle=False)`` (engine "auto": the python engine until the
-  native engine runs Residual blocks; the table says which ran);
+- nncore: ``model.fit(..., shuffle=False)`` (engine "auto": the native engine, which runs
+  Residual blocks; the table says which ran);
 - torch: the train.py loop (forward, ``cross_entropy``, ``backward``, ``Adam.step``);
 - jax: the same step, ``jax.jit``-compiled over a whole epoch with ``lax.scan`` (Adam
   written out), compiled before timing.

@@ -200,7 +200,7 @@ class Dense(Layer):
 
     def set_weights(self, w, b=None):
         """Copy given weights (shape ``(in, out)``) and bias into the layer."""
-        if self.w is None:
+        if self._w is None:
             raise self._unbuilt("set_weights")
         w = np.asarray(w, self.dtype)
         if w.shape != self._w.shape:
@@ -225,7 +225,7 @@ class Dense(Layer):
         product's store. ``need_grad_x=False`` makes the next :meth:`backward` skip d loss
         / d input (a model's first layer). :meth:`backward` follows the last forward."""
         x = as_input(x, self.dtype)
-        if self.w is None:
+        if self._w is None:
             self.build(np.shape(x)[-1])
         act = self.activation if activation is None else canonical(activation, "Dense")
         slope = self.slope if slope is None else float(slope)

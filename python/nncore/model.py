@@ -119,6 +119,7 @@ class Sequential:
         hooks is never fused (its hooks see its own input and output)."""
         self.steps, self._skip, i = [], [False] * len(self.layers), 0
         self._hooks_seen = hook_generation()
+        self._hooked = any(layer.has_hooks() for layer in self.layers)  # else no hook calls
         while i < len(self.layers):
             layer = self.layers[i]
             nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
@@ -259,11 +260,12 @@ class Sequential:
             if not isinstance(layer, Dense):
                 if skip_head and step is last:
                     break
-                x = layer.run_forward_hooks(x, layer.forward(x))
-                continue
-            act = "identity" if skip_head and step is last else step.activation
-            x = layer.run_forward_hooks(x, layer.forward(
-                x, act, step.slope, need_grad_x=step.index > 0 or self._input_grad))
+                y = layer.forward(x)
+            else:
+                act = "identity" if skip_head and step is last else step.activation
+                y = layer.forward(x, act, step.slope,
+                                  need_grad_x=step.index > 0 or self._input_grad)
+            x = layer.run_forward_hooks(x, y) if self._hooked else y
         self._head_skipped = skip_head and not isinstance(last.layer, Dense)
         return x
 
@@ -294,8 +296,10 @@ class Sequential:
                 np.add(p.grad, g, out=p.grad)
             return result
         steps = self.steps[:-1] if self._head_skipped else self.steps
+        hooked = self._hooked
         for step in reversed(steps):
-            grad = step.layer.run_backward_hooks(step.layer.backward(grad), grad)
+            gx = step.layer.backward(grad)
+            grad = step.layer.run_backward_hooks(gx, grad) if hooked else gx
             if grad is None:
                 break
         return grad

@@ -70,6 +70,27 @@ def clip_grad_value_(params, clip_value):
     F.clip_grad_value_([p.grad for p in params], clip_value)
 
 
+def _hyper(name):
+    """The property of a per-group hyper-parameter: setting it sets it for every group
+    (and the defaults of groups to come); reading it gives the first group's. Only these
+    names pay for a property: other attributes stay plain (``steps`` moves every step)."""
+    def get(self):
+        groups = self.__dict__.get("param_groups")
+        if groups:
+            return groups[0][name]
+        defaults = self.__dict__.get("defaults", {})
+        if name in defaults:
+            return defaults[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def set(self, value):
+        self.__dict__.setdefault("defaults", {})[name] = value
+        for g in self.__dict__.get("param_groups", ()):
+            g[name] = value
+
+    return property(get, set, doc=f"The {name} of every parameter group (reads the first's).")
+
+
 class Optimizer:
     """Base class: holds parameters, hyper-parameters and per-parameter state.
 
@@ -83,23 +104,10 @@ class Optimizer:
     #: Per-group hyper-parameters (the keys of ``param_groups`` besides ``"params"``).
     _hypers = ("lr",)
 
-    def __setattr__(self, name, value):
-        if name in type(self)._hypers:
-            self.__dict__.setdefault("defaults", {})[name] = value
-            for g in self.__dict__.get("param_groups", ()):
-                g[name] = value
-        else:
-            object.__setattr__(self, name, value)
-
-    def __getattr__(self, name):  # only when ordinary lookup fails: the hyper-parameters
-        if name in type(self)._hypers:
-            groups = self.__dict__.get("param_groups")
-            if groups:
-                return groups[0][name]
-            defaults = self.__dict__.get("defaults", {})
-            if name in defaults:
-                return defaults[name]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in cls.__dict__.get("_hypers", ()):
+            setattr(cls, name, _hyper(name))
 
     def __init__(self, params=None, lr=0.01, clip_norm=None, clip_value=None, no_decay=()):
         fn = type(self).__name__
@@ -133,12 +141,16 @@ class Optimizer:
         """Per parameter group: (group, its parameters, their states, their no_decay flags
         or None)."""
         flags = _no_decay_flags(self)
-        i = 0
-        for g in self.param_groups:
+        groups = self.param_groups
+        if len(groups) == 1:  # the usual case, once per step: no slicing
+            return ((groups[0], self.params, self.state, flags),)
+        slices, i = [], 0
+        for g in groups:
             n = len(g["params"])
-            yield (g, self.params[i:i + n], self.state[i:i + n],
-                   None if flags is None else flags[i:i + n])
+            slices.append((g, self.params[i:i + n], self.state[i:i + n],
+                           None if flags is None else flags[i:i + n]))
             i += n
+        return slices
 
     def state_dict(self):
         """The optimiser's state as PyTorch lays it out: ``{"state": {index: {name:
@@ -248,6 +260,10 @@ class Optimizer:
         return f"{type(self).__name__}({args})"
 
 
+for _name in Optimizer._hypers:
+    setattr(Optimizer, _name, _hyper(_name))
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent, as ``torch.optim.SGD``.
 
@@ -302,7 +318,7 @@ class SGD(Optimizer):
         if type(self)._update is not SGD._update:  # a subclass with its own update
             return super()._update_all()
         for g, params, state, flags in self._group_slices():
-            if g["momentum"]:
+            if g["momentum"] and "velocity" not in state[-1]:
                 for p, s in zip(params, state):  # momentum turned on after binding
                     if "velocity" not in s:
                         s["velocity"] = np.zeros_like(p.data)
@@ -368,7 +384,7 @@ class Adam(Optimizer):
         if type(self)._update is not Adam._update:  # a subclass with its own update
             return super()._update_all()
         for g, params, state, flags in self._group_slices():
-            if g["amsgrad"]:
+            if g["amsgrad"] and "max_v" not in state[-1]:
                 for p, s in zip(params, state):  # amsgrad turned on after binding
                     if "max_v" not in s:
                         s["max_v"] = np.zeros_like(p.data)
@@ -473,9 +489,10 @@ class RMSprop(Optimizer):
             return super()._update_all()
         for g, params, state, flags in self._group_slices():
             for key, on in (("momentum_buffer", g["momentum"]), ("grad_avg", g["centered"])):
-                for p, s in zip(params, state):  # turned on after binding
-                    if on and key not in s:
-                        s[key] = np.zeros_like(p.data)
+                if on and key not in state[-1]:
+                    for p, s in zip(params, state):  # turned on after binding
+                        if key not in s:
+                            s[key] = np.zeros_like(p.data)
             _core.rmsprop_step_all(
                 [p.data for p in params], [p.grad for p in params],
                 [s["square_avg"] for s in state],

@@ -1,5 +1,5 @@
 // Binding of the native training engine (core/train.h): nncore._core._Trainer, which
-// python/nncore/_native_fit.py drives. The spec is read by bindings/train_spec.cpp.
+// python/nncore/training/engines.py drives. The spec is read by bindings/train_spec.cpp.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>

@@ -1,4 +1,4 @@
-// The native training loop. It reads like python/nncore/_epochs.py's _python_epoch,
+// The native training loop. It reads like python/nncore/training/step.py's train_step,
 // with the same names; every arithmetic step is a core call the Python engine also makes.
 #include "core/train.h"
 

@@ -1,9 +1,11 @@
-// The native training engine: the loop of python/nncore/_epochs.py (_python_epoch), step for step.
+// The native training engine: python/nncore/training/step.py's train_step, step for step,
+// over the epochs python/nncore/training/engines.py's PythonEngine runs.
 //
-// One step: gather the batch's rows (in the epoch's shuffled order), run the plan's
-// layers forward (Dense with its fused activation, or an activation alone), take the
-// loss and its gradient in one pass, run the layers backward, clip the gradients and
-// update every parameter. Each of those is the same core call the Python engine makes
+// One step: gather the batch's rows (in the epoch's order, drawn by Python), run the
+// plan's layers forward (Dense with its fused activation, activations, Dropout, norms,
+// residual blocks), take the loss and its gradient in one pass, run the layers backward,
+// clip the gradients and update every parameter through the optimiser's all-parameters
+// driver, group by group. Each of those is the same core call the Python engine makes
 // through nncore.functional, with the same arguments, so both engines give the same bits.
 // The trainer allocates its workspaces once; a step allocates nothing.
 #pragma once

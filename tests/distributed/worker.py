@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 
 import nncore as nc  # noqa: E402
 import nncore.distributed as dist  # noqa: E402
-from nncore.training import data_parallel as _dist_fit  # noqa: E402
+from nncore.training import data_parallel  # noqa: E402
 from scenarios import readme_loop, scenario  # noqa: E402
 
 out_dir, names = sys.argv[1], sys.argv[2:]
@@ -34,7 +34,7 @@ def _recording(reduce):
     return wrapped
 
 
-_attach = _dist_fit.DataParallel.attach
+_attach = data_parallel.DataParallel.attach
 
 
 def _attach_keep(self, model, *a, **k):
@@ -42,9 +42,9 @@ def _attach_keep(self, model, *a, **k):
     return _attach(self, model, *a, **k)
 
 
-_dist_fit.DataParallel.attach = _attach_keep
-_dist_fit.DataParallel.reduce = _recording(_dist_fit.DataParallel.reduce)  # python engine
-_dist_fit.DataParallel.native_hook = _recording(_dist_fit.DataParallel.native_hook)
+data_parallel.DataParallel.attach = _attach_keep
+data_parallel.DataParallel.reduce = _recording(data_parallel.DataParallel.reduce)  # python engine
+data_parallel.DataParallel.native_hook = _recording(data_parallel.DataParallel.native_hook)
 
 
 def dump(name, model, history=None):

@@ -73,6 +73,7 @@ public:
         classes_ = labels_ ? a["classes"].cast<std::int64_t>() : 0;
         target_cols_ = s.target_cols;
         has_weights_ = s.weights != nullptr;
+        health_ = s.health;
         total_ = s.global_n > 0 ? s.global_n : s.n;
         trainer_ = std::make_unique<Trainer<T>>(std::move(s));
         trainer_->set_optimizer_steps(a["optimizer_steps"].cast<std::int64_t>());
@@ -115,14 +116,15 @@ public:
         }
         // The finished epochs as columns (one list per metric): no object per epoch.
         const auto n = static_cast<py::ssize_t>(res.epochs.size());
-        py::list loss_l(n), acc_l(n), sec_l(n), lr_l(n), health_l(n);
+        py::list loss_l(n), acc_l(n), sec_l(n), lr_l(n);
+        py::list health_l(health_ ? n : 0);  // health=True only: no list per epoch else
         for (py::ssize_t i = 0; i < n; ++i) {
             const auto& e = res.epochs[static_cast<std::size_t>(i)];
             loss_l[i] = py::float_(e.loss);
             acc_l[i] = py::float_(e.accuracy);
             sec_l[i] = py::float_(e.seconds);
             lr_l[i] = py::float_(e.lr);
-            health_l[i] = py::cast(e.health);
+            if (health_) health_l[i] = py::cast(e.health);
         }
         return py::dict("loss"_a = loss_l, "accuracy"_a = acc_l, "seconds"_a = sec_l,
                         "lr"_a = lr_l, "health"_a = health_l, "epoch"_a = res.epoch, "step"_a = res.step,
@@ -193,7 +195,7 @@ private:
     py::object hook_;
     py::list data_;
     std::int64_t n_ = 0, features_ = 0, classes_ = 0, target_cols_ = 0, total_ = 0;
-    bool labels_ = false, has_weights_ = false;
+    bool labels_ = false, has_weights_ = false, health_ = false;
     std::unique_ptr<py::error_already_set> hook_error_;
     bool failed_ = false;
     std::unique_ptr<Trainer<T>> trainer_;

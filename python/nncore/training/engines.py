@@ -414,11 +414,14 @@ class NativeEngine:
         # the layers in plan order: Dropout's call counts and BatchNorm1d's batch counts go
         # in and come back (Trainer.counters)
         self.plan = [item.layer for item in _native_steps(model, run.loss_fn)]
-        # Each epoch's order is rng.permutation(rows), drawn here as the python engine
-        # draws it; orders drawn ahead wait in self.orders with the generator state from
-        # before them, so that close() can give back what no epoch used.
+        # Each epoch's order is rng.permutation(rows), as the python engine draws it: many
+        # at once (Generator.permuted on rows of aranges draws the same permutations and
+        # leaves the same state as that many permutation calls). Orders drawn ahead wait in
+        # self.orders; close() gives the generator back the state after the last one used
+        # (from the state before the first one pending and the count used since).
         self.rows = run.native_spec.get("global_n") or run.n
-        self.orders = []
+        self.orders = np.zeros((0, self.rows), np.int64)
+        self.orders_state, self.used_since = None, 0
         self.order = None if shuffle else np.arange(self.rows)  # the epoch under way's
         self.trainer = _core._Trainer(trainer_spec(model, run, shuffle, stop_on_nonfinite,
                                                    schedule))
@@ -505,19 +508,23 @@ class NativeEngine:
             # Epochs this call may start (the one under way has its order), at most about
             # 32 MB of orders: the call stops before an epoch it has no order for.
             need = min(max_epochs - (self.trainer_step > 0), max(1, (1 << 22) // self.rows))
-            while len(self.orders) < need:
-                state = self.rng.bit_generator.state
-                self.orders.append((state, self.rng.permutation(self.rows)))
-            orders = np.stack([o for _, o in self.orders[:need]]) if need > 0 else \
-                np.zeros((0, self.rows), np.int64)
+            if len(self.orders) < need:
+                if not len(self.orders):
+                    self.orders_state, self.used_since = self.rng.bit_generator.state, 0
+                more = self.rng.permuted(np.tile(np.arange(self.rows), (need - len(self.orders),
+                                                                       1)), axis=1)
+                self.orders = np.concatenate([self.orders, more])
+            orders = self.orders[:max(need, 0)]
         self.trainer.optimizer_steps = self.run_.optimizer.steps
         # the groups' rates and options (a schedule may cycle momentum or betas)
         self.trainer.set_groups(_groups(self.run_.optimizer))
         self.trainer.set_counters([_counter(layer) for layer in self.plan])
         res = self.trainer.run(max_epochs, seconds, lr, orders, max_steps)
-        if res["orders_used"]:
-            self.order = self.orders[res["orders_used"] - 1][1]
-        del self.orders[:res["orders_used"]]
+        used = res["orders_used"]
+        if used:
+            self.order = self.orders[used - 1]
+            self.orders = self.orders[used:]
+            self.used_since += used
         self.trainer_step = res["step"]
         self.run_.optimizer.steps = self.trainer.optimizer_steps
         for layer, count in zip(self.plan, self.trainer.counters()):
@@ -537,10 +544,12 @@ class NativeEngine:
         return bar
 
     def close(self):
-        """Give the generator back the state before any order no epoch used."""
-        if self.orders:
-            self.rng.bit_generator.state = self.orders[0][0]
-            self.orders = []
+        """Give the generator back the state after the last order an epoch used."""
+        if len(self.orders):
+            self.rng.bit_generator.state = self.orders_state
+            if self.used_since:  # draw the used ones again: the same state as after them
+                self.rng.permuted(np.tile(np.arange(self.rows), (self.used_since, 1)), axis=1)
+            self.orders = self.orders[:0]
         self.trainer = None
 
 

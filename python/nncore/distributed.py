@@ -111,6 +111,9 @@ def abort_job(message):
         r = "?"
     sys.stderr.write(f"nncore.distributed: rank {r}: {message}; aborting the job\n")
     sys.stderr.flush()
+    # Abort tears the job down at once; give the launcher a moment to forward the message
+    # (on a loaded machine it was sometimes lost, and the job ended without saying why).
+    time.sleep(0.5)
     try:
         communicator().Abort(1)
     finally:

@@ -63,8 +63,8 @@ def test_bench_unsets_openblas_env(tmp_path):
     proc = _run("--quick", "--only", "losses", "--threads", "1", "--repeats", "1",
                 "--no-torch", "--json", str(out), env=env)
     assert proc.returncode == 0, proc.stderr
-    assert "OPENBLAS_CORETYPE unset by run.py (was Haswell)" in proc.stdout
-    assert "OPENBLAS_L2_SIZE unset by run.py (was 262144)" in proc.stdout
+    assert "OPENBLAS_CORETYPE unset by the bench (was Haswell)" in proc.stdout
+    assert "OPENBLAS_L2_SIZE unset by the bench (was 262144)" in proc.stdout
     kept = _run("--quick", "--only", "losses", "--threads", "1", "--repeats", "1",
                 "--no-torch", "--keep-openblas-env", env=env)
     assert kept.returncode == 0, kept.stderr

@@ -5,6 +5,7 @@ classification or regression), interleaved in one process.
     python bench/scaling.py                  # 20 shapes, about 2-3 minutes
     python bench/scaling.py --quick          # smoke run
     python bench/scaling.py --shapes 40 --seed 3 --json out.json
+    python bench/scaling.py --products       # the same shapes' GEMMs, one by one
 
 For each shape the 1-thread and the 2-thread epoch alternate (rotating start) after a
 warm-up; the 1-thread runs are pinned to one CPU, the 2-thread runs use both (the
@@ -13,6 +14,11 @@ paired ratios time(2 threads) / time(1 thread) (above 1: the second core costs t
 and each run's share of the FMA peak of the cores it used (the epoch's GEMM FLOPs:
 forward, weight gradients, input gradients but the first layer's). Thread counts never
 change results (nncore's tiling is fixed by the shapes), only the time.
+
+``--products`` times, instead of epochs, each matrix product the native trainer makes for
+those shapes (per layer: forward x @ W, weight gradient x^T @ gz, input gradient
+gz @ W^T but the first layer's; ``nncore.functional.matmul`` into a preallocated
+output) at 1 and 2 threads, sorted by FLOPs: where a second thread starts to pay.
 """
 from __future__ import annotations
 
@@ -62,6 +68,47 @@ def fit_unit(sizes, batch, loss, x, y):
     return unit
 
 
+def products(shape_list):
+    """{(m, k, n, trans_a, trans_b): count} of the GEMMs of one step of each shape."""
+    out = {}
+    for sizes, batch, _ in shape_list:
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            keys = [(batch, a, b, False, False), (a, batch, b, True, False)]
+            if i:
+                keys.append((batch, b, a, False, True))
+            for key in keys:
+                out[key] = out.get(key, 0) + 1
+    return out
+
+
+def bench_products(shape_list, timer, peaks):
+    import nncore.functional as F
+    rng = np.random.default_rng(0)
+    head = f"{'m x k x n':<22}{'MFLOP':>8}{'1t us':>9}{'2t us':>9}{'t2/t1':>7}{'1t %pk':>8}"
+    print(head)
+    print("-" * len(head))
+    rows = []
+    for (m, k, n, ta, tb) in sorted(products(shape_list), key=lambda s: s[0] * s[1] * s[2]):
+        a = rng.standard_normal((k, m) if ta else (m, k), dtype=np.float32)
+        b = rng.standard_normal((n, k) if tb else (k, n), dtype=np.float32)
+        c = np.empty((m, n), np.float32)
+
+        def call():
+            F.matmul(a, b, trans_a=ta, trans_b=tb, out=c)
+        samples, _ = timer.measure({"1": call, "2": call}, threads=2,
+                                   contexts={"1": lambda: B.Limits(1), "2": lambda: B.Limits(2)})
+        res = B.summarise(samples, base="1")
+        f = 2.0 * m * k * n
+        t1, t2, ratio = res["1"]["median_s"], res["2"]["median_s"], res["2"]["ratio_vs_nncore"]
+        rows.append({"m": m, "k": k, "n": n, "trans_a": ta, "trans_b": tb, "flops": f,
+                     "t1_s": t1, "t2_s": t2, "t2_over_t1": ratio})
+        name = f"{m}x{k}x{n}" + (" TN" if ta else " NT" if tb else "")
+        print(f"{name:<22}{f / 1e6:>8.2f}{t1 * 1e6:>9.1f}{t2 * 1e6:>9.1f}{ratio:>7.2f}"
+              f"{100 * f / t1 / 1e9 / peaks[1]:>7.0f}%{'  <- slower' if ratio > 1 else ''}")
+        sys.stdout.flush()
+    return rows
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="4 shapes, small epochs, 1 round")
@@ -71,6 +118,8 @@ def main(argv=None):
     p.add_argument("--flops", type=float, default=None,
                    help="GEMM FLOPs of an epoch (default 1.5e9, quick 5e7)")
     p.add_argument("--json", metavar="PATH", help="write the rows to PATH")
+    p.add_argument("--products", action="store_true",
+                   help="time the shapes' matrix products one by one instead of epochs")
     args = p.parse_args(argv)
     count = 4 if args.quick else args.shapes
     repeats = args.repeats or (1 if args.quick else 7)
@@ -91,10 +140,21 @@ def main(argv=None):
           "(> 1: 2 threads slower)\n")
     head = (f"{'shape':<28}{'batch':>6}{'rows':>7}  {'loss':<13}{'1t ms':>9}{'2t ms':>9}"
             f"{'t2/t1':>7}{'1t %pk':>8}{'2t %pk':>8}")
+    timer = B.Timer(repeats, target=0.0 if args.quick else 0.1, cooldown=0.02)
+    if args.products:
+        timer.target = 0.0 if args.quick else 0.02
+        rows = bench_products(shapes(count, args.seed), timer, peaks)
+        slower = [r for r in rows if r["t2_over_t1"] > 1.0]
+        print(f"\n{len(slower)} of {len(rows)} products slower at 2 threads; load average "
+              f"at the end {B.load_average()}")
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump({"machine": machine, "peaks": peaks, "products": rows}, fh,
+                          indent=1, default=str)
+        return 0
     print(head)
     print("-" * len(head))
     rows = []
-    timer = B.Timer(repeats, target=0.0 if args.quick else 0.1, cooldown=0.02)
     for sizes, batch, loss in shapes(count, args.seed):
         n = rows_for(sizes, batch, flops)
         rng = np.random.default_rng(0)

@@ -6,6 +6,7 @@ classification or regression), interleaved in one process.
     python bench/scaling.py --quick          # smoke run
     python bench/scaling.py --shapes 40 --seed 3 --json out.json
     python bench/scaling.py --products       # the same shapes' GEMMs, one by one
+    python bench/scaling.py --named          # + the workloads of python -m nncore bench
 
 For each shape the 1-thread and the 2-thread epoch alternate (rotating start) after a
 warm-up; the 1-thread runs are pinned to one CPU, the 2-thread runs use both (the
@@ -30,6 +31,7 @@ import sys
 import numpy as np
 
 import nncore as nc
+from nncore import _bench_workloads as W
 from nncore import bench as B
 
 WIDTHS = (16, 32, 64, 128, 256, 512)
@@ -118,6 +120,9 @@ def main(argv=None):
     p.add_argument("--flops", type=float, default=None,
                    help="GEMM FLOPs of an epoch (default 1.5e9, quick 5e7)")
     p.add_argument("--json", metavar="PATH", help="write the rows to PATH")
+    p.add_argument("--named", action="store_true",
+                   help="also the workloads of python -m nncore bench (XOR per 2000-epoch "
+                   "call, the others one epoch)")
     p.add_argument("--products", action="store_true",
                    help="time the shapes' matrix products one by one instead of epochs")
     args = p.parse_args(argv)
@@ -155,26 +160,43 @@ def main(argv=None):
     print(head)
     print("-" * len(head))
     rows = []
-    for sizes, batch, loss in shapes(count, args.seed):
-        n = rows_for(sizes, batch, flops)
-        rng = np.random.default_rng(0)
-        x = rng.standard_normal((n, sizes[0]), dtype=np.float32)
-        y = rng.integers(0, sizes[-1], n) if loss == "cross_entropy" else \
-            rng.standard_normal((n, 1), dtype=np.float32)
-        impls = {"1": fit_unit(sizes, batch, loss, x, y), "2": fit_unit(sizes, batch, loss, x, y)}
+    cases = [(sizes, batch, loss, None) for sizes, batch, loss in shapes(count, args.seed)]
+    if args.named:
+        cases += [(w[0], w[4] or w[5], w[3], name) for name, w in W.WORKLOADS.items()]
+    for sizes, batch, loss, name in cases:
+        if name is None:
+            n = rows_for(sizes, batch, flops)
+            rng = np.random.default_rng(0)
+            x = rng.standard_normal((n, sizes[0]), dtype=np.float32)
+            y = rng.integers(0, sizes[-1], n) if loss == "cross_entropy" else \
+                rng.standard_normal((n, 1), dtype=np.float32)
+            impls = {"1": fit_unit(sizes, batch, loss, x, y),
+                     "2": fit_unit(sizes, batch, loss, x, y)}
+        else:   # a named workload: its data, nncore fit as python -m nncore bench runs it
+            x, y = W.workload_data(name)
+            n = len(x)
+            epochs = 2000 if name.startswith("xor") else 1
+            impls = {k: (lambda u: lambda: u(epochs))(W.nncore_fit(name, x, y, "native"))
+                     for k in ("1", "2")}
         samples, _ = timer.measure(impls, threads=2,
                                    contexts={"1": lambda: B.Limits(1), "2": lambda: B.Limits(2)})
         res = B.summarise(samples, base="1")
         f = B.epoch_flops(sizes, n)
+        if name is not None and name.startswith("xor"):
+            f *= 2000
         t1, t2 = res["1"]["median_s"], res["2"]["median_s"]
         ratio = res["2"]["ratio_vs_nncore"]
         row = {"sizes": list(sizes), "batch": batch, "rows": n, "loss": loss, "flops": f,
+               "workload": name,
                "t1_s": t1, "t2_s": t2, "t2_over_t1": ratio,
                "pct_peak_1": 100 * f / t1 / 1e9 / peaks[1],
                "pct_peak_2": 100 * f / t2 / 1e9 / peaks[2], "samples": samples}
         rows.append(row)
         flag = "  <- slower" if ratio > 1.0 else ""
-        print(f"{'-'.join(map(str, sizes)):<28}{batch:>6}{n:>7}  {loss:<13}{t1 * 1e3:>9.2f}"
+        label = name if name and name.startswith("xor") else '-'.join(map(str, sizes))
+        if name and name.startswith("xor"):
+            label += " x2000"
+        print(f"{label:<28}{batch:>6}{n:>7}  {loss:<13}{t1 * 1e3:>9.2f}"
               f"{t2 * 1e3:>9.2f}{ratio:>7.2f}{row['pct_peak_1']:>7.0f}%{row['pct_peak_2']:>7.0f}%"
               f"{flag}")
         sys.stdout.flush()

@@ -104,6 +104,7 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
             const index_t want = std::max<index_t>(1, std::min<index_t>(64, index_t(work / kTileWork)));
             index_t rp = std::max<index_t>(1, bs.mc / MR), cp = npan;
             index_t rt = ceil_div(mpan, rp), ct = 1;
+            rp = ceil_div(mpan, rt);  // even row blocks (43 panels: 22 + 21, not 40 + 3)
             if (rt * ct < want) {
                 ct = std::min(npan, ceil_div(want, rt));
                 cp = ceil_div(npan, ct);

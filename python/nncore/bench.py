@@ -248,19 +248,19 @@ class Timer:
     """Interleaved timing: each implementation is warmed up and calibrated (a sample is
     ``n`` back-to-back calls lasting about ``target`` seconds, at most ``max_calls``),
     then every repeat runs each once in a rotating order. With more than one thread a
-    ``cooldown`` sleep precedes each sample, so one library's spinning workers do not
-    steal the cores of the next."""
+    ``cooldown`` sleep precedes each sample (from ``cooldown_from`` threads on), so one
+    library's spinning workers do not steal the cores of the next."""
 
-    def __init__(self, repeats, target, cooldown=0.0, max_calls=None):
+    def __init__(self, repeats, target, cooldown=0.0, max_calls=None, cooldown_from=2):
         self.repeats, self.target, self.cooldown = repeats, target, cooldown
-        self.max_calls = max_calls
+        self.max_calls, self.cooldown_from = max_calls, cooldown_from
 
     def _cap(self, n):
         return max(1, min(n, self.max_calls) if self.max_calls else n)
 
     def calls_per_sample(self, fn, threads):
         """Warm up `fn` and return the number of calls that last about `target` s."""
-        if threads > 1 and self.cooldown:
+        if threads >= self.cooldown_from and self.cooldown:
             time.sleep(self.cooldown)
         fn()
         t0 = time.perf_counter()
@@ -290,7 +290,7 @@ class Timer:
             for name in order:
                 fn, n = impls[name], calls[name]
                 with contexts.get(name, contextlib.nullcontext)():
-                    if threads > 1 and self.cooldown:
+                    if threads >= self.cooldown_from and self.cooldown:
                         time.sleep(self.cooldown)
                     t0 = time.perf_counter()
                     for _ in range(n):
@@ -489,8 +489,9 @@ def bench_training(name, threads, repeats, target, quick, peak=None, impls=None,
         per_unit["scikit-learn"] = (200, 200)
     fns = {k: (lambda f, e: lambda: f(e))(units[k], per_unit[k][0]) for k in units}
     with Limits(threads):
-        samples, calls = Timer(repeats, target, cooldown, max_calls=1000).measure(
-            fns, threads)
+        # the cool-down at 1 thread too: pinned, every library's threads share one CPU
+        samples, calls = Timer(repeats, target, cooldown, max_calls=1000,
+                               cooldown_from=1).measure(fns, threads)
     samples = {k: [t / per_unit[k][1] for t in v] for k, v in samples.items()}
     res = summarise(samples, calls, BASE)
     flops = epoch_flops(sizes, n)   # XOR: an epoch is one full-batch step
@@ -722,7 +723,7 @@ def main(argv=None):
         for t in threads:
             before = _peak_samples(t, peak_s)
             block = [bench_training(name, t, repeats, target, args.quick, max(before),
-                                    impls, cooldown=0.05 if t > 1 else 0.0)
+                                    impls, cooldown=0.0 if args.quick else 0.05)
                      for name in names]
             after = _peak_samples(t, peak_s)
             peak = max(before + after)

@@ -16,7 +16,8 @@ Method
   (above 1: nncore is faster).
 - Thread counts apply to all libraries alike: nncore via `nncore.threads(n)`, NumPy's
   BLAS via threadpoolctl's `threadpool_limits(n, user_api="blas")`, PyTorch via
-  `torch.set_num_threads(n)`. With more than one thread, each sample is preceded by a
+  `torch.set_num_threads(n)`; 1-thread tables also pin the process to one CPU
+  (every thread, `os.sched_setaffinity`). With more than one thread, each sample is preceded by a
   short sleep (--cooldown) so that one library's still-spinning worker threads do not
   steal the cores the next one needs.
 - GEMM figures are also given as GFLOP/s and % of the FMA peak that the extension
@@ -28,8 +29,11 @@ Method
   split over as many Python threads as the table's thread count (NumPy releases the GIL).
 - NumPy is compared at its best: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (which some
   machines set and which slow OpenBLAS) are removed by re-executing this script without
-  them before NumPy is imported, unless --keep-openblas-env is given. Each table's
+  them (OpenBLAS reads them when it loads), unless --keep-openblas-env is given. Each table's
   header states the BLAS and the kernel OpenBLAS reports (threadpoolctl `architecture`).
+
+The harness (timing, limits, machine facts, tables) is `nncore.bench`, shared with
+`python -m nncore bench`.
 """
 from __future__ import annotations
 
@@ -39,22 +43,16 @@ import os
 import statistics
 import sys
 
-import harness as H
+import numpy as np
+
+import nncore
+import nncore.functional as F
+import nncore.reference as R
+from nncore import bench as H
+from nncore.bench import (Limits, Timer, machine_info, plot_kernels, print_table,
+                          summarise, table_header)
 
 SECTIONS = ("matmul", "dense", "elementwise", "losses")
-
-if __name__ == "__main__":
-    H.settle_openblas_env(sys.argv[1:], __file__)
-
-import numpy as np  # noqa: E402  (after the environment is settled)
-
-import nncore  # noqa: E402
-import nncore.functional as F  # noqa: E402
-import nncore.reference as R  # noqa: E402
-
-
-from harness import (Limits, Timer, machine_info, plot, print_table,  # noqa: E402
-                     summarise, table_header)
 
 torch = None
 
@@ -417,12 +415,12 @@ def main(argv=None):
     if args.repeats < 1 or args.target <= 0:
         p.error("--repeats must be >= 1 and --target > 0")
     global torch
-    if not args.no_torch:
-        torch = H.import_torch()
+    peers = H.import_peers(torch=not args.no_torch, jax=False, sklearn=False)
+    torch = peers.get("torch")
 
     timer = Timer(args.repeats, args.target, args.cooldown)
     rng = np.random.default_rng(0)
-    machine = machine_info()
+    machine = machine_info(peers)
     print("# nncore benchmark")
     print(f"- {machine['date']}, load average {machine['load_average']}")
     command = [os.path.basename(sys.executable), "bench/run.py"] + (argv or [])
@@ -488,9 +486,11 @@ def main(argv=None):
             json.dump(results, f, indent=1, default=str)
         print(f"\nJSON written to {args.json}")
     if args.plot:
-        plot(results, args.plot)
+        plot_kernels(results, args.plot)
     return 0
 
 
 if __name__ == "__main__":
+    # OpenBLAS reads its variables when it loads: re-run without them (NumPy at its best)
+    H.settle_openblas_env(sys.argv[1:], [os.path.abspath(__file__)])
     sys.exit(main(sys.argv[1:]))

@@ -63,8 +63,8 @@ def test_bench_unsets_openblas_env(tmp_path):
     proc = _run("--quick", "--only", "losses", "--threads", "1", "--repeats", "1",
                 "--no-torch", "--json", str(out), env=env)
     assert proc.returncode == 0, proc.stderr
-    assert "OPENBLAS_CORETYPE unset by run.py (was Haswell)" in proc.stdout
-    assert "OPENBLAS_L2_SIZE unset by run.py (was 262144)" in proc.stdout
+    assert "OPENBLAS_CORETYPE unset by the bench (was Haswell)" in proc.stdout
+    assert "OPENBLAS_L2_SIZE unset by the bench (was 262144)" in proc.stdout
     kept = _run("--quick", "--only", "losses", "--threads", "1", "--repeats", "1",
                 "--no-torch", "--keep-openblas-env", env=env)
     assert kept.returncode == 0, kept.stderr
@@ -88,3 +88,31 @@ def test_bench_plot_without_or_with_matplotlib(tmp_path):
         assert "matplotlib is not installed" in proc.stdout
     else:
         assert png.stat().st_size > 0
+
+
+def test_scaling_quick_runs(tmp_path):
+    out = tmp_path / "s.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "scaling.py"), "--quick",
+                           "--json", str(out)], capture_output=True, text=True, timeout=600,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "t2/t1" in proc.stdout and "FMA peak float32" in proc.stdout
+    rows = json.loads(out.read_text())["rows"]
+    assert len(rows) == 4
+    for r in rows:
+        hidden = r["sizes"][1:-1]
+        assert 2 <= len(hidden) <= 4 and all(16 <= w <= 512 for w in hidden)
+        assert 16 <= r["batch"] <= 512 and r["rows"] % r["batch"] == 0
+        assert r["t2_over_t1"] > 0 and r["pct_peak_1"] > 0
+
+
+def test_scaling_shapes_are_deterministic_and_in_range():
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import scaling
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    a, b = scaling.shapes(20, 21), scaling.shapes(20, 21)
+    assert a == b and a != scaling.shapes(20, 22)
+    assert {loss for _, _, loss in a} == {"mse", "cross_entropy"}
+    assert {len(s) - 2 for s, _, _ in a} == {2, 3, 4}

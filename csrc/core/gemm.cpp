@@ -49,7 +49,15 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
     // never on the thread count or the tiling, so every sum keeps its order.
     const index_t KC = ceil_div(K, ceil_div(K, index_t(bs.kc)));
     const index_t kblocks = ceil_div(K, KC);
-    const int nt = std::max(1, std::min(nthreads, threads_for(2.0 * double(M) * double(N) * double(K))));
+    // A second thread pays only when each gets at least kGemmWorkPerThread flops of the
+    // product: below it, the serial packing and the other core's fetch of the panels packed
+    // in this core's cache cost more than the split saves (bench/scaling.py, RESULTS.md
+    // 2026-12-07: with threads from 2 MFLOP, MLPs of batch 16-128 ran up to 1.41x slower on
+    // two threads than on one; from 16 MFLOP, at most 1.09x).
+    constexpr double kGemmWorkPerThread = 8.0e6;
+    const double flops = 2.0 * double(M) * double(N) * double(K);
+    const int nt = std::max(1, std::min({nthreads, threads_for(flops),
+                                         static_cast<int>(flops / kGemmWorkPerThread)}));
 
     // Two parallel steps per chunk of C: pack the chunk's A rows and B columns (every
     // k-block) into shared panels, then compute C in tiles that read only packed panels.
@@ -105,6 +113,7 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
             const index_t want = std::max<index_t>(1, std::min<index_t>(64, index_t(work / kTileWork)));
             index_t rp = std::max<index_t>(1, bs.mc / MR), cp = npan;
             index_t rt = ceil_div(mpan, rp), ct = 1;
+            rp = ceil_div(mpan, rt);  // even row blocks (43 panels: 22 + 21, not 40 + 3)
             if (rt * ct < want) {
                 ct = std::min(npan, ceil_div(want, rt));
                 cp = ceil_div(npan, ct);

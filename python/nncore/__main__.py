@@ -78,13 +78,13 @@ def demo(epochs_scale=1.0, verbose=0, repeats=5, target=0.1):
               f"epochs: test accuracy {acc:.1%} ({time.perf_counter() - start:.2f}s)")
 
     from .bench import bench_training
-    res = bench_training("xor_3-4-1", 1, repeats, target, True, labels=SPEED_LABELS)
+    res = bench_training("xor_3-4-1", 1, repeats, target, True, impls=SPEED_LABELS[1:])
     print("4. one training step of that XOR network, timed now (1 thread, median of "
           "interleaved rounds):")
     for label, row in res["results"].items():
-        line = f"   {label:<20} {row['median']:>9.3g} us/step"
-        if "ratio" in row:
-            line += f"   nncore {row['ratio']:.0f}x faster"
+        line = f"   {label:<20} {row['median_s'] * 1e6:>9.3g} us/step"
+        if "ratio_vs_nncore" in row:
+            line += f"   nncore {row['ratio_vs_nncore']:.0f}x faster"
         print(line)
     print("   (python -m nncore bench: more workloads, PyTorch and scikit-learn)")
     return res

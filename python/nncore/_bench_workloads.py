@@ -6,6 +6,7 @@ pure Python, and PyTorch / scikit-learn when they import. Each ``*_loop`` return
 from __future__ import annotations
 
 import math
+import os
 import random
 import warnings
 
@@ -131,6 +132,7 @@ def numpy_loop(name, x, y):
                     ws[i] -= lr * gw
                     if i:
                         g = g_prev
+    unit.weights = lambda: [w.copy() for w in ws]
     return unit
 
 
@@ -246,30 +248,216 @@ def sklearn_loop(name, x, y):
     return unit
 
 
-def implementations(name, x, y, pure=True, optional=True):
-    """{label: unit(epochs)} for a workload; PyTorch and scikit-learn (``optional``) when
-    they import."""
-    impls = {"nncore fit (native)": nncore_fit(name, x, y, "native"),
-             "nncore fit (python)": nncore_fit(name, x, y, "python"),
-             "README step loop": nncore_step_loop(name, x, y),
-             "NumPy loop": numpy_loop(name, x, y)}
-    if optional:
-        impls.update(_optional_implementations(name, x, y))
-    if pure and (name.startswith("xor") or name.startswith("tabular")):
-        impls["pure Python"] = pure_python(name, x, y)
-    return impls
+def import_jax():
+    """jax on the CPU (JAX_PLATFORMS=cpu unless set), or None when it does not import."""
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    try:
+        import jax
+        jax.config.update("jax_platforms", os.environ["JAX_PLATFORMS"])
+        jax.devices()
+    except Exception:  # optional, never required
+        return None
+    return jax
 
 
-def _optional_implementations(name, x, y):
-    impls = {}
+def _jax_net(name):
+    """(params, step, loss_fn) in JAX: the workload's net with nncore's initial weights
+    (zero biases), its loss (mean) and plain SGD, float32."""
+    import jax
+    import jax.numpy as jnp
+    sizes, hidden, out, loss, _, _, lr, bias = WORKLOADS[name]
+    model = _nncore_model(name)
+    ws = [jnp.asarray(np.array(layer.w.data, np.float32)) for layer in model.layers]
+    bs = [jnp.zeros(b, jnp.float32) for b in sizes[1:]] if bias else []
+    acts = [hidden] * (len(ws) - 1) + [out]
+    funcs = {"relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid, "identity": lambda z: z}
+
+    def forward(params, xb):
+        h = xb
+        for i, (w, act) in enumerate(zip(params[0], acts)):
+            h = h @ w + params[1][i] if bias else h @ w
+            h = funcs[act](h)
+        return h
+
+    def loss_fn(params, xb, yb):
+        o = forward(params, xb)
+        if loss == "mse":
+            return jnp.mean((o - yb) ** 2)
+        logp = jax.nn.log_softmax(o)
+        return -jnp.mean(jnp.take_along_axis(logp, yb[:, None], axis=1))
+
+    def step(params, xb, yb):
+        grads = jax.grad(loss_fn)(params, xb, yb)
+        return jax.tree_util.tree_map(lambda p, g: p - np.float32(lr) * g, params, grads)
+    return (ws, bs), step
+
+
+def _jax_targets(name, y):
+    loss = WORKLOADS[name][3]
+    return np.asarray(y, np.int32) if loss == "cross_entropy" else np.asarray(y, np.float32)
+
+
+def jax_step(name, x, y):
+    """A ``jax.jit`` step driven from Python: the NumPy loop's shuffle and batches, each
+    batch handed to one compiled SGD step (the params stay on the device)."""
+    import jax
+    _, _, _, _, batch, _, _, _ = WORKLOADS[name]
+    params, step = _jax_net(name)
+    step = jax.jit(step)
+    y = _jax_targets(name, y)
+    n, size = len(x), batch or len(x)
+    xd, yd = jax.device_put(x), jax.device_put(y)
+    rng = np.random.default_rng(0)
+    state = [params]
+
+    def unit(epochs):
+        p = state[0]
+        for _ in range(epochs):
+            if size >= n:   # full batch: no shuffle to do
+                p = step(p, xd, yd)
+                continue
+            order = rng.permutation(n)
+            for s in range(0, n, size):
+                idx = order[s:s + size]
+                p = step(p, x[idx], y[idx])
+        state[0] = jax.block_until_ready(p)
+    unit.weights = lambda: [np.asarray(w) for w in state[0][0]]
+    return unit
+
+
+def jax_scan(name, x, y):
+    """The whole epoch as one XLA program: ``jax.jit`` of a ``jax.lax.scan`` over the
+    epoch's batches (each gathered from the device-resident data by the permutation
+    drawn as the NumPy loop draws it; a last partial batch after the scan). Full-batch
+    workloads (XOR) scan over the epochs of a call instead."""
+    import jax
+    from jax import lax
+    _, _, _, _, batch, _, _, _ = WORKLOADS[name]
+    params, step = _jax_net(name)
+    y = _jax_targets(name, y)
+    n, size = len(x), batch or len(x)
+    xd, yd = jax.device_put(x), jax.device_put(y)
+    full, rest = n // size, n % size
+    rng = np.random.default_rng(0)
+    state = [params]
+
+    @jax.jit
+    def epoch(p, perm):
+        def body(p, idx):
+            return step(p, xd[idx], yd[idx]), None
+        p, _ = lax.scan(body, p, perm[:full * size].reshape(full, size))
+        if rest:
+            p = step(p, xd[perm[full * size:]], yd[perm[full * size:]])
+        return p
+
+    def many(p, count):
+        return lax.scan(lambda q, _: (step(q, xd, yd), None), p, None, length=count)[0]
+    many = jax.jit(many, static_argnums=1)
+
+    def unit(epochs):
+        p = state[0]
+        if size >= n:
+            p = many(p, epochs)
+        else:
+            for _ in range(epochs):
+                p = epoch(p, rng.permutation(n).astype(np.int32))
+        state[0] = jax.block_until_ready(p)
+    unit.weights = lambda: [np.asarray(w) for w in state[0][0]]
+    return unit
+
+
+#: every implementation's label, in the order of the tables
+LABELS = ("nncore fit (native)", "nncore fit (python)", "README step loop", "NumPy loop",
+          "JAX step", "JAX scan", "PyTorch", "scikit-learn", "pure Python")
+
+
+def implementations(name, x, y, pure=True, only=None):
+    """{label: unit(epochs)} for a workload; optional libraries when they import.
+    `only`: the labels to build (default all of :data:`LABELS`)."""
+    want = set(LABELS if only is None else only)
+    makers = {"nncore fit (native)": lambda: nncore_fit(name, x, y, "native"),
+              "nncore fit (python)": lambda: nncore_fit(name, x, y, "python"),
+              "README step loop": lambda: nncore_step_loop(name, x, y),
+              "NumPy loop": lambda: numpy_loop(name, x, y)}
+    if import_jax() is not None and want & {"JAX step", "JAX scan"}:
+        makers["JAX step"] = lambda: jax_step(name, x, y)
+        makers["JAX scan"] = lambda: jax_scan(name, x, y)
     try:
         import torch  # noqa: F401
-        impls["PyTorch"] = torch_loop(name, x, y)
+        makers["PyTorch"] = lambda: torch_loop(name, x, y)
     except ImportError:
         pass
     try:
         import sklearn  # noqa: F401
-        impls["scikit-learn"] = sklearn_loop(name, x, y)
+        makers["scikit-learn"] = lambda: sklearn_loop(name, x, y)
     except ImportError:
         pass
-    return impls
+    if pure and (name.startswith("xor") or name.startswith("tabular")):
+        makers["pure Python"] = lambda: pure_python(name, x, y)
+    return {label: makers[label]() for label in LABELS if label in makers and label in want}
+
+
+# ----------------------------------------------------------------- fit idioms (issue 20)
+
+#: the nets of the idiom table: name -> (layer sizes, rows, epochs, batch); quick: rows/10
+IDIOM_NETS = {"64-128-10": ((64, 128, 10), 20_000, 3, 32),
+              "784-256-128-10": ((784, 256, 128, 10), 60_000, 1, 64)}
+#: the idioms, the first the base of the ratios
+IDIOMS = ("logits head", "softmax head", "sigmoid head + BCE", "Dropout(0.1)",
+          "gelu hidden", "health=True")
+
+
+def idiom_title(net, quick):
+    sizes, rows, epochs, batch = IDIOM_NETS[net]
+    rows = rows // 10 if quick else rows
+    return f"{net} ReLU net, {rows}x{sizes[0]} data, {epochs} epoch(s), batch {batch}, SGD"
+
+
+def _idiom_model(sizes, idiom):
+    hidden = "gelu" if idiom == "gelu hidden" else "relu"
+    layers = []
+    for a, b in zip(sizes[:-2], sizes[1:-1]):
+        layers.append(nc.Dense(a, b, hidden))
+        if idiom == "Dropout(0.1)":
+            layers.append(nc.Dropout(0.1))
+    head = {"softmax head": (sizes[-1], "softmax"),
+            "sigmoid head + BCE": (1, "sigmoid")}.get(idiom, (sizes[-1], None))
+    layers.append(nc.Dense(sizes[-2], head[0], head[1]))
+    return nc.Sequential(layers, seed=0)
+
+
+def idiom_fit(net, idiom, quick=False):
+    """(unit() running one ``fit`` call of the idiom, the engine that ran it, why not
+    native ('' when native), the warnings ``fit`` gave). Labels: 10 classes (cross_entropy), or their parity as a
+    (n, 1) float target for the sigmoid head with BCE."""
+    sizes, rows, epochs, batch = IDIOM_NETS[net]
+    rows = rows // 10 if quick else rows
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((rows, sizes[0]), dtype=np.float32)
+    labels = rng.integers(0, sizes[-1], rows)
+    if idiom == "sigmoid head + BCE":
+        y, loss = (labels % 2).astype(np.float32)[:, None], "bce"
+    else:
+        y, loss = labels, "cross_entropy"
+    model = _idiom_model(sizes, idiom)
+    opt = nc.SGD(lr=0.01)
+    kw = dict(loss=loss, optimizer=opt, batch_size=batch, seed=0, verbose=0,
+              health=idiom == "health=True")
+    why = ""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:   # a 64-row native fit says why it cannot run (a ValueError) or runs
+            model.fit(x[:64], y[:64], epochs=1, engine="native", **kw)
+        except ValueError as e:
+            if "cannot run this model" not in str(e):
+                raise
+            why = str(e).split(": ", 2)[-1].split("; use engine")[0]
+    warned = sorted({str(w.message) for w in caught})
+    engine = []
+
+    def unit():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            engine.append(model.fit(x, y, epochs=epochs, engine="auto", **kw).engine)
+    unit()
+    return unit, engine[0], why, warned

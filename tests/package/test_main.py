@@ -26,11 +26,13 @@ def test_demo_is_a_line_per_example_then_the_speed_up_from_nncore_bench(capsys, 
     from nncore.__main__ import SPEED_LABELS, demo
     calls = []
 
-    def fake_bench_training(name, threads, repeats, target, quick, labels=None):
+    def fake_bench_training(name, threads, repeats, target, quick, impls=None):
+        labels = (nncore.bench.BASE, *impls)
         calls.append((name, threads, labels))
-        medians = {"nncore fit (native)": 2.0, "NumPy loop": 50.0, "pure Python": 150.0}
+        medians = {"nncore fit (native)": 2e-6, "NumPy loop": 50e-6, "pure Python": 150e-6}
         return {"unit": "us/step", "results": {
-            k: {"median": medians[k], **({"ratio": medians[k] / 2.0} if i else {})}
+            k: {"median_s": medians[k],
+                **({"ratio_vs_nncore": medians[k] / 2e-6} if i else {})}
             for i, k in enumerate(labels)}}
     monkeypatch.setattr(nncore.bench, "bench_training", fake_bench_training)
     demo(0.05, 0)
@@ -51,7 +53,8 @@ def test_demo_times_the_real_harness_briefly(capsys):
     out = capsys.readouterr().out
     assert list(res["results"]) == ["nncore fit (native)", "NumPy loop", "pure Python"]
     for label, row in res["results"].items():
-        assert row["median"] > 0 and (label == "nncore fit (native)") != ("ratio" in row)
+        assert row["median_s"] > 0 and \
+            (label == "nncore fit (native)") != ("ratio_vs_nncore" in row)
         assert label in out
 
 
@@ -75,9 +78,9 @@ def test_demo_with_bars_on_a_terminal_of_0_columns_prints_no_blank_line(monkeypa
     monkeypatch.setattr("os.get_terminal_size", lambda fd=None: os.terminal_size((0, 0)))
     term = Terminal()
     monkeypatch.setattr(sys, "stderr", term)
-    monkeypatch.setattr(nncore.bench, "bench_training", lambda *a, labels=None, **k: {
-        "results": {label: {"median": 1.0, **({"ratio": 1.0} if i else {})}
-                    for i, label in enumerate(labels)}})
+    monkeypatch.setattr(nncore.bench, "bench_training", lambda *a, impls=(), **k: {
+        "results": {label: {"median_s": 1e-6, **({"ratio_vs_nncore": 1.0} if i else {})}
+                    for i, label in enumerate((nncore.bench.BASE, *impls))}})
     demo(0.02, 1)
     shown = [line.split("\r")[-1] for line in term.getvalue().split("\n")[:-1]]
     assert shown and all(line.startswith("epoch ") for line in shown), shown[:5]

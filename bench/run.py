@@ -49,8 +49,8 @@ import nncore
 import nncore.functional as F
 import nncore.reference as R
 from nncore import bench as H
-from nncore.bench import (Limits, Timer, machine_info, plot_kernels, print_table,
-                          summarise, table_header)
+from nncore.bench import (Limits, Timer, machine_info, parse_threads, plot_kernels,
+                          print_table, summarise, table_header)
 
 SECTIONS = ("matmul", "dense", "elementwise", "losses")
 
@@ -402,12 +402,7 @@ def main(argv=None):
     args.target = args.target or (0.005 if args.quick else 0.03)
     if args.cooldown is None:
         args.cooldown = 0.02 if args.quick else 0.15
-    try:
-        threads = [int(t) for t in args.threads.split(",")]
-    except ValueError:
-        threads = [0]
-    if any(t < 1 for t in threads):
-        p.error("--threads takes positive ints, e.g. 1,2")
+    threads = parse_threads(args.threads, p)
     sections = [s for s in args.only.split(",") if s]
     bad = [s for s in sections if s not in SECTIONS]
     if bad:

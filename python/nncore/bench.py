@@ -31,7 +31,6 @@ import platform
 import statistics
 import sys
 import time
-import warnings
 
 import numpy as np
 
@@ -645,6 +644,18 @@ def _peak_samples(threads, seconds):
         return [fma_peak(threads, seconds) for _ in range(2)]
 
 
+def parse_threads(text, parser):
+    """``--threads`` ("1,2") as a list of positive ints; the parser's error otherwise (the
+    bench CLI and bench/run.py)."""
+    try:
+        threads = [int(t) for t in text.split(",")]
+    except ValueError:
+        threads = [0]
+    if any(t < 1 for t in threads):
+        parser.error("--threads takes positive ints, e.g. 1,2")
+    return threads
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     p = argparse.ArgumentParser(prog="python -m nncore bench", description=__doc__,
@@ -675,12 +686,7 @@ def main(argv=None):
     if args.rss and args.rss not in WORKLOADS:
         p.error(f"--rss: unknown workload {args.rss!r}; choose from {', '.join(WORKLOADS)}")
     if args.threads:
-        try:
-            threads = [int(t) for t in args.threads.split(",")]
-        except ValueError:
-            threads = [0]
-        if any(t < 1 for t in threads):
-            p.error("--threads takes positive ints, e.g. 1,2")
+        threads = parse_threads(args.threads, p)
     else:
         threads = sorted({1, nc.get_num_threads()})
     names = args.workloads.split(",") if args.workloads else [

@@ -19,7 +19,7 @@ __all__ = [
 
 # --- Python layer (models, losses, optimisers, training) ---------------------------
 # Exports of the Python layer are added below this line.
-from . import callbacks, data, initializers, layers, losses, optim
+from . import callbacks, data, initializers, layers, losses, lr_scheduler, optim
 from .callbacks import Callback, EarlyStopping, GradientHealth, health_report
 from .data import batches, one_hot, spirals, train_test_split, xor
 from .gradcheck import gradcheck
@@ -36,7 +36,7 @@ from .saving import ModelFileError
 from .trace import StepTrace, trace
 
 __all__ += [
-    "callbacks", "data", "initializers", "layers", "losses", "optim",
+    "callbacks", "data", "initializers", "layers", "losses", "lr_scheduler", "optim",
     "Callback", "EarlyStopping", "GradientHealth", "health_report",
     "batches", "one_hot", "spirals", "train_test_split", "xor", "gradcheck",
     "Dense", "Identity", "LeakyReLU", "Parameter", "ReLU", "Sigmoid", "Softmax", "Tanh",

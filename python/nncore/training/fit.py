@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 
 from .. import losses as losses_mod
-from .. import optim as optim_mod
+from .. import lr_scheduler as schedules
 from .._inputs import check_x, check_y, softmax_as_logits
 from ..history import History
 from ..progress import EpochProgress
@@ -65,7 +65,7 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
     verbose : 0 (silent), 1 (a progress bar per epoch on a terminal: steps, loss, ETA,
         samples/s; tqdm's when installed) or 2 (one line per epoch; also what 1
         prints when the output is not a terminal)
-    lr_scheduler : schedule from :mod:`nncore.optim`, stepped once per epoch (once per
+    lr_scheduler : schedule from :mod:`nncore.lr_scheduler`, stepped once per epoch (once per
         batch when its ``interval`` is ``"step"``, as OneCycleLR's)
     health : bool
         Record gradient health per layer into ``history.health``.
@@ -114,7 +114,7 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
                   sample_weight=sample_weight, callbacks=callbacks, health=health, seed=seed,
                   allow_empty=parallel is not None and parallel.sharded, metrics=metrics,
                   batch_schedule=batch_schedule)
-    optim_mod.check_scheduler(lr_scheduler or batch_schedule, run.optimizer, "fit")
+    schedules.check_scheduler(lr_scheduler or batch_schedule, run.optimizer, "fit")
     if parallel is not None and (run.metrics or run.batch_schedule):
         raise ValueError("fit: metrics= and per-batch schedules do not run distributed yet")
     if parallel is not None:
@@ -223,7 +223,7 @@ def _end_epoch(model, run, history, epoch, logs, lr_scheduler, verbose, bar):
     logs["learning_rate"] = lr
     if lr_scheduler is not None:
         logs["lr"] = lr
-        optim_mod.step_schedule(lr_scheduler, logs)
+        schedules.step_schedule(lr_scheduler, logs)
     for c in run.callbacks:
         c.on_epoch_end(epoch, logs)
     history.append(epoch, logs)

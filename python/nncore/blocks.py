@@ -19,7 +19,7 @@ from .norms import BatchNorm1d, LayerNorm
 
 __all__ = ["Residual", "Flatten", "sample_width", "input_width", "output_width",
            "build_layers", "init_layer", "is_built", "named_parameters_of",
-           "takes_nd_input"]
+           "buffer_slots_of", "takes_nd_input"]
 
 
 def sample_width(shape, fn="Sequential"):
@@ -140,6 +140,16 @@ def named_parameters_of(layer):
     if isinstance(layer, Residual):
         return layer.named_parameters()
     return [(p.name, p) for p in layer.parameters()]
+
+
+def buffer_slots_of(layer):
+    """``[(name, owner, key)]`` of one layer's buffers (BatchNorm1d's running statistics:
+    ``owner.buffers()[key]``); inside a Residual the name is ``"1.running_mean"`` (the
+    index of the layer in the block, as PyTorch names them)."""
+    if isinstance(layer, Residual):
+        return [(f"{j}.{name}", owner, key) for j, inner in enumerate(layer.layers)
+                for name, owner, key in buffer_slots_of(inner)]
+    return [(key, layer, key) for key in getattr(layer, "buffers", dict)()]
 
 
 class Residual(Layer):

@@ -134,7 +134,7 @@ class EarlyStopping(Callback):
 
     def _keep_weights(self, epoch):
         self.best_epoch = epoch
-        self._best_weights = [p.data.copy() for p in self.model.parameters()]
+        self._best_weights = self.model.state_dict()  # BatchNorm1d's statistics too
 
     def on_train_end(self, logs=None):
         if self.stopped_epoch is not None and self.verbose:
@@ -142,8 +142,7 @@ class EarlyStopping(Callback):
         if self.restore_best_weights and self._best_weights is not None:
             if self.verbose:
                 print(f"EarlyStopping: restoring the weights of epoch {self.best_epoch + 1}")
-            for p, w in zip(self.model.parameters(), self._best_weights):
-                p.data[...] = w
+            self.model.load_state_dict(self._best_weights)
 
 
 _HEALTH_KEYS = ("grad_norm", "weight_norm", "update_ratio", "saturated", "dead")

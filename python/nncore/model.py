@@ -360,6 +360,23 @@ class Sequential:
         return [(f"{self.layer_name(i)}.{name}", p) for i, layer in enumerate(self.layers)
                 for name, p in blocks.named_parameters_of(layer)]
 
+    def named_buffers(self):
+        """``[("batchnorm1d_1.running_mean", array), ...]``: the layers' state that is
+        not trained (BatchNorm1d's running statistics), as PyTorch's ``named_buffers``
+        (the arrays themselves; ``num_batches_tracked`` as a 0-d int64 copy)."""
+        self._check_built("named_buffers")
+        return [(f"{self.layer_name(i)}.{name}", owner.buffers()[key])
+                for i, layer in enumerate(self.layers)
+                for name, owner, key in blocks.buffer_slots_of(layer)]
+
+    def buffer_slots(self):
+        """``[(name, layer, key)]`` of :meth:`named_buffers`: the layer that holds each
+        buffer (``layer.load_buffers({key: value})`` sets it)."""
+        self._check_built("buffer_slots")
+        return [(f"{self.layer_name(i)}.{name}", owner, key)
+                for i, layer in enumerate(self.layers)
+                for name, owner, key in blocks.buffer_slots_of(layer)]
+
     def grads(self):
         """The gradients of :meth:`parameters`, in the same order."""
         return [p.grad for p in self.parameters()]
@@ -372,7 +389,8 @@ class Sequential:
 
     def get_weights(self):
         """Copies of every parameter, layer by layer (``[w0, b0, w1, b1, ...]``, Keras's
-        order)."""
+        order). Parameters only: BatchNorm1d's running statistics are in
+        :meth:`state_dict` and in saved model files."""
         return weights_mod.get_weights(self)
 
     def set_weights(self, weights):
@@ -381,13 +399,14 @@ class Sequential:
         weights_mod.set_weights(self, weights)
 
     def state_dict(self):
-        """``{name: array copy}`` with the names of :meth:`named_parameters`."""
+        """``{name: array copy}`` with the names of :meth:`named_parameters`, then those
+        of :meth:`named_buffers` (BatchNorm1d's running statistics), as PyTorch's."""
         return weights_mod.state_dict(self)
 
     def load_state_dict(self, state_dict, strict=True):
-        """Copy the arrays of ``state_dict`` into the parameters of the same names; with
-        ``strict`` (default) missing or unexpected names raise KeyError. Shapes are
-        checked (ValueError)."""
+        """Copy the arrays of ``state_dict`` into the parameters and buffers of the same
+        names; with ``strict`` (default) missing or unexpected names raise KeyError.
+        Shapes are checked (ValueError) before anything is written."""
         weights_mod.load_state_dict(self, state_dict, strict)
 
     def count_params(self):

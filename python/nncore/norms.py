@@ -255,15 +255,22 @@ class BatchNorm1d(_Norm):
                 "num_batches_tracked": np.array(self.num_batches_tracked, np.int64)}
 
     def load_buffers(self, buffers):
-        """Copy ``buffers`` (as :meth:`buffers` returns them) into the layer; shapes are
-        checked (ValueError)."""
+        """Copy ``buffers`` (as :meth:`buffers` returns them, or some of them) into the
+        layer; shapes are checked before anything is written (ValueError), unknown names
+        are a KeyError."""
+        unknown = set(buffers) - {"running_mean", "running_var", "num_batches_tracked"}
+        if unknown:
+            raise KeyError(f"BatchNorm1d.load_buffers: unknown buffers {sorted(unknown)}; "
+                           "it has running_mean, running_var and num_batches_tracked")
         for name in ("running_mean", "running_var"):
-            a = np.asarray(buffers[name])
-            if a.shape != (self.features,):
+            if name in buffers and np.asarray(buffers[name]).shape != (self.features,):
                 raise ValueError(f"BatchNorm1d.load_buffers: {name} must have shape "
-                                 f"({self.features},); got {a.shape}")
-            getattr(self, name)[...] = a
-        self.num_batches_tracked = int(buffers["num_batches_tracked"])
+                                 f"({self.features},); got {np.asarray(buffers[name]).shape}")
+        for name in ("running_mean", "running_var"):
+            if name in buffers:
+                getattr(self, name)[...] = np.asarray(buffers[name])
+        if "num_batches_tracked" in buffers:
+            self.num_batches_tracked = int(buffers["num_batches_tracked"])
 
     def get_config(self):
         return {"features": self.features, "eps": self.eps, "momentum": self.momentum,

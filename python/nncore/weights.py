@@ -89,8 +89,24 @@ def set_weights(model, weights):
 
 
 def state_dict(model):
-    """``{"dense_0.w": array, "dense_0.b": array, ...}`` (copies)."""
-    return {name: p.data.copy() for name, p in model.named_parameters()}
+    """``{"dense_0.w": array, "dense_0.b": array, ...}`` (copies), then the buffers
+    (``"batchnorm1d_1.running_mean"``, ...)."""
+    state = {name: p.data.copy() for name, p in model.named_parameters()}
+    state.update({name: np.array(a, copy=True) for name, a in model.named_buffers()})
+    return state
+
+
+def _checked_buffer(value, current, fn, name):
+    a = np.asarray(value)
+    if a.dtype.kind not in "fiu":
+        raise TypeError(f"{fn}: {name!r} must hold real numbers; got dtype {a.dtype}")
+    if a.shape != np.shape(current):
+        raise ValueError(f"{fn}: {name!r} must have shape {np.shape(current)}; got {a.shape}")
+    if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+        raise ValueError(f"{fn}: {name!r} contains NaN or infinity")
+    if a.ndim == 0 and (a.dtype.kind == "f" or int(a) < 0):  # num_batches_tracked
+        raise ValueError(f"{fn}: {name!r} must be an int >= 0; got {value!r}")
+    return a.astype(np.asarray(current).dtype, copy=True)
 
 
 def load_state_dict(model, state, strict=True):
@@ -98,12 +114,19 @@ def load_state_dict(model, state, strict=True):
     KeyError for missing or unexpected names when ``strict``, ValueError for a shape)."""
     fn = "load_state_dict"
     named = dict(model.named_parameters())
+    slots = {name: (owner, key) for name, owner, key in model.buffer_slots()}
     if strict:
-        missing = [k for k in named if k not in state]
-        unexpected = [k for k in state if k not in named]
+        known = [*named, *slots]
+        missing = [k for k in known if k not in state]
+        unexpected = [k for k in state if k not in named and k not in slots]
         if missing or unexpected:
             raise KeyError(f"{fn}: missing keys {missing}, unexpected keys {unexpected}; the "
-                           f"model's names are {list(named)}")
+                           f"model's names are {known}")
     values = {k: _checked(v, named[k], fn, repr(k)) for k, v in state.items() if k in named}
+    buffers = {k: _checked_buffer(v, slots[k][0].buffers()[slots[k][1]], fn, k)
+               for k, v in state.items() if k in slots}
     for k, v in values.items():
         named[k].data[...] = v
+    for k, v in buffers.items():
+        owner, key = slots[k]
+        owner.load_buffers({key: v})

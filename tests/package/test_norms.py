@@ -273,3 +273,68 @@ def test_errors_name_the_argument(rng):
         nc.BatchNorm1d(3).forward(np.zeros((2, 3, 3)))
     with pytest.raises(RuntimeError, match="LayerNorm.backward called before forward"):
         nc.LayerNorm(3).backward(np.zeros((2, 3)))
+
+
+def _bn_model(seed):
+    return nc.Sequential([nc.Dense(4, 8), nc.BatchNorm1d(8), nc.ReLU(),
+                          nc.Residual(nc.Dense(8, 8), nc.BatchNorm1d(8)), nc.Dense(8, 1)],
+                         seed=seed)
+
+
+def test_state_dict_carries_the_running_statistics_as_torch_names_them(rng):
+    x, y = rng.normal(size=(64, 4)), rng.normal(size=(64, 1))
+    trained = _bn_model(0)
+    trained.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    state = trained.state_dict()
+    assert [k for k in state if "running" in k or "num_batches" in k] == [
+        "batchnorm1d_1.running_mean", "batchnorm1d_1.running_var",
+        "batchnorm1d_1.num_batches_tracked", "residual_3.1.running_mean",
+        "residual_3.1.running_var", "residual_3.1.num_batches_tracked"]
+    assert int(state["batchnorm1d_1.num_batches_tracked"]) == 8
+    assert not np.all(state["batchnorm1d_1.running_var"] == 1)  # trained, not initial
+    fresh = _bn_model(1)
+    fresh.load_state_dict(state)
+    np.testing.assert_array_equal(fresh.predict(x), trained.predict(x))  # eval mode
+    bn = fresh.layers[1]
+    assert bn.num_batches_tracked == 8
+    state["batchnorm1d_1.running_mean"][:] = 7  # a copy: the model keeps its own
+    assert not np.any(trained.layers[1].running_mean == 7)
+
+
+def test_load_state_dict_checks_buffers_before_writing(rng):
+    model = _bn_model(0)
+    state = model.state_dict()
+    before = model.layers[1].running_mean.copy()
+    bad = dict(state)
+    bad["batchnorm1d_1.running_mean"] = np.full(8, 3.0)
+    bad["residual_3.1.running_var"] = np.ones(5)
+    with pytest.raises(ValueError, match="'residual_3.1.running_var' must have shape "
+                                         r"\(8,\); got \(5,\)"):
+        model.load_state_dict(bad)
+    np.testing.assert_array_equal(model.layers[1].running_mean, before)
+    missing = {k: v for k, v in state.items() if "num_batches" not in k}
+    with pytest.raises(KeyError, match="missing keys .*num_batches_tracked"):
+        model.load_state_dict(missing)
+    model.load_state_dict(missing, strict=False)  # the others load
+    neg = dict(state, **{"batchnorm1d_1.num_batches_tracked": np.array(-1)})
+    with pytest.raises(ValueError, match="must be an int >= 0"):
+        model.load_state_dict(neg)
+
+
+def test_early_stopping_restores_the_running_statistics_of_the_best_epoch(rng):
+    x, y = rng.normal(size=(96, 4)), rng.normal(size=(96, 1))
+    model = _bn_model(0)
+    scores = [3.0, 1.0, 2.0, 4.0, 5.0]  # the monitored value: epoch 1 is the best
+    snapshots = []
+
+    def log(epoch, logs):
+        logs["score"] = scores[epoch]
+        snapshots.append(model.state_dict())
+
+    stopper = nc.EarlyStopping(monitor="score", patience=100, restore_best_weights=True)
+    model.fit(x, y, epochs=5, batch_size=16, optimizer=nc.SGD(lr=0.05), verbose=0,
+              callbacks=[nc.LambdaCallback(on_epoch_end=log), stopper])
+    assert not np.array_equal(snapshots[1]["batchnorm1d_1.running_mean"],
+                              snapshots[-1]["batchnorm1d_1.running_mean"])
+    for k, v in snapshots[1].items():
+        np.testing.assert_array_equal(model.state_dict()[k], v, err_msg=k)

@@ -161,14 +161,26 @@ double sorted_auc(Entry* e, index_t n, const double* weights, const Value& value
     return double(twice) / (2.0 * double(positives) * double(below));
 }
 
-// At least `size` elements of the calling thread's buffer of U, kept between calls (a
-// call of the shape of the last one touches no new memory: 60000 rows of 10 classes are
-// 5 MB, whose first touch costs more than the sort). Grows before any thread starts.
+// The calling thread's buffer of U, kept between calls up to kKeepBytes (an epoch of the
+// shape of the last one then touches no new memory: 60000 rows of 10 classes are 5 MB,
+// whose first touch costs more than the sort); a larger one is freed after its call.
+constexpr std::size_t kKeepBytes = std::size_t(64) << 20;
+
 template <class U>
-U* kept_buffer(std::size_t size) {
+std::vector<U>& kept_buffer() {
     thread_local std::vector<U> buffer;
+    return buffer;
+}
+
+template <class U>
+U* grow(std::vector<U>& buffer, std::size_t size) {
     if (buffer.size() < size) buffer.resize(size);
     return buffer.data();
+}
+
+template <class U>
+void trim(std::vector<U>& buffer) {
+    if (buffer.size() * sizeof(U) > kKeepBytes) std::vector<U>().swap(buffer);
 }
 
 // The area of one problem from its entries a[0:n] (sorted here; b and hist: the sort's
@@ -228,7 +240,7 @@ void roc_auc(const T* score, index_t n, index_t problems, const std::int64_t* la
     NNCORE_CHECK(n < (index_t(1) << 31), "roc_auc: at most 2^31 - 1 rows; got ", n);
     NNCORE_CHECK(problems >= 1, "roc_auc: problems must be >= 1; got ", problems);
     const std::size_t rows = static_cast<std::size_t>(n);
-    // about 30 operations a row and a problem (the entry, two sort passes, the sums)
+    // about 30 operations a row and a problem (the entry, the sort, the sums)
     const int nt = static_cast<int>(std::min<index_t>(
         problems, std::min(nthreads, threads_for(30.0 * double(n) * double(problems)))));
     // Every problem's entries, problem by problem, from one pass over the rows (which
@@ -236,8 +248,10 @@ void roc_auc(const T* score, index_t n, index_t problems, const std::int64_t* la
     // Then each thread's scratch: n entries and the sort's histograms. All of it in the
     // calling thread's buffers, kept between calls.
     const std::size_t entries_size = static_cast<std::size_t>(problems + nt) * rows;
-    Entry* const entries = kept_buffer<Entry>(entries_size);
-    std::uint32_t* const hists = kept_buffer<std::uint32_t>(static_cast<std::size_t>(nt) * kHistSize);
+    std::vector<Entry>& entry_buffer = kept_buffer<Entry>();
+    std::vector<std::uint32_t>& hist_buffer = kept_buffer<std::uint32_t>();
+    Entry* const entries = grow(entry_buffer, entries_size);
+    std::uint32_t* const hists = grow(hist_buffer, static_cast<std::size_t>(nt) * kHistSize);
     constexpr index_t kRowBlock = 4096;
     parallel_for((n + kRowBlock - 1) / kRowBlock, nt, [&](index_t block) {
         const index_t end = std::min(n, (block + 1) * kRowBlock);
@@ -261,6 +275,7 @@ void roc_auc(const T* score, index_t n, index_t problems, const std::int64_t* la
         auc[c] = problem_auc<T>(entries + static_cast<std::size_t>(c) * rows, b, hist, n,
                                 weights, value);
     });
+    trim(entry_buffer);
 }
 
 template std::int64_t count_correct<float>(const float*, index_t, index_t, const std::int64_t*,

@@ -50,9 +50,18 @@ inline std::uint32_t key_of(Entry e) noexcept { return static_cast<std::uint32_t
 // nearest is monotone (s <= t gives float(s) <= float(t)), so rows sorted by key are
 // sorted by score except among rows whose scores round to the same float. -0 and +0 are
 // one score and share a key; keys of float scores are equal exactly when the scores are.
+// (A double beyond float's range becomes an infinity first: converting it is undefined
+// in C++; the order stays monotone, and the rows of an infinite key are ordered by score.)
 template <class T>
 std::uint32_t order_key(T score) noexcept {
-    float f = static_cast<float>(score);
+    float f;
+    if constexpr (std::is_same_v<T, float>) {
+        f = score;
+    } else {
+        constexpr double kMax = std::numeric_limits<float>::max();
+        constexpr float kInf = std::numeric_limits<float>::infinity();
+        f = std::fabs(score) > kMax ? (score > 0 ? kInf : -kInf) : static_cast<float>(score);
+    }
     if (f == 0.0f) f = 0.0f;
     std::uint32_t u;
     std::memcpy(&u, &f, sizeof u);

@@ -112,6 +112,12 @@ from ._core import (  # noqa: E402,F401  (re-exported)
 __all__ += ["layer_norm", "layer_norm_backward", "batch_norm", "batch_norm_backward"]
 
 
+# the metrics' counts and areas (bindings/metrics.cpp).
+from ._core import confusion_matrix, roc_auc  # noqa: E402,F401  (re-exported)
+
+__all__ += ["confusion_matrix", "roc_auc"]
+
+
 # help(nncore.functional) and doctest list the re-exported functions as this module's own.
 for _name in __all__:
     _f = globals()[_name]

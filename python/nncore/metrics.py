@@ -76,23 +76,24 @@ class Metric:
 
 # ------------------------------------------------------------------ classification
 
-def _labels(out, y, from_logits):
-    """(true labels, predicted labels, classes) as int arrays from logits and targets."""
-    out = _as2d(out)
+def _true_labels(y, cols):
+    """The true classes of targets ``y`` for ``cols`` output columns, as int64 (a copy):
+    labels, the argmax of target rows, or ``y > 0.5`` for float targets of one output."""
     y = np.asarray(y)
-    if out.shape[1] == 1:
-        threshold = 0.0 if from_logits else 0.5
-        pred = (out[:, 0] > threshold).astype(np.int64)
-        true = (y.reshape(len(y)) > 0.5).astype(np.int64) if y.dtype.kind == "f" \
-            else y.reshape(len(y)).astype(np.int64)
-        return true, pred, 2
-    pred = np.argmax(out, axis=1)
-    true = y.astype(np.int64) if y.ndim == 1 else np.argmax(y, axis=1)
-    return true, pred, out.shape[1]
+    if cols == 1:
+        y = y.reshape(len(y))
+        return (y > 0.5).astype(np.int64) if y.dtype.kind == "f" else y.astype(np.int64)
+    return y.astype(np.int64) if y.ndim == 1 else np.argmax(y, axis=1)
+
+
+def _threshold(from_logits):
+    """One output predicts class 1 above this: 0 for a logit, 0.5 for a probability."""
+    return 0.0 if from_logits else 0.5
 
 
 class _Confusion(Metric):
-    """Gathers the (weighted) confusion matrix: rows true class, columns predicted."""
+    """Gathers the (weighted) confusion matrix, rows true class, columns predicted
+    (:func:`nncore.functional.confusion_matrix`, one native pass per update)."""
 
     counts = True
 
@@ -107,17 +108,15 @@ class _Confusion(Metric):
         self.matrix = None
 
     def update(self, out, y, sample_weight=None):
-        true, pred, classes = _labels(out, y, self.from_logits)
-        w = _weights(sample_weight, len(true))
+        m = F.confusion_matrix(_as2d(out), y, sample_weight,
+                               threshold=_threshold(self.from_logits))
         if self.matrix is None:
-            self.matrix = np.zeros((classes, classes))
-        elif self.matrix.shape[0] != classes:
-            raise ValueError(f"{type(self).__name__}.update: {classes} classes after "
+            self.matrix = m
+        elif self.matrix.shape != m.shape:
+            raise ValueError(f"{type(self).__name__}.update: {m.shape[0]} classes after "
                              f"{self.matrix.shape[0]}")
-        if len(true) and (true.min() < 0 or true.max() >= classes):
-            raise ValueError(f"{type(self).__name__}.update: labels must be in [0, {classes})")
-        self.matrix += np.bincount(true * classes + pred, weights=w,
-                                   minlength=classes * classes).reshape(classes, classes)
+        else:
+            self.matrix += m
 
     def _per_class(self):
         """(true positives, predicted count, true count) per class."""
@@ -184,8 +183,9 @@ class F1Score(_Confusion):
 
 class Accuracy(Metric):
     """Share of correct predictions (weighted by ``sample_weight``),
-    ``sklearn.metrics.accuracy_score``; unweighted it counts natively
-    (:func:`nncore.functional.count_correct`)."""
+    ``sklearn.metrics.accuracy_score``, counted natively
+    (:func:`nncore.functional.count_correct`; weighted, the trace of
+    :func:`nncore.functional.confusion_matrix`)."""
 
     counts = True
 
@@ -203,11 +203,10 @@ class Accuracy(Metric):
             self.correct += F.count_correct(out, y)
             self.total += len(y)
             return
-        true, pred, _ = _labels(out, y, self.from_logits)
-        w = _weights(sample_weight, len(true))
-        hits = np.bincount((true == pred).astype(np.int64), weights=w, minlength=2)
-        self.correct += hits[1]
-        self.total += hits.sum()
+        m = F.confusion_matrix(_as2d(out), y, sample_weight,
+                               threshold=_threshold(self.from_logits))
+        self.correct += float(np.trace(m))
+        self.total += float(m.sum())
 
     def result(self):
         return float(self.correct / self.total) if self.total else float("nan")
@@ -250,10 +249,12 @@ class TopKAccuracy(Metric):
 class AUC(Metric):
     """Area under the ROC curve, ``sklearn.metrics.roc_auc_score`` (ties in the scores
     counted as sklearn does). Binary: ``out`` is one logit (or probability) column, or
-    two logit columns (the score is their difference, which orders rows as the
-    softmax's positive-class probability does). More classes: one-vs-rest, the macro
-    average over classes of each class's AUC on the softmax probabilities
-    (``roc_auc_score(y, softmax, multi_class="ovr")``). Keeps every score.
+    two logit columns (the score is their difference in float64, which orders rows as
+    the softmax's positive-class probability does). More classes: one-vs-rest, the macro
+    average over classes of each class's AUC on the softmax probabilities in float64
+    (``roc_auc_score(y, softmax, multi_class="ovr")``); NaN when a class is missing from
+    the labels (sklearn warns and gives NaN too). Keeps every score (a copy); the areas
+    are computed natively (:func:`nncore.functional.roc_auc`).
     """
 
     counts = True
@@ -265,41 +266,38 @@ class AUC(Metric):
 
     def update(self, out, y, sample_weight=None):
         out = _as2d(out)
-        true, _, _ = _labels(out, y, True)
-        if out.shape[1] > 2:
-            score = F.softmax(np.asarray(out, np.float64))  # a new array
-        else:  # a copy: the model may reuse its output buffer on the next step
-            score = np.array(out[:, 0] if out.shape[1] == 1 else out[:, 1] - out[:, 0],
-                             np.float64)
+        cols = out.shape[1]
+        shape = (cols,) if cols > 2 else ()  # of one row's score
+        if self.scores and self.scores[0].shape[1:] != shape:
+            raise ValueError(f"AUC.update: {cols} outputs after updates with "
+                             f"{self.scores[0].shape[1:] or 'one score'} per row")
+        true = _true_labels(y, cols)
         w = _weights(sample_weight, len(true))
+        if cols > 2:
+            score = F.softmax(np.asarray(out, np.float64))  # a new array
+        elif cols == 2:
+            score = np.subtract(out[:, 1], out[:, 0], dtype=np.float64)
+        else:  # a copy, in the output's dtype (float32 orders the rows as float64 would)
+            score = np.array(out[:, 0])
         self.scores.append(score)
-        self.labels.append(np.array(true))
-        self.weights.append(np.ones(len(true)) if w is None else np.array(w))
+        self.labels.append(true)
+        self.weights.append(None if w is None else np.array(w))
 
     def result(self):
         if not self.scores:
             return float("nan")
-        score, label = np.concatenate(self.scores), np.concatenate(self.labels)
-        w = np.concatenate(self.weights)
-        if score.ndim == 1:
-            return _binary_auc(score, label == 1, w)
-        # one-vs-rest, a loop over classes (not over samples)
-        return float(np.mean([_binary_auc(score[:, c], label == c, w)
-                              for c in range(score.shape[1])]))
+        score, label = _joined(self.scores), _joined(self.labels)
+        w = None
+        if any(w is not None for w in self.weights):
+            w = _joined([np.ones(len(t)) if w is None else w
+                         for t, w in zip(self.labels, self.weights)])
+        auc = F.roc_auc(score, label, w)
+        return auc if score.ndim == 1 else float(np.mean(auc))  # one-vs-rest: macro
 
 
-def _binary_auc(score, positive, w):
-    """ROC AUC of ``score`` for the rows where ``positive``, by the trapezoid over the
-    ROC curve's points (one per distinct score); nan without both classes."""
-    order = np.argsort(-score)  # ties are summed as one threshold: any order among them
-    score, positive, w = score[order], positive[order], w[order]
-    pos = np.cumsum(w * positive)
-    neg = np.cumsum(w * ~positive)
-    last = np.r_[np.nonzero(np.diff(score))[0], len(score) - 1]  # one point per threshold
-    tps, fps = np.r_[0.0, pos[last]], np.r_[0.0, neg[last]]
-    if tps[-1] <= 0 or fps[-1] <= 0:
-        return float("nan")  # sklearn raises: one class only
-    return float(np.trapezoid(tps / tps[-1], fps / fps[-1]))
+def _joined(parts):
+    """The arrays kept by each update as one (the only one without a copy)."""
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 # ---------------------------------------------------------------------- regression

@@ -1200,3 +1200,90 @@ def batch_norm_backward(x, mean, rstd, grad_y, weight=None, training=False, *, o
     return (_store(gx_out, grad_x.astype(dtype), fn, "out[0] (grad_x)"),
             _store(gw_out, grad_weight.astype(dtype), fn, "out[1] (grad_weight)"),
             _store(gb_out, grad_bias.astype(dtype), fn, "out[2] (grad_bias)"))
+
+
+# ----------------------------------------------------------------- metrics' counts
+
+__all__ += ["confusion_matrix", "roc_auc"]
+
+
+def _class_labels(t, classes, fn):
+    """1-D labels as int64, each a whole number in [0, classes)."""
+    bad_whole = ~(np.isfinite(t) & (np.floor(t) == t)) if t.dtype.kind == "f" else \
+        np.zeros(t.shape, bool)
+    bad_range = (t < 0) | (t >= classes)
+    for i in np.flatnonzero(bad_whole | bad_range)[:1]:
+        if bad_whole[i]:
+            raise ValueError(f"{fn}: target[{i}] = {t[i]} is not a whole number "
+                             "(class labels must be integers)")
+        raise ValueError(f"{fn}: target[{i}] = {t[i]} is out of range for {classes} classes")
+    return t.astype(np.int64)
+
+
+def confusion_matrix(out, target, sample_weight=None, *, threshold=0.0):
+    """m[i, j]: the (weighted) count of rows of true class i predicted j. Several outputs:
+    predicted = argmax of the row, true = the label or the argmax of the target row; one
+    output: predicted = out > threshold, true = the label or target > 0.5."""
+    fn = "confusion_matrix"
+    o = _as_array(out, fn, "out")
+    t = _as_array(target, fn, "target")
+    if o.ndim != 2 or o.shape[1] < 1:
+        raise ValueError(f"{fn}: out must be 2-D (batch, outputs) with at least one output; "
+                         f"got shape {o.shape}")
+    rows, cols = o.shape
+    classes = cols if cols > 1 else 2
+    column = t.ndim == 1 or (cols == 1 and t.shape == (rows, 1))
+    if not (t.ndim >= 1 and t.shape[0] == rows and (column or t.shape == o.shape)):
+        raise ValueError(f"{fn}: target must be labels of shape ({rows},) or have the shape "
+                         f"of out {o.shape}; got {t.shape}")
+    w = _weights(sample_weight, rows, fn)
+    if cols > 1:
+        pred = o.argmax(axis=1)
+        true = _class_labels(t, classes, fn) if t.ndim == 1 else t.argmax(axis=1)
+    else:
+        pred = (o[:, 0].astype(np.float64) > threshold).astype(np.int64)
+        t = t.reshape(rows)
+        true = (t > 0.5).astype(np.int64) if t.dtype.kind == "f" else \
+            _class_labels(t, classes, fn)
+    m = np.zeros((classes, classes))
+    np.add.at(m, (true, pred), 1.0 if w is None else w.astype(np.float64))
+    return m
+
+
+def _binary_roc_auc(score, positive, w):
+    """The trapezoid under the ROC curve, whose points are (false, true positive rate)
+    at each distinct score taken as the threshold, highest first (sklearn's roc_curve);
+    NaN without positive or negative weight, or with a NaN score."""
+    if np.isnan(score).any():
+        return float("nan")
+    order = np.argsort(-score, kind="stable")
+    score, positive, w = score[order], positive[order], w[order]
+    tps = np.cumsum(w * positive)
+    fps = np.cumsum(w * ~positive)
+    last = np.r_[np.flatnonzero(np.diff(score)), len(score) - 1]  # the end of each threshold
+    tps, fps = np.r_[0.0, tps[last]], np.r_[0.0, fps[last]]
+    if not (tps[-1] > 0 and fps[-1] > 0):
+        return float("nan")
+    return float(np.trapezoid(tps / tps[-1], fps / fps[-1]))
+
+
+def roc_auc(score, target, sample_weight=None):
+    """Area under the ROC curve: a 1-D score, positive where target == 1; a 2-D score,
+    one-vs-rest, column c positive where target == c (an array of one area per class)."""
+    fn = "roc_auc"
+    s = _as_array(score, fn, "score")
+    t = _as_array(target, fn, "target")
+    if not (s.ndim == 1 or (s.ndim == 2 and s.shape[1] >= 2)):
+        raise ValueError(f"{fn}: score must be 1-D (n,) for one binary problem or 2-D "
+                         f"(n, classes) with classes >= 2 for one-vs-rest; got shape {s.shape}")
+    n = s.shape[0]
+    if t.shape != (n,):
+        raise ValueError(f"{fn}: target must be class labels of shape ({n},) to match score "
+                         f"of shape {s.shape}; got {t.shape}")
+    labels = _class_labels(t, 2 if s.ndim == 1 else s.shape[1], fn)
+    w = _weights(sample_weight, n, fn)
+    w = np.ones(n) if w is None else w.astype(np.float64)
+    s = s.astype(_float_dtype(s))
+    if s.ndim == 1:
+        return _binary_roc_auc(s, labels == 1, w)
+    return np.array([_binary_roc_auc(s[:, c], labels == c, w) for c in range(s.shape[1])])

@@ -194,3 +194,101 @@ def test_multiclass_auc_is_sklearn_one_vs_rest_macro(weighted, rng):
     probs /= probs.sum(axis=1, keepdims=True)
     assert _batched(M.AUC(), out, y, w) == pytest.approx(
         skm.roc_auc_score(y, probs, multi_class="ovr", sample_weight=w), rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_metrics_on_float32_and_float64_outputs_match_sklearn(dtype, weighted, rng):
+    out, y = _data(5, rng, 300)
+    out = (out * 4).astype(dtype)
+    w = rng.random(len(y)) if weighted else None
+    pred = out.argmax(axis=1)
+    z = out.astype(np.float64)
+    probs = np.exp(z - z.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    assert _batched(M.F1Score(), out, y, w, (100, 1, 199)) == pytest.approx(
+        skm.f1_score(y, pred, average="macro", sample_weight=w), rel=1e-12)
+    assert _batched(M.Accuracy(), out, y, w, (100, 1, 199)) == pytest.approx(
+        skm.accuracy_score(y, pred, sample_weight=w), rel=1e-12)
+    assert _batched(M.AUC(), out, y, w, (100, 1, 199)) == pytest.approx(
+        skm.roc_auc_score(y, probs, multi_class="ovr", sample_weight=w), rel=1e-12)
+    # one output column, kept in its dtype: the same order as in float64
+    one = out[:, :1]
+    yb = (y % 2).astype(np.int64)
+    assert _batched(M.AUC(), one, yb, w, (100, 1, 199)) == pytest.approx(
+        skm.roc_auc_score(yb, one[:, 0].astype(np.float64), sample_weight=w), rel=1e-12)
+
+
+def test_auc_of_constant_outputs_is_one_half(rng):
+    y = np.arange(40) % 4
+    assert M.AUC()(np.zeros((40, 4)), y) == 0.5
+    assert M.AUC()(np.zeros((40, 1)), y % 2) == 0.5
+    assert M.AUC()(np.ones((40, 2)), y % 2, rng.random(40)) == pytest.approx(0.5, rel=1e-15)
+
+
+def test_auc_with_a_class_missing_from_the_labels_is_nan_as_sklearn(rng):
+    import warnings
+    out = rng.standard_normal((60, 4))
+    y = rng.integers(0, 3, 60)  # class 3 never a label
+    probs = np.exp(out) / np.exp(out).sum(axis=1, keepdims=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sklearn warns and gives NaN
+        want = skm.roc_auc_score(y, probs, multi_class="ovr", labels=range(4))
+    assert np.isnan(want) and np.isnan(M.AUC()(out, y))
+    assert np.isnan(M.AUC()(out[:, :1], np.zeros(60, int)))  # binary, one class only
+
+
+def test_auc_weights_on_some_updates_only_count_one_elsewhere(rng):
+    out = rng.standard_normal((50, 1))
+    y = np.arange(50) % 2
+    w = rng.random(50)
+    metric = M.AUC()
+    metric.update(out[:20], y[:20])
+    metric.update(out[20:], y[20:], w[20:])
+    full = np.r_[np.ones(20), w[20:]]
+    assert metric.result() == pytest.approx(skm.roc_auc_score(y, out[:, 0], sample_weight=full),
+                                            rel=1e-12)
+
+
+def test_metric_updates_with_other_class_counts_raise(rng):
+    for metric in (M.AUC(), M.F1Score()):
+        metric.update(rng.standard_normal((5, 3)), [0, 1, 2, 0, 1])
+        with pytest.raises(ValueError, match=r"(AUC|F1Score)\.update: "):
+            metric.update(rng.standard_normal((5, 4)), [0, 1, 2, 3, 1])
+    with pytest.raises(ValueError, match=r"confusion_matrix: target\[1\] = 7 is out of range"):
+        M.F1Score()(np.zeros((3, 3)), [0, 7, 1])
+    with pytest.raises(ValueError, match=r"roc_auc: target\[1\] = 7 is out of range"):
+        M.AUC()(np.zeros((3, 3)), [0, 7, 1])
+
+
+@pytest.mark.parametrize("engine", ["native", "python"])
+def test_fit_multiclass_auc_and_f1_equal_sklearn_on_both_engines(engine):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((150, 5))
+    y = rng.integers(0, 3, 150)
+    xv, yv = rng.standard_normal((60, 5)), rng.integers(0, 3, 60)
+    model = nc.Sequential([nc.Dense(5, 8, "relu"), nc.Dense(8, 3)], seed=0)
+    h = model.fit(x, y, loss="cross_entropy", epochs=2, batch_size=16, verbose=0,
+                  validation_data=(xv, yv), metrics=["auc", "f1", "accuracy"], engine=engine)
+    assert h.engine == engine
+    z = model.predict(xv).astype(np.float64)
+    probs = np.exp(z - z.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    assert h.history["val_auc"][-1] == pytest.approx(
+        skm.roc_auc_score(yv, probs, multi_class="ovr"), rel=1e-12)
+    assert h.history["val_f1"][-1] == pytest.approx(
+        skm.f1_score(yv, z.argmax(axis=1), average="macro"), rel=1e-12)
+    assert 0 <= h.history["auc"][-1] <= 1 and 0 <= h.history["f1"][-1] <= 1
+
+
+def test_both_engines_log_the_same_metric_bits():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((200, 6)).astype(np.float32)
+    y = rng.integers(0, 4, 200)
+    logs = {}
+    for engine in ("native", "python"):
+        model = nc.Sequential([nc.Dense(6, 8, "relu"), nc.Dense(8, 4)], seed=1)
+        h = model.fit(x, y, loss="cross_entropy", epochs=2, batch_size=32, verbose=0,
+                      metrics=["auc", "f1", "accuracy"], engine=engine)
+        logs[engine] = {k: h.history[k] for k in ("auc", "f1", "accuracy", "loss")}
+    assert logs["native"] == logs["python"]

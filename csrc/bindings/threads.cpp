@@ -1,6 +1,12 @@
 // Bindings of the thread pool's facts and debug knobs (core/parallel.h), and the C
 // symbols threadpoolctl calls (python/nncore/runtime.py registers its controller).
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "core/check.h"
 #include "core/parallel.h"
@@ -26,12 +32,20 @@ void register_threads(py::module_& m) {
           "CPUs this process may use (affinity mask, cgroup cpu.max quota).");
     m.def("_pool_stats", [] {
         const PoolStats s = pool_stats();
-        return py::dict("workers"_a = s.workers, "sleeping"_a = s.sleeping, "jobs"_a = s.jobs,
-                        "serial"_a = s.serial, "wakeups"_a = s.wakeups, "spin_us"_a = s.spin_us);
+        // The OpenMP build cannot see its runtime's sleepers, wake-ups or spin: None.
+        auto known = [](auto v) { return v < 0 ? py::object(py::none()) : py::cast(v); };
+        return py::dict("workers"_a = s.workers, "sleeping"_a = known(s.sleeping),
+                        "jobs"_a = s.jobs, "serial"_a = s.serial,
+                        "wakeups"_a = known(s.wakeups), "spin_us"_a = known(s.spin_us));
     }, "The pool's worker count, sleepers now, and counters since import.");
     m.def("_set_spin_us", [](double us) {
         NNCORE_CHECK(us >= 0 && us <= 1e6, "_set_spin_us: us must be in [0, 1e6]; got ", us);
-        set_spin_us(us);
+        if (!set_spin_us(us)) {
+            throw std::runtime_error(
+                "_set_spin_us: this nncore is built with OpenMP (NNCORE_OPENMP=ON), whose "
+                "threads wait between calls as OMP_WAIT_POLICY and GOMP_SPINCOUNT say when "
+                "the process starts; the grace period belongs to nncore's own pool");
+        }
     }, "us"_a, "Grace period a worker spins after a call before it sleeps (benchmarks).");
     m.def("_set_debug_schedule", [](const std::string& mode) {
         int v = -1;
@@ -43,6 +57,27 @@ void register_threads(py::module_& m) {
                      "'caller_only' or 'slow_worker'; got '", mode, "'");
         set_debug_schedule(v);
     }, "mode"_a, "Tests: change how tasks are handed out (results must not change).");
+    m.def("_parallel_probe", [](long long n, int nthreads, long long throw_at, bool nested) {
+        NNCORE_CHECK(n >= 0 && n <= 1000000, "_parallel_probe: n must be in [0, 1e6]; got ", n);
+        NNCORE_CHECK(nthreads >= 1, "_parallel_probe: nthreads must be >= 1; got ", nthreads);
+        // Item i records thread_id() (and, nested, the ids inside a parallel_for of its
+        // own: 0, as a nested call runs alone); item throw_at throws.
+        std::vector<int> ids(static_cast<std::size_t>(n)), inner(static_cast<std::size_t>(n));
+        {
+            py::gil_scoped_release nogil;
+            parallel_for(n, nthreads, [&](index_t i) {
+                ids[i] = thread_id();
+                if (i == throw_at) NNCORE_CHECK(false, "_parallel_probe: item ", i, " threw");
+                int most = 0;
+                if (nested) {
+                    parallel_for(64, nthreads, [&](index_t) { most = std::max(most, thread_id()); });
+                }
+                inner[i] = most;
+            });
+        }
+        return py::make_tuple(ids, inner);
+    }, "n"_a, "nthreads"_a, "throw_at"_a = -1, "nested"_a = false,
+       "Tests: which thread ran each item of a parallel_for; item throw_at throws.");
     m.def("_debug_schedule", [] {
         static const char* names[] = {"normal", "shuffle", "caller_only", "slow_worker"};
         return std::string(names[debug_schedule()]);

@@ -1,6 +1,7 @@
 // How many threads nncore uses: the CPUs this process may run on (affinity mask, cgroup
 // quota) and the thread-count setting (NNCORE_NUM_THREADS / OMP_NUM_THREADS, then
-// set_num_threads), with threads_for's rule for small jobs. The pool is core/pool.cpp.
+// set_num_threads), with threads_for's rule for small jobs. The pool is core/pool.cpp (or, built with
+// NNCORE_OPENMP, core/pool_openmp.cpp).
 #include "core/parallel.h"
 
 #include <algorithm>
@@ -88,8 +89,6 @@ bool set_num_threads(int n) {
     thread_setting().store(n, std::memory_order_relaxed);
     return n > usable_cpus();
 }
-
-bool openmp_enabled() noexcept { return false; }
 
 int usable_cpus() noexcept {
     static const int n = compute_usable_cpus();

@@ -1,4 +1,8 @@
-// Thread count and the one way the core runs loops in parallel: nncore's own pool.
+// Thread count and the one way the core runs loops in parallel: nncore's own pool
+// (core/pool.cpp), or, built with the CMake option NNCORE_OPENMP=ON, an OpenMP team
+// (core/pool_openmp.cpp) that takes the same tasks the same way (core/schedule.h), so
+// both builds give the same bits. What follows describes the pool; the OpenMP build
+// differs only in how its threads wait between calls (as OMP_WAIT_POLICY says).
 //
 // parallel_for hands its items out as tasks through one atomic counter. Any participant
 // takes the next task: the calling thread too, so a worker that the OS has descheduled
@@ -30,7 +34,7 @@ int get_num_threads() noexcept;
 // n >= 1; throws std::invalid_argument otherwise. Returns true when n is above
 // usable_cpus() (the bindings warn once about it).
 bool set_num_threads(int n);
-// Always false: nncore no longer uses OpenMP (kept for config()).
+// Whether this build runs parallel_for on OpenMP (NNCORE_OPENMP=ON) instead of the pool.
 bool openmp_enabled() noexcept;
 // CPUs this process may run on: the affinity mask, capped by the cgroup's cpu.max quota.
 int usable_cpus() noexcept;
@@ -46,7 +50,8 @@ int threads_for(double work) noexcept;
 // by it needs nthreads entries.
 int thread_id() noexcept;
 
-// Pool facts for tests and benchmarks.
+// Pool facts for tests and benchmarks. The OpenMP build counts workers (the largest team
+// less its caller), jobs and serial; it cannot see sleeping, wakeups or spin_us (-1).
 struct PoolStats {
     int workers = 0;           // worker threads started
     int sleeping = 0;          // of those, asleep on the condition variable now
@@ -56,9 +61,10 @@ struct PoolStats {
     double spin_us = 0;        // grace period before a worker sleeps
 };
 PoolStats pool_stats() noexcept;
-void set_spin_us(double us) noexcept;
+// The pool's grace period; false (nothing changed) in the OpenMP build.
+bool set_spin_us(double us) noexcept;
 
-// Debug schedules (tests): 0 normal; 1 shuffled (tasks handed out in a random order,
+// Debug schedules (tests; both builds): 0 normal; 1 shuffled (tasks handed out in a random order,
 // workers pause at random); 2 caller only (workers take no task, as if never
 // scheduled); 3 slow worker (the first worker sleeps 1 ms in each task it takes).
 void set_debug_schedule(int mode) noexcept;

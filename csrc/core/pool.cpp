@@ -1,6 +1,9 @@
 // The pool: workers that spin briefly then sleep, tasks handed out through one atomic
 // ticket, the caller taking part (core/parallel.h says why results never depend on it).
+// The default build of the parallel layer; core/pool_openmp.cpp is the OpenMP build
+// (CMake option NNCORE_OPENMP), and CMakeLists.txt compiles one of the two.
 #include "core/pool.h"
+#include "core/schedule.h"
 
 #include <algorithm>
 #include <chrono>
@@ -60,34 +63,18 @@ void Pool::ensure_workers(int want) {
     }
 }
 
-// Task t covers items [items*t/tasks, items*(t+1)/tasks).
 void Pool::run_task(index_t t, int slot) {
     const index_t tasks = tasks_.load(std::memory_order_relaxed);
     const index_t items = items_.load(std::memory_order_relaxed);
-    const int mode = mode_.load(std::memory_order_relaxed);
-    if (mode == 1) {
-        // A fixed random permutation of the task order for this job (an affine map
-        // modulo `tasks` with a multiplier coprime to it).
-        const std::uint64_t s = seed_.load(std::memory_order_relaxed);
-        std::uint64_t mul = (s >> 17) % std::uint64_t(tasks) | 1;
-        while (std::uint64_t(tasks) % mul == 0 && mul > 1) mul += 2;
-        auto gcd = [](std::uint64_t a, std::uint64_t b) {
-            while (b) { const std::uint64_t r = a % b; a = b; b = r; }
-            return a;
-        };
-        while (gcd(mul, std::uint64_t(tasks)) != 1) mul += 1;
-        t = index_t((mul * std::uint64_t(t) + s) % std::uint64_t(tasks));
-        if (slot > 0 && ((s >> (t % 32)) & 1)) {
-            std::this_thread::sleep_for(std::chrono::microseconds(20 + (s >> 40) % 200));
-        }
-    }
-    if (mode == 3 && slot == 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    t = debug_task(t, tasks, mode_.load(std::memory_order_relaxed),
+                   seed_.load(std::memory_order_relaxed), slot);
     const int prev = tl_slot;
     tl_slot = slot;
     if (!failed_.load(std::memory_order_relaxed)) {
         try {
             fn_.load(std::memory_order_relaxed)(ctx_.load(std::memory_order_relaxed),
-                                                items * t / tasks, items * (t + 1) / tasks);
+                                                task_begin(t, tasks, items),
+                                                task_begin(t + 1, tasks, items));
         } catch (...) {
             std::lock_guard<std::mutex> lock(error_mutex_);
             if (!failed_.load()) error_ = std::current_exception();
@@ -159,7 +146,7 @@ bool Pool::run(index_t n, int nthreads, detail::TaskFn fn, const void* ctx) {
 
     const int helpers = std::min<int>(nthreads - 1, kMaxWorkers);
     ensure_workers(helpers);
-    const index_t tasks = std::min<index_t>(n, index_t(8) * nthreads);
+    const index_t tasks = task_count(n, nthreads);
     const std::uint32_t gen = gen_of(ticket_.load()) + 1;
     fn_.store(fn, std::memory_order_relaxed);
     ctx_.store(ctx, std::memory_order_relaxed);
@@ -168,13 +155,7 @@ bool Pool::run(index_t n, int nthreads, detail::TaskFn fn, const void* ctx) {
     helpers_.store(helpers, std::memory_order_relaxed);
     const int mode = g_debug.load(std::memory_order_relaxed);
     mode_.store(mode, std::memory_order_relaxed);
-    if (mode == 1) {
-        static std::atomic<std::uint64_t> counter{0x9E3779B97F4A7C15ull};
-        std::uint64_t z = counter.fetch_add(0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        seed_.store(z ^ (z >> 31), std::memory_order_relaxed);
-    }
+    if (mode == 1) seed_.store(next_debug_seed(), std::memory_order_relaxed);
     done_.store(0, std::memory_order_relaxed);
     failed_.store(false, std::memory_order_relaxed);
     jobs_.fetch_add(1, std::memory_order_relaxed);
@@ -236,10 +217,13 @@ int thread_id() noexcept { return detail::tl_slot; }
 
 PoolStats pool_stats() noexcept { return detail::pool().stats(); }
 
-void set_spin_us(double us) noexcept {
+bool set_spin_us(double us) noexcept {
     const double clamped = std::max(0.0, std::min(us, 1e6));
     detail::pool().set_spin_ns(static_cast<std::int64_t>(clamped * 1000.0));
+    return true;
 }
+
+bool openmp_enabled() noexcept { return false; }
 
 void set_debug_schedule(int mode) noexcept {
     detail::g_debug.store(mode < 0 || mode > 3 ? 0 : mode);

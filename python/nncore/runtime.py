@@ -1,6 +1,8 @@
 """Runtime control: threads and build facts.
 
-nncore runs its native functions on its own thread pool (no OpenMP). The default thread
+nncore runs its native functions on its own thread pool, or, in a build made with
+``pip install . -Ccmake.define.NNCORE_OPENMP=ON``, on OpenMP: the same tasks, the same
+bits (``config()["threads"]["pool"]`` says which). The default thread
 count is the number of CPUs this process may use (its affinity mask, capped by a cgroup
 ``cpu.max`` quota); ``NNCORE_NUM_THREADS``, else ``OMP_NUM_THREADS``, overrides it at
 import. threadpoolctl sees and limits the pool (``threadpool_limits(1)`` applies to
@@ -9,6 +11,7 @@ nncore) once both are imported, in either order.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import threading
 import warnings
@@ -66,17 +69,25 @@ def threads(n):
 
 def config():
     """Facts about this build and machine: version, compiler, CPU features, the kernel
-    set in use (``isa``) and those supported, the GEMM block sizes, and ``threads``: the
-    pool's description (``openmp`` is False: nncore has its own pool)."""
+    set in use (``isa``) and those supported, the GEMM block sizes, ``openmp`` (whether
+    this build runs its threads on OpenMP) and ``threads``: the parallel layer's
+    description.
+
+    ``threads["pool"]`` is ``"nncore"`` (nncore's own pool: its workers spin
+    ``spin_us`` microseconds after a call, then sleep) or ``"openmp"`` (the OpenMP build:
+    its threads wait between calls as the OpenMP runtime's ``OMP_WAIT_POLICY`` says,
+    shown as ``wait_policy``; ``spin_us`` is None)."""
     c = _core.config()
     stats = _core._pool_stats()
     c["threads"] = {
-        "pool": "nncore",
+        "pool": "openmp" if c["openmp"] else "nncore",
         "num_threads": _core.get_num_threads(),
         "usable_cpus": _core._usable_cpus(),
         "workers": stats["workers"],
         "spin_us": stats["spin_us"],
     }
+    if c["openmp"]:
+        c["threads"]["wait_policy"] = os.environ.get("OMP_WAIT_POLICY")
     return c
 
 

@@ -16,6 +16,10 @@ import nncore.functional as F
 from nncore import _core
 
 SCHEDULES = ["normal", "shuffle", "caller_only", "slow_worker"]
+# The grace period and the sleepers are the pool's; the OpenMP build (NNCORE_OPENMP=ON)
+# has its own checks in test_parallel_builds.py.
+pool_only = pytest.mark.skipif(nncore.config()["openmp"],
+                               reason="nncore's own pool only (this is the OpenMP build)")
 
 
 def every_op(dtype, seed=7):
@@ -155,6 +159,7 @@ def test_tiny_work_stays_on_one_thread():
         assert _core._pool_stats()["jobs"] == jobs
 
 
+@pool_only
 def test_workers_sleep_after_the_grace_period():
     a = np.ones((256, 256), np.float32)
     with nncore.threads(2):
@@ -290,6 +295,7 @@ def test_pool_works_in_a_forked_child():
     assert out == "0"
 
 
+@pool_only
 def test_config_describes_the_pool():
     c = nncore.config()
     assert c["openmp"] is False

@@ -106,17 +106,17 @@ void sgd_update(const ParamSlot<T>* slots, std::size_t count, const SgdOptions& 
     }
 }
 
-// dst[0:n] = src[0:n] for a row of a few values (a batch's features or targets): a plain
-// loop below 16 values, where a call to memmove costs more than the copy.
+// dst[0:n] = src[0:n] for a row of a batch (its features or targets): rows of up to
+// four values inline, where a call to memmove costs more than the copy.
 template <class T>
-#if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("no-tree-loop-distribute-patterns")))  // not a memmove call again
-#endif
-void copy_row(const T* src, index_t n, T* dst) {
-    if (n < 16) {
-        for (index_t f = 0; f < n; ++f) dst[f] = src[f];
-    } else {
-        std::copy(src, src + n, dst);
+inline void copy_row(const T* src, index_t n, T* dst) {
+    switch (n) {
+        case 4: dst[3] = src[3]; [[fallthrough]];
+        case 3: dst[2] = src[2]; [[fallthrough]];
+        case 2: dst[1] = src[1]; [[fallthrough]];
+        case 1: dst[0] = src[0]; [[fallthrough]];
+        case 0: break;
+        default: std::copy(src, src + n, dst);
     }
 }
 

@@ -58,12 +58,49 @@ NNCORE_DIRECT_INLINE void direct_rows(const T* __restrict a, index_t ars, index_
     }
 }
 
+// The first N16 (a multiple of 16) columns of c when b's columns are adjacent: sixteen
+// at a time (four vectors of sums), the same sums as direct_rows. Apart from
+// direct_rows so that its registers do not weigh on the narrow products' loops.
+template <class T>
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+void direct_cols16(const T* __restrict a, index_t ars, index_t acs, const T* __restrict b,
+                   index_t brs, T* __restrict c, index_t ldc, index_t M, index_t N16,
+                   index_t K, const T* __restrict bias) noexcept {
+    for (index_t i = 0; i < M; ++i) {
+        T* row = c + i * ldc;
+        const T* ai = a + i * ars;
+        for (index_t j = 0; j < N16; j += 16) {
+            const T* bj = b + j;
+            T acc[16];
+            for (int u = 0; u < 16; ++u) acc[u] = T(0);
+            for (index_t p = 0; p < K; ++p) {
+                const T ap = ai[p * acs];
+                const T* bp = bj + p * brs;
+                for (int u = 0; u < 16; ++u) acc[u] += ap * bp[u];
+            }
+            if (bias) {
+                for (int u = 0; u < 16; ++u) acc[u] += bias[j + u];
+            }
+            for (int u = 0; u < 16; ++u) row[j + u] = acc[u];
+        }
+    }
+}
+
 }  // namespace
 
 template <class T>
 void direct_mul(const T* a, index_t ars, index_t acs, const T* b, index_t brs, index_t bcs,
                 T* c, index_t ldc, index_t M, index_t N, index_t K, const T* bias) noexcept {
-    if (bcs == 1) direct_rows<T, true>(a, ars, acs, b, brs, bcs, c, ldc, M, N, K, bias);
+    if (bcs == 1) {
+        const index_t n16 = N / 16 * 16;
+        if (n16 > 0) direct_cols16(a, ars, acs, b, brs, c, ldc, M, n16, K, bias);
+        if (n16 < N) {
+            direct_rows<T, true>(a, ars, acs, b + n16, brs, bcs, c + n16, ldc, M, N - n16, K,
+                                 bias ? bias + n16 : nullptr);
+        }
+    }
     else direct_rows<T, false>(a, ars, acs, b, brs, bcs, c, ldc, M, N, K, bias);
 }
 

@@ -12,9 +12,9 @@ import nncore.functional as F
 from conftest import layouts
 
 # (m, k, n): widths around the four-column blocks, one-column and one-deep products, and
-# the limit itself (8 * 8 * 16 = 1024)
+# the limit itself (8 * 8 * 16 = 1024), sixteen-column blocks with remainders
 SHAPES = [(1, 1, 1), (4, 2, 4), (4, 4, 1), (4, 1, 4), (3, 5, 7), (5, 7, 9), (2, 3, 13),
-          (8, 8, 16), (16, 4, 16)]
+          (8, 8, 16), (16, 4, 16), (2, 3, 37), (1, 2, 512), (3, 1, 341)]
 
 
 def sequential(a, b, bias=None):

@@ -27,7 +27,10 @@ T elementwise_loss(const char* fn, Kernel kernel, const T* x, const T* t, const 
     if (!w) {
         const T gscale = T(1) / denom;
         const index_t blocks = (total + kBlock - 1) / kBlock;
-        std::vector<double> partial(static_cast<std::size_t>(blocks));
+        // the blocks' sums: on the stack for batches of up to 8 blocks (no allocation)
+        double few[8];
+        std::vector<double> many(static_cast<std::size_t>(blocks > 8 ? blocks : 0));
+        double* partial = blocks > 8 ? many.data() : few;
         const int nt = std::min(nthreads, threads_for(double(total) * 20.0));
         parallel_for(blocks, nt, [&](index_t bi) {
             const index_t b = bi * kBlock, n = std::min(kBlock, total - b);
@@ -35,7 +38,7 @@ T elementwise_loss(const char* fn, Kernel kernel, const T* x, const T* t, const 
                                  out.grad ? out.grad + b : nullptr, n, gscale);
         });
         double s = 0.0;
-        for (double p : partial) s += p;
+        for (index_t bi = 0; bi < blocks; ++bi) s += partial[bi];
         return red == Reduction::none ? T(0) : static_cast<T>(s / double(denom));
     }
     std::vector<double> partial(static_cast<std::size_t>(rows));

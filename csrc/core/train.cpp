@@ -16,6 +16,7 @@
 #include "core/norms.h"
 #include "core/softmax.h"
 #include "core/enums.h"
+#include "core/gemm_direct.h"
 #include "core/losses.h"
 #include "core/metrics.h"
 
@@ -35,6 +36,88 @@ AxisShape rows_of(index_t rows, index_t width) {
 
 double seconds_since(Clock::time_point t0) {
     return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// A Dense layer whose products gemm() computes directly (direct_product(rows, out, in):
+// the same m * n * k for the forward product and both backward ones) runs here without
+// the dispatch of dense_forward / dense_backward / gemm: the same direct_mul and the same
+// kernel-set activation calls over the batch, so the same bits, with nothing allocated
+// or looked up and no pass split by threads.
+template <class T>
+void direct_dense_forward(const kernels::KernelSet<T>& k, const T* x, const TrainLayer<T>& L,
+                          index_t rows, T* y, T* z) {
+    // y = act(x @ w + b); z = x @ w + b when given (gemm_direct's order of work)
+    direct_mul(x, L.in, index_t(1), L.w, L.out, index_t(1), y, L.out, rows, L.out, L.in, L.b);
+    const index_t n = rows * L.out;
+    if (z) std::copy(y, y + n, z);
+    if (L.act != kernels::Act::identity) k.activation(L.act, y, y, n, L.slope, false);
+}
+
+template <class T>
+void direct_dense_backward(const kernels::KernelSet<T>& k, const T* x, const TrainLayer<T>& L,
+                           index_t rows, const T* v, const T* gy, T* gz_buf, T* gx) {
+    // dense_backward's arithmetic: grad_z = grad_y * act'(v) (elementwise: one call over
+    // the batch); grad_b = column sums of grad_z in row order from zero; grad_w = x^T @
+    // grad_z; grad_x = grad_z @ w^T.
+    const index_t in = L.in, out = L.out;
+    const T* gz = gy;
+    if (L.act != kernels::Act::identity) {
+        k.activation_backward(L.act, v, gy, gz_buf, rows * out, L.slope, false);
+        gz = gz_buf;
+    }
+    if (L.grad_b) {
+        T* gb = L.grad_b;
+        for (index_t j = 0; j < out; ++j) gb[j] = T(0);
+        for (index_t r = 0; r < rows; ++r) {
+            const T* g = gz + r * out;
+            for (index_t j = 0; j < out; ++j) gb[j] += g[j];
+        }
+    }
+    direct_mul(x, index_t(1), in, gz, out, index_t(1), L.grad_w, out, in, out, rows,
+               static_cast<const T*>(nullptr));
+    if (gx) direct_mul(gz, out, index_t(1), static_cast<const T*>(L.w), index_t(1), out, gx, in,
+                       rows, in, out, static_cast<const T*>(nullptr));
+}
+
+// sgd_step_all (core/optim_all.h) without its per-parameter set-up: sgd_step's
+// hyper-parameters (the same roundings), then the kernel set's sgd entry once per
+// parameter of at most one chunk of for_chunks (the same call sgd_step makes), or
+// sgd_step itself for longer ones.
+template <class T>
+void sgd_update(const ParamSlot<T>* slots, std::size_t count, const SgdOptions& o,
+                int nthreads) {
+    constexpr index_t kOneChunk = 16384;  // core/elementwise.h's for_chunks
+    kernels::SgdHyper<T> h;
+    h.lr = static_cast<T>(o.lr);
+    h.momentum = static_cast<T>(o.momentum);
+    h.weight_decay = static_cast<T>(o.weight_decay);
+    h.keep = static_cast<T>(1.0 - double(o.dampening));
+    h.nesterov = o.nesterov;
+    h.first = o.first;
+    kernels::SgdHyper<T> h0 = h;  // parameters without weight decay
+    h0.weight_decay = static_cast<T>(0.0);
+    SgdOptions o0 = o;
+    o0.weight_decay = 0;
+    const auto& k = kernel_set<T>();
+    for (std::size_t i = 0; i < count; ++i) {
+        const ParamSlot<T>& s = slots[i];
+        if (s.n <= kOneChunk) k.sgd(s.param, s.grad, s.state1, s.n, s.decay ? h : h0);
+        else sgd_step(s.param, s.grad, s.state1, s.n, s.decay ? o : o0, nthreads);
+    }
+}
+
+// dst[0:n] = src[0:n] for a row of a batch (its features or targets): rows of up to
+// four values inline, where a call to memmove costs more than the copy.
+template <class T>
+inline void copy_row(const T* src, index_t n, T* dst) {
+    switch (n) {
+        case 4: dst[3] = src[3]; [[fallthrough]];
+        case 3: dst[2] = src[2]; [[fallthrough]];
+        case 2: dst[1] = src[1]; [[fallthrough]];
+        case 1: dst[0] = src[0]; [[fallthrough]];
+        case 0: break;
+        default: std::copy(src, src + n, dst);
+    }
 }
 
 }  // namespace
@@ -117,6 +200,12 @@ Trainer<T>::Trainer(TrainSpec<T> spec) : s_(std::move(spec)) {
         stat_rstd_.emplace_back(static_cast<std::size_t>(stats));
         if (L.kind == TrainLayerKind::dense) {
             NNCORE_CHECK(L.in == width, fn, ": layer expects ", L.in, " inputs; gets ", width);
+            // grad_z of a direct layer: its batches of at most kDirectGemmWork / (in * out) rows
+            if (direct_product(1, L.out, L.in)) {
+                const auto most = static_cast<index_t>(kDirectGemmWork / double(L.in * L.out));
+                const auto need = static_cast<std::size_t>(std::min(bs, most) * L.out);
+                if (gz_.size() < need) gz_.resize(need);
+            }
             width = L.out;
         }
         widths_.push_back(width);
@@ -232,11 +321,10 @@ double Trainer<T>::step(index_t step, int nthreads, std::int64_t* correct) {
     const std::int64_t off = s_.global_n > 0 ? s_.own_lo : 0;  // global id -> local row
     for (index_t r = 0; r < rows; ++r) {
         const std::int64_t i = idx[r] - off;
-        const T* src = s_.x + i * s_.features;
-        std::copy(src, src + s_.features, xb_.data() + r * s_.features);
+        copy_row(s_.x + i * s_.features, s_.features, xb_.data() + r * s_.features);
         if (s_.labels) lb_[r] = s_.labels[i];
-        else std::copy(s_.targets + i * s_.target_cols,
-                       s_.targets + (i + 1) * s_.target_cols, tb_.data() + r * s_.target_cols);
+        else copy_row(s_.targets + i * s_.target_cols, s_.target_cols,
+                      tb_.data() + r * s_.target_cols);
         if (s_.weights) wb_[r] = s_.weights[idx[r]];
         if (s_.loss == TrainLoss::ce_scaled) {
             const index_t c = s_.target_cols_loss;
@@ -352,6 +440,14 @@ double Trainer<T>::forward_loss(index_t rows, int nthreads, std::int64_t* correc
         switch (layer.kind) {
             case TrainLayerKind::dense: {
                 // gelu/silu/softplus: the store writes z next to y, for backward
+                T* zp = kernels::act_from_input(layer.act) ? z_[i].data() : nullptr;
+                if (direct_product(rows, layer.out, layer.in)) {
+                    direct_dense_forward(kernel_set<T>(), in, layer, rows,
+                                         layer.post_softmax ? z_[i].data() : y, zp);
+                    if (layer.post_softmax) softmax(z_[i].data(), y, rows_of(rows, layer.out),
+                                                    false, nthreads);
+                    break;
+                }
                 MatView<T> z = row_major(z_[i].data(), rows, layer.out);
                 dense_forward(row_major<const T>(in, rows, layer.in),
                               row_major<const T>(layer.w, layer.in, layer.out), layer.b,
@@ -471,9 +567,16 @@ void Trainer<T>::backward(index_t rows, int nthreads) {
                                  nthreads);
                 grad = gz;
             }
-            MatView<T> vgx = row_major(gx, rows, layer.in);
             // v: the output, or the pre-activation for gelu/silu/softplus
             const T* v = kernels::act_from_input(layer.act) ? z_[i].data() : outputs_[i].data();
+            if (direct_product(rows, layer.out, layer.in)) {
+                direct_dense_backward(kernel_set<T>(), x_in, layer, rows, v, grad, gz_.data(),
+                                      need_grad_x ? gx : nullptr);
+                if (!need_grad_x) break;
+                grad = gx;
+                continue;
+            }
+            MatView<T> vgx = row_major(gx, rows, layer.in);
             dense_backward(row_major<const T>(x_in, rows, layer.in),
                            row_major<const T>(layer.w, layer.in, layer.out),
                            row_major<const T>(v, rows, layer.out),
@@ -542,7 +645,7 @@ void Trainer<T>::update(int nthreads) {
                 SgdOptions o = g.sgd;
                 o.lr = lr;
                 o.first = opt_steps_ == 1;  // as SGD in optim.py: torch's first step
-                sgd_step_all(slots, n, o, nthreads);
+                sgd_update(slots, n, o, nthreads);
                 break;
             }
             case TrainOptimizer::adam: {
@@ -567,6 +670,8 @@ ChunkResult Trainer<T>::run(std::int64_t max_epochs, double seconds, double lr,
                             const std::int64_t* orders, std::int64_t n_orders, int nthreads,
                             std::int64_t max_steps) {
     ChunkResult res;
+    // the records of the epochs this call may finish (at most a few MB of them)
+    res.epochs.reserve(static_cast<std::size_t>(std::min<std::int64_t>(std::max<std::int64_t>(max_epochs, 0), 1 << 16)));
     std::int64_t steps_run = 0;
     const auto t_call = Clock::now();
     lr_ = lr;

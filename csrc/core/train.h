@@ -245,6 +245,8 @@ private:
     std::vector<index_t> widths_;  // outputs per row of each layer
     std::vector<T*> grad_ptrs_;       // the slots' gradients and sizes, for clipping
     std::vector<index_t> grad_sizes_;
+    // Dense layers whose products are direct (core/gemm_direct.h): grad_z's workspace.
+    std::vector<T> gz_;
 };
 
 }  // namespace nncore

@@ -30,12 +30,31 @@ bool can_stream(const T* y) noexcept {
 
 // Activations whose vector maths is a long dependency chain (exp, division, polynomials):
 // their loops run four vectors at a time (Multi<V, 4>).
-inline bool long_chain(Act act) noexcept {
+constexpr bool long_chain(Act act) noexcept {
     return act == Act::sigmoid || act == Act::tanh || act_from_input(act);
 }
 
-template <class V, bool NT>
-void activation_run(Act act, const typename V::T* x, typename V::T* y, index_t n,
+// Calls f(std::integral_constant<Act, A>{}) for the A equal to act: the loops below
+// are compiled once per activation, so that no switch on the activation runs per vector
+// (at a few vectors a call, as in a small network's layers, the switch cost more than
+// the maths).
+template <class F>
+NNCORE_VINLINE void with_act(Act act, const F& f) noexcept {
+    switch (act) {
+        case Act::identity: return f(std::integral_constant<Act, Act::identity>{});
+        case Act::relu: return f(std::integral_constant<Act, Act::relu>{});
+        case Act::sigmoid: return f(std::integral_constant<Act, Act::sigmoid>{});
+        case Act::tanh: return f(std::integral_constant<Act, Act::tanh>{});
+        case Act::leaky_relu: return f(std::integral_constant<Act, Act::leaky_relu>{});
+        case Act::gelu: return f(std::integral_constant<Act, Act::gelu>{});
+        case Act::gelu_tanh: return f(std::integral_constant<Act, Act::gelu_tanh>{});
+        case Act::silu: return f(std::integral_constant<Act, Act::silu>{});
+        case Act::softplus: return f(std::integral_constant<Act, Act::softplus>{});
+    }
+}
+
+template <class V, bool NT, Act A>
+void activation_run(const typename V::T* x, typename V::T* y, index_t n,
                     typename V::T slope) noexcept {
     constexpr int W = V::W;
     using P = Multi<V, 4>;
@@ -43,29 +62,32 @@ void activation_run(Act act, const typename V::T* x, typename V::T* y, index_t n
     index_t i = 0;
     if constexpr (NT) {
         i = head_to_align<V>(y, n);
-        if (i > 0) V::store_part(y, apply_act<V>(act, V::load_part(x, i), s), i);
+        if (i > 0) V::store_part(y, apply_act<V>(A, V::load_part(x, i), s), i);
     }
-    if (long_chain(act)) {  // four at a time
+    if constexpr (long_chain(A)) {  // four at a time
         const auto s2 = P::set1(slope);
-        for (; i + P::W <= n; i += P::W) put<NT, P>(y + i, apply_act<P>(act, P::loadu(x + i), s2));
+        for (; i + P::W <= n; i += P::W) put<NT, P>(y + i, apply_act<P>(A, P::loadu(x + i), s2));
     }
-    for (; i + W <= n; i += W) put<NT, V>(y + i, apply_act<V>(act, V::loadu(x + i), s));
-    if (i < n) V::store_part(y + i, apply_act<V>(act, V::load_part(x + i, n - i), s), n - i);
+    for (; i + W <= n; i += W) put<NT, V>(y + i, apply_act<V>(A, V::loadu(x + i), s));
+    if (i < n) V::store_part(y + i, apply_act<V>(A, V::load_part(x + i, n - i), s), n - i);
     if constexpr (NT) _mm_sfence();
 }
 
 template <class V>
 void activation(Act act, const typename V::T* x, typename V::T* y, index_t n,
                 typename V::T slope, bool stream) noexcept {
-    if (stream && can_stream(y)) {
-        activation_run<V, true>(act, x, y, n, slope);
-    } else {
-        activation_run<V, false>(act, x, y, n, slope);
-    }
+    const bool nt = stream && can_stream(y);
+    with_act(act, [&](auto a) {
+        if (nt) {
+            activation_run<V, true, decltype(a)::value>(x, y, n, slope);
+        } else {
+            activation_run<V, false, decltype(a)::value>(x, y, n, slope);
+        }
+    });
 }
 
-template <class V, bool NT>
-void activation_backward_run(Act act, const typename V::T* y, const typename V::T* gy,
+template <class V, bool NT, Act A>
+void activation_backward_run(const typename V::T* y, const typename V::T* gy,
                              typename V::T* gx, index_t n, typename V::T slope) noexcept {
     constexpr int W = V::W;
     const auto s = V::set1(slope);
@@ -73,24 +95,24 @@ void activation_backward_run(Act act, const typename V::T* y, const typename V::
     if constexpr (NT) {
         i = head_to_align<V>(gx, n);
         if (i > 0) {
-            const auto d = apply_act_backward<V>(act, V::load_part(y, i), V::load_part(gy, i), s);
+            const auto d = apply_act_backward<V>(A, V::load_part(y, i), V::load_part(gy, i), s);
             V::store_part(gx, d, i);
         }
     }
-    if (act_from_input(act)) {  // long chains: four at a time
+    if constexpr (act_from_input(A)) {  // long chains: four at a time
         using P = Multi<V, 4>;
         const auto s2 = P::set1(slope);
         for (; i + P::W <= n; i += P::W) {
-            put<NT, P>(gx + i, apply_act_backward<P>(act, P::loadu(y + i), P::loadu(gy + i), s2));
+            put<NT, P>(gx + i, apply_act_backward<P>(A, P::loadu(y + i), P::loadu(gy + i), s2));
         }
     }
     for (; i + W <= n; i += W) {
-        put<NT, V>(gx + i, apply_act_backward<V>(act, V::loadu(y + i), V::loadu(gy + i), s));
+        put<NT, V>(gx + i, apply_act_backward<V>(A, V::loadu(y + i), V::loadu(gy + i), s));
     }
     if (i < n) {
         const index_t t = n - i;
         V::store_part(gx + i,
-                      apply_act_backward<V>(act, V::load_part(y + i, t), V::load_part(gy + i, t),
+                      apply_act_backward<V>(A, V::load_part(y + i, t), V::load_part(gy + i, t),
                                             s),
                       t);
     }
@@ -101,11 +123,14 @@ template <class V>
 void activation_backward(Act act, const typename V::T* y, const typename V::T* gy,
                          typename V::T* gx, index_t n, typename V::T slope,
                          bool stream) noexcept {
-    if (stream && can_stream(gx)) {
-        activation_backward_run<V, true>(act, y, gy, gx, n, slope);
-    } else {
-        activation_backward_run<V, false>(act, y, gy, gx, n, slope);
-    }
+    const bool nt = stream && can_stream(gx);
+    with_act(act, [&](auto a) {
+        if (nt) {
+            activation_backward_run<V, true, decltype(a)::value>(y, gy, gx, n, slope);
+        } else {
+            activation_backward_run<V, false, decltype(a)::value>(y, gy, gx, n, slope);
+        }
+    });
 }
 
 template <class V>

@@ -131,6 +131,14 @@ struct KernelSet {
     void (*dropout)(const T* x, T* y, T* mask, index_t n, std::uint64_t seed,
                     std::uint64_t first, std::uint64_t keep_from, T scale) noexcept = nullptr;
 
+    // For the activations of act_from_input, the forward and the derivative in one pass:
+    // y[i] = act(x[i]) and d[i] = act'(x[i]), bit for bit what activation gives and the
+    // factor activation_backward multiplies gy by (so gy[i] * d[i] is its gx[i]); the
+    // activation's maths shared between the two (gelu: the normal tail once). d may be x;
+    // y may not alias x or d.
+    void (*activation_pair)(Act act, const T* x, T* y, T* d, index_t n, T slope) noexcept =
+        nullptr;
+
     // acc[i] += x[i] for i < n.
     void (*add_inplace)(T* acc, const T* x, index_t n) noexcept = nullptr;
 

@@ -115,6 +115,15 @@ void dropout(const T* x, T* y, T* mask, index_t n, std::uint64_t seed, std::uint
 }
 
 template <class T>
+void activation_pair(Act act, const T* x, T* y, T* d, index_t n, T slope) noexcept {
+    for (index_t i = 0; i < n; ++i) {
+        const T v = x[i];  // d may be x
+        y[i] = apply(act, v, slope);
+        d[i] = derivative(act, v, slope);
+    }
+}
+
+template <class T>
 void add_inplace(T* acc, const T* x, index_t n) noexcept {
     for (index_t i = 0; i < n; ++i) acc[i] += x[i];
 }
@@ -295,6 +304,7 @@ KernelSet<T> make_set() noexcept {
     k.activation = &activation<T>;
     k.activation_backward = &activation_backward<T>;
     k.dropout = &dropout<T>;
+    k.activation_pair = &activation_pair<T>;
     k.add_inplace = &add_inplace<T>;
     k.max = &max<T>;
     k.exp_shift_sum = &exp_shift_sum<T>;

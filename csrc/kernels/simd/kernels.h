@@ -17,6 +17,7 @@
 #include "multi.h"        // U vectors as one (independent chains)
 #include "elementwise.h"  // activation loops, reductions, MSE, BCE
 #include "dropout.h"      // inverted dropout, masks from the set's DropoutLanes
+#include "act_pair.h"     // an activation and its derivative in one pass
 #include "ce_lanes.h"     // cross-entropy with labels, one row per lane
 #include "optim.h"        // SGD, Adam and RMSprop updates
 #include "norms.h"        // layer and batch normalisation
@@ -38,6 +39,7 @@ KernelSet<typename V::T> make_set(const KernelSet<typename V::T>& base, int mc, 
     k.activation = &activation<V>;
     k.activation_backward = &activation_backward<V>;
     k.dropout = &dropout<V>;
+    k.activation_pair = &activation_pair<V>;
     k.add_inplace = &add_inplace<V>;
     k.max = &max<V>;
     k.exp_shift_sum = &exp_shift_sum<V>;

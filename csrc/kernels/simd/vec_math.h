@@ -297,3 +297,23 @@ NNCORE_VINLINE typename V::R apply_act_backward(Act act, typename V::R y, typena
     }
     return gy;
 }
+
+// y = act(x) and d = act'(x) for act_from_input(act), lane for lane what apply_act and
+// apply_act_backward (with gy = 1) give; gelu computes its normal tail once for both.
+template <class V>
+NNCORE_VINLINE void apply_act_pair(Act act, typename V::R x, typename V::R slope,
+                                   typename V::R& y, typename V::R& d) noexcept {
+    using T = typename V::T;
+    if (act == Act::gelu) {  // vgelu and vgelu_derivative, sharing q, t and e
+        typename V::R t, e;
+        const auto q = vnormal_tail<V>(x, t, e);
+        const auto pos = V::ge(x, V::zero());
+        const auto one_q = V::sub(V::set1(T(1)), q);
+        y = V::select(pos, V::mul(x, one_q), V::mul(V::neg(t), q));
+        const auto tp = V::mul(V::mul(t, e), V::set1(ActConst<T>::inv_sqrt_2pi));
+        d = V::select(pos, V::add(one_q, tp), V::sub(q, tp));
+        return;
+    }
+    y = apply_act<V>(act, x, slope);
+    d = apply_act_backward<V>(act, x, V::set1(T(1)), slope);
+}

@@ -352,8 +352,8 @@ double Trainer<T>::forward_loss(index_t rows, int nthreads, std::int64_t* correc
         switch (layer.kind) {
             case TrainLayerKind::dense: {
                 // gelu/silu/softplus: z, then y = act(z) and act'(z) in one pass, the
-                // derivative over z for backward (the bits of the fused store and the
-                // backward's recomputation of act'(z), which step.py's Dense does)
+                // derivative over z for backward: the bits of the python layer's fused
+                // store and of its backward, which recomputes act'(z)
                 const bool pair = kernels::act_from_input(layer.act) && !layer.post_softmax;
                 dense_forward(row_major<const T>(in, rows, layer.in),
                               row_major<const T>(layer.w, layer.in, layer.out), layer.b,

@@ -1,28 +1,37 @@
-// Plain loops at baseline flags (memory-bound; the generator is integer arithmetic).
+// The masks come from the active kernel set (kernel_table.h's dropout: the generator in
+// integers, a vector of counters at a time); blocks of fixed size, so any thread count
+// gives the same bits. The backward is a plain loop at baseline flags (memory-bound).
 #include "core/dropout.h"
 
 #include <algorithm>
+#include <cmath>
 
+#include "core/dispatch.h"
 #include "core/parallel.h"
 
 namespace nncore {
 namespace {
 constexpr index_t kBlock = 16384;
+
+// The smallest k = dropout_bits with u = k * 2^-53 >= p: ceil(p * 2^53) (exact: p * 2^53
+// is a double in [0, 2^53], and so is its ceiling).
+std::uint64_t keep_from(double p) noexcept {
+    return static_cast<std::uint64_t>(std::ceil(std::ldexp(p, 53)));
 }
+}  // namespace
 
 template <class T>
 void dropout_forward(const T* x, T* y, T* mask, index_t n, double p, std::uint64_t seed,
                      int nthreads) {
     const T scale = p < 1.0 ? static_cast<T>(1.0 / (1.0 - p)) : T(0);
+    const std::uint64_t kf = keep_from(p);
+    const auto& k = kernel_set<T>();
     const index_t blocks = (n + kBlock - 1) / kBlock;
     const int nt = std::min(nthreads, threads_for(double(n) * 10.0));
     parallel_for(blocks, nt, [&](index_t bi) {
         const index_t b = bi * kBlock, e = std::min(n, b + kBlock);
-        for (index_t i = b; i < e; ++i) {
-            const T m = dropout_uniform(seed, static_cast<std::uint64_t>(i)) >= p ? scale : T(0);
-            mask[i] = m;
-            y[i] = x[i] * m;
-        }
+        k.dropout(x + b, y + b, mask + b, e - b, seed, static_cast<std::uint64_t>(b), kf,
+                  scale);
     });
 }
 

@@ -2,6 +2,8 @@
 // seed s is kept when u(s, i) >= p, where u(s, i) = (splitmix64(s + (i + 1) * golden) >> 11)
 // * 2^-53 is uniform in [0, 1). Each element depends only on (s, i), so the mask is the
 // same for any thread count and schedule, and nncore.reference.dropout computes it in NumPy.
+// The kernel sets compute it in integers, a vector of counters at a time
+// (kernels/dropout_mix.h: u >= p is splitmix64(...) >> 11 >= ceil(p * 2^53)).
 #pragma once
 
 #include <cstdint>
@@ -9,15 +11,6 @@
 #include "core/views.h"
 
 namespace nncore {
-
-// The uniform number in [0, 1) of element i for seed s (the specification above).
-inline double dropout_uniform(std::uint64_t seed, std::uint64_t i) noexcept {
-    std::uint64_t z = seed + (i + 1) * 0x9E3779B97F4A7C15ULL;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z ^= z >> 31;
-    return static_cast<double>(z >> 11) * 0x1.0p-53;
-}
 
 // The seed of a Dropout layer's k-th mask: splitmix64(seed + (k + 1) * golden), as
 // python/nncore/dropout.py's _mix (the layer's seed and its call count).

@@ -47,11 +47,33 @@ void activation_backward(kernels::Act act, const T* v, const T* gy, T* gx, index
     });
 }
 
+template <class T>
+void activation_pair(kernels::Act act, const T* z, T* y, T* d, index_t n, T slope,
+                     int nthreads) {
+    const auto& k = kernel_set<T>();
+    for_chunks(n, nthreads, activation_cost(act), [&](index_t b, index_t e) {
+        k.activation_pair(act, z + b, y + b, d + b, e - b, slope);
+    });
+}
+
+template <class T>
+void multiply(const T* a, const T* b, T* out, index_t n, int nthreads) {
+    for_chunks(n, nthreads, 2.0, [&](index_t lo, index_t hi) {
+        for (index_t i = lo; i < hi; ++i) out[i] = a[i] * b[i];
+    });
+}
+
 template void activation<float>(kernels::Act, const float*, float*, index_t, float, int);
 template void activation<double>(kernels::Act, const double*, double*, index_t, double, int);
 template void activation_backward<float>(kernels::Act, const float*, const float*, float*,
                                          index_t, float, int);
 template void activation_backward<double>(kernels::Act, const double*, const double*, double*,
                                           index_t, double, int);
+template void activation_pair<float>(kernels::Act, const float*, float*, float*, index_t, float,
+                                     int);
+template void activation_pair<double>(kernels::Act, const double*, double*, double*, index_t,
+                                      double, int);
+template void multiply<float>(const float*, const float*, float*, index_t, int);
+template void multiply<double>(const double*, const double*, double*, index_t, int);
 
 }  // namespace nncore

@@ -19,6 +19,17 @@ template <class T>
 void activation_backward(kernels::Act act, const T* v, const T* gy, T* gx, index_t n, T slope,
                          int nthreads);
 
+// For the activations of kernels::act_from_input: y[i] = act(z[i]) and d[i] = act'(z[i])
+// in one pass (kernels' activation_pair): y is activation's, and gy[i] * d[i]
+// activation_backward's gx[i], bit for bit. d may be z; y may not alias z or d.
+template <class T>
+void activation_pair(kernels::Act act, const T* z, T* y, T* d, index_t n, T slope,
+                     int nthreads);
+
+// out[i] = a[i] * b[i] for i < n; out may be a or b.
+template <class T>
+void multiply(const T* a, const T* b, T* out, index_t n, int nthreads);
+
 // Elementwise work in fixed chunks: f(begin, end) over [0, n), in parallel when large.
 template <class F>
 void for_chunks(index_t n, int nthreads, double cost_per_element, const F& f);

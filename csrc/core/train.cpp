@@ -439,21 +439,26 @@ double Trainer<T>::forward_loss(index_t rows, int nthreads, std::int64_t* correc
         T* y = outputs_[i].data();
         switch (layer.kind) {
             case TrainLayerKind::dense: {
-                // gelu/silu/softplus: the store writes z next to y, for backward
-                T* zp = kernels::act_from_input(layer.act) ? z_[i].data() : nullptr;
                 if (direct_product(rows, layer.out, layer.in)) {
+                    // gelu/silu/softplus: the store writes z next to y, for backward
+                    T* zp = kernels::act_from_input(layer.act) ? z_[i].data() : nullptr;
                     direct_dense_forward(kernel_set<T>(), in, layer, rows,
                                          layer.post_softmax ? z_[i].data() : y, zp);
                     if (layer.post_softmax) softmax(z_[i].data(), y, rows_of(rows, layer.out),
                                                     false, nthreads);
                     break;
                 }
-                MatView<T> z = row_major(z_[i].data(), rows, layer.out);
+                // gelu/silu/softplus: z, then y = act(z) and act'(z) in one pass, the
+                // derivative over z for backward: the bits of the python layer's fused
+                // store and of its backward, which recomputes act'(z)
+                const bool pair = kernels::act_from_input(layer.act) && !layer.post_softmax;
                 dense_forward(row_major<const T>(in, rows, layer.in),
                               row_major<const T>(layer.w, layer.in, layer.out), layer.b,
-                              row_major(layer.post_softmax ? z_[i].data() : y, rows, layer.out),
-                              layer.act, layer.slope, nthreads,
-                              kernels::act_from_input(layer.act) ? &z : nullptr);
+                              row_major(layer.post_softmax || pair ? z_[i].data() : y, rows,
+                                        layer.out),
+                              pair ? kernels::Act::identity : layer.act, layer.slope, nthreads);
+                if (pair) activation_pair(layer.act, z_[i].data(), y, z_[i].data(),
+                                          rows * layer.out, layer.slope, nthreads);
                 if (layer.post_softmax) softmax(z_[i].data(), y, rows_of(rows, layer.out), false,
                                                 nthreads);
                 break;
@@ -567,9 +572,10 @@ void Trainer<T>::backward(index_t rows, int nthreads) {
                                  nthreads);
                 grad = gz;
             }
-            // v: the output, or the pre-activation for gelu/silu/softplus
-            const T* v = kernels::act_from_input(layer.act) ? z_[i].data() : outputs_[i].data();
             if (direct_product(rows, layer.out, layer.in)) {
+                // v: the output, or the pre-activation for gelu/silu/softplus
+                const T* v = kernels::act_from_input(layer.act) ? z_[i].data()
+                                                                : outputs_[i].data();
                 direct_dense_backward(kernel_set<T>(), x_in, layer, rows, v, grad, gz_.data(),
                                       need_grad_x ? gx : nullptr);
                 if (!need_grad_x) break;
@@ -577,10 +583,17 @@ void Trainer<T>::backward(index_t rows, int nthreads) {
                 continue;
             }
             MatView<T> vgx = row_major(gx, rows, layer.in);
+            // gelu/silu/softplus: grad times the derivative the forward kept, then as identity
+            const bool pair = kernels::act_from_input(layer.act) && !layer.post_softmax;
+            if (pair) {
+                multiply(grad, z_[i].data(), z_[i].data(), rows * layer.out, nthreads);
+                grad = z_[i].data();
+            }
             dense_backward(row_major<const T>(x_in, rows, layer.in),
                            row_major<const T>(layer.w, layer.in, layer.out),
-                           row_major<const T>(v, rows, layer.out),
-                           row_major<const T>(grad, rows, layer.out), layer.act, layer.slope,
+                           row_major<const T>(outputs_[i].data(), rows, layer.out),
+                           row_major<const T>(grad, rows, layer.out),
+                           pair ? kernels::Act::identity : layer.act, layer.slope,
                            need_grad_x ? &vgx : nullptr,
                            row_major(layer.grad_w, layer.in, layer.out), layer.grad_b, nthreads);
             if (!need_grad_x) break;

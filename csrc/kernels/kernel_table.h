@@ -124,6 +124,21 @@ struct KernelSet {
     void (*activation_backward)(Act act, const T* v, const T* gy, T* gx, index_t n, T slope,
                                 bool stream) noexcept = nullptr;
 
+    // Inverted dropout with counter-based masks (the generator of csrc/core/dropout.h): for
+    // i < n, with k = splitmix64(seed + (first + i + 1) * 0x9E3779B97F4A7C15) >> 11 (all
+    // arithmetic mod 2^64), mask[i] = k >= keep_from ? scale : 0 and y[i] = x[i] * mask[i].
+    // keep_from = ceil(p * 2^53) <= 2^53 (2^53 keeps nothing). y may be x; mask may not.
+    void (*dropout)(const T* x, T* y, T* mask, index_t n, std::uint64_t seed,
+                    std::uint64_t first, std::uint64_t keep_from, T scale) noexcept = nullptr;
+
+    // For the activations of act_from_input, the forward and the derivative in one pass:
+    // y[i] = act(x[i]) and d[i] = act'(x[i]), bit for bit what activation gives and the
+    // factor activation_backward multiplies gy by (so gy[i] * d[i] is its gx[i]); the
+    // activation's maths shared between the two (gelu: the normal tail once). d may be x;
+    // y may not alias x or d.
+    void (*activation_pair)(Act act, const T* x, T* y, T* d, index_t n, T slope) noexcept =
+        nullptr;
+
     // acc[i] += x[i] for i < n.
     void (*add_inplace)(T* acc, const T* x, index_t n) noexcept = nullptr;
 

@@ -16,6 +16,8 @@ namespace {
 #include "../ce_row.h"
 #include "../pack_impl.h"
 #include "../simd/vec_avx512.h"
+#include "../dropout_mix.h"
+#include "../simd/dropout_avx512.h"
 #include "../simd/peak.h"
 #include "../simd/kernels.h"
 

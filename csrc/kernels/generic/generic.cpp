@@ -13,6 +13,7 @@ namespace {
 
 #include "../act_math.h"
 #include "../ce_row.h"
+#include "../dropout_mix.h"
 #include "../pack_impl.h"
 #include "norms.h"
 
@@ -98,6 +99,27 @@ void activation_backward(Act act, const T* y, const T* gy, T* gx, index_t n, T s
         const T d = derivative(act, y[i], slope);
         // relu: the gradient is exactly zero where the unit is off, even for inf/NaN gy.
         gx[i] = (act == Act::relu) ? (y[i] > T(0) ? gy[i] : T(0)) : gy[i] * d;
+    }
+}
+
+// The counter z = seed + (first + i + 1) * golden advances by golden per element (mod 2^64).
+template <class T>
+void dropout(const T* x, T* y, T* mask, index_t n, std::uint64_t seed, std::uint64_t first,
+             std::uint64_t keep_from, T scale) noexcept {
+    std::uint64_t z = seed + (first + 1) * DropoutMix::golden;
+    for (index_t i = 0; i < n; ++i, z += DropoutMix::golden) {
+        const T m = dropout_bits(z) >= keep_from ? scale : T(0);
+        mask[i] = m;
+        y[i] = x[i] * m;
+    }
+}
+
+template <class T>
+void activation_pair(Act act, const T* x, T* y, T* d, index_t n, T slope) noexcept {
+    for (index_t i = 0; i < n; ++i) {
+        const T v = x[i];  // d may be x
+        y[i] = apply(act, v, slope);
+        d[i] = derivative(act, v, slope);
     }
 }
 
@@ -281,6 +303,8 @@ KernelSet<T> make_set() noexcept {
     k.pack_b = &pack_b_ref<T, kNR>;
     k.activation = &activation<T>;
     k.activation_backward = &activation_backward<T>;
+    k.dropout = &dropout<T>;
+    k.activation_pair = &activation_pair<T>;
     k.add_inplace = &add_inplace<T>;
     k.max = &max<T>;
     k.exp_shift_sum = &exp_shift_sum<T>;

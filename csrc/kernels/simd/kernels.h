@@ -3,7 +3,8 @@
 // .cpp includes the headers it needs, then this file, inside its own anonymous namespace,
 // so every instantiation is compiled with that set's flags and stays private to it. No
 // include guards and no namespaces in any of these headers: the including file provides
-// <immintrin.h>, <cmath>, kernel_table.h, ce_row.h, pack_impl.h and simd/peak.h.
+// <immintrin.h>, <cmath>, kernel_table.h, ce_row.h, pack_impl.h, simd/peak.h, dropout_mix.h
+// and the set's simd/dropout_<set>.h.
 //
 // Every function implements the contract of the same entry in kernel_table.h; the
 // generic set (csrc/kernels/generic/) is the readable specification.
@@ -15,6 +16,8 @@
 #include "gemm_tile.h"    // the register tile and its epilogue
 #include "multi.h"        // U vectors as one (independent chains)
 #include "elementwise.h"  // activation loops, reductions, MSE, BCE
+#include "dropout.h"      // inverted dropout, masks from the set's DropoutLanes
+#include "act_pair.h"     // an activation and its derivative in one pass
 #include "ce_lanes.h"     // cross-entropy with labels, one row per lane
 #include "optim.h"        // SGD, Adam and RMSprop updates
 #include "norms.h"        // layer and batch normalisation
@@ -35,6 +38,8 @@ KernelSet<typename V::T> make_set(const KernelSet<typename V::T>& base, int mc, 
     k.pack_b = &pack_b_simd<V, NV * V::W>;
     k.activation = &activation<V>;
     k.activation_backward = &activation_backward<V>;
+    k.dropout = &dropout<V>;
+    k.activation_pair = &activation_pair<V>;
     k.add_inplace = &add_inplace<V>;
     k.max = &max<V>;
     k.exp_shift_sum = &exp_shift_sum<V>;

@@ -297,3 +297,49 @@ NNCORE_VINLINE typename V::R apply_act_backward(Act act, typename V::R y, typena
     }
     return gy;
 }
+
+// y = act(x) and d = act'(x) for act_from_input(act), lane for lane what apply_act and
+// apply_act_backward (with gy = 1) give, the maths both need computed once (gelu's normal
+// tail, silu's and gelu_tanh's sigmoid, softplus's exp(-|x|) and 1 / (1 + exp(-|x|))).
+template <class V>
+NNCORE_VINLINE void apply_act_pair(Act act, typename V::R x, typename V::R slope,
+                                   typename V::R& y, typename V::R& d) noexcept {
+    using T = typename V::T;
+    if (act == Act::gelu) {  // vgelu and vgelu_derivative, sharing q, t and e
+        typename V::R t, e;
+        const auto q = vnormal_tail<V>(x, t, e);
+        const auto pos = V::ge(x, V::zero());
+        const auto one_q = V::sub(V::set1(T(1)), q);
+        y = V::select(pos, V::mul(x, one_q), V::mul(V::neg(t), q));
+        const auto tp = V::mul(V::mul(t, e), V::set1(ActConst<T>::inv_sqrt_2pi));
+        d = V::select(pos, V::add(one_q, tp), V::sub(q, tp));
+        return;
+    }
+    if (act == Act::silu || act == Act::gelu_tanh) {  // one sigmoid for both
+        const auto xc = vclamp_x<V>(x);
+        typename V::R e, r;
+        const auto s = vsigmoid_parts<V>(act == Act::silu ? x : vgelu_tanh_arg<V>(xc), e, r);
+        y = V::select(V::ge(x, V::zero()), V::mul(x, s), V::mul(xc, s));
+        const auto er2 = V::mul(V::mul(e, r), r);
+        if (act == Act::silu) {
+            d = V::add(s, V::mul(xc, er2));
+        } else {
+            using C = ActConst<T>;
+            const auto dv = V::mul(V::set1(C::two_k),
+                                   V::fmadd(V::mul(V::set1(C::three_kappa), xc), xc, V::set1(T(1))));
+            d = V::add(s, V::mul(V::mul(xc, er2), dv));
+        }
+        return;
+    }
+    if (act == Act::softplus) {  // exp(-|x|) and 1 / (1 + exp(-|x|)) once for both
+        const auto e = vexp<V>(V::neg(V::abs(x)));
+        const auto u = V::add(V::set1(T(1)), e);
+        const auto r = V::div(V::set1(T(1)), u);
+        const auto above = V::gt(x, V::set1(ActConst<T>::threshold));
+        y = V::select(above, x, V::add(V::max(V::zero(), x), vlog1p_01<V>(e, u, r)));
+        d = V::select(above, V::set1(T(1)), V::select(V::ge(x, V::zero()), r, V::mul(e, r)));
+        return;
+    }
+    y = apply_act<V>(act, x, slope);
+    d = apply_act_backward<V>(act, x, V::set1(T(1)), slope);
+}

@@ -234,7 +234,32 @@ struct KernelSet {
     void (*batch_norm_backward_apply)(const T* x, const T* gy, T* gx, index_t ld,
                                       index_t rows, index_t n, const T* m, const T* k,
                                       const T* a, const T* b) noexcept = nullptr;
+
+    // ---- Gradient health (core/health.cpp; generic/health.h, simd/health.h).
+    // Over one block of n values (the core passes blocks of kHealthBlock): out[0..3] =
+    // sum g^2, sum w^2, sum d^2 with d = w - p, sum p^2. Value i goes to lane
+    // i % kHealthLanes. A lane adds the squares of its values in T (d, each product and
+    // each sum rounded in T, no fused multiply-add) over runs of kHealthRun values (its
+    // share of kHealthLanes * kHealthRun consecutive ones), and adds each run's sum,
+    // converted to double, to its double sum; the lanes' sums are then added as a tree:
+    // lane l + lane l + 8, then l + l + 4, l + l + 2, l + l + 1. Every set gives the same
+    // bits. Then p[i] = w[i] for i < n (p becomes the weights for the next step).
+    void (*health_sums)(const T* w, T* p, const T* g, index_t n, double* out) noexcept =
+        nullptr;
+    // Number of i < n with x[i] < lo or x[i] > hi, for lo <= hi (a NaN is neither).
+    std::int64_t (*count_outside)(const T* x, index_t n, T lo, T hi) noexcept = nullptr;
+    // Number of the `cols` columns of y (rows >= 1 rows, row stride cols) whose every
+    // value is <= 0 (a NaN keeps its column alive).
+    std::int64_t (*dead_columns)(const T* y, index_t rows, index_t cols) noexcept = nullptr;
 };
+
+// Gradient health: the lanes of health_sums and the block the core hands it.
+// A run of 8 float products in float is within 2^-21 of its exact sum (the run sums,
+// the lanes and the blocks then add in double), and it leaves the float->double
+// conversions, the slowest part, to one in 8 products.
+constexpr int kHealthLanes = 16;
+constexpr int kHealthRun = 8;
+constexpr index_t kHealthBlock = 2048;
 
 // Largest class count that SIMD ce_labels kernels handle one row per lane.
 constexpr index_t kCeLaneClasses = 32;

@@ -232,6 +232,8 @@ class GradientHealth(Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._sums = {name: dict.fromkeys(_HEALTH_KEYS, 0.0) for name, _, _ in self._layers}
         self._steps = 0
+        for name, layer, _ in self._layers:  # the weights before the epoch's first step,
+            np.copyto(self._prev[name], layer.w.data)  # whatever changed them since
 
     def on_step_end(self, step, logs=None):
         from . import _core

@@ -15,6 +15,7 @@ namespace {
 #include "../ce_row.h"
 #include "../pack_impl.h"
 #include "norms.h"
+#include "health.h"
 
 template <class T>
 inline T sigmoid(T x) noexcept {
@@ -296,6 +297,7 @@ KernelSet<T> make_set() noexcept {
     k.rmsprop = &rmsprop<T>;
     k.fma_peak = &fma_peak<T>;
     set_norm_kernels(k);
+    set_health_kernels(k);
     return k;
 }
 

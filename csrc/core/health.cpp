@@ -38,7 +38,9 @@ HealthSums weight_health_sums(const T* w, T* prev, const T* grad_w, index_t n, i
     std::vector<double> part(static_cast<std::size_t>(4 * blocks));
     parallel_for(blocks, health_threads(n, nthreads), [&](index_t bi) {
         const index_t b = bi * kBlock, e = std::min(n, b + kBlock);
-        k.health_sums(w + b, prev + b, grad_w + b, e - b, part.data() + 4 * bi);
+        double* out = part.data() + 4 * bi;
+        k.health_before(prev + b, grad_w + b, nullptr, e - b, true, out);
+        k.health_after(w + b, prev + b, e - b, true, out);
     });
     return add_blocks(part.data(), blocks);
 }
@@ -75,7 +77,13 @@ std::size_t HealthSteps<T>::track(const T* w) {
     w_.push_back(w);
     sums_.emplace_back();
     fresh_.push_back(0);
+    known_.push_back(0);
     return w_.size() - 1;
+}
+
+template <class T>
+void HealthSteps<T>::restart() {
+    std::fill(known_.begin(), known_.end(), 0);
 }
 
 template <class T>
@@ -88,6 +96,10 @@ void HealthSteps<T>::step(const ParamSlot<T>* slots, std::size_t count, int nthr
         if (it == w_.end()) continue;
         if (i > done) drive(slots + done, i - done, nthreads);
         done = i + 1;
+        const std::size_t index = static_cast<std::size_t>(it - w_.begin());
+        // the sum of the old weights' squares is the last step's sum of the new ones (the
+        // same values, blocks, lanes and order): taken only at the first step of an epoch
+        const bool prev_sum = !known_[index];
         const ParamSlot<T>& s = slots[i];
         const index_t n = s.n, blocks = health_blocks(n);
         const int nt = health_threads(n, nthreads);
@@ -96,7 +108,8 @@ void HealthSteps<T>::step(const ParamSlot<T>* slots, std::size_t count, int nthr
         parallel_for(blocks, nt, [&](index_t bi) {
             const index_t b = bi * kBlock, len = std::min(n, b + kBlock) - b;
             T* before = scratch_.data() + thread_id() * kBlock;
-            std::copy(s.param + b, s.param + b + len, before);
+            double* out = part_.data() + 4 * bi;
+            k.health_before(s.param + b, s.grad + b, before, len, prev_sum, out);
             ParamSlot<T> part = s;  // the block: every buffer is elementwise
             part.param += b;
             part.grad += b;
@@ -105,11 +118,13 @@ void HealthSteps<T>::step(const ParamSlot<T>* slots, std::size_t count, int nthr
             if (part.state3) part.state3 += b;
             part.n = len;
             drive(&part, 1, 1);
-            k.health_sums(s.param + b, before, s.grad + b, len, part_.data() + 4 * bi);
+            k.health_after(s.param + b, before, len, false, out);
         });
-        const std::size_t index = static_cast<std::size_t>(it - w_.begin());
-        sums_[index] = add_blocks(part_.data(), blocks);
+        HealthSums sums = add_blocks(part_.data(), blocks);
+        if (!prev_sum) sums.prev = sums_[index].weight;
+        sums_[index] = sums;
         fresh_[index] = 1;
+        known_[index] = 1;
     }
     if (count > done) drive(slots + done, count - done, nthreads);
 }

@@ -27,9 +27,10 @@ struct HealthSums {
 };
 
 // The sums over n values of w, prev and grad_w (prev holds the weights before the step and
-// is set to w): the kernel set's health_sums over blocks of kernels::kHealthBlock (16
-// lanes, runs in T, a fixed tree: the same bits in every kernel set), whose results are
-// added block by block in index order, so the sums are the same for any thread count.
+// is set to w): the kernel set's health_before and health_after over blocks of
+// kernels::kHealthBlock (16 lanes, runs in T, a fixed tree: the same bits in every kernel
+// set), whose results are added block by block in index order, so the sums are the same
+// for any thread count.
 template <class T>
 HealthSums weight_health_sums(const T* w, T* prev, const T* grad_w, index_t n, int nthreads);
 
@@ -45,11 +46,13 @@ LayerHealth layer_health(const T* w, T* prev, const T* grad_w, index_t n, const 
                          index_t rows, index_t cols, kernels::Act act, int nthreads);
 
 // The native trainer's optimiser step fused with the health sums, so that a step reads
-// the weights and gradients once: each tracked weight matrix is stepped in blocks of
-// kHealthBlock, and each block's sums are taken right after its step from the gradient,
-// the new weights and a copy of the old ones (a block's worth, in the cache). The sums
+// the weights and gradients from memory once: each tracked weight matrix is stepped in
+// blocks of kHealthBlock, with health_before (which keeps a copy of the block's weights)
+// right before a block's step and health_after right after it, the block in cache. The sums
 // are those of weight_health_sums with prev = the weights before the step (the same
 // blocks, lanes and order), bit for bit, since the optimisers' updates are elementwise.
+// Between restarts the sum of prev^2 is the last step's sum of w^2 (nothing else changes
+// the weights between the trainer's steps), so it is taken at the first step only.
 template <class T>
 class HealthSteps {
 public:
@@ -58,6 +61,9 @@ public:
 
     // Track the weights w (of n values) of the next health layer; returns its index.
     std::size_t track(const T* w);
+    // The weights may have changed since the last step (the trainer's run() returned to
+    // Python in between: callbacks ran).
+    void restart();
     // drive(slots, count, nthreads), with every tracked weight's slot stepped in blocks
     // and its sums taken.
     void step(const ParamSlot<T>* slots, std::size_t count, int nthreads, const Drive& drive);
@@ -69,6 +75,7 @@ private:
     std::vector<const T*> w_;
     std::vector<HealthSums> sums_;
     std::vector<char> fresh_;
+    std::vector<char> known_;   // sums_[i].weight is that of the weights as they are now
     std::vector<double> part_;  // block sums
     std::vector<T> scratch_;    // kHealthBlock values per thread: a block before its step
 };

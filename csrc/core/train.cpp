@@ -582,6 +582,7 @@ ChunkResult Trainer<T>::run(std::int64_t max_epochs, double seconds, double lr,
     std::int64_t steps_run = 0;
     const auto t_call = Clock::now();
     lr_ = lr;
+    health_steps_.restart();  // Python ran since the last step: the weights may have changed
     while (static_cast<std::int64_t>(res.epochs.size()) < max_epochs) {
         auto t_part = Clock::now();
         if (step_ == 0) {

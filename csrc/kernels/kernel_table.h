@@ -235,16 +235,22 @@ struct KernelSet {
                                       index_t rows, index_t n, const T* m, const T* k,
                                       const T* a, const T* b) noexcept = nullptr;
 
-    // ---- Gradient health (core/health.cpp; generic/health.h, simd/health.h).
-    // Over one block of n values (the core passes blocks of kHealthBlock): out[0..3] =
-    // sum g^2, sum w^2, sum d^2 with d = w - p, sum p^2. Value i goes to lane
-    // i % kHealthLanes. A lane adds the squares of its values in T (d, each product and
-    // each sum rounded in T, no fused multiply-add) over runs of kHealthRun values (its
-    // share of kHealthLanes * kHealthRun consecutive ones), and adds each run's sum,
-    // converted to double, to its double sum; the lanes' sums are then added as a tree:
-    // lane l + lane l + 8, then l + l + 4, l + l + 2, l + l + 1. Every set gives the same
-    // bits. Then p[i] = w[i] for i < n (p becomes the weights for the next step).
-    void (*health_sums)(const T* w, T* p, const T* g, index_t n, double* out) noexcept =
+    // ---- Gradient health (core/health.cpp; generic/health.h, simd/health.h). Sums of
+    // squares over one block of n values (the core passes blocks of kHealthBlock): value i
+    // goes to lane i % kHealthLanes; a lane adds the squares of its values in T (each
+    // difference, product and sum rounded in T, no fused multiply-add) over runs of
+    // kHealthRun values (its share of kHealthLanes * kHealthRun consecutive ones), and
+    // adds each run's sum, converted to double, to its double sum; the lanes' sums are
+    // then added as a tree: lane l + lane l + 8, then l + l + 4, l + l + 2, l + l + 1.
+    // Every set gives the same bits. A step's four sums come from two calls, one before
+    // and one after the optimiser's update of the block (or both after it, from a copy).
+    // Before the step, w the weights: out[0] = sum g^2; with prev_sum, out[3] = sum w^2
+    // (else out[3] is not written); with keep (else nullptr), keep[i] = w[i].
+    void (*health_before)(const T* w, const T* g, T* keep, index_t n, bool prev_sum,
+                          double* out) noexcept = nullptr;
+    // After it, w the new weights and p the old: out[1] = sum w^2, out[2] = sum d^2 with
+    // d = w - p; with set_p, then p[i] = w[i].
+    void (*health_after)(const T* w, T* p, index_t n, bool set_p, double* out) noexcept =
         nullptr;
     // Number of i < n with x[i] < lo or x[i] > hi, for lo <= hi (a NaN is neither).
     std::int64_t (*count_outside)(const T* x, index_t n, T lo, T hi) noexcept = nullptr;
@@ -253,13 +259,13 @@ struct KernelSet {
     std::int64_t (*dead_columns)(const T* y, index_t rows, index_t cols) noexcept = nullptr;
 };
 
-// Gradient health: the lanes of health_sums and the block the core hands it.
+// Gradient health: the lanes and runs of the health sums, and the block the core hands them.
 // A run of 8 float products in float is within 2^-21 of its exact sum (the run sums,
 // the lanes and the blocks then add in double), and it leaves the float->double
 // conversions, the slowest part, to one in 8 products.
 constexpr int kHealthLanes = 16;
 constexpr int kHealthRun = 8;
-constexpr index_t kHealthBlock = 2048;
+constexpr index_t kHealthBlock = 4096;
 
 // Largest class count that SIMD ce_labels kernels handle one row per lane.
 constexpr index_t kCeLaneClasses = 32;

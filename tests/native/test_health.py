@@ -14,9 +14,9 @@ import nncore as nc
 from nncore import _core
 from nncore import reference as R
 
-# sizes around the lanes (16), the runs (128 values) and the blocks (2048), and one of
+# sizes around the lanes (16), the runs (128 values) and the blocks (4096), and one of
 # several blocks (the 784-256 layer)
-SIZES = (1, 15, 16, 17, 127, 128, 129, 2047, 2048, 2049, 5000, 784 * 256 + 3)
+SIZES = (1, 15, 16, 17, 127, 128, 129, 4095, 4096, 4097, 9000, 784 * 256 + 3)
 
 
 def _weights(rng, n, dtype):
@@ -135,8 +135,8 @@ def _fit(engine, dtype, threads, optimizer, callbacks=()):
     rng = np.random.default_rng(4)
     x = rng.standard_normal((120, 70))
     y = rng.integers(0, 3, 120)
-    # 70 x 37 = 2590 weights: a block of 2048 and a tail of 542 (not whole lanes)
-    model = nc.Sequential([nc.Dense(70, 37, "relu"), nc.Dense(37, 9, "tanh"),
+    # 70 x 77 = 5390 weights: a block of 4096 and a tail of 1294 (not whole lanes)
+    model = nc.Sequential([nc.Dense(70, 77, "relu"), nc.Dense(77, 9, "tanh"),
                            nc.Dense(9, 3)], seed=5, dtype=dtype)
     with nc.threads(threads):
         h = model.fit(x, y, loss="cross_entropy", optimizer=optimizer, epochs=3,

@@ -1,12 +1,12 @@
 // The gradient-health kernels of kernel_table.h in plain loops: the readable specification
-// the SIMD sets (simd/health.h) follow. health_sums gives the same bits in every set: its
-// lanes, their order and the tree that adds them are part of the contract, and every
-// operation rounds in double without fusing (the kernels compile with -ffp-contract=off).
+// the SIMD sets (simd/health.h) follow. The sums give the same bits in every set: their
+// lanes, runs and the tree that adds them are part of the contract, and every operation
+// rounds once without fusing (the kernels compile with -ffp-contract=off).
 // The counts are whole numbers, the same in any order.
 // No include guard, no #include and no namespace: generic.cpp includes it inside its own
 // anonymous namespace.
 
-// The kHealthLanes (16) lanes of one sum added as health_sums' tree: lane l + lane l + 8,
+// The kHealthLanes (16) lanes of one sum added as the contract's tree: lane l + lane l + 8,
 // then l + l + 4, l + l + 2, l + l + 1.
 inline double health_lane_tree(const double* s) noexcept {
     double a[8], b[4];
@@ -15,31 +15,56 @@ inline double health_lane_tree(const double* s) noexcept {
     return (b[0] + b[2]) + (b[1] + b[3]);
 }
 
-template <class T>
-void health_sums(const T* w, T* p, const T* g, index_t n, double* out) noexcept {
+// The runs of health_before / health_after: square(i, sq) gives value i's K squares, which
+// go to lane i % 16 of sums 0..K-1 (out[0..K-1]).
+template <class T, int K, class Square>
+void health_runs(index_t n, double* const* out, const Square& square) noexcept {
     constexpr int L = kHealthLanes;
     constexpr index_t run = index_t(L) * kHealthRun;  // values one run of every lane covers
-    double s[4][L] = {};
+    double s[K][L] = {};
     for (index_t r0 = 0; r0 < n; r0 += run) {
         const index_t r1 = n - r0 < run ? n : r0 + run;
-        T t[4][L] = {};  // the run's sums in T; lanes without a value add +0 below
+        T t[K][L] = {};  // the run's sums in T; lanes without a value add +0 below
         for (index_t i = r0; i < r1; i += L) {
             const int m = r1 - i < L ? static_cast<int>(r1 - i) : L;
             for (int l = 0; l < m; ++l) {  // value i + l: lane l
-                const T gi = g[i + l], wi = w[i + l], pi = p[i + l];
-                const T d = wi - pi;
-                t[0][l] = t[0][l] + gi * gi;
-                t[1][l] = t[1][l] + wi * wi;
-                t[2][l] = t[2][l] + d * d;
-                t[3][l] = t[3][l] + pi * pi;
-                p[i + l] = wi;
+                T sq[K];
+                square(i + l, sq);
+                for (int k = 0; k < K; ++k) t[k][l] = t[k][l] + sq[k];
             }
         }
-        for (int k = 0; k < 4; ++k) {
+        for (int k = 0; k < K; ++k) {
             for (int l = 0; l < L; ++l) s[k][l] = s[k][l] + double(t[k][l]);
         }
     }
-    for (int k = 0; k < 4; ++k) out[k] = health_lane_tree(s[k]);
+    for (int k = 0; k < K; ++k) *out[k] = health_lane_tree(s[k]);
+}
+
+template <class T>
+void health_before(const T* w, const T* g, T* keep, index_t n, bool prev_sum,
+                   double* out) noexcept {
+    if (prev_sum) {
+        double* const sums[2] = {out, out + 3};
+        health_runs<T, 2>(n, sums, [&](index_t i, T* sq) {
+            sq[0] = g[i] * g[i];
+            sq[1] = w[i] * w[i];
+        });
+    } else {
+        double* const sums[1] = {out};
+        health_runs<T, 1>(n, sums, [&](index_t i, T* sq) { sq[0] = g[i] * g[i]; });
+    }
+    if (keep) std::copy(w, w + n, keep);
+}
+
+template <class T>
+void health_after(const T* w, T* p, index_t n, bool set_p, double* out) noexcept {
+    double* const sums[2] = {out + 1, out + 2};
+    health_runs<T, 2>(n, sums, [&](index_t i, T* sq) {
+        const T d = w[i] - p[i];
+        sq[0] = w[i] * w[i];
+        sq[1] = d * d;
+    });
+    if (set_p) std::copy(w, w + n, p);
 }
 
 template <class T>
@@ -62,7 +87,8 @@ std::int64_t dead_columns(const T* y, index_t rows, index_t cols) noexcept {
 
 template <class T>
 void set_health_kernels(KernelSet<T>& k) noexcept {
-    k.health_sums = &health_sums<T>;
+    k.health_before = &health_before<T>;
+    k.health_after = &health_after<T>;
     k.count_outside = &count_outside<T>;
     k.dead_columns = &dead_columns<T>;
 }

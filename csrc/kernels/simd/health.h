@@ -1,8 +1,8 @@
 // The gradient-health kernels of kernel_table.h over a vector type V, with the generic
-// set's bits (generic/health.h is the specification). health_sums keeps a run's 16 lanes
-// in T vectors and their 16 double sums in registers (2 x 8 with AVX-512, 4 x 4 with
-// AVX2), converting a run's float sums to double there, and adds the lanes with the
-// contract's tree; the counts use V's comparisons.
+// set's bits (generic/health.h is the specification). The sums keep a run's 16 lanes in T
+// vectors and their 16 double sums in registers (2 x 8 with AVX-512, 4 x 4 with AVX2),
+// converting a run's float sums to double there, and add the lanes with the contract's
+// tree; the counts use V's comparisons.
 // No include guard, no #include and no namespace: each instruction set's .cpp includes it
 // (through simd/kernels.h) inside its own anonymous namespace.
 
@@ -59,62 +59,89 @@ struct HealthLanes {
 };
 #endif
 
-// The run sums of the 16 lanes in T: kHealthLanes / W vectors for each of the four sums.
+// A vector of the group of 16 values at p with m of them left: vector u, zero-padded.
 template <class V>
-struct HealthRun {
-    static constexpr int U = kHealthLanes / V::W;
-    typename V::R t[4][U];
-};
+NNCORE_VINLINE typename V::R health_load(const typename V::T* p, index_t m, int u) noexcept {
+    const index_t c = m - index_t(u) * V::W;
+    return c >= V::W ? V::loadu(p + u * V::W) : c > 0 ? V::load_part(p + u * V::W, c) : V::zero();
+}
 
-// One group of 16 values into the run sums; p[0:16] = w[0:16] after p is read.
 template <class V>
-NNCORE_VINLINE void health_group(const typename V::T* w, typename V::T* p,
-                                 const typename V::T* g, HealthRun<V>& r) noexcept {
-    for (int u = 0; u < HealthRun<V>::U; ++u) {
-        const auto gv = V::loadu(g + u * V::W), wv = V::loadu(w + u * V::W),
-                   pv = V::loadu(p + u * V::W);
-        const auto d = V::sub(wv, pv);
-        r.t[0][u] = V::add(r.t[0][u], V::mul(gv, gv));
-        r.t[1][u] = V::add(r.t[1][u], V::mul(wv, wv));
-        r.t[2][u] = V::add(r.t[2][u], V::mul(d, d));
-        r.t[3][u] = V::add(r.t[3][u], V::mul(pv, pv));
-        V::storeu(p + u * V::W, wv);
+NNCORE_VINLINE void health_store(typename V::T* p, typename V::R v, index_t m, int u) noexcept {
+    const index_t c = m - index_t(u) * V::W;
+    if (c > 0) V::store_part(p + u * V::W, v, c);
+}
+
+// The runs of health_before / health_after: group(i, m, t) adds the squares of the group
+// of 16 values at i (m >= 16 of them left: a whole group; else m, the rest zero) to the
+// run sums t[k][u] (vector u of the lanes of sum k), which go to *out[k].
+template <class V, int K, class Group>
+NNCORE_VINLINE void health_runs(index_t n, double* const* out, const Group& group) noexcept {
+    using T = typename V::T;
+    constexpr int L = kHealthLanes, U = L / V::W;
+    constexpr index_t run = index_t(L) * kHealthRun;
+    HealthLanes s[K];
+    for (int k = 0; k < K; ++k) s[k] = HealthLanes::zero();
+    for (index_t r0 = 0; r0 < n; r0 += run) {
+        const index_t r1 = n - r0 < run ? n : r0 + run;
+        typename V::R t[K][U];
+        for (int k = 0; k < K; ++k) {
+            for (int u = 0; u < U; ++u) t[k][u] = V::zero();
+        }
+        index_t i = r0;
+        for (; i + L <= r1; i += L) group(i, index_t(L), t);
+        if (i < r1) group(i, r1 - i, t);  // padded lanes add +0, which keeps their sums
+        T lanes[L];
+        for (int k = 0; k < K; ++k) {
+            for (int u = 0; u < U; ++u) V::storeu(lanes + u * V::W, t[k][u]);
+            s[k] = HealthLanes::add(s[k], HealthLanes::load(lanes));
+        }
+    }
+    for (int k = 0; k < K; ++k) *out[k] = s[k].tree();
+}
+
+template <class V, bool P>
+void health_before_of(const typename V::T* w, const typename V::T* g, typename V::T* keep,
+                      index_t n, double* out) noexcept {
+    constexpr int U = kHealthLanes / V::W, K = P ? 2 : 1;
+    double* const sums[2] = {out, out + 3};  // the first K
+    health_runs<V, K>(n, sums, [&](index_t i, index_t m, typename V::R(&t)[K][U]) {
+        for (int u = 0; u < U; ++u) {
+            const auto gv = health_load<V>(g + i, m, u);
+            t[0][u] = V::add(t[0][u], V::mul(gv, gv));
+            if (P || keep) {
+                const auto wv = health_load<V>(w + i, m, u);
+                if constexpr (P) t[K - 1][u] = V::add(t[K - 1][u], V::mul(wv, wv));
+                if (keep) health_store<V>(keep + i, wv, m, u);
+            }
+        }
+    });
+}
+
+template <class V>
+void health_before(const typename V::T* w, const typename V::T* g, typename V::T* keep,
+                   index_t n, bool prev_sum, double* out) noexcept {
+    if (prev_sum) {
+        health_before_of<V, true>(w, g, keep, n, out);
+    } else {
+        health_before_of<V, false>(w, g, keep, n, out);
     }
 }
 
 template <class V>
-void health_sums(const typename V::T* w, typename V::T* p, const typename V::T* g, index_t n,
-                 double* out) noexcept {
-    using T = typename V::T;
-    constexpr int L = kHealthLanes, U = HealthRun<V>::U;
-    constexpr index_t run = index_t(L) * kHealthRun;
-    HealthLanes s[4] = {HealthLanes::zero(), HealthLanes::zero(), HealthLanes::zero(),
-                        HealthLanes::zero()};
-    for (index_t r0 = 0; r0 < n; r0 += run) {
-        const index_t r1 = n - r0 < run ? n : r0 + run;
-        HealthRun<V> r;
-        for (int k = 0; k < 4; ++k) {
-            for (int u = 0; u < U; ++u) r.t[k][u] = V::zero();
+void health_after(const typename V::T* w, typename V::T* p, index_t n, bool set_p,
+                  double* out) noexcept {
+    constexpr int U = kHealthLanes / V::W;
+    double* const sums[2] = {out + 1, out + 2};
+    health_runs<V, 2>(n, sums, [&](index_t i, index_t m, typename V::R(&t)[2][U]) {
+        for (int u = 0; u < U; ++u) {
+            const auto wv = health_load<V>(w + i, m, u), pv = health_load<V>(p + i, m, u);
+            const auto d = V::sub(wv, pv);
+            t[0][u] = V::add(t[0][u], V::mul(wv, wv));
+            t[1][u] = V::add(t[1][u], V::mul(d, d));
+            if (set_p) health_store<V>(p + i, wv, m, u);
         }
-        index_t i = r0;
-        for (; i + L <= r1; i += L) health_group<V>(w + i, p + i, g + i, r);
-        if (i < r1) {  // the last values, zero-padded: a lane adds +0, which keeps its sum
-            T tw[L] = {}, tp[L] = {}, tg[L] = {};
-            for (index_t j = i; j < r1; ++j) {
-                tw[j - i] = w[j];
-                tp[j - i] = p[j];
-                tg[j - i] = g[j];
-            }
-            health_group<V>(tw, tp, tg, r);
-            for (index_t j = i; j < r1; ++j) p[j] = w[j];
-        }
-        T lanes[L];
-        for (int k = 0; k < 4; ++k) {
-            for (int u = 0; u < U; ++u) V::storeu(lanes + u * V::W, r.t[k][u]);
-            s[k] = HealthLanes::add(s[k], HealthLanes::load(lanes));
-        }
-    }
-    for (int k = 0; k < 4; ++k) out[k] = s[k].tree();
+    });
 }
 
 // Counts in T lanes (whole numbers, exact below 2^24 in float): flushed to an integer
@@ -170,7 +197,8 @@ std::int64_t dead_columns(const typename V::T* y, index_t rows, index_t cols) no
 
 template <class V>
 void set_health_kernels(KernelSet<typename V::T>& k) noexcept {
-    k.health_sums = &health_sums<V>;
+    k.health_before = &health_before<V>;
+    k.health_after = &health_after<V>;
     k.count_outside = &count_outside<V>;
     k.dead_columns = &dead_columns<V>;
 }

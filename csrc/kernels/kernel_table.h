@@ -237,9 +237,10 @@ struct KernelSet {
 
     // ---- Gradient health (core/health.cpp; generic/health.h, simd/health.h). Sums of
     // squares over one block of n values (the core passes blocks of kHealthBlock): value i
-    // goes to lane i % kHealthLanes; a lane adds the squares of its values in T (each
-    // difference, product and sum rounded in T, no fused multiply-add) over runs of
-    // kHealthRun values (its share of kHealthLanes * kHealthRun consecutive ones), and
+    // goes to lane i % kHealthLanes; a lane adds the squares of its values in T, each with
+    // one rounding (a fused multiply-add, t = fma(x, x, t); the difference d rounded in T
+    // first) over runs of kHealthRun values (its share of kHealthLanes * kHealthRun
+    // consecutive ones), and
     // adds each run's sum, converted to double, to its double sum; the lanes' sums are
     // then added as a tree: lane l + lane l + 8, then l + l + 4, l + l + 2, l + l + 1.
     // Every set gives the same bits. A step's four sums come from two calls, one before
@@ -260,11 +261,11 @@ struct KernelSet {
 };
 
 // Gradient health: the lanes and runs of the health sums, and the block the core hands them.
-// A run of 8 float products in float is within 2^-21 of its exact sum (the run sums,
-// the lanes and the blocks then add in double), and it leaves the float->double
-// conversions, the slowest part, to one in 8 products.
+// A run of 16 float squares summed in float is within 2^-20 of its exact sum (the run
+// sums, the lanes and the blocks then add in double), and it leaves the float->double
+// conversions, the slowest part, to one in 16 squares.
 constexpr int kHealthLanes = 16;
-constexpr int kHealthRun = 8;
+constexpr int kHealthRun = 16;
 constexpr index_t kHealthBlock = 4096;
 
 // Largest class count that SIMD ce_labels kernels handle one row per lane.

@@ -52,8 +52,8 @@ def _native(w, before, g, y, act):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sums_match_the_float64_twin(dtype):
     rng = np.random.default_rng(0)
-    # float32: runs of 8 products in float (within 2^-21 of their exact sum), d = w - prev
-    # rounded to float; float64: every operation in double
+    # float32: runs of 16 squares summed in float (within 2^-20 of their exact sum),
+    # d = w - prev rounded to float; float64: every operation in double
     rtol = 1e-6 if dtype == np.float32 else 1e-13
     y = np.zeros((0, 4), dtype)
     for n in SIZES:

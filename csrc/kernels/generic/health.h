@@ -1,7 +1,8 @@
 // The gradient-health kernels of kernel_table.h in plain loops: the readable specification
 // the SIMD sets (simd/health.h) follow. The sums give the same bits in every set: their
 // lanes, runs and the tree that adds them are part of the contract, and every operation
-// rounds once without fusing (the kernels compile with -ffp-contract=off).
+// rounds once (a square and its sum as one fused multiply-add; the kernels compile with
+// -ffp-contract=off, so nothing else fuses).
 // The counts are whole numbers, the same in any order.
 // No include guard, no #include and no namespace: generic.cpp includes it inside its own
 // anonymous namespace.
@@ -15,10 +16,11 @@ inline double health_lane_tree(const double* s) noexcept {
     return (b[0] + b[2]) + (b[1] + b[3]);
 }
 
-// The runs of health_before / health_after: square(i, sq) gives value i's K squares, which
-// go to lane i % 16 of sums 0..K-1 (out[0..K-1]).
-template <class T, int K, class Square>
-void health_runs(index_t n, double* const* out, const Square& square) noexcept {
+// The runs of health_before / health_after: value(i, v) gives the K values whose squares
+// go to lane i % 16 of sums 0..K-1 (out[0..K-1]), each added with one rounding (std::fma:
+// an instruction where the CPU has one, else the C library's correctly rounded fma).
+template <class T, int K, class Value>
+void health_runs(index_t n, double* const* out, const Value& value) noexcept {
     constexpr int L = kHealthLanes;
     constexpr index_t run = index_t(L) * kHealthRun;  // values one run of every lane covers
     double s[K][L] = {};
@@ -28,9 +30,9 @@ void health_runs(index_t n, double* const* out, const Square& square) noexcept {
         for (index_t i = r0; i < r1; i += L) {
             const int m = r1 - i < L ? static_cast<int>(r1 - i) : L;
             for (int l = 0; l < m; ++l) {  // value i + l: lane l
-                T sq[K];
-                square(i + l, sq);
-                for (int k = 0; k < K; ++k) t[k][l] = t[k][l] + sq[k];
+                T v[K];
+                value(i + l, v);
+                for (int k = 0; k < K; ++k) t[k][l] = std::fma(v[k], v[k], t[k][l]);
             }
         }
         for (int k = 0; k < K; ++k) {
@@ -45,13 +47,13 @@ void health_before(const T* w, const T* g, T* keep, index_t n, bool prev_sum,
                    double* out) noexcept {
     if (prev_sum) {
         double* const sums[2] = {out, out + 3};
-        health_runs<T, 2>(n, sums, [&](index_t i, T* sq) {
-            sq[0] = g[i] * g[i];
-            sq[1] = w[i] * w[i];
+        health_runs<T, 2>(n, sums, [&](index_t i, T* v) {
+            v[0] = g[i];
+            v[1] = w[i];
         });
     } else {
         double* const sums[1] = {out};
-        health_runs<T, 1>(n, sums, [&](index_t i, T* sq) { sq[0] = g[i] * g[i]; });
+        health_runs<T, 1>(n, sums, [&](index_t i, T* v) { v[0] = g[i]; });
     }
     if (keep) std::copy(w, w + n, keep);
 }
@@ -59,10 +61,9 @@ void health_before(const T* w, const T* g, T* keep, index_t n, bool prev_sum,
 template <class T>
 void health_after(const T* w, T* p, index_t n, bool set_p, double* out) noexcept {
     double* const sums[2] = {out + 1, out + 2};
-    health_runs<T, 2>(n, sums, [&](index_t i, T* sq) {
-        const T d = w[i] - p[i];
-        sq[0] = w[i] * w[i];
-        sq[1] = d * d;
+    health_runs<T, 2>(n, sums, [&](index_t i, T* v) {
+        v[0] = w[i];
+        v[1] = w[i] - p[i];
     });
     if (set_p) std::copy(w, w + n, p);
 }

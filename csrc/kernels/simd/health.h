@@ -108,10 +108,10 @@ void health_before_of(const typename V::T* w, const typename V::T* g, typename V
     health_runs<V, K>(n, sums, [&](index_t i, index_t m, typename V::R(&t)[K][U]) {
         for (int u = 0; u < U; ++u) {
             const auto gv = health_load<V>(g + i, m, u);
-            t[0][u] = V::add(t[0][u], V::mul(gv, gv));
+            t[0][u] = V::fmadd(gv, gv, t[0][u]);
             if (P || keep) {
                 const auto wv = health_load<V>(w + i, m, u);
-                if constexpr (P) t[K - 1][u] = V::add(t[K - 1][u], V::mul(wv, wv));
+                if constexpr (P) t[K - 1][u] = V::fmadd(wv, wv, t[K - 1][u]);
                 if (keep) health_store<V>(keep + i, wv, m, u);
             }
         }
@@ -137,8 +137,8 @@ void health_after(const typename V::T* w, typename V::T* p, index_t n, bool set_
         for (int u = 0; u < U; ++u) {
             const auto wv = health_load<V>(w + i, m, u), pv = health_load<V>(p + i, m, u);
             const auto d = V::sub(wv, pv);
-            t[0][u] = V::add(t[0][u], V::mul(wv, wv));
-            t[1][u] = V::add(t[1][u], V::mul(d, d));
+            t[0][u] = V::fmadd(wv, wv, t[0][u]);
+            t[1][u] = V::fmadd(d, d, t[1][u]);
             if (set_p) health_store<V>(p + i, wv, m, u);
         }
     });

@@ -207,6 +207,13 @@ class GradientHealth(Callback):
     saturated sigmoid/tanh outputs and of dead ReLU units (zero for every sample of a
     batch). ``fit(..., health=True)`` adds one and stores the result in
     ``history.health``.
+
+    The norms are square roots of sums of squares taken by the kernel sets in a fixed
+    order (float32 weights: runs of 16 squares in float, within about 1e-6 of the float64
+    values of ``nncore.reference.layer_health``; float64: every operation in double), so
+    they are the same under every kernel set, at any thread count and on both engines.
+    ``w_before`` is the weights as the step found them (taken afresh at each epoch's
+    start, so a callback may change the weights between epochs).
     """
 
     def __init__(self):

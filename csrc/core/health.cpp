@@ -1,96 +1,154 @@
-// Plain loops at baseline flags: one pass over the weights (three arrays) and one over the
-// output, each a small share of the step's products.
+// The gradient-health statistics of one Dense layer through the active kernel set: the
+// sums over the weights in blocks of kernels::kHealthBlock (whose sums are added in block
+// order, whoever computed them), the counts over the layer's output.
 #include "core/health.h"
 
 #include <algorithm>
 #include <cmath>
-#include <vector>
 
+#include "core/dispatch.h"
 #include "core/parallel.h"
 
 namespace nncore {
 namespace {
 
-constexpr index_t kBlock = 4096;  // shapes the sums: independent of the thread count
+constexpr index_t kBlock = kernels::kHealthBlock;
 
-// Sums of squares of grad_w, w and w - prev over one block, in 4 interleaved lanes each
-// (so the compiler can keep them in vector registers), added lane by lane at the end.
-template <class T>
-void block_sums(const T* w, const T* prev, const T* g, index_t b, index_t e, double out[4]) {
-    double sg[4] = {0, 0, 0, 0}, sw[4] = {0, 0, 0, 0}, sd[4] = {0, 0, 0, 0},
-           sp[4] = {0, 0, 0, 0};
-    index_t i = b;
-    for (; i + 4 <= e; i += 4) {
-        for (int l = 0; l < 4; ++l) {
-            const double gi = double(g[i + l]), wi = double(w[i + l]), pi = double(prev[i + l]);
-            const double d = wi - pi;
-            sg[l] += gi * gi;
-            sw[l] += wi * wi;
-            sd[l] += d * d;
-            sp[l] += pi * pi;
-        }
+index_t health_blocks(index_t n) { return (n + kBlock - 1) / kBlock; }
+
+HealthSums add_blocks(const double* part, index_t blocks) {
+    double s[4] = {0, 0, 0, 0};
+    for (index_t bi = 0; bi < blocks; ++bi) {
+        for (int j = 0; j < 4; ++j) s[j] += part[4 * bi + j];
     }
-    for (int l = 0; i < e; ++i, ++l) {
-        const double gi = double(g[i]), wi = double(w[i]), pi = double(prev[i]);
-        const double d = wi - pi;
-        sg[l] += gi * gi;
-        sw[l] += wi * wi;
-        sd[l] += d * d;
-        sp[l] += pi * pi;
-    }
-    out[0] = (sg[0] + sg[1]) + (sg[2] + sg[3]);
-    out[1] = (sw[0] + sw[1]) + (sw[2] + sw[3]);
-    out[2] = (sd[0] + sd[1]) + (sd[2] + sd[3]);
-    out[3] = (sp[0] + sp[1]) + (sp[2] + sp[3]);
+    return {s[0], s[1], s[2], s[3]};
+}
+
+// Threads for the sums over n values (about 8 flops a value).
+int health_threads(index_t n, int nthreads) {
+    return std::min(nthreads, threads_for(double(n) * 8.0));
 }
 
 }  // namespace
 
 template <class T>
-LayerHealth layer_health(const T* w, T* prev, const T* grad_w, index_t n, const T* y,
-                         index_t rows, index_t cols, kernels::Act act, int nthreads) {
-    const index_t blocks = (n + kBlock - 1) / kBlock;
+HealthSums weight_health_sums(const T* w, T* prev, const T* grad_w, index_t n, int nthreads) {
+    const auto& k = kernel_set<T>();
+    const index_t blocks = health_blocks(n);
     std::vector<double> part(static_cast<std::size_t>(4 * blocks));
-    const int nt = std::min(nthreads, threads_for(double(n) * 8.0));
-    parallel_for(blocks, nt, [&](index_t bi) {
+    parallel_for(blocks, health_threads(n, nthreads), [&](index_t bi) {
         const index_t b = bi * kBlock, e = std::min(n, b + kBlock);
-        block_sums(w, prev, grad_w, b, e, part.data() + 4 * bi);
-        std::copy(w + b, w + e, prev + b);  // prev = w, for the next step
+        double* out = part.data() + 4 * bi;
+        k.health_before(prev + b, grad_w + b, nullptr, e - b, true, out);
+        k.health_after(w + b, prev + b, e - b, true, out);
     });
-    double sums[4] = {0, 0, 0, 0};
-    for (index_t bi = 0; bi < blocks; ++bi) {
-        for (int k = 0; k < 4; ++k) sums[k] += part[static_cast<std::size_t>(4 * bi + k)];
-    }
+    return add_blocks(part.data(), blocks);
+}
+
+template <class T>
+LayerHealth layer_health_of(const HealthSums& s, const T* y, index_t rows, index_t cols,
+                            kernels::Act act) {
+    const auto& k = kernel_set<T>();
     LayerHealth h;
-    h.grad_norm = std::sqrt(sums[0]);
-    h.weight_norm = std::sqrt(sums[1]);
-    h.update_ratio = std::sqrt(sums[2]) / (std::sqrt(sums[3]) + 1e-12);
+    h.grad_norm = std::sqrt(s.grad);
+    h.weight_norm = std::sqrt(s.weight);
+    h.update_ratio = std::sqrt(s.change) / (std::sqrt(s.prev) + 1e-12);
     const index_t size = rows * cols;
     if (size == 0) return h;
-    if (act == kernels::Act::sigmoid || act == kernels::Act::tanh) {
-        const T lo = T(0.01), hi = T(0.99);
-        std::int64_t count = 0;
-        for (index_t i = 0; i < size; ++i) {
-            const T v = y[i];
-            count += act == kernels::Act::sigmoid ? (v < lo || v > hi) : (std::abs(v) > hi);
-        }
-        h.saturated = double(count) / double(size);
+    if (act == kernels::Act::sigmoid) {
+        h.saturated = double(k.count_outside(y, size, T(0.01), T(0.99))) / double(size);
+    } else if (act == kernels::Act::tanh) {  // |y| > 0.99
+        h.saturated = double(k.count_outside(y, size, -T(0.99), T(0.99))) / double(size);
     } else if (act == kernels::Act::relu) {
-        std::vector<char> alive(static_cast<std::size_t>(cols), 0);
-        for (index_t r = 0; r < rows; ++r) {
-            const T* row = y + r * cols;
-            for (index_t c = 0; c < cols; ++c) alive[c] |= !(row[c] <= T(0));  // NaN: alive
-        }
-        std::int64_t dead = 0;
-        for (index_t c = 0; c < cols; ++c) dead += !alive[c];
-        h.dead = double(dead) / double(cols);
+        h.dead = double(k.dead_columns(y, rows, cols)) / double(cols);
     }
     return h;
 }
 
+template <class T>
+LayerHealth layer_health(const T* w, T* prev, const T* grad_w, index_t n, const T* y,
+                         index_t rows, index_t cols, kernels::Act act, int nthreads) {
+    return layer_health_of(weight_health_sums(w, prev, grad_w, n, nthreads), y, rows, cols,
+                           act);
+}
+
+template <class T>
+std::size_t HealthSteps<T>::track(const T* w) {
+    w_.push_back(w);
+    sums_.emplace_back();
+    fresh_.push_back(0);
+    known_.push_back(0);
+    return w_.size() - 1;
+}
+
+template <class T>
+void HealthSteps<T>::restart() {
+    std::fill(known_.begin(), known_.end(), 0);
+}
+
+template <class T>
+void HealthSteps<T>::step(const ParamSlot<T>* slots, std::size_t count, int nthreads,
+                          const Drive& drive) {
+    const auto& k = kernel_set<T>();
+    std::size_t done = 0;  // slots[done:i] are stepped by one driver call when i is tracked
+    for (std::size_t i = 0; i < count; ++i) {
+        const auto it = std::find(w_.begin(), w_.end(), slots[i].param);
+        if (it == w_.end()) continue;
+        if (i > done) drive(slots + done, i - done, nthreads);
+        done = i + 1;
+        const std::size_t index = static_cast<std::size_t>(it - w_.begin());
+        // the sum of the old weights' squares is the last step's sum of the new ones (the
+        // same values, blocks, lanes and order): taken only at the first step of an epoch
+        const bool prev_sum = !known_[index];
+        const ParamSlot<T>& s = slots[i];
+        const index_t n = s.n, blocks = health_blocks(n);
+        const int nt = health_threads(n, nthreads);
+        part_.resize(static_cast<std::size_t>(4 * blocks));
+        scratch_.resize(static_cast<std::size_t>(nt * kBlock));
+        parallel_for(blocks, nt, [&](index_t bi) {
+            const index_t b = bi * kBlock, len = std::min(n, b + kBlock) - b;
+            T* before = scratch_.data() + thread_id() * kBlock;
+            double* out = part_.data() + 4 * bi;
+            k.health_before(s.param + b, s.grad + b, before, len, prev_sum, out);
+            ParamSlot<T> part = s;  // the block: every buffer is elementwise
+            part.param += b;
+            part.grad += b;
+            if (part.state1) part.state1 += b;
+            if (part.state2) part.state2 += b;
+            if (part.state3) part.state3 += b;
+            part.n = len;
+            drive(&part, 1, 1);
+            k.health_after(s.param + b, before, len, false, out);
+        });
+        HealthSums sums = add_blocks(part_.data(), blocks);
+        if (!prev_sum) sums.prev = sums_[index].weight;
+        sums_[index] = sums;
+        fresh_[index] = 1;
+        known_[index] = 1;
+    }
+    if (count > done) drive(slots + done, count - done, nthreads);
+}
+
+template <class T>
+bool HealthSteps<T>::take(std::size_t index, HealthSums* out) {
+    if (index >= fresh_.size() || !fresh_[index]) return false;
+    fresh_[index] = 0;
+    *out = sums_[index];
+    return true;
+}
+
+template HealthSums weight_health_sums<float>(const float*, float*, const float*, index_t, int);
+template HealthSums weight_health_sums<double>(const double*, double*, const double*, index_t,
+                                               int);
+template LayerHealth layer_health_of<float>(const HealthSums&, const float*, index_t, index_t,
+                                            kernels::Act);
+template LayerHealth layer_health_of<double>(const HealthSums&, const double*, index_t, index_t,
+                                             kernels::Act);
 template LayerHealth layer_health<float>(const float*, float*, const float*, index_t,
                                          const float*, index_t, index_t, kernels::Act, int);
 template LayerHealth layer_health<double>(const double*, double*, const double*, index_t,
                                           const double*, index_t, index_t, kernels::Act, int);
+template class HealthSteps<float>;
+template class HealthSteps<double>;
 
 }  // namespace nncore

@@ -231,6 +231,7 @@ Trainer<T>::Trainer(TrainSpec<T> spec) : s_(std::move(spec)) {
             prev_.emplace_back();
             if (L.kind != TrainLayerKind::dense || !L.health) continue;
             prev_.back().assign(L.w, L.w + L.in * L.out);
+            health_steps_.track(L.w);
             health_.resize(health_.size() + 5);
         }
     }
@@ -401,8 +402,10 @@ void Trainer<T>::add_health(index_t rows, int nthreads) {
     for (std::size_t i = 0; i < s_.layers.size(); ++i) {
         const auto& L = s_.layers[i];
         if (L.kind != TrainLayerKind::dense || !L.health) continue;
-        const LayerHealth h = layer_health(L.w, prev_[i].data(), L.grad_w, L.in * L.out,
-                                           outputs_[i].data(), rows, L.out, L.act, nthreads);
+        HealthSums sums;  // taken in the step (update), else from prev_ (weights not stepped)
+        if (!health_steps_.take(k / 5, &sums))
+            sums = weight_health_sums(L.w, prev_[i].data(), L.grad_w, L.in * L.out, nthreads);
+        const LayerHealth h = layer_health_of(sums, outputs_[i].data(), rows, L.out, L.act);
         health_[k++] += h.grad_norm;
         health_[k++] += h.weight_norm;
         health_[k++] += h.update_ratio;
@@ -658,20 +661,29 @@ void Trainer<T>::update(int nthreads) {
                 SgdOptions o = g.sgd;
                 o.lr = lr;
                 o.first = opt_steps_ == 1;  // as SGD in optim.py: torch's first step
-                sgd_update(slots, n, o, nthreads);
+                health_steps_.step(slots, n, nthreads,  // sgd_update, health sums taken
+                                   [&](const ParamSlot<T>* p, std::size_t c, int t) {
+                                       sgd_update(p, c, o, t);
+                                   });
                 break;
             }
             case TrainOptimizer::adam: {
                 AdamOptions o = g.adam;
                 o.lr = lr;
                 o.step = opt_steps_;
-                adam_step_all(slots, n, o, nthreads);
+                health_steps_.step(slots, n, nthreads,  // adam_step_all, health sums taken
+                                   [&](const ParamSlot<T>* p, std::size_t c, int t) {
+                                       adam_step_all(p, c, o, t);
+                                   });
                 break;
             }
             case TrainOptimizer::rmsprop: {
                 RmspropOptions o = g.rmsprop;
                 o.lr = lr;
-                rmsprop_step_all(slots, n, o, nthreads);
+                health_steps_.step(slots, n, nthreads,  // rmsprop_step_all, health sums taken
+                                   [&](const ParamSlot<T>* p, std::size_t c, int t) {
+                                       rmsprop_step_all(p, c, o, t);
+                                   });
                 break;
             }
         }
@@ -688,6 +700,7 @@ ChunkResult Trainer<T>::run(std::int64_t max_epochs, double seconds, double lr,
     std::int64_t steps_run = 0;
     const auto t_call = Clock::now();
     lr_ = lr;
+    health_steps_.restart();  // Python ran since the last step: the weights may have changed
     while (static_cast<std::int64_t>(res.epochs.size()) < max_epochs) {
         auto t_part = Clock::now();
         if (step_ == 0) {

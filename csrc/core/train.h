@@ -14,6 +14,7 @@
 #include <functional>
 #include <vector>
 
+#include "core/health.h"
 #include "core/optim.h"
 #include "core/optim_all.h"
 #include "core/views.h"
@@ -240,6 +241,7 @@ private:
     std::vector<std::vector<T>> stat_mean_, stat_rstd_;     // per layer (norms)
     std::vector<std::vector<T>> z_;                          // per layer (post softmax)
     std::vector<std::vector<T>> prev_;  // health: each layer's weights before the step
+    HealthSteps<T> health_steps_;       // health: the step fused with the weight sums
     std::vector<double> health_;        // health: the epoch's sums, 5 per Dense layer
     std::vector<T> epoch_out_;          // keep_outputs: the epoch's outputs
     std::vector<index_t> widths_;  // outputs per row of each layer

@@ -249,7 +249,39 @@ struct KernelSet {
     void (*batch_norm_backward_apply)(const T* x, const T* gy, T* gx, index_t ld,
                                       index_t rows, index_t n, const T* m, const T* k,
                                       const T* a, const T* b) noexcept = nullptr;
+
+    // ---- Gradient health (core/health.cpp; generic/health.h, simd/health.h). Sums of
+    // squares over one block of n values (the core passes blocks of kHealthBlock): value i
+    // goes to lane i % kHealthLanes; a lane adds the squares of its values in T, each with
+    // one rounding (a fused multiply-add, t = fma(x, x, t); the difference d rounded in T
+    // first) over runs of kHealthRun values (its share of kHealthLanes * kHealthRun
+    // consecutive ones), and
+    // adds each run's sum, converted to double, to its double sum; the lanes' sums are
+    // then added as a tree: lane l + lane l + 8, then l + l + 4, l + l + 2, l + l + 1.
+    // Every set gives the same bits. A step's four sums come from two calls, one before
+    // and one after the optimiser's update of the block (or both after it, from a copy).
+    // Before the step, w the weights: out[0] = sum g^2; with prev_sum, out[3] = sum w^2
+    // (else out[3] is not written); with keep (else nullptr), keep[i] = w[i].
+    void (*health_before)(const T* w, const T* g, T* keep, index_t n, bool prev_sum,
+                          double* out) noexcept = nullptr;
+    // After it, w the new weights and p the old: out[1] = sum w^2, out[2] = sum d^2 with
+    // d = w - p; with set_p, then p[i] = w[i].
+    void (*health_after)(const T* w, T* p, index_t n, bool set_p, double* out) noexcept =
+        nullptr;
+    // Number of i < n with x[i] < lo or x[i] > hi, for lo <= hi (a NaN is neither).
+    std::int64_t (*count_outside)(const T* x, index_t n, T lo, T hi) noexcept = nullptr;
+    // Number of the `cols` columns of y (rows >= 1 rows, row stride cols) whose every
+    // value is <= 0 (a NaN keeps its column alive).
+    std::int64_t (*dead_columns)(const T* y, index_t rows, index_t cols) noexcept = nullptr;
 };
+
+// Gradient health: the lanes and runs of the health sums, and the block the core hands them.
+// A run of 16 float squares summed in float is within 2^-20 of its exact sum (the run
+// sums, the lanes and the blocks then add in double), and it leaves the float->double
+// conversions, the slowest part, to one in 16 squares.
+constexpr int kHealthLanes = 16;
+constexpr int kHealthRun = 16;
+constexpr index_t kHealthBlock = 4096;
 
 // Largest class count that SIMD ce_labels kernels handle one row per lane.
 constexpr index_t kCeLaneClasses = 32;

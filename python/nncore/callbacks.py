@@ -206,6 +206,13 @@ class GradientHealth(Callback):
     saturated sigmoid/tanh outputs and of dead ReLU units (zero for every sample of a
     batch). ``fit(..., health=True)`` adds one and stores the result in
     ``history.health``.
+
+    The norms are square roots of sums of squares taken by the kernel sets in a fixed
+    order (float32 weights: runs of 16 squares in float, within about 1e-6 of the float64
+    values of ``nncore.reference.layer_health``; float64: every operation in double), so
+    they are the same under every kernel set, at any thread count and on both engines.
+    ``w_before`` is the weights as the step found them (taken afresh at each epoch's
+    start, so a callback may change the weights between epochs).
     """
 
     def __init__(self):
@@ -231,6 +238,8 @@ class GradientHealth(Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._sums = {name: dict.fromkeys(_HEALTH_KEYS, 0.0) for name, _, _ in self._layers}
         self._steps = 0
+        for name, layer, _ in self._layers:  # the weights before the epoch's first step,
+            np.copyto(self._prev[name], layer.w.data)  # whatever changed them since
 
     def on_step_end(self, step, logs=None):
         from . import _core

@@ -775,6 +775,30 @@ def count_correct(out, target):
     return int(np.sum((out[:, 0] > 0) == (target.reshape(len(target)) > 0.5)))
 
 
+def layer_health(w, prev, grad_w, y, activation):
+    """(grad_norm, weight_norm, update_ratio, saturated, dead) of a Dense layer after a
+    training step, in float64: the twin of the statistics :class:`nncore.GradientHealth`
+    records (``nncore._core._layer_health``, which has no public functional name).
+    ``prev`` holds the weights before the step and is set to ``w``; ``y`` is the layer's
+    output (rows x units), compared with the thresholds in its own dtype."""
+    w64, p64, g64 = (np.asarray(a, dtype=np.float64) for a in (w, prev, grad_w))
+    change = w64 - p64
+    grad_norm = math.sqrt(np.sum(g64 * g64))
+    weight_norm = math.sqrt(np.sum(w64 * w64))
+    update_ratio = math.sqrt(np.sum(change * change)) / (math.sqrt(np.sum(p64 * p64)) + 1e-12)
+    y = np.asarray(y)
+    t = y.dtype.type
+    saturated = dead = 0.0
+    if y.size and activation == "sigmoid":
+        saturated = float(np.mean((y < t(0.01)) | (y > t(0.99))))
+    elif y.size and activation == "tanh":
+        saturated = float(np.mean(np.abs(y) > t(0.99)))
+    elif y.size and activation == "relu":
+        dead = float(np.mean(np.all(y <= 0, axis=0)))  # a NaN keeps its unit alive
+    prev[...] = w
+    return grad_norm, weight_norm, update_ratio, saturated, dead
+
+
 # --------------------------------------------------- L1 and Huber losses, dropout
 
 __all__ += ["l1_loss", "l1_loss_backward", "l1_loss_and_grad", "huber_loss",

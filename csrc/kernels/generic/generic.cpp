@@ -16,6 +16,7 @@ namespace {
 #include "../dropout_mix.h"
 #include "../pack_impl.h"
 #include "norms.h"
+#include "health.h"
 
 template <class T>
 inline T sigmoid(T x) noexcept {
@@ -320,6 +321,7 @@ KernelSet<T> make_set() noexcept {
     k.rmsprop = &rmsprop<T>;
     k.fma_peak = &fma_peak<T>;
     set_norm_kernels(k);
+    set_health_kernels(k);
     return k;
 }
 

@@ -21,6 +21,7 @@
 #include "ce_lanes.h"     // cross-entropy with labels, one row per lane
 #include "optim.h"        // SGD, Adam and RMSprop updates
 #include "norms.h"        // layer and batch normalisation
+#include "health.h"       // gradient-health sums and counts
 
 // The set for V: `base` (the generic set of the same dtype) with every entry these headers
 // implement overridden, so an entry it lacks falls back to generic instead of null.
@@ -55,5 +56,6 @@ KernelSet<typename V::T> make_set(const KernelSet<typename V::T>& base, int mc, 
     k.rmsprop = &rmsprop<V>;
     k.fma_peak = &fma_peak_loop<V>;
     set_norm_kernels<V>(k);
+    set_health_kernels<V>(k);
     return k;
 }

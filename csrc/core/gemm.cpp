@@ -59,12 +59,14 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
     const int nt = std::max(1, std::min({nthreads, threads_for(flops),
                                          static_cast<int>(flops / kGemmWorkPerThread)}));
 
-    // Two parallel steps per chunk of C: pack the chunk's A rows and B columns (every
-    // k-block) into shared panels, then compute C in tiles that read only packed panels.
-    // A tile is a set of MR x NR micro-tiles, each computed by the same kernel calls over
-    // the same k-blocks whoever runs it, so the tiling (fixed by the sizes alone) and the
-    // schedule never change a bit. Chunks bound the packed copies (a tall A or a wide B
-    // is never copied whole).
+    // Two parallel steps per chunk of C. The operand with the smaller packed copy is packed
+    // first, by all threads, into a shared buffer. Then each task packs its own share of
+    // the larger operand (B's column panels, or A's row panels) and computes the C tiles
+    // that use it while those panels are hot in its core's cache: every panel of the
+    // larger operand is packed and read by one thread. Each MR x NR micro-tile is computed
+    // by the same kernel calls over the same k-blocks in order, whichever task holds it, so
+    // the tasks (chosen for speed and thread count) and the schedule never change a bit.
+    // Chunks bound the packed copies (a tall A or a wide B is never copied whole).
     constexpr index_t kPackLimit = index_t(1) << 21;  // elements per packed operand
     const index_t NB = std::min(N, std::max(NR, kPackLimit / K / NR * NR));
     const index_t MB = std::min(M, std::max(MR, kPackLimit / K / MR * MR));
@@ -72,61 +74,42 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
     Workspace& ws = Workspace::local();
     T* bpack = ws.get<T>(Slot::pack_b, static_cast<std::size_t>(K * npan_max * NR));
     T* apack = ws.get<T>(Slot::pack_a, static_cast<std::size_t>(K * mpan_max * MR));
+    // B's panels go with the tasks when B's packed chunk is at least A's (a layer's
+    // weights in the forward and input-gradient products of a small batch); A's rows do
+    // otherwise (the activations in a weight-gradient product).
+    const bool tasks_pack_b = npan_max * NR >= mpan_max * MR;
+    // Row panels of A that stay in L2 across a sweep of B's column panels, and column
+    // panels of B whose k-block stays in L3 across a sweep of the rows.
+    const index_t rp_max = std::max<index_t>(1, bs.mc / MR);
+    const index_t cp_max = std::max<index_t>(1, bs.nc / NR);
 
-    constexpr index_t kPanelsPerPackTask = 16;
     for (index_t jb = 0; jb < N; jb += NB) {
         const index_t nb = std::min(NB, N - jb);
         const index_t npan = ceil_div(nb, NR), npad = npan * NR;
         for (index_t ib = 0; ib < M; ib += MB) {
             const index_t mb = std::min(MB, M - ib);
             const index_t mpan = ceil_div(mb, MR), mpad = mpan * MR;
+            // B is packed for the first row chunk and kept for the others.
+            const bool pack_b_now = ib == 0;
 
-            // Step 1: packing. Panels of k-block pc start at pc * (padded width).
-            const index_t ag = ceil_div(mpan, kPanelsPerPackTask);
-            const index_t bg = ib == 0 ? ceil_div(npan, kPanelsPerPackTask) : 0;
-            const double pack_work = 8.0 * double(K) * double(mpad + (ib == 0 ? npad : 0));
-            parallel_for(kblocks * (ag + bg), std::min(nt, threads_for(pack_work)), [&](index_t t) {
-                const index_t pc = (t / (ag + bg)) * KC, kc = std::min(KC, K - pc);
-                index_t g = t % (ag + bg);
-                if (g < ag) {
-                    const index_t p1 = std::min(mpan, (g + 1) * kPanelsPerPackTask);
-                    for (index_t p = g * kPanelsPerPackTask; p < p1; ++p) {
-                        const index_t i0 = p * MR;
-                        kern.pack_a(a.data + (ib + i0) * a.rs + pc * a.cs, a.rs, a.cs,
-                                    std::min(MR, mb - i0), kc, apack + pc * mpad + i0 * kc);
-                    }
-                } else {
-                    g -= ag;
-                    const index_t q1 = std::min(npan, (g + 1) * kPanelsPerPackTask);
-                    for (index_t q = g * kPanelsPerPackTask; q < q1; ++q) {
-                        const index_t j0 = q * NR;
-                        kern.pack_b(b.data + pc * b.rs + (jb + j0) * b.cs, b.rs, b.cs, kc,
-                                    std::min(NR, nb - j0), bpack + pc * npad + j0 * kc);
-                    }
+            // Panels of k-block pc start at pc * (padded width).
+            const auto pack_a_panels = [&](index_t p0, index_t p1, index_t pc, index_t kc) {
+                for (index_t p = p0; p < p1; ++p) {
+                    const index_t i0 = p * MR;
+                    kern.pack_a(a.data + (ib + i0) * a.rs + pc * a.cs, a.rs, a.cs,
+                                std::min(MR, mb - i0), kc, apack + pc * mpad + i0 * kc);
                 }
-            });
-
-            // Step 2: tiles of rp x cp micro-tile panels, about kTileWork flops each at
-            // most 64 of them, rows first in blocks of MC (A's block stays in L2).
-            constexpr double kTileWork = 1.0e6;
-            const double work = 2.0 * double(mb) * double(nb) * double(K);
-            const index_t want = std::max<index_t>(1, std::min<index_t>(64, index_t(work / kTileWork)));
-            index_t rp = std::max<index_t>(1, bs.mc / MR), cp = npan;
-            index_t rt = ceil_div(mpan, rp), ct = 1;
-            rp = ceil_div(mpan, rt);  // even row blocks (43 panels: 22 + 21, not 40 + 3)
-            if (rt * ct < want) {
-                ct = std::min(npan, ceil_div(want, rt));
-                cp = ceil_div(npan, ct);
-                ct = ceil_div(npan, cp);
-            }
-            if (rt * ct < want) {
-                rt = std::min(mpan, ceil_div(want, ct));
-                rp = ceil_div(mpan, rt);
-                rt = ceil_div(mpan, rp);
-            }
-            parallel_for(rt * ct, nt, [&](index_t t) {
-                const index_t p0 = (t / ct) * rp, p1 = std::min(mpan, p0 + rp);
-                const index_t q0 = (t % ct) * cp, q1 = std::min(npan, q0 + cp);
+            };
+            const auto pack_b_panels = [&](index_t q0, index_t q1, index_t pc, index_t kc) {
+                for (index_t q = q0; q < q1; ++q) {
+                    const index_t j0 = q * NR;
+                    kern.pack_b(b.data + pc * b.rs + (jb + j0) * b.cs, b.rs, b.cs, kc,
+                                std::min(NR, nb - j0), bpack + pc * npad + j0 * kc);
+                }
+            };
+            // C's micro-tiles in row panels [p0, p1) x column panels [q0, q1), k-blocks
+            // in order.
+            const auto tiles = [&](index_t p0, index_t p1, index_t q0, index_t q1) {
                 kernels::TileEpilogue<T> tile_ep;
                 tile_ep.act = ep.act;
                 tile_ep.slope = ep.slope;
@@ -149,7 +132,52 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
                         }
                     }
                 }
-            });
+            };
+
+            // Step 1: the other operand, in groups of panels per k-block, by all threads.
+            constexpr index_t kPanelsPerPackTask = 16;
+            if (tasks_pack_b || pack_b_now) {
+                const index_t pan = tasks_pack_b ? mpan : npan;
+                const index_t groups = ceil_div(pan, kPanelsPerPackTask);
+                const double pack_work = 8.0 * double(K) * double(tasks_pack_b ? mpad : npad);
+                parallel_for(kblocks * groups, std::min(nt, threads_for(pack_work)), [&](index_t t) {
+                    const index_t pc = (t / groups) * KC, kc = std::min(KC, K - pc);
+                    const index_t g = t % groups;
+                    const index_t g0 = g * kPanelsPerPackTask;
+                    const index_t g1 = std::min(pan, g0 + kPanelsPerPackTask);
+                    if (tasks_pack_b) pack_a_panels(g0, g1, pc, kc);
+                    else pack_b_panels(g0, g1, pc, kc);
+                });
+            }
+
+            // Step 2: tasks that pack their panels of the larger operand, then compute.
+            if (tasks_pack_b) {
+                // One column panel per task (its B panel stays in L1/L2 while it is used),
+                // over all rows in blocks of rp_max panels.
+                parallel_for(npan, nt, [&](index_t q) {
+                    if (pack_b_now) {
+                        for (index_t pc = 0; pc < K; pc += KC) pack_b_panels(q, q + 1, pc, std::min(KC, K - pc));
+                    }
+                    for (index_t p0 = 0; p0 < mpan; p0 += rp_max) {
+                        tiles(p0, std::min(mpan, p0 + rp_max), q, q + 1);
+                    }
+                });
+            } else {
+                // Row blocks of at most rp_max panels, as many as a multiple of the threads
+                // (even blocks: 131 panels on 2 threads are 4 x 33, not 3 x 40 + 11), each
+                // over all columns in blocks of cp_max panels.
+                index_t tasks = ceil_div(mpan, rp_max);
+                if (nt > 1) tasks = std::min(mpan, ceil_div(tasks, index_t(nt)) * nt);
+                const index_t rp = ceil_div(mpan, tasks);
+                tasks = ceil_div(mpan, rp);
+                parallel_for(tasks, nt, [&](index_t t) {
+                    const index_t p0 = t * rp, p1 = std::min(mpan, p0 + rp);
+                    for (index_t pc = 0; pc < K; pc += KC) pack_a_panels(p0, p1, pc, std::min(KC, K - pc));
+                    for (index_t q0 = 0; q0 < npan; q0 += cp_max) {
+                        tiles(p0, p1, q0, std::min(npan, q0 + cp_max));
+                    }
+                });
+            }
         }
     }
 }

@@ -82,6 +82,21 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
     // panels of B whose k-block stays in L3 across a sweep of the rows.
     const index_t rp_max = std::max<index_t>(1, bs.mc / MR);
     const index_t cp_max = std::max<index_t>(1, bs.nc / NR);
+    // A row-major B is read in place, its whole column panels without a packed copy (same
+    // values, same products, so the same bits), when the copy would not pay: a panel's
+    // k-block larger than 3/4 of L1 streams from L2 either way (a layer's weights in a
+    // small batch's forward product: 784 x 256 at 64 rows reads each panel 11 times), and
+    // B stays in L2. A panel that fits L1 is packed: B's rows rs apart map to few L1 sets
+    // (a weight-gradient product's 64 x 64 panel of the output gradient, read 33 times,
+    // took 1.08x longer in place). A B larger than L2 is packed: its rows (one per 4 KiB
+    // page when N is 1024 floats) would come from L3 without the prefetcher's help.
+    const Dispatch& cpu = dispatch();
+    const double l1 = cpu.l1d > 0 ? double(cpu.l1d) : 32768.0;
+    const double l2 = cpu.l2 > 0 ? double(cpu.l2) : 262144.0;
+    const double elem = double(sizeof(T));
+    const bool b_in_place = b.cs == 1 && b.rs * index_t(sizeof(T)) <= (index_t(32) << 10) &&
+                            double(KC) * double(NR) * elem > 0.75 * l1 &&
+                            double(K) * double(N) * elem <= l2 / 2;
 
     for (index_t jb = 0; jb < N; jb += NB) {
         const index_t nb = std::min(NB, N - jb);
@@ -100,8 +115,11 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
                                 std::min(MR, mb - i0), kc, apack + pc * mpad + i0 * kc);
                 }
             };
+            // Column panel q of B is read in place (whole panels of a B read in place).
+            const auto in_place = [&](index_t q) { return b_in_place && (q + 1) * NR <= nb; };
             const auto pack_b_panels = [&](index_t q0, index_t q1, index_t pc, index_t kc) {
                 for (index_t q = q0; q < q1; ++q) {
+                    if (in_place(q)) continue;
                     const index_t j0 = q * NR;
                     kern.pack_b(b.data + pc * b.rs + (jb + j0) * b.cs, b.rs, b.cs, kc,
                                 std::min(NR, nb - j0), bpack + pc * npad + j0 * kc);
@@ -122,12 +140,15 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
                         const index_t j0 = q * NR;
                         const index_t n = std::min(NR, nb - j0);
                         tile_ep.bias = ep.bias ? ep.bias + jb + j0 : nullptr;
-                        const T* bpanel = bpack + pc * npad + j0 * kc;
+                        const bool direct = in_place(q);
+                        const T* bpanel = direct ? b.data + pc * b.rs + jb + j0
+                                                 : bpack + pc * npad + j0 * kc;
+                        const index_t ldb = direct ? b.rs : NR;
                         for (index_t p = p0; p < p1; ++p) {
                             const index_t i0 = p * MR;
                             if (ep.z) tile_ep.z = ep.z + (ib + i0) * ep.ldz + jb + j0;
                             kern.gemm_tile(std::min(MR, mb - i0), n, kc, apack + pc * mpad + i0 * kc,
-                                           bpanel, c.data + (ib + i0) * c.rs + jb + j0, c.rs,
+                                           bpanel, ldb, c.data + (ib + i0) * c.rs + jb + j0, c.rs,
                                            tile_ep);
                         }
                     }
@@ -136,7 +157,8 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
 
             // Step 1: the other operand, in groups of panels per k-block, by all threads.
             constexpr index_t kPanelsPerPackTask = 16;
-            if (tasks_pack_b || pack_b_now) {
+            const bool b_packed = !b_in_place || nb % NR != 0;  // some panel is packed
+            if (tasks_pack_b || (pack_b_now && b_packed)) {
                 const index_t pan = tasks_pack_b ? mpan : npan;
                 const index_t groups = ceil_div(pan, kPanelsPerPackTask);
                 const double pack_work = 8.0 * double(K) * double(tasks_pack_b ? mpad : npad);

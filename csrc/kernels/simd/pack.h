@@ -78,6 +78,15 @@ void pack_a_simd(const typename V::T* a, index_t rs, index_t cs, index_t m, inde
     using T = typename V::T;
     constexpr int B = Square<T>::B;
 #if defined(__AVX512F__)
+    if constexpr (MR <= V::W && V::W * sizeof(T) == 64) {
+        // Column-major A (the activations' transpose in a weight-gradient product): the
+        // MR values of each k are contiguous, one masked load and store instead of MR
+        // element copies (64 x 784 x 256's weight gradient: 3-6 us less of 155-160, one core).
+        if (rs == 1 && m == MR) {
+            for (index_t p = 0; p < kc; ++p) V::store_part(dst + p * MR, V::load_part(a + p * cs, MR), MR);
+            return;
+        }
+    }
     if constexpr (MR == 6 && V::W * sizeof(T) == 64) {
         if (cs == 1 && m == MR) {
             index_t p = 0;

@@ -174,26 +174,51 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
                 });
             }
 
-            // Step 2: tasks that pack their panels of the larger operand, then compute.
-            if (tasks_pack_b) {
-                // One column panel per task (its B panel stays in L1/L2 while it is used),
-                // over all rows in blocks of rp_max panels.
+            // Step 2: tasks that pack their panels of the larger operand, then compute. About
+            // `want` tasks of kTaskWork flops or more (at most 64): a worker the OS has
+            // descheduled then delays only the small share it holds (core/parallel.h).
+            constexpr double kTaskWork = 1.0e6;
+            const double work = 2.0 * double(mb) * double(nb) * double(K);
+            const index_t want = std::max<index_t>(1, std::min<index_t>(64, index_t(work / kTaskWork)));
+            // Panels per block for `count` even blocks of `panels` (43 panels: 22 + 21, not
+            // 40 + 3); for tasks, as many as a multiple of the threads when they are few
+            // (131 panels on 2 threads: 4 x 33, not 3 x 44).
+            const auto even = [&](index_t panels, index_t count, bool tasks) {
+                count = std::min(panels, std::max<index_t>(1, count));
+                if (tasks && nt > 1 && count < 4 * nt) {
+                    count = std::min(panels, ceil_div(count, index_t(nt)) * nt);
+                }
+                return ceil_div(panels, count);
+            };
+            if (tasks_pack_b && pack_b_now && b_packed) {
+                // One column panel per task, its B panel packed by the task, over all rows
+                // in even blocks of at most rp_max panels.
+                const index_t rp = even(mpan, ceil_div(mpan, rp_max), false);
                 parallel_for(npan, nt, [&](index_t q) {
                     if (pack_b_now) {
                         for (index_t pc = 0; pc < K; pc += KC) pack_b_panels(q, q + 1, pc, std::min(KC, K - pc));
                     }
-                    for (index_t p0 = 0; p0 < mpan; p0 += rp_max) {
-                        tiles(p0, std::min(mpan, p0 + rp_max), q, q + 1);
-                    }
+                    for (index_t p0 = 0; p0 < mpan; p0 += rp) tiles(p0, std::min(mpan, p0 + rp), q, q + 1);
+                });
+            } else if (tasks_pack_b) {
+                // B read in place (or packed by the first row chunk's tasks), A packed:
+                // nothing for a task to pack. Tiles of one column panel and an even row
+                // block, about `want` of them.
+                const index_t rp = std::min(rp_max, even(mpan, ceil_div(want, npan), true));
+                const index_t rt = ceil_div(mpan, rp);
+                parallel_for(rt * npan, nt, [&](index_t t) {
+                    const index_t p0 = (t / npan) * rp, q = t % npan;
+                    tiles(p0, std::min(mpan, p0 + rp), q, q + 1);
                 });
             } else {
-                // Row blocks of at most rp_max panels, as many as a multiple of the threads
-                // (even blocks: 131 panels on 2 threads are 4 x 33, not 3 x 40 + 11), each
-                // over all columns in blocks of cp_max panels.
-                index_t tasks = ceil_div(mpan, rp_max);
-                if (nt > 1) tasks = std::min(mpan, ceil_div(tasks, index_t(nt)) * nt);
-                const index_t rp = ceil_div(mpan, tasks);
-                tasks = ceil_div(mpan, rp);
+                // Row blocks of at most rp_max panels and at least kMinRows (B's panels,
+                // read again by every task, are reused by that many tiles), about `want` of
+                // them, each over all columns in blocks of cp_max panels.
+                constexpr index_t kMinRows = 8;
+                const index_t count = std::max(ceil_div(mpan, rp_max),
+                                               std::min(want, mpan / kMinRows));
+                const index_t rp = even(mpan, count, true);
+                const index_t tasks = ceil_div(mpan, rp);
                 parallel_for(tasks, nt, [&](index_t t) {
                     const index_t p0 = t * rp, p1 = std::min(mpan, p0 + rp);
                     for (index_t pc = 0; pc < K; pc += KC) pack_a_panels(p0, p1, pc, std::min(KC, K - pc));

@@ -53,7 +53,9 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
     // product: below it, the serial packing and the other core's fetch of the panels packed
     // in this core's cache cost more than the split saves (bench/scaling.py, RESULTS.md
     // 2026-12-07: with threads from 2 MFLOP, MLPs of batch 16-128 ran up to 1.41x slower on
-    // two threads than on one; from 16 MFLOP, at most 1.09x).
+    // two threads than on one; from 16 MFLOP, at most 1.09x). Measured before each task
+    // packed its own panels of the larger operand (below); to measure again on a quiet
+    // machine (bench/scaling.py --products).
     constexpr double kGemmWorkPerThread = 8.0e6;
     const double flops = 2.0 * double(M) * double(N) * double(K);
     const int nt = std::max(1, std::min({nthreads, threads_for(flops),
@@ -149,22 +151,25 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
                         for (index_t p = p0; p < p1; ++p) {
                             const index_t i0 = p * MR;
                             if (ep.z) tile_ep.z = ep.z + (ib + i0) * ep.ldz + jb + j0;
-                            kern.gemm_tile(std::min(MR, mb - i0), n, kc, apack + pc * mpad + i0 * kc,
-                                           bpanel, ldb, c.data + (ib + i0) * c.rs + jb + j0, c.rs,
-                                           tile_ep);
+                            const T* apanel = apack + pc * mpad + i0 * kc;
+                            T* ctile = c.data + (ib + i0) * c.rs + jb + j0;
+                            kern.gemm_tile(std::min(MR, mb - i0), n, kc, apanel, bpanel, ldb, ctile,
+                                           c.rs, tile_ep);
                         }
                     }
                 }
             };
 
-            // Step 1: the other operand, in groups of panels per k-block, by all threads.
+            // Step 1: the other operand (A, or B's panels not read in place), in groups of
+            // panels per k-block, over the threads when it is large enough.
             constexpr index_t kPanelsPerPackTask = 16;
             const bool b_packed = !b_in_place || nb % NR != 0;  // some panel is packed
             if (tasks_pack_b || (pack_b_now && b_packed)) {
                 const index_t pan = tasks_pack_b ? mpan : npan;
                 const index_t groups = ceil_div(pan, kPanelsPerPackTask);
                 const double pack_work = 8.0 * double(K) * double(tasks_pack_b ? mpad : npad);
-                parallel_for(kblocks * groups, std::min(nt, threads_for(pack_work)), [&](index_t t) {
+                const int pack_threads = std::min(nt, threads_for(pack_work));
+                parallel_for(kblocks * groups, pack_threads, [&](index_t t) {
                     const index_t pc = (t / groups) * KC, kc = std::min(KC, K - pc);
                     const index_t g = t % groups;
                     const index_t g0 = g * kPanelsPerPackTask;
@@ -179,7 +184,8 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
             // descheduled then delays only the small share it holds (core/parallel.h).
             constexpr double kTaskWork = 1.0e6;
             const double work = 2.0 * double(mb) * double(nb) * double(K);
-            const index_t want = std::max<index_t>(1, std::min<index_t>(64, index_t(work / kTaskWork)));
+            const index_t want =
+                std::max<index_t>(1, std::min<index_t>(64, index_t(work / kTaskWork)));
             // Panels per block for `count` even blocks of `panels` (43 panels: 22 + 21, not
             // 40 + 3); for tasks, as many as a multiple of the threads when they are few
             // (131 panels on 2 threads: 4 x 33, not 3 x 44).
@@ -195,10 +201,12 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
                 // in even blocks of at most rp_max panels.
                 const index_t rp = even(mpan, ceil_div(mpan, rp_max), false);
                 parallel_for(npan, nt, [&](index_t q) {
-                    if (pack_b_now) {
-                        for (index_t pc = 0; pc < K; pc += KC) pack_b_panels(q, q + 1, pc, std::min(KC, K - pc));
+                    for (index_t pc = 0; pc < K; pc += KC) {
+                        pack_b_panels(q, q + 1, pc, std::min(KC, K - pc));
                     }
-                    for (index_t p0 = 0; p0 < mpan; p0 += rp) tiles(p0, std::min(mpan, p0 + rp), q, q + 1);
+                    for (index_t p0 = 0; p0 < mpan; p0 += rp) {
+                        tiles(p0, std::min(mpan, p0 + rp), q, q + 1);
+                    }
                 });
             } else if (tasks_pack_b) {
                 // B read in place (or packed by the first row chunk's tasks), A packed:
@@ -221,7 +229,9 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
                 const index_t tasks = ceil_div(mpan, rp);
                 parallel_for(tasks, nt, [&](index_t t) {
                     const index_t p0 = t * rp, p1 = std::min(mpan, p0 + rp);
-                    for (index_t pc = 0; pc < K; pc += KC) pack_a_panels(p0, p1, pc, std::min(KC, K - pc));
+                    for (index_t pc = 0; pc < K; pc += KC) {
+                        pack_a_panels(p0, p1, pc, std::min(KC, K - pc));
+                    }
                     for (index_t q0 = 0; q0 < npan; q0 += cp_max) {
                         tiles(p0, p1, q0, std::min(npan, q0 + cp_max));
                     }

@@ -43,10 +43,12 @@ NNCORE_VINLINE void rows6_to_panel(const float* a, index_t rs, float* d) noexcep
     for (int i = 0; i < 6; ++i) r[i] = _mm512_loadu_ps(a + i * rs);
     for (int q = 0; q < 6; ++q) {
         __m512 o = _mm512_permutex2var_ps(r[0], _mm512_loadu_si512(t.idx[q][0]), r[1]);
-        o = _mm512_mask_blend_ps(static_cast<__mmask16>(t.mask[q][1]), o,
-                                 _mm512_permutex2var_ps(r[2], _mm512_loadu_si512(t.idx[q][1]), r[3]));
-        o = _mm512_mask_blend_ps(static_cast<__mmask16>(t.mask[q][2]), o,
-                                 _mm512_permutex2var_ps(r[4], _mm512_loadu_si512(t.idx[q][2]), r[5]));
+        o = _mm512_mask_blend_ps(
+            static_cast<__mmask16>(t.mask[q][1]), o,
+            _mm512_permutex2var_ps(r[2], _mm512_loadu_si512(t.idx[q][1]), r[3]));
+        o = _mm512_mask_blend_ps(
+            static_cast<__mmask16>(t.mask[q][2]), o,
+            _mm512_permutex2var_ps(r[4], _mm512_loadu_si512(t.idx[q][2]), r[5]));
         _mm512_storeu_ps(d + q * 16, o);
     }
 }
@@ -58,10 +60,12 @@ NNCORE_VINLINE void rows6_to_panel(const double* a, index_t rs, double* d) noexc
     for (int i = 0; i < 6; ++i) r[i] = _mm512_loadu_pd(a + i * rs);
     for (int q = 0; q < 6; ++q) {
         __m512d o = _mm512_permutex2var_pd(r[0], _mm512_loadu_si512(t.idx[q][0]), r[1]);
-        o = _mm512_mask_blend_pd(static_cast<__mmask8>(t.mask[q][1]), o,
-                                 _mm512_permutex2var_pd(r[2], _mm512_loadu_si512(t.idx[q][1]), r[3]));
-        o = _mm512_mask_blend_pd(static_cast<__mmask8>(t.mask[q][2]), o,
-                                 _mm512_permutex2var_pd(r[4], _mm512_loadu_si512(t.idx[q][2]), r[5]));
+        o = _mm512_mask_blend_pd(
+            static_cast<__mmask8>(t.mask[q][1]), o,
+            _mm512_permutex2var_pd(r[2], _mm512_loadu_si512(t.idx[q][1]), r[3]));
+        o = _mm512_mask_blend_pd(
+            static_cast<__mmask8>(t.mask[q][2]), o,
+            _mm512_permutex2var_pd(r[4], _mm512_loadu_si512(t.idx[q][2]), r[5]));
         _mm512_storeu_pd(d + q * 8, o);
     }
 }
@@ -83,7 +87,9 @@ void pack_a_simd(const typename V::T* a, index_t rs, index_t cs, index_t m, inde
         // MR values of each k are contiguous, one masked load and store instead of MR
         // element copies (64 x 784 x 256's weight gradient: 3-6 us less of 155-160, one core).
         if (rs == 1 && m == MR) {
-            for (index_t p = 0; p < kc; ++p) V::store_part(dst + p * MR, V::load_part(a + p * cs, MR), MR);
+            for (index_t p = 0; p < kc; ++p) {
+                V::store_part(dst + p * MR, V::load_part(a + p * cs, MR), MR);
+            }
             return;
         }
     }

@@ -79,7 +79,11 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
     // B's panels go with the tasks when B's packed chunk is at least A's (a layer's
     // weights in the forward and input-gradient products of a small batch); A's rows do
     // otherwise (the activations in a weight-gradient product).
-    const bool tasks_pack_b = npan_max * NR >= mpan_max * MR;
+    // With fewer column panels than 4 per thread, B is packed first with A instead and
+    // the tasks are finer tiles: two or three large tasks leave a late worker's share to
+    // wait for (the caller cannot take it over).
+    const bool b_major = npan_max * NR >= mpan_max * MR;
+    const bool tasks_pack_b = b_major && npan_max >= 4 * index_t(nt);
     // Row panels of A that stay in L2 across a sweep of B's column panels, and column
     // panels of B whose k-block stays in L3 across a sweep of the rows.
     const index_t rp_max = std::max<index_t>(1, bs.mc / MR);
@@ -219,12 +223,14 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
                     tiles(p0, std::min(mpan, p0 + rp), q, q + 1);
                 });
             } else {
-                // Row blocks of at most rp_max panels and at least kMinRows (B's panels,
-                // read again by every task, are reused by that many tiles), about `want` of
-                // them, each over all columns in blocks of cp_max panels.
+                // Row blocks of at most rp_max panels, about `want` of them but of at least
+                // kMinRows panels (B's panels, read again by every task, are reused by that
+                // many tiles) unless that leaves fewer than 4 per thread, each over all
+                // columns in blocks of cp_max panels.
                 constexpr index_t kMinRows = 8;
-                const index_t count = std::max(ceil_div(mpan, rp_max),
-                                               std::min(want, mpan / kMinRows));
+                const index_t count =
+                    std::max(ceil_div(mpan, rp_max),
+                             std::min(want, std::max(mpan / kMinRows, 4 * index_t(nt))));
                 const index_t rp = even(mpan, count, true);
                 const index_t tasks = ceil_div(mpan, rp);
                 parallel_for(tasks, nt, [&](index_t t) {

@@ -53,18 +53,22 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
     // product: below it, the serial packing and the other core's fetch of the panels packed
     // in this core's cache cost more than the split saves (bench/scaling.py, RESULTS.md
     // 2026-12-07: with threads from 2 MFLOP, MLPs of batch 16-128 ran up to 1.41x slower on
-    // two threads than on one; from 16 MFLOP, at most 1.09x).
+    // two threads than on one; from 16 MFLOP, at most 1.09x). Measured before each task
+    // packed its own panels of the larger operand (below); to measure again on a quiet
+    // machine (bench/scaling.py --products).
     constexpr double kGemmWorkPerThread = 8.0e6;
     const double flops = 2.0 * double(M) * double(N) * double(K);
     const int nt = std::max(1, std::min({nthreads, threads_for(flops),
                                          static_cast<int>(flops / kGemmWorkPerThread)}));
 
-    // Two parallel steps per chunk of C: pack the chunk's A rows and B columns (every
-    // k-block) into shared panels, then compute C in tiles that read only packed panels.
-    // A tile is a set of MR x NR micro-tiles, each computed by the same kernel calls over
-    // the same k-blocks whoever runs it, so the tiling (fixed by the sizes alone) and the
-    // schedule never change a bit. Chunks bound the packed copies (a tall A or a wide B
-    // is never copied whole).
+    // Two parallel steps per chunk of C. The operand with the smaller packed copy is packed
+    // first, by all threads, into a shared buffer. Then each task packs its own share of
+    // the larger operand (B's column panels, or A's row panels) and computes the C tiles
+    // that use it while those panels are hot in its core's cache: every panel of the
+    // larger operand is packed and read by one thread. Each MR x NR micro-tile is computed
+    // by the same kernel calls over the same k-blocks in order, whichever task holds it, so
+    // the tasks (chosen for speed and thread count) and the schedule never change a bit.
+    // Chunks bound the packed copies (a tall A or a wide B is never copied whole).
     constexpr index_t kPackLimit = index_t(1) << 21;  // elements per packed operand
     const index_t NB = std::min(N, std::max(NR, kPackLimit / K / NR * NR));
     const index_t MB = std::min(M, std::max(MR, kPackLimit / K / MR * MR));
@@ -72,61 +76,66 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
     Workspace& ws = Workspace::local();
     T* bpack = ws.get<T>(Slot::pack_b, static_cast<std::size_t>(K * npan_max * NR));
     T* apack = ws.get<T>(Slot::pack_a, static_cast<std::size_t>(K * mpan_max * MR));
+    // B's panels go with the tasks when B's packed chunk is at least A's (a layer's
+    // weights in the forward and input-gradient products of a small batch); A's rows do
+    // otherwise (the activations in a weight-gradient product).
+    // With fewer column panels than 4 per thread, B is packed first with A instead and
+    // the tasks are finer tiles: two or three large tasks leave a late worker's share to
+    // wait for (the caller cannot take it over).
+    const bool b_major = npan_max * NR >= mpan_max * MR;
+    const bool tasks_pack_b = b_major && npan_max >= 4 * index_t(nt);
+    // Row panels of A that stay in L2 across a sweep of B's column panels, and column
+    // panels of B whose k-block stays in L3 across a sweep of the rows.
+    const index_t rp_max = std::max<index_t>(1, bs.mc / MR);
+    const index_t cp_max = std::max<index_t>(1, bs.nc / NR);
+    // A row-major B is read in place, its whole column panels without a packed copy (same
+    // values, same products, so the same bits), when the copy would not pay: a panel's
+    // k-block larger than 3/4 of L1 streams from L2 either way (a layer's weights in a
+    // small batch's forward product: 784 x 256 at 64 rows reads each panel 11 times,
+    // 1.16x faster in place), B stays in L2, and its rows lie at most 2 KiB apart. A panel
+    // that fits L1 is packed: B's rows rs apart map to few L1 sets (the 64 x 64 panels of
+    // a 64-row output gradient, read 33 times, took 1.08x longer in place). So is a B
+    // larger than L2, or with rows 4 KiB apart or more (1024 floats): one row per page
+    // leaves the hardware prefetchers nothing to follow (256 x 1024 x 1024's weight
+    // gradient took 1.14x longer in place).
+    const Dispatch& cpu = dispatch();
+    const double l1 = cpu.l1d > 0 ? double(cpu.l1d) : 32768.0;
+    const double l2 = cpu.l2 > 0 ? double(cpu.l2) : 262144.0;
+    const double elem = double(sizeof(T));
+    const bool b_in_place = b.cs == 1 && double(b.rs) * elem <= 2048.0 &&
+                            double(KC) * double(NR) * elem > 0.75 * l1 &&
+                            double(K) * double(N) * elem <= l2 / 2;
 
-    constexpr index_t kPanelsPerPackTask = 16;
     for (index_t jb = 0; jb < N; jb += NB) {
         const index_t nb = std::min(NB, N - jb);
         const index_t npan = ceil_div(nb, NR), npad = npan * NR;
         for (index_t ib = 0; ib < M; ib += MB) {
             const index_t mb = std::min(MB, M - ib);
             const index_t mpan = ceil_div(mb, MR), mpad = mpan * MR;
+            // B is packed for the first row chunk and kept for the others.
+            const bool pack_b_now = ib == 0;
 
-            // Step 1: packing. Panels of k-block pc start at pc * (padded width).
-            const index_t ag = ceil_div(mpan, kPanelsPerPackTask);
-            const index_t bg = ib == 0 ? ceil_div(npan, kPanelsPerPackTask) : 0;
-            const double pack_work = 8.0 * double(K) * double(mpad + (ib == 0 ? npad : 0));
-            parallel_for(kblocks * (ag + bg), std::min(nt, threads_for(pack_work)), [&](index_t t) {
-                const index_t pc = (t / (ag + bg)) * KC, kc = std::min(KC, K - pc);
-                index_t g = t % (ag + bg);
-                if (g < ag) {
-                    const index_t p1 = std::min(mpan, (g + 1) * kPanelsPerPackTask);
-                    for (index_t p = g * kPanelsPerPackTask; p < p1; ++p) {
-                        const index_t i0 = p * MR;
-                        kern.pack_a(a.data + (ib + i0) * a.rs + pc * a.cs, a.rs, a.cs,
-                                    std::min(MR, mb - i0), kc, apack + pc * mpad + i0 * kc);
-                    }
-                } else {
-                    g -= ag;
-                    const index_t q1 = std::min(npan, (g + 1) * kPanelsPerPackTask);
-                    for (index_t q = g * kPanelsPerPackTask; q < q1; ++q) {
-                        const index_t j0 = q * NR;
-                        kern.pack_b(b.data + pc * b.rs + (jb + j0) * b.cs, b.rs, b.cs, kc,
-                                    std::min(NR, nb - j0), bpack + pc * npad + j0 * kc);
-                    }
+            // Panels of k-block pc start at pc * (padded width).
+            const auto pack_a_panels = [&](index_t p0, index_t p1, index_t pc, index_t kc) {
+                for (index_t p = p0; p < p1; ++p) {
+                    const index_t i0 = p * MR;
+                    kern.pack_a(a.data + (ib + i0) * a.rs + pc * a.cs, a.rs, a.cs,
+                                std::min(MR, mb - i0), kc, apack + pc * mpad + i0 * kc);
                 }
-            });
-
-            // Step 2: tiles of rp x cp micro-tile panels, about kTileWork flops each at
-            // most 64 of them, rows first in blocks of MC (A's block stays in L2).
-            constexpr double kTileWork = 1.0e6;
-            const double work = 2.0 * double(mb) * double(nb) * double(K);
-            const index_t want = std::max<index_t>(1, std::min<index_t>(64, index_t(work / kTileWork)));
-            index_t rp = std::max<index_t>(1, bs.mc / MR), cp = npan;
-            index_t rt = ceil_div(mpan, rp), ct = 1;
-            rp = ceil_div(mpan, rt);  // even row blocks (43 panels: 22 + 21, not 40 + 3)
-            if (rt * ct < want) {
-                ct = std::min(npan, ceil_div(want, rt));
-                cp = ceil_div(npan, ct);
-                ct = ceil_div(npan, cp);
-            }
-            if (rt * ct < want) {
-                rt = std::min(mpan, ceil_div(want, ct));
-                rp = ceil_div(mpan, rt);
-                rt = ceil_div(mpan, rp);
-            }
-            parallel_for(rt * ct, nt, [&](index_t t) {
-                const index_t p0 = (t / ct) * rp, p1 = std::min(mpan, p0 + rp);
-                const index_t q0 = (t % ct) * cp, q1 = std::min(npan, q0 + cp);
+            };
+            // Column panel q of B is read in place (whole panels of a B read in place).
+            const auto in_place = [&](index_t q) { return b_in_place && (q + 1) * NR <= nb; };
+            const auto pack_b_panels = [&](index_t q0, index_t q1, index_t pc, index_t kc) {
+                for (index_t q = q0; q < q1; ++q) {
+                    if (in_place(q)) continue;
+                    const index_t j0 = q * NR;
+                    kern.pack_b(b.data + pc * b.rs + (jb + j0) * b.cs, b.rs, b.cs, kc,
+                                std::min(NR, nb - j0), bpack + pc * npad + j0 * kc);
+                }
+            };
+            // C's micro-tiles in row panels [p0, p1) x column panels [q0, q1), k-blocks
+            // in order.
+            const auto tiles = [&](index_t p0, index_t p1, index_t q0, index_t q1) {
                 kernels::TileEpilogue<T> tile_ep;
                 tile_ep.act = ep.act;
                 tile_ep.slope = ep.slope;
@@ -139,17 +148,101 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
                         const index_t j0 = q * NR;
                         const index_t n = std::min(NR, nb - j0);
                         tile_ep.bias = ep.bias ? ep.bias + jb + j0 : nullptr;
-                        const T* bpanel = bpack + pc * npad + j0 * kc;
+                        const bool direct = in_place(q);
+                        const T* bpanel = direct ? b.data + pc * b.rs + jb + j0
+                                                 : bpack + pc * npad + j0 * kc;
+                        const index_t ldb = direct ? b.rs : NR;
                         for (index_t p = p0; p < p1; ++p) {
                             const index_t i0 = p * MR;
                             if (ep.z) tile_ep.z = ep.z + (ib + i0) * ep.ldz + jb + j0;
-                            kern.gemm_tile(std::min(MR, mb - i0), n, kc, apack + pc * mpad + i0 * kc,
-                                           bpanel, c.data + (ib + i0) * c.rs + jb + j0, c.rs,
-                                           tile_ep);
+                            const T* apanel = apack + pc * mpad + i0 * kc;
+                            T* ctile = c.data + (ib + i0) * c.rs + jb + j0;
+                            kern.gemm_tile(std::min(MR, mb - i0), n, kc, apanel, bpanel, ldb, ctile,
+                                           c.rs, tile_ep);
                         }
                     }
                 }
-            });
+            };
+
+            // Step 1: the other operand (A, or B's panels not read in place), in groups of
+            // panels per k-block, over the threads when it is large enough.
+            constexpr index_t kPanelsPerPackTask = 16;
+            const bool b_packed = !b_in_place || nb % NR != 0;  // some panel is packed
+            if (tasks_pack_b || (pack_b_now && b_packed)) {
+                const index_t pan = tasks_pack_b ? mpan : npan;
+                const index_t groups = ceil_div(pan, kPanelsPerPackTask);
+                const double pack_work = 8.0 * double(K) * double(tasks_pack_b ? mpad : npad);
+                const int pack_threads = std::min(nt, threads_for(pack_work));
+                parallel_for(kblocks * groups, pack_threads, [&](index_t t) {
+                    const index_t pc = (t / groups) * KC, kc = std::min(KC, K - pc);
+                    const index_t g = t % groups;
+                    const index_t g0 = g * kPanelsPerPackTask;
+                    const index_t g1 = std::min(pan, g0 + kPanelsPerPackTask);
+                    if (tasks_pack_b) pack_a_panels(g0, g1, pc, kc);
+                    else pack_b_panels(g0, g1, pc, kc);
+                });
+            }
+
+            // Step 2: tasks that pack their panels of the larger operand, then compute. About
+            // `want` tasks of kTaskWork flops or more (at most 64): a worker the OS has
+            // descheduled then delays only the small share it holds (core/parallel.h).
+            constexpr double kTaskWork = 1.0e6;
+            const double work = 2.0 * double(mb) * double(nb) * double(K);
+            const index_t want =
+                std::max<index_t>(1, std::min<index_t>(64, index_t(work / kTaskWork)));
+            // Panels per block for `count` even blocks of `panels` (43 panels: 22 + 21, not
+            // 40 + 3); for tasks, as many as a multiple of the threads when they are few
+            // (131 panels on 2 threads: 4 x 33, not 3 x 44).
+            const auto even = [&](index_t panels, index_t count, bool tasks) {
+                count = std::min(panels, std::max<index_t>(1, count));
+                if (tasks && nt > 1 && count < 4 * nt) {
+                    count = std::min(panels, ceil_div(count, index_t(nt)) * nt);
+                }
+                return ceil_div(panels, count);
+            };
+            if (tasks_pack_b && pack_b_now && b_packed) {
+                // One column panel per task, its B panel packed by the task, over all rows
+                // in even blocks of at most rp_max panels.
+                const index_t rp = even(mpan, ceil_div(mpan, rp_max), false);
+                parallel_for(npan, nt, [&](index_t q) {
+                    for (index_t pc = 0; pc < K; pc += KC) {
+                        pack_b_panels(q, q + 1, pc, std::min(KC, K - pc));
+                    }
+                    for (index_t p0 = 0; p0 < mpan; p0 += rp) {
+                        tiles(p0, std::min(mpan, p0 + rp), q, q + 1);
+                    }
+                });
+            } else if (tasks_pack_b) {
+                // B read in place (or packed by the first row chunk's tasks), A packed:
+                // nothing for a task to pack. Tiles of one column panel and an even row
+                // block, about `want` of them.
+                const index_t rp = std::min(rp_max, even(mpan, ceil_div(want, npan), true));
+                const index_t rt = ceil_div(mpan, rp);
+                parallel_for(rt * npan, nt, [&](index_t t) {
+                    const index_t p0 = (t / npan) * rp, q = t % npan;
+                    tiles(p0, std::min(mpan, p0 + rp), q, q + 1);
+                });
+            } else {
+                // Row blocks of at most rp_max panels, about `want` of them but of at least
+                // kMinRows panels (B's panels, read again by every task, are reused by that
+                // many tiles) unless that leaves fewer than 4 per thread, each over all
+                // columns in blocks of cp_max panels.
+                constexpr index_t kMinRows = 8;
+                const index_t count =
+                    std::max(ceil_div(mpan, rp_max),
+                             std::min(want, std::max(mpan / kMinRows, 4 * index_t(nt))));
+                const index_t rp = even(mpan, count, true);
+                const index_t tasks = ceil_div(mpan, rp);
+                parallel_for(tasks, nt, [&](index_t t) {
+                    const index_t p0 = t * rp, p1 = std::min(mpan, p0 + rp);
+                    for (index_t pc = 0; pc < K; pc += KC) {
+                        pack_a_panels(p0, p1, pc, std::min(KC, K - pc));
+                    }
+                    for (index_t q0 = 0; q0 < npan; q0 += cp_max) {
+                        tiles(p0, p1, q0, std::min(npan, q0 + cp_max));
+                    }
+                });
+            }
         }
     }
 }

@@ -92,12 +92,13 @@ struct KernelSet {
 
     // One tile: C[0:m, 0:n] (row stride ldc, unit column stride) <- op(acc) where
     // acc = A_panel * B_panel, with 1 <= m <= mr, 1 <= n <= nr, kc >= 1.
-    // a_panel: kc groups of mr values, a_panel[p*mr + i] = A(i, p); rows >= m are zero.
-    // b_panel: kc groups of nr values, b_panel[p*nr + j] = B(p, j); columns >= n are zero.
-    // Both panels are aligned to 64 bytes. Only C[0:m, 0:n] is read or written (and
-    // ep.z[0:m, 0:n] written, when given).
+    // a_panel: kc groups of mr values, a_panel[p*mr + i] = A(i, p); rows >= m are zero;
+    // aligned to 64 bytes. b_panel: kc rows of nr values ldb apart, b_panel[p*ldb + j] =
+    // B(p, j): a packed panel (ldb = nr, aligned to 64 bytes, columns >= n zero), or nr
+    // columns of a row-major B read in place (ldb = its row stride, n = nr, any alignment).
+    // Only C[0:m, 0:n] is read or written (and ep.z[0:m, 0:n] written, when given).
     void (*gemm_tile)(index_t m, index_t n, index_t kc, const T* a_panel, const T* b_panel,
-                      T* c, index_t ldc, const TileEpilogue<T>& ep) noexcept = nullptr;
+                      index_t ldb, T* c, index_t ldc, const TileEpilogue<T>& ep) noexcept = nullptr;
 
     // Packing the panels gemm_tile reads, from operands with any strides (a transposed
     // operand is a view with swapped strides): A(i, p) = a[i*rs + p*cs] for i < m <= mr,

@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
+import nncore
 import nncore.functional as F
+from nncore import _core
 import nncore.reference as R
 from conftest import assert_close, layouts
 
@@ -78,3 +80,49 @@ def test_matmul_nan_inf_propagate(dtype):
     got = F.matmul(a, b)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_array_equal(got[np.isfinite(want)], want[np.isfinite(want)])
+
+
+# The driver's regimes (core/gemm.cpp): the tasks pack B's column panels (a layer's weights
+# in a small batch's forward and input-gradient products, also transposed), or A's row
+# panels (the activations of a weight-gradient product); a row-major B read in place (its
+# whole panels; the last, partial one packed); K so deep that C is made in several row
+# chunks that reuse the B panels the first chunk's tasks packed.
+DRIVER_CASES = [((64, 784, 256), False, False), ((64, 128, 256), False, True),
+                ((784, 64, 256), True, False), ((256, 64, 1024), True, False),
+                ((30, 512, 200), False, False), ((30, 512, 200), True, False),
+                ((40, 100_000, 70), False, False)]
+
+
+@pytest.mark.parametrize("shape, ta, tb", DRIVER_CASES)
+def test_matmul_driver_regimes_bitwise_for_any_threads_and_schedule(shape, ta, tb, dtype):
+    m, k, n = shape
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+    want = oracle(a, b, ta, tb)
+    with nncore.threads(1):
+        one = F.matmul(a, b, trans_a=ta, trans_b=tb)
+    tol = 3e-5 if dtype == np.float32 else 1e-12
+    assert np.max(np.abs(one - want)) / np.max(np.abs(want)) < tol
+    try:
+        for mode, nt in [("normal", 2), ("shuffle", 2), ("shuffle", 3), ("caller_only", 2),
+                         ("slow_worker", 2)]:
+            _core._set_debug_schedule(mode)
+            with nncore.threads(nt):
+                got = F.matmul(a, b, trans_a=ta, trans_b=tb)
+            assert np.array_equal(got, one), (mode, nt)
+    finally:
+        _core._set_debug_schedule("normal")
+
+
+@pytest.mark.parametrize("n", [200, 256])
+def test_matmul_b_read_in_place_with_a_row_stride_beyond_its_width(n, dtype):
+    """A row-major B whose rows lie further apart than its width (columns of a wider
+    array): the panels read in place must step by the row stride."""
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((30, 512)).astype(dtype)
+    wide = rng.standard_normal((512, 300)).astype(dtype)
+    b = wide[:, 7:7 + n]
+    got = F.matmul(a, b)
+    assert_close(got, oracle(a, np.ascontiguousarray(b), False, False), dtype)
+    assert np.array_equal(got, F.matmul(a, np.ascontiguousarray(b)))

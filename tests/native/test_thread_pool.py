@@ -104,8 +104,8 @@ def test_every_op_bitwise_for_any_thread_count_and_schedule(dtype, schedule):
 
 def fit_mnist_shaped(engine, seed=0):
     rng = np.random.default_rng(seed)
-    x = rng.random((640, 784), dtype=np.float32)  # 20 steps: > 50 parallel jobs at 2 threads
-    y = rng.integers(0, 10, 640)
+    x = rng.random((1280, 784), dtype=np.float32)  # 40 steps: > 50 parallel jobs at 2 threads
+    y = rng.integers(0, 10, 1280)
     model = nncore.Sequential([nncore.Dense(784, 256, "relu"), nncore.Dense(256, 128, "tanh"),
                                nncore.Dense(128, 10)], seed=1, dtype="float32")
     hist = model.fit(x, y, loss="cross_entropy", optimizer=nncore.Adam(lr=1e-3), epochs=2,

@@ -64,12 +64,12 @@ constexpr int kNR = 8;
 
 // acc = A_panel * B_panel over kc, then the epilogue; see kernel_table.h.
 template <class T>
-void gemm_tile(index_t m, index_t n, index_t kc, const T* a, const T* b, T* c, index_t ldc,
-               const TileEpilogue<T>& ep) noexcept {
+void gemm_tile(index_t m, index_t n, index_t kc, const T* a, const T* b, index_t ldb, T* c,
+               index_t ldc, const TileEpilogue<T>& ep) noexcept {
     T acc[kMR][kNR] = {};
     for (index_t p = 0; p < kc; ++p) {
         const T* ap = a + p * kMR;
-        const T* bp = b + p * kNR;
+        const T* bp = b + p * ldb;
         for (int i = 0; i < kMR; ++i) {
             for (int j = 0; j < kNR; ++j) acc[i][j] += ap[i] * bp[j];
         }

@@ -8,12 +8,11 @@
 // (n <= NA * W), so they are neither computed nor stored.
 template <class V, int MR, int NV, int NA>
 void gemm_tile_cols(index_t m, index_t n, index_t kc, const typename V::T* a,
-                    const typename V::T* b, typename V::T* c, index_t ldc,
+                    const typename V::T* b, index_t ldb, typename V::T* c, index_t ldc,
                     const TileEpilogue<typename V::T>& ep) noexcept {
     using T = typename V::T;
     using R = typename V::R;
     constexpr int W = V::W;
-    constexpr int NR = NV * W;
     R acc[MR][NA];
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
@@ -23,7 +22,8 @@ void gemm_tile_cols(index_t m, index_t n, index_t kc, const typename V::T* a,
     // The C tile is read (accumulate) or written at the end: start fetching its rows
     // now, so that the epilogue does not wait on L2/L3 (C rows lie ldc apart, where the
     // hardware prefetcher does not look). The B panel needs no software prefetch: it is
-    // in L1 after the first tile of a column panel and sequential before that.
+    // in L1/L2 after the first tile of a column panel and sequential (packed) or in rows
+    // of whole cache lines (a row-major B in place) before that.
     for (int i = 0; i < MR; ++i) {
         if (i >= m) break;
         _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
@@ -34,10 +34,10 @@ void gemm_tile_cols(index_t m, index_t n, index_t kc, const typename V::T* a,
 #pragma GCC unroll 8
     for (index_t p = 0; p < kc; ++p) {
         const T* ap = a + p * MR;
-        const T* bp = b + p * NR;
+        const T* bp = b + p * ldb;
         R bv[NA];
 #pragma GCC unroll 4
-        for (int v = 0; v < NA; ++v) bv[v] = V::load(bp + v * W);
+        for (int v = 0; v < NA; ++v) bv[v] = V::loadu(bp + v * W);
 #pragma GCC unroll 16
         for (int i = 0; i < MR; ++i) {
             const R av = V::set1(ap[i]);
@@ -89,12 +89,12 @@ void gemm_tile_cols(index_t m, index_t n, index_t kc, const typename V::T* a,
 // tile) run only the column vectors they need.
 template <class V, int MR, int NV, int NA = NV>
 void gemm_tile(index_t m, index_t n, index_t kc, const typename V::T* a,
-               const typename V::T* b, typename V::T* c, index_t ldc,
+               const typename V::T* b, index_t ldb, typename V::T* c, index_t ldc,
                const TileEpilogue<typename V::T>& ep) noexcept {
     if constexpr (NA > 1) {
         if (n <= index_t(NA - 1) * V::W) {
-            return gemm_tile<V, MR, NV, NA - 1>(m, n, kc, a, b, c, ldc, ep);
+            return gemm_tile<V, MR, NV, NA - 1>(m, n, kc, a, b, ldb, c, ldc, ep);
         }
     }
-    gemm_tile_cols<V, MR, NV, NA>(m, n, kc, a, b, c, ldc, ep);
+    gemm_tile_cols<V, MR, NV, NA>(m, n, kc, a, b, ldb, c, ldc, ep);
 }

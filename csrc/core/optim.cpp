@@ -10,13 +10,7 @@ namespace nncore {
 template <class T>
 void sgd_step(T* param, const T* grad, T* velocity, index_t n, const SgdOptions& o,
               int nthreads) {
-    kernels::SgdHyper<T> h;
-    h.lr = static_cast<T>(o.lr);
-    h.momentum = static_cast<T>(o.momentum);
-    h.weight_decay = static_cast<T>(o.weight_decay);
-    h.keep = static_cast<T>(1.0 - double(o.dampening));
-    h.nesterov = o.nesterov;
-    h.first = o.first;
+    const kernels::SgdHyper<T> h = sgd_hyper<T>(o);
     const auto& k = kernel_set<T>();
     for_chunks(n, nthreads, 2.0, [&](index_t b, index_t e) {
         k.sgd(param + b, grad + b, velocity ? velocity + b : nullptr, e - b, h);

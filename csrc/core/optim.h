@@ -2,6 +2,7 @@
 #pragma once
 
 #include "core/views.h"
+#include "kernels/kernel_table.h"
 
 namespace nncore {
 
@@ -20,6 +21,20 @@ struct SgdOptions {
 template <class T>
 void sgd_step(T* param, const T* grad, T* velocity, index_t n, const SgdOptions& o,
               int nthreads);
+
+// The kernel's hyper-parameters for `o`, each rounded to T once (sgd_step's, and the
+// native trainer's per-group update, which calls the kernel itself).
+template <class T>
+kernels::SgdHyper<T> sgd_hyper(const SgdOptions& o) {
+    kernels::SgdHyper<T> h;
+    h.lr = static_cast<T>(o.lr);
+    h.momentum = static_cast<T>(o.momentum);
+    h.weight_decay = static_cast<T>(o.weight_decay);
+    h.keep = static_cast<T>(1.0 - double(o.dampening));
+    h.nesterov = o.nesterov;
+    h.first = o.first;
+    return h;
+}
 
 struct AdamOptions {
     double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0;

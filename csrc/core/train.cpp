@@ -87,17 +87,9 @@ template <class T>
 void sgd_update(const ParamSlot<T>* slots, std::size_t count, const SgdOptions& o,
                 int nthreads) {
     constexpr index_t kOneChunk = 16384;  // core/elementwise.h's for_chunks
-    kernels::SgdHyper<T> h;
-    h.lr = static_cast<T>(o.lr);
-    h.momentum = static_cast<T>(o.momentum);
-    h.weight_decay = static_cast<T>(o.weight_decay);
-    h.keep = static_cast<T>(1.0 - double(o.dampening));
-    h.nesterov = o.nesterov;
-    h.first = o.first;
-    kernels::SgdHyper<T> h0 = h;  // parameters without weight decay
-    h0.weight_decay = static_cast<T>(0.0);
-    SgdOptions o0 = o;
+    SgdOptions o0 = o;  // parameters without weight decay
     o0.weight_decay = 0;
+    const kernels::SgdHyper<T> h = sgd_hyper<T>(o), h0 = sgd_hyper<T>(o0);
     const auto& k = kernel_set<T>();
     for (std::size_t i = 0; i < count; ++i) {
         const ParamSlot<T>& s = slots[i];

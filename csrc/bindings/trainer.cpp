@@ -92,15 +92,16 @@ public:
                          "Trainer.run: orders must be a 2-D array");
             k = static_cast<std::int64_t>(py::reinterpret_borrow<py::array>(orders).shape(0));
             op = buffer<std::int64_t>(orders, k * total_, "orders", false, keep);
-            std::vector<char> seen(static_cast<std::size_t>(total_));
+            // one pass: seen[r] holds the last epoch (+1) that used row r
+            std::vector<std::int64_t> seen(static_cast<std::size_t>(total_), 0);
             for (std::int64_t e = 0; e < k; ++e) {
-                std::fill(seen.begin(), seen.end(), 0);
+                const std::int64_t* row = op + e * total_;
                 for (std::int64_t i = 0; i < total_; ++i) {
-                    const std::int64_t r = op[e * total_ + i];
-                    NNCORE_CHECK(r >= 0 && r < total_ && !seen[static_cast<std::size_t>(r)],
+                    const std::int64_t r = row[i];
+                    NNCORE_CHECK(r >= 0 && r < total_ && seen[static_cast<std::size_t>(r)] <= e,
                                  "Trainer.run: orders[", e, "] is not a permutation of ",
                                  total_, " rows");
-                    seen[static_cast<std::size_t>(r)] = 1;
+                    seen[static_cast<std::size_t>(r)] = e + 1;
                 }
             }
         }
@@ -114,16 +115,21 @@ public:
             auto e = std::move(hook_error_);
             throw *e;
         }
-        // The finished epochs as columns (one list per metric): no object per epoch.
+        // The finished epochs as columns, one float64 array per metric: no Python object
+        // per epoch (History turns them into lists when it is read).
         const auto n = static_cast<py::ssize_t>(res.epochs.size());
-        py::list loss_l(n), acc_l(n), sec_l(n), lr_l(n);
+        py::array_t<double> loss_l(n), acc_l(n), sec_l(n), lr_l(n);
+        double* lo = loss_l.mutable_data();
+        double* ac = acc_l.mutable_data();
+        double* se = sec_l.mutable_data();
+        double* lr_o = lr_l.mutable_data();
         py::list health_l(health_ ? n : 0);  // health=True only: no list per epoch else
         for (py::ssize_t i = 0; i < n; ++i) {
             const auto& e = res.epochs[static_cast<std::size_t>(i)];
-            loss_l[i] = py::float_(e.loss);
-            acc_l[i] = py::float_(e.accuracy);
-            sec_l[i] = py::float_(e.seconds);
-            lr_l[i] = py::float_(e.lr);
+            lo[i] = e.loss;
+            ac[i] = e.accuracy;
+            se[i] = e.seconds;
+            lr_o[i] = e.lr;
             if (health_) health_l[i] = py::cast(e.health);
         }
         return py::dict("loss"_a = loss_l, "accuracy"_a = acc_l, "seconds"_a = sec_l,

@@ -14,22 +14,58 @@ class History:
     which training engine ran (``"native"`` or ``"python"``)."""
 
     def __init__(self):
-        self.history = {}
+        self._history = {}
         self.health = {}
-        self.epochs = []
+        self._epochs = []
+        # extend()'s columns not yet turned into lists: (epochs, {key: values}) in order
+        self._pending = []
         self.interrupted = False
         self.engine = None  # "native" or "python": which training engine ran
+
+    @property
+    def history(self):
+        """{key: list of one value per epoch}."""
+        if self._pending:
+            self._flush()
+        return self._history
+
+    @history.setter
+    def history(self, value):
+        self._pending = []
+        self._history = value
+
+    @property
+    def epochs(self):
+        """The epochs recorded (0-based), in order."""
+        if self._pending:
+            self._flush()
+        return self._epochs
+
+    @epochs.setter
+    def epochs(self, value):
+        self._flush()
+        self._epochs = value
+
+    def _flush(self):
+        """Turn the columns extend() kept into the lists' values (Python floats from
+        float64 arrays: the same values)."""
+        pending, self._pending = self._pending, []
+        for epochs, columns in pending:
+            self._epochs.extend(epochs)
+            for k, values in columns.items():
+                self._history.setdefault(k, []).extend(
+                    values.tolist() if hasattr(values, "tolist") else values)
 
     def append(self, epoch, logs):
         self.epochs.append(epoch)
         for k, v in logs.items():
-            self.history.setdefault(k, []).append(v)
+            self._history.setdefault(k, []).append(v)
 
     def extend(self, epochs, columns):
-        """Append many epochs at once: ``columns`` maps each key to its values."""
-        self.epochs.extend(epochs)
-        for k, values in columns.items():
-            self.history.setdefault(k, []).extend(values)
+        """Append many epochs at once: ``columns`` maps each key to its values (a list or
+        a 1-D NumPy array; an array's values become Python floats when the history is
+        read, so a long native fit makes no object per epoch)."""
+        self._pending.append((epochs, dict(columns)))
 
     def __getitem__(self, key):
         return self.history[key]

@@ -431,7 +431,7 @@ class NativeEngine:
     def epoch(self, epoch, epochs, interrupted):
         """Train from ``epoch`` for one call. Returns (records, None) or, when Ctrl-C
         came mid-epoch, (records, (epoch, step)); ``records`` are the finished epochs'
-        logs (bulk: columns for History)."""
+        logs (bulk: columns for History, float64 arrays from the trainer)."""
         run, opt = self.run_, self.run_.optimizer
         if self.step_in_epoch == 0:
             for c in run.callbacks:
@@ -444,7 +444,7 @@ class NativeEngine:
             while True:
                 res = self.call(1, CHUNK_SECONDS, opt.lr, max_steps=1)
                 run.batch_schedule.step()
-                if res["loss"] or time.perf_counter() - started >= CHUNK_SECONDS:
+                if len(res["loss"]) or time.perf_counter() - started >= CHUNK_SECONDS:
                     break
                 if interrupted.flag:
                     break
@@ -454,17 +454,18 @@ class NativeEngine:
         columns = {"loss": res["loss"]}
         if run.loss_fn.classification:
             columns["accuracy"] = res["accuracy"]
-        if run.metrics and res["loss"]:  # one epoch a call: its metrics, batch by batch
+        if run.metrics and len(res["loss"]):  # one epoch a call: its metrics, batch by batch
             columns.update({k: [v] for k, v in self._epoch_metrics().items()})
         columns["epoch_time"] = res["seconds"]
         if run.batch_schedule is None:  # else the rate after the epoch's last step, as python
             columns["lr"] = res["lr"]
-        if self.bulk:  # many epochs, nothing between them: columns straight to History
+        if self.bulk:  # many epochs, nothing between them: the arrays straight to History
             records = columns
             finished = len(columns["loss"])
-        else:
+        else:  # each epoch's logs: Python floats, as the python engine's
             names = list(columns)
-            records = [dict(zip(names, values)) for values in zip(*columns.values())]
+            records = [dict(zip(names, values)) for values in zip(
+                *(c.tolist() if isinstance(c, np.ndarray) else c for c in columns.values()))]
             finished = len(records)
             if records:
                 self.done_bar = self.bar if len(records) == 1 else None

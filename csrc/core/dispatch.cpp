@@ -174,14 +174,15 @@ const Dispatch& dispatch() {
     return d;
 }
 
-template <>
-const kernels::KernelSet<float>& kernel_set<float>() {
-    return dispatch().table->f32;
+namespace detail {
+std::atomic<const kernels::KernelTable*> active_table{nullptr};
+
+const kernels::KernelTable* first_table() {
+    const kernels::KernelTable* t = dispatch().table;  // throws for a bad NNCORE_ISA
+    active_table.store(t, std::memory_order_release);
+    return t;
 }
-template <>
-const kernels::KernelSet<double>& kernel_set<double>() {
-    return dispatch().table->f64;
-}
+}  // namespace detail
 template <>
 const BlockSizes& block_sizes<float>() {
     return dispatch().f32;

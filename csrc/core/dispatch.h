@@ -4,6 +4,7 @@
 // ("generic", "avx2", "avx512"), capped at what the CPU supports.
 #pragma once
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -29,8 +30,26 @@ struct Dispatch {
 // std::invalid_argument for an unknown name; later calls return the same object.
 const Dispatch& dispatch();
 
+namespace detail {
+// The active table once dispatch() has run (null before): kernel_set() is a load, not a
+// call, on the paths that call it per step.
+extern std::atomic<const kernels::KernelTable*> active_table;
+const kernels::KernelTable* first_table();  // dispatch() and the store of active_table
+}  // namespace detail
+
 template <class T>
 const kernels::KernelSet<T>& kernel_set();
+
+template <>
+inline const kernels::KernelSet<float>& kernel_set<float>() {
+    const kernels::KernelTable* t = detail::active_table.load(std::memory_order_acquire);
+    return (t ? t : detail::first_table())->f32;
+}
+template <>
+inline const kernels::KernelSet<double>& kernel_set<double>() {
+    const kernels::KernelTable* t = detail::active_table.load(std::memory_order_acquire);
+    return (t ? t : detail::first_table())->f64;
+}
 
 template <class T>
 const BlockSizes& block_sizes();

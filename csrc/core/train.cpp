@@ -691,10 +691,10 @@ ChunkResult Trainer<T>::run(std::int64_t max_epochs, double seconds, double lr,
     res.epochs.reserve(static_cast<std::size_t>(std::min<std::int64_t>(std::max<std::int64_t>(max_epochs, 0), 1 << 16)));
     std::int64_t steps_run = 0;
     const auto t_call = Clock::now();
+    auto t_part = t_call;  // the start of this epoch's part: the end of the previous one's
     lr_ = lr;
     health_steps_.restart();  // Python ran since the last step: the weights may have changed
     while (static_cast<std::int64_t>(res.epochs.size()) < max_epochs) {
-        auto t_part = Clock::now();
         if (step_ == 0) {
             const std::int64_t* order = nullptr;
             if (s_.shuffle) {
@@ -734,7 +734,9 @@ ChunkResult Trainer<T>::run(std::int64_t max_epochs, double seconds, double lr,
                 break;
             }
         }
-        epoch_seconds_ += seconds_since(t_part);
+        const auto t_end = Clock::now();  // one clock read per epoch
+        epoch_seconds_ += std::chrono::duration<double>(t_end - t_part).count();
+        t_part = t_end;
         if (out_of_time) break;
         EpochRecord rec;
         rec.loss = total_loss_ / (seen_ >= 1 ? seen_ : 1.0);
@@ -747,7 +749,7 @@ ChunkResult Trainer<T>::run(std::int64_t max_epochs, double seconds, double lr,
         step_ = 0;
         // lr_scheduler.step() between epochs of one call (Python steps its own copy).
         if (s_.schedule.kind != Schedule::none) lr_ = s_.schedule.lr_at(epoch_);
-        if (seconds_since(t_call) >= seconds) break;
+        if (std::chrono::duration<double>(t_end - t_call).count() >= seconds) break;
     }
     res.epoch = epoch_;
     res.step = step_;

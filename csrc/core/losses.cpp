@@ -16,6 +16,20 @@ namespace {
 // Fixed blocks of whole rows (at least kBlock elements each, unless rows are longer).
 constexpr index_t kBlock = 8192;
 
+// n zeroed values: on the stack up to N (a small batch allocates nothing), else on the heap.
+template <class V, std::size_t N>
+class Scratch {
+public:
+    explicit Scratch(index_t n) : many_(static_cast<std::size_t>(n > index_t(N) ? n : 0)) {
+        if (n <= index_t(N)) std::fill(few_, few_ + n, V(0));
+    }
+    V* data() noexcept { return many_.empty() ? few_ : many_.data(); }
+
+private:
+    V few_[N];
+    std::vector<V> many_;
+};
+
 // Elementwise losses (MSE, BCE): kernel(x, t, l, g, n, gscale) -> sum of losses.
 template <class T, class Kernel>
 T elementwise_loss(const char* fn, Kernel kernel, const T* x, const T* t, const T* w,
@@ -27,6 +41,11 @@ T elementwise_loss(const char* fn, Kernel kernel, const T* x, const T* t, const 
     if (!w) {
         const T gscale = T(1) / denom;
         const index_t blocks = (total + kBlock - 1) / kBlock;
+        if (blocks == 1) {  // a small batch: one kernel call, no threads to decide (same sum)
+            double s = 0.0;
+            s += kernel(x, t, out.loss_none, out.grad, total, gscale);
+            return red == Reduction::none ? T(0) : static_cast<T>(s / double(denom));
+        }
         // the blocks' sums: on the stack for batches of up to 8 blocks (no allocation)
         double few[8];
         std::vector<double> many(static_cast<std::size_t>(blocks > 8 ? blocks : 0));
@@ -41,7 +60,8 @@ T elementwise_loss(const char* fn, Kernel kernel, const T* x, const T* t, const 
         for (index_t bi = 0; bi < blocks; ++bi) s += partial[bi];
         return red == Reduction::none ? T(0) : static_cast<T>(s / double(denom));
     }
-    std::vector<double> partial(static_cast<std::size_t>(rows));
+    Scratch<double, 64> scratch(rows);
+    double* partial = scratch.data();
     const int nt = std::min(nthreads, threads_for(double(total) * 20.0));
     parallel_for(rows, nt, [&](index_t r) {
         const index_t b = r * per;
@@ -52,7 +72,7 @@ T elementwise_loss(const char* fn, Kernel kernel, const T* x, const T* t, const 
         if (l) k.scale_add(l, wr, T(0), l, per);
     });
     double s = 0.0;
-    for (double p : partial) s += p;
+    for (index_t r = 0; r < rows; ++r) s += partial[r];
     return red == Reduction::none ? T(0) : static_cast<T>(s / double(denom));
 }
 
@@ -104,7 +124,8 @@ T reduce(const char* fn, const L& loss, const T* p, const T* t, const T* w, inde
     // Blocks of whole rows, at least kBlock elements (one row when rows are longer).
     const index_t rows_per_block = std::max<index_t>(1, kBlock / std::max<index_t>(per, 1));
     const index_t blocks = (rows + rows_per_block - 1) / rows_per_block;
-    std::vector<double> partial(static_cast<std::size_t>(blocks));
+    Scratch<double, 8> scratch(blocks);
+    double* partial = scratch.data();
     const int nt = std::min(nthreads, threads_for(double(total) * 8.0));
     parallel_for(blocks, nt, [&](index_t bi) {
         const index_t r0 = bi * rows_per_block, r1 = std::min(rows, r0 + rows_per_block);
@@ -120,7 +141,7 @@ T reduce(const char* fn, const L& loss, const T* p, const T* t, const T* w, inde
     });
     if (red == Reduction::none) return T(0);
     double s = 0.0;
-    for (double v : partial) s += v;
+    for (index_t bi = 0; bi < blocks; ++bi) s += partial[bi];
     return static_cast<T>(s / double(denom));
 }
 
@@ -153,7 +174,8 @@ T cross_entropy(const T* logits, const std::int64_t* labels, const T* probs, con
     // The kernel's rows (ce_row / ce_probs_row in kernels/ce_row.h; SIMD sets take label
     // rows one per lane), fixed blocks of rows over the threads, then the weighted sum in
     // row order.
-    std::vector<T> lossv(static_cast<std::size_t>(rows));
+    Scratch<T, 256> scratch(rows);
+    T* lossv = scratch.data();
     constexpr index_t kRows = 512;
     const index_t blocks = (rows + kRows - 1) / kRows;
     parallel_for(blocks, nt, [&](index_t bi) {
@@ -162,9 +184,9 @@ T cross_entropy(const T* logits, const std::int64_t* labels, const T* probs, con
         const T* wb = w ? w + r0 : nullptr;
         T* g = out.grad ? out.grad + r0 * classes : nullptr;
         if (labels) {
-            k.ce_labels(x, labels + r0, wb, denom, lossv.data() + r0, g, n, classes);
+            k.ce_labels(x, labels + r0, wb, denom, lossv + r0, g, n, classes);
         } else {
-            k.ce_probs(x, probs + r0 * classes, wb, denom, lossv.data() + r0, g, n, classes);
+            k.ce_probs(x, probs + r0 * classes, wb, denom, lossv + r0, g, n, classes);
         }
     });
     double total = 0.0;

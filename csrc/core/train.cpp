@@ -744,7 +744,7 @@ ChunkResult Trainer<T>::run(std::int64_t max_epochs, double seconds, double lr,
         rec.seconds = epoch_seconds_;
         rec.lr = lr_;
         rec.health = health_;
-        res.epochs.push_back(rec);
+        res.epochs.push_back(std::move(rec));
         ++epoch_;
         step_ = 0;
         // lr_scheduler.step() between epochs of one call (Python steps its own copy).

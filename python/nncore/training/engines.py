@@ -11,6 +11,7 @@ What the native engine supports is derived from the activation registry
 optimiser and layer kinds the trainer knows; nothing is listed twice."""
 from __future__ import annotations
 
+import functools
 import time
 from typing import NamedTuple
 
@@ -61,12 +62,21 @@ def _groups(opt):
 NATIVE_OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop")
 
 
-def _native_kind(layer):
-    """The trainer's kind of ``layer`` ('dense', 'activation', 'dropout'), or None."""
+@functools.cache
+def _layer_classes():
+    """The classes :func:`_native_kind` tells apart, imported once (at the first fit: the
+    layer modules import this package)."""
     from ..activation_layers import ACTIVATION_LAYERS, ElementwiseActivation
     from ..dropout import Dropout
     from ..layers import Dense
     from ..norms import BatchNorm1d, LayerNorm
+    return ACTIVATION_LAYERS, ElementwiseActivation, Dropout, Dense, BatchNorm1d, LayerNorm
+
+
+def _native_kind(layer):
+    """The trainer's kind of ``layer`` ('dense', 'activation', 'dropout'), or None."""
+    ACTIVATION_LAYERS, ElementwiseActivation, Dropout, Dense, BatchNorm1d, LayerNorm = \
+        _layer_classes()
     if isinstance(layer, Dense):
         return "dense"
     if isinstance(layer, Dropout):
@@ -124,16 +134,14 @@ def _native_steps(model, loss_fn):
             for item in expand(step.layer, act, slope, model.layer_name(step.index), True)]
 
 
-def _counter(layer):
-    """The count a layer keeps across steps: Dropout's masks drawn, BatchNorm1d's batches
-    tracked; 0 for the others."""
-    kind = _native_kind(layer)
+def _counter(layer, kind):
+    """The count a layer of ``kind`` (:func:`_native_kind`) keeps across steps: Dropout's
+    masks drawn, BatchNorm1d's batches tracked; 0 for the others."""
     return layer.calls if kind == "dropout" else \
         layer.num_batches_tracked if kind == "batch_norm" else 0
 
 
-def _set_counter(layer, count):
-    kind = _native_kind(layer)
+def _set_counter(layer, kind, count):
     if kind == "dropout":
         layer.calls = int(count)
     elif kind == "batch_norm":
@@ -219,13 +227,14 @@ def _schedule_spec(lr_scheduler, optimizer):
     return spec
 
 
-def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None):
+def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None, plan=None):
     """The spec ``_core._Trainer`` is made from (``csrc/bindings/train_spec.cpp`` reads it;
-    an unknown or misspelt field is a ValueError there): the model's plan, the data, the
-    loss, the optimiser with its state, and ``schedule`` (:func:`_schedule_spec`)."""
+    an unknown or misspelt field is a ValueError there): the model's plan (``plan``, the
+    model's :func:`_native_steps` when the caller has them), the data, the loss, the
+    optimiser with its state, and ``schedule`` (:func:`_schedule_spec`)."""
     opt = run.optimizer
     layers, begins = [], []
-    for layer, kind, act, slope, _, top in _native_steps(model, run.loss_fn):
+    for layer, kind, act, slope, _, top in plan or _native_steps(model, run.loss_fn):
         if kind == "dense":
             gb = layer.b.grad if layer.b is not None else layer._gb_scratch
             layers.append({"kind": "dense", "w": layer.w.data,
@@ -413,7 +422,8 @@ class NativeEngine:
         self.bulk = not self.per_epoch and verbose == 0
         # the layers in plan order: Dropout's call counts and BatchNorm1d's batch counts go
         # in and come back (Trainer.counters)
-        self.plan = [item.layer for item in _native_steps(model, run.loss_fn)]
+        plan = _native_steps(model, run.loss_fn)
+        self.plan = [(item.layer, item.kind) for item in plan]
         # Each epoch's order is rng.permutation(rows), as the python engine draws it: many
         # at once (Generator.permuted on rows of aranges draws the same permutations and
         # leaves the same state as that many permutation calls). Orders drawn ahead wait in
@@ -424,7 +434,7 @@ class NativeEngine:
         self.orders_state, self.used_since = None, 0
         self.order = None if shuffle else np.arange(self.rows)  # the epoch under way's
         self.trainer = _core._Trainer(trainer_spec(model, run, shuffle, stop_on_nonfinite,
-                                                   schedule))
+                                                   schedule, plan))
         self.step_in_epoch = self.trainer_step = 0
         self.bar = self.done_bar = None
 
@@ -519,7 +529,7 @@ class NativeEngine:
         self.trainer.optimizer_steps = self.run_.optimizer.steps
         # the groups' rates and options (a schedule may cycle momentum or betas)
         self.trainer.set_groups(_groups(self.run_.optimizer))
-        self.trainer.set_counters([_counter(layer) for layer in self.plan])
+        self.trainer.set_counters([_counter(layer, kind) for layer, kind in self.plan])
         res = self.trainer.run(max_epochs, seconds, lr, orders, max_steps)
         used = res["orders_used"]
         if used:
@@ -528,8 +538,8 @@ class NativeEngine:
             self.used_since += used
         self.trainer_step = res["step"]
         self.run_.optimizer.steps = self.trainer.optimizer_steps
-        for layer, count in zip(self.plan, self.trainer.counters()):
-            _set_counter(layer, count)
+        for (layer, kind), count in zip(self.plan, self.trainer.counters()):
+            _set_counter(layer, kind, count)
         if res["hook_failed"]:
             raise RuntimeError("fit: the native engine's gradient hook failed")
         if res["nonfinite"]:

@@ -44,7 +44,13 @@ def check_x(model, x, name, fn="fit", allow_empty=False):
 def check_finite(a, name, fn):
     """ValueError naming ``fn``, ``name`` and the first NaN or infinite entry of ``a``
     (its index: an int for 1-D, a tuple otherwise)."""
-    if a.dtype.kind != "f" or np.all(np.isfinite(a)):
+    if a.dtype.kind != "f":
+        return
+    # A NaN or an infinity makes the sum one, so a finite sum clears every entry: one pass
+    # and no temporary (a sum that overflows goes on to the entry-by-entry check).
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.add.reduce(a, axis=None)
+    if np.isfinite(total) or np.all(np.isfinite(a)):
         return
     bad = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
     where = bad[0] if len(bad) == 1 else bad

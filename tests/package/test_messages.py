@@ -1,5 +1,7 @@
 """Error messages a new user meets first (issue 22): each names the function, the argument
 and the first bad value, and suggests a fix that fits the case."""
+import re
+
 import numpy as np
 import pytest
 
@@ -93,3 +95,26 @@ def test_nan_in_one_sample_names_its_1d_index():
         with pytest.raises(ValueError, match=rf"{fn}: x contains NaN or infinity \(first at "
                                              r"index 1: nan\)"):
             getattr(model, fn)(np.array([1.0, np.nan, 2.0]))
+
+
+@pytest.mark.parametrize("bad", [None, np.inf, -np.inf, np.nan, "both"])
+def test_the_finite_check_is_exact_when_the_sum_overflows(bad):
+    """Large finite values overflow the one-pass sum; the check then looks entry by entry
+    (finite data passes, with no warning) and still finds +inf and -inf together."""
+    import warnings
+    x = np.full((6, 3), 3e38, np.float32)
+    x[::2] *= -1
+    if bad == "both":
+        x[1, 1], x[4, 2] = np.inf, -np.inf  # the sum is NaN: the first is named
+    elif bad is not None:
+        x[4, 2] = bad
+    model = nc.Sequential([nc.Dense(3, 1)], seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        if bad is None:
+            model.predict(x)
+            return
+        where = "(1, 1): inf" if bad == "both" else f"(4, 2): {bad}"
+        with pytest.raises(ValueError, match=rf"x contains NaN or infinity \(first at index "
+                                             rf"{re.escape(where)}\)"):
+            model.predict(x)

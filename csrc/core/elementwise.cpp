@@ -56,13 +56,6 @@ void activation_pair(kernels::Act act, const T* z, T* y, T* d, index_t n, T slop
     });
 }
 
-template <class T>
-void multiply(const T* a, const T* b, T* out, index_t n, int nthreads) {
-    for_chunks(n, nthreads, 2.0, [&](index_t lo, index_t hi) {
-        for (index_t i = lo; i < hi; ++i) out[i] = a[i] * b[i];
-    });
-}
-
 template void activation<float>(kernels::Act, const float*, float*, index_t, float, int);
 template void activation<double>(kernels::Act, const double*, double*, index_t, double, int);
 template void activation_backward<float>(kernels::Act, const float*, const float*, float*,
@@ -73,7 +66,5 @@ template void activation_pair<float>(kernels::Act, const float*, float*, float*,
                                      int);
 template void activation_pair<double>(kernels::Act, const double*, double*, double*, index_t,
                                       double, int);
-template void multiply<float>(const float*, const float*, float*, index_t, int);
-template void multiply<double>(const double*, const double*, double*, index_t, int);
 
 }  // namespace nncore

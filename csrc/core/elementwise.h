@@ -26,10 +26,6 @@ template <class T>
 void activation_pair(kernels::Act act, const T* z, T* y, T* d, index_t n, T slope,
                      int nthreads);
 
-// out[i] = a[i] * b[i] for i < n; out may be a or b.
-template <class T>
-void multiply(const T* a, const T* b, T* out, index_t n, int nthreads);
-
 // Elementwise work in fixed chunks: f(begin, end) over [0, n), in parallel when large.
 template <class F>
 void for_chunks(index_t n, int nthreads, double cost_per_element, const F& f);

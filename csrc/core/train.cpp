@@ -578,11 +578,21 @@ void Trainer<T>::backward(index_t rows, int nthreads) {
                 continue;
             }
             MatView<T> vgx = row_major(gx, rows, layer.in);
-            // gelu/silu/softplus: grad times the derivative the forward kept, then as identity
+            // gelu/silu/softplus: grad times the derivative the forward kept, row by row,
+            // with the bias gradient summed from each row while it is in L1 (rows in order
+            // from +0: column_sums' bits), then as identity
             const bool pair = kernels::act_from_input(layer.act) && !layer.post_softmax;
             if (pair) {
-                multiply(grad, z_[i].data(), z_[i].data(), rows * layer.out, nthreads);
-                grad = z_[i].data();
+                T* gz = z_[i].data();
+                const auto& k = kernel_set<T>();
+                if (layer.grad_b) std::fill(layer.grad_b, layer.grad_b + layer.out, T(0));
+                for (index_t r = 0; r < rows; ++r) {
+                    T* row = gz + r * layer.out;
+                    const T* g = grad + r * layer.out;
+                    for (index_t j = 0; j < layer.out; ++j) row[j] = g[j] * row[j];
+                    if (layer.grad_b) k.add_inplace(layer.grad_b, row, layer.out);
+                }
+                grad = gz;
             }
             dense_backward(row_major<const T>(x_in, rows, layer.in),
                            row_major<const T>(layer.w, layer.in, layer.out),
@@ -590,7 +600,8 @@ void Trainer<T>::backward(index_t rows, int nthreads) {
                            row_major<const T>(grad, rows, layer.out),
                            pair ? kernels::Act::identity : layer.act, layer.slope,
                            need_grad_x ? &vgx : nullptr,
-                           row_major(layer.grad_w, layer.in, layer.out), layer.grad_b, nthreads);
+                           row_major(layer.grad_w, layer.in, layer.out),
+                           pair ? nullptr : layer.grad_b, nthreads);
             if (!need_grad_x) break;
         } else if (layer.kind == TrainLayerKind::layer_norm) {
             layer_norm_backward(x_in, stat_mean_[i].data(), stat_rstd_[i].data(), layer.w, grad,

@@ -59,6 +59,8 @@ public:
     // Steps the parameters slots[0:count] (one all-parameters driver call).
     using Drive = std::function<void(const ParamSlot<T>* slots, std::size_t count, int nthreads)>;
 
+    // Whether any weights are tracked (health=True): otherwise step() is drive() itself.
+    bool active() const noexcept { return !w_.empty(); }
     // Track the weights w (of n values) of the next health layer; returns its index.
     std::size_t track(const T* w);
     // The weights may have changed since the last step (the trainer's run() returned to

@@ -202,13 +202,7 @@ void run_tasks(index_t n, int nthreads, TaskFn fn, const void* ctx) {
     if (nthreads > 1 && n > 1 && p.run(n, nthreads, fn, ctx)) return;
     // Busy pool (another thread's call, or a call from inside a task): alone, here.
     if (nthreads > 1 && n > 1) p.count_serial();
-    const int prev = tl_slot;
-    tl_slot = 0;
-    struct Restore {
-        int v;
-        ~Restore() { tl_slot = v; }
-    } restore{prev};
-    fn(ctx, 0, n);
+    run_as_caller(n, fn, ctx, tl_slot);
 }
 
 }  // namespace detail

@@ -64,15 +64,7 @@ void take_tasks(Job& job, int slot) noexcept {
     }
 }
 
-void run_alone(index_t n, TaskFn fn, const void* ctx) {
-    const int prev = tl_slot;
-    tl_slot = 0;
-    struct Restore {
-        int v;
-        ~Restore() { tl_slot = v; }
-    } restore{prev};
-    fn(ctx, 0, n);
-}
+void run_alone(index_t n, TaskFn fn, const void* ctx) { run_as_caller(n, fn, ctx, tl_slot); }
 
 #if defined(__linux__)
 [[maybe_unused]] const int g_atfork = pthread_atfork(nullptr, nullptr, [] {

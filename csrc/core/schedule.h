@@ -23,6 +23,19 @@ inline index_t task_begin(index_t t, index_t tasks, index_t items) noexcept {
     return items * t / tasks;
 }
 
+// fn over [0, n) on the calling thread as participant 0; `slot` (the build's thread-local
+// participant number) is restored afterwards, also when fn throws. A call that runs
+// alone: one thread asked for, or the parallel layer busy.
+inline void run_as_caller(index_t n, TaskFn fn, const void* ctx, int& slot) {
+    struct Restore {
+        int& slot;
+        int v;
+        ~Restore() { slot = v; }
+    } restore{slot, slot};
+    slot = 0;
+    fn(ctx, 0, n);
+}
+
 // Debug schedule 1 (shuffle): a fresh seed per job.
 inline std::uint64_t next_debug_seed() noexcept {
     static std::atomic<std::uint64_t> counter{0x9E3779B97F4A7C15ull};

@@ -659,34 +659,34 @@ void Trainer<T>::update(int nthreads) {
         const std::size_t n = g.end - start;
         start = g.end;
         const double lr = groups_.size() == 1 ? lr_ : g.lr;
+        // the group's driver call; with health=True through HealthSteps, which steps each
+        // tracked weight in blocks with its sums taken around each block
+        const auto drive = [&](const auto& o, auto step_all) {
+            if (!health_steps_.active()) return step_all(slots, n, o, nthreads);
+            health_steps_.step(slots, n, nthreads,
+                               [&](const ParamSlot<T>* p, std::size_t c, int t) {
+                                   step_all(p, c, o, t);
+                               });
+        };
         switch (s_.optimizer) {
             case TrainOptimizer::sgd: {
                 SgdOptions o = g.sgd;
                 o.lr = lr;
                 o.first = opt_steps_ == 1;  // as SGD in optim.py: torch's first step
-                health_steps_.step(slots, n, nthreads,  // sgd_update, health sums taken
-                                   [&](const ParamSlot<T>* p, std::size_t c, int t) {
-                                       sgd_update(p, c, o, t);
-                                   });
+                drive(o, sgd_update<T>);
                 break;
             }
             case TrainOptimizer::adam: {
                 AdamOptions o = g.adam;
                 o.lr = lr;
                 o.step = opt_steps_;
-                health_steps_.step(slots, n, nthreads,  // adam_step_all, health sums taken
-                                   [&](const ParamSlot<T>* p, std::size_t c, int t) {
-                                       adam_step_all(p, c, o, t);
-                                   });
+                drive(o, adam_step_all<T>);
                 break;
             }
             case TrainOptimizer::rmsprop: {
                 RmspropOptions o = g.rmsprop;
                 o.lr = lr;
-                health_steps_.step(slots, n, nthreads,  // rmsprop_step_all, health sums taken
-                                   [&](const ParamSlot<T>* p, std::size_t c, int t) {
-                                       rmsprop_step_all(p, c, o, t);
-                                   });
+                drive(o, rmsprop_step_all<T>);
                 break;
             }
         }

@@ -6,11 +6,13 @@
 
 Prints, in one interleaved run (each repeat runs every case once, in rotating order):
 1. interference: a 256x256x256 float32 matmul of one library right after another's
-   (nncore after NumPy, after PyTorch when installed; NumPy after nncore), each against
-   the same call after a call of its own library ("alone"), at 1 and 2 threads. A
-   library whose workers keep spinning after a call takes the cores the next call needs:
-   the ratio shows it (target <= 1.3x). Also how long nncore's workers take to sleep
-   after a call returns (the grace period).
+   (nncore after NumPy, after PyTorch when installed; NumPy and PyTorch after nncore's
+   matmul and after a short native fit, whose chunk keeps the workers on the job until
+   it returns), each against the same call after a call of its own library ("alone"),
+   at 1 and 2 threads. A library whose workers keep spinning after a call takes the
+   cores the next call needs: the ratio shows it (target <= 1.3x). Also how long
+   nncore's workers take to sleep after a matmul and after a fit return (the grace
+   period).
 2. the MNIST-shaped fit epoch (784-256-128-10, batch 64, SGD): nncore's native engine at
    1 and 2 threads and the plain NumPy loop at 2 threads (nncore._bench_workloads),
    per step and scaled to a 60,000-row epoch.
@@ -67,14 +69,14 @@ def limits(n):
     return B.thread_limits(n)
 
 
-def grace_period_us(a):
+def grace_period_us(call):
     """Time from an nncore call's return until every worker sleeps (median of 20); None
     in the OpenMP build, whose runtime's sleepers nncore cannot see."""
     if nc.config()["openmp"]:
         return None
     out = []
     for _ in range(20):
-        F.matmul(a, a)
+        call()
         t0 = time.perf_counter()
         workers = nc._core._pool_stats()["workers"]
         while nc._core._pool_stats()["sleeping"] < workers:
@@ -89,14 +91,20 @@ def interference(threads, repeats, inner):
     rng = np.random.default_rng(0)
     a = rng.standard_normal((256, 256), dtype=np.float32)
     b = rng.standard_normal((256, 256), dtype=np.float32)
-    calls = {"nncore": lambda: F.matmul(a, b), "numpy": lambda: a @ b}
+    name = "mnist_784-256-128-10"
+    x, y = W.workload_data(name)
+    fit = W.nncore_fit(name, x[:256], y[:256], "native")  # 4 steps of batch 64
+    calls = {"nncore": lambda: F.matmul(a, b), "numpy": lambda: a @ b,
+             "nncore fit": lambda: fit(1)}
     if torch is not None:
         ta, tb = torch.from_numpy(a), torch.from_numpy(b)
         calls["torch"] = lambda: torch.mm(ta, tb)
     # (timed library, library called just before it)
-    cases = [("nncore", "nncore"), ("nncore", "numpy"), ("numpy", "numpy"), ("numpy", "nncore")]
+    cases = [("nncore", "nncore"), ("nncore", "numpy"), ("numpy", "numpy"), ("numpy", "nncore"),
+             ("numpy", "nncore fit")]
     if torch is not None:
-        cases += [("nncore", "torch"), ("torch", "torch"), ("torch", "nncore")]
+        cases += [("nncore", "torch"), ("torch", "torch"), ("torch", "nncore"),
+                  ("torch", "nncore fit")]
     for t in threads:
         with limits(t):
             for f in calls.values():
@@ -114,7 +122,8 @@ def interference(threads, repeats, inner):
                         timed()
                         ts.append(time.perf_counter() - t0)
                     samples[case].append(statistics.median(ts))
-            grace = grace_period_us(a) if t > 1 else 0.0
+            grace = grace_period_us(calls["nncore"]) if t > 1 else 0.0
+            grace_fit = grace_period_us(calls["nncore fit"]) if t > 1 else 0.0
         print(f"interference, 256x256x256 float32 matmul, {t} thread(s): median us [min-max] "
               f"over {repeats} repeats of {inner} pairs")
         for timed, before in cases:
@@ -130,7 +139,8 @@ def interference(threads, repeats, inner):
                   f"{os.environ.get('OMP_WAIT_POLICY')} GOMP_SPINCOUNT="
                   f"{os.environ.get('GOMP_SPINCOUNT')} say")
         elif t > 1:
-            print(f"  nncore workers asleep {grace:.0f} us after a call returns "
+            print(f"  nncore workers asleep {grace:.0f} us after a matmul returns, "
+                  f"{grace_fit:.0f} us after a native fit returns "
                   f"(spin grace {nc._core._pool_stats()['spin_us']:.0f} us)")
         print()
 

@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -36,7 +37,8 @@ void register_threads(py::module_& m) {
         auto known = [](auto v) { return v < 0 ? py::object(py::none()) : py::cast(v); };
         return py::dict("workers"_a = s.workers, "sleeping"_a = known(s.sleeping),
                         "jobs"_a = s.jobs, "serial"_a = s.serial,
-                        "wakeups"_a = known(s.wakeups), "spin_us"_a = known(s.spin_us));
+                        "wakeups"_a = known(s.wakeups), "spin_us"_a = known(s.spin_us),
+                        "hot"_a = s.hot, "hot_guards"_a = s.hot_guards);
     }, "The pool's worker count, sleepers now, and counters since import.");
     m.def("_set_spin_us", [](double us) {
         NNCORE_CHECK(us >= 0 && us <= 1e6, "_set_spin_us: us must be in [0, 1e6]; got ", us);
@@ -57,7 +59,8 @@ void register_threads(py::module_& m) {
                      "'caller_only' or 'slow_worker'; got '", mode, "'");
         set_debug_schedule(v);
     }, "mode"_a, "Tests: change how tasks are handed out (results must not change).");
-    m.def("_parallel_probe", [](long long n, int nthreads, long long throw_at, bool nested) {
+    m.def("_parallel_probe", [](long long n, int nthreads, long long throw_at, bool nested,
+                                bool hot) {
         NNCORE_CHECK(n >= 0 && n <= 1000000, "_parallel_probe: n must be in [0, 1e6]; got ", n);
         NNCORE_CHECK(nthreads >= 1, "_parallel_probe: nthreads must be >= 1; got ", nthreads);
         // Item i records thread_id() (and, nested, the ids inside a parallel_for of its
@@ -65,6 +68,8 @@ void register_threads(py::module_& m) {
         std::vector<int> ids(static_cast<std::size_t>(n)), inner(static_cast<std::size_t>(n));
         {
             py::gil_scoped_release nogil;
+            std::unique_ptr<HotPool> guard;  // hot: as the native trainer's chunks run
+            if (hot) guard = std::make_unique<HotPool>(nthreads);
             parallel_for(n, nthreads, [&](index_t i) {
                 ids[i] = thread_id();
                 if (i == throw_at) NNCORE_CHECK(false, "_parallel_probe: item ", i, " threw");
@@ -76,7 +81,7 @@ void register_threads(py::module_& m) {
             });
         }
         return py::make_tuple(ids, inner);
-    }, "n"_a, "nthreads"_a, "throw_at"_a = -1, "nested"_a = false,
+    }, "n"_a, "nthreads"_a, "throw_at"_a = -1, "nested"_a = false, "hot"_a = false,
        "Tests: which thread ran each item of a parallel_for; item throw_at throws.");
     m.def("_debug_schedule", [] {
         static const char* names[] = {"normal", "shuffle", "caller_only", "slow_worker"};

@@ -4,10 +4,12 @@
 // both builds give the same bits. What follows describes the pool; the OpenMP build
 // differs only in how its threads wait between calls (as OMP_WAIT_POLICY says).
 //
-// parallel_for hands its items out as tasks through one atomic counter. Any participant
-// takes the next task: the calling thread too, so a worker that the OS has descheduled
-// delays only the task it holds, never the others, and a call whose workers never wake
-// still finishes on the caller. Each item writes its own part of the output and is
+// parallel_for cuts its items into tasks and gives each participant (the calling thread
+// too) a contiguous range of them; a participant whose range is empty takes tasks from the
+// others' (core/schedule.h), so the same thread computes the same part of a job call
+// after call while all run, a worker that the OS has descheduled delays only the task it
+// holds, never the others, and a call whose workers never wake still finishes on the
+// caller. Each item writes its own part of the output and is
 // computed the same way whoever runs it, so results are bitwise identical for any thread
 // count and any schedule; a reduction is never split across threads in a
 // schedule-dependent order.
@@ -16,9 +18,9 @@
 // for the next call, then sleep on a condition variable, so a NumPy/OpenBLAS or PyTorch
 // call that follows has the cores to itself (and sleep at once when, during the call,
 // other threads ran nncore calls alone: they need those cores). A caller that finds the
-// pool busy (another
-// Python thread is using it, or a nested call) runs its items alone on its own thread:
-// the machine is never oversubscribed by nncore and no caller waits for another.
+// pool busy (another Python thread is using it, or a nested call) runs its items alone on
+// its own thread: the machine is never oversubscribed by nncore and no caller waits for
+// another.
 #pragma once
 
 #include <cstdint>
@@ -42,7 +44,8 @@ int usable_cpus() noexcept;
 int max_threads() noexcept;
 
 // Threads worth using for `work` units of roughly one flop each: small jobs stay on
-// one thread, where waking a worker would cost more than it saves.
+// one thread, where waking a worker would cost more than it saves (ten times smaller
+// jobs split while the calling thread holds a HotPool, whose workers need no waking).
 int threads_for(double work) noexcept;
 
 // The calling participant's slot in the current parallel_for: 0 for the caller (and
@@ -59,10 +62,41 @@ struct PoolStats {
     std::int64_t serial = 0;   // calls that found the pool busy and ran alone
     std::int64_t wakeups = 0;  // times a caller had to wake sleeping workers
     double spin_us = 0;        // grace period before a worker sleeps
+    int hot = 0;               // HotPool guards alive (all threads)
+    std::int64_t hot_guards = 0;  // HotPool guards started for more than one thread
 };
 PoolStats pool_stats() noexcept;
 // The pool's grace period; false (nothing changed) in the OpenMP build.
 bool set_spin_us(double us) noexcept;
+
+// Keeps the workers on the job across the parallel calls of one stretch of native work (a
+// chunk of the trainer's epoch): while a HotPool lives, a worker that took part in a call
+// waits for the next one spinning for up to 1 ms instead of the grace period, so a step's
+// products and passes cost a barrier each, not a wake-up each (a worker woken from its
+// sleep takes tens of microseconds to start). The first parallel call under the guard
+// still wakes them, so a guard whose calls all run on one thread costs nothing and keeps
+// no core spinning. When the last HotPool ends the ordinary grace period holds again,
+// counted from the end of the worker's last task, so the pool sleeps within spin_us() of
+// the guarded call's return, whatever happened in it (an exception, a stop on a
+// non-finite loss). threads_for, called by a thread that holds a HotPool, lets smaller
+// jobs use several threads. Guards nest and may live on several Python threads at once;
+// results never depend on them (the split of every job is fixed by its shapes and the
+// thread count). The OpenMP build keeps only the latter: its team's threads already spin
+// between parallel regions as OMP_WAIT_POLICY and GOMP_SPINCOUNT say (libgomp's default:
+// 300,000 spins).
+class HotPool {
+public:
+    explicit HotPool(int nthreads) noexcept;
+    ~HotPool();
+    HotPool(const HotPool&) = delete;
+    HotPool& operator=(const HotPool&) = delete;
+
+private:
+    bool on_ = false;
+    std::int64_t incarnation_ = 0;  // the pool's fork count when the guard started
+};
+// Whether the calling thread holds a HotPool (for more than one thread).
+bool pool_hot() noexcept;
 
 // Debug schedules (tests; both builds): 0 normal; 1 shuffled (tasks handed out in a random order,
 // workers pause at random); 2 caller only (workers take no task, as if never

@@ -3,7 +3,6 @@
 // The default build of the parallel layer; core/pool_openmp.cpp is the OpenMP build
 // (CMake option NNCORE_OPENMP), and CMakeLists.txt compiles one of the two.
 #include "core/pool.h"
-#include "core/schedule.h"
 
 #include <algorithm>
 #include <chrono>
@@ -27,13 +26,13 @@ inline void cpu_relax() noexcept {
 }
 
 thread_local int tl_slot = 0;
+thread_local int tl_hot = 0;  // HotPool guards the thread holds
 
 std::atomic<int> g_debug{0};
 
 constexpr int kMaxWorkers = 255;
 
 inline std::uint32_t gen_of(std::uint64_t t) noexcept { return std::uint32_t(t >> 32); }
-inline std::uint64_t idx_of(std::uint64_t t) noexcept { return t & 0xFFFFFFFFull; }
 
 }  // namespace
 
@@ -84,37 +83,34 @@ void Pool::run_task(index_t t, int slot) {
     tl_slot = prev;
 }
 
-// Takes tasks of generation `gen` until none is left (or the job is gone).
+// Takes tasks of generation `gen` until none is left (or the job is gone), then counts
+// them done at once (one write to the shared counter per participant, not per task).
 void Pool::work(std::uint32_t gen, int slot) {
-    std::uint64_t t = ticket_.load(std::memory_order_acquire);
-    for (;;) {
-        if (gen_of(t) != gen) return;
-        const std::uint64_t i = idx_of(t);
-        // A task index below `tasks` in a ticket still carrying `gen` means the job is
-        // not finished (its owner closes the ticket before the fields are reused), so
-        // the CAS below can only win a task of this job.
-        if (i >= std::uint64_t(tasks_.load(std::memory_order_relaxed))) return;
-        if (ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel,
-                                          std::memory_order_acquire)) {
-            run_task(index_t(i), slot);
-            done_.fetch_add(1, std::memory_order_acq_rel);
-            t = ticket_.load(std::memory_order_acquire);
-        }
-    }
+    index_t taken = 0;
+    for (index_t t; (t = ranges_.take(gen, slot)) >= 0; ++taken) run_task(t, slot);
+    if (taken > 0) done_.fetch_add(taken, std::memory_order_acq_rel);
 }
 
 void Pool::worker_main(int k) {
     std::uint32_t seen = gen_of(ticket_.load(std::memory_order_acquire));
-    bool recent = false;  // took part in the last job: spin before sleeping
+    // Took part in the last job: spin before sleeping, for the grace period, or for
+    // hot_ns_ while a HotPool lives, counted from now (the end of its last task). The
+    // limit is read again as it spins: a guard's end brings the grace period back within
+    // a few microseconds.
+    bool recent = false;
     for (;;) {
         std::uint64_t t = ticket_.load(std::memory_order_acquire);
         if (gen_of(t) == seen && recent) {
-            const auto deadline =
-                clock_type::now() + std::chrono::nanoseconds(spin_ns_.load(std::memory_order_relaxed));
+            const auto since = clock_type::now();
             int n = 0;
             while (gen_of(t = ticket_.load(std::memory_order_acquire)) == seen) {
                 cpu_relax();
-                if ((++n & 63) == 0 && clock_type::now() >= deadline) break;
+                if ((++n & 63) == 0) {
+                    const std::int64_t limit = hot_.load(std::memory_order_relaxed) > 0
+                                                   ? hot_ns_.load(std::memory_order_relaxed)
+                                                   : spin_ns_.load(std::memory_order_relaxed);
+                    if (clock_type::now() - since >= std::chrono::nanoseconds(limit)) break;
+                }
             }
         }
         if (gen_of(t) == seen) {
@@ -136,6 +132,15 @@ void Pool::worker_main(int k) {
     }
 }
 
+void Pool::hot_begin() noexcept {
+    hot_.fetch_add(1, std::memory_order_relaxed);
+    hot_guards_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Pool::hot_end(std::int64_t incarnation) noexcept {
+    if (incarnation == forks_.load()) hot_.fetch_sub(1, std::memory_order_relaxed);
+}
+
 bool Pool::run(index_t n, int nthreads, detail::TaskFn fn, const void* ctx) {
     bool expected = false;
     if (!busy_.compare_exchange_strong(expected, true, std::memory_order_acquire)) return false;
@@ -148,6 +153,7 @@ bool Pool::run(index_t n, int nthreads, detail::TaskFn fn, const void* ctx) {
     ensure_workers(helpers);
     const index_t tasks = task_count(n, nthreads);
     const std::uint32_t gen = gen_of(ticket_.load()) + 1;
+    ranges_.reset(gen, tasks, std::min<int>(helpers + 1, int(tasks)));
     fn_.store(fn, std::memory_order_relaxed);
     ctx_.store(ctx, std::memory_order_relaxed);
     items_.store(n, std::memory_order_relaxed);
@@ -183,7 +189,6 @@ bool Pool::run(index_t n, int nthreads, detail::TaskFn fn, const void* ctx) {
             }
         }
     }
-    ticket_.store((std::uint64_t(gen) << 32) | kClosed, std::memory_order_seq_cst);
     if (failed_.load()) {
         std::exception_ptr e;
         {
@@ -208,6 +213,22 @@ void run_tasks(index_t n, int nthreads, TaskFn fn, const void* ctx) {
 }  // namespace detail
 
 int thread_id() noexcept { return detail::tl_slot; }
+
+HotPool::HotPool(int nthreads) noexcept : on_(nthreads > 1) {
+    if (!on_) return;
+    ++detail::tl_hot;
+    detail::Pool& p = detail::pool();
+    incarnation_ = p.incarnation();
+    p.hot_begin();
+}
+
+HotPool::~HotPool() {
+    if (!on_) return;
+    --detail::tl_hot;
+    detail::pool().hot_end(incarnation_);
+}
+
+bool pool_hot() noexcept { return detail::tl_hot > 0; }
 
 PoolStats pool_stats() noexcept { return detail::pool().stats(); }
 

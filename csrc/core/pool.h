@@ -1,6 +1,7 @@
 // The worker pool behind parallel_for (core/parallel.h is its public face; this header
-// is core/pool.cpp's own). One job at a time: its owner publishes a ticket (generation
-// << 32 | next task) and every participant, the owner too, takes tasks from it.
+// is core/pool.cpp's own). One job at a time: its owner cuts the tasks into one range per
+// participant (core/schedule.h's TaskRanges) and publishes the job's generation in a
+// ticket; every participant, the owner too, takes tasks from its range, then the others'.
 #pragma once
 
 #include <atomic>
@@ -13,10 +14,9 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "core/schedule.h"
 
 namespace nncore::detail {
-
-constexpr std::uint64_t kClosed = 0xFFFFFFFFull;  // task index of a finished job
 
 class Pool {
 public:
@@ -31,10 +31,18 @@ public:
         s.serial = serial_.load();
         s.wakeups = wakeups_.load();
         s.spin_us = spin_ns_.load() / 1000.0;
+        s.hot = hot_.load();
+        s.hot_guards = hot_guards_.load();
         return s;
     }
     void count_serial() noexcept { serial_.fetch_add(1, std::memory_order_relaxed); }
     void set_spin_ns(std::int64_t ns) noexcept { spin_ns_.store(ns); }
+
+    // A HotPool starts or ends; hot_end ignores a guard that started before a fork (its
+    // pool is gone).
+    void hot_begin() noexcept;
+    void hot_end(std::int64_t incarnation) noexcept;
+    std::int64_t incarnation() const noexcept { return forks_.load(std::memory_order_relaxed); }
 
     // In a child after fork(): the workers are gone; forget them (their std::thread
     // objects are leaked, as they cannot be joined) and start afresh.
@@ -47,6 +55,8 @@ public:
         started_.store(0);
         sleepers_.store(0);
         busy_.store(false);
+        hot_.store(0);
+        forks_.fetch_add(1);
     }
 
 private:
@@ -64,7 +74,8 @@ private:
     std::atomic<int> helpers_{0};
     std::atomic<std::uint64_t> seed_{0};
     std::atomic<int> mode_{0};
-    alignas(64) std::atomic<std::uint64_t> ticket_{kClosed};  // generation << 32 | next task
+    alignas(64) std::atomic<std::uint64_t> ticket_{0};  // the current job's generation << 32
+    TaskRanges ranges_;
     alignas(64) std::atomic<index_t> done_{0};
     alignas(64) std::atomic<bool> busy_{false};
     std::atomic<bool> failed_{false};
@@ -78,6 +89,11 @@ private:
     std::atomic<std::int64_t> spin_ns_{50000};
     std::atomic<std::int64_t> jobs_{0}, serial_{0}, wakeups_{0};
     std::atomic<std::int64_t> serial_at_job_{0};  // serial_ when the current job started
+    // HotPool guards alive; read by spinning workers, written twice per guard (own line).
+    alignas(64) std::atomic<int> hot_{0};
+    std::atomic<std::int64_t> hot_ns_{1000000};  // a worker's spin while hot_ > 0
+    std::atomic<std::int64_t> forks_{0};
+    std::atomic<std::int64_t> hot_guards_{0};
     std::mutex grow_;
     std::vector<std::thread> threads_;
 };

@@ -698,6 +698,7 @@ ChunkResult Trainer<T>::run(std::int64_t max_epochs, double seconds, double lr,
                             const std::int64_t* orders, std::int64_t n_orders, int nthreads,
                             std::int64_t max_steps) {
     ChunkResult res;
+    HotPool hot(nthreads);  // the workers stay on the job until this chunk returns
     // the records of the epochs this call may finish (at most a few MB of them)
     res.epochs.reserve(static_cast<std::size_t>(std::min<std::int64_t>(std::max<std::int64_t>(max_epochs, 0), 1 << 16)));
     std::int64_t steps_run = 0;

@@ -134,6 +134,34 @@ def test_an_exception_in_a_task_reaches_the_caller(throw_at):
     assert len(ids) == 1000 and set(ids) <= {0, 1}
 
 
+@pytest.mark.parametrize("throw_at", [0, 517, 999])
+def test_a_hot_call_that_throws_ends_its_guard(throw_at):
+    """The guard the native trainer holds for a chunk (HotPool) ends with the call, also
+    when a task throws: nothing is left spinning or counted hot, and the next call,
+    hot or not, runs in full."""
+    started = _core._pool_stats()["hot_guards"]
+    with pytest.raises(ValueError, match=f"_parallel_probe: item {throw_at} threw"):
+        _core._parallel_probe(1000, 2, throw_at=throw_at, hot=True)
+    stats = _core._pool_stats()
+    assert stats["hot"] == 0 and stats["hot_guards"] == started + 1
+    for hot in (True, False):
+        ids, _ = _core._parallel_probe(1000, 2, hot=hot)
+        assert len(ids) == 1000 and set(ids) <= {0, 1}
+    assert _core._pool_stats()["hot"] == 0
+
+
+def test_a_nested_call_in_a_hot_call_runs_alone():
+    ids, inner = _core._parallel_probe(64, 2, nested=True, hot=True)
+    assert inner == [0] * 64 and set(ids) <= {0, 1}
+    assert _core._pool_stats()["hot"] == 0
+
+
+def test_one_thread_takes_no_hot_guard():
+    started = _core._pool_stats()["hot_guards"]
+    assert _core._parallel_probe(100, 1, hot=True)[0] == [0] * 100
+    assert _core._pool_stats()["hot_guards"] == started
+
+
 if __name__ == "__main__":
     print(json.dumps({"openmp": OPENMP, "isa": nncore.config()["isa"],
                       "digests": digests(2)}))

@@ -185,6 +185,73 @@ def test_workers_sleep_after_the_grace_period():
     assert _core._pool_stats()["wakeups"] >= before + 1
 
 
+def wait_until_all_sleep(seconds=15):
+    """The pool's stats once every worker sleeps (a loaded machine may not run a worker
+    for a while: up to `seconds`, no time is asserted)."""
+    deadline = time.monotonic() + seconds
+    now = _core._pool_stats()
+    while now["sleeping"] < now["workers"] and time.monotonic() < deadline:
+        time.sleep(0.001)
+        now = _core._pool_stats()
+    return now
+
+
+def small_fit(x, y, **kw):
+    model = nncore.Sequential([nncore.Dense(x.shape[1], 256, "relu"), nncore.Dense(256, 10)],
+                              seed=3, dtype="float32")
+    model.fit(x, y, loss="cross_entropy", optimizer=nncore.SGD(lr=0.05), epochs=2,
+              batch_size=64, verbose=0, engine="native", seed=1, **kw)
+    return [p.data.copy() for p in model.parameters()]
+
+
+@pool_only
+def test_a_native_fit_holds_the_workers_then_lets_them_sleep():
+    rng = np.random.default_rng(4)
+    x = rng.random((640, 784), dtype=np.float32)
+    y = rng.integers(0, 10, 640)
+    with nncore.threads(1):
+        started = _core._pool_stats()["hot_guards"]
+        want = small_fit(x, y)
+        assert _core._pool_stats()["hot_guards"] == started  # one thread: no guard
+    with nncore.threads(2):
+        got = small_fit(x, y)
+    stats = _core._pool_stats()
+    assert stats["hot_guards"] > started and stats["hot"] == 0
+    for p, q in zip(want, got):
+        assert np.array_equal(p, q)
+    now = wait_until_all_sleep()
+    assert now["workers"] >= 1 and now["sleeping"] == now["workers"], now
+
+
+@pool_only
+def test_workers_sleep_after_a_native_fit_stopped_by_a_non_finite_loss():
+    rng = np.random.default_rng(5)
+    x = rng.random((640, 784), dtype=np.float32)
+    y = rng.standard_normal((640, 1)).astype(np.float32) * 1e30  # the loss overflows
+    model = nncore.Sequential([nncore.Dense(784, 256, "relu"), nncore.Dense(256, 1)],
+                              seed=3, dtype="float32")
+    with nncore.threads(2):
+        with pytest.raises(nncore.NonFiniteLossError, match="epoch"):
+            model.fit(x, y, loss="mse", optimizer=nncore.SGD(lr=10.0), epochs=5,
+                      batch_size=64, verbose=0, engine="native")
+    assert _core._pool_stats()["hot"] == 0
+    now = wait_until_all_sleep()
+    assert now["sleeping"] == now["workers"], now
+    # and the pool runs the next call in full, with the bits of one thread
+    a = rng.standard_normal((300, 300)).astype(np.float32)
+    with nncore.threads(1):
+        want = F.matmul(a, a)
+    with nncore.threads(2):
+        assert np.array_equal(F.matmul(a, a), want)
+
+
+@pool_only
+def test_workers_sleep_after_a_hot_call():
+    _core._parallel_probe(5000, 2, hot=True)
+    stats = wait_until_all_sleep()
+    assert stats["hot"] == 0 and stats["sleeping"] == stats["workers"] >= 1, stats
+
+
 def test_debug_schedule_names_are_checked(schedule):
     with pytest.raises(ValueError, match="_set_debug_schedule"):
         _core._set_debug_schedule("random")
@@ -288,6 +355,34 @@ def test_pool_works_in_a_forked_child():
         pid = os.fork()
         if pid == 0:
             ok = np.array_equal(F.matmul(a, a), want)
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status))
+    """)
+    assert out == "0"
+
+
+def test_a_native_fit_in_a_forked_child():
+    """A child forked after a parallel native fit (whose chunks held the workers on the
+    job) trains on its own, with the bits of one thread."""
+    out = run_python("""
+        import os, numpy as np, nncore
+        rng = np.random.default_rng(0)
+        x = rng.random((640, 784), dtype=np.float32)
+        y = rng.integers(0, 10, 640)
+        def fit():
+            m = nncore.Sequential([nncore.Dense(784, 256, "relu"), nncore.Dense(256, 10)],
+                                  seed=3, dtype="float32")
+            m.fit(x, y, loss="cross_entropy", epochs=2, batch_size=64, verbose=0,
+                  engine="native", seed=1)
+            return m.parameters()[0].data.copy()
+        with nncore.threads(1):
+            want = fit()
+        nncore.set_num_threads(2)
+        assert np.array_equal(fit(), want)
+        pid = os.fork()
+        if pid == 0:
+            ok = np.array_equal(fit(), want) and nncore._core._pool_stats()["hot"] == 0
             os._exit(0 if ok else 1)
         _, status = os.waitpid(pid, 0)
         print(os.waitstatus_to_exitcode(status))

@@ -98,11 +98,8 @@ int usable_cpus() noexcept {
 int max_threads() noexcept { return usable_cpus(); }
 
 int threads_for(double work) noexcept {
-    // About 10 us of single-thread work per extra thread before a worker pays off; 1 us
-    // while the calling thread holds a HotPool (the workers spin for the call, so a job
-    // costs a barrier, not a wake-up): the SGD update of an MNIST-sized layer (784 x 256)
-    // then runs on two threads, each on the rows whose gradient it computed.
-    const double kWorkPerThread = pool_hot() ? 1.0e5 : 1.0e6;
+    // About 10 us of single-thread work per extra thread before a worker pays off.
+    constexpr double kWorkPerThread = 1.0e6;
     const int n = get_num_threads();
     if (n <= 1 || work < 2 * kWorkPerThread) return 1;
     const double useful = work / kWorkPerThread;

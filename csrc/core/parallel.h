@@ -44,8 +44,14 @@ int usable_cpus() noexcept;
 int max_threads() noexcept;
 
 // Threads worth using for `work` units of roughly one flop each: small jobs stay on
-// one thread, where waking a worker would cost more than it saves (ten times smaller
-// jobs split while the calling thread holds a HotPool, whose workers need no waking).
+// one thread, where waking a worker would cost more than it saves. The same under a
+// HotPool, whose workers need no waking: what a second thread costs then is the data it
+// moves between cores. On the 2-core KVM guest of bench/RESULTS.md a core reads lines
+// another core just wrote at about 10 GB/s, against about 120 GB/s from its own cache,
+// so splitting a memory-bound pass (a relu backward of 256 x 512) whose output the next,
+// one-thread product reads made a 512-32-512-1 epoch 1.10x slower; splitting an SGD
+// update whose weights the next product reads on both threads anyway (784 x 256, MNIST)
+// made that epoch 1.11x faster. Only the caller knows which case it is.
 int threads_for(double work) noexcept;
 
 // The calling participant's slot in the current parallel_for: 0 for the caller (and
@@ -78,12 +84,11 @@ bool set_spin_us(double us) noexcept;
 // no core spinning. When the last HotPool ends the ordinary grace period holds again,
 // counted from the end of the worker's last task, so the pool sleeps within spin_us() of
 // the guarded call's return, whatever happened in it (an exception, a stop on a
-// non-finite loss). threads_for, called by a thread that holds a HotPool, lets smaller
-// jobs use several threads. Guards nest and may live on several Python threads at once;
-// results never depend on them (the split of every job is fixed by its shapes and the
-// thread count). The OpenMP build keeps only the latter: its team's threads already spin
-// between parallel regions as OMP_WAIT_POLICY and GOMP_SPINCOUNT say (libgomp's default:
-// 300,000 spins).
+// non-finite loss). pool_hot() tells a caller it holds one. Guards nest and may live on
+// several Python threads at once; results never depend on them (the split of every job
+// is fixed by its shapes and the thread count). In the OpenMP build the guard is counted
+// and pool_hot() answers, nothing more: its team's threads already spin between parallel
+// regions as OMP_WAIT_POLICY and GOMP_SPINCOUNT say (libgomp's default: 300,000 spins).
 class HotPool {
 public:
     explicit HotPool(int nthreads) noexcept;

@@ -10,9 +10,10 @@ Prints, in one interleaved run (each repeat runs every case once, in rotating or
    matmul and after a short native fit, whose chunk keeps the workers on the job until
    it returns), each against the same call after a call of its own library ("alone"),
    at 1 and 2 threads. A library whose workers keep spinning after a call takes the
-   cores the next call needs: the ratio shows it (target <= 1.3x). Also how long
-   nncore's workers take to sleep after a matmul and after a fit return (the grace
-   period).
+   cores the next call needs: the ratio shows it (target <= 1.3x). A fit also leaves
+   the matmul's operands out of cache: the 1-thread rows after a fit, where nncore has
+   no worker at all, show what that alone costs. Also how long nncore's workers take to
+   sleep after a matmul and after a fit return (the grace period).
 2. the MNIST-shaped fit epoch (784-256-128-10, batch 64, SGD): nncore's native engine at
    1 and 2 threads and the plain NumPy loop at 2 threads (nncore._bench_workloads),
    per step and scaled to a 60,000-row epoch.

@@ -223,6 +223,37 @@ def test_a_native_fit_holds_the_workers_then_lets_them_sleep():
     assert now["workers"] >= 1 and now["sleeping"] == now["workers"], now
 
 
+def test_native_fits_on_several_python_threads_at_once():
+    """Each fit's chunks hold a guard; the guards overlap, the pool runs one job at a
+    time (the others run alone on their own thread), and every fit gets its bits."""
+    rng = np.random.default_rng(6)
+    x = rng.random((640, 784), dtype=np.float32)
+    y = rng.integers(0, 10, 640)
+    with nncore.threads(1):
+        want = small_fit(x, y)
+    results, errors = [None] * 3, []
+    barrier = threading.Barrier(3)
+
+    def target(i):
+        try:
+            barrier.wait()
+            results[i] = small_fit(x, y)
+        except Exception as e:  # reported to the main thread
+            errors.append(e)
+
+    with nncore.threads(2):
+        threads = [threading.Thread(target=target, args=(i,)) for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors, errors
+    for got in results:
+        for p, q in zip(want, got):
+            assert np.array_equal(p, q)
+    assert _core._pool_stats()["hot"] == 0
+
+
 @pool_only
 def test_workers_sleep_after_a_native_fit_stopped_by_a_non_finite_loss():
     rng = np.random.default_rng(5)

@@ -7,7 +7,7 @@ arithmetic and written in monomial form for Horner's rule; the script prints the
 coefficients rounded to the dtype and the largest relative error of Horner's rule in that
 dtype over Z in [-1, 1] (below an ulp for both entries of act_math.h).
 
-    python scripts/fit_normal_tail.py float32 3.5 13
+    python scripts/fit_normal_tail.py float32 3.0 11
     python scripts/fit_normal_tail.py float64 4.25 25
 
 Needs mpmath (not a dependency of nncore).

@@ -25,13 +25,12 @@ struct NormalTail;
 
 template <>
 struct NormalTail<float> {
-    static constexpr float c = 3.5f, t_max = 15.0f;
-    static constexpr int n = 13;
+    static constexpr float c = 3.0f, t_max = 15.0f;
+    static constexpr int n = 11;
     static constexpr float p[n] = {
-        1.265453577e+00f, -1.213413179e-01f, -1.020364091e-01f, 1.586797833e-01f,
-        -1.013712585e-01f, 3.064455464e-02f, 1.886529382e-03f, -4.322525114e-03f,
-        3.105790529e-04f, 5.936939269e-04f, -5.804095781e-05f, -6.460833538e-05f,
-        4.567099040e-06f};
+        1.274107933e+00f, -1.020292267e-01f, -1.485605240e-01f, 1.660241634e-01f,
+        -6.936190277e-02f, 8.951224154e-04f, 9.286062792e-03f, -7.706004544e-04f,
+        -1.469304785e-03f, 7.012140850e-05f, 1.873416622e-04f};
 };
 
 template <>
@@ -64,7 +63,9 @@ struct ActConst {
 };
 
 // q = Phi(-t) and e = exp(-t^2 / 2) for t = min(|x|, t_max). t^2 is carried as hi + lo
-// (lo from a fused multiply-add, exact), so e is accurate to an ulp for any t.
+// (lo from a fused multiply-add, exact), so e is accurate to an ulp for any t. (The SIMD
+// sets add -lo / 2 to their exp's reduced argument instead of the factor 1 - lo / 2: the
+// same maths within an ulp, as their exp is within an ulp of std::exp.)
 template <class T>
 inline T normal_tail(T x, T& t, T& e) noexcept {
     using P = NormalTail<T>;
@@ -79,21 +80,37 @@ inline T normal_tail(T x, T& t, T& e) noexcept {
     return e * h / (T(2) * std::fma(ActConst<T>::sqrt2, t, T(1)));
 }
 
-// gelu(x) = x Phi(x): x (1 - q) for x >= 0, -t q below (t clamped: -inf gives -0).
+// Phi(x) from q = Phi(-|x|): 1 - q for x >= 0, q below (NaN: q, a NaN).
+template <class T>
+inline T normal_cdf(T x, T q) noexcept {
+    return x >= T(0) ? T(1) - q : q;
+}
+
+// x clamped below at -t_max (NaN falls through): where x is below, Phi(x) is 0, and
+// -t_max * 0 is -0 where -inf * 0 would be NaN.
+template <class T>
+inline T clamp_below_t_max(T x) noexcept {
+    const T m = -NormalTail<T>::t_max;
+    return x < m ? m : x;
+}
+
+// gelu(x) = x Phi(x) (x clamped below: -inf gives -0).
 template <class T>
 inline T gelu(T x) noexcept {
     T t, e;
     const T q = normal_tail(x, t, e);
-    return x >= T(0) ? x * (T(1) - q) : -t * q;
+    return clamp_below_t_max(x) * normal_cdf(x, q);
 }
 
-// gelu'(x) = Phi(x) + x phi(x), phi(x) = e / sqrt(2 pi).
+// gelu'(x) = Phi(x) + x phi(x), phi(x) = e / sqrt(2 pi), x clamped to +-t_max (e is 0
+// beyond it, and +-t_max * 0 is 0 where inf * 0 would be NaN).
 template <class T>
 inline T gelu_derivative(T x) noexcept {
     T t, e;
     const T q = normal_tail(x, t, e);
-    const T tp = t * e * ActConst<T>::inv_sqrt_2pi;
-    return x >= T(0) ? (T(1) - q) + tp : q - tp;
+    const T m = NormalTail<T>::t_max, xm = clamp_below_t_max(x);
+    const T xc = xm > m ? m : xm;
+    return std::fma(xc * e, ActConst<T>::inv_sqrt_2pi, normal_cdf(x, q));
 }
 
 // The sigmoid of v in two parts that never cancel: with e = exp(-|v|) and r = 1 / (1 + e),

@@ -147,6 +147,32 @@ NNCORE_VINLINE typename V::R vtanh(typename V::R x) noexcept {
 // scalar specifications in act_math.h (same operations in the same order; only exp and
 // log1p differ by an ulp or so from std::exp / std::log1p).
 
+// exp(-(hi + lo) / 2) for hi = t^2 (lo its rounding error), t in [0, t_max]: vexp's
+// reduction and polynomial without its clamp (-t_max^2 / 2 is within scale2's range, and
+// the result underflows to 0 there as act_math.h's std::exp does), with -lo / 2 added to
+// the reduced argument (the scalar specification multiplies by 1 - lo / 2 instead: the
+// same maths within an ulp) and the last step of the polynomial an fma.
+template <class V>
+NNCORE_VINLINE typename V::R vexp_half_square(typename V::R hi, typename V::R lo) noexcept {
+    using T = typename V::T;
+    using C = Consts<V>;
+    const auto m = V::mul(V::set1(T(-0.5)), hi);  // exact
+    const auto n = V::round(V::mul(m, V::set1(T(1.44269504088896340736))));
+    auto r = V::fmadd(n, V::set1(T(-C::ln2_hi)), m);
+    r = V::fmadd(n, V::set1(T(-C::ln2_lo)), r);
+    r = V::fmadd(lo, V::set1(T(-0.5)), r);
+    constexpr int K = C::exp_terms;
+    T coef[K];
+    T f = T(1);
+    for (int k = 1; k < K; ++k) {
+        f /= T(k);
+        coef[k] = f;  // 1/k!
+    }
+    auto p = V::set1(coef[K - 1]);
+    for (int k = K - 2; k >= 1; --k) p = V::fmadd(p, r, V::set1(coef[k]));
+    return V::scale2(V::fmadd(p, r, V::set1(T(1))), n);
+}
+
 // act_math.h's normal_tail: q = Phi(-t), e = exp(-t^2 / 2), t = min(|x|, t_max).
 template <class V>
 NNCORE_VINLINE typename V::R vnormal_tail(typename V::R x, typename V::R& t,
@@ -156,8 +182,7 @@ NNCORE_VINLINE typename V::R vnormal_tail(typename V::R x, typename V::R& t,
     t = V::min(V::set1(P::t_max), V::abs(x));  // NaN passes (min returns its second operand)
     const auto hi = V::mul(t, t);
     const auto lo = V::fmadd(t, t, V::neg(hi));
-    e = vexp<V>(V::mul(V::set1(T(-0.5)), hi));
-    e = V::fmadd(e, V::mul(V::set1(T(-0.5)), lo), e);
+    e = vexp_half_square<V>(hi, lo);
     const auto z = V::div(V::sub(t, V::set1(P::c)), V::add(t, V::set1(P::c)));
     auto h = V::set1(P::p[P::n - 1]);
     for (int k = P::n - 2; k >= 0; --k) h = V::fmadd(h, z, V::set1(P::p[k]));
@@ -165,13 +190,25 @@ NNCORE_VINLINE typename V::R vnormal_tail(typename V::R x, typename V::R& t,
     return V::div(V::mul(e, h), d);
 }
 
+// act_math.h's normal_cdf and clamp_below_t_max (NaN passes: max returns its second
+// operand)
+template <class V>
+NNCORE_VINLINE typename V::R vnormal_cdf(typename V::R x, typename V::R q) noexcept {
+    using T = typename V::T;
+    return V::select(V::ge(x, V::zero()), V::sub(V::set1(T(1)), q), q);
+}
+
+template <class V>
+NNCORE_VINLINE typename V::R vclamp_below_t_max(typename V::R x) noexcept {
+    using T = typename V::T;
+    return V::max(V::set1(-NormalTail<T>::t_max), x);
+}
+
 template <class V>
 NNCORE_VINLINE typename V::R vgelu(typename V::R x) noexcept {
-    using T = typename V::T;
     typename V::R t, e;
     const auto q = vnormal_tail<V>(x, t, e);
-    return V::select(V::ge(x, V::zero()), V::mul(x, V::sub(V::set1(T(1)), q)),
-                     V::mul(V::neg(t), q));
+    return V::mul(vclamp_below_t_max<V>(x), vnormal_cdf<V>(x, q));
 }
 
 template <class V>
@@ -179,8 +216,8 @@ NNCORE_VINLINE typename V::R vgelu_derivative(typename V::R x) noexcept {
     using T = typename V::T;
     typename V::R t, e;
     const auto q = vnormal_tail<V>(x, t, e);
-    const auto tp = V::mul(V::mul(t, e), V::set1(ActConst<T>::inv_sqrt_2pi));
-    return V::select(V::ge(x, V::zero()), V::add(V::sub(V::set1(T(1)), q), tp), V::sub(q, tp));
+    const auto xc = V::min(V::set1(NormalTail<T>::t_max), vclamp_below_t_max<V>(x));
+    return V::fmadd(V::mul(xc, e), V::set1(ActConst<T>::inv_sqrt_2pi), vnormal_cdf<V>(x, q));
 }
 
 // act_math.h's sigmoid_parts: e = exp(-|v|), r = 1 / (1 + e); returns sigmoid(v).
@@ -305,14 +342,14 @@ template <class V>
 NNCORE_VINLINE void apply_act_pair(Act act, typename V::R x, typename V::R slope,
                                    typename V::R& y, typename V::R& d) noexcept {
     using T = typename V::T;
-    if (act == Act::gelu) {  // vgelu and vgelu_derivative, sharing q, t and e
+    if (act == Act::gelu) {  // vgelu and vgelu_derivative, sharing q, e and Phi(x)
         typename V::R t, e;
         const auto q = vnormal_tail<V>(x, t, e);
-        const auto pos = V::ge(x, V::zero());
-        const auto one_q = V::sub(V::set1(T(1)), q);
-        y = V::select(pos, V::mul(x, one_q), V::mul(V::neg(t), q));
-        const auto tp = V::mul(V::mul(t, e), V::set1(ActConst<T>::inv_sqrt_2pi));
-        d = V::select(pos, V::add(one_q, tp), V::sub(q, tp));
+        const auto cdf = vnormal_cdf<V>(x, q);
+        const auto xm = vclamp_below_t_max<V>(x);
+        y = V::mul(xm, cdf);
+        const auto xc = V::min(V::set1(NormalTail<T>::t_max), xm);
+        d = V::fmadd(V::mul(xc, e), V::set1(ActConst<T>::inv_sqrt_2pi), cdf);
         return;
     }
     if (act == Act::silu || act == Act::gelu_tanh) {  // one sigmoid for both

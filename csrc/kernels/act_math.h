@@ -14,6 +14,7 @@
 
 // The lower tail of the normal distribution, Phi(-t) for t >= 0, as
 //   Phi(-t) = exp(-t^2 / 2) h(Z) / (2 (1 + sqrt2 t)),   Z = (t - c) / (t + c) in [-1, 1),
+// computed as phi(t) h(Z) / (sqrt(2/pi) + (2/sqrt(pi)) t), phi(t) = exp(-t^2/2) / sqrt(2 pi),
 // where h(Z) = (1 + 2z) erfcx(z) with z = t / sqrt 2 (erfcx(z) = exp(z^2) erfc(z)) is
 // smooth and flat (1 <= h < 1.13) over the whole half-line, and is fitted by one
 // polynomial in Z: the Chebyshev interpolant of degree n - 1 (computed in 50-digit
@@ -51,8 +52,9 @@ struct NormalTail<double> {
 // Constants of the four activations, rounded once to T.
 template <class T>
 struct ActConst {
-    static constexpr T sqrt2 = T(1.41421356237309504880);
     static constexpr T inv_sqrt_2pi = T(0.39894228040143267794);  // 1 / sqrt(2 pi)
+    static constexpr T two_over_sqrt_pi = T(1.12837916709551257390);
+    static constexpr T sqrt_2_over_pi = T(0.79788456080286535588);
     static constexpr T two_k = T(1.59576912160573071176);         // 2 sqrt(2 / pi)
     static constexpr T kappa = T(0.044715);
     static constexpr T three_kappa = T(0.134145);
@@ -62,22 +64,24 @@ struct ActConst {
     static constexpr T x_clamp = T(1e4);
 };
 
-// q = Phi(-t) and e = exp(-t^2 / 2) for t = min(|x|, t_max). t^2 is carried as hi + lo
-// (lo from a fused multiply-add, exact), so e is accurate to an ulp for any t. (The SIMD
-// sets add -lo / 2 to their exp's reduced argument instead of the factor 1 - lo / 2: the
-// same maths within an ulp, as their exp is within an ulp of std::exp.)
+// q = Phi(-t) and phi = phi(t) = exp(-t^2 / 2) / sqrt(2 pi) for t = min(|x|, t_max).
+// t^2 is carried as hi + lo (lo from a fused multiply-add, exact), so phi is accurate to
+// an ulp or so for any t. (The SIMD sets compute exp(-(hi + lo) / 2) / sqrt(2 pi) as one
+// polynomial after their exp's reduction instead: the same maths within an ulp or so, as
+// their exp is within an ulp of std::exp.)
 template <class T>
-inline T normal_tail(T x, T& t, T& e) noexcept {
+inline T normal_tail(T x, T& t, T& phi) noexcept {
     using P = NormalTail<T>;
+    using C = ActConst<T>;
     const T a = std::fabs(x);
     t = a > P::t_max ? P::t_max : a;
     const T hi = t * t, lo = std::fma(t, t, -hi);
-    e = std::exp(T(-0.5) * hi);
-    e = std::fma(e, T(-0.5) * lo, e);  // exp(-(hi + lo) / 2) = exp(-hi / 2) (1 - lo / 2)
+    phi = C::inv_sqrt_2pi * std::exp(T(-0.5) * hi);
+    phi = std::fma(phi, T(-0.5) * lo, phi);  // exp(-(hi + lo) / 2) = exp(-hi / 2) (1 - lo / 2)
     const T z = (t - P::c) / (t + P::c);
     T h = P::p[P::n - 1];
     for (int k = P::n - 2; k >= 0; --k) h = std::fma(h, z, P::p[k]);
-    return e * h / (T(2) * std::fma(ActConst<T>::sqrt2, t, T(1)));
+    return phi * h / std::fma(C::two_over_sqrt_pi, t, C::sqrt_2_over_pi);
 }
 
 // Phi(x) from q = Phi(-|x|): 1 - q for x >= 0, q below (NaN: q, a NaN).
@@ -97,20 +101,19 @@ inline T clamp_below_t_max(T x) noexcept {
 // gelu(x) = x Phi(x) (x clamped below: -inf gives -0).
 template <class T>
 inline T gelu(T x) noexcept {
-    T t, e;
-    const T q = normal_tail(x, t, e);
+    T t, phi;
+    const T q = normal_tail(x, t, phi);
     return clamp_below_t_max(x) * normal_cdf(x, q);
 }
 
-// gelu'(x) = Phi(x) + x phi(x), phi(x) = e / sqrt(2 pi), x clamped to +-t_max (e is 0
-// beyond it, and +-t_max * 0 is 0 where inf * 0 would be NaN).
+// gelu'(x) = Phi(x) + x phi(x), x clamped to +-t_max (phi is 0 beyond it, and
+// +-t_max * 0 is 0 where inf * 0 would be NaN).
 template <class T>
 inline T gelu_derivative(T x) noexcept {
-    T t, e;
-    const T q = normal_tail(x, t, e);
+    T t, phi;
+    const T q = normal_tail(x, t, phi);
     const T m = NormalTail<T>::t_max, xm = clamp_below_t_max(x);
-    const T xc = xm > m ? m : xm;
-    return std::fma(xc * e, ActConst<T>::inv_sqrt_2pi, normal_cdf(x, q));
+    return std::fma(xm > m ? m : xm, phi, normal_cdf(x, q));
 }
 
 // The sigmoid of v in two parts that never cancel: with e = exp(-|v|) and r = 1 / (1 + e),

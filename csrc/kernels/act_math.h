@@ -66,9 +66,9 @@ struct ActConst {
 
 // q = Phi(-t) and phi = phi(t) = exp(-t^2 / 2) / sqrt(2 pi) for t = min(|x|, t_max).
 // t^2 is carried as hi + lo (lo from a fused multiply-add, exact), so phi is accurate to
-// an ulp or so for any t. (The SIMD sets compute exp(-(hi + lo) / 2) / sqrt(2 pi) as one
-// polynomial after their exp's reduction instead: the same maths within an ulp or so, as
-// their exp is within an ulp of std::exp.)
+// an ulp or so for any t. (The SIMD sets reduce -t^2 / 2 = n ln2 + r with an fma, which
+// needs no second word, and take exp(r) / sqrt(2 pi) as one polynomial: the same maths
+// within an ulp or so, as their exp is within an ulp of std::exp.)
 template <class T>
 inline T normal_tail(T x, T& t, T& phi) noexcept {
     using P = NormalTail<T>;

@@ -7,8 +7,16 @@ arithmetic and written in monomial form for Horner's rule; the script prints the
 coefficients rounded to the dtype and the largest relative error of Horner's rule in that
 dtype over Z in [-1, 1] (below an ulp for both entries of act_math.h).
 
-    python scripts/fit_normal_tail.py float32 3.5 13
+    python scripts/fit_normal_tail.py float32 3.0 11
     python scripts/fit_normal_tail.py float64 4.25 25
+
+With `phi` first, the coefficients of PhiPoly in csrc/kernels/simd/vec_math.h instead:
+exp(r) / sqrt(2 pi) for |r| <= ln2 / 2 (the SIMD sets' exp after its reduction, with the
+normal density's factor folded in), the Chebyshev interpolant with n terms, and the largest
+relative error of Horner's rule with fused multiply-adds in that dtype:
+
+    python scripts/fit_normal_tail.py phi float32 7
+    python scripts/fit_normal_tail.py phi float64 12
 
 Needs mpmath (not a dependency of nncore).
 """
@@ -70,5 +78,27 @@ def main(dtype, c, n):
           f"{worst:.3g} = {worst / np.finfo(dtype).eps:.2f} ulp")
 
 
+def main_phi(dtype, n):
+    dtype, n = np.dtype(dtype), int(n)
+    L = mp.log(2) / 2 * mp.mpf("1.0001")  # a little beyond the reduction's ln2 / 2
+    k = 1 / mp.sqrt(2 * mp.pi)
+    c = monomial(chebyshev_interpolant(lambda Z: k * mp.exp(L * Z), n - 1))  # in r / L
+    p = [dtype.type(float(ci / L ** i)) for i, ci in enumerate(c)]
+    worst = 0.0
+    for r in np.linspace(-float(L), float(L), 20001).astype(dtype):
+        v = mp.mpf(float(p[-1]))
+        for a in reversed(p[:-1]):  # an fma: exact product and sum, one rounding
+            v = mp.mpf(float(dtype.type(float(v * mp.mpf(float(r)) + mp.mpf(float(a))))))
+        exact = k * mp.exp(mp.mpf(float(r)))
+        worst = max(worst, abs(float((v - exact) / exact)))
+    fmt = (lambda v: "%.9ef" % v) if dtype == np.float32 else repr
+    print(", ".join(fmt(float(v)) for v in p))
+    print(f"{dtype} phi n = {n}: largest relative error {worst:.3g} = "
+          f"{worst / np.finfo(dtype).eps:.2f} ulp")
+
+
 if __name__ == "__main__":
-    main(*(sys.argv[1:] or ["float64", "4.25", "25"]))
+    if sys.argv[1:2] == ["phi"]:
+        main_phi(*sys.argv[2:])
+    else:
+        main(*(sys.argv[1:] or ["float64", "4.25", "25"]))

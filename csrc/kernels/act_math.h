@@ -14,6 +14,7 @@
 
 // The lower tail of the normal distribution, Phi(-t) for t >= 0, as
 //   Phi(-t) = exp(-t^2 / 2) h(Z) / (2 (1 + sqrt2 t)),   Z = (t - c) / (t + c) in [-1, 1),
+// computed as phi(t) h(Z) / (sqrt(2/pi) + (2/sqrt(pi)) t), phi(t) = exp(-t^2/2) / sqrt(2 pi),
 // where h(Z) = (1 + 2z) erfcx(z) with z = t / sqrt 2 (erfcx(z) = exp(z^2) erfc(z)) is
 // smooth and flat (1 <= h < 1.13) over the whole half-line, and is fitted by one
 // polynomial in Z: the Chebyshev interpolant of degree n - 1 (computed in 50-digit
@@ -25,13 +26,12 @@ struct NormalTail;
 
 template <>
 struct NormalTail<float> {
-    static constexpr float c = 3.5f, t_max = 15.0f;
-    static constexpr int n = 13;
+    static constexpr float c = 3.0f, t_max = 15.0f;
+    static constexpr int n = 11;
     static constexpr float p[n] = {
-        1.265453577e+00f, -1.213413179e-01f, -1.020364091e-01f, 1.586797833e-01f,
-        -1.013712585e-01f, 3.064455464e-02f, 1.886529382e-03f, -4.322525114e-03f,
-        3.105790529e-04f, 5.936939269e-04f, -5.804095781e-05f, -6.460833538e-05f,
-        4.567099040e-06f};
+        1.274107933e+00f, -1.020292267e-01f, -1.485605240e-01f, 1.660241634e-01f,
+        -6.936190277e-02f, 8.951224154e-04f, 9.286062792e-03f, -7.706004544e-04f,
+        -1.469304785e-03f, 7.012140850e-05f, 1.873416622e-04f};
 };
 
 template <>
@@ -52,8 +52,9 @@ struct NormalTail<double> {
 // Constants of the four activations, rounded once to T.
 template <class T>
 struct ActConst {
-    static constexpr T sqrt2 = T(1.41421356237309504880);
     static constexpr T inv_sqrt_2pi = T(0.39894228040143267794);  // 1 / sqrt(2 pi)
+    static constexpr T two_over_sqrt_pi = T(1.12837916709551257390);
+    static constexpr T sqrt_2_over_pi = T(0.79788456080286535588);
     static constexpr T two_k = T(1.59576912160573071176);         // 2 sqrt(2 / pi)
     static constexpr T kappa = T(0.044715);
     static constexpr T three_kappa = T(0.134145);
@@ -63,37 +64,56 @@ struct ActConst {
     static constexpr T x_clamp = T(1e4);
 };
 
-// q = Phi(-t) and e = exp(-t^2 / 2) for t = min(|x|, t_max). t^2 is carried as hi + lo
-// (lo from a fused multiply-add, exact), so e is accurate to an ulp for any t.
+// q = Phi(-t) and phi = phi(t) = exp(-t^2 / 2) / sqrt(2 pi) for t = min(|x|, t_max).
+// t^2 is carried as hi + lo (lo from a fused multiply-add, exact), so phi is accurate to
+// an ulp or so for any t. (The SIMD sets reduce -t^2 / 2 = n ln2 + r with an fma, which
+// needs no second word, and take exp(r) / sqrt(2 pi) as one polynomial: the same maths
+// within an ulp or so, as their exp is within an ulp of std::exp.)
 template <class T>
-inline T normal_tail(T x, T& t, T& e) noexcept {
+inline T normal_tail(T x, T& t, T& phi) noexcept {
     using P = NormalTail<T>;
+    using C = ActConst<T>;
     const T a = std::fabs(x);
     t = a > P::t_max ? P::t_max : a;
     const T hi = t * t, lo = std::fma(t, t, -hi);
-    e = std::exp(T(-0.5) * hi);
-    e = std::fma(e, T(-0.5) * lo, e);  // exp(-(hi + lo) / 2) = exp(-hi / 2) (1 - lo / 2)
+    phi = C::inv_sqrt_2pi * std::exp(T(-0.5) * hi);
+    phi = std::fma(phi, T(-0.5) * lo, phi);  // exp(-(hi + lo) / 2) = exp(-hi / 2) (1 - lo / 2)
     const T z = (t - P::c) / (t + P::c);
     T h = P::p[P::n - 1];
     for (int k = P::n - 2; k >= 0; --k) h = std::fma(h, z, P::p[k]);
-    return e * h / (T(2) * std::fma(ActConst<T>::sqrt2, t, T(1)));
+    return phi * h / std::fma(C::two_over_sqrt_pi, t, C::sqrt_2_over_pi);
 }
 
-// gelu(x) = x Phi(x): x (1 - q) for x >= 0, -t q below (t clamped: -inf gives -0).
+// Phi(x) from q = Phi(-|x|): 1 - q for x >= 0, q below (NaN: q, a NaN).
+template <class T>
+inline T normal_cdf(T x, T q) noexcept {
+    return x >= T(0) ? T(1) - q : q;
+}
+
+// x clamped below at -t_max (NaN falls through): where x is below, Phi(x) is 0, and
+// -t_max * 0 is -0 where -inf * 0 would be NaN.
+template <class T>
+inline T clamp_below_t_max(T x) noexcept {
+    const T m = -NormalTail<T>::t_max;
+    return x < m ? m : x;
+}
+
+// gelu(x) = x Phi(x) (x clamped below: -inf gives -0).
 template <class T>
 inline T gelu(T x) noexcept {
-    T t, e;
-    const T q = normal_tail(x, t, e);
-    return x >= T(0) ? x * (T(1) - q) : -t * q;
+    T t, phi;
+    const T q = normal_tail(x, t, phi);
+    return clamp_below_t_max(x) * normal_cdf(x, q);
 }
 
-// gelu'(x) = Phi(x) + x phi(x), phi(x) = e / sqrt(2 pi).
+// gelu'(x) = Phi(x) + x phi(x), x clamped to +-t_max (phi is 0 beyond it, and
+// +-t_max * 0 is 0 where inf * 0 would be NaN).
 template <class T>
 inline T gelu_derivative(T x) noexcept {
-    T t, e;
-    const T q = normal_tail(x, t, e);
-    const T tp = t * e * ActConst<T>::inv_sqrt_2pi;
-    return x >= T(0) ? (T(1) - q) + tp : q - tp;
+    T t, phi;
+    const T q = normal_tail(x, t, phi);
+    const T m = NormalTail<T>::t_max, xm = clamp_below_t_max(x);
+    return std::fma(xm > m ? m : xm, phi, normal_cdf(x, q));
 }
 
 // The sigmoid of v in two parts that never cancel: with e = exp(-|v|) and r = 1 / (1 + e),

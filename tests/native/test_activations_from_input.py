@@ -150,6 +150,23 @@ def test_float32_within_a_few_ulps_of_torch_float64(name, kw):
     assert np.abs(got - d).max() <= 4 * np.finfo(np.float32).eps
 
 
+@pytest.mark.parametrize("dtype, edge", [(np.float32, 13.0), (np.float64, 37.0)],
+                         ids=["float32", "float64"])
+def test_gelu_within_a_few_ulps_over_the_normal_range(dtype, edge):
+    # gelu's normal tail Phi(-t) is computed relative to its size, not to 1: a few ulps up
+    # to |x| where phi(x) leaves the normal numbers (beyond, the subnormal tail keeps fewer
+    # bits), against mpmath (torch's float64 gelu, x (1 + erf(x / sqrt 2)) / 2, cancels
+    # below x = -8).
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 40
+    x = np.concatenate([np.linspace(-edge, edge, 801), np.linspace(-3, 3, 401)]).astype(dtype)
+    y = np.array([float(mp.mpf(float(v)) * mp.ncdf(float(v))) for v in x])
+    d = np.array([float(mp.ncdf(float(v)) + mp.mpf(float(v)) * mp.npdf(float(v))) for v in x])
+    far = np.abs(x - ROOTS["gelu"]) > 0.25
+    assert ulps(F.gelu(x), y, dtype).max() <= 6
+    assert ulps(F.gelu_backward(x, np.ones_like(x)), d, dtype)[far].max() <= 8
+
+
 @pytest.mark.parametrize("name, kw", CASES, ids=IDS)
 def test_limits_and_special_values(name, kw):
     for dtype in (np.float32, np.float64):

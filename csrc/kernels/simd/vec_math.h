@@ -147,40 +147,96 @@ NNCORE_VINLINE typename V::R vtanh(typename V::R x) noexcept {
 // scalar specifications in act_math.h (same operations in the same order; only exp and
 // log1p differ by an ulp or so from std::exp / std::log1p).
 
-// act_math.h's normal_tail: q = Phi(-t), e = exp(-t^2 / 2), t = min(|x|, t_max).
+// exp(r) / sqrt(2 pi) for |r| <= ln2 / 2: the Chebyshev interpolant (degree 6 for float,
+// 11 for double; the exp's Taylor series needs 8 and 14 terms), in monomial form for
+// Horner's rule, with Horner's error in T about an ulp (scripts/fit_normal_tail.py phi).
+template <class T>
+struct PhiPoly;
+
+template <>
+struct PhiPoly<float> {
+    static constexpr int n = 7;
+    static constexpr float p[n] = {3.989422917e-01f, 3.989422917e-01f, 1.994711459e-01f,
+                                   6.648937613e-02f, 1.662247069e-02f, 3.341195406e-03f,
+                                   5.561701837e-04f};
+};
+
+template <>
+struct PhiPoly<double> {
+    static constexpr int n = 12;
+    static constexpr double p[n] = {
+        0.3989422804014327, 0.3989422804014327, 0.19947114020071707, 0.0664903800669055,
+        0.016622595016655067, 0.0033245190033397896, 0.0005540865030893916,
+        7.915521456007363e-05, 9.894361159399403e-06, 1.0993748521123084e-06,
+        1.1023834288550655e-07, 1.0017460290762537e-08};
+};
+
+// phi(t) = exp(-t^2 / 2) / sqrt(2 pi) for t in [0, t_max]: vexp's reduction
+// -t^2 / 2 = n ln2 + r, with r = fma(-t / 2, t, -n ln2_hi) (n ln2_hi is exact: the product
+// t^2 needs no second word), n rounded to nearest by a magic constant, and no clamp (-t_max^2 / 2 is within scale2's range, and the
+// result underflows to 0 there as act_math.h's std::exp does), then PhiPoly.
+template <class V>
+NNCORE_VINLINE typename V::R vnormal_density(typename V::R t) noexcept {
+    using T = typename V::T;
+    using C = Consts<V>;
+    using P = PhiPoly<T>;
+    // n = round(-t^2 / (2 ln2)) by adding and taking away 1.5 * 2^(digits - 1), whose ulp
+    // is 1 (an fma and a subtraction: cheaper than a multiplication and V::round)
+    const auto magic = V::set1(T(1.5) * T(sizeof(T) == 4 ? 8388608.0 : 4503599627370496.0));
+    const auto u = V::mul(V::set1(T(-0.5)), t);  // exact
+    const auto n = V::sub(V::fmadd(u, V::mul(t, V::set1(T(1.44269504088896340736))), magic),
+                          magic);
+    auto r = V::fmadd(u, t, V::mul(n, V::set1(T(-C::ln2_hi))));
+    r = V::fmadd(n, V::set1(T(-C::ln2_lo)), r);
+    auto p = V::set1(P::p[P::n - 1]);
+    for (int k = P::n - 2; k >= 0; --k) p = V::fmadd(p, r, V::set1(P::p[k]));
+    return V::scale2(p, n);
+}
+
+// act_math.h's normal_tail: q = Phi(-t), phi = phi(t), t = min(|x|, t_max).
 template <class V>
 NNCORE_VINLINE typename V::R vnormal_tail(typename V::R x, typename V::R& t,
-                                          typename V::R& e) noexcept {
+                                          typename V::R& phi) noexcept {
     using T = typename V::T;
     using P = NormalTail<T>;
+    using C = ActConst<T>;
     t = V::min(V::set1(P::t_max), V::abs(x));  // NaN passes (min returns its second operand)
-    const auto hi = V::mul(t, t);
-    const auto lo = V::fmadd(t, t, V::neg(hi));
-    e = vexp<V>(V::mul(V::set1(T(-0.5)), hi));
-    e = V::fmadd(e, V::mul(V::set1(T(-0.5)), lo), e);
+    phi = vnormal_density<V>(t);
     const auto z = V::div(V::sub(t, V::set1(P::c)), V::add(t, V::set1(P::c)));
     auto h = V::set1(P::p[P::n - 1]);
     for (int k = P::n - 2; k >= 0; --k) h = V::fmadd(h, z, V::set1(P::p[k]));
-    const auto d = V::mul(V::set1(T(2)), V::fmadd(V::set1(ActConst<T>::sqrt2), t, V::set1(T(1))));
-    return V::div(V::mul(e, h), d);
+    return V::div(V::mul(phi, h),
+                  V::fmadd(V::set1(C::two_over_sqrt_pi), t, V::set1(C::sqrt_2_over_pi)));
+}
+
+// act_math.h's normal_cdf and clamp_below_t_max (NaN passes: max returns its second
+// operand)
+template <class V>
+NNCORE_VINLINE typename V::R vnormal_cdf(typename V::R x, typename V::R q) noexcept {
+    using T = typename V::T;
+    return V::select(V::ge(x, V::zero()), V::sub(V::set1(T(1)), q), q);
+}
+
+template <class V>
+NNCORE_VINLINE typename V::R vclamp_below_t_max(typename V::R x) noexcept {
+    using T = typename V::T;
+    return V::max(V::set1(-NormalTail<T>::t_max), x);
 }
 
 template <class V>
 NNCORE_VINLINE typename V::R vgelu(typename V::R x) noexcept {
-    using T = typename V::T;
-    typename V::R t, e;
-    const auto q = vnormal_tail<V>(x, t, e);
-    return V::select(V::ge(x, V::zero()), V::mul(x, V::sub(V::set1(T(1)), q)),
-                     V::mul(V::neg(t), q));
+    typename V::R t, phi;
+    const auto q = vnormal_tail<V>(x, t, phi);
+    return V::mul(vclamp_below_t_max<V>(x), vnormal_cdf<V>(x, q));
 }
 
 template <class V>
 NNCORE_VINLINE typename V::R vgelu_derivative(typename V::R x) noexcept {
     using T = typename V::T;
-    typename V::R t, e;
-    const auto q = vnormal_tail<V>(x, t, e);
-    const auto tp = V::mul(V::mul(t, e), V::set1(ActConst<T>::inv_sqrt_2pi));
-    return V::select(V::ge(x, V::zero()), V::add(V::sub(V::set1(T(1)), q), tp), V::sub(q, tp));
+    typename V::R t, phi;
+    const auto q = vnormal_tail<V>(x, t, phi);
+    const auto xc = V::min(V::set1(NormalTail<T>::t_max), vclamp_below_t_max<V>(x));
+    return V::fmadd(xc, phi, vnormal_cdf<V>(x, q));
 }
 
 // act_math.h's sigmoid_parts: e = exp(-|v|), r = 1 / (1 + e); returns sigmoid(v).
@@ -305,14 +361,13 @@ template <class V>
 NNCORE_VINLINE void apply_act_pair(Act act, typename V::R x, typename V::R slope,
                                    typename V::R& y, typename V::R& d) noexcept {
     using T = typename V::T;
-    if (act == Act::gelu) {  // vgelu and vgelu_derivative, sharing q, t and e
-        typename V::R t, e;
-        const auto q = vnormal_tail<V>(x, t, e);
-        const auto pos = V::ge(x, V::zero());
-        const auto one_q = V::sub(V::set1(T(1)), q);
-        y = V::select(pos, V::mul(x, one_q), V::mul(V::neg(t), q));
-        const auto tp = V::mul(V::mul(t, e), V::set1(ActConst<T>::inv_sqrt_2pi));
-        d = V::select(pos, V::add(one_q, tp), V::sub(q, tp));
+    if (act == Act::gelu) {  // vgelu and vgelu_derivative, sharing q, phi and Phi(x)
+        typename V::R t, phi;
+        const auto q = vnormal_tail<V>(x, t, phi);
+        const auto cdf = vnormal_cdf<V>(x, q);
+        const auto xm = vclamp_below_t_max<V>(x);
+        y = V::mul(xm, cdf);
+        d = V::fmadd(V::min(V::set1(NormalTail<T>::t_max), xm), phi, cdf);
         return;
     }
     if (act == Act::silu || act == Act::gelu_tanh) {  // one sigmoid for both

@@ -228,6 +228,101 @@ Trainer<T>::Trainer(TrainSpec<T> spec) : s_(std::move(spec)) {
         }
     }
     for (std::int64_t i = 0; i < total; ++i) order_[i] = i;
+    plan_fused_update();
+}
+
+template <class T>
+void Trainer<T>::plan_fused_update() {
+    // optimizer.step() after backward reads each parameter's final gradient and state
+    // only: updating a layer's parameters once its backward is done gives the same bits,
+    // unless something reads all the gradients first (clipping, the cross-rank sum) or the
+    // weights after the update (health=True's sums).
+    fuse_ = s_.clip_norm < 0 && s_.clip_value < 0 && !s_.health && !s_.grad_hook &&
+            s_.world_size == 1;
+    layer_slots_.assign(s_.layers.size(), {});
+    rest_slots_.clear();
+    if (!fuse_) return;
+    // a parameter held by one layer and one slot, with the layer's gradient buffer
+    const auto holders = [&](const T* p) {
+        std::size_t n = 0;
+        for (const auto& L : s_.layers) n += std::size_t(L.w == p) + std::size_t(L.b == p);
+        return n;
+    };
+    for (std::size_t i = 0; i < s_.slots.size(); ++i) {
+        const ParamSlot<T>& slot = s_.slots[i];
+        std::size_t same = 0;
+        for (const auto& o : s_.slots) same += std::size_t(o.param == slot.param);
+        std::size_t at = s_.layers.size();
+        if (same == 1 && holders(slot.param) == 1) {
+            for (std::size_t l = 0; l < s_.layers.size(); ++l) {
+                const auto& L = s_.layers[l];
+                if ((L.w == slot.param && L.grad_w == slot.grad) ||
+                    (L.b == slot.param && L.grad_b == slot.grad))
+                    at = l;
+            }
+        }
+        if (at < s_.layers.size()) layer_slots_[at].push_back(i);
+        else rest_slots_.push_back(i);
+    }
+}
+
+template <class T>
+void Trainer<T>::begin_fused_update() {
+    // update()'s options, group by group, for this step (its ++opt_steps_ included)
+    ++opt_steps_;
+    for (std::size_t g = 0; g < groups_.size(); ++g) {
+        const OptimizerGroup& G = groups_[g];
+        GroupStep& gs = group_steps_[g];
+        const double lr = groups_.size() == 1 ? lr_ : G.lr;
+        for (int d = 0; d < 2; ++d) {  // d = 0: a parameter without weight decay
+            SgdOptions& so = gs.sgd[d];
+            so = G.sgd;
+            so.lr = lr;
+            so.first = opt_steps_ == 1;
+            AdamOptions& ao = gs.adam[d];
+            ao = G.adam;
+            ao.lr = lr;
+            ao.step = opt_steps_;
+            RmspropOptions& ro = gs.rmsprop[d];
+            ro = G.rmsprop;
+            ro.lr = lr;
+            if (d == 0) so.weight_decay = ao.weight_decay = ro.weight_decay = 0;
+            switch (s_.optimizer) {
+                case TrainOptimizer::sgd: gs.sgd_h[d] = sgd_hyper<T>(so); break;
+                case TrainOptimizer::adam: gs.adam_h[d] = adam_hyper<T>(ao); break;
+                case TrainOptimizer::rmsprop: gs.rmsprop_h[d] = rmsprop_hyper<T>(ro); break;
+            }
+        }
+    }
+}
+
+template <class T>
+void Trainer<T>::update_slot(std::size_t i, int nthreads) {
+    // one parameter of the optimiser's all-parameters driver: the kernel itself for at
+    // most one chunk of for_chunks (core/elementwise.h), the per-parameter step beyond
+    constexpr index_t kOneChunk = 16384;
+    const ParamSlot<T>& s = s_.slots[i];
+    const GroupStep& gs = group_steps_[slot_group_[i]];
+    const int d = s.decay ? 1 : 0;
+    const auto& k = kernel_set<T>();
+    const bool one = s.n <= kOneChunk;
+    switch (s_.optimizer) {
+        case TrainOptimizer::sgd:
+            if (one) k.sgd(s.param, s.grad, s.state1, s.n, gs.sgd_h[d]);
+            else sgd_step(s.param, s.grad, s.state1, s.n, gs.sgd[d], nthreads);
+            break;
+        case TrainOptimizer::adam:
+            if (one) k.adam(s.param, s.grad, s.state1, s.state2, s.state3, s.n, gs.adam_h[d]);
+            else adam_step(s.param, s.grad, s.state1, s.state2, s.n, gs.adam[d], nthreads,
+                           s.state3);
+            break;
+        case TrainOptimizer::rmsprop:
+            if (one) k.rmsprop(s.param, s.grad, s.state1, s.state2, s.state3, s.n,
+                               gs.rmsprop_h[d]);
+            else rmsprop_step(s.param, s.grad, s.state1, s.state2, s.state3, s.n,
+                              gs.rmsprop[d], nthreads);
+            break;
+    }
 }
 
 template <class T>
@@ -266,6 +361,11 @@ void Trainer<T>::set_groups(std::vector<OptimizerGroup> groups) {
     NNCORE_CHECK(start == s_.slots.size(), "Trainer.set_groups: the groups must cover the ",
                  s_.slots.size(), " parameters in order");
     groups_ = std::move(groups);
+    slot_group_.assign(s_.slots.size(), 0);
+    for (std::size_t g = 0, p = 0; g < groups_.size(); ++g) {
+        for (; p < groups_[g].end; ++p) slot_group_[p] = g;
+    }
+    group_steps_.resize(groups_.size());
 }
 
 template <class T>
@@ -343,7 +443,8 @@ double Trainer<T>::step(index_t step, int nthreads, std::int64_t* correct) {
         }
         if (!std::isfinite(v) && s_.stop_on_nonfinite && s_.world_size == 1) return v;
         if (s_.world_size > 1) v *= share(begin, batch, idx, rows);
-        backward(rows, nthreads);
+        if (fuse_) begin_fused_update();
+        backward(rows, nthreads, fuse_);
     } else {
         *correct = 0;
         for (std::size_t p = 0; p < grad_ptrs_.size(); ++p)
@@ -371,8 +472,12 @@ double Trainer<T>::step(index_t step, int nthreads, std::int64_t* correct) {
         if (!std::isfinite(v) && s_.stop_on_nonfinite) return v;
     }
 
-    // optimizer.step()
-    update(nthreads);
+    // optimizer.step() (fused: done in backward, but for the parameters no layer holds)
+    if (fuse_ && rows > 0) {
+        for (const std::size_t p : rest_slots_) update_slot(p, nthreads);
+    } else {
+        update(nthreads);
+    }
     // callbacks' on_step_end: GradientHealth
     if (s_.health) add_health(rows, nthreads);
     return v;
@@ -552,9 +657,15 @@ double Trainer<T>::forward_loss(index_t rows, int nthreads, std::int64_t* correc
 }
 
 template <class T>
-void Trainer<T>::backward(index_t rows, int nthreads) {
-    // model.backward(loss_fn.backward()): layers in reverse; the first Dense skips grad_x
+void Trainer<T>::backward(index_t rows, int nthreads, bool fused) {
+    // model.backward(loss_fn.backward()): layers in reverse; the first Dense skips grad_x.
+    // fused: each layer's parameters are updated once its backward no longer reads them.
     const T* grad = grad_out_.data();
+    const auto done = [&](std::size_t i) {
+        if (fused) {
+            for (const std::size_t p : layer_slots_[i]) update_slot(p, nthreads);
+        }
+    };
     for (std::size_t i = s_.layers.size(); i-- > 0;) {
         const auto& layer = s_.layers[i];
         const T* x_in = i == 0 ? xb_.data() : outputs_[i - 1].data();
@@ -573,6 +684,7 @@ void Trainer<T>::backward(index_t rows, int nthreads) {
                                                                 : outputs_[i].data();
                 direct_dense_backward(kernel_set<T>(), x_in, layer, rows, v, grad, gz_.data(),
                                       need_grad_x ? gx : nullptr);
+                done(i);  // the layer's last read of its parameters is behind
                 if (!need_grad_x) break;
                 grad = gx;
                 continue;
@@ -602,16 +714,19 @@ void Trainer<T>::backward(index_t rows, int nthreads) {
                            need_grad_x ? &vgx : nullptr,
                            row_major(layer.grad_w, layer.in, layer.out),
                            pair ? nullptr : layer.grad_b, nthreads);
+            done(i);  // the layer's last read of its parameters is behind
             if (!need_grad_x) break;
         } else if (layer.kind == TrainLayerKind::layer_norm) {
             layer_norm_backward(x_in, stat_mean_[i].data(), stat_rstd_[i].data(), layer.w, grad,
                                 need_grad_x ? gx : nullptr, layer.grad_w, layer.grad_b, rows,
                                 layer.in, nthreads);
+            done(i);  // the layer's last read of its parameters is behind
             if (!need_grad_x) break;
         } else if (layer.kind == TrainLayerKind::batch_norm) {
             batch_norm_backward(x_in, stat_mean_[i].data(), stat_rstd_[i].data(), layer.w, grad,
                                 true, need_grad_x ? gx : nullptr, layer.grad_w, layer.grad_b,
                                 rows, layer.in, nthreads);
+            done(i);  // the layer's last read of its parameters is behind
             if (!need_grad_x) break;
         } else if (layer.kind == TrainLayerKind::residual_end) {
             // the gradient goes into the block's layers as it is, and is kept for the

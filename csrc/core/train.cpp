@@ -65,12 +65,11 @@ void direct_dense_backward(const kernels::KernelSet<T>& k, const T* x, const Tra
         k.activation_backward(L.act, v, gy, gz_buf, rows * out, L.slope, false);
         gz = gz_buf;
     }
-    if (L.grad_b) {
-        T* gb = L.grad_b;
-        for (index_t j = 0; j < out; ++j) gb[j] = T(0);
-        for (index_t r = 0; r < rows; ++r) {
-            const T* g = gz + r * out;
-            for (index_t j = 0; j < out; ++j) gb[j] += g[j];
+    if (L.grad_b) {  // column by column (a few rows): each sum 0 + g(0, j) + g(1, j) + ...
+        for (index_t j = 0; j < out; ++j) {
+            T sum = T(0);
+            for (index_t r = 0; r < rows; ++r) sum += gz[r * out + j];
+            L.grad_b[j] = sum;
         }
     }
     direct_mul(x, index_t(1), in, gz, out, index_t(1), L.grad_w, out, in, out, rows,
@@ -83,10 +82,11 @@ void direct_dense_backward(const kernels::KernelSet<T>& k, const T* x, const Tra
 // hyper-parameters (the same roundings), then the kernel set's sgd entry once per
 // parameter of at most one chunk of for_chunks (the same call sgd_step makes), or
 // sgd_step itself for longer ones.
+constexpr index_t kOneChunk = 16384;  // core/elementwise.h's for_chunks: one chunk at most
+
 template <class T>
 void sgd_update(const ParamSlot<T>* slots, std::size_t count, const SgdOptions& o,
                 int nthreads) {
-    constexpr index_t kOneChunk = 16384;  // core/elementwise.h's for_chunks
     SgdOptions o0 = o;  // parameters without weight decay
     o0.weight_decay = 0;
     const kernels::SgdHyper<T> h = sgd_hyper<T>(o), h0 = sgd_hyper<T>(o0);
@@ -268,8 +268,17 @@ void Trainer<T>::plan_fused_update() {
 
 template <class T>
 void Trainer<T>::begin_fused_update() {
-    // update()'s options, group by group, for this step (its ++opt_steps_ included)
+    // update()'s options, group by group, for this step (its ++opt_steps_ included);
+    // SGD's and RMSprop's stay those of the last step until the rate or set_groups()
+    // changes them or the first step ends
     ++opt_steps_;
+    const bool first = opt_steps_ == 1;
+    if (prepared_ && lr_ == prepared_lr_ && first == prepared_first_ &&
+        s_.optimizer != TrainOptimizer::adam)
+        return;
+    prepared_ = true;
+    prepared_lr_ = lr_;
+    prepared_first_ = first;
     for (std::size_t g = 0; g < groups_.size(); ++g) {
         const OptimizerGroup& G = groups_[g];
         GroupStep& gs = group_steps_[g];
@@ -278,7 +287,7 @@ void Trainer<T>::begin_fused_update() {
             SgdOptions& so = gs.sgd[d];
             so = G.sgd;
             so.lr = lr;
-            so.first = opt_steps_ == 1;
+            so.first = first;
             AdamOptions& ao = gs.adam[d];
             ao = G.adam;
             ao.lr = lr;
@@ -300,7 +309,6 @@ template <class T>
 void Trainer<T>::update_slot(std::size_t i, int nthreads) {
     // one parameter of the optimiser's all-parameters driver: the kernel itself for at
     // most one chunk of for_chunks (core/elementwise.h), the per-parameter step beyond
-    constexpr index_t kOneChunk = 16384;
     const ParamSlot<T>& s = s_.slots[i];
     const GroupStep& gs = group_steps_[slot_group_[i]];
     const int d = s.decay ? 1 : 0;
@@ -366,6 +374,7 @@ void Trainer<T>::set_groups(std::vector<OptimizerGroup> groups) {
         for (; p < groups_[g].end; ++p) slot_group_[p] = g;
     }
     group_steps_.resize(groups_.size());
+    prepared_ = false;
 }
 
 template <class T>
@@ -399,8 +408,9 @@ double Trainer<T>::step(index_t step, int nthreads, std::int64_t* correct) {
     const index_t total = static_cast<index_t>(order_.size());
     const index_t begin = step * s_.batch_size;
     const index_t batch = (begin + s_.batch_size < total ? s_.batch_size : total - begin);
-    index_t lo = batch * s_.rank / s_.world_size;
-    index_t rows = batch * (s_.rank + 1) / s_.world_size - lo;
+    const bool one = s_.world_size == 1;  // no division on the one-process path
+    index_t lo = one ? 0 : batch * s_.rank / s_.world_size;
+    index_t rows = one ? batch : batch * (s_.rank + 1) / s_.world_size - lo;
     const std::int64_t* idx = order_.data() + begin + lo;
     if (s_.global_n > 0) {
         rows = 0;
@@ -662,8 +672,15 @@ void Trainer<T>::backward(index_t rows, int nthreads, bool fused) {
     // fused: each layer's parameters are updated once its backward no longer reads them.
     const T* grad = grad_out_.data();
     const auto done = [&](std::size_t i) {
-        if (fused) {
-            for (const std::size_t p : layer_slots_[i]) update_slot(p, nthreads);
+        if (!fused) return;
+        for (const std::size_t p : layer_slots_[i]) {
+            const ParamSlot<T>& s = s_.slots[p];
+            if (s_.optimizer == TrainOptimizer::sgd && s.n <= kOneChunk) {  // the common case
+                const auto& h = group_steps_[slot_group_[p]].sgd_h[s.decay ? 1 : 0];
+                kernel_set<T>().sgd(s.param, s.grad, s.state1, s.n, h);
+            } else {
+                update_slot(p, nthreads);
+            }
         }
     };
     for (std::size_t i = s_.layers.size(); i-- > 0;) {
@@ -869,7 +886,7 @@ ChunkResult Trainer<T>::run(std::int64_t max_epochs, double seconds, double lr,
         rec.accuracy = double(correct_) / (seen_ >= 1 ? seen_ : 1.0);
         rec.seconds = epoch_seconds_;
         rec.lr = lr_;
-        rec.health = health_;
+        if (!health_.empty()) rec.health = health_;
         res.epochs.push_back(std::move(rec));
         ++epoch_;
         step_ = 0;

@@ -267,6 +267,10 @@ private:
         kernels::RmspropHyper<T> rmsprop_h[2];
     };
     bool fuse_ = false;
+    // group_steps_ hold the constants of lr prepared_lr_ and first step prepared_first_
+    // (valid unless set_groups() ran since; Adam's change with every step)
+    bool prepared_ = false, prepared_first_ = false;
+    double prepared_lr_ = 0;
     std::vector<std::vector<std::size_t>> layer_slots_;
     std::vector<std::size_t> rest_slots_, slot_group_;
     std::vector<GroupStep> group_steps_;

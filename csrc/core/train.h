@@ -5,7 +5,8 @@
 // plan's layers forward (Dense with its fused activation, activations, Dropout, norms,
 // residual blocks), take the loss and its gradient in one pass, run the layers backward,
 // clip the gradients and update every parameter through the optimiser's all-parameters
-// driver, group by group. Each of those is the same core call the Python engine makes
+// driver, group by group (a plain step, without clipping, health=True or ranks: each
+// layer's parameters right after its backward, with the same kernel calls). Each of those is the same core call the Python engine makes
 // through nncore.functional, with the same arguments, so both engines give the same bits.
 // The trainer allocates its workspaces once; a step allocates nothing.
 #pragma once

@@ -43,11 +43,53 @@ double seconds_since(Clock::time_point t0) {
 // the dispatch of dense_forward / dense_backward / gemm: the same direct_mul and the same
 // kernel-set activation calls over the batch, so the same bits, with nothing allocated
 // or looked up and no pass split by threads.
+// direct_mul (core/gemm_direct.h) for one output column (N == 1: a layer of one output):
+// c(i) = 0 + a(i, 0) * b(0) + a(i, 1) * b(1) + ... in p order, then + bias when given,
+// the contract's order of operations for every element, with four rows of c summed side
+// by side (four independent sums instead of one chain; adjacent rows, acs > 1, make one
+// vector of them).
+template <class T>
+void direct_column(const T* __restrict a, index_t ars, index_t acs, const T* __restrict b,
+                   index_t brs, T* __restrict c, index_t ldc, index_t M, index_t K,
+                   const T* __restrict bias) noexcept {
+    index_t i = 0;
+    for (; i + 4 <= M; i += 4) {
+        const T* ai = a + i * ars;
+        T c0 = T(0), c1 = T(0), c2 = T(0), c3 = T(0);
+        for (index_t p = 0; p < K; ++p) {
+            const T bp = b[p * brs];
+            const T* ap = ai + p * acs;
+            c0 += ap[0] * bp;
+            c1 += ap[ars] * bp;
+            c2 += ap[2 * ars] * bp;
+            c3 += ap[3 * ars] * bp;
+        }
+        if (bias) {
+            c0 += bias[0];
+            c1 += bias[0];
+            c2 += bias[0];
+            c3 += bias[0];
+        }
+        c[i * ldc] = c0;
+        c[(i + 1) * ldc] = c1;
+        c[(i + 2) * ldc] = c2;
+        c[(i + 3) * ldc] = c3;
+    }
+    for (; i < M; ++i) {
+        T acc = T(0);
+        for (index_t p = 0; p < K; ++p) acc += a[i * ars + p * acs] * b[p * brs];
+        c[i * ldc] = bias ? acc + bias[0] : acc;
+    }
+}
+
 template <class T>
 void direct_dense_forward(const kernels::KernelSet<T>& k, const T* x, const TrainLayer<T>& L,
                           index_t rows, T* y, T* z) {
     // y = act(x @ w + b); z = x @ w + b when given (gemm_direct's order of work)
-    direct_mul(x, L.in, index_t(1), L.w, L.out, index_t(1), y, L.out, rows, L.out, L.in, L.b);
+    if (L.out == 1) direct_column(x, L.in, index_t(1), L.w, index_t(1), y, index_t(1), rows,
+                                  L.in, L.b);
+    else direct_mul(x, L.in, index_t(1), L.w, L.out, index_t(1), y, L.out, rows, L.out, L.in,
+                    L.b);
     const index_t n = rows * L.out;
     if (z) std::copy(y, y + n, z);
     if (L.act != kernels::Act::identity) k.activation(L.act, y, y, n, L.slope, false);
@@ -72,8 +114,10 @@ void direct_dense_backward(const kernels::KernelSet<T>& k, const T* x, const Tra
             L.grad_b[j] = sum;
         }
     }
-    direct_mul(x, index_t(1), in, gz, out, index_t(1), L.grad_w, out, in, out, rows,
-               static_cast<const T*>(nullptr));
+    if (out == 1) direct_column(x, index_t(1), in, gz, index_t(1), L.grad_w, index_t(1), in,
+                                rows, static_cast<const T*>(nullptr));
+    else direct_mul(x, index_t(1), in, gz, out, index_t(1), L.grad_w, out, in, out, rows,
+                    static_cast<const T*>(nullptr));
     if (gx) direct_mul(gz, out, index_t(1), static_cast<const T*>(L.w), index_t(1), out, gx, in,
                        rows, in, out, static_cast<const T*>(nullptr));
 }

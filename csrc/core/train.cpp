@@ -82,14 +82,49 @@ void direct_column(const T* __restrict a, index_t ars, index_t acs, const T* __r
     }
 }
 
+// direct_mul for NC (2 to 4) adjacent columns of b (bcs == 1): each row's NC sums side
+// by side in registers, every c(i, j) in the contract's order (0 + a(i, 0) b(0, j) + ...
+// in p order, then + bias[j]); no loop over the columns to run.
+template <int NC, class T>
+void direct_narrow(const T* __restrict a, index_t ars, index_t acs, const T* __restrict b,
+                   index_t brs, T* __restrict c, index_t ldc, index_t M, index_t K,
+                   const T* __restrict bias) noexcept {
+    for (index_t i = 0; i < M; ++i) {
+        const T* ai = a + i * ars;
+        T acc[NC];
+        for (int u = 0; u < NC; ++u) acc[u] = T(0);
+        for (index_t p = 0; p < K; ++p) {
+            const T ap = ai[p * acs];
+            const T* bp = b + p * brs;
+            for (int u = 0; u < NC; ++u) acc[u] += ap * bp[u];
+        }
+        if (bias) {
+            for (int u = 0; u < NC; ++u) acc[u] += bias[u];
+        }
+        T* row = c + i * ldc;
+        for (int u = 0; u < NC; ++u) row[u] = acc[u];
+    }
+}
+
+// direct_mul(a, ars, acs, b, brs, 1, c, ldc, M, N, K, bias) (b's columns adjacent), with
+// one to four columns summed here.
+template <class T>
+void direct_product_of(const T* a, index_t ars, index_t acs, const T* b, index_t brs, T* c,
+                       index_t ldc, index_t M, index_t N, index_t K, const T* bias) noexcept {
+    switch (N) {
+        case 1: return direct_column(a, ars, acs, b, brs, c, ldc, M, K, bias);
+        case 2: return direct_narrow<2>(a, ars, acs, b, brs, c, ldc, M, K, bias);
+        case 3: return direct_narrow<3>(a, ars, acs, b, brs, c, ldc, M, K, bias);
+        case 4: return direct_narrow<4>(a, ars, acs, b, brs, c, ldc, M, K, bias);
+        default: direct_mul(a, ars, acs, b, brs, index_t(1), c, ldc, M, N, K, bias);
+    }
+}
+
 template <class T>
 void direct_dense_forward(const kernels::KernelSet<T>& k, const T* x, const TrainLayer<T>& L,
                           index_t rows, T* y, T* z) {
     // y = act(x @ w + b); z = x @ w + b when given (gemm_direct's order of work)
-    if (L.out == 1) direct_column(x, L.in, index_t(1), L.w, index_t(1), y, index_t(1), rows,
-                                  L.in, L.b);
-    else direct_mul(x, L.in, index_t(1), L.w, L.out, index_t(1), y, L.out, rows, L.out, L.in,
-                    L.b);
+    direct_product_of(x, L.in, index_t(1), L.w, L.out, y, L.out, rows, L.out, L.in, L.b);
     const index_t n = rows * L.out;
     if (z) std::copy(y, y + n, z);
     if (L.act != kernels::Act::identity) k.activation(L.act, y, y, n, L.slope, false);
@@ -114,12 +149,14 @@ void direct_dense_backward(const kernels::KernelSet<T>& k, const T* x, const Tra
             L.grad_b[j] = sum;
         }
     }
-    if (out == 1) direct_column(x, index_t(1), in, gz, index_t(1), L.grad_w, index_t(1), in,
-                                rows, static_cast<const T*>(nullptr));
-    else direct_mul(x, index_t(1), in, gz, out, index_t(1), L.grad_w, out, in, out, rows,
-                    static_cast<const T*>(nullptr));
-    if (gx) direct_mul(gz, out, index_t(1), static_cast<const T*>(L.w), index_t(1), out, gx, in,
-                       rows, in, out, static_cast<const T*>(nullptr));
+    direct_product_of(x, index_t(1), in, gz, out, L.grad_w, out, in, out, rows,
+                      static_cast<const T*>(nullptr));
+    if (!gx) return;
+    // w^T's columns (rows of w) are adjacent when the layer has one output
+    if (out == 1) direct_product_of(gz, out, index_t(1), static_cast<const T*>(L.w), index_t(1),
+                                    gx, in, rows, in, out, static_cast<const T*>(nullptr));
+    else direct_mul(gz, out, index_t(1), static_cast<const T*>(L.w), index_t(1), out, gx, in,
+                    rows, in, out, static_cast<const T*>(nullptr));
 }
 
 // sgd_step_all (core/optim_all.h) without its per-parameter set-up: sgd_step's

@@ -72,17 +72,19 @@ def test_groups_and_no_decay_with_batch_norm(dtype):
         assert sp[k].tobytes() == sn[k].tobytes(), k
 
 
+@pytest.mark.parametrize("width", [1, 2, 3, 4])
 @pytest.mark.parametrize("batch_size", [4, 7, 64])  # 7 and 70 % 64: rows left over
 @pytest.mark.parametrize("bias", [True, False])
-def test_layers_of_one_output_on_the_direct_path(batch_size, bias):
-    # The native step sums a one-output layer's products four rows at a time; each sum is
-    # still the direct product's (0 + a0 b0 + a1 b1 + ... in order, then the bias).
+def test_narrow_layers_on_the_direct_path(width, batch_size, bias):
+    # The native step sums a layer of one to four outputs side by side in registers (one
+    # output: four rows at a time); each sum is still the direct product's (0 + a0 b0 +
+    # a1 b1 + ... in order, then the bias), in forward, weight and input gradients.
     rng = np.random.default_rng(3)
     x = rng.standard_normal((70, 5))
-    y = rng.standard_normal((70, 1))
-    make = lambda: nc.Sequential([nc.Dense(5, 1, "tanh", use_bias=bias),
-                                  nc.Dense(1, 6, "sigmoid", use_bias=bias),
-                                  nc.Dense(6, 1, use_bias=bias)], seed=5, dtype="float32")
+    y = rng.standard_normal((70, width))
+    make = lambda: nc.Sequential([nc.Dense(5, width, "tanh", use_bias=bias),
+                                  nc.Dense(width, 6, "sigmoid", use_bias=bias),
+                                  nc.Dense(6, width, use_bias=bias)], seed=5, dtype="float32")
     assert_same(fit_both(make, x, y, loss="mse", make_opt=lambda: nc.SGD(lr=0.3, momentum=0.5),
                          epochs=3, batch_size=batch_size, seed=1))
 

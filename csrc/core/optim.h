@@ -1,6 +1,8 @@
 // Optimiser updates, in place over contiguous buffers of n values.
 #pragma once
 
+#include <cmath>
+
 #include "core/views.h"
 #include "kernels/kernel_table.h"
 
@@ -51,6 +53,26 @@ template <class T>
 void adam_step(T* param, const T* grad, T* m, T* v, index_t n, const AdamOptions& o,
                int nthreads, T* max_v = nullptr);
 
+// The kernel's hyper-parameters for `o` (adam_step's): constants in double, then rounded
+// once (1 - beta in float32 arithmetic would carry the rounding error of beta itself into
+// every update).
+template <class T>
+kernels::AdamHyper<T> adam_hyper(const AdamOptions& o) {
+    const double b1d = double(o.beta1), b2d = double(o.beta2), t = double(o.step);
+    kernels::AdamHyper<T> h;
+    h.beta1 = static_cast<T>(b1d);
+    h.beta2 = static_cast<T>(b2d);
+    h.eps = static_cast<T>(o.eps);
+    h.weight_decay = static_cast<T>(o.decoupled ? 0.0 : o.weight_decay);
+    h.decoupled = o.decoupled && o.weight_decay != 0;
+    h.decay_scale = static_cast<T>(1.0 - double(o.lr) * double(o.weight_decay));
+    h.one_b1 = static_cast<T>(1.0 - b1d);
+    h.one_b2 = static_cast<T>(1.0 - b2d);
+    h.step_size = static_cast<T>(double(o.lr) / (1.0 - std::pow(b1d, t)));
+    h.root_bc2 = static_cast<T>(std::sqrt(1.0 - std::pow(b2d, t)));
+    return h;
+}
+
 struct RmspropOptions {
     double lr = 1e-2, alpha = 0.99, eps = 1e-8, weight_decay = 0, momentum = 0;
     bool centered = false;
@@ -61,5 +83,20 @@ struct RmspropOptions {
 template <class T>
 void rmsprop_step(T* param, const T* grad, T* square_avg, T* buf, T* grad_avg, index_t n,
                   const RmspropOptions& o, int nthreads);
+
+// The kernel's hyper-parameters for `o` (rmsprop_step's), each rounded to T once.
+template <class T>
+kernels::RmspropHyper<T> rmsprop_hyper(const RmspropOptions& o) {
+    const double alpha = double(o.alpha);
+    kernels::RmspropHyper<T> h;
+    h.lr = static_cast<T>(o.lr);
+    h.alpha = static_cast<T>(alpha);
+    h.one_alpha = static_cast<T>(1.0 - alpha);
+    h.eps = static_cast<T>(o.eps);
+    h.weight_decay = static_cast<T>(o.weight_decay);
+    h.momentum = static_cast<T>(o.momentum);
+    h.centered = o.centered;
+    return h;
+}
 
 }  // namespace nncore

@@ -43,11 +43,88 @@ double seconds_since(Clock::time_point t0) {
 // the dispatch of dense_forward / dense_backward / gemm: the same direct_mul and the same
 // kernel-set activation calls over the batch, so the same bits, with nothing allocated
 // or looked up and no pass split by threads.
+// direct_mul (core/gemm_direct.h) for one output column (N == 1: a layer of one output):
+// c(i) = 0 + a(i, 0) * b(0) + a(i, 1) * b(1) + ... in p order, then + bias when given,
+// the contract's order of operations for every element, with four rows of c summed side
+// by side (four independent sums instead of one chain; adjacent rows, acs > 1, make one
+// vector of them).
+template <class T>
+void direct_column(const T* __restrict a, index_t ars, index_t acs, const T* __restrict b,
+                   index_t brs, T* __restrict c, index_t ldc, index_t M, index_t K,
+                   const T* __restrict bias) noexcept {
+    index_t i = 0;
+    for (; i + 4 <= M; i += 4) {
+        const T* ai = a + i * ars;
+        T c0 = T(0), c1 = T(0), c2 = T(0), c3 = T(0);
+        for (index_t p = 0; p < K; ++p) {
+            const T bp = b[p * brs];
+            const T* ap = ai + p * acs;
+            c0 += ap[0] * bp;
+            c1 += ap[ars] * bp;
+            c2 += ap[2 * ars] * bp;
+            c3 += ap[3 * ars] * bp;
+        }
+        if (bias) {
+            c0 += bias[0];
+            c1 += bias[0];
+            c2 += bias[0];
+            c3 += bias[0];
+        }
+        c[i * ldc] = c0;
+        c[(i + 1) * ldc] = c1;
+        c[(i + 2) * ldc] = c2;
+        c[(i + 3) * ldc] = c3;
+    }
+    for (; i < M; ++i) {
+        T acc = T(0);
+        for (index_t p = 0; p < K; ++p) acc += a[i * ars + p * acs] * b[p * brs];
+        c[i * ldc] = bias ? acc + bias[0] : acc;
+    }
+}
+
+// direct_mul for NC (2 to 4) adjacent columns of b (bcs == 1): each row's NC sums side
+// by side in registers, every c(i, j) in the contract's order (0 + a(i, 0) b(0, j) + ...
+// in p order, then + bias[j]); no loop over the columns to run.
+template <int NC, class T>
+void direct_narrow(const T* __restrict a, index_t ars, index_t acs, const T* __restrict b,
+                   index_t brs, T* __restrict c, index_t ldc, index_t M, index_t K,
+                   const T* __restrict bias) noexcept {
+    for (index_t i = 0; i < M; ++i) {
+        const T* ai = a + i * ars;
+        T acc[NC];
+        for (int u = 0; u < NC; ++u) acc[u] = T(0);
+        for (index_t p = 0; p < K; ++p) {
+            const T ap = ai[p * acs];
+            const T* bp = b + p * brs;
+            for (int u = 0; u < NC; ++u) acc[u] += ap * bp[u];
+        }
+        if (bias) {
+            for (int u = 0; u < NC; ++u) acc[u] += bias[u];
+        }
+        T* row = c + i * ldc;
+        for (int u = 0; u < NC; ++u) row[u] = acc[u];
+    }
+}
+
+// direct_mul(a, ars, acs, b, brs, 1, c, ldc, M, N, K, bias) (b's columns adjacent), with
+// one to four columns summed here.
+template <class T>
+void direct_product_of(const T* a, index_t ars, index_t acs, const T* b, index_t brs, T* c,
+                       index_t ldc, index_t M, index_t N, index_t K, const T* bias) noexcept {
+    switch (N) {
+        case 1: return direct_column(a, ars, acs, b, brs, c, ldc, M, K, bias);
+        case 2: return direct_narrow<2>(a, ars, acs, b, brs, c, ldc, M, K, bias);
+        case 3: return direct_narrow<3>(a, ars, acs, b, brs, c, ldc, M, K, bias);
+        case 4: return direct_narrow<4>(a, ars, acs, b, brs, c, ldc, M, K, bias);
+        default: direct_mul(a, ars, acs, b, brs, index_t(1), c, ldc, M, N, K, bias);
+    }
+}
+
 template <class T>
 void direct_dense_forward(const kernels::KernelSet<T>& k, const T* x, const TrainLayer<T>& L,
                           index_t rows, T* y, T* z) {
     // y = act(x @ w + b); z = x @ w + b when given (gemm_direct's order of work)
-    direct_mul(x, L.in, index_t(1), L.w, L.out, index_t(1), y, L.out, rows, L.out, L.in, L.b);
+    direct_product_of(x, L.in, index_t(1), L.w, L.out, y, L.out, rows, L.out, L.in, L.b);
     const index_t n = rows * L.out;
     if (z) std::copy(y, y + n, z);
     if (L.act != kernels::Act::identity) k.activation(L.act, y, y, n, L.slope, false);
@@ -65,28 +142,32 @@ void direct_dense_backward(const kernels::KernelSet<T>& k, const T* x, const Tra
         k.activation_backward(L.act, v, gy, gz_buf, rows * out, L.slope, false);
         gz = gz_buf;
     }
-    if (L.grad_b) {
-        T* gb = L.grad_b;
-        for (index_t j = 0; j < out; ++j) gb[j] = T(0);
-        for (index_t r = 0; r < rows; ++r) {
-            const T* g = gz + r * out;
-            for (index_t j = 0; j < out; ++j) gb[j] += g[j];
+    if (L.grad_b) {  // column by column (a few rows): each sum 0 + g(0, j) + g(1, j) + ...
+        for (index_t j = 0; j < out; ++j) {
+            T sum = T(0);
+            for (index_t r = 0; r < rows; ++r) sum += gz[r * out + j];
+            L.grad_b[j] = sum;
         }
     }
-    direct_mul(x, index_t(1), in, gz, out, index_t(1), L.grad_w, out, in, out, rows,
-               static_cast<const T*>(nullptr));
-    if (gx) direct_mul(gz, out, index_t(1), static_cast<const T*>(L.w), index_t(1), out, gx, in,
-                       rows, in, out, static_cast<const T*>(nullptr));
+    direct_product_of(x, index_t(1), in, gz, out, L.grad_w, out, in, out, rows,
+                      static_cast<const T*>(nullptr));
+    if (!gx) return;
+    // w^T's columns (rows of w) are adjacent when the layer has one output
+    if (out == 1) direct_product_of(gz, out, index_t(1), static_cast<const T*>(L.w), index_t(1),
+                                    gx, in, rows, in, out, static_cast<const T*>(nullptr));
+    else direct_mul(gz, out, index_t(1), static_cast<const T*>(L.w), index_t(1), out, gx, in,
+                    rows, in, out, static_cast<const T*>(nullptr));
 }
 
 // sgd_step_all (core/optim_all.h) without its per-parameter set-up: sgd_step's
 // hyper-parameters (the same roundings), then the kernel set's sgd entry once per
 // parameter of at most one chunk of for_chunks (the same call sgd_step makes), or
 // sgd_step itself for longer ones.
+constexpr index_t kOneChunk = 16384;  // core/elementwise.h's for_chunks: one chunk at most
+
 template <class T>
 void sgd_update(const ParamSlot<T>* slots, std::size_t count, const SgdOptions& o,
                 int nthreads) {
-    constexpr index_t kOneChunk = 16384;  // core/elementwise.h's for_chunks
     SgdOptions o0 = o;  // parameters without weight decay
     o0.weight_decay = 0;
     const kernels::SgdHyper<T> h = sgd_hyper<T>(o), h0 = sgd_hyper<T>(o0);
@@ -228,6 +309,109 @@ Trainer<T>::Trainer(TrainSpec<T> spec) : s_(std::move(spec)) {
         }
     }
     for (std::int64_t i = 0; i < total; ++i) order_[i] = i;
+    plan_fused_update();
+}
+
+template <class T>
+void Trainer<T>::plan_fused_update() {
+    // optimizer.step() after backward reads each parameter's final gradient and state
+    // only: updating a layer's parameters once its backward is done gives the same bits,
+    // unless something reads all the gradients first (clipping, the cross-rank sum) or the
+    // weights after the update (health=True's sums).
+    fuse_ = s_.clip_norm < 0 && s_.clip_value < 0 && !s_.health && !s_.grad_hook &&
+            s_.world_size == 1;
+    layer_slots_.assign(s_.layers.size(), {});
+    rest_slots_.clear();
+    if (!fuse_) return;
+    // a parameter held by one layer and one slot, with the layer's gradient buffer
+    const auto holders = [&](const T* p) {
+        std::size_t n = 0;
+        for (const auto& L : s_.layers) n += std::size_t(L.w == p) + std::size_t(L.b == p);
+        return n;
+    };
+    for (std::size_t i = 0; i < s_.slots.size(); ++i) {
+        const ParamSlot<T>& slot = s_.slots[i];
+        std::size_t same = 0;
+        for (const auto& o : s_.slots) same += std::size_t(o.param == slot.param);
+        std::size_t at = s_.layers.size();
+        if (same == 1 && holders(slot.param) == 1) {
+            for (std::size_t l = 0; l < s_.layers.size(); ++l) {
+                const auto& L = s_.layers[l];
+                if ((L.w == slot.param && L.grad_w == slot.grad) ||
+                    (L.b == slot.param && L.grad_b == slot.grad))
+                    at = l;
+            }
+        }
+        if (at < s_.layers.size()) layer_slots_[at].push_back(i);
+        else rest_slots_.push_back(i);
+    }
+}
+
+template <class T>
+void Trainer<T>::begin_fused_update() {
+    // update()'s options, group by group, for this step (its ++opt_steps_ included);
+    // SGD's and RMSprop's stay those of the last step until the rate or set_groups()
+    // changes them or the first step ends
+    ++opt_steps_;
+    const bool first = opt_steps_ == 1;
+    if (prepared_ && lr_ == prepared_lr_ && first == prepared_first_ &&
+        s_.optimizer != TrainOptimizer::adam)
+        return;
+    prepared_ = true;
+    prepared_lr_ = lr_;
+    prepared_first_ = first;
+    for (std::size_t g = 0; g < groups_.size(); ++g) {
+        const OptimizerGroup& G = groups_[g];
+        GroupStep& gs = group_steps_[g];
+        const double lr = groups_.size() == 1 ? lr_ : G.lr;
+        for (int d = 0; d < 2; ++d) {  // d = 0: a parameter without weight decay
+            SgdOptions& so = gs.sgd[d];
+            so = G.sgd;
+            so.lr = lr;
+            so.first = first;
+            AdamOptions& ao = gs.adam[d];
+            ao = G.adam;
+            ao.lr = lr;
+            ao.step = opt_steps_;
+            RmspropOptions& ro = gs.rmsprop[d];
+            ro = G.rmsprop;
+            ro.lr = lr;
+            if (d == 0) so.weight_decay = ao.weight_decay = ro.weight_decay = 0;
+            switch (s_.optimizer) {
+                case TrainOptimizer::sgd: gs.sgd_h[d] = sgd_hyper<T>(so); break;
+                case TrainOptimizer::adam: gs.adam_h[d] = adam_hyper<T>(ao); break;
+                case TrainOptimizer::rmsprop: gs.rmsprop_h[d] = rmsprop_hyper<T>(ro); break;
+            }
+        }
+    }
+}
+
+template <class T>
+void Trainer<T>::update_slot(std::size_t i, int nthreads) {
+    // one parameter of the optimiser's all-parameters driver: the kernel itself for at
+    // most one chunk of for_chunks (core/elementwise.h), the per-parameter step beyond
+    const ParamSlot<T>& s = s_.slots[i];
+    const GroupStep& gs = group_steps_[slot_group_[i]];
+    const int d = s.decay ? 1 : 0;
+    const auto& k = kernel_set<T>();
+    const bool one = s.n <= kOneChunk;
+    switch (s_.optimizer) {
+        case TrainOptimizer::sgd:
+            if (one) k.sgd(s.param, s.grad, s.state1, s.n, gs.sgd_h[d]);
+            else sgd_step(s.param, s.grad, s.state1, s.n, gs.sgd[d], nthreads);
+            break;
+        case TrainOptimizer::adam:
+            if (one) k.adam(s.param, s.grad, s.state1, s.state2, s.state3, s.n, gs.adam_h[d]);
+            else adam_step(s.param, s.grad, s.state1, s.state2, s.n, gs.adam[d], nthreads,
+                           s.state3);
+            break;
+        case TrainOptimizer::rmsprop:
+            if (one) k.rmsprop(s.param, s.grad, s.state1, s.state2, s.state3, s.n,
+                               gs.rmsprop_h[d]);
+            else rmsprop_step(s.param, s.grad, s.state1, s.state2, s.state3, s.n,
+                              gs.rmsprop[d], nthreads);
+            break;
+    }
 }
 
 template <class T>
@@ -266,6 +450,12 @@ void Trainer<T>::set_groups(std::vector<OptimizerGroup> groups) {
     NNCORE_CHECK(start == s_.slots.size(), "Trainer.set_groups: the groups must cover the ",
                  s_.slots.size(), " parameters in order");
     groups_ = std::move(groups);
+    slot_group_.assign(s_.slots.size(), 0);
+    for (std::size_t g = 0, p = 0; g < groups_.size(); ++g) {
+        for (; p < groups_[g].end; ++p) slot_group_[p] = g;
+    }
+    group_steps_.resize(groups_.size());
+    prepared_ = false;
 }
 
 template <class T>
@@ -299,8 +489,9 @@ double Trainer<T>::step(index_t step, int nthreads, std::int64_t* correct) {
     const index_t total = static_cast<index_t>(order_.size());
     const index_t begin = step * s_.batch_size;
     const index_t batch = (begin + s_.batch_size < total ? s_.batch_size : total - begin);
-    index_t lo = batch * s_.rank / s_.world_size;
-    index_t rows = batch * (s_.rank + 1) / s_.world_size - lo;
+    const bool one = s_.world_size == 1;  // no division on the one-process path
+    index_t lo = one ? 0 : batch * s_.rank / s_.world_size;
+    index_t rows = one ? batch : batch * (s_.rank + 1) / s_.world_size - lo;
     const std::int64_t* idx = order_.data() + begin + lo;
     if (s_.global_n > 0) {
         rows = 0;
@@ -343,7 +534,8 @@ double Trainer<T>::step(index_t step, int nthreads, std::int64_t* correct) {
         }
         if (!std::isfinite(v) && s_.stop_on_nonfinite && s_.world_size == 1) return v;
         if (s_.world_size > 1) v *= share(begin, batch, idx, rows);
-        backward(rows, nthreads);
+        if (fuse_) begin_fused_update();
+        backward(rows, nthreads, fuse_);
     } else {
         *correct = 0;
         for (std::size_t p = 0; p < grad_ptrs_.size(); ++p)
@@ -371,8 +563,12 @@ double Trainer<T>::step(index_t step, int nthreads, std::int64_t* correct) {
         if (!std::isfinite(v) && s_.stop_on_nonfinite) return v;
     }
 
-    // optimizer.step()
-    update(nthreads);
+    // optimizer.step() (fused: done in backward, but for the parameters no layer holds)
+    if (fuse_ && rows > 0) {
+        for (const std::size_t p : rest_slots_) update_slot(p, nthreads);
+    } else {
+        update(nthreads);
+    }
     // callbacks' on_step_end: GradientHealth
     if (s_.health) add_health(rows, nthreads);
     return v;
@@ -552,9 +748,22 @@ double Trainer<T>::forward_loss(index_t rows, int nthreads, std::int64_t* correc
 }
 
 template <class T>
-void Trainer<T>::backward(index_t rows, int nthreads) {
-    // model.backward(loss_fn.backward()): layers in reverse; the first Dense skips grad_x
+void Trainer<T>::backward(index_t rows, int nthreads, bool fused) {
+    // model.backward(loss_fn.backward()): layers in reverse; the first Dense skips grad_x.
+    // fused: each layer's parameters are updated once its backward no longer reads them.
     const T* grad = grad_out_.data();
+    const auto done = [&](std::size_t i) {
+        if (!fused) return;
+        for (const std::size_t p : layer_slots_[i]) {
+            const ParamSlot<T>& s = s_.slots[p];
+            if (s_.optimizer == TrainOptimizer::sgd && s.n <= kOneChunk) {  // the common case
+                const auto& h = group_steps_[slot_group_[p]].sgd_h[s.decay ? 1 : 0];
+                kernel_set<T>().sgd(s.param, s.grad, s.state1, s.n, h);
+            } else {
+                update_slot(p, nthreads);
+            }
+        }
+    };
     for (std::size_t i = s_.layers.size(); i-- > 0;) {
         const auto& layer = s_.layers[i];
         const T* x_in = i == 0 ? xb_.data() : outputs_[i - 1].data();
@@ -573,6 +782,7 @@ void Trainer<T>::backward(index_t rows, int nthreads) {
                                                                 : outputs_[i].data();
                 direct_dense_backward(kernel_set<T>(), x_in, layer, rows, v, grad, gz_.data(),
                                       need_grad_x ? gx : nullptr);
+                done(i);  // the layer's last read of its parameters is behind
                 if (!need_grad_x) break;
                 grad = gx;
                 continue;
@@ -602,16 +812,19 @@ void Trainer<T>::backward(index_t rows, int nthreads) {
                            need_grad_x ? &vgx : nullptr,
                            row_major(layer.grad_w, layer.in, layer.out),
                            pair ? nullptr : layer.grad_b, nthreads);
+            done(i);  // the layer's last read of its parameters is behind
             if (!need_grad_x) break;
         } else if (layer.kind == TrainLayerKind::layer_norm) {
             layer_norm_backward(x_in, stat_mean_[i].data(), stat_rstd_[i].data(), layer.w, grad,
                                 need_grad_x ? gx : nullptr, layer.grad_w, layer.grad_b, rows,
                                 layer.in, nthreads);
+            done(i);  // the layer's last read of its parameters is behind
             if (!need_grad_x) break;
         } else if (layer.kind == TrainLayerKind::batch_norm) {
             batch_norm_backward(x_in, stat_mean_[i].data(), stat_rstd_[i].data(), layer.w, grad,
                                 true, need_grad_x ? gx : nullptr, layer.grad_w, layer.grad_b,
                                 rows, layer.in, nthreads);
+            done(i);  // the layer's last read of its parameters is behind
             if (!need_grad_x) break;
         } else if (layer.kind == TrainLayerKind::residual_end) {
             // the gradient goes into the block's layers as it is, and is kept for the
@@ -755,7 +968,7 @@ ChunkResult Trainer<T>::run(std::int64_t max_epochs, double seconds, double lr,
         rec.accuracy = double(correct_) / (seen_ >= 1 ? seen_ : 1.0);
         rec.seconds = epoch_seconds_;
         rec.lr = lr_;
-        rec.health = health_;
+        if (!health_.empty()) rec.health = health_;
         res.epochs.push_back(std::move(rec));
         ++epoch_;
         step_ = 0;

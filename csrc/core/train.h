@@ -5,7 +5,8 @@
 // plan's layers forward (Dense with its fused activation, activations, Dropout, norms,
 // residual blocks), take the loss and its gradient in one pass, run the layers backward,
 // clip the gradients and update every parameter through the optimiser's all-parameters
-// driver, group by group. Each of those is the same core call the Python engine makes
+// driver, group by group (a plain step, without clipping, health=True or ranks: each
+// layer's parameters right after its backward, with the same kernel calls). Each of those is the same core call the Python engine makes
 // through nncore.functional, with the same arguments, so both engines give the same bits.
 // The trainer allocates its workspaces once; a step allocates nothing.
 #pragma once
@@ -217,9 +218,12 @@ private:
     void start_epoch(const std::int64_t* order);
     double step(index_t step, int nthreads, std::int64_t* correct);
     double forward_loss(index_t rows, int nthreads, std::int64_t* correct);
-    void backward(index_t rows, int nthreads);
+    void backward(index_t rows, int nthreads, bool fused);
     double share(index_t begin, index_t batch, const std::int64_t* idx, index_t rows);
     void update(int nthreads);
+    void plan_fused_update();
+    void begin_fused_update();
+    void update_slot(std::size_t slot, int nthreads);
     void add_health(index_t rows, int nthreads);
     std::size_t residual_end_of(std::size_t begin) const;
 
@@ -249,6 +253,28 @@ private:
     std::vector<index_t> grad_sizes_;
     // Dense layers whose products are direct (core/gemm_direct.h): grad_z's workspace.
     std::vector<T> gz_;
+    // The update fused into backward (fuse_: no clipping, no health=True and one process,
+    // so that each parameter's update reads only its own final gradient and state): the
+    // slots of layer i (layer_slots_[i]) are updated right after layer i's backward, the
+    // last reader of its weights in the step; rest_slots_ (a parameter that no single
+    // layer holds) after backward. Each slot's update is the same kernel call with the
+    // same constants as update()'s drivers, so the order changes no bit.
+    struct GroupStep {  // one group's constants for this step; [1]: with weight_decay
+        SgdOptions sgd[2];
+        kernels::SgdHyper<T> sgd_h[2];
+        AdamOptions adam[2];
+        kernels::AdamHyper<T> adam_h[2];
+        RmspropOptions rmsprop[2];
+        kernels::RmspropHyper<T> rmsprop_h[2];
+    };
+    bool fuse_ = false;
+    // group_steps_ hold the constants of lr prepared_lr_ and first step prepared_first_
+    // (valid unless set_groups() ran since; Adam's change with every step)
+    bool prepared_ = false, prepared_first_ = false;
+    double prepared_lr_ = 0;
+    std::vector<std::vector<std::size_t>> layer_slots_;
+    std::vector<std::size_t> rest_slots_, slot_group_;
+    std::vector<GroupStep> group_steps_;
 };
 
 }  // namespace nncore

@@ -161,12 +161,25 @@ def native_loss(loss_fn):
 
 def native_unsupported(model, run):
     """Why the native engine cannot run this fit ('' when it can)."""
+    return _native_plan(model, run)[0]
+
+
+def _native_plan(model, run):
+    """(why the native engine cannot run this fit, '' when it can; the trainer's plan,
+    :func:`_native_steps`, when it can), the plan made once for the check and the
+    trainer."""
     from .. import optim
     if not run.n:
-        return "no training rows"
+        return "no training rows", None
     if model.has_hooks():  # also brings the plan up to date
-        return "a layer has hooks (they run in Python)"
-    for layer, kind, act, _, where, _ in _native_steps(model, run.loss_fn):
+        return "a layer has hooks (they run in Python)", None
+    plan = _native_steps(model, run.loss_fn)
+    why = _unsupported(model, run, plan, optim)
+    return why, None if why else plan
+
+
+def _unsupported(model, run, plan, optim):
+    for layer, kind, act, _, where, _ in plan:
         if kind is None:
             return f"layer {where} ({type(layer).__name__}) has no native op"
         if any(p.dtype != model.dtype for p in layer.parameters()):
@@ -408,10 +421,11 @@ class PythonEngine:
 class NativeEngine:
     """The native engine (``_core._Trainer``): epochs or chunks of steps per call,
     returning to Python for callbacks, validation, the progress bar and Ctrl-C.
-    ``one_epoch`` makes every call train at most one epoch (scikit-learn's solvers)."""
+    ``one_epoch`` makes every call train at most one epoch (scikit-learn's solvers);
+    ``plan``: the model's :func:`_native_steps` when the caller made them for its check."""
 
     def __init__(self, model, run, rng, shuffle=True, verbose=0, stop_on_nonfinite=True,
-                 lr_scheduler=None, one_epoch=False):
+                 lr_scheduler=None, one_epoch=False, plan=None):
         from .. import _core
         self.model, self.run_, self.rng, self.verbose = model, run, rng, verbose
         self.shuffle = bool(shuffle)
@@ -422,7 +436,7 @@ class NativeEngine:
         self.bulk = not self.per_epoch and verbose == 0
         # the layers in plan order: Dropout's call counts and BatchNorm1d's batch counts go
         # in and come back (Trainer.counters)
-        plan = _native_steps(model, run.loss_fn)
+        plan = plan or _native_steps(model, run.loss_fn)
         self.plan = [(item.layer, item.kind) for item in plan]
         # Each epoch's order is rng.permutation(rows), as the python engine draws it: many
         # at once (Generator.permuted on rows of aranges draws the same permutations and
@@ -569,7 +583,7 @@ def make_engine(model, run, engine, rng, *, shuffle=True, verbose=0, stop_on_non
     """The engine for this run: ``engine="native"`` (ValueError when it cannot run it),
     ``"python"``, or ``"auto"``: native unless something in the run has no native op
     (printed at ``verbose >= 1``)."""
-    why_not = native_unsupported(model, run) if engine != "python" else ""
+    why_not, plan = _native_plan(model, run) if engine != "python" else ("", None)
     if engine == "native" and why_not:
         raise ValueError(f"{fn}: engine='native' cannot run this model: {why_not}; use "
                          "engine='python' or 'auto'")
@@ -578,4 +592,4 @@ def make_engine(model, run, engine, rng, *, shuffle=True, verbose=0, stop_on_non
     if engine == "python" or why_not:
         return PythonEngine(model, run, rng, shuffle, verbose, stop_on_nonfinite, parallel)
     return NativeEngine(model, run, rng, shuffle, verbose, stop_on_nonfinite, lr_scheduler,
-                        one_epoch)
+                        one_epoch, plan)

@@ -88,7 +88,7 @@ void HealthSteps<T>::restart() {
 
 template <class T>
 void HealthSteps<T>::step(const ParamSlot<T>* slots, std::size_t count, int nthreads,
-                          const Drive& drive) {
+                          const Drive& drive, const kernels::SgdHyper<T>* sgd) {
     const auto& k = kernel_set<T>();
     std::size_t done = 0;  // slots[done:i] are stepped by one driver call when i is tracked
     for (std::size_t i = 0; i < count; ++i) {
@@ -104,9 +104,14 @@ void HealthSteps<T>::step(const ParamSlot<T>* slots, std::size_t count, int nthr
         const index_t n = s.n, blocks = health_blocks(n);
         const int nt = health_threads(n, nthreads);
         part_.resize(static_cast<std::size_t>(4 * blocks));
-        scratch_.resize(static_cast<std::size_t>(nt * kBlock));
+        if (!sgd) scratch_.resize(static_cast<std::size_t>(nt * kBlock));
         parallel_for(blocks, nt, [&](index_t bi) {
             const index_t b = bi * kBlock, len = std::min(n, b + kBlock) - b;
+            if (sgd) {  // the three calls below in one pass
+                k.sgd_health(s.param + b, s.grad + b, s.state1 ? s.state1 + b : nullptr, len,
+                             sgd[s.decay ? 0 : 1], prev_sum, part_.data() + 4 * bi);
+                return;
+            }
             T* before = scratch_.data() + thread_id() * kBlock;
             double* out = part_.data() + 4 * bi;
             k.health_before(s.param + b, s.grad + b, before, len, prev_sum, out);

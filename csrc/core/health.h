@@ -51,6 +51,7 @@ LayerHealth layer_health(const T* w, T* prev, const T* grad_w, index_t n, const 
 // right before a block's step and health_after right after it, the block in cache. The sums
 // are those of weight_health_sums with prev = the weights before the step (the same
 // blocks, lanes and order), bit for bit, since the optimisers' updates are elementwise.
+// With plain SGD the three calls are one kernel, sgd_health (the same bits).
 // Between restarts the sum of prev^2 is the last step's sum of w^2 (nothing else changes
 // the weights between the trainer's steps), so it is taken at the first step only.
 template <class T>
@@ -68,7 +69,11 @@ public:
     void restart();
     // drive(slots, count, nthreads), with every tracked weight's slot stepped in blocks
     // and its sums taken.
-    void step(const ParamSlot<T>* slots, std::size_t count, int nthreads, const Drive& drive);
+    // With sgd (plain SGD: sgd[0] the hyper-parameters with weight decay, sgd[1] without),
+    // a tracked block is stepped and summed in one pass (the kernel set's sgd_health, the
+    // same bits as health_before, the step and health_after).
+    void step(const ParamSlot<T>* slots, std::size_t count, int nthreads, const Drive& drive,
+              const kernels::SgdHyper<T>* sgd = nullptr);
     // Layer `index`'s sums of the last step, once; false when no step took them (its
     // weights are not among the parameters stepped).
     bool take(std::size_t index, HealthSums* out);

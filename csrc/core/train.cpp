@@ -874,19 +874,23 @@ void Trainer<T>::update(int nthreads) {
         const double lr = groups_.size() == 1 ? lr_ : g.lr;
         // the group's driver call; with health=True through HealthSteps, which steps each
         // tracked weight in blocks with its sums taken around each block
-        const auto drive = [&](const auto& o, auto step_all) {
+        const auto drive = [&](const auto& o, auto step_all,
+                               const kernels::SgdHyper<T>* sgd = nullptr) {
             if (!health_steps_.active()) return step_all(slots, n, o, nthreads);
             health_steps_.step(slots, n, nthreads,
                                [&](const ParamSlot<T>* p, std::size_t c, int t) {
                                    step_all(p, c, o, t);
-                               });
+                               }, sgd);
         };
         switch (s_.optimizer) {
             case TrainOptimizer::sgd: {
                 SgdOptions o = g.sgd;
                 o.lr = lr;
                 o.first = opt_steps_ == 1;  // as SGD in optim.py: torch's first step
-                drive(o, sgd_update<T>);
+                SgdOptions o0 = o;  // sgd_update's hyper-parameters, for HealthSteps
+                o0.weight_decay = 0;
+                const kernels::SgdHyper<T> h[2] = {sgd_hyper<T>(o), sgd_hyper<T>(o0)};
+                drive(o, sgd_update<T>, h);
                 break;
             }
             case TrainOptimizer::adam: {

@@ -269,6 +269,12 @@ struct KernelSet {
     // d = w - p; with set_p, then p[i] = w[i].
     void (*health_after)(const T* w, T* p, index_t n, bool set_p, double* out) noexcept =
         nullptr;
+    // health_before, sgd and health_after of one block (n <= kHealthBlock) in one call,
+    // the same bits: out[0] = sum g^2, out[1] = sum w^2 of the new weights, out[2] = sum
+    // d^2 (d = new - old), with prev_sum out[3] = sum w^2 of the old ones (else not
+    // written); param and velocity stepped as sgd steps them.
+    void (*sgd_health)(T* param, const T* grad, T* velocity, index_t n,
+                       const SgdHyper<T>& h, bool prev_sum, double* out) noexcept = nullptr;
     // Number of i < n with x[i] < lo or x[i] > hi, for lo <= hi (a NaN is neither).
     std::int64_t (*count_outside)(const T* x, index_t n, T lo, T hi) noexcept = nullptr;
     // Number of the `cols` columns of y (rows >= 1 rows, row stride cols) whose every

@@ -189,6 +189,7 @@ def test_weights_changed_between_epochs_count_from_the_new_weights():
 
 
 FUSED_ISA_SCRIPT = r"""
+import itertools
 import json
 import numpy as np
 import nncore as nc
@@ -196,27 +197,28 @@ out = {"isa": nc.config()["isa"], "equal": []}
 rng = np.random.default_rng(6)
 x = rng.standard_normal((96, 64))
 y = rng.integers(0, 10, 96)
-for dtype in ("float32", "float64"):
-    for threads in (1, 2):
-        res = {}
-        for engine in ("python", "native"):
-            # 64 x 128: two whole blocks of 4096; 128 x 10: one short block (not whole runs)
-            model = nc.Sequential([nc.Dense(64, 128, "relu"), nc.Dense(128, 10, "sigmoid")],
-                                  seed=7, dtype=dtype)
-            with nc.threads(threads):
-                h = model.fit(x, y, loss="cross_entropy", epochs=2, batch_size=32, seed=0,
-                              optimizer=nc.SGD(lr=0.05, momentum=0.9), health=True, verbose=0,
-                              engine=engine)
-            assert h.engine == engine
-            res[engine] = (h.health, [w.tobytes().hex() for w in model.get_weights()])
-        out["equal"].append([dtype, threads, res["python"] == res["native"]])
+OPTIMIZERS = (lambda: nc.SGD(lr=0.05, momentum=0.9), lambda: nc.SGD(lr=0.05),
+              lambda: nc.SGD(lr=0.05, momentum=0.5, dampening=0.1, weight_decay=1e-3),
+              lambda: nc.SGD(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3))
+for dtype, threads, make_opt in itertools.product(("float32", "float64"), (1, 2), OPTIMIZERS):
+    res = {}
+    for engine in ("python", "native"):
+        # 64 x 128: two whole blocks of 4096; 128 x 10: one short block (not whole runs)
+        model = nc.Sequential([nc.Dense(64, 128, "relu"), nc.Dense(128, 10, "sigmoid")],
+                              seed=7, dtype=dtype)
+        with nc.threads(threads):
+            h = model.fit(x, y, loss="cross_entropy", epochs=2, batch_size=32, seed=0,
+                          optimizer=make_opt(), health=True, verbose=0, engine=engine)
+        assert h.engine == engine
+        res[engine] = (h.health, [w.tobytes().hex() for w in model.get_weights()])
+    out["equal"].append([dtype, threads, res["python"] == res["native"]])
 print(json.dumps(out))
 """
 
 
 def test_fused_native_step_gives_the_python_engine_bits_in_every_kernel_set():
-    # the trainer's fused step (health_before without the prev sum, with the copy;
-    # health_after without set_p) against the python engine's health_layer path (the prev
+    # the trainer's fused step (sgd_health: plain, momentum, dampening, nesterov, weight
+    # decay) against the python engine's health_layer path (the prev
     # sum, no copy; set_p), under each kernel set the CPU has
     sets = [isa for isa in ("generic", "avx2", "avx512") if isa in nc.config()["isa_supported"]]
     assert "generic" in sets
@@ -227,6 +229,6 @@ def test_fused_native_step_gives_the_python_engine_bits_in_every_kernel_set():
         assert proc.returncode == 0, proc.stderr
         res = json.loads(proc.stdout)
         assert res["isa"] == isa
-        assert len(res["equal"]) == 4
+        assert len(res["equal"]) == 16
         for dtype, threads, equal in res["equal"]:
             assert equal, (isa, dtype, threads)

@@ -224,6 +224,17 @@ void sgd(T* param, const T* grad, T* velocity, index_t n, const SgdHyper<T>& h) 
     }
 }
 
+// The specification of sgd_health: the three calls it fuses, the old weights kept in a
+// block's copy (n <= kHealthBlock).
+template <class T>
+void sgd_health(T* param, const T* grad, T* velocity, index_t n, const SgdHyper<T>& h,
+                bool prev_sum, double* out) noexcept {
+    T keep[kHealthBlock];
+    health_before(param, grad, keep, n, prev_sum, out);
+    sgd(param, grad, velocity, n, h);
+    health_after(param, keep, n, false, out);
+}
+
 template <class T>
 void adam(T* param, const T* grad, T* m, T* v, T* vmax, index_t n,
           const AdamHyper<T>& h) noexcept {
@@ -317,6 +328,7 @@ KernelSet<T> make_set() noexcept {
     k.ce_probs = &ce_probs<T>;
     k.softmax_backward = &softmax_backward<T>;
     k.sgd = &sgd<T>;
+    k.sgd_health = &sgd_health<T>;
     k.adam = &adam<T>;
     k.rmsprop = &rmsprop<T>;
     k.fma_peak = &fma_peak<T>;

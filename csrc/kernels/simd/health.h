@@ -144,6 +144,42 @@ void health_after(const typename V::T* w, typename V::T* p, index_t n, bool set_
     });
 }
 
+// health_before, sgd and health_after in one pass over the block: each group's gradient
+// and old weights are loaded once, stepped by sgd_lanes (the sgd kernel's lanes) and their
+// squares added to the same run sums, in the same order, as the three calls add them.
+template <class V, bool P>
+void sgd_health_of(typename V::T* w, const typename V::T* g, typename V::T* vel, index_t n,
+                   const SgdHyper<typename V::T>& h, double* out) noexcept {
+    constexpr int U = kHealthLanes / V::W, K = P ? 4 : 3;
+    const bool mom = h.momentum != typename V::T(0);
+    const bool read_v = mom && !h.first;
+    double* const sums[4] = {out, out + 1, out + 2, out + 3};  // the first K
+    health_runs<V, K>(n, sums, [&](index_t i, index_t m, typename V::R(&t)[K][U]) {
+        for (int u = 0; u < U; ++u) {
+            const auto gv = health_load<V>(g + i, m, u), wv = health_load<V>(w + i, m, u);
+            t[0][u] = V::fmadd(gv, gv, t[0][u]);
+            if constexpr (P) t[3][u] = V::fmadd(wv, wv, t[3][u]);
+            auto vv = read_v ? health_load<V>(vel + i, m, u) : V::zero();
+            const auto nw = sgd_lanes<V>(wv, gv, vv, h);
+            health_store<V>(w + i, nw, m, u);
+            if (mom) health_store<V>(vel + i, vv, m, u);
+            const auto d = V::sub(nw, wv);
+            t[1][u] = V::fmadd(nw, nw, t[1][u]);
+            t[2][u] = V::fmadd(d, d, t[2][u]);
+        }
+    });
+}
+
+template <class V>
+void sgd_health(typename V::T* w, const typename V::T* g, typename V::T* vel, index_t n,
+                const SgdHyper<typename V::T>& h, bool prev_sum, double* out) noexcept {
+    if (prev_sum) {
+        sgd_health_of<V, true>(w, g, vel, n, h, out);
+    } else {
+        sgd_health_of<V, false>(w, g, vel, n, h, out);
+    }
+}
+
 // Counts in T lanes (whole numbers, exact below 2^24 in float): flushed to an integer
 // every kCountChunk vectors, so a lane holds at most kCountChunk and a lane sum W times it.
 constexpr index_t kCountChunk = index_t(1) << 18;
@@ -199,6 +235,7 @@ template <class V>
 void set_health_kernels(KernelSet<typename V::T>& k) noexcept {
     k.health_before = &health_before<V>;
     k.health_after = &health_after<V>;
+    k.sgd_health = &sgd_health<V>;
     k.count_outside = &count_outside<V>;
     k.dead_columns = &dead_columns<V>;
 }

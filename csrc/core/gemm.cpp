@@ -37,15 +37,24 @@ void small_gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const Gemm
     const auto& kern = kernel_set<T>();
     const index_t M = c.rows, N = c.cols, K = a.cols;
     const index_t MR = kern.mr, NR = kern.nr;
-    for (index_t i0 = 0; i0 < M; i0 += MR) {
-        kern.pack_a(a.data + i0 * a.rs, a.rs, a.cs, std::min(MR, M - i0), K, apack + i0 * K);
-    }
     kernels::TileEpilogue<T> tile_ep;
     tile_ep.act = ep.act;
     tile_ep.slope = ep.slope;
     tile_ep.ldz = ep.ldz;
     tile_ep.accumulate = false;
     tile_ep.last = true;
+    // A few columns from a column-major A (a weight gradient x^T @ g of a layer with a few
+    // outputs): A read in place, many rows per FMA instead of one lane of each tile.
+    constexpr index_t kColsMax = 4;
+    if (kern.gemm_cols && a.rs == 1 && N <= kColsMax) {
+        tile_ep.bias = ep.bias;
+        tile_ep.z = ep.z;
+        kern.gemm_cols(M, N, K, a.data, a.cs, b.data, b.rs, b.cs, c.data, c.rs, tile_ep);
+        return;
+    }
+    for (index_t i0 = 0; i0 < M; i0 += MR) {
+        kern.pack_a(a.data + i0 * a.rs, a.rs, a.cs, std::min(MR, M - i0), K, apack + i0 * K);
+    }
     for (index_t j0 = 0; j0 < N; j0 += NR) {
         const index_t n = std::min(NR, N - j0);
         const T* bpanel = b.data + j0;

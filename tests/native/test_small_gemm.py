@@ -24,11 +24,12 @@ import nncore.functional as F
 from nncore import _core
 
 # (m, k, n): rows around the tiles' 4 and 6 (remainders 1..5), one-column and narrow
-# outputs (panels packed narrow), widths around 16 / 24 / 64, k from 1 to the k-block (256)
+# outputs (panels packed narrow; with a transposed A, gemm_cols: rows around its 4
+# vectors), widths around 16 / 24 / 64, k from 1 to the k-block (256)
 SHAPES = [(1, 1, 1025), (2, 3, 200), (5, 20, 64), (7, 64, 1), (13, 17, 5), (20, 32, 64),
           (31, 64, 1), (32, 20, 64), (32, 64, 1), (32, 1, 64), (33, 40, 17), (35, 9, 130),
           (64, 32, 1), (64, 32, 64), (65, 256, 3), (100, 100, 33), (128, 50, 2),
-          (257, 129, 16), (70, 256, 65), (3, 200, 48)]
+          (257, 129, 16), (70, 256, 65), (3, 200, 48), (200, 30, 2), (67, 100, 4)]
 
 SCRIPT = textwrap.dedent(r"""
     import sys
@@ -122,7 +123,8 @@ def test_simd_small_products_match_the_oracle_and_each_other(isa, tmp_path):
             r = got[f"{name}/{key}"]
             assert r.dtype == dt and r.shape == z64.shape
             assert np.abs(r - z64).max() / scale < tol, (name, key)
-            # one FMA chain per element whatever the layout: the same bits
+            # one FMA chain per element whatever the layout (a transposed A with at most 4
+            # columns takes gemm_cols, the others the tiles): the same bits
             assert r.tobytes() == got["mm/" + key].tobytes(), (name, key)
         z = got["dense_identity_z/" + key]
         zb = z64 + bias

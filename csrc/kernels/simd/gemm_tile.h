@@ -150,3 +150,66 @@ void gemm_tile(index_t m, index_t n, index_t kc, const typename V::T* a,
     if (m >= MR) return gemm_tile_cols<V, MR, NV, NA>(m, n, kc, a, b, ldb, c, ldc, ep);
     gemm_tile_rows<V, MR, NV, NA, MR - 1>(m, n, kc, a, b, ldb, c, ldc, ep);
 }
+
+// gemm_cols (kernel_table.h): each column of C from a column-major A, U vectors of rows at
+// a time (U chains of FMAs in flight instead of one lane of an MR-row tile per k), with the
+// tile's operations per element: fmadd(A(i, p), B(p, j), acc) from zero in p order, then
+// + bias[j], z, the activation.
+template <class V>
+void gemm_cols(index_t m, index_t n, index_t kc, const typename V::T* a, index_t lda,
+               const typename V::T* b, index_t brs, index_t bcs, typename V::T* c,
+               index_t ldc, const TileEpilogue<typename V::T>& ep) noexcept {
+    using T = typename V::T;
+    using R = typename V::R;
+    constexpr int W = V::W;
+    constexpr int U = 4;
+    const R slope = V::set1(ep.slope);
+    for (index_t j = 0; j < n; ++j) {
+        const T* bj = b + j * bcs;
+        for (index_t i0 = 0; i0 < m; i0 += U * W) {
+            const index_t rows = m - i0 < index_t(U * W) ? m - i0 : index_t(U * W);
+            const int nv = static_cast<int>((rows + W - 1) / W);
+            const index_t tail = rows - index_t(nv - 1) * W;  // lanes of the last vector
+            R acc[U];
+#pragma GCC unroll 4
+            for (int u = 0; u < U; ++u) acc[u] = V::zero();
+            const T* ai = a + i0;
+            if (nv == U && tail == W) {
+                for (index_t p = 0; p < kc; ++p) {
+                    const R bp = V::set1(bj[p * brs]);
+                    const T* ap = ai + p * lda;
+#pragma GCC unroll 4
+                    for (int u = 0; u < U; ++u) acc[u] = V::fmadd(V::loadu(ap + u * W), bp, acc[u]);
+                }
+            } else {
+                for (index_t p = 0; p < kc; ++p) {
+                    const R bp = V::set1(bj[p * brs]);
+                    const T* ap = ai + p * lda;
+                    for (int u = 0; u + 1 < nv; ++u) {
+                        acc[u] = V::fmadd(V::loadu(ap + u * W), bp, acc[u]);
+                    }
+                    acc[nv - 1] = V::fmadd(V::load_part(ap + (nv - 1) * W, tail), bp,
+                                           acc[nv - 1]);
+                }
+            }
+            for (int u = 0; u < nv; ++u) {
+                const index_t lanes = u + 1 < nv ? index_t(W) : tail;
+                const index_t r0 = i0 + index_t(u) * W;
+                R r = acc[u];
+                if (ep.bias) r = V::add(r, V::set1(ep.bias[j]));
+                alignas(64) T buf[W];
+                if (ep.z) {
+                    V::storeu(buf, r);
+                    for (index_t l = 0; l < lanes; ++l) ep.z[(r0 + l) * ep.ldz + j] = buf[l];
+                }
+                r = apply_act<V>(ep.act, r, slope);
+                if (ldc == 1) {
+                    V::store_part(c + r0 + j, r, lanes);
+                } else {
+                    V::storeu(buf, r);
+                    for (index_t l = 0; l < lanes; ++l) c[(r0 + l) * ldc + j] = buf[l];
+                }
+            }
+        }
+    }
+}

@@ -31,15 +31,6 @@ void pack_b_ref(const T* b, index_t rs, index_t cs, index_t kc, index_t n, T* ds
         }
         return;
     }
-    if (cs == 1) {  // row-major B, the last panel: n contiguous values, then zeros
-        for (index_t p = 0; p < kc; ++p) {
-            const T* s = b + p * rs;
-            T* d = dst + p * NR;
-            for (index_t j = 0; j < n; ++j) d[j] = s[j];
-            for (index_t j = n; j < NR; ++j) d[j] = T(0);
-        }
-        return;
-    }
     if (rs == 1) {  // column-major B (a transposed operand): read down each column
         for (index_t j = 0; j < n; ++j) {
             const T* s = b + j * cs;

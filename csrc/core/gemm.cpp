@@ -26,6 +26,74 @@ void fill_bias_only(MatView<T> c, const GemmEpilogue<T>& ep) {
 
 index_t ceil_div(index_t a, index_t b) noexcept { return (a + b - 1) / b; }
 
+// One thread, one k-block, one chunk of rows and of columns (a small network's layer):
+// the same panels and the same tile calls as the blocked driver below (so the same bits),
+// in plain loops with nothing dispatched per task. A is packed whole (it stays in L2),
+// then each column panel of B is packed into one L1-hot buffer (or read in place, by the
+// driver's rule) and swept over A's row panels.
+template <class T>
+void small_gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilogue<T>& ep,
+                bool b_in_place, T* apack, T* bpack) {
+    const auto& kern = kernel_set<T>();
+    const index_t M = c.rows, N = c.cols, K = a.cols;
+    const index_t MR = kern.mr, NR = kern.nr;
+    kernels::TileEpilogue<T> tile_ep;
+    tile_ep.act = ep.act;
+    tile_ep.slope = ep.slope;
+    tile_ep.ldz = ep.ldz;
+    tile_ep.accumulate = false;
+    tile_ep.last = true;
+    // A few columns from a column-major A (a weight gradient x^T @ g of a layer with a few
+    // outputs): A read in place, many rows per FMA instead of one lane of each tile.
+    constexpr index_t kColsMax = 4;
+    if (kern.gemm_cols && a.rs == 1 && N <= kColsMax) {
+        tile_ep.bias = ep.bias;
+        tile_ep.z = ep.z;
+        kern.gemm_cols(M, N, K, a.data, a.cs, b.data, b.rs, b.cs, c.data, c.rs, tile_ep);
+        return;
+    }
+    for (index_t i0 = 0; i0 < M; i0 += MR) {
+        kern.pack_a(a.data + i0 * a.rs, a.rs, a.cs, std::min(MR, M - i0), K, apack + i0 * K);
+    }
+    for (index_t j0 = 0; j0 < N; j0 += NR) {
+        const index_t n = std::min(NR, N - j0);
+        const T* bpanel = b.data + j0;
+        index_t ldb = b.rs;
+        // A narrow panel (a one-column output layer) is packed `narrow` wide when that is
+        // at most half the panel: the tile reads its first ceil(n / W) vectors of W lanes,
+        // a vector at most 64 bytes, so whole 64-byte groups of columns hold them; the
+        // NR-wide panel would write (avx512, float) 64 values per k for one.
+        const index_t group = index_t(64 / sizeof(T));
+        const index_t narrow = 2 * ceil_div(n, group) * group <= NR ? ceil_div(n, group) * group
+                                                                    : NR;
+        if (!(b_in_place && n == NR)) {
+            bpanel = bpack;
+            ldb = narrow < NR ? narrow : NR;
+            if (narrow < NR) {
+                const T* src = b.data + j0 * b.cs;
+                for (index_t p = 0; p < K; ++p) {
+                    T* d = bpack + p * narrow;
+                    const T* s = src + p * b.rs;
+                    if (b.cs == 1) {
+                        std::copy(s, s + n, d);
+                    } else {
+                        for (index_t j = 0; j < n; ++j) d[j] = s[j * b.cs];
+                    }
+                    std::fill(d + n, d + narrow, T(0));
+                }
+            } else {
+                kern.pack_b(b.data + j0 * b.cs, b.rs, b.cs, K, n, bpack);
+            }
+        }
+        tile_ep.bias = ep.bias ? ep.bias + j0 : nullptr;
+        for (index_t i0 = 0; i0 < M; i0 += MR) {
+            if (ep.z) tile_ep.z = ep.z + i0 * ep.ldz + j0;
+            kern.gemm_tile(std::min(MR, M - i0), n, K, apack + i0 * K, bpanel, ldb,
+                           c.data + i0 * c.rs + j0, c.rs, tile_ep);
+        }
+    }
+}
+
 }  // namespace
 
 template <class T>
@@ -105,6 +173,11 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
     const bool b_in_place = b.cs == 1 && double(b.rs) * elem <= 2048.0 &&
                             double(KC) * double(NR) * elem > 0.75 * l1 &&
                             double(K) * double(N) * elem <= l2 / 2;
+
+    if (nt == 1 && kblocks == 1 && NB == N && MB == M) {
+        small_gemm(a, b, c, ep, b_in_place, apack, bpack);
+        return;
+    }
 
     for (index_t jb = 0; jb < N; jb += NB) {
         const index_t nb = std::min(NB, N - jb);

@@ -109,6 +109,16 @@ struct KernelSet {
     void (*pack_b)(const T* b, index_t rs, index_t cs, index_t kc, index_t n,
                    T* dst) noexcept = nullptr;
 
+    // A narrow product with a column-major A read in place (a weight gradient x^T @ g of a
+    // layer with a few outputs): C[0:m, 0:n] <- op(acc), acc(i, j) = sum over p < kc of
+    // A(i, p) B(p, j), A(i, p) = a[p*lda + i], B(p, j) = b[p*brs + j*bcs], with gemm_tile's
+    // operations per element (its sum in p order from zero, then ep on the last k-block;
+    // ep.accumulate false), over many rows at once instead of one lane of a tile. ep.bias
+    // and ep.z as for a tile at column 0.
+    void (*gemm_cols)(index_t m, index_t n, index_t kc, const T* a, index_t lda, const T* b,
+                      index_t brs, index_t bcs, T* c, index_t ldc,
+                      const TileEpilogue<T>& ep) noexcept = nullptr;
+
     // y[i] = act(x[i]) for i < n. x and y may be the same buffer. NaN propagates.
     // stream: a hint that the output is larger than the caches and not read again soon;
     // stores may then bypass the caches (non-temporal). The values are the same.

@@ -88,6 +88,22 @@ void gemm_tile(index_t m, index_t n, index_t kc, const T* a, const T* b, index_t
     }
 }
 
+// gemm_cols (kernel_table.h): gemm_tile's operations per element, one element at a time.
+template <class T>
+void gemm_cols(index_t m, index_t n, index_t kc, const T* a, index_t lda, const T* b,
+               index_t brs, index_t bcs, T* c, index_t ldc, const TileEpilogue<T>& ep) noexcept {
+    for (index_t j = 0; j < n; ++j) {
+        for (index_t i = 0; i < m; ++i) {
+            T acc = T(0);
+            for (index_t p = 0; p < kc; ++p) acc += a[p * lda + i] * b[p * brs + j * bcs];
+            T v = acc;
+            if (ep.bias) v += ep.bias[j];
+            if (ep.z) ep.z[i * ep.ldz + j] = v;
+            c[i * ldc + j] = apply(ep.act, v, ep.slope);
+        }
+    }
+}
+
 template <class T>
 void activation(Act act, const T* x, T* y, index_t n, T slope, bool /*stream*/) noexcept {
     for (index_t i = 0; i < n; ++i) y[i] = apply(act, x[i], slope);
@@ -313,6 +329,7 @@ KernelSet<T> make_set() noexcept {
     k.gemm_tile = &gemm_tile<T>;
     k.pack_a = &pack_a_ref<T, kMR>;
     k.pack_b = &pack_b_ref<T, kNR>;
+    k.gemm_cols = &gemm_cols<T>;
     k.activation = &activation<T>;
     k.activation_backward = &activation_backward<T>;
     k.dropout = &dropout<T>;

@@ -2,20 +2,49 @@
 // No include guard, no #include and no namespace: each instruction set's .cpp includes it
 // (through simd/kernels.h) inside its own anonymous namespace.
 
+// The common store of a small network's layer, apart so that it holds no branch per
+// vector: C = acc (+ bias) (then relu) over whole column vectors, on the only k-block, no
+// pre-activation kept. The same operations as the general epilogue below.
+template <class V, int MRows, int NA, bool Bias, bool Relu>
+NNCORE_VINLINE void store_simple(const typename V::R (&acc)[MRows][NA], index_t m,
+                                 const typename V::T* bias, typename V::T* c,
+                                 index_t ldc) noexcept {
+    using R = typename V::R;
+    constexpr int W = V::W;
+    R bv[NA];
+#pragma GCC unroll 4
+    for (int v = 0; v < NA; ++v) bv[v] = Bias ? V::loadu(bias + v * W) : V::zero();
+#pragma GCC unroll 16
+    for (int i = 0; i < MRows; ++i) {
+        if (i >= m) break;
+#pragma GCC unroll 4
+        for (int v = 0; v < NA; ++v) {
+            R r = acc[i][v];
+            if (Bias) r = V::add(r, bv[v]);
+            // relu as apply_act: + 0 turns max's -0 into +0
+            if (Relu) r = V::add(V::max(V::zero(), r), V::zero());
+            V::storeu(c + i * ldc + v * W, r);
+        }
+    }
+}
+
 // acc = A_panel * B_panel over kc for the first NA of the tile's NV column vectors
 // (MR x NA accumulators, all in registers), then the epilogue while the values are still
 // in registers; see kernel_table.h. Columns past NA * W are zero padding in B_panel
-// (n <= NA * W), so they are neither computed nor stored.
-template <class V, int MR, int NV, int NA>
+// (n <= NA * W), so they are neither computed nor stored. Only the first MRows rows of the
+// panel (groups of MR values per k) are computed: the zero rows of a panel's last m < MR
+// rows are skipped (a 32-row batch on 6-row tiles: 32 rows computed, not 36); every
+// computed element has the same operations whatever MRows is.
+template <class V, int MR, int NV, int NA, int MRows = MR>
 void gemm_tile_cols(index_t m, index_t n, index_t kc, const typename V::T* a,
                     const typename V::T* b, index_t ldb, typename V::T* c, index_t ldc,
                     const TileEpilogue<typename V::T>& ep) noexcept {
     using T = typename V::T;
     using R = typename V::R;
     constexpr int W = V::W;
-    R acc[MR][NA];
+    R acc[MRows][NA];
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < MRows; ++i) {
 #pragma GCC unroll 4
         for (int v = 0; v < NA; ++v) acc[i][v] = V::zero();
     }
@@ -24,7 +53,7 @@ void gemm_tile_cols(index_t m, index_t n, index_t kc, const typename V::T* a,
     // hardware prefetcher does not look). The B panel needs no software prefetch: it is
     // in L1/L2 after the first tile of a column panel and sequential (packed) or in rows
     // of whole cache lines (a row-major B in place) before that.
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < MRows; ++i) {
         if (i >= m) break;
         _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
         _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + n - 1), _MM_HINT_T0);
@@ -39,7 +68,7 @@ void gemm_tile_cols(index_t m, index_t n, index_t kc, const typename V::T* a,
 #pragma GCC unroll 4
         for (int v = 0; v < NA; ++v) bv[v] = V::loadu(bp + v * W);
 #pragma GCC unroll 16
-        for (int i = 0; i < MR; ++i) {
+        for (int i = 0; i < MRows; ++i) {
             const R av = V::set1(ap[i]);
 #pragma GCC unroll 4
             for (int v = 0; v < NA; ++v) acc[i][v] = V::fmadd(av, bv[v], acc[i][v]);
@@ -55,8 +84,17 @@ void gemm_tile_cols(index_t m, index_t n, index_t kc, const typename V::T* a,
     T* const z = ep.z;
     const index_t ldz = ep.ldz;
     const Act act = ep.act;
+    if (full_cols && !accumulate && last && !z &&
+        (act == Act::identity || act == Act::relu)) {
+        const bool relu = act == Act::relu;
+        if (bias && relu) store_simple<V, MRows, NA, true, true>(acc, m, bias, c, ldc);
+        else if (bias) store_simple<V, MRows, NA, true, false>(acc, m, bias, c, ldc);
+        else if (relu) store_simple<V, MRows, NA, false, true>(acc, m, bias, c, ldc);
+        else store_simple<V, MRows, NA, false, false>(acc, m, bias, c, ldc);
+        return;
+    }
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < MRows; ++i) {
         if (i >= m) break;
         T* ci = c + i * ldc;
 #pragma GCC unroll 4
@@ -85,8 +123,21 @@ void gemm_tile_cols(index_t m, index_t n, index_t kc, const typename V::T* a,
     }
 }
 
+// The first MRows >= m rows of the tile: a tile of the last m < MR rows computes m rows.
+template <class V, int MR, int NV, int NA, int MRows>
+void gemm_tile_rows(index_t m, index_t n, index_t kc, const typename V::T* a,
+                    const typename V::T* b, index_t ldb, typename V::T* c, index_t ldc,
+                    const TileEpilogue<typename V::T>& ep) noexcept {
+    if constexpr (MRows > 1) {
+        if (m < MRows) {
+            return gemm_tile_rows<V, MR, NV, NA, MRows - 1>(m, n, kc, a, b, ldb, c, ldc, ep);
+        }
+    }
+    gemm_tile_cols<V, MR, NV, NA, MRows>(m, n, kc, a, b, ldb, c, ldc, ep);
+}
+
 // The MR x (NV * W) tile: narrow edge tiles (a 10-column output layer in a 64-wide
-// tile) run only the column vectors they need.
+// tile) run only the column vectors they need, short edge tiles only their rows.
 template <class V, int MR, int NV, int NA = NV>
 void gemm_tile(index_t m, index_t n, index_t kc, const typename V::T* a,
                const typename V::T* b, index_t ldb, typename V::T* c, index_t ldc,
@@ -96,5 +147,69 @@ void gemm_tile(index_t m, index_t n, index_t kc, const typename V::T* a,
             return gemm_tile<V, MR, NV, NA - 1>(m, n, kc, a, b, ldb, c, ldc, ep);
         }
     }
-    gemm_tile_cols<V, MR, NV, NA>(m, n, kc, a, b, ldb, c, ldc, ep);
+    if (m >= MR) return gemm_tile_cols<V, MR, NV, NA>(m, n, kc, a, b, ldb, c, ldc, ep);
+    gemm_tile_rows<V, MR, NV, NA, MR - 1>(m, n, kc, a, b, ldb, c, ldc, ep);
+}
+
+// gemm_cols (kernel_table.h): each column of C from a column-major A, U vectors of rows at
+// a time (U chains of FMAs in flight instead of one lane of an MR-row tile per k), with the
+// tile's operations per element: fmadd(A(i, p), B(p, j), acc) from zero in p order, then
+// + bias[j], z, the activation.
+template <class V>
+void gemm_cols(index_t m, index_t n, index_t kc, const typename V::T* a, index_t lda,
+               const typename V::T* b, index_t brs, index_t bcs, typename V::T* c,
+               index_t ldc, const TileEpilogue<typename V::T>& ep) noexcept {
+    using T = typename V::T;
+    using R = typename V::R;
+    constexpr int W = V::W;
+    constexpr int U = 4;
+    const R slope = V::set1(ep.slope);
+    for (index_t j = 0; j < n; ++j) {
+        const T* bj = b + j * bcs;
+        for (index_t i0 = 0; i0 < m; i0 += U * W) {
+            const index_t rows = m - i0 < index_t(U * W) ? m - i0 : index_t(U * W);
+            const int nv = static_cast<int>((rows + W - 1) / W);
+            const index_t tail = rows - index_t(nv - 1) * W;  // lanes of the last vector
+            R acc[U];
+#pragma GCC unroll 4
+            for (int u = 0; u < U; ++u) acc[u] = V::zero();
+            const T* ai = a + i0;
+            if (nv == U && tail == W) {
+                for (index_t p = 0; p < kc; ++p) {
+                    const R bp = V::set1(bj[p * brs]);
+                    const T* ap = ai + p * lda;
+#pragma GCC unroll 4
+                    for (int u = 0; u < U; ++u) acc[u] = V::fmadd(V::loadu(ap + u * W), bp, acc[u]);
+                }
+            } else {
+                for (index_t p = 0; p < kc; ++p) {
+                    const R bp = V::set1(bj[p * brs]);
+                    const T* ap = ai + p * lda;
+                    for (int u = 0; u + 1 < nv; ++u) {
+                        acc[u] = V::fmadd(V::loadu(ap + u * W), bp, acc[u]);
+                    }
+                    acc[nv - 1] = V::fmadd(V::load_part(ap + (nv - 1) * W, tail), bp,
+                                           acc[nv - 1]);
+                }
+            }
+            for (int u = 0; u < nv; ++u) {
+                const index_t lanes = u + 1 < nv ? index_t(W) : tail;
+                const index_t r0 = i0 + index_t(u) * W;
+                R r = acc[u];
+                if (ep.bias) r = V::add(r, V::set1(ep.bias[j]));
+                alignas(64) T buf[W];
+                if (ep.z) {
+                    V::storeu(buf, r);
+                    for (index_t l = 0; l < lanes; ++l) ep.z[(r0 + l) * ep.ldz + j] = buf[l];
+                }
+                r = apply_act<V>(ep.act, r, slope);
+                if (ldc == 1) {
+                    V::store_part(c + r0 + j, r, lanes);
+                } else {
+                    V::storeu(buf, r);
+                    for (index_t l = 0; l < lanes; ++l) c[(r0 + l) * ldc + j] = buf[l];
+                }
+            }
+        }
+    }
 }

@@ -788,21 +788,14 @@ void Trainer<T>::backward(index_t rows, int nthreads, bool fused) {
                 continue;
             }
             MatView<T> vgx = row_major(gx, rows, layer.in);
-            // gelu/silu/softplus: grad times the derivative the forward kept, row by row,
-            // with the bias gradient summed from each row while it is in L1 (rows in order
-            // from +0: column_sums' bits), then as identity
+            // gelu/silu/softplus: grad times the derivative the forward kept, with the bias
+            // gradient summed as it goes (rows in order from +0: column_sums' bits; the
+            // kernel set's pair_backward), then as identity
             const bool pair = kernels::act_from_input(layer.act) && !layer.post_softmax;
             if (pair) {
-                T* gz = z_[i].data();
-                const auto& k = kernel_set<T>();
-                if (layer.grad_b) std::fill(layer.grad_b, layer.grad_b + layer.out, T(0));
-                for (index_t r = 0; r < rows; ++r) {
-                    T* row = gz + r * layer.out;
-                    const T* g = grad + r * layer.out;
-                    for (index_t j = 0; j < layer.out; ++j) row[j] = g[j] * row[j];
-                    if (layer.grad_b) k.add_inplace(layer.grad_b, row, layer.out);
-                }
-                grad = gz;
+                kernel_set<T>().pair_backward(grad, z_[i].data(), rows, layer.out,
+                                              layer.grad_b);
+                grad = z_[i].data();
             }
             dense_backward(row_major<const T>(x_in, rows, layer.in),
                            row_major<const T>(layer.w, layer.in, layer.out),

@@ -150,6 +150,13 @@ struct KernelSet {
     void (*activation_pair)(Act act, const T* x, T* y, T* d, index_t n, T slope) noexcept =
         nullptr;
 
+    // The backward of a layer whose derivative its forward kept (activation_pair's d):
+    // for rows x n values (row stride n), d[r, j] = gy[r, j] * d[r, j]; with bias (else
+    // nullptr) bias[j] = the new d[0, j] + d[1, j] + ..., rows in order from +0 (what
+    // zeroing bias and add_inplace of each row give).
+    void (*pair_backward)(const T* gy, T* d, index_t rows, index_t n, T* bias) noexcept =
+        nullptr;
+
     // acc[i] += x[i] for i < n.
     void (*add_inplace)(T* acc, const T* x, index_t n) noexcept = nullptr;
 

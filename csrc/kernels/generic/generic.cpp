@@ -146,6 +146,16 @@ void add_inplace(T* acc, const T* x, index_t n) noexcept {
 }
 
 template <class T>
+void pair_backward(const T* gy, T* d, index_t rows, index_t n, T* bias) noexcept {
+    if (bias) std::fill(bias, bias + n, T(0));
+    for (index_t r = 0; r < rows; ++r) {
+        T* row = d + r * n;
+        for (index_t j = 0; j < n; ++j) row[j] = gy[r * n + j] * row[j];
+        if (bias) add_inplace(bias, row, n);
+    }
+}
+
+template <class T>
 T max(const T* x, index_t n) noexcept {
     T m = x[0];
     for (index_t i = 0; i < n; ++i) {
@@ -334,6 +344,7 @@ KernelSet<T> make_set() noexcept {
     k.activation_backward = &activation_backward<T>;
     k.dropout = &dropout<T>;
     k.activation_pair = &activation_pair<T>;
+    k.pair_backward = &pair_backward<T>;
     k.add_inplace = &add_inplace<T>;
     k.max = &max<T>;
     k.exp_shift_sum = &exp_shift_sum<T>;

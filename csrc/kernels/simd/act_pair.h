@@ -34,3 +34,39 @@ void activation_pair(Act act, const typename V::T* x, typename V::T* y, typename
         V::store_part(d + i, dv, t);
     }
 }
+
+// KernelSet::pair_backward: columns in blocks of four vectors, each block's bias sums in
+// registers while the rows go by in order (from +0, as zeroing and add_inplace give).
+template <class V>
+void pair_backward(const typename V::T* gy, typename V::T* d, index_t rows, index_t n,
+                   typename V::T* bias) noexcept {
+    constexpr int W = V::W, U = 4;
+    index_t j = 0;
+    for (; j + U * W <= n; j += U * W) {
+        typename V::R acc[U];
+        for (int u = 0; u < U; ++u) acc[u] = V::zero();
+        for (index_t r = 0; r < rows; ++r) {
+            typename V::T* row = d + r * n + j;
+            const typename V::T* g = gy + r * n + j;
+            for (int u = 0; u < U; ++u) {
+                const auto v = V::mul(V::loadu(g + u * W), V::loadu(row + u * W));
+                V::storeu(row + u * W, v);
+                acc[u] = V::add(acc[u], v);
+            }
+        }
+        if (bias) {
+            for (int u = 0; u < U; ++u) V::storeu(bias + j + u * W, acc[u]);
+        }
+    }
+    for (; j < n; j += W) {
+        const index_t t = n - j < W ? n - j : W;
+        auto acc = V::zero();
+        for (index_t r = 0; r < rows; ++r) {
+            typename V::T* row = d + r * n + j;
+            const auto v = V::mul(V::load_part(gy + r * n + j, t), V::load_part(row, t));
+            V::store_part(row, v, t);
+            acc = V::add(acc, v);
+        }
+        if (bias) V::store_part(bias + j, acc, t);
+    }
+}

@@ -1,6 +1,6 @@
 // The masks come from the active kernel set (kernel_table.h's dropout: the generator in
 // integers, a vector of counters at a time); blocks of fixed size, so any thread count
-// gives the same bits. The backward is a plain loop at baseline flags (memory-bound).
+// gives the same bits. The backward is the set's dropout_backward, block by block.
 #include "core/dropout.h"
 
 #include <algorithm>
@@ -37,11 +37,12 @@ void dropout_forward(const T* x, T* y, T* mask, index_t n, double p, std::uint64
 
 template <class T>
 void dropout_backward(const T* mask, const T* grad_y, T* grad_x, index_t n, int nthreads) {
+    const auto& k = kernel_set<T>();
     const index_t blocks = (n + kBlock - 1) / kBlock;
     const int nt = std::min(nthreads, threads_for(double(n)));
     parallel_for(blocks, nt, [&](index_t bi) {
         const index_t b = bi * kBlock, e = std::min(n, b + kBlock);
-        for (index_t i = b; i < e; ++i) grad_x[i] = grad_y[i] * mask[i];
+        k.dropout_backward(mask + b, grad_y + b, grad_x + b, e - b);
     });
 }
 

@@ -141,6 +141,8 @@ struct KernelSet {
     // keep_from = ceil(p * 2^53) <= 2^53 (2^53 keeps nothing). y may be x; mask may not.
     void (*dropout)(const T* x, T* y, T* mask, index_t n, std::uint64_t seed,
                     std::uint64_t first, std::uint64_t keep_from, T scale) noexcept = nullptr;
+    // Its backward: gx[i] = gy[i] * mask[i] for i < n (gx may be gy).
+    void (*dropout_backward)(const T* mask, const T* gy, T* gx, index_t n) noexcept = nullptr;
 
     // For the activations of act_from_input, the forward and the derivative in one pass:
     // y[i] = act(x[i]) and d[i] = act'(x[i]), bit for bit what activation gives and the

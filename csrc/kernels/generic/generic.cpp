@@ -132,6 +132,11 @@ void dropout(const T* x, T* y, T* mask, index_t n, std::uint64_t seed, std::uint
 }
 
 template <class T>
+void dropout_backward(const T* mask, const T* gy, T* gx, index_t n) noexcept {
+    for (index_t i = 0; i < n; ++i) gx[i] = gy[i] * mask[i];
+}
+
+template <class T>
 void activation_pair(Act act, const T* x, T* y, T* d, index_t n, T slope) noexcept {
     for (index_t i = 0; i < n; ++i) {
         const T v = x[i];  // d may be x
@@ -343,6 +348,7 @@ KernelSet<T> make_set() noexcept {
     k.activation = &activation<T>;
     k.activation_backward = &activation_backward<T>;
     k.dropout = &dropout<T>;
+    k.dropout_backward = &dropout_backward<T>;
     k.activation_pair = &activation_pair<T>;
     k.pair_backward = &pair_backward<T>;
     k.add_inplace = &add_inplace<T>;

@@ -24,3 +24,20 @@ void dropout(const typename V::T* x, typename V::T* y, typename V::T* mask, inde
         V::store_part(y + i, V::mul(V::load_part(x + i, t), m), t);
     }
 }
+
+template <class V>
+void dropout_backward(const typename V::T* mask, const typename V::T* gy, typename V::T* gx,
+                      index_t n) noexcept {
+    constexpr int W = V::W;
+    index_t i = 0;
+    for (; i + 4 * W <= n; i += 4 * W) {
+        for (int u = 0; u < 4; ++u) {
+            const index_t j = i + u * W;
+            V::storeu(gx + j, V::mul(V::loadu(gy + j), V::loadu(mask + j)));
+        }
+    }
+    for (; i < n; i += W) {
+        const index_t t = n - i < W ? n - i : W;
+        V::store_part(gx + i, V::mul(V::load_part(gy + i, t), V::load_part(mask + i, t)), t);
+    }
+}

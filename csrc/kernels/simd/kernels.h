@@ -41,6 +41,7 @@ KernelSet<typename V::T> make_set(const KernelSet<typename V::T>& base, int mc, 
     k.activation = &activation<V>;
     k.activation_backward = &activation_backward<V>;
     k.dropout = &dropout<V>;
+    k.dropout_backward = &dropout_backward<V>;
     k.activation_pair = &activation_pair<V>;
     k.pair_backward = &pair_backward<V>;
     k.add_inplace = &add_inplace<V>;

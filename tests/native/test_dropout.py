@@ -115,12 +115,17 @@ ISA_SCRIPT = textwrap.dedent(r"""
                             y, m = F.dropout(x, p, seed)
                         if y.tobytes() != y_ref.tobytes() or m.tobytes() != m_ref.tobytes():
                             bad.append((np.dtype(dtype).name, seed, p, n, t))
+                        g = rng.standard_normal(n).astype(dtype)  # the backward's product
+                        with nncore.threads(t):
+                            gx = F.dropout_backward(m_ref, g)
+                        if gx.tobytes() != R.dropout_backward(m_ref, g).tobytes():
+                            bad.append(("backward", np.dtype(dtype).name, seed, p, n, t))
     print(nncore.config()["isa"], len(bad), bad[:5])
 """)
 
 
 @pytest.mark.parametrize("isa", nncore.config()["isa_supported"])
-def test_every_kernel_set_draws_the_reference_masks(isa):
+def test_every_kernel_set_draws_the_reference_masks_and_backward(isa):
     env = dict(os.environ, NNCORE_ISA=isa)
     proc = subprocess.run([sys.executable, "-c", ISA_SCRIPT], env=env, capture_output=True,
                           text=True, timeout=600)

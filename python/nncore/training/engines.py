@@ -12,6 +12,7 @@ optimiser and layer kinds the trainer knows; nothing is listed twice."""
 from __future__ import annotations
 
 import functools
+import math
 import time
 from typing import NamedTuple
 
@@ -285,7 +286,7 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None, plan=Non
             layers.append({"kind": "activation", "activation": layer.activation,
                            "slope": float(getattr(layer, "slope", 0.0))})
     y = run.y
-    width = int(np.prod(run.x.shape[1:]))
+    width = math.prod(run.x.shape[1:])
     loss = native_loss(run.loss_fn)
     scaled = {}
     if _scaled_ce(run.loss_fn):  # the rows' targets, weights and shares, once per fit
@@ -301,20 +302,23 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None, plan=Non
     out = output_features(model)
     targets = np.ascontiguousarray(y, np.int64 if loss == "ce_labels" or (
         loss == "ce_scaled" and y.ndim == 1) else model.dtype)
-    decays = opt.decays() if opt.no_decay else [True] * len(opt.params)
-    slots = []
+    decays = opt.decays() if opt.no_decay else None
+    slots, groups, name = [], [], None
     for g in opt.param_groups:
-        name, options, states = _optimizer_spec(opt, g)
+        name_, options, states = _optimizer_spec(opt, g)
+        name = name or name_  # the first group's
+        groups.append({"options": options, "lr": float(g["lr"]), "count": len(g["params"])})
         for p in g["params"]:
             i = len(slots)
             st = opt.state[i]
             for key in states:  # a buffer turned on after binding (amsgrad), as step() does
                 if key is not None and key not in st:
                     st[key] = np.zeros_like(p.data)
-            slots.append({"param": p.data, "grad": p.grad, "decay": bool(decays[i]),
-                          **{f"state{k + 1}": st.get(key) if key else None
-                             for k, key in enumerate(states)}})
-    name = _optimizer_spec(opt, opt.param_groups[0])[0]
+            slots.append({"param": p.data, "grad": p.grad,
+                          "decay": True if decays is None else bool(decays[i]),
+                          "state1": st.get(states[0]) if states[0] else None,
+                          "state2": st.get(states[1]) if states[1] else None,
+                          "state3": st.get(states[2]) if states[2] else None})
     return {
         # rows flattened: what a first Flatten does (elementwise layers before it alike)
         "dtype": model.dtype.name, "x": np.ascontiguousarray(run.x).reshape(len(run.x), width),
@@ -326,7 +330,7 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None, plan=Non
         np.ascontiguousarray(run.weights),
         "classification": run.loss_fn.classification, "batch_size": run.batch_size,
         "shuffle": bool(shuffle), "stop_on_nonfinite": bool(stop_on_nonfinite),
-        "optimizer": name, "groups": _groups(opt), "params": slots,
+        "optimizer": name, "groups": groups, "params": slots,
         "clip_norm": -1.0 if opt.clip_norm is None else float(opt.clip_norm),
         "clip_value": -1.0 if opt.clip_value is None else float(opt.clip_value),
         "schedule": schedule or {"kind": "none", "base_lr": opt.lr, "gamma": 0.0,
@@ -538,7 +542,7 @@ class NativeEngine:
                     self.orders_state, self.used_since = self.rng.bit_generator.state, 0
                 more = self.rng.permuted(np.tile(np.arange(self.rows), (need - len(self.orders),
                                                                        1)), axis=1)
-                self.orders = np.concatenate([self.orders, more])
+                self.orders = np.concatenate([self.orders, more]) if len(self.orders) else more
             orders = self.orders[:max(need, 0)]
         self.trainer.optimizer_steps = self.run_.optimizer.steps
         # the groups' rates and options (a schedule may cycle momentum or betas)

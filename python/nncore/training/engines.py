@@ -442,6 +442,8 @@ class NativeEngine:
         # in and come back (Trainer.counters)
         plan = plan or _native_steps(model, run.loss_fn)
         self.plan = [(item.layer, item.kind) for item in plan]
+        # only Dropout and BatchNorm1d count (_counter): without them every count stays 0
+        self.counting = any(kind in ("dropout", "batch_norm") for _, kind in self.plan)
         # Each epoch's order is rng.permutation(rows), as the python engine draws it: many
         # at once (Generator.permuted on rows of aranges draws the same permutations and
         # leaves the same state as that many permutation calls). Orders drawn ahead wait in
@@ -451,8 +453,9 @@ class NativeEngine:
         self.orders = np.zeros((0, self.rows), np.int64)
         self.orders_state, self.used_since = None, 0
         self.order = None if shuffle else np.arange(self.rows)  # the epoch under way's
-        self.trainer = _core._Trainer(trainer_spec(model, run, shuffle, stop_on_nonfinite,
-                                                   schedule, plan))
+        spec = trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule, plan)
+        self.trainer = _core._Trainer(spec)
+        self.groups = spec["groups"]  # the groups the trainer has (set again when changed)
         self.step_in_epoch = self.trainer_step = 0
         self.bar = self.done_bar = None
 
@@ -546,8 +549,12 @@ class NativeEngine:
             orders = self.orders[:max(need, 0)]
         self.trainer.optimizer_steps = self.run_.optimizer.steps
         # the groups' rates and options (a schedule may cycle momentum or betas)
-        self.trainer.set_groups(_groups(self.run_.optimizer))
-        self.trainer.set_counters([_counter(layer, kind) for layer, kind in self.plan])
+        groups = _groups(self.run_.optimizer)
+        if groups != self.groups:  # the same groups again would change nothing
+            self.trainer.set_groups(groups)
+            self.groups = groups
+        if self.counting:
+            self.trainer.set_counters([_counter(layer, kind) for layer, kind in self.plan])
         res = self.trainer.run(max_epochs, seconds, lr, orders, max_steps)
         used = res["orders_used"]
         if used:
@@ -556,8 +563,9 @@ class NativeEngine:
             self.used_since += used
         self.trainer_step = res["step"]
         self.run_.optimizer.steps = self.trainer.optimizer_steps
-        for (layer, kind), count in zip(self.plan, self.trainer.counters()):
-            _set_counter(layer, kind, count)
+        if self.counting:
+            for (layer, kind), count in zip(self.plan, self.trainer.counters()):
+                _set_counter(layer, kind, count)
         if res["hook_failed"]:
             raise RuntimeError("fit: the native engine's gradient hook failed")
         if res["nonfinite"]:

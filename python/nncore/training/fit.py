@@ -128,7 +128,7 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
                           parallel=parallel)
     history.engine = "native" if isinstance(engine_, NativeEngine) else "python"
     interrupted = _InterruptFlag()
-    with interrupted, (parallel.guard() if parallel is not None else _no_guard()), \
+    with interrupted, (parallel.guard() if parallel is not None else contextlib.nullcontext()), \
             model._mode(True), softmax_as_logits(model, run.loss_fn):
         for c in run.callbacks:
             c.on_train_begin()
@@ -165,11 +165,6 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
         parallel.finish(history)
     model.history = history
     return history
-
-
-@contextlib.contextmanager
-def _no_guard():
-    yield
 
 
 def train_on_batch(model, x, y, loss=None, optimizer=None, sample_weight=None):

@@ -3,8 +3,9 @@
 
 #include <pybind11/numpy.h>
 
-#include <set>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "bindings/arrays.h"
 #include "core/check.h"
@@ -63,6 +64,9 @@ T* buffer(py::handle obj, std::int64_t size, const char* name, bool writeable,
 
 // A spec dict read field by field: every field read is marked, and finish() rejects any
 // field left unread, so a misspelt or unknown key is an error instead of a silent default.
+// One dict lookup a read and no std::string per field: the fields read are counted once
+// each (by name), and as every one of them is in the dict, as many as the dict holds
+// means none is left unread; only then are the keys walked, to name the unknown one.
 class SpecReader {
 public:
     SpecReader(py::handle d, std::string where) : where_(std::move(where)) {
@@ -72,27 +76,40 @@ public:
         d_ = py::reinterpret_borrow<py::dict>(d);
     }
     py::object operator[](const char* key) {
-        NNCORE_CHECK(d_.contains(key), "Trainer: ", where_, " has no field '", key, "'");
-        read_.insert(key);
-        return d_[key];
+        PyObject* v = lookup(key);
+        NNCORE_CHECK(v != nullptr, "Trainer: ", where_, " has no field '", key, "'");
+        if (!was_read(key)) read_.push_back(key);
+        return py::reinterpret_borrow<py::object>(v);
     }
-    bool has(const char* key) const { return d_.contains(key); }
+    bool has(const char* key) const { return lookup(key) != nullptr; }
     template <class V>
     V get(const char* key) { return (*this)[key].template cast<V>(); }
     template <class V>
     V get(const char* key, V fallback) { return has(key) ? get<V>(key) : fallback; }
     void finish() const {
+        if (static_cast<py::ssize_t>(read_.size()) == PyDict_Size(d_.ptr())) return;
         for (auto item : d_) {
             const std::string key = py::str(item.first);
-            NNCORE_CHECK(read_.count(key), "Trainer: ", where_, " has an unknown field '", key,
-                         "'");
+            NNCORE_CHECK(was_read(key.c_str()), "Trainer: ", where_, " has an unknown field '",
+                         key, "'");
         }
     }
 
 private:
+    PyObject* lookup(const char* key) const {
+        PyObject* v = PyDict_GetItemString(d_.ptr(), key);  // borrowed; no error set
+        return v;
+    }
+    bool was_read(const char* key) const {
+        for (const char* k : read_) {
+            if (std::strcmp(k, key) == 0) return true;
+        }
+        return false;
+    }
+
     py::dict d_;
     std::string where_;
-    std::set<std::string> read_;
+    std::vector<const char*> read_;  // the names read (string literals), once each
 };
 
 std::vector<OptimizerGroup> read_groups(py::handle groups, TrainOptimizer kind) {

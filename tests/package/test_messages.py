@@ -28,6 +28,23 @@ def test_nonfinite_y_names_its_first_index(data, where, bad):
         nc.Sequential([nc.Dense(2, 1)], seed=0).fit(x, y, loss="mse", verbose=0)
 
 
+@pytest.mark.parametrize("rows", [20, 3000])  # a small array and one past the sum check
+def test_nonfinite_x_names_its_first_index_small_and_large(rows):
+    x = np.zeros((rows, 2), np.float32)
+    x[rows - 2, 1] = np.inf
+    x[rows - 1, 0] = np.nan                                  # a later one is not named
+    with pytest.raises(ValueError, match=rf"^fit: x contains NaN or infinity \(first at index "
+                                         rf"\({rows - 2}, 1\): inf\)"):
+        nc.Sequential([nc.Dense(2, 1)], seed=0).fit(x, np.zeros(rows, np.float32),
+                                                    loss="mse", verbose=0)
+
+
+def test_large_finite_x_whose_sum_overflows_is_accepted():
+    x = np.full((3000, 2), 3e38, np.float32)                 # the sum overflows, no entry
+    nc.Sequential([nc.Dense(2, 1)], seed=0).fit(x, np.zeros(3000, np.float32), loss="mse",
+                                                epochs=0, verbose=0)
+
+
 def test_nonfinite_2d_y_and_validation_targets_name_their_index(data):
     x, _ = data
     y = np.zeros((20, 2), np.float32)

@@ -32,6 +32,8 @@ def test_the_spec_as_built_is_accepted(rng):
     (("groups", 0, "options"), "nesterov_"),
     (("groups", 0), "rate"),
     (("schedule",), "gamm"),
+    (("params", 0), "state4"),
+    ((), 7),                       # not even a str: named by its str()
 ])
 def test_an_unknown_field_is_an_error(where, key, rng):
     spec = spec_for(model(), rng)
@@ -48,6 +50,18 @@ def test_a_missing_field_is_an_error(key, rng):
     spec = spec_for(model(), rng)
     del spec[key]
     with pytest.raises(ValueError, match=f"Trainer: the spec has no field '{key}'"):
+        _core._Trainer(spec)
+
+
+def test_a_field_read_twice_still_counts_once(rng):
+    # a norm layer without weight reads "weight" and "bias" more than once: an extra
+    # field there is still found (the reader counts each name once)
+    m = nc.Sequential([nc.Dense(3, 4), nc.LayerNorm(4, elementwise_affine=False),
+                       nc.Dense(4, 2)], seed=0)
+    _core._Trainer(spec_for(m, rng))
+    spec = spec_for(m, rng)
+    spec["layers"][1]["extra"] = None
+    with pytest.raises(ValueError, match="Trainer: a layer has an unknown field 'extra'"):
         _core._Trainer(spec)
 
 

@@ -12,6 +12,7 @@ optimiser and layer kinds the trainer knows; nothing is listed twice."""
 from __future__ import annotations
 
 import functools
+import math
 import time
 from typing import NamedTuple
 
@@ -60,6 +61,16 @@ def _groups(opt):
 
 #: The optimiser classes the native engine runs (their own class, not a subclass).
 NATIVE_OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop")
+
+#: The spec's dtype names (``dtype.name`` is a Python-level property: 1.5 us a read).
+_DTYPE_NAMES = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}
+
+
+@functools.cache
+def _native_optimizer_classes():
+    """The classes of :data:`NATIVE_OPTIMIZERS`, looked up once."""
+    from .. import optim
+    return tuple(getattr(optim, n) for n in NATIVE_OPTIMIZERS)
 
 
 @functools.cache
@@ -196,7 +207,7 @@ def _unsupported(model, run, plan, optim):
         return f"the loss {loss_fn!r} is not native (mse, bce_with_logits, cross_entropy, " \
                "l1 and huber with reduction='mean' are)"
     opt = run.optimizer
-    if type(opt) not in tuple(getattr(optim, n) for n in NATIVE_OPTIMIZERS):
+    if type(opt) not in _native_optimizer_classes():
         return f"the optimizer {type(opt).__name__} is not native " \
                f"({', '.join(NATIVE_OPTIMIZERS)} are)"
     if _scaled_ce(loss_fn) and run.native_spec.get("world_size", 1) > 1:
@@ -285,7 +296,7 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None, plan=Non
             layers.append({"kind": "activation", "activation": layer.activation,
                            "slope": float(getattr(layer, "slope", 0.0))})
     y = run.y
-    width = int(np.prod(run.x.shape[1:]))
+    width = math.prod(run.x.shape[1:])
     loss = native_loss(run.loss_fn)
     scaled = {}
     if _scaled_ce(run.loss_fn):  # the rows' targets, weights and shares, once per fit
@@ -301,23 +312,26 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None, plan=Non
     out = output_features(model)
     targets = np.ascontiguousarray(y, np.int64 if loss == "ce_labels" or (
         loss == "ce_scaled" and y.ndim == 1) else model.dtype)
-    decays = opt.decays() if opt.no_decay else [True] * len(opt.params)
-    slots = []
+    decays = opt.decays() if opt.no_decay else None
+    slots, groups, name = [], [], None
     for g in opt.param_groups:
-        name, options, states = _optimizer_spec(opt, g)
+        name_, options, states = _optimizer_spec(opt, g)
+        name = name or name_  # the first group's
+        groups.append({"options": options, "lr": float(g["lr"]), "count": len(g["params"])})
         for p in g["params"]:
             i = len(slots)
             st = opt.state[i]
             for key in states:  # a buffer turned on after binding (amsgrad), as step() does
                 if key is not None and key not in st:
                     st[key] = np.zeros_like(p.data)
-            slots.append({"param": p.data, "grad": p.grad, "decay": bool(decays[i]),
-                          **{f"state{k + 1}": st.get(key) if key else None
-                             for k, key in enumerate(states)}})
-    name = _optimizer_spec(opt, opt.param_groups[0])[0]
+            slots.append({"param": p.data, "grad": p.grad,
+                          "decay": True if decays is None else bool(decays[i]),
+                          "state1": st.get(states[0]) if states[0] else None,
+                          "state2": st.get(states[1]) if states[1] else None,
+                          "state3": st.get(states[2]) if states[2] else None})
     return {
         # rows flattened: what a first Flatten does (elementwise layers before it alike)
-        "dtype": model.dtype.name, "x": np.ascontiguousarray(run.x).reshape(len(run.x), width),
+        "dtype": _DTYPE_NAMES.get(model.dtype) or model.dtype.name, "x": np.ascontiguousarray(run.x).reshape(len(run.x), width),
         "n": run.n, "features": width, "layers": layers, "loss": loss, "targets": targets,
         "huber_delta": float(getattr(run.loss_fn, "delta", 1.0)),
         "target_cols": 1 if y.ndim == 1 and loss in ("ce_labels", "ce_scaled") else out,
@@ -326,7 +340,7 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None, plan=Non
         np.ascontiguousarray(run.weights),
         "classification": run.loss_fn.classification, "batch_size": run.batch_size,
         "shuffle": bool(shuffle), "stop_on_nonfinite": bool(stop_on_nonfinite),
-        "optimizer": name, "groups": _groups(opt), "params": slots,
+        "optimizer": name, "groups": groups, "params": slots,
         "clip_norm": -1.0 if opt.clip_norm is None else float(opt.clip_norm),
         "clip_value": -1.0 if opt.clip_value is None else float(opt.clip_value),
         "schedule": schedule or {"kind": "none", "base_lr": opt.lr, "gamma": 0.0,
@@ -438,6 +452,8 @@ class NativeEngine:
         # in and come back (Trainer.counters)
         plan = plan or _native_steps(model, run.loss_fn)
         self.plan = [(item.layer, item.kind) for item in plan]
+        # only Dropout and BatchNorm1d count (_counter): without them every count stays 0
+        self.counting = any(kind in ("dropout", "batch_norm") for _, kind in self.plan)
         # Each epoch's order is rng.permutation(rows), as the python engine draws it: many
         # at once (Generator.permuted on rows of aranges draws the same permutations and
         # leaves the same state as that many permutation calls). Orders drawn ahead wait in
@@ -447,8 +463,9 @@ class NativeEngine:
         self.orders = np.zeros((0, self.rows), np.int64)
         self.orders_state, self.used_since = None, 0
         self.order = None if shuffle else np.arange(self.rows)  # the epoch under way's
-        self.trainer = _core._Trainer(trainer_spec(model, run, shuffle, stop_on_nonfinite,
-                                                   schedule, plan))
+        spec = trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule, plan)
+        self.trainer = _core._Trainer(spec)
+        self.groups = spec["groups"]  # the groups the trainer has (set again when changed)
         self.step_in_epoch = self.trainer_step = 0
         self.bar = self.done_bar = None
 
@@ -538,12 +555,16 @@ class NativeEngine:
                     self.orders_state, self.used_since = self.rng.bit_generator.state, 0
                 more = self.rng.permuted(np.tile(np.arange(self.rows), (need - len(self.orders),
                                                                        1)), axis=1)
-                self.orders = np.concatenate([self.orders, more])
+                self.orders = np.concatenate([self.orders, more]) if len(self.orders) else more
             orders = self.orders[:max(need, 0)]
         self.trainer.optimizer_steps = self.run_.optimizer.steps
         # the groups' rates and options (a schedule may cycle momentum or betas)
-        self.trainer.set_groups(_groups(self.run_.optimizer))
-        self.trainer.set_counters([_counter(layer, kind) for layer, kind in self.plan])
+        groups = _groups(self.run_.optimizer)
+        if groups != self.groups:  # the same groups again would change nothing
+            self.trainer.set_groups(groups)
+            self.groups = groups
+        if self.counting:
+            self.trainer.set_counters([_counter(layer, kind) for layer, kind in self.plan])
         res = self.trainer.run(max_epochs, seconds, lr, orders, max_steps)
         used = res["orders_used"]
         if used:
@@ -552,8 +573,9 @@ class NativeEngine:
             self.used_since += used
         self.trainer_step = res["step"]
         self.run_.optimizer.steps = self.trainer.optimizer_steps
-        for (layer, kind), count in zip(self.plan, self.trainer.counters()):
-            _set_counter(layer, kind, count)
+        if self.counting:
+            for (layer, kind), count in zip(self.plan, self.trainer.counters()):
+                _set_counter(layer, kind, count)
         if res["hook_failed"]:
             raise RuntimeError("fit: the native engine's gradient hook failed")
         if res["nonfinite"]:

@@ -331,7 +331,8 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None, plan=Non
                           "state3": st.get(states[2]) if states[2] else None})
     return {
         # rows flattened: what a first Flatten does (elementwise layers before it alike)
-        "dtype": _DTYPE_NAMES.get(model.dtype) or model.dtype.name, "x": np.ascontiguousarray(run.x).reshape(len(run.x), width),
+        "dtype": _DTYPE_NAMES.get(model.dtype) or model.dtype.name,
+        "x": np.ascontiguousarray(run.x).reshape(len(run.x), width),
         "n": run.n, "features": width, "layers": layers, "loss": loss, "targets": targets,
         "huber_delta": float(getattr(run.loss_fn, "delta", 1.0)),
         "target_cols": 1 if y.ndim == 1 and loss in ("ce_labels", "ce_scaled") else out,

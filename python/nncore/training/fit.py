@@ -3,7 +3,6 @@ History, the progress bar and Ctrl-C, around an engine of
 :mod:`nncore.training.engines` (docs/training.md)."""
 from __future__ import annotations
 
-import _signal  # signal.signal without its enum wrapping (5 us a fit): the same handlers
 import contextlib
 import signal
 import threading
@@ -128,8 +127,8 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
                           parallel=parallel)
     history.engine = "native" if isinstance(engine_, NativeEngine) else "python"
     interrupted = _InterruptFlag()
-    with interrupted, (parallel.guard() if parallel is not None else contextlib.nullcontext()), \
-            model._mode(True), softmax_as_logits(model, run.loss_fn):
+    guard = parallel.guard() if parallel is not None else contextlib.nullcontext()
+    with interrupted, guard, model._mode(True), softmax_as_logits(model, run.loss_fn):
         for c in run.callbacks:
             c.on_train_begin()
         epoch = 0
@@ -260,12 +259,12 @@ class _InterruptFlag:
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
             try:
-                self._old = _signal.signal(signal.SIGINT, self._handler)
+                self._old = signal.signal(signal.SIGINT, self._handler)
             except (ValueError, OSError):
                 self._old = None
         return self
 
     def __exit__(self, *exc):
         if self._old is not None:
-            _signal.signal(signal.SIGINT, self._old)
+            signal.signal(signal.SIGINT, self._old)
         return False

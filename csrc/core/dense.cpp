@@ -54,6 +54,19 @@ void dense_backward(MatView<const T> x, MatView<const T> w, MatView<const T> v,
         const index_t chunks = (out + kCols - 1) / kCols;
         const double cost = kernels::act_from_input(act) ? 40.0 : 4.0;
         const int nt = std::min(nthreads, threads_for(cost * double(batch) * double(out)));
+        if (chunks == 1 && v.rs == out && grad_y.rs == out) {
+            // one chunk of whole rows (a small layer): the same elementwise products in one
+            // call over the batch, then the bias sums row by row (the same order)
+            k.activation_backward(act, v.data, grad_y.data, buf, batch * out, slope, false);
+            if (grad_b) {
+                std::fill(grad_b, grad_b + out, T(0));
+                for (index_t i = 0; i < batch; ++i) k.add_inplace(grad_b, buf + i * out, out);
+            }
+            gz = row_major<const T>(buf, batch, out);
+            gemm(x.t(), gz, grad_w, GemmEpilogue<T>{}, nthreads);
+            if (grad_x) gemm(gz, w.t(), *grad_x, GemmEpilogue<T>{}, nthreads);
+            return;
+        }
         parallel_for(chunks, nt, [&](index_t c) {
             const index_t j0 = c * kCols, n = std::min(kCols, out - j0);
             if (grad_b) std::fill(grad_b + j0, grad_b + j0 + n, T(0));

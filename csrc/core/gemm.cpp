@@ -44,12 +44,21 @@ void small_gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const Gemm
     tile_ep.accumulate = false;
     tile_ep.last = true;
     // A few columns from a column-major A (a weight gradient x^T @ g of a layer with a few
-    // outputs): A read in place, many rows per FMA instead of one lane of each tile.
+    // outputs): A read in place, many rows per FMA instead of one lane of each tile. A
+    // row-major A (the forward of a layer with a few outputs) is first copied column-major
+    // into apack (the same values, so the same bits as the tiles).
     constexpr index_t kColsMax = 4;
-    if (kern.gemm_cols && a.rs == 1 && N <= kColsMax) {
+    if (kern.gemm_cols && (a.rs == 1 || a.cs == 1) && N <= kColsMax) {
         tile_ep.bias = ep.bias;
         tile_ep.z = ep.z;
-        kern.gemm_cols(M, N, K, a.data, a.cs, b.data, b.rs, b.cs, c.data, c.rs, tile_ep);
+        const T* acol = a.data;
+        index_t lda = a.cs;
+        if (a.rs != 1) {
+            transpose_into(a.data, a.rs, M, K, apack);
+            acol = apack;
+            lda = M;
+        }
+        kern.gemm_cols(M, N, K, acol, lda, b.data, b.rs, b.cs, c.data, c.rs, tile_ep);
         return;
     }
     for (index_t i0 = 0; i0 < M; i0 += MR) {

@@ -25,31 +25,6 @@ template <class T>
 void direct_mul(const T* a, index_t ars, index_t acs, const T* b, index_t brs, index_t bcs,
                 T* c, index_t ldc, index_t M, index_t N, index_t K, const T* bias) noexcept;
 
-// dst[p * m + i] = a[i * rs + p] for i < m, p < k: a row-major m x k block copied
-// column-major (gemm's few-column products read A that way; the values are only moved).
-template <class T>
-inline void transpose_into(const T* __restrict a, index_t rs, index_t m, index_t k,
-                           T* __restrict dst) noexcept {
-    index_t i = 0;
-    for (; i + 4 <= m; i += 4) {  // four rows at a time: four adjacent stores per p
-        const T* a0 = a + i * rs;
-        const T* a1 = a0 + rs;
-        const T* a2 = a1 + rs;
-        const T* a3 = a2 + rs;
-        T* d = dst + i;
-        for (index_t p = 0; p < k; ++p, d += m) {
-            d[0] = a0[p];
-            d[1] = a1[p];
-            d[2] = a2[p];
-            d[3] = a3[p];
-        }
-    }
-    for (; i < m; ++i) {
-        const T* ai = a + i * rs;
-        for (index_t p = 0; p < k; ++p) dst[p * m + i] = ai[p];
-    }
-}
-
 // c = act(a @ b + bias) with plain loops (direct_mul), then the pre-activation copied to
 // ep.z when given and the activation applied (the kernel set's). One
 // thread; the same shapes always take this path, so results stay reproducible.

@@ -45,10 +45,12 @@ void small_gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const Gemm
     tile_ep.last = true;
     // A few columns from a column-major A (a weight gradient x^T @ g of a layer with a few
     // outputs): A read in place, many rows per FMA instead of one lane of each tile. A
-    // row-major A (the forward of a layer with a few outputs) is copied column-major NR
-    // rows at a time, by pack_b as for a transposed B (the same values, so the same bits).
+    // row-major A with one column (a one-output layer's forward, where a tile would use one
+    // lane) is copied column-major NR rows at a time, by pack_b as for a transposed B (the
+    // same values, so the same bits); 2-4 columns keep the tiles (gemm_cols runs one column
+    // at a time: fewer FMA chains in flight on a small batch).
     constexpr index_t kColsMax = 4;
-    if (kern.gemm_cols && (a.rs == 1 || a.cs == 1) && N <= kColsMax) {
+    if (kern.gemm_cols && (a.rs == 1 || (a.cs == 1 && N == 1)) && N <= kColsMax) {
         tile_ep.bias = ep.bias;
         tile_ep.z = ep.z;
         if (a.rs == 1) {

@@ -39,6 +39,31 @@ void column_sums(MatView<const T> m, T* out, int nthreads) {
     });
 }
 
+namespace {
+
+// out[j] = sum over i of m[i * cols + j], each from +0 in row order (add_inplace's adds,
+// row by row: the same bits), 16 columns at a time kept in registers over the rows.
+template <class T>
+void column_sums_small(const T* m, index_t rows, index_t cols, T* out) noexcept {
+    constexpr index_t kBlock = 16;
+    index_t j0 = 0;
+    for (; j0 + kBlock <= cols; j0 += kBlock) {
+        T acc[kBlock] = {};
+        for (index_t i = 0; i < rows; ++i) {
+            const T* r = m + i * cols + j0;
+            for (index_t j = 0; j < kBlock; ++j) acc[j] += r[j];
+        }
+        std::copy(acc, acc + kBlock, out + j0);
+    }
+    for (index_t j = j0; j < cols; ++j) {
+        T acc = T(0);
+        for (index_t i = 0; i < rows; ++i) acc += m[i * cols + j];
+        out[j] = acc;
+    }
+}
+
+}  // namespace
+
 template <class T>
 void dense_backward(MatView<const T> x, MatView<const T> w, MatView<const T> v,
                     MatView<const T> grad_y, kernels::Act act, T slope, MatView<T>* grad_x,
@@ -54,6 +79,16 @@ void dense_backward(MatView<const T> x, MatView<const T> w, MatView<const T> v,
         const index_t chunks = (out + kCols - 1) / kCols;
         const double cost = kernels::act_from_input(act) ? 40.0 : 4.0;
         const int nt = std::min(nthreads, threads_for(cost * double(batch) * double(out)));
+        if (chunks == 1 && v.rs == out && grad_y.rs == out) {
+            // one chunk of whole rows (a small layer): the same elementwise products in one
+            // call over the batch, then the bias sums row by row (the same order)
+            k.activation_backward(act, v.data, grad_y.data, buf, batch * out, slope, false);
+            if (grad_b) column_sums_small(buf, batch, out, grad_b);
+            gz = row_major<const T>(buf, batch, out);
+            gemm(x.t(), gz, grad_w, GemmEpilogue<T>{}, nthreads);
+            if (grad_x) gemm(gz, w.t(), *grad_x, GemmEpilogue<T>{}, nthreads);
+            return;
+        }
         parallel_for(chunks, nt, [&](index_t c) {
             const index_t j0 = c * kCols, n = std::min(kCols, out - j0);
             if (grad_b) std::fill(grad_b + j0, grad_b + j0 + n, T(0));

@@ -44,12 +44,26 @@ void small_gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const Gemm
     tile_ep.accumulate = false;
     tile_ep.last = true;
     // A few columns from a column-major A (a weight gradient x^T @ g of a layer with a few
-    // outputs): A read in place, many rows per FMA instead of one lane of each tile.
+    // outputs): A read in place, many rows per FMA instead of one lane of each tile. A
+    // row-major A with one column (a one-output layer's forward, where a tile would use one
+    // lane) is copied column-major NR rows at a time, by pack_b as for a transposed B (the
+    // same values, so the same bits); 2-4 columns keep the tiles (gemm_cols runs one column
+    // at a time: fewer FMA chains in flight on a small batch).
     constexpr index_t kColsMax = 4;
-    if (kern.gemm_cols && a.rs == 1 && N <= kColsMax) {
+    if (kern.gemm_cols && (a.rs == 1 || (a.cs == 1 && N == 1)) && N <= kColsMax) {
         tile_ep.bias = ep.bias;
         tile_ep.z = ep.z;
-        kern.gemm_cols(M, N, K, a.data, a.cs, b.data, b.rs, b.cs, c.data, c.rs, tile_ep);
+        if (a.rs == 1) {
+            kern.gemm_cols(M, N, K, a.data, a.cs, b.data, b.rs, b.cs, c.data, c.rs, tile_ep);
+            return;
+        }
+        for (index_t i0 = 0; i0 < M; i0 += NR) {
+            const index_t rows = std::min(NR, M - i0);
+            kern.pack_b(a.data + i0 * a.rs, 1, a.rs, K, rows, apack + i0 * K);
+            if (ep.z) tile_ep.z = ep.z + i0 * ep.ldz;
+            kern.gemm_cols(rows, N, K, apack + i0 * K, NR, b.data, b.rs, b.cs,
+                           c.data + i0 * c.rs, c.rs, tile_ep);
+        }
         return;
     }
     for (index_t i0 = 0; i0 < M; i0 += MR) {
@@ -143,7 +157,8 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
     const index_t npan_max = ceil_div(NB, NR), mpan_max = ceil_div(MB, MR);
     Workspace& ws = Workspace::local();
     T* bpack = ws.get<T>(Slot::pack_b, static_cast<std::size_t>(K * npan_max * NR));
-    T* apack = ws.get<T>(Slot::pack_a, static_cast<std::size_t>(K * mpan_max * MR));
+    T* apack = ws.get<T>(Slot::pack_a, static_cast<std::size_t>(
+                                           K * std::max(mpan_max * MR, ceil_div(MB, NR) * NR)));
     // B's panels go with the tasks when B's packed chunk is at least A's (a layer's
     // weights in the forward and input-gradient products of a small batch); A's rows do
     // otherwise (the activations in a weight-gradient product).

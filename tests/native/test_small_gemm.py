@@ -24,8 +24,9 @@ import nncore.functional as F
 from nncore import _core
 
 # (m, k, n): rows around the tiles' 4 and 6 (remainders 1..5), one-column and narrow
-# outputs (panels packed narrow; with a transposed A, gemm_cols: rows around its 4
-# vectors), widths around 16 / 24 / 64, k from 1 to the k-block (256)
+# outputs (panels packed narrow; up to 4 columns, gemm_cols: rows around its 4 vectors,
+# A read in place when transposed, copied column-major when row-major; mm_strided's A,
+# neither, takes the tiles, so mm == mm_strided checks gemm_cols against the tiles), widths around 16 / 24 / 64, k from 1 to the k-block (256)
 SHAPES = [(1, 1, 1025), (2, 3, 200), (5, 20, 64), (7, 64, 1), (13, 17, 5), (20, 32, 64),
           (31, 64, 1), (32, 20, 64), (32, 64, 1), (32, 1, 64), (33, 40, 17), (35, 9, 130),
           (64, 32, 1), (64, 32, 64), (65, 256, 3), (100, 100, 33), (128, 50, 2),

@@ -1,4 +1,9 @@
-"""Shared fixtures: a seeded generator, the two dtypes, thread counts, and tolerances."""
+"""Shared fixtures: a seeded generator, the two dtypes, thread counts, and tolerances;
+scripts run under one kernel set."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -72,3 +77,15 @@ def layouts(a):
     yield "sliced", big[tuple(slice(None, None, 2) for _ in a.shape)]
     rev = np.ascontiguousarray(a[tuple(slice(None, None, -1) for _ in a.shape)])
     yield "negative", rev[tuple(slice(None, None, -1) for _ in a.shape)]
+
+
+def arrays_under_isa(script, isa, tmp_path):
+    """Run ``script`` (which saves its arrays with ``np.savez(sys.argv[1], ...)``) in a
+    fresh interpreter under the kernel set ``isa`` (NNCORE_ISA); returns its arrays."""
+    path = tmp_path / f"{isa}.npz"
+    env = dict(os.environ, NNCORE_ISA=isa)
+    proc = subprocess.run([sys.executable, "-c", script, str(path)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}

@@ -3,15 +3,13 @@ chunk: the activation's backward in one call over the batch, the bias gradient s
 16 columns at a time in registers): bit for bit the NumPy twin of its contract, each
 column summed from +0 in row order, grad_z = grad_y where the relu output is > 0 (else
 +0), under every kernel set the CPU has, at 1 and 2 threads."""
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 
 import nncore
+from conftest import arrays_under_isa
 
 # (rows, outputs): widths around the 16-column blocks (a remainder of 1-15 columns and
 # none), up to the one-chunk limit (256) and past it (the per-chunk path)
@@ -44,13 +42,7 @@ SCRIPT = textwrap.dedent(r"""
 
 
 def run(isa, tmp_path):
-    path = tmp_path / f"{isa}.npz"
-    env = dict(os.environ, NNCORE_ISA=isa)
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(path)], env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    with np.load(path) as f:
-        return {k: f[k] for k in f.files}
+    return arrays_under_isa(SCRIPT, isa, tmp_path)
 
 
 def row_order_sums(g):

@@ -6,15 +6,13 @@ updates, and the zeros and signs of the exp-based results
 ulps between std::exp and the SIMD polynomial (mean losses, sums added in another
 order, agree to a relative 1e-5 / 1e-12). Each set runs in a subprocess
 (NNCORE_ISA); the results come back as raw bytes."""
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 
 import nncore
+from conftest import arrays_under_isa
 
 SCRIPT = textwrap.dedent(r"""
     import sys
@@ -103,13 +101,7 @@ ULPS = 8
 
 
 def results(isa, tmp_path):
-    path = tmp_path / f"{isa}.npz"
-    env = dict(os.environ, NNCORE_ISA=isa)
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(path)], env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    with np.load(path) as f:
-        res = {k: f[k] for k in f.files}
+    res = arrays_under_isa(SCRIPT, isa, tmp_path)
     assert str(res.pop("isa")) == isa
     return res
 

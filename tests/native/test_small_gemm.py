@@ -11,15 +11,13 @@ arithmetic as the blocked driver, so:
   (or under any schedule) gives the same bits.
 
 Each kernel set runs in a subprocess (NNCORE_ISA); the results come back as raw bytes."""
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 
 import nncore
+from conftest import arrays_under_isa
 import nncore.functional as F
 from nncore import _core
 
@@ -67,13 +65,7 @@ SCRIPT = textwrap.dedent(r"""
 
 
 def results(isa, tmp_path):
-    path = tmp_path / f"{isa}.npz"
-    env = dict(os.environ, NNCORE_ISA=isa)
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(path)], env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    with np.load(path) as f:
-        res = {k: f[k] for k in f.files}
+    res = arrays_under_isa(SCRIPT, isa, tmp_path)
     assert str(res.pop("isa")) == isa
     return res
 

@@ -34,9 +34,8 @@ AxisShape rows_of(index_t rows, index_t width) {
     return s;
 }
 
-double seconds_since(Clock::time_point t0) {
-    return std::chrono::duration<double>(Clock::now() - t0).count();
-}
+// run() reads the clock about this often (seconds), whatever a step takes
+constexpr double kClockGap = 10e-6;
 
 // A Dense layer whose products gemm() computes directly (direct_product(rows, out, in):
 // the same m * n * k for the forward product and both backward ones) runs here without
@@ -913,7 +912,30 @@ ChunkResult Trainer<T>::run(std::int64_t max_epochs, double seconds, double lr,
     res.epochs.reserve(static_cast<std::size_t>(std::min<std::int64_t>(std::max<std::int64_t>(max_epochs, 0), 1 << 16)));
     std::int64_t steps_run = 0;
     const auto t_call = Clock::now();
-    auto t_part = t_call;  // the start of this epoch's part: the end of the previous one's
+    // A clock read costs about 25 ns, a whole step of a tiny network a few hundred: the
+    // clock is read after every clock_every_ steps, as many as take about kClockGap
+    // (doubled while shorter, halved while much longer; 1 for steps of a few µs or
+    // more). The time between two reads goes to their steps in equal shares: to the
+    // epochs finished since (the records from `pending` on, the first of them with
+    // `first_steps` steps after the read, the others with all of theirs) and to the
+    // epoch under way (epoch_seconds_, `current` steps).
+    auto t_read = t_call;
+    std::int64_t since = 0, current = 0, first_steps = 0;
+    std::size_t pending = 0;
+    const auto read_clock = [&]() {  // true when `seconds` have passed since the call
+        const auto t = Clock::now();
+        const double elapsed = std::chrono::duration<double>(t - t_read).count();
+        const double per = since > 0 ? elapsed / double(since) : 0.0;
+        for (std::size_t e = pending; e < res.epochs.size(); ++e)
+            res.epochs[e].seconds += per * double(e == pending ? first_steps : steps_);
+        epoch_seconds_ += since > 0 ? per * double(current) : elapsed;
+        pending = res.epochs.size();
+        if (elapsed < kClockGap) clock_every_ = std::min<std::int64_t>(clock_every_ * 2, 1 << 16);
+        else if (elapsed > 4 * kClockGap && clock_every_ > 1) clock_every_ /= 2;
+        since = current = 0;
+        t_read = t;
+        return std::chrono::duration<double>(t - t_call).count() >= seconds;
+    };
     lr_ = lr;
     health_steps_.restart();  // Python ran since the last step: the weights may have changed
     while (static_cast<std::int64_t>(res.epochs.size()) < max_epochs) {
@@ -926,17 +948,20 @@ ChunkResult Trainer<T>::run(std::int64_t max_epochs, double seconds, double lr,
             }
             start_epoch(order);
         }
-        bool out_of_time = false;
+        bool stop = false;  // mid-epoch: out of time or of steps
+        bool late = false;  // at the epoch's end: out of time
         while (step_ < steps_) {
             std::int64_t correct = 0;
             const double value = step(step_, nthreads, &correct);
             if (hook_failed_) {
+                read_clock();
                 res.hook_failed = true;
                 res.epoch = epoch_;
                 res.step = step_;
                 return res;
             }
             if (!std::isfinite(value) && s_.stop_on_nonfinite) {
+                read_clock();
                 res.nonfinite = true;
                 res.bad_loss = value;
                 res.epoch = epoch_;
@@ -950,20 +975,22 @@ ChunkResult Trainer<T>::run(std::int64_t max_epochs, double seconds, double lr,
             correct_ += correct;
             ++step_;
             ++steps_run;
-            if (step_ < steps_ && ((max_steps > 0 && steps_run >= max_steps) ||
-                                   seconds_since(t_call) >= seconds)) {
-                out_of_time = true;
+            ++since;
+            ++current;
+            const bool over = since >= clock_every_ && read_clock();
+            if (step_ < steps_ && ((max_steps > 0 && steps_run >= max_steps) || over)) {
+                stop = true;
                 break;
             }
+            late = over;
         }
-        const auto t_end = Clock::now();  // one clock read per epoch
-        epoch_seconds_ += std::chrono::duration<double>(t_end - t_part).count();
-        t_part = t_end;
-        if (out_of_time) break;
+        if (stop) break;
+        if (pending == res.epochs.size()) first_steps = current;
+        current = 0;
         EpochRecord rec;
         rec.loss = total_loss_ / (seen_ >= 1 ? seen_ : 1.0);
         rec.accuracy = double(correct_) / (seen_ >= 1 ? seen_ : 1.0);
-        rec.seconds = epoch_seconds_;
+        rec.seconds = epoch_seconds_;  // its share of the time until the next read follows
         rec.lr = lr_;
         if (!health_.empty()) rec.health = health_;
         res.epochs.push_back(std::move(rec));
@@ -971,8 +998,9 @@ ChunkResult Trainer<T>::run(std::int64_t max_epochs, double seconds, double lr,
         step_ = 0;
         // lr_scheduler.step() between epochs of one call (Python steps its own copy).
         if (s_.schedule.kind != Schedule::none) lr_ = s_.schedule.lr_at(epoch_);
-        if (std::chrono::duration<double>(t_end - t_call).count() >= seconds) break;
+        if (late) break;
     }
+    read_clock();  // the time since the last read, to its steps
     res.epoch = epoch_;
     res.step = step_;
     res.running_loss = total_loss_ / (seen_ >= 1 ? seen_ : 1.0);

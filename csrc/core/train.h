@@ -174,7 +174,9 @@ public:
     explicit Trainer(TrainSpec<T> spec);
 
     // Trains until `max_epochs` more epochs have finished, or `seconds` have passed (checked
-    // after each step), or a loss is NaN/inf with stop_on_nonfinite. `lr` is the rate for
+    // every few steps, about every 10 µs: a clock read costs as much as a tiny network's
+    // step), or a loss is NaN/inf with stop_on_nonfinite. An epoch's seconds are its
+    // steps' shares of the time between the clock reads around them. `lr` is the rate for
     // the epoch under way; later epochs of this call take it from the schedule.
     // With shuffle, each epoch started in this call visits the rows in the order of the
     // next row of `orders` (n_orders rows of the global row count each, drawn by Python's
@@ -232,6 +234,7 @@ private:
     std::int64_t opt_steps_ = 0;
     bool hook_failed_ = false;
     std::int64_t epoch_ = 0, step_ = 0, steps_ = 0;
+    std::int64_t clock_every_ = 1;  // run() reads the clock after this many steps
     double lr_ = 0;
     double seen_ = 0, total_loss_ = 0, epoch_seconds_ = 0;
     std::int64_t correct_ = 0;

@@ -76,6 +76,22 @@ T elementwise_loss(const char* fn, Kernel kernel, const T* x, const T* t, const 
     return red == Reduction::none ? T(0) : static_cast<T>(s / double(denom));
 }
 
+// elementwise_loss's mean over one block without weights (a small batch: a tiny
+// network's step) without the frame of its general case: the same operations in the
+// same order, so the same bits.
+inline bool small_mean(const void* w, index_t rows, index_t per, Reduction red) noexcept {
+    return !w && red == Reduction::mean && rows > 0 && per > 0 && rows * per <= kBlock;
+}
+
+template <class T, class Kernel>
+T small_mean_loss(Kernel kernel, const T* x, const T* t, index_t rows, index_t per,
+                  LossOutput<T> out) noexcept {
+    const T denom = T(rows) * T(per);
+    double s = 0.0;
+    s += kernel(x, t, out.loss_none, out.grad, rows * per, T(1) / denom);
+    return static_cast<T>(s / double(denom));
+}
+
 // L1 and Huber: plain loops at baseline flags, one pass over memory-bound data (the
 // compiler vectorises them), rather than entries of every kernel set.
 
@@ -150,6 +166,8 @@ T reduce(const char* fn, const L& loss, const T* p, const T* t, const T* w, inde
 template <class T>
 T mse_loss(const T* pred, const T* target, const T* w, index_t rows, index_t per,
            Reduction red, LossOutput<T> out, int nthreads) {
+    if (small_mean(w, rows, per, red))
+        return small_mean_loss(kernel_set<T>().mse, pred, target, rows, per, out);
     return elementwise_loss("mse_loss", kernel_set<T>().mse, pred, target, w, rows, per, red,
                             out, nthreads);
 }
@@ -157,6 +175,8 @@ T mse_loss(const T* pred, const T* target, const T* w, index_t rows, index_t per
 template <class T>
 T bce_with_logits(const T* logits, const T* target, const T* w, index_t rows, index_t per,
                   Reduction red, LossOutput<T> out, int nthreads) {
+    if (small_mean(w, rows, per, red))
+        return small_mean_loss(kernel_set<T>().bce_logits, logits, target, rows, per, out);
     return elementwise_loss("binary_cross_entropy_with_logits", kernel_set<T>().bce_logits,
                             logits, target, w, rows, per, red, out, nthreads);
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 
 #include "core/check.h"
 #include "core/clip.h"
@@ -37,6 +38,30 @@ AxisShape rows_of(index_t rows, index_t width) {
 // run() reads the clock about this often (seconds), whatever a step takes
 constexpr double kClockGap = 10e-6;
 
+// Four adjacent elements of a tiny layer's product or column sums side by side: GCC's
+// and Clang's vector extension (SSE at baseline flags: each lane makes exactly the
+// scalar loop's operations, a multiply then an add, so the same bits); other compilers
+// take the scalar loops.
+#if defined(__GNUC__)
+#define NNCORE_TRAIN_VEC4 1
+typedef float f32x4 __attribute__((vector_size(16)));
+typedef double f64x4 __attribute__((vector_size(32)));
+template <class T> struct Vec4;
+template <> struct Vec4<float> { using type = f32x4; };
+template <> struct Vec4<double> { using type = f64x4; };
+template <class T> using vec4 = typename Vec4<T>::type;
+template <class T>
+inline vec4<T> load4(const T* p) noexcept {
+    vec4<T> v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+template <class T>
+inline void store4(T* p, const vec4<T>& v) noexcept { std::memcpy(p, &v, sizeof v); }
+template <class T>
+inline vec4<T> splat4(T x) noexcept { return vec4<T>{x, x, x, x}; }
+#endif
+
 // A Dense layer whose products gemm() computes directly (direct_product(rows, out, in):
 // the same m * n * k for the forward product and both backward ones) runs here without
 // the dispatch of dense_forward / dense_backward / gemm: the same direct_mul and the same
@@ -52,6 +77,20 @@ void direct_column(const T* __restrict a, index_t ars, index_t acs, const T* __r
                    index_t brs, T* __restrict c, index_t ldc, index_t M, index_t K,
                    const T* __restrict bias) noexcept {
     index_t i = 0;
+#ifdef NNCORE_TRAIN_VEC4
+    if (ars == 1) {  // adjacent rows (a transposed): four sums in one vector
+        for (; i + 4 <= M; i += 4) {
+            vec4<T> acc = splat4(T(0));
+            for (index_t p = 0; p < K; ++p) acc += load4(a + i + p * acs) * splat4(b[p * brs]);
+            if (bias) acc += splat4(bias[0]);
+            if (ldc == 1) {
+                store4(c + i, acc);
+            } else {
+                for (int u = 0; u < 4; ++u) c[(i + u) * ldc] = acc[u];
+            }
+        }
+    }
+#endif
     for (; i + 4 <= M; i += 4) {
         const T* ai = a + i * ars;
         T c0 = T(0), c1 = T(0), c2 = T(0), c3 = T(0);
@@ -105,8 +144,35 @@ void direct_narrow(const T* __restrict a, index_t ars, index_t acs, const T* __r
     }
 }
 
+// direct_mul for 4 to 15 adjacent columns of b (bcs == 1): each row of c four columns at
+// a time, every c(i, j) in the contract's order (0 + a(i, 0) b(0, j) + ... in p order,
+// then + bias[j]); the last one to three columns one by one.
+template <class T>
+void direct_rowwise(const T* __restrict a, index_t ars, index_t acs, const T* __restrict b,
+                    index_t brs, T* __restrict c, index_t ldc, index_t M, index_t N, index_t K,
+                    const T* __restrict bias) noexcept {
+    for (index_t i = 0; i < M; ++i) {
+        const T* ai = a + i * ars;
+        T* ci = c + i * ldc;
+        index_t j = 0;
+#ifdef NNCORE_TRAIN_VEC4
+        for (; j + 4 <= N; j += 4) {
+            vec4<T> acc = splat4(T(0));
+            for (index_t p = 0; p < K; ++p) acc += splat4(ai[p * acs]) * load4(b + p * brs + j);
+            if (bias) acc += load4(bias + j);
+            store4(ci + j, acc);
+        }
+#endif
+        for (; j < N; ++j) {
+            T acc = T(0);
+            for (index_t p = 0; p < K; ++p) acc += ai[p * acs] * b[p * brs + j];
+            ci[j] = bias ? acc + bias[j] : acc;
+        }
+    }
+}
+
 // direct_mul(a, ars, acs, b, brs, 1, c, ldc, M, N, K, bias) (b's columns adjacent), with
-// one to four columns summed here.
+// up to 15 columns summed here.
 template <class T>
 void direct_product_of(const T* a, index_t ars, index_t acs, const T* b, index_t brs, T* c,
                        index_t ldc, index_t M, index_t N, index_t K, const T* bias) noexcept {
@@ -114,8 +180,9 @@ void direct_product_of(const T* a, index_t ars, index_t acs, const T* b, index_t
         case 1: return direct_column(a, ars, acs, b, brs, c, ldc, M, K, bias);
         case 2: return direct_narrow<2>(a, ars, acs, b, brs, c, ldc, M, K, bias);
         case 3: return direct_narrow<3>(a, ars, acs, b, brs, c, ldc, M, K, bias);
-        case 4: return direct_narrow<4>(a, ars, acs, b, brs, c, ldc, M, K, bias);
-        default: direct_mul(a, ars, acs, b, brs, index_t(1), c, ldc, M, N, K, bias);
+        default:
+            if (N < 16) return direct_rowwise(a, ars, acs, b, brs, c, ldc, M, N, K, bias);
+            direct_mul(a, ars, acs, b, brs, index_t(1), c, ldc, M, N, K, bias);
     }
 }
 
@@ -127,6 +194,25 @@ void direct_dense_forward(const kernels::KernelSet<T>& k, const T* x, const Trai
     const index_t n = rows * L.out;
     if (z) std::copy(y, y + n, z);
     if (L.act != kernels::Act::identity) k.activation(L.act, y, y, n, L.slope, false);
+}
+
+// sums[j] = 0 + g(0, j) + g(1, j) + ... in row order, for j < cols: row by row, the
+// columns side by side (each sum in its own order, whatever the vector width)
+template <class T>
+void column_sums(const T* __restrict g, index_t rows, index_t cols, T* __restrict sums) noexcept {
+    index_t j = 0;
+#ifdef NNCORE_TRAIN_VEC4
+    for (; j + 4 <= cols; j += 4) {
+        vec4<T> acc = splat4(T(0));
+        for (index_t r = 0; r < rows; ++r) acc += load4(g + r * cols + j);
+        store4(sums + j, acc);
+    }
+#endif
+    for (; j < cols; ++j) {
+        T sum = T(0);
+        for (index_t r = 0; r < rows; ++r) sum += g[r * cols + j];
+        sums[j] = sum;
+    }
 }
 
 template <class T>
@@ -141,13 +227,7 @@ void direct_dense_backward(const kernels::KernelSet<T>& k, const T* x, const Tra
         k.activation_backward(L.act, v, gy, gz_buf, rows * out, L.slope, false);
         gz = gz_buf;
     }
-    if (L.grad_b) {  // column by column (a few rows): each sum 0 + g(0, j) + g(1, j) + ...
-        for (index_t j = 0; j < out; ++j) {
-            T sum = T(0);
-            for (index_t r = 0; r < rows; ++r) sum += gz[r * out + j];
-            L.grad_b[j] = sum;
-        }
-    }
+    if (L.grad_b) column_sums(gz, rows, out, L.grad_b);
     direct_product_of(x, index_t(1), in, gz, out, L.grad_w, out, in, out, rows,
                       static_cast<const T*>(nullptr));
     if (!gx) return;
@@ -178,17 +258,31 @@ void sgd_update(const ParamSlot<T>* slots, std::size_t count, const SgdOptions& 
     }
 }
 
-// dst[0:n] = src[0:n] for a row of a batch (its features or targets): rows of up to
-// four values inline, where a call to memmove costs more than the copy.
+// dst's row r = src's row idx[r] - off, for r < rows (rows of n values: a batch's
+// features or targets). Rows of up to four values are moved inline, by a loop made for
+// their width, where a call to memmove per row costs more than the copy.
+template <int W, class T>
+void take_rows_of(const T* __restrict src, const std::int64_t* idx, index_t rows,
+                  std::int64_t off, T* __restrict dst) noexcept {
+    for (index_t r = 0; r < rows; ++r) {
+        const T* row = src + (idx[r] - off) * W;
+        for (int j = 0; j < W; ++j) dst[r * W + j] = row[j];
+    }
+}
+
 template <class T>
-inline void copy_row(const T* src, index_t n, T* dst) {
+void take_rows(const T* src, index_t n, const std::int64_t* idx, index_t rows,
+               std::int64_t off, T* dst) noexcept {
     switch (n) {
-        case 4: dst[3] = src[3]; [[fallthrough]];
-        case 3: dst[2] = src[2]; [[fallthrough]];
-        case 2: dst[1] = src[1]; [[fallthrough]];
-        case 1: dst[0] = src[0]; [[fallthrough]];
-        case 0: break;
-        default: std::copy(src, src + n, dst);
+        case 1: return take_rows_of<1>(src, idx, rows, off, dst);
+        case 2: return take_rows_of<2>(src, idx, rows, off, dst);
+        case 3: return take_rows_of<3>(src, idx, rows, off, dst);
+        case 4: return take_rows_of<4>(src, idx, rows, off, dst);
+        default:
+            for (index_t r = 0; r < rows; ++r) {
+                const T* row = src + (idx[r] - off) * n;
+                std::copy(row, row + n, dst + r * n);
+            }
     }
 }
 
@@ -502,19 +596,17 @@ double Trainer<T>::step(index_t step, int nthreads, std::int64_t* correct) {
     }
     batch_rows_ = batch;
     const std::int64_t off = s_.global_n > 0 ? s_.own_lo : 0;  // global id -> local row
-    for (index_t r = 0; r < rows; ++r) {
-        const std::int64_t i = idx[r] - off;
-        copy_row(s_.x + i * s_.features, s_.features, xb_.data() + r * s_.features);
-        if (s_.labels) lb_[r] = s_.labels[i];
-        else copy_row(s_.targets + i * s_.target_cols, s_.target_cols,
-                      tb_.data() + r * s_.target_cols);
-        if (s_.weights) wb_[r] = s_.weights[idx[r]];
-        if (s_.loss == TrainLoss::ce_scaled) {
-            const index_t c = s_.target_cols_loss;
-            std::copy(s_.loss_targets + i * c, s_.loss_targets + (i + 1) * c,
-                      ltb_.data() + r * c);
-        }
+    take_rows(s_.x, s_.features, idx, rows, off, xb_.data());
+    if (s_.labels) {
+        for (index_t r = 0; r < rows; ++r) lb_[r] = s_.labels[idx[r] - off];
+    } else {
+        take_rows(s_.targets, s_.target_cols, idx, rows, off, tb_.data());
     }
+    if (s_.weights) {
+        for (index_t r = 0; r < rows; ++r) wb_[r] = s_.weights[idx[r]];
+    }
+    if (s_.loss == TrainLoss::ce_scaled)
+        take_rows(s_.loss_targets, s_.target_cols_loss, idx, rows, off, ltb_.data());
     if (s_.loss == TrainLoss::ce_scaled && rows > 0) {
         // CrossEntropyLoss._fn: scale = row weight / the batch's denominator, in T
         double denominator = 0;

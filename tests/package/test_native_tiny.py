@@ -1,0 +1,69 @@
+"""Networks a few units wide (every product at most kDirectGemmWork multiply-adds, so
+the native trainer runs each Dense layer's products itself, four columns or rows of a
+product side by side): the native engine gives the python engine's bits, for widths
+around the vectors of four (remainders 0..3, one output, 4 to 15 outputs), batches around
+four rows, with and without biases, float32 and float64, at 1 and 2 threads and under
+every kernel set the CPU has."""
+import textwrap
+
+import numpy as np
+import pytest
+
+import nncore as nc
+from conftest import arrays_under_isa
+
+# (layer widths, activations, loss, rows, batch_size, bias)
+NETS = [
+    ((2, 4, 1), ("sigmoid", "sigmoid"), "mse", 4, None, True),    # XOR's full batch
+    ((3, 4, 1), ("sigmoid", "sigmoid"), "mse", 4, None, False),
+    ((2, 5, 3), ("tanh", "identity"), "mse", 7, 3, True),
+    ((3, 7, 6, 2), ("relu", "sigmoid", "identity"), "mse", 9, 5, True),
+    ((4, 13, 9, 1), ("tanh", "relu", "identity"), "bce_with_logits", 6, None, True),
+    ((1, 8, 12, 4), ("sigmoid", "tanh", "identity"), "mse", 5, 2, False),
+    ((5, 15, 1), ("relu", "identity"), "mse", 11, 4, True),
+    ((6, 16, 5), ("gelu", "identity"), "mse", 8, 8, True),
+]
+
+SCRIPT = textwrap.dedent(r"""
+    import sys
+    import numpy as np
+    import nncore as nc
+
+    NETS = %r
+    out = {"isa": np.array(nc.config()["isa"])}
+    for i, (sizes, acts, loss, rows, batch, bias) in enumerate(NETS):
+        for dtype in ("float32", "float64"):
+            for threads in (1, 2):
+                rng = np.random.default_rng(i)
+                x = rng.standard_normal((rows, sizes[0])).astype(dtype)
+                y = (rng.random((rows, sizes[-1])) > 0.5).astype(dtype)
+                for engine in ("python", "native"):
+                    model = nc.Sequential(
+                        [nc.Dense(a, b, act, use_bias=bias)
+                         for a, b, act in zip(sizes[:-1], sizes[1:], acts)],
+                        seed=i, dtype=dtype)
+                    with nc.threads(threads):
+                        h = model.fit(x, y, loss=loss, optimizer=nc.SGD(lr=0.05), epochs=7,
+                                      batch_size=batch, seed=1, verbose=0, engine=engine)
+                    key = f"{i}/{dtype}/{threads}/{engine}"
+                    out["loss/" + key] = np.array(h.history["loss"])
+                    for name, p in model.named_parameters():
+                        out[f"{name}/{key}"] = p.data.copy()
+                        out[f"grad {name}/{key}"] = p.grad.copy()
+    np.savez(sys.argv[1], **out)
+""") % (NETS,)
+
+
+@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+def test_tiny_networks_native_equals_python_bitwise(isa, tmp_path):
+    if isa not in nc.config()["isa_supported"]:
+        pytest.skip(f"this CPU has no {isa}")  # not this machine's to test
+    res = arrays_under_isa(SCRIPT, isa, tmp_path)
+    assert str(res.pop("isa")) == isa
+    native = [k for k in res if k.endswith("/native")]
+    assert len(native) > 8 * 2 * 2 * 3
+    for key in native:
+        want = res[key[:-len("native")] + "python"]
+        got = res[key]
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes(), key
+        assert np.all(np.isfinite(got)), key

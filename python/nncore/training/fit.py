@@ -4,7 +4,6 @@ History, the progress bar and Ctrl-C, around an engine of
 from __future__ import annotations
 
 import contextlib
-import signal
 import threading
 import time
 import warnings
@@ -19,6 +18,13 @@ from ..progress import EpochProgress
 from .engines import NativeEngine, PythonEngine, make_engine, native_unsupported
 from .run import Run, bind_optimizer, prepare, resolve_loss, sample_weights
 from .step import NonFiniteLossError
+
+try:  # the C module under signal.signal, without its enum conversions (5 us a fit)
+    from _signal import SIGINT as _SIGINT
+    from _signal import signal as _set_handler
+except ImportError:  # pragma: no cover - a Python without it
+    from signal import SIGINT as _SIGINT
+    from signal import signal as _set_handler
 
 __all__ = ["fit", "train_on_batch", "NonFiniteLossError", "ENGINES"]
 
@@ -259,12 +265,12 @@ class _InterruptFlag:
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
             try:
-                self._old = signal.signal(signal.SIGINT, self._handler)
+                self._old = _set_handler(_SIGINT, self._handler)
             except (ValueError, OSError):
                 self._old = None
         return self
 
     def __exit__(self, *exc):
         if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+            _set_handler(_SIGINT, self._old)
         return False

@@ -220,6 +220,11 @@ private:
     void start_epoch(const std::int64_t* order);
     double step(index_t step, int nthreads, std::int64_t* correct);
     double forward_loss(index_t rows, int nthreads, std::int64_t* correct);
+    // the loss of the batch's outputs `out`, its gradient in grad_out_ (and the correct
+    // predictions): forward_loss's end
+    double loss_of(const T* out, index_t rows, int nthreads, std::int64_t* correct);
+    // step() after the gather for a model of direct Dense layers only (tiny_)
+    double tiny_step(index_t rows, int nthreads, std::int64_t* correct);
     void backward(index_t rows, int nthreads, bool fused);
     double share(index_t begin, index_t batch, const std::int64_t* idx, index_t rows);
     void update(int nthreads);
@@ -271,6 +276,7 @@ private:
         kernels::RmspropHyper<T> rmsprop_h[2];
     };
     bool fuse_ = false;
+    bool tiny_ = false;  // step() takes tiny_step()
     // group_steps_ hold the constants of lr prepared_lr_ and first step prepared_first_
     // (valid unless set_groups() ran since; Adam's change with every step)
     bool prepared_ = false, prepared_first_ = false;

@@ -74,27 +74,32 @@ inline vec4<T> splat4(T x) noexcept { return vec4<T>{x, x, x, x}; }
 // direct_mul (core/gemm_direct.h) for one output column (N == 1: a layer of one output):
 // c(i) = 0 + a(i, 0) * b(0) + a(i, 1) * b(1) + ... in p order, then + bias when given,
 // the contract's order of operations for every element, with four rows of c summed side
-// by side (four independent sums instead of one chain; adjacent rows, acs > 1, make one
-// vector of them).
+// by side (four independent sums in one vector instead of one chain).
 template <class T>
 NNCORE_TINY_INLINE void direct_column(const T* __restrict a, index_t ars, index_t acs, const T* __restrict b,
                    index_t brs, T* __restrict c, index_t ldc, index_t M, index_t K,
                    const T* __restrict bias) noexcept {
     index_t i = 0;
 #ifdef NNCORE_TRAIN_VEC4
-    if (ars == 1) {  // adjacent rows (a transposed): four sums in one vector
-        for (; i + 4 <= M; i += 4) {
-            vec4<T> acc = splat4(T(0));
-            for (index_t p = 0; p < K; ++p) acc += load4(a + i + p * acs) * splat4(b[p * brs]);
-            if (bias) acc += splat4(bias[0]);
-            if (ldc == 1) {
-                store4(c + i, acc);
-            } else {
-                for (int u = 0; u < 4; ++u) c[(i + u) * ldc] = acc[u];
+    for (; i + 4 <= M; i += 4) {  // four rows of c in one vector
+        const T* ai = a + i * ars;
+        vec4<T> acc = splat4(T(0));
+        if (ars == 1) {  // adjacent rows (a transposed)
+            for (index_t p = 0; p < K; ++p) acc += load4(ai + p * acs) * splat4(b[p * brs]);
+        } else {
+            for (index_t p = 0; p < K; ++p) {
+                const T* ap = ai + p * acs;
+                acc += vec4<T>{ap[0], ap[ars], ap[2 * ars], ap[3 * ars]} * splat4(b[p * brs]);
             }
         }
+        if (bias) acc += splat4(bias[0]);
+        if (ldc == 1) {
+            store4(c + i, acc);
+        } else {
+            for (int u = 0; u < 4; ++u) c[(i + u) * ldc] = acc[u];
+        }
     }
-#endif
+#else
     for (; i + 4 <= M; i += 4) {
         const T* ai = a + i * ars;
         T c0 = T(0), c1 = T(0), c2 = T(0), c3 = T(0);
@@ -117,6 +122,7 @@ NNCORE_TINY_INLINE void direct_column(const T* __restrict a, index_t ars, index_
         c[(i + 2) * ldc] = c2;
         c[(i + 3) * ldc] = c3;
     }
+#endif
     for (; i < M; ++i) {
         T acc = T(0);
         for (index_t p = 0; p < K; ++p) acc += a[i * ars + p * acs] * b[p * brs];
@@ -266,7 +272,7 @@ void sgd_update(const ParamSlot<T>* slots, std::size_t count, const SgdOptions& 
 // features or targets). Rows of up to four values are moved inline, by a loop made for
 // their width, where a call to memmove per row costs more than the copy.
 template <int W, class T>
-void take_rows_of(const T* __restrict src, const std::int64_t* idx, index_t rows,
+NNCORE_TINY_INLINE void take_rows_of(const T* __restrict src, const std::int64_t* idx, index_t rows,
                   std::int64_t off, T* __restrict dst) noexcept {
     for (index_t r = 0; r < rows; ++r) {
         const T* row = src + (idx[r] - off) * W;
@@ -275,7 +281,7 @@ void take_rows_of(const T* __restrict src, const std::int64_t* idx, index_t rows
 }
 
 template <class T>
-void take_rows(const T* src, index_t n, const std::int64_t* idx, index_t rows,
+NNCORE_TINY_INLINE void take_rows(const T* src, index_t n, const std::int64_t* idx, index_t rows,
                std::int64_t off, T* dst) noexcept {
     switch (n) {
         case 1: return take_rows_of<1>(src, idx, rows, off, dst);
@@ -578,7 +584,14 @@ void Trainer<T>::set_counters(const std::vector<std::int64_t>& counts) {
 template <class T>
 void Trainer<T>::start_epoch(const std::int64_t* order) {
     // order = rng.permutation(n) if shuffle else np.arange(n)  (drawn by Python)
-    if (order) std::copy(order, order + order_.size(), order_.begin());
+    if (order) {  // a few rows inline, where a call to memmove costs more than the copy
+        const std::size_t n = order_.size();
+        if (n <= 16) {
+            for (std::size_t i = 0; i < n; ++i) order_[i] = order[i];
+        } else {
+            std::copy(order, order + n, order_.begin());
+        }
+    }
     seen_ = total_loss_ = epoch_seconds_ = 0;
     correct_ = 0;
     std::fill(health_.begin(), health_.end(), 0.0);

@@ -18,7 +18,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import _core
 from .. import callbacks as cb
+from .. import optim
 from ..activations import FUSABLE
 from ..progress import EpochProgress
 from ..targets import output_features
@@ -37,7 +39,6 @@ def _optimizer_spec(opt, g):
     """(trainer's name, options, the state keys of ParamSlot's state1..3) of ``opt``'s
     parameter group ``g`` (a dict of :attr:`Optimizer.param_groups`); a key of None leaves
     that slot empty (core/optim_all.h)."""
-    from .. import optim
     if type(opt) is optim.SGD:
         return "sgd", {"momentum": g["momentum"], "dampening": g["dampening"],
                        "weight_decay": g["weight_decay"], "nesterov": g["nesterov"]}, \
@@ -69,7 +70,6 @@ _DTYPE_NAMES = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"
 @functools.cache
 def _native_optimizer_classes():
     """The classes of :data:`NATIVE_OPTIMIZERS`, looked up once."""
-    from .. import optim
     return tuple(getattr(optim, n) for n in NATIVE_OPTIMIZERS)
 
 
@@ -82,6 +82,14 @@ def _layer_classes():
     from ..layers import Dense
     from ..norms import BatchNorm1d, LayerNorm
     return ACTIVATION_LAYERS, ElementwiseActivation, Dropout, Dense, BatchNorm1d, LayerNorm
+
+
+@functools.cache
+def _block_classes():
+    """Flatten and Residual, imported once (at the first fit: the layer modules import
+    this package)."""
+    from ..blocks import Flatten, Residual
+    return Flatten, Residual
 
 
 def _native_kind(layer):
@@ -123,7 +131,7 @@ def _native_steps(model, loss_fn):
     left out (the trainer gets the rows flattened), and a last softmax/sigmoid that
     ``loss_fn`` applies itself left out as the python engine leaves it out
     (``model.logits_head``; a Dense head runs as identity)."""
-    from ..blocks import Flatten, Residual
+    Flatten, Residual = _block_classes()
 
     def expand(layer, act, slope, where, top):
         if isinstance(layer, Flatten):
@@ -179,7 +187,6 @@ def _native_plan(model, run):
     """(why the native engine cannot run this fit, '' when it can; the trainer's plan,
     :func:`_native_steps`, when it can), the plan made once for the check and the
     trainer."""
-    from .. import optim
     if not run.n:
         return "no training rows", None
     if model.has_hooks():  # also brings the plan up to date
@@ -231,7 +238,6 @@ def _unsupported(model, run, plan, optim):
 def _schedule_spec(lr_scheduler, optimizer):
     """The schedule the engine evaluates between epochs of one call, or None when it
     cannot (then it trains one epoch per call and Python steps the schedule)."""
-    from .. import optim
     spec = {"kind": "none", "base_lr": optimizer.lr, "gamma": 0.0, "eta_min": 0.0,
             "step_size": 1, "t_max": 1}
     if lr_scheduler is None:
@@ -441,7 +447,6 @@ class NativeEngine:
 
     def __init__(self, model, run, rng, shuffle=True, verbose=0, stop_on_nonfinite=True,
                  lr_scheduler=None, one_epoch=False, plan=None):
-        from .. import _core
         self.model, self.run_, self.rng, self.verbose = model, run, rng, verbose
         self.shuffle = bool(shuffle)
         schedule = _schedule_spec(lr_scheduler, run.optimizer)

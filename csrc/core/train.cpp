@@ -197,7 +197,7 @@ NNCORE_TINY_INLINE void direct_product_of(const T* a, index_t ars, index_t acs, 
 }
 
 template <class T>
-void direct_dense_forward(const kernels::KernelSet<T>& k, const T* x, const TrainLayer<T>& L,
+NNCORE_TINY_INLINE void direct_dense_forward(const kernels::KernelSet<T>& k, const T* x, const TrainLayer<T>& L,
                           index_t rows, T* y, T* z) {
     // y = act(x @ w + b); z = x @ w + b when given (gemm_direct's order of work)
     direct_product_of(x, L.in, index_t(1), L.w, L.out, y, L.out, rows, L.out, L.in, L.b);
@@ -209,7 +209,7 @@ void direct_dense_forward(const kernels::KernelSet<T>& k, const T* x, const Trai
 // sums[j] = 0 + g(0, j) + g(1, j) + ... in row order, for j < cols: row by row, the
 // columns side by side (each sum in its own order, whatever the vector width)
 template <class T>
-void column_sums(const T* __restrict g, index_t rows, index_t cols, T* __restrict sums) noexcept {
+NNCORE_TINY_INLINE void column_sums(const T* __restrict g, index_t rows, index_t cols, T* __restrict sums) noexcept {
     index_t j = 0;
 #ifdef NNCORE_TRAIN_VEC4
     for (; j + 4 <= cols; j += 4) {
@@ -226,7 +226,7 @@ void column_sums(const T* __restrict g, index_t rows, index_t cols, T* __restric
 }
 
 template <class T>
-void direct_dense_backward(const kernels::KernelSet<T>& k, const T* x, const TrainLayer<T>& L,
+NNCORE_TINY_INLINE void direct_dense_backward(const kernels::KernelSet<T>& k, const T* x, const TrainLayer<T>& L,
                            index_t rows, const T* v, const T* gy, T* gz_buf, T* gx) {
     // dense_backward's arithmetic: grad_z = grad_y * act'(v) (elementwise: one call over
     // the batch); grad_b = column sums of grad_z in row order from zero; grad_w = x^T @
@@ -711,6 +711,7 @@ double Trainer<T>::tiny_step(index_t rows, int nthreads, std::int64_t* correct) 
     // model.backward(loss_fn.backward()), each layer's parameters stepped once its
     // backward no longer reads them; then the parameters no layer holds
     begin_fused_update();
+    const bool sgd = s_.optimizer == TrainOptimizer::sgd;
     const T* grad = grad_out_.data();
     for (std::size_t i = n_layers; i-- > 0;) {
         const TrainLayer<T>& layer = s_.layers[i];
@@ -718,7 +719,15 @@ double Trainer<T>::tiny_step(index_t rows, int nthreads, std::int64_t* correct) 
         const T* v = kernels::act_from_input(layer.act) ? z_[i].data() : outputs_[i].data();
         T* gx = i > 0 ? grad_in_[i].data() : nullptr;  // the first layer skips grad_x
         direct_dense_backward(k, x_in, layer, rows, v, grad, gz_.data(), gx);
-        for (const std::size_t p : layer_slots_[i]) update_slot(p, nthreads);
+        for (const std::size_t p : layer_slots_[i]) {
+            const ParamSlot<T>& slot = s_.slots[p];
+            if (sgd && slot.n <= kOneChunk) {  // update_slot's SGD call, without its switch
+                const auto& h = group_steps_[slot_group_[p]].sgd_h[slot.decay ? 1 : 0];
+                k.sgd(slot.param, slot.grad, slot.state1, slot.n, h);
+            } else {
+                update_slot(p, nthreads);
+            }
+        }
         grad = gx;
     }
     for (const std::size_t p : rest_slots_) update_slot(p, nthreads);

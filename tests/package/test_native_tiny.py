@@ -67,3 +67,31 @@ def test_tiny_networks_native_equals_python_bitwise(isa, tmp_path):
         got = res[key]
         assert got.dtype == want.dtype and got.tobytes() == want.tobytes(), key
         assert np.all(np.isfinite(got)), key
+
+
+def _diverging_fit(engine, stop):
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
+    y = np.array([[0], [1], [1], [0]], np.float32) * np.float32(1e30)
+    model = nc.Sequential([nc.Dense(2, 4, "tanh"), nc.Dense(4, 1)], seed=0)
+    h = model.fit(x, y, loss="mse", optimizer=nc.SGD(lr=10.0), epochs=6, batch_size=2,
+                  seed=0, verbose=0, engine=engine, stop_on_nonfinite=stop)
+    return h, model
+
+
+def test_a_tiny_network_stops_at_a_nonfinite_loss_like_the_python_engine():
+    messages = {}
+    for engine in ("python", "native"):
+        with pytest.raises(nc.NonFiniteLossError) as info:
+            _diverging_fit(engine, True)
+        messages[engine] = str(info.value)
+    assert "epoch 1, step 1" in messages["python"]
+    assert messages["python"] == messages["native"]
+
+
+def test_a_tiny_network_goes_on_past_a_nonfinite_loss_like_the_python_engine():
+    (hp, mp), (hn, mn) = _diverging_fit("python", False), _diverging_fit("native", False)
+    assert hn.engine == "native"
+    assert not np.all(np.isfinite(hp.history["loss"]))
+    assert np.asarray(hp.history["loss"]).tobytes() == np.asarray(hn.history["loss"]).tobytes()
+    for p, q in zip(mp.parameters(), mn.parameters()):
+        assert p.data.tobytes() == q.data.tobytes()

@@ -419,6 +419,7 @@ Trainer<T>::Trainer(TrainSpec<T> spec) : s_(std::move(spec)) {
     for (const auto& L : s_.layers)
         tiny_ = tiny_ && L.kind == TrainLayerKind::dense && !L.post_softmax &&
                 direct_product(bs, L.out, L.in);
+    plan_packing();
 }
 
 template <class T>
@@ -697,10 +698,11 @@ double Trainer<T>::tiny_step(index_t rows, int nthreads, std::int64_t* correct) 
     // their dispatch per layer.
     // out = model.forward(xb)
     const auto& k = kernel_set<T>();
-    const std::size_t n_layers = s_.layers.size();
+    const std::vector<TrainLayer<T>>& layers = pack_ ? packed_layers_ : s_.layers;
+    const std::size_t n_layers = layers.size();
     const T* in = xb_.data();
     for (std::size_t i = 0; i < n_layers; ++i) {
-        const TrainLayer<T>& layer = s_.layers[i];
+        const TrainLayer<T>& layer = layers[i];
         T* zp = kernels::act_from_input(layer.act) ? z_[i].data() : nullptr;
         direct_dense_forward(k, in, layer, rows, outputs_[i].data(), zp);
         in = outputs_[i].data();
@@ -714,11 +716,13 @@ double Trainer<T>::tiny_step(index_t rows, int nthreads, std::int64_t* correct) 
     const bool sgd = s_.optimizer == TrainOptimizer::sgd;
     const T* grad = grad_out_.data();
     for (std::size_t i = n_layers; i-- > 0;) {
-        const TrainLayer<T>& layer = s_.layers[i];
+        const TrainLayer<T>& layer = layers[i];
         const T* x_in = i == 0 ? xb_.data() : outputs_[i - 1].data();
         const T* v = kernels::act_from_input(layer.act) ? z_[i].data() : outputs_[i].data();
         T* gx = i > 0 ? grad_in_[i].data() : nullptr;  // the first layer skips grad_x
         direct_dense_backward(k, x_in, layer, rows, v, grad, gz_.data(), gx);
+        grad = gx;
+        if (pack_) continue;  // updated together below
         for (const std::size_t p : layer_slots_[i]) {
             const ParamSlot<T>& slot = s_.slots[p];
             if (sgd && slot.n <= kOneChunk) {  // update_slot's SGD call, without its switch
@@ -728,10 +732,89 @@ double Trainer<T>::tiny_step(index_t rows, int nthreads, std::int64_t* correct) 
                 update_slot(p, nthreads);
             }
         }
-        grad = gx;
+    }
+    // packed: SGD's kernel once per run of parameters of one group and decay, after
+    // the backward (no layer's backward reads another layer's parameters, so the
+    // same bits as each layer's update after its backward: the kernel's operations
+    // per element do not depend on the element's place in the call)
+    for (const PackRun& r : pack_runs_) {
+        const ParamSlot<T>& slot = s_.slots[r.slot];
+        const auto& h = group_steps_[slot_group_[r.slot]].sgd_h[slot.decay ? 1 : 0];
+        T* p = packed_.data() + r.off;
+        k.sgd(p, p + pack_n_, slot.state1 ? p + 2 * pack_n_ : nullptr, r.n, h);
     }
     for (const std::size_t p : rest_slots_) update_slot(p, nthreads);
     return value;
+}
+
+template <class T>
+void Trainer<T>::plan_packing() {
+    // tiny_step with SGD updates every parameter in one kernel call per group when the
+    // parameters sit side by side: during a run() call they live in packed_ (params,
+    // their gradients, their velocities, each slot at its offset), copied in when the
+    // call starts and back when it returns (Python sees the model's own arrays between
+    // calls). Every parameter must be one layer's weight or bias, in one slot.
+    pack_ = tiny_ && s_.optimizer == TrainOptimizer::sgd && rest_slots_.empty();
+    index_t n = 0;
+    pack_off_.assign(s_.slots.size(), 0);
+    for (std::size_t p = 0; p < s_.slots.size(); ++p) {
+        pack_off_[p] = n;
+        n += s_.slots[p].n;
+    }
+    pack_ = pack_ && n <= kOneChunk;
+    if (!pack_) return;
+    pack_n_ = n;
+    packed_.assign(static_cast<std::size_t>(3 * n), T(0));
+    packed_layers_ = s_.layers;
+    for (std::size_t i = 0; i < s_.layers.size(); ++i) {
+        const TrainLayer<T>& L = s_.layers[i];
+        TrainLayer<T>& P = packed_layers_[i];
+        for (const std::size_t p : layer_slots_[i]) {
+            T* at = packed_.data() + pack_off_[p];
+            if (s_.slots[p].param == L.w) {
+                P.w = at;
+                P.grad_w = at + n;
+            } else {
+                P.b = at;
+                P.grad_b = at + n;
+            }
+        }
+    }
+}
+
+template <class T>
+void Trainer<T>::pack_in() {
+    // the model's parameters, gradients and velocities into packed_, and the runs of
+    // slots of one group, decay and state (the groups may have changed since)
+    pack_runs_.clear();
+    for (std::size_t p = 0; p < s_.slots.size(); ++p) {
+        const ParamSlot<T>& s = s_.slots[p];
+        T* at = packed_.data() + pack_off_[p];
+        std::copy(s.param, s.param + s.n, at);
+        std::copy(s.grad, s.grad + s.n, at + pack_n_);
+        if (s.state1) std::copy(s.state1, s.state1 + s.n, at + 2 * pack_n_);
+        if (!pack_runs_.empty()) {
+            PackRun& r = pack_runs_.back();
+            const ParamSlot<T>& first = s_.slots[r.slot];
+            if (slot_group_[r.slot] == slot_group_[p] && first.decay == s.decay &&
+                (first.state1 == nullptr) == (s.state1 == nullptr)) {
+                r.n += s.n;
+                continue;
+            }
+        }
+        pack_runs_.push_back(PackRun{pack_off_[p], s.n, p});
+    }
+}
+
+template <class T>
+void Trainer<T>::pack_out() {
+    for (std::size_t p = 0; p < s_.slots.size(); ++p) {
+        const ParamSlot<T>& s = s_.slots[p];
+        const T* at = packed_.data() + pack_off_[p];
+        std::copy(at, at + s.n, s.param);
+        std::copy(at + pack_n_, at + pack_n_ + s.n, const_cast<T*>(s.grad));  // the trainer's own
+        if (s.state1) std::copy(at + 2 * pack_n_, at + 2 * pack_n_ + s.n, s.state1);
+    }
 }
 
 template <class T>
@@ -1103,6 +1186,14 @@ ChunkResult Trainer<T>::run(std::int64_t max_epochs, double seconds, double lr,
     };
     lr_ = lr;
     health_steps_.restart();  // Python ran since the last step: the weights may have changed
+    // packed parameters: in now, back to the model's arrays however the call returns
+    struct Unpack {
+        Trainer* t;
+        ~Unpack() {
+            if (t) t->pack_out();
+        }
+    } unpack{pack_ ? this : nullptr};
+    if (pack_) pack_in();
     while (static_cast<std::int64_t>(res.epochs.size()) < max_epochs) {
         if (step_ == 0) {
             const std::int64_t* order = nullptr;

@@ -277,6 +277,21 @@ private:
     };
     bool fuse_ = false;
     bool tiny_ = false;  // step() takes tiny_step()
+    // tiny_step with SGD: the parameters packed side by side during a run() call, so
+    // that one kernel call updates a group (plan_packing() in train.cpp)
+    void plan_packing();
+    void pack_in();
+    void pack_out();
+    struct PackRun {  // slots of one group, decay and state in a row
+        index_t off = 0, n = 0;
+        std::size_t slot = 0;  // the first of them
+    };
+    bool pack_ = false;
+    index_t pack_n_ = 0;                     // values of all the slots
+    std::vector<T> packed_;                  // params, then gradients, then velocities
+    std::vector<index_t> pack_off_;          // each slot's offset in each third
+    std::vector<PackRun> pack_runs_;
+    std::vector<TrainLayer<T>> packed_layers_;  // the layers reading packed_
     // group_steps_ hold the constants of lr prepared_lr_ and first step prepared_first_
     // (valid unless set_groups() ran since; Adam's change with every step)
     bool prepared_ = false, prepared_first_ = false;

@@ -95,3 +95,41 @@ def test_a_tiny_network_goes_on_past_a_nonfinite_loss_like_the_python_engine():
     assert np.asarray(hp.history["loss"]).tobytes() == np.asarray(hn.history["loss"]).tobytes()
     for p, q in zip(mp.parameters(), mn.parameters()):
         assert p.data.tobytes() == q.data.tobytes()
+
+
+def _optimizers(model):
+    """SGD as people configure it, over a tiny model's parameters: momentum, Nesterov and
+    weight decay; two groups with their own rates and momenta; biases without decay; a
+    frozen first layer; groups that need and do not need a velocity."""
+    (w0, b0), (w1, b1) = model.layers[0].parameters(), model.layers[1].parameters()
+    return {
+        "momentum": nc.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True,
+                           weight_decay=1e-2),
+        "groups": nc.SGD([{"params": [w0, b0], "lr": 0.2, "momentum": 0.5},
+                          {"params": [w1, b1], "lr": 0.05}], lr=0.1, weight_decay=1e-3),
+        "no_decay": nc.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=0.1,
+                           no_decay=[b0, b1]),
+        "frozen": nc.SGD([w1, b1], lr=0.1, momentum=0.9),
+    }
+
+
+@pytest.mark.parametrize("case", ["momentum", "groups", "no_decay", "frozen"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_tiny_networks_train_every_sgd_setting_bitwise(case, dtype):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 3)).astype(dtype)
+    y = rng.standard_normal((6, 2)).astype(dtype)
+    got = {}
+    for engine in ("python", "native"):
+        model = nc.Sequential([nc.Dense(3, 5, "tanh"), nc.Dense(5, 2)], seed=4, dtype=dtype)
+        opt = _optimizers(model)[case]
+        h = model.fit(x, y, loss="mse", optimizer=opt, epochs=5, batch_size=4, seed=2,
+                      verbose=0, engine=engine)
+        h2 = model.fit(x, y, epochs=3, batch_size=None, seed=5, verbose=0, engine=engine)
+        losses = [model.train_on_batch(x[:3], y[:3]) for _ in range(3)]
+        got[engine] = (h.history["loss"] + h2.history["loss"] + losses,
+                       [(p.data.tobytes(), p.grad.tobytes()) for p in model.parameters()],
+                       {k: v.tobytes() for k, v in opt.state_arrays().items()})
+    assert got["python"][0] == got["native"][0]
+    assert got["python"][1] == got["native"][1]
+    assert got["python"][2] == got["native"][2]

@@ -216,7 +216,50 @@ std::unique_ptr<TrainerBase> make_trainer(const py::dict& a) {
 
 }  // namespace
 
+namespace {
+
+// numpy's bitgen_t (numpy/random/bitgen.h), the pointer in a BitGenerator's capsule
+struct NumpyBitGen {
+    void* state;
+    std::uint64_t (*next_uint64)(void*);
+    std::uint32_t (*next_uint32)(void*);
+    double (*next_double)(void*);
+    std::uint64_t (*next_raw)(void*);
+};
+
+py::array_t<std::int64_t> permutations(py::handle bit_generator, std::int64_t n,
+                                       std::int64_t count) {
+    NNCORE_CHECK(n >= 0 && count >= 0, "_permutations: n and count must be >= 0; got n = ", n,
+                 ", count = ", count);
+    const py::object cap_obj = bit_generator.attr("capsule");
+    NNCORE_CHECK(py::isinstance<py::capsule>(cap_obj), "_permutations: bit_generator must be "
+                 "a numpy BitGenerator (with a capsule)");
+    const auto cap = py::reinterpret_borrow<py::capsule>(cap_obj);
+    NNCORE_CHECK(cap.name() != nullptr && std::string(cap.name()) == "BitGenerator",
+                 "_permutations: bit_generator's capsule is not numpy's BitGenerator");
+    const auto* bg = cap.get_pointer<NumpyBitGen>();
+    RandomBits bits;
+    bits.state = bg->state;
+    bits.next_uint64 = bg->next_uint64;
+    bits.next_uint32 = bg->next_uint32;
+    py::array_t<std::int64_t> out({static_cast<py::ssize_t>(count), static_cast<py::ssize_t>(n)});
+    std::int64_t* o = out.mutable_data();
+    const py::object lock = bit_generator.attr("lock");  // as numpy's own draws hold it
+    lock.attr("acquire")();
+    {
+        py::gil_scoped_release nogil;
+        draw_permutations(bits, n, count, o);
+    }
+    lock.attr("release")();
+    return out;
+}
+
+}  // namespace
+
 void register_trainer(py::module_& m) {
+    m.def("_permutations", &permutations, "bit_generator"_a, "n"_a, "count"_a,
+          "count rows of rng.permutation(n) drawn from a numpy BitGenerator, with the "
+          "generator left as after that many calls (the native engine's epoch orders).");
     py::class_<TrainerBase>(m, "_Trainer", "The native training engine (see nncore.training).")
         .def(py::init(&make_trainer), "spec"_a)
         .def("run", &TrainerBase::run, "max_epochs"_a, "seconds"_a, "lr"_a,

@@ -298,6 +298,42 @@ NNCORE_TINY_INLINE void take_rows(const T* src, index_t n, const std::int64_t* i
 
 }  // namespace
 
+namespace {
+
+// random_interval: a value in [0, max], from the fewest bits that cover max, drawn again
+// while above it (32 bits at a time up to 2^32 - 1, else 64)
+std::uint64_t random_interval(const RandomBits& bits, std::uint64_t max) noexcept {
+    if (max == 0) return 0;
+    std::uint64_t mask = max;
+    mask |= mask >> 1;
+    mask |= mask >> 2;
+    mask |= mask >> 4;
+    mask |= mask >> 8;
+    mask |= mask >> 16;
+    mask |= mask >> 32;
+    std::uint64_t value;
+    if (max <= 0xffffffffULL) {
+        while ((value = (bits.next_uint32(bits.state) & mask)) > max) {}
+    } else {
+        while ((value = (bits.next_uint64(bits.state) & mask)) > max) {}
+    }
+    return value;
+}
+
+}  // namespace
+
+void draw_permutations(const RandomBits& bits, std::int64_t n, std::int64_t count,
+                       std::int64_t* out) noexcept {
+    for (std::int64_t e = 0; e < count; ++e) {
+        std::int64_t* row = out + e * n;
+        for (std::int64_t i = 0; i < n; ++i) row[i] = i;
+        for (std::int64_t i = n - 1; i > 0; --i) {
+            const auto j = static_cast<std::int64_t>(random_interval(bits, std::uint64_t(i)));
+            std::swap(row[i], row[j]);
+        }
+    }
+}
+
 double ScheduleSpec::lr_at(std::int64_t epoch) const {
     // The formulas of StepLR / ExponentialLR / CosineAnnealingLR.lr_at, operation for
     // operation (Python's float ** and math.cos are C's pow and cos).

@@ -167,6 +167,22 @@ struct ChunkResult {
     std::int64_t orders_used = 0;     // rows of run()'s orders taken by epochs started
 };
 
+// A random bit generator through numpy's bitgen_t entries (numpy/random/bitgen.h):
+// its state and its next 64 and 32 random bits.
+struct RandomBits {
+    void* state = nullptr;
+    std::uint64_t (*next_uint64)(void*) = nullptr;
+    std::uint32_t (*next_uint32)(void*) = nullptr;
+};
+
+// `count` permutations of 0..n-1 into out (count rows of n), each drawn as NumPy's
+// Generator.permutation(n) draws it: Fisher-Yates from the last position down to the
+// second, each position's partner in [0, i] by masked rejection (random_interval of
+// numpy/random/src/distributions), so the rows, and the generator's state after them,
+// are those of `count` permutation calls. The caller holds the generator's lock.
+void draw_permutations(const RandomBits& bits, std::int64_t n, std::int64_t count,
+                       std::int64_t* out) noexcept;
+
 template <class T>
 class Trainer {
 public:

@@ -439,6 +439,13 @@ class PythonEngine:
         pass
 
 
+def _draw_orders(rng, rows, count):
+    """``count`` epoch orders, each ``rng.permutation(rows)``: the same rows, and the
+    generator left in the same state, as that many calls (drawn natively,
+    ``_core._permutations``, from the generator's own bits)."""
+    return _core._permutations(rng.bit_generator, rows, count)
+
+
 class NativeEngine:
     """The native engine (``_core._Trainer``): epochs or chunks of steps per call,
     returning to Python for callbacks, validation, the progress bar and Ctrl-C.
@@ -461,8 +468,8 @@ class NativeEngine:
         # only Dropout and BatchNorm1d count (_counter): without them every count stays 0
         self.counting = any(kind in ("dropout", "batch_norm") for _, kind in self.plan)
         # Each epoch's order is rng.permutation(rows), as the python engine draws it: many
-        # at once (Generator.permuted on rows of aranges draws the same permutations and
-        # leaves the same state as that many permutation calls). Orders drawn ahead wait in
+        # at once (_draw_orders: the same permutations, and the same state after them, as
+        # that many permutation calls). Orders drawn ahead wait in
         # self.orders; close() gives the generator back the state after the last one used
         # (from the state before the first one pending and the count used since).
         self.rows = run.native_spec.get("global_n") or run.n
@@ -559,8 +566,7 @@ class NativeEngine:
             if len(self.orders) < need:
                 if not len(self.orders):
                     self.orders_state, self.used_since = self.rng.bit_generator.state, 0
-                more = self.rng.permuted(np.tile(np.arange(self.rows), (need - len(self.orders),
-                                                                       1)), axis=1)
+                more = _draw_orders(self.rng, self.rows, need - len(self.orders))
                 self.orders = np.concatenate([self.orders, more]) if len(self.orders) else more
             orders = self.orders[:max(need, 0)]
         self.trainer.optimizer_steps = self.run_.optimizer.steps
@@ -601,7 +607,7 @@ class NativeEngine:
         if len(self.orders):
             self.rng.bit_generator.state = self.orders_state
             if self.used_since:  # draw the used ones again: the same state as after them
-                self.rng.permuted(np.tile(np.arange(self.rows), (self.used_since, 1)), axis=1)
+                _draw_orders(self.rng, self.rows, self.used_since)
             self.orders = self.orders[:0]
         self.trainer = None
 

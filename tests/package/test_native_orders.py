@@ -1,0 +1,42 @@
+"""The native engine's epoch orders (``_core._permutations``): each row is what
+``rng.permutation(n)`` returns, and the generator is left as after that many calls, for
+every numpy bit generator, from any point of its stream (a 32-bit half buffered or not)."""
+import numpy as np
+import pytest
+
+from nncore import _core
+
+BIT_GENERATORS = [np.random.PCG64, np.random.PCG64DXSM, np.random.MT19937, np.random.Philox,
+                  np.random.SFC64]
+
+
+def same_state(a, b):
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_state(a[k], b[k]) for k in a)
+    if isinstance(a, np.ndarray):
+        return np.array_equal(a, b)
+    return a == b
+
+
+@pytest.mark.parametrize("bit_generator", BIT_GENERATORS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 4, 5, 7, 13, 100, 4097])
+@pytest.mark.parametrize("count", [0, 1, 3, 25])
+@pytest.mark.parametrize("offset", [0, 1, 2])
+def test_orders_are_permutation_calls(bit_generator, n, count, offset):
+    native, python = (np.random.Generator(bit_generator(7)) for _ in range(2))
+    for rng in (native, python):  # a point of the stream with a 32-bit half buffered or not
+        rng.integers(0, 5, size=offset, dtype=np.int32)
+        rng.random(offset)
+    got = _core._permutations(native.bit_generator, n, count)
+    want = np.array([python.permutation(n) for _ in range(count)], np.int64).reshape(count, n)
+    assert got.dtype == np.int64 and got.shape == (count, n)
+    np.testing.assert_array_equal(got, want)
+    assert same_state(native.bit_generator.state, python.bit_generator.state)
+
+
+def test_bad_arguments_are_errors():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="_permutations: n and count must be >= 0"):
+        _core._permutations(rng.bit_generator, -1, 2)
+    with pytest.raises(AttributeError):
+        _core._permutations(object(), 3, 2)

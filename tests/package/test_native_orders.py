@@ -40,3 +40,25 @@ def test_bad_arguments_are_errors():
         _core._permutations(rng.bit_generator, -1, 2)
     with pytest.raises(AttributeError):
         _core._permutations(object(), 3, 2)
+
+
+def test_orders_checked_against_numpy_once(monkeypatch):
+    # The native draw follows NumPy's shuffle: a NumPy whose draws differ must not make
+    # the native engine's orders differ from the python engine's. The check fails on a
+    # drawer that differs, and the orders then come from NumPy itself.
+    from nncore.training import engines
+
+    engines._native_orders_ok.cache_clear()
+    try:
+        assert engines._native_orders_ok()
+        engines._native_orders_ok.cache_clear()
+        monkeypatch.setattr(engines._core, "_permutations",
+                            lambda bg, n, count: np.tile(np.arange(n), (count, 1)))
+        assert not engines._native_orders_ok()
+        native, python = np.random.default_rng(3), np.random.default_rng(3)
+        got = engines._draw_orders(native, 9, 4)
+        want = np.array([python.permutation(9) for _ in range(4)])
+        np.testing.assert_array_equal(got, want)
+        assert same_state(native.bit_generator.state, python.bit_generator.state)
+    finally:
+        engines._native_orders_ok.cache_clear()

@@ -22,6 +22,7 @@ void fill_bias_only(MatView<T> c, const GemmEpilogue<T>& ep) {
         if (ep.z) std::copy(row, row + c.cols, ep.z + i * ep.ldz);
         k.activation(ep.act, row, row, c.cols, ep.slope, false);
     }
+    if (ep.block_done) ep.block_done(ep.block_ctx, 0, c.rows, 0, c.cols);
 }
 
 index_t ceil_div(index_t a, index_t b) noexcept { return (a + b - 1) / b; }
@@ -30,7 +31,10 @@ index_t ceil_div(index_t a, index_t b) noexcept { return (a + b - 1) / b; }
 // the same panels and the same tile calls as the blocked driver below (so the same bits),
 // in plain loops with nothing dispatched per task. A is packed whole (it stays in L2),
 // then each column panel of B is packed into one L1-hot buffer (or read in place, by the
-// driver's rule) and swept over A's row panels.
+// driver's rule) and swept over A's row panels. With ep.block_done the loops swap: every
+// column panel of B is packed (or read in place) first, each into its own place in
+// bpack, then each row panel of C is computed over all columns and handed to the hook
+// (the same tile calls on the same panels, so the same bits).
 template <class T>
 void small_gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilogue<T>& ep,
                 bool b_in_place, T* apack, T* bpack) {
@@ -55,6 +59,7 @@ void small_gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const Gemm
         tile_ep.z = ep.z;
         if (a.rs == 1) {
             kern.gemm_cols(M, N, K, a.data, a.cs, b.data, b.rs, b.cs, c.data, c.rs, tile_ep);
+            if (ep.block_done) ep.block_done(ep.block_ctx, 0, M, 0, N);
             return;
         }
         for (index_t i0 = 0; i0 < M; i0 += NR) {
@@ -63,16 +68,20 @@ void small_gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const Gemm
             if (ep.z) tile_ep.z = ep.z + i0 * ep.ldz;
             kern.gemm_cols(rows, N, K, apack + i0 * K, NR, b.data, b.rs, b.cs,
                            c.data + i0 * c.rs, c.rs, tile_ep);
+            if (ep.block_done) ep.block_done(ep.block_ctx, i0, i0 + rows, 0, N);
         }
         return;
     }
     for (index_t i0 = 0; i0 < M; i0 += MR) {
         kern.pack_a(a.data + i0 * a.rs, a.rs, a.cs, std::min(MR, M - i0), K, apack + i0 * K);
     }
+    const bool rows_outer = ep.block_done != nullptr;  // B's panels at bpack + j0 * K
+    index_t ldb_last = NR;  // rows_outer: the last panel's row stride when packed
     for (index_t j0 = 0; j0 < N; j0 += NR) {
         const index_t n = std::min(NR, N - j0);
         const T* bpanel = b.data + j0;
         index_t ldb = b.rs;
+        T* const bpack_q = rows_outer ? bpack + j0 * K : bpack;
         // A narrow panel (a one-column output layer) is packed `narrow` wide when that is
         // at most half the panel: the tile reads its first ceil(n / W) vectors of W lanes,
         // a vector at most 64 bytes, so whole 64-byte groups of columns hold them; the
@@ -81,12 +90,12 @@ void small_gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const Gemm
         const index_t narrow = 2 * ceil_div(n, group) * group <= NR ? ceil_div(n, group) * group
                                                                     : NR;
         if (!(b_in_place && n == NR)) {
-            bpanel = bpack;
-            ldb = narrow < NR ? narrow : NR;
+            bpanel = bpack_q;
+            ldb = ldb_last = narrow < NR ? narrow : NR;
             if (narrow < NR) {
                 const T* src = b.data + j0 * b.cs;
                 for (index_t p = 0; p < K; ++p) {
-                    T* d = bpack + p * narrow;
+                    T* d = bpack_q + p * narrow;
                     const T* s = src + p * b.rs;
                     if (b.cs == 1) {
                         std::copy(s, s + n, d);
@@ -96,15 +105,30 @@ void small_gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const Gemm
                     std::fill(d + n, d + narrow, T(0));
                 }
             } else {
-                kern.pack_b(b.data + j0 * b.cs, b.rs, b.cs, K, n, bpack);
+                kern.pack_b(b.data + j0 * b.cs, b.rs, b.cs, K, n, bpack_q);
             }
         }
+        if (rows_outer) continue;
         tile_ep.bias = ep.bias ? ep.bias + j0 : nullptr;
         for (index_t i0 = 0; i0 < M; i0 += MR) {
             if (ep.z) tile_ep.z = ep.z + i0 * ep.ldz + j0;
             kern.gemm_tile(std::min(MR, M - i0), n, K, apack + i0 * K, bpanel, ldb,
                            c.data + i0 * c.rs + j0, c.rs, tile_ep);
         }
+    }
+    if (!rows_outer) return;
+    for (index_t i0 = 0; i0 < M; i0 += MR) {
+        const index_t m = std::min(MR, M - i0);
+        for (index_t j0 = 0; j0 < N; j0 += NR) {
+            const index_t n = std::min(NR, N - j0);
+            const bool direct = b_in_place && n == NR;
+            tile_ep.bias = ep.bias ? ep.bias + j0 : nullptr;
+            if (ep.z) tile_ep.z = ep.z + i0 * ep.ldz + j0;
+            kern.gemm_tile(m, n, K, apack + i0 * K, direct ? b.data + j0 : bpack + j0 * K,
+                           direct ? b.rs : (n == NR ? NR : ldb_last), c.data + i0 * c.rs + j0,
+                           c.rs, tile_ep);
+        }
+        ep.block_done(ep.block_ctx, i0, i0 + m, 0, N);
     }
 }
 
@@ -249,6 +273,11 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
                                            c.rs, tile_ep);
                         }
                     }
+                }
+                // every k-block of these tiles is behind: the block is final
+                if (ep.block_done) {
+                    ep.block_done(ep.block_ctx, ib + p0 * MR, ib + std::min(mb, p1 * MR),
+                                  jb + q0 * NR, jb + std::min(nb, q1 * NR));
                 }
             };
 

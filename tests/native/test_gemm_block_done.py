@@ -6,11 +6,10 @@ a hook that counts the calls covering each element and copies each block of C as
 when handed over.
 
 The shapes take every driver path: the direct product of tiny shapes, k = 0, the small
-products' plain loop (its tiles, with the rows outer and all of B packed first when a hook
-is set, B's panels read in place or packed narrow; gemm_cols with A column-major or one
-output column), and the blocked driver with several k-blocks (k > KC), several row and
-column chunks of C, ragged last row and column panels, and each of its three task splits,
-at 1 and 2 threads. Each kernel set (its own MR x NR tiles) runs in a subprocess."""
+products' plain loop (its tiles, in blocks of rows of at most a quarter of L2 of C, B's
+panels packed once, read in place or packed narrow; gemm_cols with A column-major or one output column), and the
+blocked driver with several k-blocks (k > KC), several row and column chunks of C, ragged
+last row and column panels, and each of its three task splits, at 1 and 2 threads. Each kernel set (its own MR x NR tiles) runs in a subprocess."""
 import textwrap
 
 import numpy as np
@@ -30,6 +29,9 @@ SHAPES = [
     (70, 50, 3, True),      # small_gemm: gemm_cols, A column-major (a weight gradient)
     (70, 50, 1, False),     # small_gemm: gemm_cols, one output column, A copied
     (130, 64, 128, True),   # a weight gradient x^T @ g (A transposed)
+    (300, 250, 1000, False),  # small_gemm in blocks of rows (C's in a quarter of L2)
+    (45000, 8, 3, True),    # gemm_cols in blocks of rows, A read in place
+    (45000, 8, 1, False),   # gemm_cols in blocks of rows, A copied
     (30, 300, 2000, False),  # blocked, 2 k-blocks, wide: tasks pack B's panels
     (2000, 300, 100, False),  # blocked, 2 k-blocks, tall: tasks pack A's panels
     (300, 8192, 300, False),  # blocked, 32 k-blocks, two row and two column chunks
@@ -83,10 +85,9 @@ def test_every_block_is_handed_over_once_and_final(isa, tmp_path):
 
 
 def test_blocks_are_few():
-    # a small product's hook runs once per row panel over all columns, a direct one once
+    # a small product's hook runs once when it fits L2, a direct one once
     from nncore import _core
-    mr = nncore.config()["gemm_blocks"]["float64"]["MR"]
     a, b = np.ones((70, 50)), np.ones((50, 130))
-    assert _core._gemm_blocks(a, b, False, 1)[3] == -(-70 // mr)
+    assert _core._gemm_blocks(a, b, False, 1)[3] == 1
     assert _core._gemm_blocks(np.ones((4, 8)), np.ones((8, 8)), False, 1)[3] == 1
 

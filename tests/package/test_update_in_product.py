@@ -52,6 +52,17 @@ def test_weights_updated_in_the_product_are_the_python_step(name, batch_size, th
         assert np.mean(before.w.data != after.w.data) > 0.5
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("name", ["nesterov_wd", "adamw_amsgrad", "rmsprop_centered"])
+def test_float64(name, threads):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((600, 131))
+    y = rng.dirichlet(np.ones(5), 600)
+    assert_same(fit_both(lambda: net("float64"), x, y, threads=threads,
+                         make_opt=OPTIMIZERS[name], loss="mse", epochs=2, batch_size=300,
+                         seed=1))
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_gradients_left_after_fit(dtype):
     """After fit each weight's .grad holds the last step's gradient (the hook reads it and

@@ -3,8 +3,10 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <mutex>
 #include <string>
 
 #include "bindings/arrays.h"
@@ -51,6 +53,61 @@ py::object matmul(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b
                  get_num_threads());
         }
         return std::move(res);
+    });
+}
+
+// The blocks gemm() hands to GemmEpilogue::block_done, for tests: each call adds 1 to
+// the count of the elements of its block and copies the block of c as it is then.
+template <class T>
+struct BlockLog {
+    std::mutex mu;
+    const T* c = nullptr;
+    T* snap = nullptr;
+    std::int32_t* count = nullptr;
+    index_t n = 0;
+    std::int64_t calls = 0;
+    static void record(void* ctx, index_t r0, index_t r1, index_t c0, index_t c1) {
+        auto& log = *static_cast<BlockLog*>(ctx);
+        std::lock_guard<std::mutex> lock(log.mu);
+        ++log.calls;
+        for (index_t i = r0; i < r1; ++i) {
+            for (index_t j = c0; j < c1; ++j) {
+                log.count[i * log.n + j] += 1;
+                log.snap[i * log.n + j] = log.c[i * log.n + j];
+            }
+        }
+    }
+};
+
+py::object gemm_blocks(py::handle a_obj, py::handle b_obj, bool trans_a, int threads) {
+    const char* fn = "_gemm_blocks";
+    Arg a = arg(a_obj, fn, "a"), b = arg(b_obj, fn, "b");
+    NNCORE_CHECK(a.ndim() == 2 && b.ndim() == 2, fn, ": a and b must be 2-D");
+    const auto m = trans_a ? a.dim(1) : a.dim(0), k = trans_a ? a.dim(0) : a.dim(1);
+    NNCORE_CHECK(b.dim(0) == k, fn, ": inner dimensions must match");
+    NNCORE_CHECK(threads >= 1, fn, ": threads must be >= 1");
+    const auto n = b.dim(1);
+    return with_dtype(result_bits({&a, &b}), [&](auto tag) -> py::object {
+        using T = decltype(tag);
+        py::array_t<T> c({m, n}), snap({m, n});
+        py::array_t<std::int32_t> count({m, n});
+        std::fill(count.mutable_data(), count.mutable_data() + m * n, 0);
+        py::array_t<T> ka, kb;
+        MatView<const T> va = matrix<T>(a, ka), vb = matrix<T>(b, kb);
+        if (trans_a) va = va.t();
+        BlockLog<T> log;
+        log.c = c.data();
+        log.snap = snap.mutable_data();
+        log.count = count.mutable_data();
+        log.n = n;
+        GemmEpilogue<T> ep;
+        ep.block_done = &BlockLog<T>::record;
+        ep.block_ctx = &log;
+        {
+            py::gil_scoped_release nogil;
+            gemm(va, vb, row_major(c.mutable_data(), m, n), ep, threads);
+        }
+        return py::make_tuple(c, count, snap, log.calls);
     });
 }
 
@@ -194,6 +251,10 @@ py::object dense_backward(py::handle x_obj, py::handle w_obj, py::handle y_obj,
 }  // namespace
 
 void register_dense(py::module_& m) {
+    m.def("_gemm_blocks", &gemm_blocks, "a"_a, "b"_a, "trans_a"_a = false, "threads"_a = 1,
+          "(c, count, snap, calls): c = op(a) @ b by the native GEMM on `threads` threads\n"
+          "with a GemmEpilogue::block_done hook that adds 1 to count over each block it is\n"
+          "handed and copies that block of c, as it is then, to snap (for tests).");
     m.def("matmul", &matmul, "a"_a, "b"_a, py::kw_only(), "trans_a"_a = false,
           "trans_b"_a = false, "out"_a = py::none(),
           R"(Matrix product ``op(a) @ op(b)`` with the native blocked GEMM.

@@ -41,6 +41,21 @@ void column_sums(MatView<const T> m, T* out, int nthreads) {
 
 namespace {
 
+// grad_w = x^T @ gz and grad_x = gz @ w^T: with a hook on grad_w's blocks, grad_x first
+// (w is read before the hook may change it).
+template <class T>
+void weight_and_input_grads(MatView<const T> x, MatView<const T> w, MatView<const T> gz,
+                            MatView<T>* grad_x, MatView<T> grad_w, int nthreads,
+                            void (*grad_w_done)(void*, index_t, index_t, index_t, index_t),
+                            void* ctx) {
+    GemmEpilogue<T> ep;
+    ep.block_done = grad_w_done;
+    ep.block_ctx = ctx;
+    if (grad_w_done && grad_x) gemm(gz, w.t(), *grad_x, GemmEpilogue<T>{}, nthreads);
+    gemm(x.t(), gz, grad_w, ep, nthreads);
+    if (!grad_w_done && grad_x) gemm(gz, w.t(), *grad_x, GemmEpilogue<T>{}, nthreads);
+}
+
 // out[j] = sum over i of m[i * cols + j], each from +0 in row order (add_inplace's adds,
 // row by row: the same bits), 16 columns at a time kept in registers over the rows.
 template <class T>
@@ -67,7 +82,8 @@ void column_sums_small(const T* m, index_t rows, index_t cols, T* out) noexcept 
 template <class T>
 void dense_backward(MatView<const T> x, MatView<const T> w, MatView<const T> v,
                     MatView<const T> grad_y, kernels::Act act, T slope, MatView<T>* grad_x,
-                    MatView<T> grad_w, T* grad_b, int nthreads) {
+                    MatView<T> grad_w, T* grad_b, int nthreads,
+                    void (*grad_w_done)(void*, index_t, index_t, index_t, index_t), void* ctx) {
     const index_t batch = v.rows, out = v.cols;
     MatView<const T> gz = grad_y;
     if (act != kernels::Act::identity) {
@@ -85,8 +101,7 @@ void dense_backward(MatView<const T> x, MatView<const T> w, MatView<const T> v,
             k.activation_backward(act, v.data, grad_y.data, buf, batch * out, slope, false);
             if (grad_b) column_sums_small(buf, batch, out, grad_b);
             gz = row_major<const T>(buf, batch, out);
-            gemm(x.t(), gz, grad_w, GemmEpilogue<T>{}, nthreads);
-            if (grad_x) gemm(gz, w.t(), *grad_x, GemmEpilogue<T>{}, nthreads);
+            weight_and_input_grads(x, w, gz, grad_x, grad_w, nthreads, grad_w_done, ctx);
             return;
         }
         parallel_for(chunks, nt, [&](index_t c) {
@@ -103,8 +118,7 @@ void dense_backward(MatView<const T> x, MatView<const T> w, MatView<const T> v,
     } else if (grad_b) {
         column_sums(gz, grad_b, nthreads);
     }
-    gemm(x.t(), gz, grad_w, GemmEpilogue<T>{}, nthreads);
-    if (grad_x) gemm(gz, w.t(), *grad_x, GemmEpilogue<T>{}, nthreads);
+    weight_and_input_grads(x, w, gz, grad_x, grad_w, nthreads, grad_w_done, ctx);
 }
 
 template void dense_forward<float>(MatView<const float>, MatView<const float>, const float*,
@@ -114,10 +128,13 @@ template void dense_forward<double>(MatView<const double>, MatView<const double>
                                     MatView<double>*);
 template void dense_backward<float>(MatView<const float>, MatView<const float>,
                                     MatView<const float>, MatView<const float>, kernels::Act,
-                                    float, MatView<float>*, MatView<float>, float*, int);
+                                    float, MatView<float>*, MatView<float>, float*, int,
+                                    void (*)(void*, index_t, index_t, index_t, index_t), void*);
 template void dense_backward<double>(MatView<const double>, MatView<const double>,
                                      MatView<const double>, MatView<const double>, kernels::Act,
-                                     double, MatView<double>*, MatView<double>, double*, int);
+                                     double, MatView<double>*, MatView<double>, double*, int,
+                                     void (*)(void*, index_t, index_t, index_t, index_t),
+                                     void*);
 template void column_sums<float>(MatView<const float>, float*, int);
 template void column_sums<double>(MatView<const double>, double*, int);
 

@@ -20,10 +20,16 @@ void dense_forward(MatView<const T> x, MatView<const T> w, const T* b, MatView<T
 // kernels::act_from_input. grad_z = grad_y * act'(v); grad_w = x^T @ grad_z (in, out);
 // grad_b = column sums of grad_z (out,), summed in row order; grad_x = grad_z @ w^T
 // (batch, in) when non-null. Outputs are row-major and must not overlap the inputs.
+// grad_w_done, when given, is the grad_w product's GemmEpilogue::block_done (with
+// ctx): called on each block of grad_w once it is final (e.g. to update the weights
+// while the block is hot); grad_x is then computed first, so it reads w before any
+// block is done (the order of the two products changes no bit).
 template <class T>
 void dense_backward(MatView<const T> x, MatView<const T> w, MatView<const T> v,
                     MatView<const T> grad_y, kernels::Act act, T slope, MatView<T>* grad_x,
-                    MatView<T> grad_w, T* grad_b, int nthreads);
+                    MatView<T> grad_w, T* grad_b, int nthreads,
+                    void (*grad_w_done)(void*, index_t, index_t, index_t, index_t) = nullptr,
+                    void* ctx = nullptr);
 
 // out[j] = sum over i of m(i, j), adding rows in index order (m row-major).
 template <class T>

@@ -22,6 +22,7 @@ void fill_bias_only(MatView<T> c, const GemmEpilogue<T>& ep) {
         if (ep.z) std::copy(row, row + c.cols, ep.z + i * ep.ldz);
         k.activation(ep.act, row, row, c.cols, ep.slope, false);
     }
+    if (ep.block_done) ep.block_done(ep.block_ctx, 0, c.rows, 0, c.cols);
 }
 
 index_t ceil_div(index_t a, index_t b) noexcept { return (a + b - 1) / b; }
@@ -30,10 +31,13 @@ index_t ceil_div(index_t a, index_t b) noexcept { return (a + b - 1) / b; }
 // the same panels and the same tile calls as the blocked driver below (so the same bits),
 // in plain loops with nothing dispatched per task. A is packed whole (it stays in L2),
 // then each column panel of B is packed into one L1-hot buffer (or read in place, by the
-// driver's rule) and swept over A's row panels.
+// driver's rule) and swept over A's row panels. With ep.block_done, c is rows [row0,
+// row0 + M) of the whole product: its block is handed over at the end (gemm_cols, A
+// copied: NR rows at a time); B's panel at j0 is then packed at bpack + j0 * K, or found
+// there when b_ready (packed by an earlier block of rows).
 template <class T>
 void small_gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilogue<T>& ep,
-                bool b_in_place, T* apack, T* bpack) {
+                bool b_in_place, T* apack, T* bpack, index_t row0 = 0, bool b_ready = false) {
     const auto& kern = kernel_set<T>();
     const index_t M = c.rows, N = c.cols, K = a.cols;
     const index_t MR = kern.mr, NR = kern.nr;
@@ -55,6 +59,7 @@ void small_gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const Gemm
         tile_ep.z = ep.z;
         if (a.rs == 1) {
             kern.gemm_cols(M, N, K, a.data, a.cs, b.data, b.rs, b.cs, c.data, c.rs, tile_ep);
+            if (ep.block_done) ep.block_done(ep.block_ctx, row0, row0 + M, 0, N);
             return;
         }
         for (index_t i0 = 0; i0 < M; i0 += NR) {
@@ -63,6 +68,7 @@ void small_gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const Gemm
             if (ep.z) tile_ep.z = ep.z + i0 * ep.ldz;
             kern.gemm_cols(rows, N, K, apack + i0 * K, NR, b.data, b.rs, b.cs,
                            c.data + i0 * c.rs, c.rs, tile_ep);
+            if (ep.block_done) ep.block_done(ep.block_ctx, row0 + i0, row0 + i0 + rows, 0, N);
         }
         return;
     }
@@ -73,6 +79,7 @@ void small_gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const Gemm
         const index_t n = std::min(NR, N - j0);
         const T* bpanel = b.data + j0;
         index_t ldb = b.rs;
+        T* const bpack_q = ep.block_done ? bpack + j0 * K : bpack;
         // A narrow panel (a one-column output layer) is packed `narrow` wide when that is
         // at most half the panel: the tile reads its first ceil(n / W) vectors of W lanes,
         // a vector at most 64 bytes, so whole 64-byte groups of columns hold them; the
@@ -81,12 +88,14 @@ void small_gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const Gemm
         const index_t narrow = 2 * ceil_div(n, group) * group <= NR ? ceil_div(n, group) * group
                                                                     : NR;
         if (!(b_in_place && n == NR)) {
-            bpanel = bpack;
+            bpanel = bpack_q;
             ldb = narrow < NR ? narrow : NR;
-            if (narrow < NR) {
+            if (b_ready) {
+                // packed for an earlier block of rows
+            } else if (narrow < NR) {
                 const T* src = b.data + j0 * b.cs;
                 for (index_t p = 0; p < K; ++p) {
-                    T* d = bpack + p * narrow;
+                    T* d = bpack_q + p * narrow;
                     const T* s = src + p * b.rs;
                     if (b.cs == 1) {
                         std::copy(s, s + n, d);
@@ -96,7 +105,7 @@ void small_gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const Gemm
                     std::fill(d + n, d + narrow, T(0));
                 }
             } else {
-                kern.pack_b(b.data + j0 * b.cs, b.rs, b.cs, K, n, bpack);
+                kern.pack_b(b.data + j0 * b.cs, b.rs, b.cs, K, n, bpack_q);
             }
         }
         tile_ep.bias = ep.bias ? ep.bias + j0 : nullptr;
@@ -106,6 +115,7 @@ void small_gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const Gemm
                            c.data + i0 * c.rs + j0, c.rs, tile_ep);
         }
     }
+    if (ep.block_done) ep.block_done(ep.block_ctx, row0, row0 + M, 0, N);
 }
 
 }  // namespace
@@ -190,7 +200,23 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
                             double(K) * double(N) * elem <= l2 / 2;
 
     if (nt == 1 && kblocks == 1 && NB == N && MB == M) {
-        small_gemm(a, b, c, ep, b_in_place, apack, bpack);
+        if (!ep.block_done) {
+            small_gemm(a, b, c, ep, b_in_place, apack, bpack);
+            return;
+        }
+        // With a hook: blocks of whole row panels, each of at most a quarter of L2 of C,
+        // handed over while it is there; B's panels packed by the first block are kept
+        // for the others (the same tiles on the same panels, so the same bits).
+        const index_t rb =
+            std::max(MR, index_t(l2 / 4 / elem / double(N) / double(MR)) * MR);
+        for (index_t i0 = 0; i0 < M; i0 += rb) {
+            const index_t m = std::min(rb, M - i0);
+            GemmEpilogue<T> part = ep;
+            if (ep.z) part.z = ep.z + i0 * ep.ldz;
+            small_gemm(MatView<const T>{a.data + i0 * a.rs, m, K, a.rs, a.cs}, b,
+                       MatView<T>{c.data + i0 * c.rs, m, N, c.rs, c.cs}, part, b_in_place,
+                       apack, bpack, i0, i0 > 0);
+        }
         return;
     }
 
@@ -249,6 +275,11 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
                                            c.rs, tile_ep);
                         }
                     }
+                }
+                // every k-block of these tiles is behind: the block is final
+                if (ep.block_done) {
+                    ep.block_done(ep.block_ctx, ib + p0 * MR, ib + std::min(mb, p1 * MR),
+                                  jb + q0 * NR, jb + std::min(nb, q1 * NR));
                 }
             };
 

@@ -21,13 +21,23 @@ struct GemmEpilogue {
     // for activations whose backward needs it (kernels::act_from_input).
     T* z = nullptr;
     index_t ldz = 0;
+    // nullptr, or called as block_done(block_ctx, r0, r1, c0, c1) once rows [r0, r1) x
+    // columns [c0, c1) of c are final (their last k-block stored, the activation
+    // applied), from the thread that computed them, while they are still in its cache:
+    // the blocks cover every element of c exactly once (none when c is empty), in no
+    // set order, possibly on several threads at once. Blocks are as large as the
+    // driver's loops allow (a row panel of MR rows over all columns, a task's tiles, the
+    // whole of c for a direct product). The callback may read and write c's block and
+    // anything the product does not read; it must not touch the rest of c.
+    void (*block_done)(void* ctx, index_t r0, index_t r1, index_t c0, index_t c1) = nullptr;
+    void* block_ctx = nullptr;
 };
 
 // c = act(a @ b + bias) with a: (m, k), b: (k, n), c: (m, n); also ep.z = a @ b + bias
 // when ep.z is given. c must be row-major
 // (cs == 1) and must not overlap a or b. k == 0 gives act(bias) (or act(0)).
 // Uses up to `nthreads` threads over rows and columns of c; k is never split, so the
-// result is bitwise identical for any thread count.
+// result is bitwise identical for any thread count (and with or without ep.block_done).
 template <class T>
 void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilogue<T>& ep,
           int nthreads);

@@ -113,14 +113,16 @@ void gemm_direct(MatView<const T> a, MatView<const T> b, MatView<T> c, const Gem
             for (index_t j = 0; j < N; ++j) ep.z[i * ep.ldz + j] = c.data[i * c.rs + j];
         }
     }
-    if (ep.act == kernels::Act::identity) return;
-    const auto& k = kernel_set<T>();
-    if (c.rs == N) {
-        k.activation(ep.act, c.data, c.data, M * N, ep.slope, false);  // one contiguous pass
-    } else {
-        for (index_t i = 0; i < M; ++i)
-            k.activation(ep.act, c.data + i * c.rs, c.data + i * c.rs, N, ep.slope, false);
+    if (ep.act != kernels::Act::identity) {
+        const auto& k = kernel_set<T>();
+        if (c.rs == N) {
+            k.activation(ep.act, c.data, c.data, M * N, ep.slope, false);  // one contiguous pass
+        } else {
+            for (index_t i = 0; i < M; ++i)
+                k.activation(ep.act, c.data + i * c.rs, c.data + i * c.rs, N, ep.slope, false);
+        }
     }
+    if (ep.block_done && M > 0 && N > 0) ep.block_done(ep.block_ctx, 0, M, 0, N);  // one block
 }
 
 template void direct_mul<float>(const float*, index_t, index_t, const float*, index_t, index_t,

@@ -26,7 +26,8 @@ void direct_mul(const T* a, index_t ars, index_t acs, const T* b, index_t brs, i
                 T* c, index_t ldc, index_t M, index_t N, index_t K, const T* bias) noexcept;
 
 // c = act(a @ b + bias) with plain loops (direct_mul), then the pre-activation copied to
-// ep.z when given and the activation applied (the kernel set's). One
+// ep.z when given and the activation applied (the kernel set's), then ep.block_done
+// once over the whole of c. One
 // thread; the same shapes always take this path, so results stay reproducible.
 template <class T>
 void gemm_direct(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilogue<T>& ep);

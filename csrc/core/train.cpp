@@ -253,6 +253,7 @@ NNCORE_TINY_INLINE void direct_dense_backward(const kernels::KernelSet<T>& k, co
 // parameter of at most one chunk of for_chunks (the same call sgd_step makes), or
 // sgd_step itself for longer ones.
 constexpr index_t kOneChunk = 16384;  // core/elementwise.h's for_chunks: one chunk at most
+constexpr std::size_t kNoSlot = std::size_t(-1);
 
 template <class T>
 void sgd_update(const ParamSlot<T>* slots, std::size_t count, const SgdOptions& o,
@@ -467,6 +468,7 @@ void Trainer<T>::plan_fused_update() {
     fuse_ = s_.clip_norm < 0 && s_.clip_value < 0 && !s_.health && !s_.grad_hook &&
             s_.world_size == 1;
     layer_slots_.assign(s_.layers.size(), {});
+    weight_slot_.assign(s_.layers.size(), kNoSlot);
     rest_slots_.clear();
     if (!fuse_) return;
     // a parameter held by one layer and one slot, with the layer's gradient buffer
@@ -490,6 +492,46 @@ void Trainer<T>::plan_fused_update() {
         }
         if (at < s_.layers.size()) layer_slots_[at].push_back(i);
         else rest_slots_.push_back(i);
+        if (at < s_.layers.size()) {
+            const auto& L = s_.layers[at];
+            if (L.kind == TrainLayerKind::dense && L.w == slot.param &&
+                L.grad_w == slot.grad && slot.n == L.in * L.out)
+                weight_slot_[at] = i;
+        }
+    }
+}
+
+template <class T>
+void Trainer<T>::update_block(void* ctx, index_t r0, index_t r1, index_t c0, index_t c1) {
+    // update_slot's kernel call on rows [r0, r1) x columns [c0, c1) of one weight (in
+    // one call over whole rows, else row by row): the optimiser kernels' arithmetic is
+    // the same for every element wherever a call starts and ends (vector body or tail;
+    // tests/native/test_optim_pieces.py), so the pieces give the whole call's bits
+    const BlockUpdate& u = *static_cast<const BlockUpdate*>(ctx);
+    const Trainer& t = *u.self;
+    const ParamSlot<T>& s = t.s_.slots[u.slot];
+    const GroupStep& gs = t.group_steps_[t.slot_group_[u.slot]];
+    const int d = s.decay ? 1 : 0;
+    const auto& k = kernel_set<T>();
+    const auto at = [](T* p, index_t o) { return p ? p + o : nullptr; };
+    const bool whole = c0 == 0 && c1 == u.ld;
+    const index_t calls = whole ? 1 : r1 - r0;
+    const index_t n = whole ? (r1 - r0) * u.ld : c1 - c0;
+    for (index_t r = 0; r < calls; ++r) {
+        const index_t o = (r0 + r) * u.ld + c0;
+        switch (t.s_.optimizer) {
+            case TrainOptimizer::sgd:
+                k.sgd(s.param + o, s.grad + o, at(s.state1, o), n, gs.sgd_h[d]);
+                break;
+            case TrainOptimizer::adam:
+                k.adam(s.param + o, s.grad + o, s.state1 + o, s.state2 + o, at(s.state3, o), n,
+                       gs.adam_h[d]);
+                break;
+            case TrainOptimizer::rmsprop:
+                k.rmsprop(s.param + o, s.grad + o, s.state1 + o, at(s.state2, o),
+                          at(s.state3, o), n, gs.rmsprop_h[d]);
+                break;
+        }
     }
 }
 
@@ -1035,9 +1077,11 @@ void Trainer<T>::backward(index_t rows, int nthreads, bool fused) {
     // model.backward(loss_fn.backward()): layers in reverse; the first Dense skips grad_x.
     // fused: each layer's parameters are updated once its backward no longer reads them.
     const T* grad = grad_out_.data();
-    const auto done = [&](std::size_t i) {
+    // (the slot `skip` excepted: its update ran in the weight-gradient product)
+    const auto done = [&](std::size_t i, std::size_t skip = kNoSlot) {
         if (!fused) return;
         for (const std::size_t p : layer_slots_[i]) {
+            if (p == skip) continue;
             const ParamSlot<T>& s = s_.slots[p];
             if (s_.optimizer == TrainOptimizer::sgd && s.n <= kOneChunk) {  // the common case
                 const auto& h = group_steps_[slot_group_[p]].sgd_h[s.decay ? 1 : 0];
@@ -1080,6 +1124,10 @@ void Trainer<T>::backward(index_t rows, int nthreads, bool fused) {
                                               layer.grad_b);
                 grad = z_[i].data();
             }
+            // fused: the weights updated block by block as the GEMM finishes grad_w's
+            // blocks (grad_x first), the other parameters after
+            const std::size_t wslot = fused ? weight_slot_[i] : kNoSlot;
+            BlockUpdate bu{this, wslot, layer.out};
             dense_backward(row_major<const T>(x_in, rows, layer.in),
                            row_major<const T>(layer.w, layer.in, layer.out),
                            row_major<const T>(outputs_[i].data(), rows, layer.out),
@@ -1087,8 +1135,9 @@ void Trainer<T>::backward(index_t rows, int nthreads, bool fused) {
                            pair ? kernels::Act::identity : layer.act, layer.slope,
                            need_grad_x ? &vgx : nullptr,
                            row_major(layer.grad_w, layer.in, layer.out),
-                           pair ? nullptr : layer.grad_b, nthreads);
-            done(i);  // the layer's last read of its parameters is behind
+                           pair ? nullptr : layer.grad_b, nthreads,
+                           wslot != kNoSlot ? &Trainer::update_block : nullptr, &bu);
+            done(i, wslot);  // the layer's last read of its parameters is behind
             if (!need_grad_x) break;
         } else if (layer.kind == TrainLayerKind::layer_norm) {
             layer_norm_backward(x_in, stat_mean_[i].data(), stat_rstd_[i].data(), layer.w, grad,

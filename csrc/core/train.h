@@ -315,6 +315,17 @@ private:
     std::vector<std::vector<std::size_t>> layer_slots_;
     std::vector<std::size_t> rest_slots_, slot_group_;
     std::vector<GroupStep> group_steps_;
+    // The weights' update fused further, into the weight-gradient product: weight_slot_[i]
+    // is the slot of Dense layer i's weights (in layer_slots_[i]; npos: none), updated by
+    // update_block on each block of grad_w the GEMM hands over once it is final
+    // (GemmEpilogue::block_done), with the same kernel call on those elements.
+    struct BlockUpdate {
+        const Trainer* self;
+        std::size_t slot;
+        index_t ld;  // row stride of the weights and their gradient (the layer's out)
+    };
+    static void update_block(void* ctx, index_t r0, index_t r1, index_t c0, index_t c1);
+    std::vector<std::size_t> weight_slot_;
 };
 
 }  // namespace nncore

@@ -80,7 +80,10 @@ void small_gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const Gemm
         const index_t group = index_t(64 / sizeof(T));
         const index_t narrow = 2 * ceil_div(n, group) * group <= NR ? ceil_div(n, group) * group
                                                                     : NR;
-        if (!(b_in_place && n == NR)) {
+        // in place: whole panels, and a last panel of whole vectors (kernel_table.h)
+        const bool in_place = b_in_place &&
+                              (n == NR || (kern.nr_part > 0 && n % kern.nr_part == 0));
+        if (!in_place) {
             bpanel = bpack;
             ldb = narrow < NR ? narrow : NR;
             if (narrow < NR) {
@@ -185,9 +188,18 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
     const double l1 = cpu.l1d > 0 ? double(cpu.l1d) : 32768.0;
     const double l2 = cpu.l2 > 0 ? double(cpu.l2) : 262144.0;
     const double elem = double(sizeof(T));
-    const bool b_in_place = b.cs == 1 && double(b.rs) * elem <= 2048.0 &&
-                            double(KC) * double(NR) * elem > 0.75 * l1 &&
-                            double(K) * double(N) * elem <= l2 / 2;
+    // A small row-major B (a small network's weights in the forward product, an output
+    // gradient in a weight gradient: at most half of L1, read by at most 64 row panels) is
+    // read in place too: packing it took 3.4 M of the 60 M instructions of an epoch of
+    // tabular 20-64-64-1 b32 (callgrind, avx2), and reading it from L1 in rows costs the
+    // tiles nothing measurable (32 x 64 x 64: 3.17 us against 3.9 packed, avx2;
+    // 2.15 against 2.47, avx512; from 32 to 512 rows in place was as fast or faster,
+    // nncore.matmul, one core, loaded machine).
+    const bool b_small = b.cs == 1 && double(K) * double(N) * elem <= l1 / 2 &&
+                         ceil_div(M, MR) <= 64;
+    const bool b_in_place = b_small || (b.cs == 1 && double(b.rs) * elem <= 2048.0 &&
+                                        double(KC) * double(NR) * elem > 0.75 * l1 &&
+                                        double(K) * double(N) * elem <= l2 / 2);
 
     if (nt == 1 && kblocks == 1 && NB == N && MB == M) {
         small_gemm(a, b, c, ep, b_in_place, apack, bpack);

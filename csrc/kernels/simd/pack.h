@@ -119,16 +119,44 @@ void pack_a_simd(const typename V::T* a, index_t rs, index_t cs, index_t m, inde
     pack_a_ref<T, MR>(a, rs, cs, m, kc, dst);
 }
 
-// pack_b (kernel_table.h) for columns of B contiguous along k (rs == 1, a transposed
-// operand): B columns x B k at a time through a square in registers; everything else as
-// pack_b_ref.
+// pack_b (kernel_table.h). Rows of B contiguous along n (cs == 1: a layer's weights in the
+// forward product, an output gradient in a weight gradient): each row's n values as
+// whole vectors, the last part-vector by a zero-filling masked load, the padding as zero
+// vectors (an n < NR tail panel of a 64-wide layer took a scalar copy with a test per
+// element). Columns of B contiguous along k (rs == 1, a transposed operand): B columns x
+// B k at a time through a square in registers; the last n % B columns element by element
+// over zero vectors. Everything else as pack_b_ref.
 template <class V, int NR>
 void pack_b_simd(const typename V::T* b, index_t rs, index_t cs, index_t kc, index_t n,
                  typename V::T* dst) noexcept {
     using T = typename V::T;
+    constexpr int W = V::W;
     constexpr int B = Square<T>::B;
-    if constexpr (NR % B == 0) {
-        if (rs == 1 && cs != 1) {
+    if constexpr (NR % W == 0) {
+        if (cs == 1 && n == NR) {
+            for (index_t p = 0; p < kc; ++p) {
+#pragma GCC unroll 8
+                for (int j = 0; j < NR; j += W) V::storeu(dst + p * NR + j, V::loadu(b + p * rs + j));
+            }
+            return;
+        }
+        if (cs == 1) {
+            for (index_t p = 0; p < kc; ++p) {
+                const T* s = b + p * rs;
+                T* d = dst + p * NR;
+                index_t j = 0;
+                for (; j + W <= n; j += W) V::storeu(d + j, V::loadu(s + j));
+                if (j < n) {
+                    V::storeu(d + j, V::load_part(s + j, n - j));
+                    j += W;
+                }
+                for (; j < NR; j += W) V::storeu(d + j, V::zero());
+            }
+            return;
+        }
+    }
+    if constexpr (NR % B == 0 && NR % W == 0) {
+        if (rs == 1) {
             index_t j0 = 0;
             for (; j0 + B <= n; j0 += B) {
                 index_t p = 0;
@@ -139,8 +167,14 @@ void pack_b_simd(const typename V::T* b, index_t rs, index_t cs, index_t kc, ind
                     for (int q = 0; q < B; ++q) dst[p * NR + j0 + q] = b[(j0 + q) * cs + p];
                 }
             }
-            for (index_t p = 0; p < kc; ++p) {
-                for (index_t j = j0; j < NR; ++j) dst[p * NR + j] = j < n ? b[j * cs + p] : T(0);
+            if (j0 < NR) {
+                // j0 is a multiple of B, so [j0, NR) is whole vectors of W or ends in a
+                // part of one (B < W: avx512 float, B = 8, W = 16)
+                for (index_t p = 0; p < kc; ++p) {
+                    T* d = dst + p * NR;
+                    for (index_t j = j0; j < NR; j += W) V::store_part(d + j, V::zero(), NR - j);
+                    for (index_t j = j0; j < n; ++j) d[j] = b[j * cs + p];
+                }
             }
             return;
         }

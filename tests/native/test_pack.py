@@ -110,7 +110,8 @@ PRODUCTS = textwrap.dedent(r"""
               for _ in range(%d)]
     shapes += [(32, 20, 64), (32, 64, 64), (64, 64, 64), (256, 64, 64), (257, 64, 64),
                (384, 64, 64), (385, 64, 64), (96, 64, 40), (32, 64, 16), (32, 64, 8),
-               (48, 96, 64), (64, 128, 48), (300, 130, 130)]
+               (48, 96, 64), (64, 128, 48), (300, 130, 130), (64, 128, 128),
+               (97, 128, 128)]
     with nncore.threads(1):
         for i, (m, k, n) in enumerate(shapes):
             dtype = np.float32 if i %% 2 == 0 else np.float64
@@ -139,7 +140,7 @@ def products(tmp_path_factory):
 def test_b_in_place_and_packed_give_the_same_bits(products, isa):
     got = products[isa]
     keys = [k.split("/", 1)[1] for k in got if k.startswith("row/")]
-    assert len(keys) == 413
+    assert len(keys) == 415
     for key in keys:
         row = got["row/" + key].tobytes()
         for layout in ("col", "strided", "trans"):

@@ -101,10 +101,10 @@ NNCORE_VINLINE void row_block(const typename V::T* a, index_t rs, typename V::T*
 // pack_a (kernel_table.h). Rows of A contiguous along k (cs == 1: a batch's activations
 // in a forward product, an output gradient in an input gradient): W values of k at a
 // time through row_block (a batch's activations in a forward product; avx512, 64 x 784 x
-// 256 took 5-6 us less of 126, one core). A panel's last m < MR rows and the last
-// kc % W values of k go through a zeroed block on the stack, by whole and masked vector
-// loads, instead of a test and a strided copy per element (a 32-row batch on 6-row
-// tiles ends in a 2-row panel; a 20-input layer has kc = 20). Column-major A (rs == 1,
+// 256 took 5-6 us less of 126, one core). A panel's last m < MR rows (a 32-row batch on
+// 6-row tiles ends in a 2-row panel), also their last kc % W values of k, go through a
+// zeroed block on the stack, by whole and masked vector loads, instead of a test and a
+// strided copy per element. Column-major A (rs == 1,
 // avx512): each k's m values by one masked load and an MR-wide store. Everything else as
 // pack_a_ref.
 template <class V, int MR>
@@ -141,7 +141,13 @@ void pack_a_simd(const typename V::T* a, index_t rs, index_t cs, index_t m, inde
                     row_block<V, MR>(rows, W, dst + p * MR);
                 }
             }
-            if (p < kc) {
+            if (m == MR) {
+                // the last kc % W values of k element by element: for a few, fewer
+                // instructions than a block (callgrind, avx2, kc = 20)
+                for (; p < kc; ++p) {
+                    for (int i = 0; i < MR; ++i) dst[p * MR + i] = a[i * rs + p];
+                }
+            } else if (p < kc) {
                 const index_t rem = kc - p;
                 alignas(64) T block[MR * W];
                 for (index_t i = 0; i < MR; ++i) {
@@ -211,12 +217,16 @@ void pack_b_simd(const typename V::T* b, index_t rs, index_t cs, index_t kc, ind
                 }
             }
             if (j0 < NR) {
-                // j0 is a multiple of B, so [j0, NR) is whole vectors of W or ends in a
-                // part of one (B < W: avx512 float, B = 8, W = 16)
+                // [j0, NR): whole vectors of W, then a part of one (j0 is a multiple of B,
+                // B < W: avx512 float, B = 8, W = 16)
+                const index_t whole = (NR - j0) / W, part = (NR - j0) % W;
                 for (index_t p = 0; p < kc; ++p) {
-                    T* d = dst + p * NR;
-                    for (index_t j = j0; j < NR; j += W) V::store_part(d + j, V::zero(), NR - j);
-                    for (index_t j = j0; j < n; ++j) d[j] = b[j * cs + p];
+                    T* d = dst + p * NR + j0;
+                    for (index_t v = 0; v < whole; ++v) V::storeu(d + v * W, V::zero());
+                    if (part) V::store_part(d + whole * W, V::zero(), part);
+                }
+                for (index_t j = j0; j < n; ++j) {
+                    for (index_t p = 0; p < kc; ++p) dst[p * NR + j] = b[j * cs + p];
                 }
             }
             return;

@@ -102,9 +102,9 @@ NNCORE_VINLINE void row_block(const typename V::T* a, index_t rs, typename V::T*
 // in a forward product, an output gradient in an input gradient): W values of k at a
 // time through row_block (a batch's activations in a forward product; avx512, 64 x 784 x
 // 256 took 5-6 us less of 126, one core). A panel's last m < MR rows (a 32-row batch on
-// 6-row tiles ends in a 2-row panel), also their last kc % W values of k, go through a
-// zeroed block on the stack, by whole and masked vector loads, instead of a test and a
-// strided copy per element. Column-major A (rs == 1,
+// 6-row tiles ends in a 2-row panel) and the last kc % W values of k (kc = 20: a
+// 20-input layer) go through a zeroed block on the stack, by whole and masked vector
+// loads, instead of a test and a strided copy per element. Column-major A (rs == 1,
 // avx512): each k's m values by one masked load and an MR-wide store. Everything else as
 // pack_a_ref.
 template <class V, int MR>
@@ -128,7 +128,7 @@ void pack_a_simd(const typename V::T* a, index_t rs, index_t cs, index_t m, inde
 #endif
     if constexpr (kRowBlock<V, MR>) {
         if (cs == 1) {
-            alignas(64) T rows[MR * W];  // a block of MR rows of W values of k, zero past m
+            T rows[MR * W];  // a block of MR rows of W values of k, zero past m (unaligned)
             index_t p = 0;
             if (m == MR) {
                 for (; p + W <= kc; p += W) row_block<V, MR>(a + p, rs, dst + p * MR);
@@ -141,15 +141,9 @@ void pack_a_simd(const typename V::T* a, index_t rs, index_t cs, index_t m, inde
                     row_block<V, MR>(rows, W, dst + p * MR);
                 }
             }
-            if (m == MR) {
-                // the last kc % W values of k element by element: for a few, fewer
-                // instructions than a block (callgrind, avx2, kc = 20)
-                for (; p < kc; ++p) {
-                    for (int i = 0; i < MR; ++i) dst[p * MR + i] = a[i * rs + p];
-                }
-            } else if (p < kc) {
+            if (p < kc) {
                 const index_t rem = kc - p;
-                alignas(64) T block[MR * W];
+                T block[MR * W];
                 for (index_t i = 0; i < MR; ++i) {
                     V::storeu(rows + i * W, i < m ? V::load_part(a + i * rs + p, rem) : V::zero());
                 }

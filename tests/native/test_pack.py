@@ -95,8 +95,9 @@ def test_pack_panel_refuses_strides_past_the_source():
 
 
 # Random shapes of small networks' products (up to 300 rows, 130 wide): B row-major (read
-# in place when it fits half of L1 and at most 64 row panels read it, whole panels and a
-# last panel of whole vectors) against B column-major and B strided (always packed), and
+# in place when it fits half of L1 and at most 64 row panels read it, or 1.5 x L1 and 16,
+# whole panels and a last panel of whole vectors; also by the blocked driver over
+# several k-blocks) against B column-major and B strided (always packed), and
 # B^T given as the transposed operand: one FMA chain per element in k order in every
 # case, so the same bits.
 PRODUCTS = textwrap.dedent(r"""
@@ -111,7 +112,7 @@ PRODUCTS = textwrap.dedent(r"""
     shapes += [(32, 20, 64), (32, 64, 64), (64, 64, 64), (256, 64, 64), (257, 64, 64),
                (384, 64, 64), (385, 64, 64), (96, 64, 40), (32, 64, 16), (32, 64, 8),
                (48, 96, 64), (64, 128, 48), (300, 130, 130), (64, 128, 128),
-               (97, 128, 128)]
+               (97, 128, 128), (64, 300, 48), (40, 600, 24)]  # the last two: 2-3 k-blocks
     with nncore.threads(1):
         for i, (m, k, n) in enumerate(shapes):
             dtype = np.float32 if i %% 2 == 0 else np.float64
@@ -140,7 +141,7 @@ def products(tmp_path_factory):
 def test_b_in_place_and_packed_give_the_same_bits(products, isa):
     got = products[isa]
     keys = [k.split("/", 1)[1] for k in got if k.startswith("row/")]
-    assert len(keys) == 415
+    assert len(keys) == 417
     for key in keys:
         row = got["row/" + key].tobytes()
         for layout in ("col", "strided", "trans"):

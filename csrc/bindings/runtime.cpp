@@ -3,9 +3,11 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "bindings/arrays.h"
 #include "bindings/families.h"
@@ -57,6 +59,34 @@ py::dict config() {
     return c;
 }
 
+// The active kernel set's pack_a ("a") or pack_b ("b") of src (flat, element strides rs,
+// cs; m rows of A or n columns of B, kc deep) into a 64-byte aligned panel, returned as
+// kc x mr or kc x nr: for the tests of the packing kernels against NumPy.
+template <class T>
+py::array_t<T> pack_panel(const py::array_t<T>& src, const std::string& which, long long rs,
+                          long long cs, long long mn, long long kc) {
+    const auto& k = kernel_set<T>();
+    const bool a = which == "a";
+    NNCORE_CHECK(a || which == "b", "_pack_panel: which must be 'a' or 'b'; got '", which, "'");
+    const long long r = a ? k.mr : k.nr;
+    NNCORE_CHECK(src.ndim() == 1 && (src.flags() & py::array::c_style),
+                 "_pack_panel: src must be a contiguous 1-d array");
+    NNCORE_CHECK(rs >= 0 && cs >= 0 && mn >= 1 && mn <= r && kc >= 1,
+                 "_pack_panel: need rs, cs >= 0, 1 <= m/n <= ", r, ", kc >= 1");
+    const long long last = a ? (mn - 1) * rs + (kc - 1) * cs : (kc - 1) * rs + (mn - 1) * cs;
+    NNCORE_CHECK(last < static_cast<long long>(src.size()),
+                 "_pack_panel: the strides reach element ", last, " of ", src.size());
+    const std::size_t count = static_cast<std::size_t>(kc * r);
+    std::vector<T> buf(count + 64 / sizeof(T));
+    T* dst = buf.data();
+    while (reinterpret_cast<std::uintptr_t>(dst) % 64 != 0) ++dst;
+    if (a) k.pack_a(src.data(), rs, cs, mn, kc, dst);
+    else k.pack_b(src.data(), rs, cs, kc, mn, dst);
+    py::array_t<T> out({static_cast<py::ssize_t>(kc), static_cast<py::ssize_t>(r)});
+    std::copy(dst, dst + count, out.mutable_data());
+    return out;
+}
+
 }  // namespace
 
 void register_runtime(py::module_& m) {
@@ -72,6 +102,10 @@ void register_runtime(py::module_& m) {
         return nncore::fma_peak_gflops(bits == 32, nthreads, seconds);
     }, "bits"_a, "nthreads"_a, "seconds"_a = 0.2,
        "Measured peak GFLOP/s of the active kernel set (for benchmarks).");
+    m.def("_pack_panel", &pack_panel<float>, "src"_a.noconvert(), "which"_a, "rs"_a, "cs"_a,
+          "mn"_a, "kc"_a, "The active kernel set's GEMM packing (for tests).");
+    m.def("_pack_panel", &pack_panel<double>, "src"_a.noconvert(), "which"_a, "rs"_a, "cs"_a,
+          "mn"_a, "kc"_a);
 }
 
 }  // namespace nncore::bindings

@@ -87,7 +87,10 @@ void small_gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const Gemm
         const index_t group = index_t(64 / sizeof(T));
         const index_t narrow = 2 * ceil_div(n, group) * group <= NR ? ceil_div(n, group) * group
                                                                     : NR;
-        if (!(b_in_place && n == NR)) {
+        // in place: whole panels, and a last panel of whole vectors (kernel_table.h)
+        const bool in_place = b_in_place &&
+                              (n == NR || (kern.nr_part > 0 && n % kern.nr_part == 0));
+        if (!in_place) {
             bpanel = bpack_q;
             ldb = narrow < NR ? narrow : NR;
             if (b_ready) {
@@ -195,9 +198,22 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
     const double l1 = cpu.l1d > 0 ? double(cpu.l1d) : 32768.0;
     const double l2 = cpu.l2 > 0 ? double(cpu.l2) : 262144.0;
     const double elem = double(sizeof(T));
-    const bool b_in_place = b.cs == 1 && double(b.rs) * elem <= 2048.0 &&
-                            double(KC) * double(NR) * elem > 0.75 * l1 &&
-                            double(K) * double(N) * elem <= l2 / 2;
+    // A small row-major B (a small network's weights in the forward product, an output
+    // gradient in a weight gradient) is read in place too, when few row panels read it:
+    // at most half of L1 and 64 row panels, or 1.5 x L1 and 16 row panels. Packing it took
+    // 3.4 M of the 60 M instructions of an epoch of tabular 20-64-64-1 b32 (callgrind,
+    // avx2); in place, nncore.matmul on one core (loaded machine, us, packed -> in place):
+    // 32 x 64 x 64 3.9 -> 3.2 (avx2), 2.5 -> 2.2 (avx512), 32 to 512 rows as fast or
+    // faster; 32 x 128 x 128 14.3 -> 12.6 (avx2), 7.7 -> 7.1 (avx512), 64 rows 1.00-1.03x
+    // faster, but 256 rows 1.04-1.08x slower (a 64 KiB B's rows, 512 bytes apart, share
+    // L1 sets; the packed panel does not).
+    const double b_bytes = double(K) * double(N) * elem;
+    const index_t row_panels = ceil_div(M, MR);
+    const bool b_small = b.cs == 1 && ((b_bytes <= l1 / 2 && row_panels <= 64) ||
+                                       (b_bytes <= 1.5 * l1 && row_panels <= 16));
+    const bool b_in_place = b_small || (b.cs == 1 && double(b.rs) * elem <= 2048.0 &&
+                                        double(KC) * double(NR) * elem > 0.75 * l1 &&
+                                        double(K) * double(N) * elem <= l2 / 2);
 
     if (nt == 1 && kblocks == 1 && NB == N && MB == M) {
         if (!ep.block_done) {

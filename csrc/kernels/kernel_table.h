@@ -89,13 +89,18 @@ struct KernelSet {
     // multiple of mr and nc a multiple of nr. The core may shrink mc/kc/nc to the caches
     // it detects, keeping those multiples.
     int mr = 0, nr = 0, mc = 0, kc = 0, nc = 0;
+    // The tile reads B in vectors of nr_part columns (a panel of n columns: its first
+    // ceil(n / nr_part) vectors), so a row-major B may also be read in place over n < nr
+    // columns when n is a multiple of nr_part; 0: whole panels only (n = nr).
+    int nr_part = 0;
 
     // One tile: C[0:m, 0:n] (row stride ldc, unit column stride) <- op(acc) where
     // acc = A_panel * B_panel, with 1 <= m <= mr, 1 <= n <= nr, kc >= 1.
     // a_panel: kc groups of mr values, a_panel[p*mr + i] = A(i, p); rows >= m are zero;
     // aligned to 64 bytes. b_panel: kc rows of nr values ldb apart, b_panel[p*ldb + j] =
     // B(p, j): a packed panel (ldb = nr, aligned to 64 bytes, columns >= n zero), or nr
-    // columns of a row-major B read in place (ldb = its row stride, n = nr, any alignment).
+    // columns of a row-major B read in place (ldb = its row stride, n = nr or a multiple of
+    // nr_part, any alignment).
     // Only C[0:m, 0:n] is read or written (and ep.z[0:m, 0:n] written, when given).
     void (*gemm_tile)(index_t m, index_t n, index_t kc, const T* a_panel, const T* b_panel,
                       index_t ldb, T* c, index_t ldc, const TileEpilogue<T>& ep) noexcept = nullptr;

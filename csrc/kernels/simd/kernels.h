@@ -31,6 +31,7 @@ KernelSet<typename V::T> make_set(const KernelSet<typename V::T>& base, int mc, 
     KernelSet<typename V::T> k = base;
     k.mr = MR;
     k.nr = NV * V::W;
+    k.nr_part = V::W;
     k.mc = mc;
     k.kc = kc;
     k.nc = nc;

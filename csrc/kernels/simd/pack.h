@@ -71,64 +71,135 @@ NNCORE_VINLINE void rows6_to_panel(const double* a, index_t rs, double* d) noexc
 }
 #endif
 
-// pack_a (kernel_table.h) for rows of A contiguous along k (cs == 1): 4 rows x 8 floats
-// at a time transposed in registers when MR = 4 (float), B x B squares when MR is the
-// square's size (double, MR = 4), 6 rows x one 512-bit vector through permutes when
-// MR = 6 (avx512: a batch's activations in a forward product; 64 x 784 x 256 took 5-6 us
-// less of 126, one core); everything else as pack_a_ref.
+// One block of a row-major A's panel, W values of k (one vector) of MR rows rs apart
+// transposed in registers: 6 rows through permutes (MR = 6, avx512), 4 rows of 8 floats
+// (MR = 4, float), a B x B square (MR = B = W: double on avx2). kRowBlock: the set has one.
+template <class V, int MR>
+constexpr bool kRowBlock =
+#if defined(__AVX512F__)
+    (MR == 6 && V::W * sizeof(typename V::T) == 64) ||
+#endif
+    (sizeof(typename V::T) == 4 && MR == 4 && V::W == 8) ||
+    (MR == Square<typename V::T>::B && V::W == MR);
+
+template <class V, int MR>
+NNCORE_VINLINE void row_block(const typename V::T* a, index_t rs, typename V::T* d) noexcept {
+    using T = typename V::T;
+#if defined(__AVX512F__)
+    if constexpr (MR == 6 && V::W * sizeof(T) == 64) {
+        rows6_to_panel(a, rs, d);
+        return;
+    }
+#endif
+    if constexpr (sizeof(T) == 4 && MR == 4 && V::W == 8) {
+        Square<T>::rows4_to_panel(a, rs, d);
+    } else if constexpr (MR == Square<T>::B && V::W == MR) {
+        transpose_square(a, rs, d, MR);
+    }
+}
+
+// pack_a (kernel_table.h). Rows of A contiguous along k (cs == 1: a batch's activations
+// in a forward product, an output gradient in an input gradient): W values of k at a
+// time through row_block (a batch's activations in a forward product; avx512, 64 x 784 x
+// 256 took 5-6 us less of 126, one core). A panel's last m < MR rows (a 32-row batch on
+// 6-row tiles ends in a 2-row panel) and the last kc % W values of k (kc = 20: a
+// 20-input layer) go through a zeroed block on the stack, by whole and masked vector
+// loads, instead of a test and a strided copy per element. Column-major A (rs == 1,
+// avx512): each k's m values by one masked load and an MR-wide store. Everything else as
+// pack_a_ref.
 template <class V, int MR>
 void pack_a_simd(const typename V::T* a, index_t rs, index_t cs, index_t m, index_t kc,
                  typename V::T* dst) noexcept {
     using T = typename V::T;
-    constexpr int B = Square<T>::B;
+    constexpr int W = V::W;
 #if defined(__AVX512F__)
     if constexpr (MR <= V::W && V::W * sizeof(T) == 64) {
         // Column-major A (the activations' transpose in a weight-gradient product): the
-        // MR values of each k are contiguous, one masked load and store instead of MR
-        // element copies (64 x 784 x 256's weight gradient: 3-6 us less of 155-160, one core).
-        if (rs == 1 && m == MR) {
+        // m values of each k are contiguous, one masked load (zeros past m) and store
+        // instead of MR element copies (64 x 784 x 256's weight gradient: 3-6 us less of
+        // 155-160, one core).
+        if (rs == 1) {
             for (index_t p = 0; p < kc; ++p) {
-                V::store_part(dst + p * MR, V::load_part(a + p * cs, MR), MR);
-            }
-            return;
-        }
-    }
-    if constexpr (MR == 6 && V::W * sizeof(T) == 64) {
-        if (cs == 1 && m == MR) {
-            index_t p = 0;
-            for (; p + V::W <= kc; p += V::W) rows6_to_panel(a + p, rs, dst + p * MR);
-            for (; p < kc; ++p) {
-                for (int i = 0; i < MR; ++i) dst[p * MR + i] = a[i * rs + p];
+                V::store_part(dst + p * MR, V::load_part(a + p * cs, m), MR);
             }
             return;
         }
     }
 #endif
-    if (cs == 1 && m == MR && (MR == B || (sizeof(T) == 4 && MR == 4))) {
-        index_t p = 0;
-        if constexpr (MR == B) {
-            for (; p + B <= kc; p += B) transpose_square(a + p, rs, dst + p * MR, MR);
-        } else if constexpr (sizeof(T) == 4 && MR == 4) {
-            for (; p + 8 <= kc; p += 8) Square<T>::rows4_to_panel(a + p, rs, dst + p * MR);
+    if constexpr (kRowBlock<V, MR>) {
+        if (cs == 1) {
+            T rows[MR * W];  // a block of MR rows of W values of k, zero past m (unaligned)
+            index_t p = 0;
+            if (m == MR) {
+                for (; p + W <= kc; p += W) row_block<V, MR>(a + p, rs, dst + p * MR);
+            } else {
+                for (index_t i = m; i < MR; ++i) V::storeu(rows + i * W, V::zero());
+                for (; p + W <= kc; p += W) {
+                    for (index_t i = 0; i < m; ++i) {
+                        V::storeu(rows + i * W, V::loadu(a + i * rs + p));
+                    }
+                    row_block<V, MR>(rows, W, dst + p * MR);
+                }
+            }
+            if (p < kc) {
+                const index_t rem = kc - p;
+                T block[MR * W];
+                for (index_t i = 0; i < MR; ++i) {
+                    V::storeu(rows + i * W, i < m ? V::load_part(a + i * rs + p, rem) : V::zero());
+                }
+                row_block<V, MR>(rows, W, block);
+                const index_t count = rem * MR;
+                T* d = dst + p * MR;
+                index_t e = 0;
+                for (; e + W <= count; e += W) V::storeu(d + e, V::loadu(block + e));
+                for (; e < count; ++e) d[e] = block[e];
+            }
+            return;
         }
-        for (; p < kc; ++p) {
-            for (int i = 0; i < MR; ++i) dst[p * MR + i] = a[i * rs + p];
-        }
-        return;
     }
     pack_a_ref<T, MR>(a, rs, cs, m, kc, dst);
 }
 
-// pack_b (kernel_table.h) for columns of B contiguous along k (rs == 1, a transposed
-// operand): B columns x B k at a time through a square in registers; everything else as
-// pack_b_ref.
+// pack_b (kernel_table.h). Rows of B contiguous along n (cs == 1: a layer's weights in the
+// forward product, an output gradient in a weight gradient): each row's n values as
+// whole vectors, the last part-vector by a zero-filling masked load, the padding as zero
+// vectors (an n < NR tail panel of a 64-wide layer took a scalar copy with a test per
+// element). Columns of B contiguous along k (rs == 1, a transposed operand): B columns x
+// B k at a time through a square in registers; the last n % B columns element by element
+// over zero vectors. Everything else as pack_b_ref.
 template <class V, int NR>
 void pack_b_simd(const typename V::T* b, index_t rs, index_t cs, index_t kc, index_t n,
                  typename V::T* dst) noexcept {
     using T = typename V::T;
+    constexpr int W = V::W;
     constexpr int B = Square<T>::B;
-    if constexpr (NR % B == 0) {
-        if (rs == 1 && cs != 1) {
+    if constexpr (NR % W == 0) {
+        if (cs == 1 && n == NR) {
+            for (index_t p = 0; p < kc; ++p) {
+#pragma GCC unroll 8
+                for (int j = 0; j < NR; j += W) {
+                    V::storeu(dst + p * NR + j, V::loadu(b + p * rs + j));
+                }
+            }
+            return;
+        }
+        if (cs == 1) {
+            for (index_t p = 0; p < kc; ++p) {
+                const T* s = b + p * rs;
+                T* d = dst + p * NR;
+                index_t j = 0;
+                for (; j + W <= n; j += W) V::storeu(d + j, V::loadu(s + j));
+                if (j < n) {
+                    V::storeu(d + j, V::load_part(s + j, n - j));
+                    j += W;
+                }
+                for (; j < NR; j += W) V::storeu(d + j, V::zero());
+            }
+            return;
+        }
+    }
+    if constexpr (NR % B == 0 && NR % W == 0) {
+        if (rs == 1) {
             index_t j0 = 0;
             for (; j0 + B <= n; j0 += B) {
                 index_t p = 0;
@@ -139,8 +210,18 @@ void pack_b_simd(const typename V::T* b, index_t rs, index_t cs, index_t kc, ind
                     for (int q = 0; q < B; ++q) dst[p * NR + j0 + q] = b[(j0 + q) * cs + p];
                 }
             }
-            for (index_t p = 0; p < kc; ++p) {
-                for (index_t j = j0; j < NR; ++j) dst[p * NR + j] = j < n ? b[j * cs + p] : T(0);
+            if (j0 < NR) {
+                // [j0, NR): whole vectors of W, then a part of one (j0 is a multiple of B,
+                // B < W: avx512 float, B = 8, W = 16)
+                const index_t whole = (NR - j0) / W, part = (NR - j0) % W;
+                for (index_t p = 0; p < kc; ++p) {
+                    T* d = dst + p * NR + j0;
+                    for (index_t v = 0; v < whole; ++v) V::storeu(d + v * W, V::zero());
+                    if (part) V::store_part(d + whole * W, V::zero(), part);
+                }
+                for (index_t j = j0; j < n; ++j) {
+                    for (index_t p = 0; p < kc; ++p) dst[p * NR + j] = b[j * cs + p];
+                }
             }
             return;
         }

@@ -677,6 +677,28 @@ void Trainer<T>::start_epoch(const std::int64_t* order) {
 }
 
 template <class T>
+void Trainer<T>::prefetch_next(index_t next) const {
+    // The next batch's rows of x (rows of at least 1 KiB, one process, within this
+    // epoch's order), requested into L2 while this step's backward runs, so that the next
+    // gather does not wait for memory: a batch's rows lie anywhere in a set far larger
+    // than the caches. A hint only (no value changes). MNIST-shaped 784-256-128-10 b64,
+    // 1 core, one 60,000-row epoch, min of 3, 3 interleaved processes: 0.427-0.433 s
+    // without, 0.409-0.418 s with (3.5-4.5% less); at 2 threads within noise.
+    const std::size_t bytes = static_cast<std::size_t>(s_.features) * sizeof(T);
+    const index_t total = static_cast<index_t>(order_.size());
+    if (bytes < 1024 || s_.world_size != 1 || s_.global_n > 0 || next >= total) return;
+    const index_t end = std::min(total, next + s_.batch_size);
+    for (index_t r = next; r < end; ++r) {
+        const char* row = reinterpret_cast<const char*>(s_.x + order_[r] * s_.features);
+#if defined(__GNUC__)
+        for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(row + b, 0, 2);
+#else
+        (void)row;
+#endif
+    }
+}
+
+template <class T>
 double Trainer<T>::step(index_t step, int nthreads, std::int64_t* correct) {
     // idx = order[step * bs:(step + 1) * bs]; xb, yb, wb = x[idx], y[idx], weights[idx]
     // (distributed: this rank's contiguous share idx[B*rank//P : B*(rank+1)//P])
@@ -721,6 +743,7 @@ double Trainer<T>::step(index_t step, int nthreads, std::int64_t* correct) {
     double v = 0;
     if (rows > 0) {
         v = forward_loss(rows, nthreads, correct);
+        prefetch_next(begin + batch);  // the next step's rows arrive during backward
         if (s_.keep_outputs) {  // metrics: this batch's outputs, at its place in the epoch
             const index_t w = widths_.back();
             const T* out = outputs_.back().data();

@@ -235,6 +235,7 @@ public:
 private:
     void start_epoch(const std::int64_t* order);
     double step(index_t step, int nthreads, std::int64_t* correct);
+    void prefetch_next(index_t next) const;
     double forward_loss(index_t rows, int nthreads, std::int64_t* correct);
     // the loss of the batch's outputs `out`, its gradient in grad_out_ (and the correct
     // predictions): forward_loss's end

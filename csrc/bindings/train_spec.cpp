@@ -3,8 +3,9 @@
 
 #include <pybind11/numpy.h>
 
-#include <cstring>
+#include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bindings/arrays.h"
@@ -62,11 +63,29 @@ T* buffer(py::handle obj, std::int64_t size, const char* name, bool writeable,
                      : const_cast<T*>(static_cast<const T*>(a.data()));
 }
 
+namespace {
+
+// A field name as an interned Python string, made once per name: a lookup then hashes
+// nothing and finds the dict's key by its pointer (a spec is read with the GIL held, which
+// guards the table; the strings live as long as the module). Looked up by the literal's
+// address first, then, for a literal not seen yet, by its text.
+PyObject* field_name(const char* key) {
+    static std::vector<std::pair<const char*, PyObject*>> names;
+    for (const auto& n : names) {
+        if (n.first == key) return n.second;
+    }
+    PyObject* s = PyUnicode_InternFromString(key);
+    if (s == nullptr) throw py::error_already_set();
+    names.emplace_back(key, s);
+    return s;
+}
+
 // A spec dict read field by field: every field read is marked, and finish() rejects any
 // field left unread, so a misspelt or unknown key is an error instead of a silent default.
-// One dict lookup a read and no std::string per field: the fields read are counted once
-// each (by name), and as every one of them is in the dict, as many as the dict holds
-// means none is left unread; only then are the keys walked, to name the unknown one.
+// One dict lookup a read with the field's interned name (field_name): the fields read are
+// counted once each (interned: one object per name), and as every one of them is in the
+// dict, as many as the dict holds means none is left unread; only then are the keys
+// walked, to name the unknown one.
 class SpecReader {
 public:
     SpecReader(py::handle d, std::string where) : where_(std::move(where)) {
@@ -76,12 +95,13 @@ public:
         d_ = py::reinterpret_borrow<py::dict>(d);
     }
     py::object operator[](const char* key) {
-        PyObject* v = lookup(key);
+        PyObject* name = field_name(key);
+        PyObject* v = lookup(name);
         NNCORE_CHECK(v != nullptr, "Trainer: ", where_, " has no field '", key, "'");
-        if (!was_read(key)) read_.push_back(key);
+        if (std::find(read_.begin(), read_.end(), name) == read_.end()) read_.push_back(name);
         return py::reinterpret_borrow<py::object>(v);
     }
-    bool has(const char* key) const { return lookup(key) != nullptr; }
+    bool has(const char* key) const { return lookup(field_name(key)) != nullptr; }
     template <class V>
     V get(const char* key) { return (*this)[key].template cast<V>(); }
     template <class V>
@@ -90,27 +110,25 @@ public:
         if (static_cast<py::ssize_t>(read_.size()) == PyDict_Size(d_.ptr())) return;
         for (auto item : d_) {
             const std::string key = py::str(item.first);
-            NNCORE_CHECK(was_read(key.c_str()), "Trainer: ", where_, " has an unknown field '",
-                         key, "'");
+            bool read = false;
+            for (PyObject* n : read_) read = read || key == PyUnicode_AsUTF8(n);
+            NNCORE_CHECK(read, "Trainer: ", where_, " has an unknown field '", key, "'");
         }
     }
 
 private:
-    PyObject* lookup(const char* key) const {
-        PyObject* v = PyDict_GetItemString(d_.ptr(), key);  // borrowed; no error set
+    PyObject* lookup(PyObject* name) const {
+        PyObject* v = PyDict_GetItemWithError(d_.ptr(), name);  // borrowed
+        if (v == nullptr && PyErr_Occurred()) throw py::error_already_set();
         return v;
-    }
-    bool was_read(const char* key) const {
-        for (const char* k : read_) {
-            if (std::strcmp(k, key) == 0) return true;
-        }
-        return false;
     }
 
     py::dict d_;
     std::string where_;
-    std::vector<const char*> read_;  // the names read (string literals), once each
+    std::vector<PyObject*> read_;  // the names read (interned), once each
 };
+
+}  // namespace
 
 std::vector<OptimizerGroup> read_groups(py::handle groups, TrainOptimizer kind) {
     std::vector<OptimizerGroup> out;

@@ -23,6 +23,41 @@ using namespace pybind11::literals;
 namespace nncore::bindings {
 namespace {
 
+// ValueError unless each of the k rows of orders (rows of `total` values) is a
+// permutation of 0 .. total - 1. Up to 64 rows, a bit per row: `total` values below
+// `total` whose bits cover all `total` are a permutation (a value out of range sets no
+// bit, so then fewer than `total` are set); else seen[r] holds the last epoch (+1) that
+// used row r.
+void check_orders(const std::int64_t* orders, std::int64_t k, std::int64_t total) {
+    const auto not_permutation = [&](std::int64_t e) {
+        fail("Trainer.run: orders[", e, "] is not a permutation of ", total, " rows");
+    };
+    if (total <= 64) {
+        const auto n = static_cast<std::uint64_t>(total);
+        const std::uint64_t all = n == 64 ? ~std::uint64_t(0) : (std::uint64_t(1) << n) - 1;
+        for (std::int64_t e = 0; e < k; ++e) {
+            const std::int64_t* row = orders + e * total;
+            std::uint64_t seen = 0;
+            for (std::int64_t i = 0; i < total; ++i) {
+                const auto r = static_cast<std::uint64_t>(row[i]);  // negative: out of range
+                seen |= r < n ? std::uint64_t(1) << r : 0;
+            }
+            if (seen != all) not_permutation(e);
+        }
+        return;
+    }
+    std::vector<std::int64_t> seen(static_cast<std::size_t>(total), 0);
+    std::int64_t* last = seen.data();
+    for (std::int64_t e = 0; e < k; ++e) {
+        const std::int64_t* row = orders + e * total;
+        for (std::int64_t i = 0; i < total; ++i) {
+            const std::int64_t r = row[i];
+            if (r < 0 || r >= total || last[r] > e) not_permutation(e);
+            last[r] = e + 1;
+        }
+    }
+}
+
 // The engine for one dtype, with the arrays it points into kept alive.
 class TrainerBase {
 public:
@@ -92,18 +127,7 @@ public:
                          "Trainer.run: orders must be a 2-D array");
             k = static_cast<std::int64_t>(py::reinterpret_borrow<py::array>(orders).shape(0));
             op = buffer<std::int64_t>(orders, k * total_, "orders", false, keep);
-            // one pass: seen[r] holds the last epoch (+1) that used row r
-            std::vector<std::int64_t> seen(static_cast<std::size_t>(total_), 0);
-            for (std::int64_t e = 0; e < k; ++e) {
-                const std::int64_t* row = op + e * total_;
-                for (std::int64_t i = 0; i < total_; ++i) {
-                    const std::int64_t r = row[i];
-                    NNCORE_CHECK(r >= 0 && r < total_ && seen[static_cast<std::size_t>(r)] <= e,
-                                 "Trainer.run: orders[", e, "] is not a permutation of ",
-                                 total_, " rows");
-                    seen[static_cast<std::size_t>(r)] = e + 1;
-                }
-            }
+            check_orders(op, k, total_);
         }
         ChunkResult res;
         {

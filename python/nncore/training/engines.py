@@ -27,7 +27,7 @@ from ..targets import output_features
 from .step import nonfinite_error, train_step
 
 __all__ = ["PythonEngine", "NativeEngine", "make_engine", "native_unsupported",
-           "trainer_spec", "CHUNK_SECONDS"]
+           "trainer_spec", "seeded_generator", "CHUNK_SECONDS"]
 
 
 #: Seconds of training per native call before control returns to Python (progress bar,
@@ -453,6 +453,37 @@ def _native_orders_ok():
         if mine.bit_generator.state != numpys.bit_generator.state:
             return False
     return True
+
+
+class _SeedWords(np.random.bit_generator.ISeedSequence):
+    """``SeedSequence(seed)`` as a bit generator reads it: the words its
+    ``generate_state`` gives, memoised per (seed, words, dtype) by :func:`_seed_words`."""
+
+    __slots__ = ("seed",)
+
+    def __init__(self, seed):
+        self.seed = seed
+
+    def generate_state(self, n_words, dtype=np.uint32):
+        return _seed_words(self.seed, n_words, dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _seed_words(seed, n_words, dtype):
+    """``SeedSequence(seed).generate_state(n_words, dtype)``, read-only: a function of its
+    arguments alone, kept because hashing the seed is most of the 9 us that
+    ``default_rng(seed)`` takes."""
+    words = np.random.SeedSequence(seed).generate_state(n_words, dtype)
+    words.flags.writeable = False
+    return words
+
+
+def seeded_generator(seed):
+    """``np.random.default_rng(seed)``: the same generator (the same draws, the same
+    states), made without hashing an int ``seed`` again when it was seen before."""
+    if type(seed) is int and seed >= 0:
+        return np.random.Generator(np.random.PCG64(_SeedWords(seed)))
+    return np.random.default_rng(seed)
 
 
 def _draw_orders(rng, rows, count):

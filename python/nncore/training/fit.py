@@ -15,7 +15,8 @@ from .. import lr_scheduler as schedules
 from .._inputs import check_x, check_y, softmax_as_logits
 from ..history import History
 from ..progress import EpochProgress
-from .engines import NativeEngine, PythonEngine, make_engine, native_unsupported
+from .engines import (NativeEngine, PythonEngine, make_engine, native_unsupported,
+                      seeded_generator)
 from .run import Run, bind_optimizer, prepare, resolve_loss, sample_weights
 from .step import NonFiniteLossError
 
@@ -127,7 +128,7 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
         parallel.attach(model, run, engine, shuffle, epochs, batch_size, lr_scheduler)
     history = History()
     model.stop_training = False
-    rng = np.random.default_rng(seed)
+    rng = seeded_generator(seed)
     engine_ = make_engine(model, run, engine, rng, shuffle=shuffle, verbose=verbose,
                           stop_on_nonfinite=stop_on_nonfinite, lr_scheduler=lr_scheduler,
                           parallel=parallel)

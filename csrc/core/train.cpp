@@ -791,6 +791,27 @@ double Trainer<T>::step(index_t step, int nthreads, std::int64_t* correct) {
     return v;
 }
 
+namespace {
+
+// loss_of for the mean squared error without sample weights over a tiny network's batch:
+// mse_loss's path for a mean within one block (core/losses.cpp's small_mean_loss: blocks
+// of 8192 elements; kTinyMse stays well below), made here without the calls around it:
+// the kernel set's mse once over the batch with gscale 1 / (rows * width), its sum over
+// that count, the same operations in the same order, so the same bits.
+constexpr index_t kTinyMse = 1024;
+
+template <class T>
+NNCORE_TINY_INLINE double tiny_mse(const kernels::KernelSet<T>& k, const T* out,
+                                   const T* target, T* grad, index_t rows,
+                                   index_t width) noexcept {
+    const T denom = T(rows) * T(width);
+    double s = 0.0;
+    s += k.mse(out, target, nullptr, grad, rows * width, T(1) / denom);
+    return double(static_cast<T>(s / double(denom)));
+}
+
+}  // namespace
+
 template <class T>
 double Trainer<T>::tiny_step(index_t rows, int nthreads, std::int64_t* correct) {
     // The rest of step() for a model of Dense layers whose products are all direct
@@ -809,7 +830,12 @@ double Trainer<T>::tiny_step(index_t rows, int nthreads, std::int64_t* correct) 
         in = outputs_[i].data();
     }
     // value = loss_fn(out, yb); the check before any update
-    const double value = loss_of(in, rows, nthreads, correct);
+    const index_t width = layers[n_layers - 1].out;
+    const double value =
+        s_.loss == TrainLoss::mse && !s_.weights && !s_.classification &&
+                rows * width <= kTinyMse
+            ? tiny_mse(k, in, tb_.data(), grad_out_.data(), rows, width)
+            : loss_of(in, rows, nthreads, correct);
     if (!std::isfinite(value) && s_.stop_on_nonfinite) return value;
     // model.backward(loss_fn.backward()), each layer's parameters stepped once its
     // backward no longer reads them; then the parameters no layer holds

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -65,27 +66,42 @@ T* buffer(py::handle obj, std::int64_t size, const char* name, bool writeable,
 
 namespace {
 
-// A field name as an interned Python string, made once per name: a lookup then hashes
-// nothing and finds the dict's key by its pointer (a spec is read with the GIL held, which
-// guards the table; the strings live as long as the module). Looked up by the literal's
-// address first, then, for a literal not seen yet, by its text.
-PyObject* field_name(const char* key) {
-    static std::vector<std::pair<const char*, PyObject*>> names;
-    for (const auto& n : names) {
-        if (n.first == key) return n.second;
-    }
+// A field name: its interned Python string and its number among the names seen.
+struct FieldName {
+    PyObject* str;
+    std::size_t id;
+};
+
+// Field names made once per name (a spec is read with the GIL held, which guards these
+// tables; the strings live as long as the module): found by the literal's address, so a
+// read hashes no string, and a dict finds the interned key by its pointer. Literals of the
+// same text share one string and one number.
+std::vector<PyObject*>& names_by_id() {
+    static std::vector<PyObject*> names;
+    return names;
+}
+
+FieldName field(const char* key) {
+    static std::unordered_map<const char*, FieldName> by_literal;
+    const auto it = by_literal.find(key);
+    if (it != by_literal.end()) return it->second;
     PyObject* s = PyUnicode_InternFromString(key);
     if (s == nullptr) throw py::error_already_set();
-    names.emplace_back(key, s);
-    return s;
+    auto& names = names_by_id();
+    const auto same = std::find(names.begin(), names.end(), s);
+    const FieldName f{s, static_cast<std::size_t>(same - names.begin())};
+    if (same == names.end()) names.push_back(s);
+    else Py_DECREF(s);  // the table holds that string already
+    by_literal.emplace(key, f);
+    return f;
 }
 
 // A spec dict read field by field: every field read is marked, and finish() rejects any
 // field left unread, so a misspelt or unknown key is an error instead of a silent default.
-// One dict lookup a read with the field's interned name (field_name): the fields read are
-// counted once each (interned: one object per name), and as every one of them is in the
-// dict, as many as the dict holds means none is left unread; only then are the keys
-// walked, to name the unknown one.
+// One dict lookup a read with the field's interned name (field): the fields read are
+// counted once each (by their number), and as every one of them is in the dict, as many
+// as the dict holds means none is left unread; only then are the keys walked, to name the
+// unknown one.
 class SpecReader {
 public:
     SpecReader(py::handle d, std::string where) : where_(std::move(where)) {
@@ -95,23 +111,29 @@ public:
         d_ = py::reinterpret_borrow<py::dict>(d);
     }
     py::object operator[](const char* key) {
-        PyObject* name = field_name(key);
-        PyObject* v = lookup(name);
+        const FieldName f = field(key);
+        PyObject* v = lookup(f.str);
         NNCORE_CHECK(v != nullptr, "Trainer: ", where_, " has no field '", key, "'");
-        if (std::find(read_.begin(), read_.end(), name) == read_.end()) read_.push_back(name);
+        if (f.id >= read_.size()) read_.resize(f.id + 1, false);
+        if (!read_[f.id]) {
+            read_[f.id] = true;
+            ++count_;
+        }
         return py::reinterpret_borrow<py::object>(v);
     }
-    bool has(const char* key) const { return lookup(field_name(key)) != nullptr; }
+    bool has(const char* key) const { return lookup(field(key).str) != nullptr; }
     template <class V>
     V get(const char* key) { return (*this)[key].template cast<V>(); }
     template <class V>
     V get(const char* key, V fallback) { return has(key) ? get<V>(key) : fallback; }
     void finish() const {
-        if (static_cast<py::ssize_t>(read_.size()) == PyDict_Size(d_.ptr())) return;
+        if (static_cast<py::ssize_t>(count_) == PyDict_Size(d_.ptr())) return;
+        const auto& names = names_by_id();
         for (auto item : d_) {
             const std::string key = py::str(item.first);
             bool read = false;
-            for (PyObject* n : read_) read = read || key == PyUnicode_AsUTF8(n);
+            for (std::size_t i = 0; i < read_.size(); ++i)
+                read = read || (read_[i] && key == PyUnicode_AsUTF8(names[i]));
             NNCORE_CHECK(read, "Trainer: ", where_, " has an unknown field '", key, "'");
         }
     }
@@ -125,10 +147,13 @@ private:
 
     py::dict d_;
     std::string where_;
-    std::vector<PyObject*> read_;  // the names read (interned), once each
+    std::vector<bool> read_;  // by field number: read
+    std::size_t count_ = 0;   // the fields read
 };
 
 }  // namespace
+
+PyObject* field_name(const char* key) { return field(key).str; }
 
 std::vector<OptimizerGroup> read_groups(py::handle groups, TrainOptimizer kind) {
     std::vector<OptimizerGroup> out;

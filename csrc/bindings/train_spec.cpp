@@ -104,9 +104,11 @@ FieldName field(const char* key) {
 // unknown one.
 class SpecReader {
 public:
-    SpecReader(py::handle d, std::string where) : where_(std::move(where)) {
+    SpecReader(py::handle d, const char* where)
+        : where_(where), read_(names_by_id().size() + 16, 0) {
         if (!py::isinstance<py::dict>(d)) {
-            type_error("Trainer: " + where_ + " must be a dict; got " + type_name(d));
+            type_error(std::string("Trainer: ") + where_ + " must be a dict; got " +
+                       type_name(d));
         }
         d_ = py::reinterpret_borrow<py::dict>(d);
     }
@@ -114,9 +116,9 @@ public:
         const FieldName f = field(key);
         PyObject* v = lookup(f.str);
         NNCORE_CHECK(v != nullptr, "Trainer: ", where_, " has no field '", key, "'");
-        if (f.id >= read_.size()) read_.resize(f.id + 1, false);
+        if (f.id >= read_.size()) read_.resize(2 * f.id + 16, 0);
         if (!read_[f.id]) {
-            read_[f.id] = true;
+            read_[f.id] = 1;
             ++count_;
         }
         return py::reinterpret_borrow<py::object>(v);
@@ -146,8 +148,8 @@ private:
     }
 
     py::dict d_;
-    std::string where_;
-    std::vector<bool> read_;  // by field number: read
+    const char* where_;  // "the spec", "a layer", ...: a literal
+    std::vector<unsigned char> read_;  // by field number: 1 when read
     std::size_t count_ = 0;   // the fields read
 };
 

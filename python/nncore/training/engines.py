@@ -144,7 +144,11 @@ def _native_steps(model, loss_fn):
                     _Item(layer, "residual_end", None, 0.0, where, top)]
         return [_Item(layer, _native_kind(layer), act, slope, where, top)]
 
-    steps = [(step, *model.activation_of(step.index)) for step in model.steps]
+    layers = model.layers
+    # model.activation_of(step.index) for each step, without its walk over the steps
+    steps = [(step, step.activation, step.slope) if step.activation is not None else
+             (step, layers[step.index].activation,
+              getattr(layers[step.index], "slope", 0.01)) for step in model.steps]
     if model.logits_head(loss_fn):
         step, _, slope = steps[-1]
         steps[-1:] = [(step, "identity", slope)] if _native_kind(step.layer) == "dense" \
@@ -301,8 +305,8 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None, plan=Non
         else:
             layers.append({"kind": "activation", "activation": layer.activation,
                            "slope": float(getattr(layer, "slope", 0.0))})
-    y = run.y
-    width = math.prod(run.x.shape[1:])
+    y, x = run.y, np.ascontiguousarray(run.x)
+    width = math.prod(x.shape[1:])
     loss = native_loss(run.loss_fn)
     scaled = {}
     if _scaled_ce(run.loss_fn):  # the rows' targets, weights and shares, once per fit
@@ -338,7 +342,7 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None, plan=Non
     return {
         # rows flattened: what a first Flatten does (elementwise layers before it alike)
         "dtype": _DTYPE_NAMES.get(model.dtype) or model.dtype.name,
-        "x": np.ascontiguousarray(run.x).reshape(len(run.x), width),
+        "x": x if x.ndim == 2 else x.reshape(len(x), width),
         "n": run.n, "features": width, "layers": layers, "loss": loss, "targets": targets,
         "huber_delta": float(getattr(run.loss_fn, "delta", 1.0)),
         "target_cols": 1 if y.ndim == 1 and loss in ("ce_labels", "ce_scaled") else out,

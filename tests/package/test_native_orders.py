@@ -95,3 +95,27 @@ def test_fit_shuffles_as_default_rng_does():
     for w in weights[1:]:
         for a, b in zip(weights[0], w):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("keep_stream", [True, False])
+def test_orders_drawn_ahead_are_given_back_when_the_stream_goes_on(keep_stream):
+    # a call that stops before the epochs it drew orders for (a time limit of 0 s) leaves
+    # the generator, after close(), as that many permutation calls would (keep_stream, as
+    # partial_fit's); fit's own generator (keep_stream=False) is not read back
+    import nncore as nc
+    from nncore.training import make_engine, prepare
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((40, 3)), rng.standard_normal((40, 1))
+    model = nc.Sequential([nc.Dense(3, 4, "tanh"), nc.Dense(4, 1)], seed=0, dtype="float64")
+    run = prepare(model=model, x=x, y=y, loss="mse", optimizer=nc.SGD(lr=0.1), epochs=50,
+                  batch_size=8)
+    mine = np.random.default_rng(7)
+    engine = make_engine(model, run, "native", mine, keep_stream=keep_stream)
+    res = engine.call(50, 0.0, 0.1)
+    used = res["orders_used"]
+    assert 1 <= used < 50
+    engine.close()
+    numpys = np.random.default_rng(7)
+    for _ in range(used):
+        numpys.permutation(40)
+    assert same_state(mine.bit_generator.state, numpys.bit_generator.state) == keep_stream

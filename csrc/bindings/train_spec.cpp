@@ -3,8 +3,10 @@
 
 #include <pybind11/numpy.h>
 
-#include <cstring>
+#include <algorithm>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "bindings/arrays.h"
@@ -62,55 +64,98 @@ T* buffer(py::handle obj, std::int64_t size, const char* name, bool writeable,
                      : const_cast<T*>(static_cast<const T*>(a.data()));
 }
 
+namespace {
+
+// A field name: its interned Python string and its number among the names seen.
+struct FieldName {
+    PyObject* str;
+    std::size_t id;
+};
+
+// Field names made once per name (a spec is read with the GIL held, which guards these
+// tables; the strings live as long as the module): found by the literal's address, so a
+// read hashes no string, and a dict finds the interned key by its pointer. Literals of the
+// same text share one string and one number.
+std::vector<PyObject*>& names_by_id() {
+    static std::vector<PyObject*> names;
+    return names;
+}
+
+FieldName field(const char* key) {
+    static std::unordered_map<const char*, FieldName> by_literal;
+    const auto it = by_literal.find(key);
+    if (it != by_literal.end()) return it->second;
+    PyObject* s = PyUnicode_InternFromString(key);
+    if (s == nullptr) throw py::error_already_set();
+    auto& names = names_by_id();
+    const auto same = std::find(names.begin(), names.end(), s);
+    const FieldName f{s, static_cast<std::size_t>(same - names.begin())};
+    if (same == names.end()) names.push_back(s);
+    else Py_DECREF(s);  // the table holds that string already
+    by_literal.emplace(key, f);
+    return f;
+}
+
 // A spec dict read field by field: every field read is marked, and finish() rejects any
 // field left unread, so a misspelt or unknown key is an error instead of a silent default.
-// One dict lookup a read and no std::string per field: the fields read are counted once
-// each (by name), and as every one of them is in the dict, as many as the dict holds
-// means none is left unread; only then are the keys walked, to name the unknown one.
+// One dict lookup a read with the field's interned name (field): the fields read are
+// counted once each (by their number), and as every one of them is in the dict, as many
+// as the dict holds means none is left unread; only then are the keys walked, to name the
+// unknown one.
 class SpecReader {
 public:
-    SpecReader(py::handle d, std::string where) : where_(std::move(where)) {
+    SpecReader(py::handle d, const char* where)
+        : where_(where), read_(names_by_id().size() + 16, 0) {
         if (!py::isinstance<py::dict>(d)) {
-            type_error("Trainer: " + where_ + " must be a dict; got " + type_name(d));
+            type_error(std::string("Trainer: ") + where_ + " must be a dict; got " +
+                       type_name(d));
         }
         d_ = py::reinterpret_borrow<py::dict>(d);
     }
     py::object operator[](const char* key) {
-        PyObject* v = lookup(key);
+        const FieldName f = field(key);
+        PyObject* v = lookup(f.str);
         NNCORE_CHECK(v != nullptr, "Trainer: ", where_, " has no field '", key, "'");
-        if (!was_read(key)) read_.push_back(key);
+        if (f.id >= read_.size()) read_.resize(2 * f.id + 16, 0);
+        if (!read_[f.id]) {
+            read_[f.id] = 1;
+            ++count_;
+        }
         return py::reinterpret_borrow<py::object>(v);
     }
-    bool has(const char* key) const { return lookup(key) != nullptr; }
+    bool has(const char* key) const { return lookup(field(key).str) != nullptr; }
     template <class V>
     V get(const char* key) { return (*this)[key].template cast<V>(); }
     template <class V>
     V get(const char* key, V fallback) { return has(key) ? get<V>(key) : fallback; }
     void finish() const {
-        if (static_cast<py::ssize_t>(read_.size()) == PyDict_Size(d_.ptr())) return;
+        if (static_cast<py::ssize_t>(count_) == PyDict_Size(d_.ptr())) return;
+        const auto& names = names_by_id();
         for (auto item : d_) {
             const std::string key = py::str(item.first);
-            NNCORE_CHECK(was_read(key.c_str()), "Trainer: ", where_, " has an unknown field '",
-                         key, "'");
+            bool read = false;
+            for (std::size_t i = 0; i < read_.size(); ++i)
+                read = read || (read_[i] && key == PyUnicode_AsUTF8(names[i]));
+            NNCORE_CHECK(read, "Trainer: ", where_, " has an unknown field '", key, "'");
         }
     }
 
 private:
-    PyObject* lookup(const char* key) const {
-        PyObject* v = PyDict_GetItemString(d_.ptr(), key);  // borrowed; no error set
+    PyObject* lookup(PyObject* name) const {
+        PyObject* v = PyDict_GetItemWithError(d_.ptr(), name);  // borrowed
+        if (v == nullptr && PyErr_Occurred()) throw py::error_already_set();
         return v;
-    }
-    bool was_read(const char* key) const {
-        for (const char* k : read_) {
-            if (std::strcmp(k, key) == 0) return true;
-        }
-        return false;
     }
 
     py::dict d_;
-    std::string where_;
-    std::vector<const char*> read_;  // the names read (string literals), once each
+    const char* where_;  // "the spec", "a layer", ...: a literal
+    std::vector<unsigned char> read_;  // by field number: 1 when read
+    std::size_t count_ = 0;   // the fields read
 };
+
+}  // namespace
+
+PyObject* field_name(const char* key) { return field(key).str; }
 
 std::vector<OptimizerGroup> read_groups(py::handle groups, TrainOptimizer kind) {
     std::vector<OptimizerGroup> out;

@@ -29,4 +29,8 @@ TrainSpec<T> train_spec(const py::dict& a, py::list& keep);
 // call (a schedule may change rates, momentum or betas between calls).
 std::vector<OptimizerGroup> read_groups(py::handle groups, TrainOptimizer kind);
 
+// `key` as an interned Python string (borrowed; made once per literal, the GIL held): a
+// dict key that costs no string to make or hash per use.
+PyObject* field_name(const char* key);
+
 }  // namespace nncore::bindings

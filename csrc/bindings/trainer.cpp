@@ -23,6 +23,41 @@ using namespace pybind11::literals;
 namespace nncore::bindings {
 namespace {
 
+// ValueError unless each of the k rows of orders (rows of `total` values) is a
+// permutation of 0 .. total - 1. Up to 64 rows, a bit per row: `total` values below
+// `total` whose bits cover all `total` are a permutation (a value out of range sets no
+// bit, so then fewer than `total` are set); else seen[r] holds the last epoch (+1) that
+// used row r.
+void check_orders(const std::int64_t* orders, std::int64_t k, std::int64_t total) {
+    const auto not_permutation = [&](std::int64_t e) {
+        fail("Trainer.run: orders[", e, "] is not a permutation of ", total, " rows");
+    };
+    if (total <= 64) {
+        const auto n = static_cast<std::uint64_t>(total);
+        const std::uint64_t all = n == 64 ? ~std::uint64_t(0) : (std::uint64_t(1) << n) - 1;
+        for (std::int64_t e = 0; e < k; ++e) {
+            const std::int64_t* row = orders + e * total;
+            std::uint64_t seen = 0;
+            for (std::int64_t i = 0; i < total; ++i) {
+                const auto r = static_cast<std::uint64_t>(row[i]);  // negative: out of range
+                seen |= r < n ? std::uint64_t(1) << r : 0;
+            }
+            if (seen != all) not_permutation(e);
+        }
+        return;
+    }
+    std::vector<std::int64_t> seen(static_cast<std::size_t>(total), 0);
+    std::int64_t* last = seen.data();
+    for (std::int64_t e = 0; e < k; ++e) {
+        const std::int64_t* row = orders + e * total;
+        for (std::int64_t i = 0; i < total; ++i) {
+            const std::int64_t r = row[i];
+            if (r < 0 || r >= total || last[r] > e) not_permutation(e);
+            last[r] = e + 1;
+        }
+    }
+}
+
 // The engine for one dtype, with the arrays it points into kept alive.
 class TrainerBase {
 public:
@@ -92,18 +127,7 @@ public:
                          "Trainer.run: orders must be a 2-D array");
             k = static_cast<std::int64_t>(py::reinterpret_borrow<py::array>(orders).shape(0));
             op = buffer<std::int64_t>(orders, k * total_, "orders", false, keep);
-            // one pass: seen[r] holds the last epoch (+1) that used row r
-            std::vector<std::int64_t> seen(static_cast<std::size_t>(total_), 0);
-            for (std::int64_t e = 0; e < k; ++e) {
-                const std::int64_t* row = op + e * total_;
-                for (std::int64_t i = 0; i < total_; ++i) {
-                    const std::int64_t r = row[i];
-                    NNCORE_CHECK(r >= 0 && r < total_ && seen[static_cast<std::size_t>(r)] <= e,
-                                 "Trainer.run: orders[", e, "] is not a permutation of ",
-                                 total_, " rows");
-                    seen[static_cast<std::size_t>(r)] = e + 1;
-                }
-            }
+            check_orders(op, k, total_);
         }
         ChunkResult res;
         {
@@ -132,11 +156,27 @@ public:
             lr_o[i] = e.lr;
             if (health_) health_l[i] = py::cast(e.health);
         }
-        return py::dict("loss"_a = loss_l, "accuracy"_a = acc_l, "seconds"_a = sec_l,
-                        "lr"_a = lr_l, "health"_a = health_l, "epoch"_a = res.epoch, "step"_a = res.step,
-                        "nonfinite"_a = res.nonfinite, "bad_loss"_a = res.bad_loss,
-                        "running_loss"_a = res.running_loss, "hook_failed"_a = res.hook_failed,
-                        "last_loss"_a = res.last_loss, "orders_used"_a = res.orders_used);
+        // the keys interned once (field_name): py::dict(key=value, ...) would cost ~45k
+        // instructions a call, more than a tiny network's twenty steps
+        py::dict out;
+        const auto put = [&](const char* key, const py::object& value) {
+            if (PyDict_SetItem(out.ptr(), field_name(key), value.ptr()) != 0)
+                throw py::error_already_set();
+        };
+        put("loss", loss_l);
+        put("accuracy", acc_l);
+        put("seconds", sec_l);
+        put("lr", lr_l);
+        put("health", health_l);
+        put("epoch", py::int_(res.epoch));
+        put("step", py::int_(res.step));
+        put("nonfinite", py::bool_(res.nonfinite));
+        put("bad_loss", py::float_(res.bad_loss));
+        put("running_loss", py::float_(res.running_loss));
+        put("hook_failed", py::bool_(res.hook_failed));
+        put("last_loss", py::float_(res.last_loss));
+        put("orders_used", py::int_(res.orders_used));
+        return out;
     }
 
     std::vector<std::int64_t> counters() const override { return trainer_->counters(); }

@@ -791,6 +791,52 @@ double Trainer<T>::step(index_t step, int nthreads, std::int64_t* correct) {
     return v;
 }
 
+namespace {
+
+// loss_of for the mean squared error without sample weights over a tiny network's batch:
+// mse_loss's path for a mean within one block (core/losses.cpp's small_mean_loss: blocks
+// of 8192 elements; kTinyMse stays well below), made here without the calls around it:
+// the kernel set's mse once over the batch with gscale 1 / (rows * width), its sum over
+// that count, the same operations in the same order, so the same bits.
+constexpr index_t kTinyMse = 1024;
+
+template <class T>
+NNCORE_TINY_INLINE double tiny_mse(const kernels::KernelSet<T>& k, const T* out,
+                                   const T* target, T* grad, index_t rows,
+                                   index_t width) noexcept {
+    const T denom = T(rows) * T(width);
+    double s = 0.0;
+    s += k.mse(out, target, nullptr, grad, rows * width, T(1) / denom);
+    return double(static_cast<T>(s / double(denom)));
+}
+
+// direct_dense_backward with grad_x first: the previous layer's backward waits for it,
+// the parameters' gradients only for the update; each product and sum is the same, so
+// the same bits in any order.
+template <class T>
+NNCORE_TINY_INLINE void tiny_dense_backward(const kernels::KernelSet<T>& k, const T* x,
+                                            const TrainLayer<T>& L, index_t rows, const T* v,
+                                            const T* gy, T* gz_buf, T* gx) {
+    const index_t in = L.in, out = L.out;
+    const T* gz = gy;
+    if (L.act != kernels::Act::identity) {
+        k.activation_backward(L.act, v, gy, gz_buf, rows * out, L.slope, false);
+        gz = gz_buf;
+    }
+    if (gx) {
+        if (out == 1) direct_product_of(gz, out, index_t(1), static_cast<const T*>(L.w),
+                                        index_t(1), gx, in, rows, in, out,
+                                        static_cast<const T*>(nullptr));
+        else direct_mul(gz, out, index_t(1), static_cast<const T*>(L.w), index_t(1), out, gx,
+                        in, rows, in, out, static_cast<const T*>(nullptr));
+    }
+    if (L.grad_b) column_sums(gz, rows, out, L.grad_b);
+    direct_product_of(x, index_t(1), in, gz, out, L.grad_w, out, in, out, rows,
+                      static_cast<const T*>(nullptr));
+}
+
+}  // namespace
+
 template <class T>
 double Trainer<T>::tiny_step(index_t rows, int nthreads, std::int64_t* correct) {
     // The rest of step() for a model of Dense layers whose products are all direct
@@ -809,7 +855,12 @@ double Trainer<T>::tiny_step(index_t rows, int nthreads, std::int64_t* correct) 
         in = outputs_[i].data();
     }
     // value = loss_fn(out, yb); the check before any update
-    const double value = loss_of(in, rows, nthreads, correct);
+    const index_t width = layers[n_layers - 1].out;
+    const double value =
+        s_.loss == TrainLoss::mse && !s_.weights && !s_.classification &&
+                rows * width <= kTinyMse
+            ? tiny_mse(k, in, tb_.data(), grad_out_.data(), rows, width)
+            : loss_of(in, rows, nthreads, correct);
     if (!std::isfinite(value) && s_.stop_on_nonfinite) return value;
     // model.backward(loss_fn.backward()), each layer's parameters stepped once its
     // backward no longer reads them; then the parameters no layer holds
@@ -821,7 +872,7 @@ double Trainer<T>::tiny_step(index_t rows, int nthreads, std::int64_t* correct) 
         const T* x_in = i == 0 ? xb_.data() : outputs_[i - 1].data();
         const T* v = kernels::act_from_input(layer.act) ? z_[i].data() : outputs_[i].data();
         T* gx = i > 0 ? grad_in_[i].data() : nullptr;  // the first layer skips grad_x
-        direct_dense_backward(k, x_in, layer, rows, v, grad, gz_.data(), gx);
+        tiny_dense_backward(k, x_in, layer, rows, v, grad, gz_.data(), gx);
         grad = gx;
         if (pack_) continue;  // updated together below
         for (const std::size_t p : layer_slots_[i]) {

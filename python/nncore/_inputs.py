@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 
 from . import targets as targets_mod
-from .blocks import takes_nd_input
+from .blocks import output_width, takes_nd_input
 
 __all__ = ["check_x", "check_y", "softmax_as_logits", "warn_probability_output"]
 
@@ -35,7 +35,12 @@ def check_x(model, x, name, fn="fit", allow_empty=False):
             f"samples of shape {x.shape[1:]}"
         raise ValueError(f"{fn}: {name} has {got}; the first layer expects "
                          f"{expected[0] if len(expected) == 1 else expected}")
-    model.build((None,) + x.shape[1:])
+    if model.built and expected is not None:
+        # what build does for a built model given samples of the width it expects: each
+        # layer checks the width it gets (a layer replaced since: ValueError)
+        output_width(model.layers, x.shape[1] if len(expected) == 1 else expected)
+    else:
+        model.build((None,) + x.shape[1:])
     x = x.astype(model.dtype, copy=False)
     check_finite(x, name, fn)
     return x

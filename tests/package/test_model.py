@@ -316,3 +316,19 @@ def test_ctrl_c_at_the_end_of_an_epoch_stops_before_the_next(rng):
     assert history.interrupted and len(history["loss"]) == 2
     for p, w in zip(model.parameters(), cb.weights):
         np.testing.assert_array_equal(p.data, w)
+
+
+@pytest.mark.parametrize("engine", ["native", "python"])
+def test_fit_checks_the_layer_widths_of_a_built_model_every_time(engine):
+    # fit checks x against a built model without rebuilding it, but still walks the
+    # layers' widths: a layer replaced by one of another width is the same ValueError
+    x = np.zeros((4, 2), np.float32)
+    y = np.zeros((4, 1), np.float32)
+    model = nc.Sequential([nc.Dense(2, 4, "sigmoid"), nc.Dense(4, 1)], seed=0)
+    model.fit(x, y, loss="mse", epochs=1, verbose=0, engine=engine)
+    model.layers[1] = nc.Dense(3, 1)
+    with pytest.raises(ValueError, match="Dense: expects 3 input features; the previous "
+                                         "layer gives 4"):
+        model.fit(x, y, loss="mse", epochs=1, verbose=0, engine=engine)
+    with pytest.raises(ValueError, match="fit: x has 3 features; the first layer expects 2"):
+        model.fit(np.zeros((4, 3), np.float32), y, loss="mse", verbose=0, engine=engine)

@@ -62,3 +62,60 @@ def test_orders_checked_against_numpy_once(monkeypatch):
         assert same_state(native.bit_generator.state, python.bit_generator.state)
     finally:
         engines._native_orders_ok.cache_clear()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 9, 2 ** 40 + 3, 2 ** 130 + 5])
+def test_seeded_generator_is_default_rng(seed):
+    # fit's generator: the memoised seed words give default_rng(seed)'s draws and states,
+    # the first time and every time after (the words are not consumed or changed)
+    from nncore.training.engines import seeded_generator
+    for _ in range(3):
+        mine, numpys = seeded_generator(seed), np.random.default_rng(seed)
+        assert same_state(mine.bit_generator.state, numpys.bit_generator.state)
+        np.testing.assert_array_equal(mine.permutation(50), numpys.permutation(50))
+        np.testing.assert_array_equal(mine.random(7), numpys.random(7))
+        assert same_state(mine.bit_generator.state, numpys.bit_generator.state)
+    # other seeds (None, a sequence, a generator) are default_rng's own
+    assert seeded_generator([1, 2]).random() == np.random.default_rng([1, 2]).random()
+    g = np.random.default_rng(3)
+    assert seeded_generator(g) is g
+
+
+def test_fit_shuffles_as_default_rng_does():
+    # the same seed gives fit the same epoch orders as numpy's default_rng(seed): two fits
+    # with seed=5 and the python engine, which draws rng.permutation itself, agree
+    import nncore as nc
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((30, 3)), rng.standard_normal((30, 1))
+    weights = []
+    for engine in ("native", "native", "python"):
+        m = nc.Sequential([nc.Dense(3, 4, "tanh"), nc.Dense(4, 1)], seed=0, dtype="float64")
+        m.fit(x, y, loss="mse", epochs=3, batch_size=7, seed=5, verbose=0, engine=engine)
+        weights.append(m.get_weights())
+    for w in weights[1:]:
+        for a, b in zip(weights[0], w):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("keep_stream", [True, False])
+def test_orders_drawn_ahead_are_given_back_when_the_stream_goes_on(keep_stream):
+    # a call that stops before the epochs it drew orders for (a time limit of 0 s) leaves
+    # the generator, after close(), as that many permutation calls would (keep_stream, as
+    # partial_fit's); fit's own generator (keep_stream=False) is not read back
+    import nncore as nc
+    from nncore.training import make_engine, prepare
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((40, 3)), rng.standard_normal((40, 1))
+    model = nc.Sequential([nc.Dense(3, 4, "tanh"), nc.Dense(4, 1)], seed=0, dtype="float64")
+    run = prepare(model=model, x=x, y=y, loss="mse", optimizer=nc.SGD(lr=0.1), epochs=50,
+                  batch_size=8)
+    mine = np.random.default_rng(7)
+    engine = make_engine(model, run, "native", mine, keep_stream=keep_stream)
+    res = engine.call(50, 0.0, 0.1)
+    used = res["orders_used"]
+    assert 1 <= used < 50
+    engine.close()
+    numpys = np.random.default_rng(7)
+    for _ in range(used):
+        numpys.permutation(40)
+    assert same_state(mine.bit_generator.state, numpys.bit_generator.state) == keep_stream

@@ -90,3 +90,35 @@ def test_native_and_python_draw_the_same_orders_and_leave_the_generator_alike(rn
     assert end["python"][0] == end["native"][0]
     for a, b in zip(end["python"][1], end["native"][1]):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("rows", [20, 64, 65, 200])
+@pytest.mark.parametrize("bad_value", ["duplicate", "negative", "too_large", "huge"])
+def test_every_kind_of_bad_order_is_found(rows, bad_value, rng):
+    # up to 64 rows the check is a bit per row, above it a stamp per row: both must find
+    # a row out of range (negative, the row count, a value far above it) or used twice,
+    # in any epoch of the orders given
+    m = model()
+    x = rng.standard_normal((rows, 3)).astype(np.float32)
+    y = rng.standard_normal((rows, 2)).astype(np.float32)
+    run = prepare(model=m, x=x, y=y, loss="mse", optimizer=nc.SGD(lr=0.1), batch_size=8)
+    spec = trainer_spec(m, run, shuffle=True, stop_on_nonfinite=True)
+    trainer = _core._Trainer(spec)
+    orders = np.stack([rng.permutation(rows) for _ in range(3)])
+    trainer.run(3, 1e9, 0.1, orders)  # good orders pass
+    value = {"duplicate": orders[2, 0], "negative": -1, "too_large": rows,
+             "huge": 1 << 62}[bad_value]
+    orders[2, 1] = value
+    with pytest.raises(ValueError, match=rf"orders\[2\] is not a permutation of {rows} rows"):
+        trainer.run(3, 1e9, 0.1, orders)
+
+
+def test_a_field_named_by_a_string_made_at_run_time_is_found(rng):
+    # the reader looks fields up by interned names: a key built at run time (not
+    # interned) is the same key
+    spec = spec_for(model(), rng)
+    spec = {"".join(list(k)): v for k, v in spec.items()}
+    _core._Trainer(spec)
+    spec["".join(["extr", "a"])] = 1
+    with pytest.raises(ValueError, match="Trainer: the spec has an unknown field 'extra'"):
+        _core._Trainer(spec)

@@ -133,3 +133,24 @@ def test_tiny_networks_train_every_sgd_setting_bitwise(case, dtype):
     assert got["python"][0] == got["native"][0]
     assert got["python"][1] == got["native"][1]
     assert got["python"][2] == got["native"][2]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("rows, batch", [(6, None), (300, 300), (700, None)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_tiny_mse_native_equals_python_bitwise(weighted, rows, batch, dtype):
+    # the tiny step's MSE without weights (its own call of the kernel, batches of up to
+    # 1024 outputs) and with weights (loss_of), on both sides of that bound: the python
+    # engine's loss, gradient and weights, bit for bit
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((rows, 2)).astype(dtype)
+    y = rng.standard_normal((rows, 2)).astype(dtype)
+    w = rng.random(rows) if weighted else None
+    got = {}
+    for engine in ("python", "native"):
+        model = nc.Sequential([nc.Dense(2, 3, "sigmoid"), nc.Dense(3, 2, "sigmoid")], seed=1,
+                              dtype=dtype)
+        h = model.fit(x, y, loss="mse", optimizer=nc.SGD(lr=0.5), epochs=4, batch_size=batch,
+                      seed=3, sample_weight=w, verbose=0, engine=engine)
+        got[engine] = (h.history["loss"], [p.data.tobytes() for p in model.parameters()])
+    assert got["python"] == got["native"]

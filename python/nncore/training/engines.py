@@ -27,7 +27,7 @@ from ..targets import output_features
 from .step import nonfinite_error, train_step
 
 __all__ = ["PythonEngine", "NativeEngine", "make_engine", "native_unsupported",
-           "trainer_spec", "CHUNK_SECONDS"]
+           "trainer_spec", "seeded_generator", "CHUNK_SECONDS"]
 
 
 #: Seconds of training per native call before control returns to Python (progress bar,
@@ -144,7 +144,11 @@ def _native_steps(model, loss_fn):
                     _Item(layer, "residual_end", None, 0.0, where, top)]
         return [_Item(layer, _native_kind(layer), act, slope, where, top)]
 
-    steps = [(step, *model.activation_of(step.index)) for step in model.steps]
+    layers = model.layers
+    # model.activation_of(step.index) for each step, without its walk over the steps
+    steps = [(step, step.activation, step.slope) if step.activation is not None else
+             (step, layers[step.index].activation,
+              getattr(layers[step.index], "slope", 0.01)) for step in model.steps]
     if model.logits_head(loss_fn):
         step, _, slope = steps[-1]
         steps[-1:] = [(step, "identity", slope)] if _native_kind(step.layer) == "dense" \
@@ -301,8 +305,8 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None, plan=Non
         else:
             layers.append({"kind": "activation", "activation": layer.activation,
                            "slope": float(getattr(layer, "slope", 0.0))})
-    y = run.y
-    width = math.prod(run.x.shape[1:])
+    y, x = run.y, np.ascontiguousarray(run.x)
+    width = math.prod(x.shape[1:])
     loss = native_loss(run.loss_fn)
     scaled = {}
     if _scaled_ce(run.loss_fn):  # the rows' targets, weights and shares, once per fit
@@ -338,7 +342,7 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None, plan=Non
     return {
         # rows flattened: what a first Flatten does (elementwise layers before it alike)
         "dtype": _DTYPE_NAMES.get(model.dtype) or model.dtype.name,
-        "x": np.ascontiguousarray(run.x).reshape(len(run.x), width),
+        "x": x if x.ndim == 2 else x.reshape(len(x), width),
         "n": run.n, "features": width, "layers": layers, "loss": loss, "targets": targets,
         "huber_delta": float(getattr(run.loss_fn, "delta", 1.0)),
         "target_cols": 1 if y.ndim == 1 and loss in ("ce_labels", "ce_scaled") else out,
@@ -455,6 +459,37 @@ def _native_orders_ok():
     return True
 
 
+class _SeedWords(np.random.bit_generator.ISeedSequence):
+    """``SeedSequence(seed)`` as a bit generator reads it: the words its
+    ``generate_state`` gives, memoised per (seed, words, dtype) by :func:`_seed_words`."""
+
+    __slots__ = ("seed",)
+
+    def __init__(self, seed):
+        self.seed = seed
+
+    def generate_state(self, n_words, dtype=np.uint32):
+        return _seed_words(self.seed, n_words, dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _seed_words(seed, n_words, dtype):
+    """``SeedSequence(seed).generate_state(n_words, dtype)``, read-only: a function of its
+    arguments alone, kept because hashing the seed is most of the 9 us that
+    ``default_rng(seed)`` takes."""
+    words = np.random.SeedSequence(seed).generate_state(n_words, dtype)
+    words.flags.writeable = False
+    return words
+
+
+def seeded_generator(seed):
+    """``np.random.default_rng(seed)``: the same generator (the same draws, the same
+    states), made without hashing an int ``seed`` again when it was seen before."""
+    if type(seed) is int and seed >= 0:
+        return np.random.Generator(np.random.PCG64(_SeedWords(seed)))
+    return np.random.default_rng(seed)
+
+
 def _draw_orders(rng, rows, count):
     """``count`` epoch orders, each ``rng.permutation(rows)``: the same rows, and the
     generator left in the same state, as that many calls. Drawn natively
@@ -470,11 +505,15 @@ class NativeEngine:
     """The native engine (``_core._Trainer``): epochs or chunks of steps per call,
     returning to Python for callbacks, validation, the progress bar and Ctrl-C.
     ``one_epoch`` makes every call train at most one epoch (scikit-learn's solvers);
-    ``plan``: the model's :func:`_native_steps` when the caller made them for its check."""
+    ``plan``: the model's :func:`_native_steps` when the caller made them for its check;
+    ``keep_stream``: the generator is drawn from after this engine (``partial_fit``), so
+    :meth:`close` gives back the orders drawn ahead and not used; False when it ends with
+    the engine (``fit``'s own), which saves reading its state (1 us) every call."""
 
     def __init__(self, model, run, rng, shuffle=True, verbose=0, stop_on_nonfinite=True,
-                 lr_scheduler=None, one_epoch=False, plan=None):
+                 lr_scheduler=None, one_epoch=False, plan=None, keep_stream=True):
         self.model, self.run_, self.rng, self.verbose = model, run, rng, verbose
+        self.keep_stream = keep_stream
         self.shuffle = bool(shuffle)
         schedule = _schedule_spec(lr_scheduler, run.optimizer)
         # Epochs run back to back in one call only when nothing happens between them.
@@ -584,7 +623,7 @@ class NativeEngine:
             # 32 MB of orders: the call stops before an epoch it has no order for.
             need = min(max_epochs - (self.trainer_step > 0), max(1, (1 << 22) // self.rows))
             if len(self.orders) < need:
-                if not len(self.orders):
+                if not len(self.orders) and self.keep_stream:
                     self.orders_state, self.used_since = self.rng.bit_generator.state, 0
                 more = _draw_orders(self.rng, self.rows, need - len(self.orders))
                 self.orders = np.concatenate([self.orders, more]) if len(self.orders) else more
@@ -624,7 +663,7 @@ class NativeEngine:
 
     def close(self):
         """Give the generator back the state after the last order an epoch used."""
-        if len(self.orders):
+        if len(self.orders) and self.keep_stream:
             self.rng.bit_generator.state = self.orders_state
             if self.used_since:  # draw the used ones again: the same state as after them
                 _draw_orders(self.rng, self.rows, self.used_since)
@@ -633,10 +672,10 @@ class NativeEngine:
 
 
 def make_engine(model, run, engine, rng, *, shuffle=True, verbose=0, stop_on_nonfinite=True,
-                lr_scheduler=None, parallel=None, one_epoch=False, fn="fit"):
+                lr_scheduler=None, parallel=None, one_epoch=False, fn="fit", keep_stream=True):
     """The engine for this run: ``engine="native"`` (ValueError when it cannot run it),
     ``"python"``, or ``"auto"``: native unless something in the run has no native op
-    (printed at ``verbose >= 1``)."""
+    (printed at ``verbose >= 1``). ``keep_stream``: see :class:`NativeEngine`."""
     why_not, plan = _native_plan(model, run) if engine != "python" else ("", None)
     if engine == "native" and why_not:
         raise ValueError(f"{fn}: engine='native' cannot run this model: {why_not}; use "
@@ -646,4 +685,4 @@ def make_engine(model, run, engine, rng, *, shuffle=True, verbose=0, stop_on_non
     if engine == "python" or why_not:
         return PythonEngine(model, run, rng, shuffle, verbose, stop_on_nonfinite, parallel)
     return NativeEngine(model, run, rng, shuffle, verbose, stop_on_nonfinite, lr_scheduler,
-                        one_epoch, plan)
+                        one_epoch, plan, keep_stream)

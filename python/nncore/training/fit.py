@@ -15,7 +15,8 @@ from .. import lr_scheduler as schedules
 from .._inputs import check_x, check_y, softmax_as_logits
 from ..history import History
 from ..progress import EpochProgress
-from .engines import NativeEngine, PythonEngine, make_engine, native_unsupported
+from .engines import (NativeEngine, PythonEngine, make_engine, native_unsupported,
+                      seeded_generator)
 from .run import Run, bind_optimizer, prepare, resolve_loss, sample_weights
 from .step import NonFiniteLossError
 
@@ -127,10 +128,10 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
         parallel.attach(model, run, engine, shuffle, epochs, batch_size, lr_scheduler)
     history = History()
     model.stop_training = False
-    rng = np.random.default_rng(seed)
+    rng = seeded_generator(seed)  # this fit's own: nothing draws from it after the engine
     engine_ = make_engine(model, run, engine, rng, shuffle=shuffle, verbose=verbose,
                           stop_on_nonfinite=stop_on_nonfinite, lr_scheduler=lr_scheduler,
-                          parallel=parallel)
+                          parallel=parallel, keep_stream=False)
     history.engine = "native" if isinstance(engine_, NativeEngine) else "python"
     interrupted = _InterruptFlag()
     guard = parallel.guard() if parallel is not None else contextlib.nullcontext()

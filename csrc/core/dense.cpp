@@ -109,7 +109,13 @@ void dense_backward(MatView<const T> x, MatView<const T> w, MatView<const T> v,
         constexpr index_t kCols = 256;
         const index_t chunks = (out + kCols - 1) / kCols;
         const double cost = kernels::act_from_input(act) ? 40.0 : 4.0;
-        const int nt = std::min(nthreads, threads_for(cost * double(batch) * double(out)));
+        // Also on the threads when the weight-gradient product that reads grad_z runs on
+        // them: its tasks pack grad_z's column panels in about the same shares (gemm.cpp's
+        // step 1), so each core mostly packs the columns it wrote (wide 1024 at 256 rows:
+        // a 1 MiB pass ran on one core while the other waited).
+        const int nt = std::min(
+            nthreads, std::max(threads_for(cost * double(batch) * double(out)),
+                               std::min(int(chunks), gemm_threads(x.cols, out, batch, nthreads))));
         if (chunks == 1 && v.rs == out && grad_y.rs == out) {
             // one chunk of whole rows (a small layer): the same elementwise products in one
             // call over the batch, then the bias sums row by row (the same order)

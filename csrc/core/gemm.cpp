@@ -304,19 +304,27 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
             };
 
             // Step 1: the other operand (A, or B's panels not read in place), in groups of
-            // panels per k-block, over the threads when it is large enough.
+            // panels per k-block, over the threads when it is large enough: groups of at
+            // most 16 panels, and at least two tasks per thread (a weight gradient's output
+            // gradient of 1024 columns and 256 rows is one k-block of 16 panels: one task
+            // packed its 1 MiB while the other thread waited).
             constexpr index_t kPanelsPerPackTask = 16;
             const bool b_packed = !b_in_place || nb % NR != 0;  // some panel is packed
             if (tasks_pack_b || (pack_b_now && b_packed)) {
                 const index_t pan = tasks_pack_b ? mpan : npan;
-                const index_t groups = ceil_div(pan, kPanelsPerPackTask);
                 const double pack_work = 8.0 * double(K) * double(tasks_pack_b ? mpad : npad);
                 const int pack_threads = std::min(nt, threads_for(pack_work));
+                const index_t per =
+                    pack_threads == 1
+                        ? kPanelsPerPackTask
+                        : std::min(kPanelsPerPackTask,
+                                   ceil_div(pan, ceil_div(2 * index_t(pack_threads), kblocks)));
+                const index_t groups = ceil_div(pan, per);
                 parallel_for(kblocks * groups, pack_threads, [&](index_t t) {
                     const index_t pc = (t / groups) * KC, kc = std::min(KC, K - pc);
                     const index_t g = t % groups;
-                    const index_t g0 = g * kPanelsPerPackTask;
-                    const index_t g1 = std::min(pan, g0 + kPanelsPerPackTask);
+                    const index_t g0 = g * per;
+                    const index_t g1 = std::min(pan, g0 + per);
                     if (tasks_pack_b) pack_a_panels(g0, g1, pc, kc);
                     else pack_b_panels(g0, g1, pc, kc);
                 });

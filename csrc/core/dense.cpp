@@ -112,10 +112,14 @@ void dense_backward(MatView<const T> x, MatView<const T> w, MatView<const T> v,
         // Also on the threads when the weight-gradient product that reads grad_z runs on
         // them: its tasks pack grad_z's column panels in about the same shares (gemm.cpp's
         // step 1), so each core mostly packs the columns it wrote (wide 1024 at 256 rows:
-        // a 1 MiB pass ran on one core while the other waited).
+        // a 1 MiB pass ran on one core while the other waited); from 64 Ki elements.
+        constexpr index_t kSplitElements = index_t(1) << 16;
+        const int with_product =
+            batch * out >= kSplitElements
+                ? std::min(int(chunks), gemm_threads(x.cols, out, batch, nthreads))
+                : 1;
         const int nt = std::min(
-            nthreads, std::max(threads_for(cost * double(batch) * double(out)),
-                               std::min(int(chunks), gemm_threads(x.cols, out, batch, nthreads))));
+            nthreads, std::max(threads_for(cost * double(batch) * double(out)), with_product));
         if (chunks == 1 && v.rs == out && grad_y.rs == out) {
             // one chunk of whole rows (a small layer): the same elementwise products in one
             // call over the batch, then the bias sums row by row (the same order)

@@ -42,12 +42,27 @@ void column_sums(MatView<const T> m, T* out, int nthreads) {
 namespace {
 
 // grad_w = x^T @ gz and grad_x = gz @ w^T: with a hook on grad_w's blocks, grad_x first
-// (w is read before the hook may change it).
+// (w is read before the hook may change it). When gemm would run each on one thread and
+// the workers are on the job (a HotPool: a two-task job costs a barrier, not a wake-up),
+// the two run at once, grad_w on the caller and grad_x on a worker, each as on one
+// thread (so the same bits), and the hook then sees the whole of grad_w at once.
 template <class T>
 void weight_and_input_grads(MatView<const T> x, MatView<const T> w, MatView<const T> gz,
                             MatView<T>* grad_x, MatView<T> grad_w, int nthreads,
                             void (*grad_w_done)(void*, index_t, index_t, index_t, index_t),
                             void* ctx) {
+    // Each product at least this many flops (a 256-wide layer's at 32 rows).
+    constexpr double kPairWork = 2.0e6;
+    const index_t rows = gz.rows, in = x.cols, out = gz.cols;
+    if (grad_x && nthreads >= 2 && pool_hot() &&
+        2.0 * double(rows) * double(in) * double(out) >= kPairWork &&
+        gemm_threads(in, out, rows, nthreads) == 1 && gemm_threads(rows, in, out, nthreads) == 1) {
+        parallel_pair(
+            2, [&] { gemm(x.t(), gz, grad_w, GemmEpilogue<T>{}, 1); },
+            [&] { gemm(gz, w.t(), *grad_x, GemmEpilogue<T>{}, 1); });
+        if (grad_w_done) grad_w_done(ctx, 0, in, 0, out);
+        return;
+    }
     GemmEpilogue<T> ep;
     ep.block_done = grad_w_done;
     ep.block_ctx = ctx;
@@ -94,7 +109,17 @@ void dense_backward(MatView<const T> x, MatView<const T> w, MatView<const T> v,
         constexpr index_t kCols = 256;
         const index_t chunks = (out + kCols - 1) / kCols;
         const double cost = kernels::act_from_input(act) ? 40.0 : 4.0;
-        const int nt = std::min(nthreads, threads_for(cost * double(batch) * double(out)));
+        // Also on the threads when the weight-gradient product that reads grad_z runs on
+        // them: its tasks pack grad_z's column panels in about the same shares (gemm.cpp's
+        // step 1), so each core mostly packs the columns it wrote (wide 1024 at 256 rows:
+        // a 1 MiB pass ran on one core while the other waited); from 64 Ki elements.
+        constexpr index_t kSplitElements = index_t(1) << 16;
+        const int with_product =
+            batch * out >= kSplitElements
+                ? std::min(int(chunks), gemm_threads(x.cols, out, batch, nthreads))
+                : 1;
+        const int nt = std::min(
+            nthreads, std::max(threads_for(cost * double(batch) * double(out)), with_product));
         if (chunks == 1 && v.rs == out && grad_y.rs == out) {
             // one chunk of whole rows (a small layer): the same elementwise products in one
             // call over the batch, then the bias sums row by row (the same order)

@@ -123,6 +123,20 @@ void small_gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const Gemm
 
 }  // namespace
 
+int gemm_threads(index_t m, index_t n, index_t k, int nthreads) noexcept {
+    // A second thread pays only when each gets at least kGemmWorkPerThread flops of the
+    // product: below it, the serial packing and the other core's fetch of the panels packed
+    // in this core's cache cost more than the split saves (bench/scaling.py, RESULTS.md
+    // 2026-12-07: with threads from 2 MFLOP, MLPs of batch 16-128 ran up to 1.41x slower on
+    // two threads than on one; from 16 MFLOP, at most 1.09x). Measured before each task
+    // packed its own panels of the larger operand (below); to measure again on a quiet
+    // machine (bench/scaling.py --products).
+    constexpr double kGemmWorkPerThread = 8.0e6;
+    const double flops = 2.0 * double(m) * double(n) * double(k);
+    return std::max(1, std::min({nthreads, threads_for(flops),
+                                 static_cast<int>(flops / kGemmWorkPerThread)}));
+}
+
 template <class T>
 void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilogue<T>& ep,
           int nthreads) {
@@ -144,17 +158,7 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
     // never on the thread count or the tiling, so every sum keeps its order.
     const index_t KC = ceil_div(K, ceil_div(K, index_t(bs.kc)));
     const index_t kblocks = ceil_div(K, KC);
-    // A second thread pays only when each gets at least kGemmWorkPerThread flops of the
-    // product: below it, the serial packing and the other core's fetch of the panels packed
-    // in this core's cache cost more than the split saves (bench/scaling.py, RESULTS.md
-    // 2026-12-07: with threads from 2 MFLOP, MLPs of batch 16-128 ran up to 1.41x slower on
-    // two threads than on one; from 16 MFLOP, at most 1.09x). Measured before each task
-    // packed its own panels of the larger operand (below); to measure again on a quiet
-    // machine (bench/scaling.py --products).
-    constexpr double kGemmWorkPerThread = 8.0e6;
-    const double flops = 2.0 * double(M) * double(N) * double(K);
-    const int nt = std::max(1, std::min({nthreads, threads_for(flops),
-                                         static_cast<int>(flops / kGemmWorkPerThread)}));
+    const int nt = gemm_threads(M, N, K, nthreads);
 
     // Two parallel steps per chunk of C. The operand with the smaller packed copy is packed
     // first, by all threads, into a shared buffer. Then each task packs its own share of
@@ -300,19 +304,27 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
             };
 
             // Step 1: the other operand (A, or B's panels not read in place), in groups of
-            // panels per k-block, over the threads when it is large enough.
+            // panels per k-block, over the threads when it is large enough: groups of at
+            // most 16 panels, and at least two tasks per thread (a weight gradient's output
+            // gradient of 1024 columns and 256 rows is one k-block of 16 panels: one task
+            // packed its 1 MiB while the other thread waited).
             constexpr index_t kPanelsPerPackTask = 16;
             const bool b_packed = !b_in_place || nb % NR != 0;  // some panel is packed
             if (tasks_pack_b || (pack_b_now && b_packed)) {
                 const index_t pan = tasks_pack_b ? mpan : npan;
-                const index_t groups = ceil_div(pan, kPanelsPerPackTask);
                 const double pack_work = 8.0 * double(K) * double(tasks_pack_b ? mpad : npad);
                 const int pack_threads = std::min(nt, threads_for(pack_work));
+                const index_t per =
+                    pack_threads == 1
+                        ? kPanelsPerPackTask
+                        : std::min(kPanelsPerPackTask,
+                                   ceil_div(pan, ceil_div(2 * index_t(pack_threads), kblocks)));
+                const index_t groups = ceil_div(pan, per);
                 parallel_for(kblocks * groups, pack_threads, [&](index_t t) {
                     const index_t pc = (t / groups) * KC, kc = std::min(KC, K - pc);
                     const index_t g = t % groups;
-                    const index_t g0 = g * kPanelsPerPackTask;
-                    const index_t g1 = std::min(pan, g0 + kPanelsPerPackTask);
+                    const index_t g0 = g * per;
+                    const index_t g1 = std::min(pan, g0 + per);
                     if (tasks_pack_b) pack_a_panels(g0, g1, pc, kc);
                     else pack_b_panels(g0, g1, pc, kc);
                 });

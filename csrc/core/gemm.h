@@ -42,4 +42,9 @@ template <class T>
 void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilogue<T>& ep,
           int nthreads);
 
+// The threads gemm() runs an m x n x k product on when given `nthreads` (1: it runs on
+// the calling thread alone, whatever the pool does), for callers that would rather run
+// such a product next to another one.
+int gemm_threads(index_t m, index_t n, index_t k, int nthreads) noexcept;
+
 }  // namespace nncore

@@ -42,6 +42,14 @@ def every_op(dtype, seed=7):
         out["fwd_" + act] = y
         out["bwd_" + act] = F.dense_backward(x, w, y, gy, act)
     out["bwd_identity"] = F.dense_backward(x, w, out["fwd_relu"], out["fwd_tanh"])
+    # a layer of 700 outputs at 384 rows: its activation backward in 3 column chunks on the
+    # threads, its output gradient packed by several tasks for the weight gradient
+    xw = rng.standard_normal((384, 800)).astype(dtype)
+    ww = (rng.standard_normal((800, 700)) / 28).astype(dtype)
+    bw = rng.standard_normal(700).astype(dtype)
+    for act in ["relu", "tanh"]:
+        y = F.dense_forward(xw, ww, bw, act)
+        out["wide_" + act] = (y, F.dense_backward(xw, ww, y, np.ascontiguousarray(y[::-1]), act))
     out["ce"] = F.cross_entropy_and_grad(big, labels)
     out["ce_w"] = F.cross_entropy_and_grad(big, labels, sample_weight=sw)
     out["ce_probs"] = F.cross_entropy_and_grad(big, probs)

@@ -112,11 +112,9 @@ void small_gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const Gemm
             }
         }
         tile_ep.bias = ep.bias ? ep.bias + j0 : nullptr;
-        for (index_t i0 = 0; i0 < M; i0 += MR) {
-            if (ep.z) tile_ep.z = ep.z + i0 * ep.ldz + j0;
-            kern.gemm_tile(std::min(MR, M - i0), n, K, apack + i0 * K, bpanel, ldb,
-                           c.data + i0 * c.rs + j0, c.rs, tile_ep);
-        }
+        if (ep.z) tile_ep.z = ep.z + j0;
+        // the column strip's tiles over A's row panels, in one call
+        kern.gemm_tiles(M, n, K, apack, bpanel, ldb, c.data + j0, c.rs, tile_ep);
     }
     if (ep.block_done) ep.block_done(ep.block_ctx, row0, row0 + M, 0, N);
 }

@@ -88,6 +88,18 @@ void gemm_tile(index_t m, index_t n, index_t kc, const T* a, const T* b, index_t
     }
 }
 
+// gemm_tiles (kernel_table.h): gemm_tile over the row panels of a column strip.
+template <class T>
+void gemm_tiles(index_t m, index_t n, index_t kc, const T* a, const T* b, index_t ldb, T* c,
+                index_t ldc, const TileEpilogue<T>& ep) noexcept {
+    TileEpilogue<T> tile = ep;
+    for (index_t i0 = 0; i0 < m; i0 += kMR) {
+        if (ep.z) tile.z = ep.z + i0 * ep.ldz;
+        gemm_tile(m - i0 < kMR ? m - i0 : index_t(kMR), n, kc, a + i0 * kc, b, ldb,
+                  c + i0 * ldc, ldc, tile);
+    }
+}
+
 // gemm_cols (kernel_table.h): gemm_tile's operations per element, one element at a time.
 template <class T>
 void gemm_cols(index_t m, index_t n, index_t kc, const T* a, index_t lda, const T* b,
@@ -342,6 +354,7 @@ KernelSet<T> make_set() noexcept {
     k.kc = 256;
     k.nc = 1024;
     k.gemm_tile = &gemm_tile<T>;
+    k.gemm_tiles = &gemm_tiles<T>;
     k.pack_a = &pack_a_ref<T, kMR>;
     k.pack_b = &pack_b_ref<T, kNR>;
     k.gemm_cols = &gemm_cols<T>;

@@ -36,9 +36,9 @@ NNCORE_VINLINE void store_simple(const typename V::R (&acc)[MRows][NA], index_t 
 // rows are skipped (a 32-row batch on 6-row tiles: 32 rows computed, not 36); every
 // computed element has the same operations whatever MRows is.
 template <class V, int MR, int NV, int NA, int MRows = MR>
-void gemm_tile_cols(index_t m, index_t n, index_t kc, const typename V::T* a,
-                    const typename V::T* b, index_t ldb, typename V::T* c, index_t ldc,
-                    const TileEpilogue<typename V::T>& ep) noexcept {
+NNCORE_VINLINE void tile_body(index_t m, index_t n, index_t kc, const typename V::T* a,
+                              const typename V::T* b, index_t ldb, typename V::T* c,
+                              index_t ldc, const TileEpilogue<typename V::T>& ep) noexcept {
     using T = typename V::T;
     using R = typename V::R;
     constexpr int W = V::W;
@@ -123,6 +123,13 @@ void gemm_tile_cols(index_t m, index_t n, index_t kc, const typename V::T* a,
     }
 }
 
+template <class V, int MR, int NV, int NA, int MRows = MR>
+void gemm_tile_cols(index_t m, index_t n, index_t kc, const typename V::T* a,
+                    const typename V::T* b, index_t ldb, typename V::T* c, index_t ldc,
+                    const TileEpilogue<typename V::T>& ep) noexcept {
+    tile_body<V, MR, NV, NA, MRows>(m, n, kc, a, b, ldb, c, ldc, ep);
+}
+
 // The first MRows >= m rows of the tile: a tile of the last m < MR rows computes m rows.
 template <class V, int MR, int NV, int NA, int MRows>
 void gemm_tile_rows(index_t m, index_t n, index_t kc, const typename V::T* a,
@@ -149,6 +156,40 @@ void gemm_tile(index_t m, index_t n, index_t kc, const typename V::T* a,
     }
     if (m >= MR) return gemm_tile_cols<V, MR, NV, NA>(m, n, kc, a, b, ldb, c, ldc, ep);
     gemm_tile_rows<V, MR, NV, NA, MR - 1>(m, n, kc, a, b, ldb, c, ldc, ep);
+}
+
+// gemm_tiles (kernel_table.h) for tiles of NA column vectors: the whole row panels with
+// the tile's body inlined (m = MR known, so no row test), then the last m % MR rows as
+// gemm_tile computes them.
+template <class V, int MR, int NV, int NA>
+void gemm_tiles_na(index_t m, index_t n, index_t kc, const typename V::T* a,
+                   const typename V::T* b, index_t ldb, typename V::T* c, index_t ldc,
+                   const TileEpilogue<typename V::T>& ep) noexcept {
+    TileEpilogue<typename V::T> tile = ep;
+    const index_t ldz = ep.ldz;
+    index_t i0 = 0;
+    for (; i0 + MR <= m; i0 += MR) {
+        tile_body<V, MR, NV, NA>(MR, n, kc, a + i0 * kc, b, ldb, c + i0 * ldc, ldc, tile);
+        if (tile.z) tile.z += MR * ldz;
+    }
+    if (i0 < m) {
+        gemm_tile_rows<V, MR, NV, NA, MR - 1>(m - i0, n, kc, a + i0 * kc, b, ldb,
+                                              c + i0 * ldc, ldc, tile);
+    }
+}
+
+// gemm_tiles (kernel_table.h): the column vectors chosen once for the strip, as gemm_tile
+// chooses them for each tile.
+template <class V, int MR, int NV, int NA = NV>
+void gemm_tiles(index_t m, index_t n, index_t kc, const typename V::T* a,
+                const typename V::T* b, index_t ldb, typename V::T* c, index_t ldc,
+                const TileEpilogue<typename V::T>& ep) noexcept {
+    if constexpr (NA > 1) {
+        if (n <= index_t(NA - 1) * V::W) {
+            return gemm_tiles<V, MR, NV, NA - 1>(m, n, kc, a, b, ldb, c, ldc, ep);
+        }
+    }
+    gemm_tiles_na<V, MR, NV, NA>(m, n, kc, a, b, ldb, c, ldc, ep);
 }
 
 // gemm_cols (kernel_table.h): each column of C from a column-major A, U vectors of rows at

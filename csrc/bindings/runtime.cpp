@@ -98,7 +98,7 @@ py::array_t<T> pack_panel(const py::array_t<T>& src, const std::string& which, l
 template <class T>
 void tile_strip(const py::array_t<T>& a, const py::array_t<T>& b, py::array_t<T>& c,
                 py::object bias, py::object z, const std::string& act, double slope,
-                bool accumulate, bool last, bool in_place, bool sweep) {
+                bool accumulate, bool last, bool in_place, bool sweep, const std::string& a_mode) {
     const auto& k = kernel_set<T>();
     const auto flags = py::array::c_style;
     NNCORE_CHECK(a.ndim() == 2 && b.ndim() == 2 && c.ndim() == 2 && (a.flags() & flags) &&
@@ -146,7 +146,25 @@ void tile_strip(const py::array_t<T>& a, const py::array_t<T>& b, py::array_t<T>
     }
     T* cp = c.mutable_data();
     if (sweep) {
-        k.gemm_tiles(m, n, kc, apack, bp, ldb, cp, n, ep);
+        // A packed, or read in place from a (row-major) or from a column-major copy
+        NNCORE_CHECK(a_mode == "packed" || a_mode == "rows" || a_mode == "cols",
+                     "_tile_strip: a_mode must be 'packed', 'rows' or 'cols'");
+        std::vector<T> at;
+        const T* ap = apack;
+        long long rs = 0, cs = 0;
+        if (a_mode == "rows") {
+            ap = a.data();
+            rs = kc;
+            cs = 1;
+        } else if (a_mode == "cols") {
+            at.resize(static_cast<std::size_t>(m * kc));
+            for (long long i = 0; i < m; ++i)
+                for (long long p = 0; p < kc; ++p) at[p * m + i] = a.data()[i * kc + p];
+            ap = at.data();
+            rs = 1;
+            cs = m;
+        }
+        k.gemm_tiles(m, n, kc, ap, rs, cs, bp, ldb, cp, n, ep);
         return;
     }
     T* z0 = ep.z;
@@ -177,11 +195,11 @@ void register_runtime(py::module_& m) {
           "mn"_a, "kc"_a);
     m.def("_tile_strip", &tile_strip<float>, "a"_a.noconvert(), "b"_a.noconvert(),
           "c"_a.noconvert(), "bias"_a, "z"_a, "act"_a, "slope"_a, "accumulate"_a, "last"_a,
-          "in_place"_a, "sweep"_a,
+          "in_place"_a, "sweep"_a, "a_mode"_a = "packed",
           "The active kernel set's tiles over a column strip, swept or per tile (for tests).");
     m.def("_tile_strip", &tile_strip<double>, "a"_a.noconvert(), "b"_a.noconvert(),
           "c"_a.noconvert(), "bias"_a, "z"_a, "act"_a, "slope"_a, "accumulate"_a, "last"_a,
-          "in_place"_a, "sweep"_a);
+          "in_place"_a, "sweep"_a, "a_mode"_a = "packed");
 }
 
 }  // namespace nncore::bindings

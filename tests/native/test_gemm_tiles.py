@@ -1,6 +1,7 @@
 """The tiles of a column strip in one call (KernelSet::gemm_tiles, simd/gemm_tile.h): every
 kernel set's sweep over A's row panels gives the bytes of its gemm_tile called once per
-row panel (what small_gemm did before, core/gemm.cpp), over rows around the tile's
+row panel (what small_gemm did before, core/gemm.cpp), with A packed or read in place
+(row-major or column-major), over rows around the tile's
 (remainders 0 .. MR - 1, one row), every column count up to the panel (narrow edge
 tiles), depths from 1, every epilogue (first k-block or a later one added to C, the last
 one's bias, activation and pre-activation), B packed or read in place; and both agree with
@@ -51,12 +52,14 @@ SCRIPT = textwrap.dedent(r"""
                     places = [False] + ([True] if n == nr or n % w == 0 else [])
                     for e, (acc, last, has_b, act, has_z) in enumerate(EPS):
                         for in_place in places:
-                            for sweep in (False, True):
+                            for sweep in ("0", "1", "r", "c"):
                                 c = c0.copy()
                                 z = np.full((m, n), 7, dtype) if has_z else None
+                                mode = {"r": "rows", "c": "cols"}.get(sweep, "packed")
                                 _core._tile_strip(a, b, c, bias if has_b else None, z, act,
-                                                  0.1, acc, last, in_place, sweep)
-                                key = f"{d}/{m}/{n}/{kc}/{e}/{int(in_place)}/{int(sweep)}"
+                                                  0.1, acc, last, in_place, sweep != "0",
+                                                  mode)
+                                key = f"{d}/{m}/{n}/{kc}/{e}/{int(in_place)}/{sweep}"
                                 out[key + "/c"] = c
                                 if has_z:
                                     out[key + "/z"] = z
@@ -73,9 +76,11 @@ def run(request, tmp_path_factory):
                                            tmp_path_factory.mktemp(request.param))
 
 
-def test_sweep_is_the_per_tile_calls_bit_for_bit(run):
+@pytest.mark.parametrize("sweep", ["1", "r", "c"])
+def test_sweep_is_the_per_tile_calls_bit_for_bit(run, sweep):
+    """A packed (1), or read in place row-major (r) or column-major (c)."""
     isa, out = run
-    keys = [k for k in out if k.endswith("/1/c") or k.endswith("/1/z")]
+    keys = [k for k in out if not k.startswith("in/") and k.split("/")[-2] == sweep]
     assert len(keys) > 1000
     for k in keys:
         parts = k.split("/")
@@ -109,10 +114,10 @@ def test_sweep_against_numpy(run):
         prod = a @ b
         tol = 1e-4 if d == "float32" else 1e-12
         # epilogue 0: first k-block, last, bias, relu
-        got = out[f"{d}/{m}/{n}/{kc}/0/0/1/c"]
+        got = out[f"{d}/{m}/{n}/{kc}/0/0/r/c"]
         np.testing.assert_allclose(got, np.maximum(prod + bias, 0), rtol=tol, atol=tol * kc)
         # epilogue 7: a middle k-block added to C, no epilogue
-        got = out[f"{d}/{m}/{n}/{kc}/7/0/1/c"]
+        got = out[f"{d}/{m}/{n}/{kc}/7/0/c/c"]
         np.testing.assert_allclose(got, c0 + prod, rtol=tol, atol=tol * kc)
         # epilogue 9: the last k-block added to C, relu, its sum kept in z
         got_z = out[f"{d}/{m}/{n}/{kc}/9/0/1/z"]

@@ -63,6 +63,13 @@ NNCORE_VINLINE void tile_body(index_t m, index_t n, index_t kc, const typename V
         _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
         _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + n - 1), _MM_HINT_T0);
     }
+    // A row-major A in place: a pointer per row, so each broadcast is one load from its
+    // row at p (no multiple of lda to keep per row).
+    const T* arow[L == ALay::rows ? MRows : 1];
+    if constexpr (L == ALay::rows) {
+#pragma GCC unroll 16
+        for (int i = 0; i < MRows; ++i) arow[i] = a + i * lda;
+    }
     // Unrolled by 8: the loop's pointer updates and branch are then a small share of
     // the front end's work (1.03-1.10x faster through nncore.matmul, avx2, one core).
 #pragma GCC unroll 8
@@ -74,7 +81,9 @@ NNCORE_VINLINE void tile_body(index_t m, index_t n, index_t kc, const typename V
         for (int v = 0; v < NA; ++v) bv[v] = V::loadu(bp + v * W);
 #pragma GCC unroll 16
         for (int i = 0; i < MRows; ++i) {
-            const R av = V::set1(L == ALay::rows ? ap[i * lda] : ap[i]);
+            R av;
+            if constexpr (L == ALay::rows) av = V::set1(arow[i][p]);
+            else av = V::set1(ap[i]);
 #pragma GCC unroll 4
             for (int v = 0; v < NA; ++v) acc[i][v] = V::fmadd(av, bv[v], acc[i][v]);
         }
@@ -128,7 +137,13 @@ NNCORE_VINLINE void tile_body(index_t m, index_t n, index_t kc, const typename V
     }
 }
 
+// Out of line and never cloned for its callers' constants: the k loop then keeps its
+// 12-16 accumulators and B vectors in registers (a clone specialised for gemm_tiles_na's
+// m = MR spilled one accumulator per k).
 template <class V, int MR, int NV, int NA, int MRows = MR, ALay L = ALay::packed>
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((noinline, noclone))
+#endif
 void gemm_tile_cols(index_t m, index_t n, index_t kc, const typename V::T* a, index_t lda,
                     const typename V::T* b, index_t ldb, typename V::T* c, index_t ldc,
                     const TileEpilogue<typename V::T>& ep) noexcept {
@@ -165,8 +180,7 @@ void gemm_tile(index_t m, index_t n, index_t kc, const typename V::T* a,
 }
 
 // gemm_tiles (kernel_table.h) for tiles of NA column vectors and A laid out as L: the
-// whole row panels with the tile's body inlined (m = MR known, so no row test), then the
-// last m % MR rows as gemm_tile computes them.
+// whole row panels, then the last m % MR rows as gemm_tile computes them.
 template <class V, int MR, int NV, int NA, ALay L>
 void gemm_tiles_na(index_t m, index_t n, index_t kc, const typename V::T* a, index_t lda,
                    const typename V::T* b, index_t ldb, typename V::T* c, index_t ldc,
@@ -177,7 +191,9 @@ void gemm_tiles_na(index_t m, index_t n, index_t kc, const typename V::T* a, ind
     const index_t step = L == ALay::packed ? MR * kc : L == ALay::rows ? MR * lda : MR;
     index_t i0 = 0;
     for (; i0 + MR <= m; i0 += MR) {
-        tile_body<V, MR, NV, NA, MR, L>(MR, n, kc, a, lda, b, ldb, c + i0 * ldc, ldc, tile);
+        // a call per tile, not the body inlined here: inlined, the compiler keeps the
+        // epilogue's constants live across the k loop and spills an accumulator per k
+        gemm_tile_cols<V, MR, NV, NA, MR, L>(MR, n, kc, a, lda, b, ldb, c + i0 * ldc, ldc, tile);
         a += step;
         if (tile.z) tile.z += MR * ldz;
     }

@@ -14,6 +14,7 @@
 #include "core/build_info.h"
 #include "core/check.h"
 #include "core/dispatch.h"
+#include "core/enums.h"
 #include "core/parallel.h"
 #include "core/peak.h"
 
@@ -87,6 +88,92 @@ py::array_t<T> pack_panel(const py::array_t<T>& src, const std::string& which, l
     return out;
 }
 
+// The active kernel set's tiles over a column strip of C = op(a @ b) (a: m x kc, b:
+// kc x n with n <= nr, c: m x n, all C-contiguous): A packed by pack_a into row panels,
+// B packed by pack_b (ldb = nr) or read in place (in_place: ldb = n, a whole panel or
+// whole vectors), then one gemm_tiles call (sweep) or one gemm_tile call per row panel,
+// with the epilogue's accumulate / last / bias / act / slope and the pre-activation into
+// z when given (m x n). c (and z) are written in place: for the tests of gemm_tiles
+// against the per-tile calls.
+template <class T>
+void tile_strip(const py::array_t<T>& a, const py::array_t<T>& b, py::array_t<T>& c,
+                py::object bias, py::object z, const std::string& act, double slope,
+                bool accumulate, bool last, bool in_place, bool sweep, const std::string& a_mode) {
+    const auto& k = kernel_set<T>();
+    const auto flags = py::array::c_style;
+    NNCORE_CHECK(a.ndim() == 2 && b.ndim() == 2 && c.ndim() == 2 && (a.flags() & flags) &&
+                     (b.flags() & flags) && (c.flags() & flags),
+                 "_tile_strip: a, b, c must be C-contiguous 2-d arrays");
+    const long long m = a.shape(0), kc = a.shape(1), n = b.shape(1);
+    NNCORE_CHECK(m >= 1 && kc >= 1 && n >= 1 && n <= k.nr && b.shape(0) == kc &&
+                     c.shape(0) == m && c.shape(1) == n,
+                 "_tile_strip: need a (m, kc), b (kc, n <= ", k.nr, "), c (m, n)");
+    NNCORE_CHECK(!in_place || n == k.nr || (k.nr_part > 0 && n % k.nr_part == 0),
+                 "_tile_strip: in place needs n = nr or a multiple of nr_part");
+    const long long mr = k.mr, panels = (m + mr - 1) / mr;
+    std::vector<T> buf(static_cast<std::size_t>(panels * mr * kc + kc * k.nr) + 128 / sizeof(T));
+    T* apack = buf.data();
+    while (reinterpret_cast<std::uintptr_t>(apack) % 64 != 0) ++apack;
+    T* bpack = apack + panels * mr * kc;
+    for (long long i0 = 0; i0 < m; i0 += mr) {
+        k.pack_a(a.data() + i0 * kc, kc, 1, std::min(mr, m - i0), kc, apack + i0 * kc);
+    }
+    const T* bp = b.data();
+    long long ldb = n;
+    if (!in_place) {
+        k.pack_b(b.data(), n, 1, kc, n, bpack);
+        bp = bpack;
+        ldb = k.nr;
+    }
+    kernels::TileEpilogue<T> ep;
+    ep.accumulate = accumulate;
+    ep.last = last;
+    ep.act = parse_activation(act, "_tile_strip");
+    ep.slope = static_cast<T>(slope);
+    py::array_t<T> bias_arr, z_arr;
+    if (!bias.is_none()) {
+        bias_arr = bias.cast<py::array_t<T>>();
+        NNCORE_CHECK(bias_arr.ndim() == 1 && bias_arr.shape(0) == n, "_tile_strip: bias (n,)");
+        ep.bias = bias_arr.data();
+    }
+    if (!z.is_none()) {
+        z_arr = z.cast<py::array_t<T>>();
+        NNCORE_CHECK(z_arr.ndim() == 2 && z_arr.shape(0) == m && z_arr.shape(1) == n &&
+                         (z_arr.flags() & flags),
+                     "_tile_strip: z (m, n) C-contiguous");
+        ep.z = z_arr.mutable_data();
+        ep.ldz = n;
+    }
+    T* cp = c.mutable_data();
+    if (sweep) {
+        // A packed, or read in place from a (row-major) or from a column-major copy
+        NNCORE_CHECK(a_mode == "packed" || a_mode == "rows" || a_mode == "cols",
+                     "_tile_strip: a_mode must be 'packed', 'rows' or 'cols'");
+        std::vector<T> at;
+        const T* ap = apack;
+        long long rs = 0, cs = 0;
+        if (a_mode == "rows") {
+            ap = a.data();
+            rs = kc;
+            cs = 1;
+        } else if (a_mode == "cols") {
+            at.resize(static_cast<std::size_t>(m * kc));
+            for (long long i = 0; i < m; ++i)
+                for (long long p = 0; p < kc; ++p) at[p * m + i] = a.data()[i * kc + p];
+            ap = at.data();
+            rs = 1;
+            cs = m;
+        }
+        k.gemm_tiles(m, n, kc, ap, rs, cs, bp, ldb, cp, n, ep);
+        return;
+    }
+    T* z0 = ep.z;
+    for (long long i0 = 0; i0 < m; i0 += mr) {
+        if (z0) ep.z = z0 + i0 * n;
+        k.gemm_tile(std::min(mr, m - i0), n, kc, apack + i0 * kc, bp, ldb, cp + i0 * n, n, ep);
+    }
+}
+
 }  // namespace
 
 void register_runtime(py::module_& m) {
@@ -106,6 +193,13 @@ void register_runtime(py::module_& m) {
           "mn"_a, "kc"_a, "The active kernel set's GEMM packing (for tests).");
     m.def("_pack_panel", &pack_panel<double>, "src"_a.noconvert(), "which"_a, "rs"_a, "cs"_a,
           "mn"_a, "kc"_a);
+    m.def("_tile_strip", &tile_strip<float>, "a"_a.noconvert(), "b"_a.noconvert(),
+          "c"_a.noconvert(), "bias"_a, "z"_a, "act"_a, "slope"_a, "accumulate"_a, "last"_a,
+          "in_place"_a, "sweep"_a, "a_mode"_a = "packed",
+          "The active kernel set's tiles over a column strip, swept or per tile (for tests).");
+    m.def("_tile_strip", &tile_strip<double>, "a"_a.noconvert(), "b"_a.noconvert(),
+          "c"_a.noconvert(), "bias"_a, "z"_a, "act"_a, "slope"_a, "accumulate"_a, "last"_a,
+          "in_place"_a, "sweep"_a, "a_mode"_a = "packed");
 }
 
 }  // namespace nncore::bindings

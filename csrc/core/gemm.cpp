@@ -29,15 +29,17 @@ index_t ceil_div(index_t a, index_t b) noexcept { return (a + b - 1) / b; }
 
 // One thread, one k-block, one chunk of rows and of columns (a small network's layer):
 // the same panels and the same tile calls as the blocked driver below (so the same bits),
-// in plain loops with nothing dispatched per task. A is packed whole (it stays in L2),
-// then each column panel of B is packed into one L1-hot buffer (or read in place, by the
-// driver's rule) and swept over A's row panels. With ep.block_done, c is rows [row0,
+// in plain loops with nothing dispatched per task. A is read in place when a_fits (row-
+// or column-major) or packed whole (it stays in L2), then each column panel of B is packed
+// into one L1-hot buffer (or read in place, by the driver's rule) and swept over A's row
+// panels by one gemm_tiles call. With ep.block_done, c is rows [row0,
 // row0 + M) of the whole product: its block is handed over at the end (gemm_cols, A
 // copied: NR rows at a time); B's panel at j0 is then packed at bpack + j0 * K, or found
 // there when b_ready (packed by an earlier block of rows).
 template <class T>
 void small_gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilogue<T>& ep,
-                bool b_in_place, T* apack, T* bpack, index_t row0 = 0, bool b_ready = false) {
+                bool b_in_place, bool a_fits, T* apack, T* bpack, index_t row0 = 0,
+                bool b_ready = false) {
     const auto& kern = kernel_set<T>();
     const index_t M = c.rows, N = c.cols, K = a.cols;
     const index_t MR = kern.mr, NR = kern.nr;
@@ -72,9 +74,18 @@ void small_gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const Gemm
         }
         return;
     }
-    for (index_t i0 = 0; i0 < M; i0 += MR) {
-        kern.pack_a(a.data + i0 * a.rs, a.rs, a.cs, std::min(MR, M - i0), K, apack + i0 * K);
+    // A is read in place by the tiles when row-major or column-major (the same values in
+    // the same FMAs, so the same bits as its packed panels) and at most a quarter of L2
+    // (it is read again by every column strip): no copy of the activations of a small
+    // batch. Else it is packed whole.
+    const bool a_in_place = (a.cs == 1 || a.rs == 1) && a_fits;
+    if (!a_in_place) {
+        for (index_t i0 = 0; i0 < M; i0 += MR) {
+            kern.pack_a(a.data + i0 * a.rs, a.rs, a.cs, std::min(MR, M - i0), K, apack + i0 * K);
+        }
     }
+    const T* const a_tiles = a_in_place ? a.data : apack;
+    const index_t a_rs = a_in_place ? a.rs : 0, a_cs = a_in_place ? a.cs : 0;
     for (index_t j0 = 0; j0 < N; j0 += NR) {
         const index_t n = std::min(NR, N - j0);
         const T* bpanel = b.data + j0;
@@ -112,11 +123,9 @@ void small_gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const Gemm
             }
         }
         tile_ep.bias = ep.bias ? ep.bias + j0 : nullptr;
-        for (index_t i0 = 0; i0 < M; i0 += MR) {
-            if (ep.z) tile_ep.z = ep.z + i0 * ep.ldz + j0;
-            kern.gemm_tile(std::min(MR, M - i0), n, K, apack + i0 * K, bpanel, ldb,
-                           c.data + i0 * c.rs + j0, c.rs, tile_ep);
-        }
+        if (ep.z) tile_ep.z = ep.z + j0;
+        // the column strip's tiles over A's row panels, in one call
+        kern.gemm_tiles(M, n, K, a_tiles, a_rs, a_cs, bpanel, ldb, c.data + j0, c.rs, tile_ep);
     }
     if (ep.block_done) ep.block_done(ep.block_ctx, row0, row0 + M, 0, N);
 }
@@ -219,9 +228,12 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
                                         double(KC) * double(NR) * elem > 0.75 * l1 &&
                                         double(K) * double(N) * elem <= l2 / 2);
 
+    // small_gemm may read A in place (its rows or columns at most 4 KiB apart)
+    const double a_lead = a.cs == 1 ? double(a.rs) : double(a.cs);
+    const bool a_fits = double(M) * double(K) * elem <= l2 / 4 && a_lead * elem <= 4096.0;
     if (nt == 1 && kblocks == 1 && NB == N && MB == M) {
         if (!ep.block_done) {
-            small_gemm(a, b, c, ep, b_in_place, apack, bpack);
+            small_gemm(a, b, c, ep, b_in_place, a_fits, apack, bpack);
             return;
         }
         // With a hook: blocks of whole row panels, each of at most a quarter of L2 of C,
@@ -235,7 +247,7 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
             if (ep.z) part.z = ep.z + i0 * ep.ldz;
             small_gemm(MatView<const T>{a.data + i0 * a.rs, m, K, a.rs, a.cs}, b,
                        MatView<T>{c.data + i0 * c.rs, m, N, c.rs, c.cs}, part, b_in_place,
-                       apack, bpack, i0, i0 > 0);
+                       a_fits, apack, bpack, i0, i0 > 0);
         }
         return;
     }

@@ -105,6 +105,19 @@ struct KernelSet {
     void (*gemm_tile)(index_t m, index_t n, index_t kc, const T* a_panel, const T* b_panel,
                       index_t ldb, T* c, index_t ldc, const TileEpilogue<T>& ep) noexcept = nullptr;
 
+    // gemm_tile over a column strip: every row panel of A against the same b_panel, in
+    // one call instead of one call per tile (a small network's layer: 8 tiles of 4 rows for
+    // a 32-row batch). With a_rs == 0, A is packed by pack_a into row panels kc * mr values
+    // apart (a + i0 * kc for rows i0 .. i0 + mr); otherwise A is read in place, A(i, p) =
+    // a[i * a_rs + p * a_cs], row-major (a_cs == 1) or column-major (a_rs == 1). For i0 =
+    // 0, mr, 2 mr, ... < m, the tile of rows i0 .. min(m, i0 + mr) is gemm_tile's (same
+    // operations per element, so the same bits whether A is packed or not) with C at c +
+    // i0 * ldc and ep.z advanced by i0 rows (ep.z + i0 * ep.ldz); A's rows >= m are not
+    // read. m >= 1.
+    void (*gemm_tiles)(index_t m, index_t n, index_t kc, const T* a, index_t a_rs,
+                       index_t a_cs, const T* b_panel, index_t ldb, T* c, index_t ldc,
+                       const TileEpilogue<T>& ep) noexcept = nullptr;
+
     // Packing the panels gemm_tile reads, from operands with any strides (a transposed
     // operand is a view with swapped strides): A(i, p) = a[i*rs + p*cs] for i < m <= mr,
     // p < kc -> a_panel; B(p, j) = b[p*rs + j*cs] for p < kc, j < n <= nr -> b_panel;

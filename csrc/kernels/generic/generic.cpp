@@ -62,16 +62,17 @@ inline T derivative(Act act, T y, T slope) noexcept {
 constexpr int kMR = 4;
 constexpr int kNR = 8;
 
-// acc = A_panel * B_panel over kc, then the epilogue; see kernel_table.h.
+// acc = A * B_panel over kc, then the epilogue, with A(i, p) = a[i * ars + p * acs] (a
+// packed panel: ars = 1, acs = kMR); rows >= m are not read. See kernel_table.h.
 template <class T>
-void gemm_tile(index_t m, index_t n, index_t kc, const T* a, const T* b, index_t ldb, T* c,
-               index_t ldc, const TileEpilogue<T>& ep) noexcept {
+void tile_of(index_t m, index_t n, index_t kc, const T* a, index_t ars, index_t acs,
+             const T* b, index_t ldb, T* c, index_t ldc, const TileEpilogue<T>& ep) noexcept {
     T acc[kMR][kNR] = {};
     for (index_t p = 0; p < kc; ++p) {
-        const T* ap = a + p * kMR;
         const T* bp = b + p * ldb;
-        for (int i = 0; i < kMR; ++i) {
-            for (int j = 0; j < kNR; ++j) acc[i][j] += ap[i] * bp[j];
+        for (index_t i = 0; i < m; ++i) {
+            const T av = a[i * ars + p * acs];
+            for (int j = 0; j < kNR; ++j) acc[i][j] += av * bp[j];
         }
     }
     for (index_t i = 0; i < m; ++i) {
@@ -84,6 +85,30 @@ void gemm_tile(index_t m, index_t n, index_t kc, const T* a, const T* b, index_t
                 v = apply(ep.act, v, ep.slope);
             }
             ci[j] = v;
+        }
+    }
+}
+
+template <class T>
+void gemm_tile(index_t m, index_t n, index_t kc, const T* a, const T* b, index_t ldb, T* c,
+               index_t ldc, const TileEpilogue<T>& ep) noexcept {
+    tile_of(m, n, kc, a, index_t(1), index_t(kMR), b, ldb, c, ldc, ep);
+}
+
+// gemm_tiles (kernel_table.h): the tile over each row panel of a column strip, A packed or
+// read in place.
+template <class T>
+void gemm_tiles(index_t m, index_t n, index_t kc, const T* a, index_t a_rs, index_t a_cs,
+                const T* b, index_t ldb, T* c, index_t ldc, const TileEpilogue<T>& ep) noexcept {
+    TileEpilogue<T> tile = ep;
+    for (index_t i0 = 0; i0 < m; i0 += kMR) {
+        const index_t rows = m - i0 < kMR ? m - i0 : index_t(kMR);
+        if (ep.z) tile.z = ep.z + i0 * ep.ldz;
+        if (a_rs == 0) {
+            tile_of(rows, n, kc, a + i0 * kc, index_t(1), index_t(kMR), b, ldb, c + i0 * ldc,
+                    ldc, tile);
+        } else {
+            tile_of(rows, n, kc, a + i0 * a_rs, a_rs, a_cs, b, ldb, c + i0 * ldc, ldc, tile);
         }
     }
 }
@@ -342,6 +367,7 @@ KernelSet<T> make_set() noexcept {
     k.kc = 256;
     k.nc = 1024;
     k.gemm_tile = &gemm_tile<T>;
+    k.gemm_tiles = &gemm_tiles<T>;
     k.pack_a = &pack_a_ref<T, kMR>;
     k.pack_b = &pack_b_ref<T, kNR>;
     k.gemm_cols = &gemm_cols<T>;

@@ -28,6 +28,10 @@ NNCORE_VINLINE void store_simple(const typename V::R (&acc)[MRows][NA], index_t 
     }
 }
 
+// Where a tile reads A(i, p): a packed panel (a[p * MR + i]), or A in place, row-major
+// (a[i * lda + p]) or column-major (a[p * lda + i]); see KernelSet::gemm_tiles.
+enum class ALay { packed, rows, cols };
+
 // acc = A_panel * B_panel over kc for the first NA of the tile's NV column vectors
 // (MR x NA accumulators, all in registers), then the epilogue while the values are still
 // in registers; see kernel_table.h. Columns past NA * W are zero padding in B_panel
@@ -35,10 +39,11 @@ NNCORE_VINLINE void store_simple(const typename V::R (&acc)[MRows][NA], index_t 
 // panel (groups of MR values per k) are computed: the zero rows of a panel's last m < MR
 // rows are skipped (a 32-row batch on 6-row tiles: 32 rows computed, not 36); every
 // computed element has the same operations whatever MRows is.
-template <class V, int MR, int NV, int NA, int MRows = MR>
-void gemm_tile_cols(index_t m, index_t n, index_t kc, const typename V::T* a,
-                    const typename V::T* b, index_t ldb, typename V::T* c, index_t ldc,
-                    const TileEpilogue<typename V::T>& ep) noexcept {
+template <class V, int MR, int NV, int NA, int MRows = MR, ALay L = ALay::packed>
+NNCORE_VINLINE void tile_body(index_t m, index_t n, index_t kc, const typename V::T* a,
+                              index_t lda, const typename V::T* b, index_t ldb,
+                              typename V::T* c, index_t ldc,
+                              const TileEpilogue<typename V::T>& ep) noexcept {
     using T = typename V::T;
     using R = typename V::R;
     constexpr int W = V::W;
@@ -58,18 +63,27 @@ void gemm_tile_cols(index_t m, index_t n, index_t kc, const typename V::T* a,
         _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
         _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + n - 1), _MM_HINT_T0);
     }
+    // A row-major A in place: a pointer per row, so each broadcast is one load from its
+    // row at p (no multiple of lda to keep per row).
+    const T* arow[L == ALay::rows ? MRows : 1];
+    if constexpr (L == ALay::rows) {
+#pragma GCC unroll 16
+        for (int i = 0; i < MRows; ++i) arow[i] = a + i * lda;
+    }
     // Unrolled by 8: the loop's pointer updates and branch are then a small share of
     // the front end's work (1.03-1.10x faster through nncore.matmul, avx2, one core).
 #pragma GCC unroll 8
     for (index_t p = 0; p < kc; ++p) {
-        const T* ap = a + p * MR;
+        const T* ap = L == ALay::packed ? a + p * MR : L == ALay::rows ? a + p : a + p * lda;
         const T* bp = b + p * ldb;
         R bv[NA];
 #pragma GCC unroll 4
         for (int v = 0; v < NA; ++v) bv[v] = V::loadu(bp + v * W);
 #pragma GCC unroll 16
         for (int i = 0; i < MRows; ++i) {
-            const R av = V::set1(ap[i]);
+            R av;
+            if constexpr (L == ALay::rows) av = V::set1(arow[i][p]);
+            else av = V::set1(ap[i]);
 #pragma GCC unroll 4
             for (int v = 0; v < NA; ++v) acc[i][v] = V::fmadd(av, bv[v], acc[i][v]);
         }
@@ -123,17 +137,31 @@ void gemm_tile_cols(index_t m, index_t n, index_t kc, const typename V::T* a,
     }
 }
 
+// Out of line and never cloned for its callers' constants: the k loop then keeps its
+// 12-16 accumulators and B vectors in registers (a clone specialised for gemm_tiles_na's
+// m = MR spilled one accumulator per k).
+template <class V, int MR, int NV, int NA, int MRows = MR, ALay L = ALay::packed>
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((noinline, noclone))
+#endif
+void gemm_tile_cols(index_t m, index_t n, index_t kc, const typename V::T* a, index_t lda,
+                    const typename V::T* b, index_t ldb, typename V::T* c, index_t ldc,
+                    const TileEpilogue<typename V::T>& ep) noexcept {
+    tile_body<V, MR, NV, NA, MRows, L>(m, n, kc, a, lda, b, ldb, c, ldc, ep);
+}
+
 // The first MRows >= m rows of the tile: a tile of the last m < MR rows computes m rows.
-template <class V, int MR, int NV, int NA, int MRows>
-void gemm_tile_rows(index_t m, index_t n, index_t kc, const typename V::T* a,
+template <class V, int MR, int NV, int NA, int MRows, ALay L = ALay::packed>
+void gemm_tile_rows(index_t m, index_t n, index_t kc, const typename V::T* a, index_t lda,
                     const typename V::T* b, index_t ldb, typename V::T* c, index_t ldc,
                     const TileEpilogue<typename V::T>& ep) noexcept {
     if constexpr (MRows > 1) {
         if (m < MRows) {
-            return gemm_tile_rows<V, MR, NV, NA, MRows - 1>(m, n, kc, a, b, ldb, c, ldc, ep);
+            return gemm_tile_rows<V, MR, NV, NA, MRows - 1, L>(m, n, kc, a, lda, b, ldb, c, ldc,
+                                                               ep);
         }
     }
-    gemm_tile_cols<V, MR, NV, NA, MRows>(m, n, kc, a, b, ldb, c, ldc, ep);
+    gemm_tile_cols<V, MR, NV, NA, MRows, L>(m, n, kc, a, lda, b, ldb, c, ldc, ep);
 }
 
 // The MR x (NV * W) tile: narrow edge tiles (a 10-column output layer in a 64-wide
@@ -147,8 +175,55 @@ void gemm_tile(index_t m, index_t n, index_t kc, const typename V::T* a,
             return gemm_tile<V, MR, NV, NA - 1>(m, n, kc, a, b, ldb, c, ldc, ep);
         }
     }
-    if (m >= MR) return gemm_tile_cols<V, MR, NV, NA>(m, n, kc, a, b, ldb, c, ldc, ep);
-    gemm_tile_rows<V, MR, NV, NA, MR - 1>(m, n, kc, a, b, ldb, c, ldc, ep);
+    if (m >= MR) return gemm_tile_cols<V, MR, NV, NA>(m, n, kc, a, 0, b, ldb, c, ldc, ep);
+    gemm_tile_rows<V, MR, NV, NA, MR - 1>(m, n, kc, a, 0, b, ldb, c, ldc, ep);
+}
+
+// gemm_tiles (kernel_table.h) for tiles of NA column vectors and A laid out as L: the
+// whole row panels, then the last m % MR rows as gemm_tile computes them.
+template <class V, int MR, int NV, int NA, ALay L>
+void gemm_tiles_na(index_t m, index_t n, index_t kc, const typename V::T* a, index_t lda,
+                   const typename V::T* b, index_t ldb, typename V::T* c, index_t ldc,
+                   const TileEpilogue<typename V::T>& ep) noexcept {
+    TileEpilogue<typename V::T> tile = ep;
+    const index_t ldz = ep.ldz;
+    // a row panel's first value: MR rows down A
+    const index_t step = L == ALay::packed ? MR * kc : L == ALay::rows ? MR * lda : MR;
+    index_t i0 = 0;
+    for (; i0 + MR <= m; i0 += MR) {
+        // a call per tile, not the body inlined here: inlined, the compiler keeps the
+        // epilogue's constants live across the k loop and spills an accumulator per k
+        gemm_tile_cols<V, MR, NV, NA, MR, L>(MR, n, kc, a, lda, b, ldb, c + i0 * ldc, ldc, tile);
+        a += step;
+        if (tile.z) tile.z += MR * ldz;
+    }
+    if (i0 < m) {
+        gemm_tile_rows<V, MR, NV, NA, MR - 1, L>(m - i0, n, kc, a, lda, b, ldb, c + i0 * ldc,
+                                                 ldc, tile);
+    }
+}
+
+template <class V, int MR, int NV, int NA>
+void gemm_tiles_lay(index_t m, index_t n, index_t kc, const typename V::T* a, index_t a_rs,
+                    index_t a_cs, const typename V::T* b, index_t ldb, typename V::T* c,
+                    index_t ldc, const TileEpilogue<typename V::T>& ep) noexcept {
+    if (a_rs == 0) return gemm_tiles_na<V, MR, NV, NA, ALay::packed>(m, n, kc, a, 0, b, ldb, c, ldc, ep);
+    if (a_cs == 1) return gemm_tiles_na<V, MR, NV, NA, ALay::rows>(m, n, kc, a, a_rs, b, ldb, c, ldc, ep);
+    gemm_tiles_na<V, MR, NV, NA, ALay::cols>(m, n, kc, a, a_cs, b, ldb, c, ldc, ep);
+}
+
+// gemm_tiles (kernel_table.h): the column vectors chosen once for the strip, as gemm_tile
+// chooses them for each tile.
+template <class V, int MR, int NV, int NA = NV>
+void gemm_tiles(index_t m, index_t n, index_t kc, const typename V::T* a, index_t a_rs,
+                index_t a_cs, const typename V::T* b, index_t ldb, typename V::T* c,
+                index_t ldc, const TileEpilogue<typename V::T>& ep) noexcept {
+    if constexpr (NA > 1) {
+        if (n <= index_t(NA - 1) * V::W) {
+            return gemm_tiles<V, MR, NV, NA - 1>(m, n, kc, a, a_rs, a_cs, b, ldb, c, ldc, ep);
+        }
+    }
+    gemm_tiles_lay<V, MR, NV, NA>(m, n, kc, a, a_rs, a_cs, b, ldb, c, ldc, ep);
 }
 
 // gemm_cols (kernel_table.h): each column of C from a column-major A, U vectors of rows at

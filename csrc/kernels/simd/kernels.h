@@ -36,6 +36,7 @@ KernelSet<typename V::T> make_set(const KernelSet<typename V::T>& base, int mc, 
     k.kc = kc;
     k.nc = nc;
     k.gemm_tile = &gemm_tile<V, MR, NV, NV>;
+    k.gemm_tiles = &gemm_tiles<V, MR, NV, NV>;
     k.pack_a = &pack_a_simd<V, MR>;
     k.pack_b = &pack_b_simd<V, NV * V::W>;
     k.gemm_cols = &gemm_cols<V>;

@@ -42,27 +42,16 @@ void column_sums(MatView<const T> m, T* out, int nthreads) {
 namespace {
 
 // grad_w = x^T @ gz and grad_x = gz @ w^T: with a hook on grad_w's blocks, grad_x first
-// (w is read before the hook may change it). When gemm would run each on one thread and
-// the workers are on the job (a HotPool: a two-task job costs a barrier, not a wake-up),
-// the two run at once, grad_w on the caller and grad_x on a worker, each as on one
-// thread (so the same bits), and the hook then sees the whole of grad_w at once.
+// (w is read before the hook may change it). The two are not run at once on two threads
+// when each would run on one: the worker's product then reads w and leaves grad_x in the
+// other core's cache, and at the 2 MFLOP products where that could pay, the crossing
+// costs more than half the product (measured: 128-16-16-256-128-1 b32 1.22x, 256-32-256-
+// 256-64-1 b16 1.16-1.23x slower at 2 threads than 1; MNIST-shaped and wide 1.5% faster).
 template <class T>
 void weight_and_input_grads(MatView<const T> x, MatView<const T> w, MatView<const T> gz,
                             MatView<T>* grad_x, MatView<T> grad_w, int nthreads,
                             void (*grad_w_done)(void*, index_t, index_t, index_t, index_t),
                             void* ctx) {
-    // Each product at least this many flops (a 256-wide layer's at 32 rows).
-    constexpr double kPairWork = 2.0e6;
-    const index_t rows = gz.rows, in = x.cols, out = gz.cols;
-    if (grad_x && nthreads >= 2 && pool_hot() &&
-        2.0 * double(rows) * double(in) * double(out) >= kPairWork &&
-        gemm_threads(in, out, rows, nthreads) == 1 && gemm_threads(rows, in, out, nthreads) == 1) {
-        parallel_pair(
-            2, [&] { gemm(x.t(), gz, grad_w, GemmEpilogue<T>{}, 1); },
-            [&] { gemm(gz, w.t(), *grad_x, GemmEpilogue<T>{}, 1); });
-        if (grad_w_done) grad_w_done(ctx, 0, in, 0, out);
-        return;
-    }
     GemmEpilogue<T> ep;
     ep.block_done = grad_w_done;
     ep.block_ctx = ctx;

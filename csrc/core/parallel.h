@@ -131,21 +131,4 @@ void parallel_for(index_t n, int nthreads, const F& f) {
                       &f);
 }
 
-// a() and b(), two independent pieces of work, at once on two threads when nthreads >= 2
-// (a as task 0, the caller's own, b as task 1, a worker's), else a() then b() on the
-// caller. Whichever thread runs a piece, it runs the same code, so the results are the
-// same; a piece that uses the parallel layer itself must ask for one thread.
-template <class A, class B>
-void parallel_pair(int nthreads, const A& a, const B& b) {
-    if (nthreads < 2) {
-        a();
-        b();
-        return;
-    }
-    parallel_for(2, 2, [&](index_t i) {
-        if (i == 0) a();
-        else b();
-    });
-}
-
 }  // namespace nncore

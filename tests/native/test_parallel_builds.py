@@ -44,7 +44,7 @@ def results(dtype):
     xt = rng.random((512, 784)).astype(dtype)
     yt = rng.integers(0, 10, 512)
     for engine in ["native", "python"]:
-        # 256 -> 128 at 64 rows: its weight and input gradients run at once (parallel_pair)
+        # MNIST-shaped: layer 1's products on both threads, its weight update in their hook
         model = nncore.Sequential([nncore.Dense(784, 256, "relu"), nncore.Dense(256, 128, "relu"),
                                    nncore.Dense(128, 10)], seed=1, dtype=np.dtype(dtype).name)
         hist = model.fit(xt, yt, loss="cross_entropy", optimizer=nncore.Adam(lr=1e-3),

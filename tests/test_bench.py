@@ -116,3 +116,20 @@ def test_scaling_shapes_are_deterministic_and_in_range():
     assert a == b and a != scaling.shapes(20, 22)
     assert {loss for _, _, loss in a} == {"mse", "cross_entropy"}
     assert {len(s) - 2 for s, _, _ in a} == {2, 3, 4}
+
+
+def test_peak_rss_of_a_child_is_its_own():
+    # bench --rss runs each implementation in a child of a process that may already have
+    # grown large (JAX, PyTorch, the data); getrusage's ru_maxrss keeps the parent's peak
+    # across fork and exec, so every child reported the parent's figure
+    import numpy as np
+
+    parent_block = np.ones(400 * 2**20 // 8)  # 400 MiB resident in this process
+    code = ("import numpy as np; from nncore import bench; a = bench.peak_rss_kib(); "
+            "b = np.ones(100 * 2**20 // 8); print(a, bench.peak_rss_kib())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    before, after = int(out[0]) / 1024, int(out[1]) / 1024
+    assert parent_block.sum() > 0
+    assert before < 300, f"the child reported {before:.0f} MiB: the parent's 400 MiB block"
+    assert after - before > 90, f"a 100 MiB block moved the peak by {after - before:.0f} MiB"

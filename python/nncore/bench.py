@@ -580,15 +580,32 @@ def bench_idioms(repeats, target, quick, threads=1):
 # ----------------------------------------------------------------- memory
 
 _RSS_CHILD = """
-import resource, sys
+import sys
 from nncore import bench
 name, label = sys.argv[1], sys.argv[2]
 x, y = bench.workload_data(name)
 if label != "data only":
     with bench.thread_limits(1):
         bench.implementations(name, x, y, pure=False)[label](1)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(bench.peak_rss_kib())
 """
+
+
+def peak_rss_kib():
+    """This process's peak resident set size in KiB: Linux's VmHWM, which starts afresh
+    with the process's own memory at exec. ``getrusage``'s ``ru_maxrss`` does not: Linux
+    keeps the parent's peak across fork and exec, so a child started by a bench that had
+    trained with JAX and PyTorch reported the parent's 2137 MiB for every implementation,
+    the data alone included. ``ru_maxrss`` where /proc is missing."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def bench_rss(name):
@@ -601,7 +618,7 @@ def bench_rss(name):
     for label in labels:
         out = subprocess.run([sys.executable, "-c", _RSS_CHILD, name, label], check=True,
                              capture_output=True, text=True).stdout
-        res[label] = int(out.split()[-1]) / 1024  # ru_maxrss is in KiB on Linux
+        res[label] = int(out.split()[-1]) / 1024  # KiB
     return {"rss": name, "unit": "MiB", "results": res}
 
 

@@ -382,16 +382,20 @@ def implementations(name, x, y, pure=True, only=None):
     if import_jax() is not None and want & {"JAX step", "JAX scan"}:
         makers["JAX step"] = lambda: jax_step(name, x, y)
         makers["JAX scan"] = lambda: jax_scan(name, x, y)
-    try:
-        import torch  # noqa: F401
-        makers["PyTorch"] = lambda: torch_loop(name, x, y)
-    except ImportError:
-        pass
-    try:
-        import sklearn  # noqa: F401
-        makers["scikit-learn"] = lambda: sklearn_loop(name, x, y)
-    except ImportError:
-        pass
+    # each optional library imported only when wanted (bench --rss builds one label a
+    # process: an import of PyTorch it does not use would be part of its peak)
+    if "PyTorch" in want:
+        try:
+            import torch  # noqa: F401
+            makers["PyTorch"] = lambda: torch_loop(name, x, y)
+        except ImportError:
+            pass
+    if "scikit-learn" in want:
+        try:
+            import sklearn  # noqa: F401
+            makers["scikit-learn"] = lambda: sklearn_loop(name, x, y)
+        except ImportError:
+            pass
     if pure and (name.startswith("xor") or name.startswith("tabular")):
         makers["pure Python"] = lambda: pure_python(name, x, y)
     return {label: makers[label]() for label in LABELS if label in makers and label in want}

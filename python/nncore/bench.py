@@ -586,7 +586,7 @@ name, label = sys.argv[1], sys.argv[2]
 x, y = bench.workload_data(name)
 if label != "data only":
     with bench.thread_limits(1):
-        bench.implementations(name, x, y, pure=False)[label](1)
+        bench.implementations(name, x, y, pure=False, only=[label])[label](1)
 print(bench.peak_rss_kib())
 """
 

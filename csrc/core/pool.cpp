@@ -96,11 +96,12 @@ void Pool::work(std::uint32_t gen, int slot) {
 // the CPUs it may use, and keeps the affinity it had. Linux wakes it there when no CPU is
 // idle: the caller holds one, and another library's threads (OpenBLAS's and OpenMP's spin
 // for a while after their calls) or another process hold the others. Left there, it
-// preempted the caller and the two took turns on one CPU (on the 2-vCPU KVM guest, traced:
-// nearly every wake-up of a loaded machine; a 256^3 matmul then took 1.45x what the caller
-// alone takes). Moved, it competes with whatever holds the other CPU while the caller runs
-// alone at full speed and takes the tasks the worker has not started. A thread limited to
-// the caller's CPU stays. `always` (debug schedule 4) moves it wherever it was woken.
+// preempted the caller and the two took turns on one CPU (on the loaded 2-vCPU guest of
+// issue 21, traced: in some runs nearly every wake-up, in others a few percent; a 256^3
+// matmul then took 1.45x what the caller alone takes). Moved, it competes with whatever
+// holds the other CPU while the caller runs alone at full speed and takes the tasks the
+// worker has not started. A thread limited to the caller's CPU stays. `always` (debug
+// schedule 4) moves it wherever it was woken. set_move_workers(false) turns it off.
 void Pool::leave_caller_cpu(bool always) {
 #if defined(__linux__)
     if (!always && !move_.load(std::memory_order_relaxed)) return;

@@ -2,6 +2,7 @@
 
     python bench/interference.py              # about 2-4 minutes
     python bench/interference.py --quick      # smoke run
+    python bench/interference.py --no-moves   # woken workers stay on the caller's CPU
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/interference.py
 
 Prints, in one interleaved run (each repeat runs every case once, in rotating order):
@@ -19,6 +20,11 @@ Prints, in one interleaved run (each repeat runs every case once, in rotating or
    per step and scaled to a 60,000-row epoch.
 3. throughput of 8 Python threads making small nncore calls at once, against one
    Python thread (calls per second).
+
+A pool worker woken on the CPU its caller runs on (Linux puts it there when no CPU is
+idle, e.g. while OpenBLAS's or OpenMP's threads spin after their calls) moves off it;
+the 2-thread table says how many wake-ups moved. --no-moves turns that off for the run,
+to compare.
 
 Thread limits apply to all libraries alike (nncore.threads, threadpoolctl for the BLAS,
 torch.set_num_threads). The header names the BLAS kernel threadpoolctl reports: run with
@@ -111,6 +117,7 @@ def interference(threads, repeats, inner):
             for f in calls.values():
                 for _ in range(20):
                     f()
+            stats0 = nc._core._pool_stats()
             samples = {c: [] for c in cases}
             for r in range(repeats):
                 order = cases[r % len(cases):] + cases[:r % len(cases)]
@@ -123,6 +130,7 @@ def interference(threads, repeats, inner):
                         timed()
                         ts.append(time.perf_counter() - t0)
                     samples[case].append(statistics.median(ts))
+            stats1 = nc._core._pool_stats()
             grace = grace_period_us(calls["nncore"]) if t > 1 else 0.0
             grace_fit = grace_period_us(calls["nncore fit"]) if t > 1 else 0.0
         print(f"interference, 256x256x256 float32 matmul, {t} thread(s): median us [min-max] "
@@ -143,6 +151,9 @@ def interference(threads, repeats, inner):
             print(f"  nncore workers asleep {grace:.0f} us after a matmul returns, "
                   f"{grace_fit:.0f} us after a native fit returns "
                   f"(spin grace {nc._core._pool_stats()['spin_us']:.0f} us)")
+            print(f"  wake-ups of sleeping workers: {stats1['wakeups'] - stats0['wakeups']}, "
+                  f"of which moved off the caller's CPU: {stats1['moves'] - stats0['moves']} "
+                  f"(moving {'on' if stats1['move'] else 'off'})")
         print()
 
 
@@ -221,7 +232,11 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--repeats", type=int, default=15)
+    p.add_argument("--no-moves", action="store_true",
+                   help="woken workers stay on the caller's CPU (nncore's pool only)")
     args = p.parse_args(argv)
+    if args.no_moves:
+        nc._core._set_move_workers(False)
     rep = 3 if args.quick else args.repeats
     header()
     interference((1, 2), rep, 5 if args.quick else 20)

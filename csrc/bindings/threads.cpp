@@ -38,7 +38,8 @@ void register_threads(py::module_& m) {
         return py::dict("workers"_a = s.workers, "sleeping"_a = known(s.sleeping),
                         "jobs"_a = s.jobs, "serial"_a = s.serial,
                         "wakeups"_a = known(s.wakeups), "spin_us"_a = known(s.spin_us),
-                        "hot"_a = s.hot, "hot_guards"_a = s.hot_guards);
+                        "hot"_a = s.hot, "hot_guards"_a = s.hot_guards,
+                        "moves"_a = known(s.moves), "move"_a = s.move);
     }, "The pool's worker count, sleepers now, and counters since import.");
     m.def("_set_spin_us", [](double us) {
         NNCORE_CHECK(us >= 0 && us <= 1e6, "_set_spin_us: us must be in [0, 1e6]; got ", us);
@@ -49,14 +50,23 @@ void register_threads(py::module_& m) {
                 "the process starts; the grace period belongs to nncore's own pool");
         }
     }, "us"_a, "Grace period a worker spins after a call before it sleeps (benchmarks).");
+    m.def("_set_move_workers", [](bool on) {
+        if (!set_move_workers(on)) {
+            throw std::runtime_error(
+                "_set_move_workers: this nncore is built with OpenMP (NNCORE_OPENMP=ON), whose "
+                "runtime places its threads; moving a woken worker off its caller's CPU "
+                "belongs to nncore's own pool");
+        }
+    }, "on"_a, "Whether a worker woken on its caller's CPU moves off it (benchmarks).");
     m.def("_set_debug_schedule", [](const std::string& mode) {
         int v = -1;
         if (mode == "normal") v = 0;
         if (mode == "shuffle") v = 1;
         if (mode == "caller_only") v = 2;
         if (mode == "slow_worker") v = 3;
+        if (mode == "always_move") v = 4;
         NNCORE_CHECK(v >= 0, "_set_debug_schedule: mode must be 'normal', 'shuffle', "
-                     "'caller_only' or 'slow_worker'; got '", mode, "'");
+                     "'caller_only', 'slow_worker' or 'always_move'; got '", mode, "'");
         set_debug_schedule(v);
     }, "mode"_a, "Tests: change how tasks are handed out (results must not change).");
     m.def("_parallel_probe", [](long long n, int nthreads, long long throw_at, bool nested,
@@ -84,7 +94,8 @@ void register_threads(py::module_& m) {
     }, "n"_a, "nthreads"_a, "throw_at"_a = -1, "nested"_a = false, "hot"_a = false,
        "Tests: which thread ran each item of a parallel_for; item throw_at throws.");
     m.def("_debug_schedule", [] {
-        static const char* names[] = {"normal", "shuffle", "caller_only", "slow_worker"};
+        static const char* names[] = {"normal", "shuffle", "caller_only", "slow_worker",
+                                      "always_move"};
         return std::string(names[debug_schedule()]);
     });
 }

@@ -17,7 +17,10 @@
 // After a call the workers spin for a short grace period (spin_us(), 50 us by default)
 // for the next call, then sleep on a condition variable, so a NumPy/OpenBLAS or PyTorch
 // call that follows has the cores to itself (and sleep at once when, during the call,
-// other threads ran nncore calls alone: they need those cores). A caller that finds the
+// other threads ran nncore calls alone: they need those cores). A worker woken on the
+// caller's own CPU (Linux puts it there when every CPU is busy, e.g. with the threads
+// OpenBLAS and PyTorch's OpenMP keep spinning after their calls) moves off it at once:
+// two threads of one job sharing a CPU ran slower than the caller alone (core/pool.cpp). A caller that finds the
 // pool busy (another Python thread is using it, or a nested call) runs its items alone on
 // its own thread: the machine is never oversubscribed by nncore and no caller waits for
 // another.
@@ -70,10 +73,15 @@ struct PoolStats {
     double spin_us = 0;        // grace period before a worker sleeps
     int hot = 0;               // HotPool guards alive (all threads)
     std::int64_t hot_guards = 0;  // HotPool guards started for more than one thread
+    std::int64_t moves = 0;    // woken workers that left the caller's CPU (-1: OpenMP)
+    bool move = false;         // whether they do (set_move_workers; false: OpenMP)
 };
 PoolStats pool_stats() noexcept;
 // The pool's grace period; false (nothing changed) in the OpenMP build.
 bool set_spin_us(double us) noexcept;
+// Whether a worker woken on its caller's CPU moves off it (Linux; on by default); false
+// (nothing changed) in the OpenMP build. For benchmarks: bench/interference.py --no-moves.
+bool set_move_workers(bool on) noexcept;
 
 // Keeps the workers on the job across the parallel calls of one stretch of native work (a
 // chunk of the trainer's epoch): while a HotPool lives, a worker that took part in a call
@@ -105,7 +113,9 @@ bool pool_hot() noexcept;
 
 // Debug schedules (tests; both builds): 0 normal; 1 shuffled (tasks handed out in a random order,
 // workers pause at random); 2 caller only (workers take no task, as if never
-// scheduled); 3 slow worker (the first worker sleeps 1 ms in each task it takes).
+// scheduled); 3 slow worker (the first worker sleeps 1 ms in each task it takes); 4
+// always move (a pool worker leaves the caller's CPU after every wake-up, as if the OS had
+// woken it there; the OpenMP build runs as normal).
 void set_debug_schedule(int mode) noexcept;
 int debug_schedule() noexcept;
 

@@ -9,6 +9,7 @@
 
 #if defined(__linux__)
 #include <pthread.h>
+#include <sched.h>
 #endif
 
 namespace nncore {
@@ -91,6 +92,36 @@ void Pool::work(std::uint32_t gen, int slot) {
     if (taken > 0) done_.fetch_add(taken, std::memory_order_acq_rel);
 }
 
+// A worker just woken from its sleep on the CPU its caller runs on moves to another of
+// the CPUs it may use, and keeps the affinity it had. Linux wakes it there when no CPU is
+// idle: the caller holds one, and another library's threads (OpenBLAS's and OpenMP's spin
+// for a while after their calls) or another process hold the others. Left there, it
+// preempted the caller and the two took turns on one CPU (on the loaded 2-vCPU guest of
+// issue 21, traced: in some runs nearly every wake-up, in others a few percent; a 256^3
+// matmul then took 1.45x what the caller alone takes). Moved, it competes with whatever
+// holds the other CPU while the caller runs alone at full speed and takes the tasks the
+// worker has not started. A thread limited to the caller's CPU stays. `always` (debug
+// schedule 4) moves it wherever it was woken. set_move_workers(false) turns it off.
+void Pool::leave_caller_cpu(bool always) {
+#if defined(__linux__)
+    if (!always && !move_.load(std::memory_order_relaxed)) return;
+    const int caller = caller_cpu_.load(std::memory_order_relaxed);
+    if (caller < 0 || caller >= CPU_SETSIZE) return;
+    if (!always && sched_getcpu() != caller) return;
+    cpu_set_t mask, others;
+    CPU_ZERO(&mask);
+    if (pthread_getaffinity_np(pthread_self(), sizeof(mask), &mask) != 0) return;
+    others = mask;
+    CPU_CLR(caller, &others);
+    if (CPU_COUNT(&others) == 0) return;  // nowhere else to go
+    if (pthread_setaffinity_np(pthread_self(), sizeof(others), &others) != 0) return;
+    moves_.fetch_add(1, std::memory_order_relaxed);
+    pthread_setaffinity_np(pthread_self(), sizeof(mask), &mask);  // stays where it now is
+#else
+    (void)always;
+#endif
+}
+
 void Pool::worker_main(int k) {
     std::uint32_t seen = gen_of(ticket_.load(std::memory_order_acquire));
     // Took part in the last job: spin before sleeping, for the grace period, or for
@@ -118,6 +149,10 @@ void Pool::worker_main(int k) {
             sleepers_.fetch_add(1);
             cv_.wait(lock, [&] { return gen_of(t = ticket_.load()) != seen; });
             sleepers_.fetch_sub(1);
+            lock.unlock();
+            if (k < helpers_.load(std::memory_order_relaxed)) {
+                leave_caller_cpu(mode_.load(std::memory_order_relaxed) == 4);
+            }
         }
         seen = gen_of(t);
         recent = k < helpers_.load(std::memory_order_relaxed) && mode_.load() != 2;
@@ -166,6 +201,9 @@ bool Pool::run(index_t n, int nthreads, detail::TaskFn fn, const void* ctx) {
     failed_.store(false, std::memory_order_relaxed);
     jobs_.fetch_add(1, std::memory_order_relaxed);
     serial_at_job_.store(serial_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+#if defined(__linux__)
+    caller_cpu_.store(sched_getcpu(), std::memory_order_relaxed);
+#endif
     ticket_.store(std::uint64_t(gen) << 32, std::memory_order_seq_cst);
     if (sleepers_.load(std::memory_order_seq_cst) > 0) {
         { std::lock_guard<std::mutex> lock(mutex_); }
@@ -238,10 +276,15 @@ bool set_spin_us(double us) noexcept {
     return true;
 }
 
+bool set_move_workers(bool on) noexcept {
+    detail::pool().set_move(on);
+    return true;
+}
+
 bool openmp_enabled() noexcept { return false; }
 
 void set_debug_schedule(int mode) noexcept {
-    detail::g_debug.store(mode < 0 || mode > 3 ? 0 : mode);
+    detail::g_debug.store(mode < 0 || mode > 4 ? 0 : mode);
 }
 int debug_schedule() noexcept { return detail::g_debug.load(); }
 

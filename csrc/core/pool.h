@@ -33,10 +33,13 @@ public:
         s.spin_us = spin_ns_.load() / 1000.0;
         s.hot = hot_.load();
         s.hot_guards = hot_guards_.load();
+        s.moves = moves_.load();
+        s.move = move_.load();
         return s;
     }
     void count_serial() noexcept { serial_.fetch_add(1, std::memory_order_relaxed); }
     void set_spin_ns(std::int64_t ns) noexcept { spin_ns_.store(ns); }
+    void set_move(bool on) noexcept { move_.store(on); }
 
     // A HotPool starts or ends; hot_end ignores a guard that started before a fork (its
     // pool is gone).
@@ -64,6 +67,7 @@ private:
     void worker_main(int k);
     void work(std::uint32_t gen, int slot);
     void run_task(index_t t, int slot);
+    void leave_caller_cpu(bool always);
 
     // Job fields: written by the owner before it publishes the ticket, read by whoever
     // wins a task of that generation (atomics so a late reader is never a data race).
@@ -89,6 +93,9 @@ private:
     std::atomic<std::int64_t> spin_ns_{50000};
     std::atomic<std::int64_t> jobs_{0}, serial_{0}, wakeups_{0};
     std::atomic<std::int64_t> serial_at_job_{0};  // serial_ when the current job started
+    std::atomic<int> caller_cpu_{-1};  // the CPU the current job's caller published it on
+    std::atomic<std::int64_t> moves_{0};
+    std::atomic<bool> move_{true};  // set_move_workers
     // HotPool guards alive; read by spinning workers, written twice per guard (own line).
     alignas(64) std::atomic<int> hot_{0};
     std::atomic<std::int64_t> hot_ns_{1000000};  // a worker's spin while hot_ > 0

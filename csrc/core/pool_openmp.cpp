@@ -153,13 +153,15 @@ PoolStats pool_stats() noexcept {
     s.spin_us = -1;
     s.hot = detail::g_hot.load();
     s.hot_guards = detail::g_hot_guards.load();
+    s.moves = -1;  // the runtime places its threads
     return s;
 }
 
 bool set_spin_us(double) noexcept { return false; }
+bool set_move_workers(bool) noexcept { return false; }
 
 void set_debug_schedule(int mode) noexcept {
-    detail::g_debug.store(mode < 0 || mode > 3 ? 0 : mode);
+    detail::g_debug.store(mode < 0 || mode > 4 ? 0 : mode);
 }
 int debug_schedule() noexcept { return detail::g_debug.load(); }
 

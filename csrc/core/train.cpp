@@ -258,6 +258,9 @@ NNCORE_TINY_INLINE void direct_dense_backward(const kernels::KernelSet<T>& k, co
 // parameter of at most one chunk of for_chunks (the same call sgd_step makes), or
 // sgd_step itself for longer ones.
 constexpr index_t kOneChunk = 16384;  // core/elementwise.h's for_chunks: one chunk at most
+// Bias gradients of Dense layers without an activation summed by backward() itself up to
+// this many elements of grad (a pass that size is one core's job in any case)
+constexpr index_t kSmallBiasSums = index_t(1) << 16;
 constexpr std::size_t kNoSlot = std::size_t(-1);
 
 template <class T>
@@ -1182,14 +1185,23 @@ void Trainer<T>::backward(index_t rows, int nthreads, bool fused) {
             // blocks (grad_x first), the other parameters after
             const std::size_t wslot = fused ? weight_slot_[i] : kNoSlot;
             BlockUpdate bu{this, wslot, layer.out};
+            // Without an activation, the bias gradient is the column sums of grad from +0 in
+            // row order: column_sums' bits here, in registers, where dense_backward's
+            // parallel pass adds each row by a call (32 calls of one value for the 64-1
+            // output layer of a 32-row batch); dense_backward then skips it.
+            T* grad_b = pair ? nullptr : layer.grad_b;
+            if (grad_b && layer.act == kernels::Act::identity &&
+                rows * layer.out <= kSmallBiasSums) {
+                column_sums(grad, rows, layer.out, grad_b);
+                grad_b = nullptr;
+            }
             dense_backward(row_major<const T>(x_in, rows, layer.in),
                            row_major<const T>(layer.w, layer.in, layer.out),
                            row_major<const T>(outputs_[i].data(), rows, layer.out),
                            row_major<const T>(grad, rows, layer.out),
                            pair ? kernels::Act::identity : layer.act, layer.slope,
                            need_grad_x ? &vgx : nullptr,
-                           row_major(layer.grad_w, layer.in, layer.out),
-                           pair ? nullptr : layer.grad_b, nthreads,
+                           row_major(layer.grad_w, layer.in, layer.out), grad_b, nthreads,
                            wslot != kNoSlot ? &Trainer::update_block : nullptr, &bu);
             done(i, wslot);  // the layer's last read of its parameters is behind
             if (!need_grad_x) break;

@@ -53,10 +53,20 @@ void small_gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const Gemm
     // outputs): A read in place, many rows per FMA instead of one lane of each tile. A
     // row-major A with one column (a one-output layer's forward, where a tile would use one
     // lane) is copied column-major NR rows at a time, by pack_b as for a transposed B (the
-    // same values, so the same bits); 2-4 columns keep the tiles (gemm_cols runs one column
-    // at a time: fewer FMA chains in flight on a small batch).
+    // same values, so the same bits); 2-4 columns keep the tiles (measured when gemm_cols
+    // ran one column at a time: fewer FMA chains in flight on a small batch).
+    // Up to one vector of columns (nr_part: 16 floats on avx512, 8 on avx2) from a
+    // column-major A too large to read in place (not a_fits: it would be packed whole for
+    // one sweep) go to gemm_cols as well: A read once in place, its columns in groups. One
+    // core, loaded machine, us, tiles -> gemm_cols: avx512 float 1024 x 256 x 10 (a
+    // 1024 -> 10 head's weight gradient, 256 rows) 132 -> 38, 2048 x 128 x 10 133 -> 43,
+    // 1024 x 256 x 16 131 -> 74, 784 x 256 x 6 73 -> 29; avx2 1024 x 256 x 8 141 -> 128,
+    // x 5 143 -> 83 (10-16 columns 1.03-1.6x slower there). An A that fits stays with the
+    // tiles: gemm_cols was 1.1-1.26x slower at 8, 12 and 16 columns (avx512).
     constexpr index_t kColsMax = 4;
-    if (kern.gemm_cols && (a.rs == 1 || (a.cs == 1 && N == 1)) && N <= kColsMax) {
+    const bool cols_a =
+        a.rs == 1 && (N <= kColsMax || (!a_fits && N <= index_t(kern.nr_part)));
+    if (kern.gemm_cols && (cols_a || (a.cs == 1 && N == 1))) {
         tile_ep.bias = ep.bias;
         tile_ep.z = ep.z;
         if (a.rs == 1) {

@@ -253,65 +253,120 @@ void gemm_tiles(index_t m, index_t n, index_t kc, const typename V::T* a, index_
     gemm_tiles_lay<V, MR, NV, NA>(m, n, kc, a, a_rs, a_cs, b, ldb, c, ldc, ep);
 }
 
-// gemm_cols (kernel_table.h): each column of C from a column-major A, U vectors of rows at
-// a time (U chains of FMAs in flight instead of one lane of an MR-row tile per k), with the
-// tile's operations per element: fmadd(A(i, p), B(p, j), acc) from zero in p order, then
-// + bias[j], z, the activation.
+// Columns [j0, j0 + J) of C from a column-major A (gemm_cols below), U vectors of rows at
+// a time: the U vectors of A at each p are loaded once for the J columns (J x U chains of
+// FMAs in flight, U + J loads per J x U FMAs), each element's operations those of a tile:
+// fmadd(A(i, p), B(p, j), acc) from zero in p order, then + bias[j], z, the activation.
+template <class V, int U, int J>
+void gemm_cols_group(index_t m, index_t kc, const typename V::T* a, index_t lda,
+                     const typename V::T* b, index_t brs, index_t bcs, index_t j0,
+                     typename V::T* c, index_t ldc, const TileEpilogue<typename V::T>& ep,
+                     typename V::R slope) noexcept {
+    using T = typename V::T;
+    using R = typename V::R;
+    constexpr int W = V::W;
+    const T* bj[J];
+#pragma GCC unroll 8
+    for (int j = 0; j < J; ++j) bj[j] = b + (j0 + j) * bcs;
+    for (index_t i0 = 0; i0 < m; i0 += U * W) {
+        const index_t rows = m - i0 < index_t(U * W) ? m - i0 : index_t(U * W);
+        const int nv = static_cast<int>((rows + W - 1) / W);
+        const index_t tail = rows - index_t(nv - 1) * W;  // lanes of the last vector
+        R acc[J][U];
+#pragma GCC unroll 8
+        for (int j = 0; j < J; ++j) {
+#pragma GCC unroll 4
+            for (int u = 0; u < U; ++u) acc[j][u] = V::zero();
+        }
+        const T* ai = a + i0;
+        if (nv == U && tail == W) {
+            for (index_t p = 0; p < kc; ++p) {
+                const T* ap = ai + p * lda;
+                R av[U];
+#pragma GCC unroll 4
+                for (int u = 0; u < U; ++u) av[u] = V::loadu(ap + u * W);
+#pragma GCC unroll 8
+                for (int j = 0; j < J; ++j) {
+                    const R bp = V::set1(bj[j][p * brs]);
+#pragma GCC unroll 4
+                    for (int u = 0; u < U; ++u) acc[j][u] = V::fmadd(av[u], bp, acc[j][u]);
+                }
+            }
+        } else {
+            for (index_t p = 0; p < kc; ++p) {
+                const T* ap = ai + p * lda;
+                R av[U];
+#pragma GCC unroll 4
+                for (int u = 0; u < U; ++u) {
+                    av[u] = u + 1 < nv ? V::loadu(ap + u * W)
+                                       : u + 1 == nv ? V::load_part(ap + u * W, tail)
+                                                     : V::zero();
+                }
+#pragma GCC unroll 8
+                for (int j = 0; j < J; ++j) {
+                    const R bp = V::set1(bj[j][p * brs]);
+#pragma GCC unroll 4
+                    for (int u = 0; u < U; ++u) acc[j][u] = V::fmadd(av[u], bp, acc[j][u]);
+                }
+            }
+        }
+        for (int j = 0; j < J; ++j) {
+            const index_t col = j0 + j;
+            for (int u = 0; u < nv; ++u) {
+                const index_t lanes = u + 1 < nv ? index_t(W) : tail;
+                const index_t r0 = i0 + index_t(u) * W;
+                R r = acc[j][u];
+                if (ep.bias) r = V::add(r, V::set1(ep.bias[col]));
+                alignas(64) T buf[W];
+                if (ep.z) {
+                    V::storeu(buf, r);
+                    for (index_t l = 0; l < lanes; ++l) ep.z[(r0 + l) * ep.ldz + col] = buf[l];
+                }
+                r = apply_act<V>(ep.act, r, slope);
+                if (ldc == 1) {
+                    V::store_part(c + r0 + col, r, lanes);
+                } else {
+                    V::storeu(buf, r);
+                    for (index_t l = 0; l < lanes; ++l) c[(r0 + l) * ldc + col] = buf[l];
+                }
+            }
+        }
+    }
+}
+
+// gemm_cols (kernel_table.h): the columns of C from a column-major A in groups of J
+// (gemm_cols_group: many rows per FMA instead of one lane of an MR-row tile per k), J as
+// many as the registers hold with U = 4 vectors of rows: J x U accumulators, U vectors of
+// A and a broadcast (avx512: 5 x 4 + 5 of 32; avx2: 2 x 4 + 5 of 16). Each element's
+// operations do not depend on the group it is in (the same bits as one column at a time).
 template <class V>
 void gemm_cols(index_t m, index_t n, index_t kc, const typename V::T* a, index_t lda,
                const typename V::T* b, index_t brs, index_t bcs, typename V::T* c,
                index_t ldc, const TileEpilogue<typename V::T>& ep) noexcept {
-    using T = typename V::T;
-    using R = typename V::R;
-    constexpr int W = V::W;
     constexpr int U = 4;
-    const R slope = V::set1(ep.slope);
-    for (index_t j = 0; j < n; ++j) {
-        const T* bj = b + j * bcs;
-        for (index_t i0 = 0; i0 < m; i0 += U * W) {
-            const index_t rows = m - i0 < index_t(U * W) ? m - i0 : index_t(U * W);
-            const int nv = static_cast<int>((rows + W - 1) / W);
-            const index_t tail = rows - index_t(nv - 1) * W;  // lanes of the last vector
-            R acc[U];
-#pragma GCC unroll 4
-            for (int u = 0; u < U; ++u) acc[u] = V::zero();
-            const T* ai = a + i0;
-            if (nv == U && tail == W) {
-                for (index_t p = 0; p < kc; ++p) {
-                    const R bp = V::set1(bj[p * brs]);
-                    const T* ap = ai + p * lda;
-#pragma GCC unroll 4
-                    for (int u = 0; u < U; ++u) acc[u] = V::fmadd(V::loadu(ap + u * W), bp, acc[u]);
-                }
-            } else {
-                for (index_t p = 0; p < kc; ++p) {
-                    const R bp = V::set1(bj[p * brs]);
-                    const T* ap = ai + p * lda;
-                    for (int u = 0; u + 1 < nv; ++u) {
-                        acc[u] = V::fmadd(V::loadu(ap + u * W), bp, acc[u]);
-                    }
-                    acc[nv - 1] = V::fmadd(V::load_part(ap + (nv - 1) * W, tail), bp,
-                                           acc[nv - 1]);
-                }
+    constexpr int J = sizeof(typename V::R) == 64 ? 5 : 2;
+    const typename V::R slope = V::set1(ep.slope);
+    index_t j0 = 0;
+    for (; j0 + J <= n; j0 += J) {
+        gemm_cols_group<V, U, J>(m, kc, a, lda, b, brs, bcs, j0, c, ldc, ep, slope);
+    }
+    switch (n - j0) {
+        case 0: break;
+        case 1: gemm_cols_group<V, U, 1>(m, kc, a, lda, b, brs, bcs, j0, c, ldc, ep, slope); break;
+        case 2:
+            if constexpr (J > 2) {
+                gemm_cols_group<V, U, 2>(m, kc, a, lda, b, brs, bcs, j0, c, ldc, ep, slope);
             }
-            for (int u = 0; u < nv; ++u) {
-                const index_t lanes = u + 1 < nv ? index_t(W) : tail;
-                const index_t r0 = i0 + index_t(u) * W;
-                R r = acc[u];
-                if (ep.bias) r = V::add(r, V::set1(ep.bias[j]));
-                alignas(64) T buf[W];
-                if (ep.z) {
-                    V::storeu(buf, r);
-                    for (index_t l = 0; l < lanes; ++l) ep.z[(r0 + l) * ep.ldz + j] = buf[l];
-                }
-                r = apply_act<V>(ep.act, r, slope);
-                if (ldc == 1) {
-                    V::store_part(c + r0 + j, r, lanes);
-                } else {
-                    V::storeu(buf, r);
-                    for (index_t l = 0; l < lanes; ++l) c[(r0 + l) * ldc + j] = buf[l];
-                }
+            break;
+        case 3:
+            if constexpr (J > 3) {
+                gemm_cols_group<V, U, 3>(m, kc, a, lda, b, brs, bcs, j0, c, ldc, ep, slope);
             }
-        }
+            break;
+        default:
+            if constexpr (J > 4) {
+                gemm_cols_group<V, U, 4>(m, kc, a, lda, b, brs, bcs, j0, c, ldc, ep, slope);
+            }
+            break;
     }
 }

@@ -241,6 +241,17 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
     // small_gemm may read A in place (its rows or columns at most 4 KiB apart)
     const double a_lead = a.cs == 1 ? double(a.rs) : double(a.cs);
     const bool a_fits = double(M) * double(K) * elem <= l2 / 4 && a_lead * elem <= 4096.0;
+    // With one column panel (N <= NR: a narrow layer, an output head), the blocked driver
+    // reads a row- or column-major A in place too, whatever its size: each k-block of A
+    // is read once, so a packed copy is pure overhead. The tiles of the panel over a
+    // task's row panels in one gemm_tiles call, as small_gemm makes them (the same bits as
+    // on packed panels). In-process A/B, one core, loaded machine, us, packed -> in place:
+    // avx512 float 256 x 1024 x 10 (wide's head forward) 123 -> 70, 256 x 1024 x 64
+    // 199 -> 145, 64 x 784 x 10 25 -> 20, 64 x 784 x 64 34 -> 29, (1024 x 512)^T x 10
+    // 402 -> 210; avx2 0.58-0.84x. With more column panels A is read again by each:
+    // 64 x 784 x 256 in place took 1.09x longer (its 2-row-panel tasks), so it is packed.
+    const bool a_direct = N <= NR && MB == M && a.rs > 0 && a.cs > 0 &&
+                          (a.cs == 1 || a.rs == 1);
     if (nt == 1 && kblocks == 1 && NB == N && MB == M) {
         if (!ep.block_done) {
             small_gemm(a, b, c, ep, b_in_place, a_fits, apack, bpack);
@@ -273,6 +284,7 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
 
             // Panels of k-block pc start at pc * (padded width).
             const auto pack_a_panels = [&](index_t p0, index_t p1, index_t pc, index_t kc) {
+                if (a_direct) return;  // read in place by the tiles
                 for (index_t p = p0; p < p1; ++p) {
                     const index_t i0 = p * MR;
                     kern.pack_a(a.data + (ib + i0) * a.rs + pc * a.cs, a.rs, a.cs,
@@ -308,6 +320,14 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
                         const T* bpanel = direct ? b.data + pc * b.rs + jb + j0
                                                  : bpack + pc * npad + j0 * kc;
                         const index_t ldb = direct ? b.rs : NR;
+                        if (a_direct) {
+                            const index_t i0 = p0 * MR, rows = std::min(mb, p1 * MR) - i0;
+                            if (ep.z) tile_ep.z = ep.z + (ib + i0) * ep.ldz + jb + j0;
+                            kern.gemm_tiles(rows, n, kc, a.data + (ib + i0) * a.rs + pc * a.cs,
+                                            a.rs, a.cs, bpanel, ldb,
+                                            c.data + (ib + i0) * c.rs + jb + j0, c.rs, tile_ep);
+                            continue;
+                        }
                         for (index_t p = p0; p < p1; ++p) {
                             const index_t i0 = p * MR;
                             if (ep.z) tile_ep.z = ep.z + (ib + i0) * ep.ldz + jb + j0;
@@ -332,7 +352,7 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
             // packed its 1 MiB while the other thread waited).
             constexpr index_t kPanelsPerPackTask = 16;
             const bool b_packed = !b_in_place || nb % NR != 0;  // some panel is packed
-            if (tasks_pack_b || (pack_b_now && b_packed)) {
+            if (tasks_pack_b ? !a_direct : pack_b_now && b_packed) {
                 const index_t pan = tasks_pack_b ? mpan : npan;
                 const double pack_work = 8.0 * double(K) * double(tasks_pack_b ? mpad : npad);
                 const int pack_threads = std::min(nt, threads_for(pack_work));

@@ -234,9 +234,16 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
     const index_t row_panels = ceil_div(M, MR);
     const bool b_small = b.cs == 1 && ((b_bytes <= l1 / 2 && row_panels <= 64) ||
                                        (b_bytes <= 1.5 * l1 && row_panels <= 16));
-    const bool b_in_place = b_small || (b.cs == 1 && double(b.rs) * elem <= 2048.0 &&
-                                        double(KC) * double(NR) * elem > 0.75 * l1 &&
-                                        double(K) * double(N) * elem <= l2 / 2);
+    // Up to all of L2 when few row panels read it (at most 16: the packed copy is then
+    // read too few times to repay its making): a small batch's forward product through a
+    // layer of 0.5-1 x L2 of weights. In-process A/B, avx512, loaded machine, us, packed
+    // -> in place, 1 thread: 32 x 784 x 512 260 -> 162, 16 x 1024 x 512 260 -> 155,
+    // 64 x 1024 x 400 364 -> 279, 96 x 784 x 512 482 -> 449; 2 threads 0.63-0.86x. A B
+    // larger than L2 stays packed (32 x 2048 x 512 took 1.84x longer in place).
+    const bool b_in_place =
+        b_small || (b.cs == 1 && double(b.rs) * elem <= 2048.0 &&
+                    double(KC) * double(NR) * elem > 0.75 * l1 &&
+                    (b_bytes <= l2 / 2 || (b_bytes <= l2 && row_panels <= 16)));
 
     // small_gemm may read A in place (its rows or columns at most 4 KiB apart)
     const double a_lead = a.cs == 1 ? double(a.rs) : double(a.cs);

@@ -4,7 +4,8 @@ packed (a column-major copy of it is always packed: the same values in the same 
 on one thread and two, under every kernel set; and both agree with a float64 NumPy
 product. Shapes: a small batch's forward product (64 x 784 x 256: whole k-blocks of rows
 1 KiB apart), a partial last column panel, row tails, a few rows, B as columns of a wider
-array (rows further apart than its width), a small B read in place as a whole."""
+array (rows further apart than its width), a small B read in place as a whole, a B of up
+to L2 read by few row panels (and one larger than L2, packed)."""
 import textwrap
 
 import numpy as np
@@ -18,7 +19,10 @@ ISAS = [s for s in ("generic", "avx2", "avx512") if s in nncore.config()["isa_su
 # (m, k, n, columns of the array B is cut from (0: B itself))
 SHAPES = [(64, 784, 256, 0), (64, 784, 200, 0), (61, 784, 128, 0), (5, 300, 192, 0),
           (64, 256, 128, 0), (33, 500, 256, 300), (32, 64, 64, 0), (20, 40, 48, 0),
-          (130, 196, 80, 0)]
+          (130, 196, 80, 0),
+          # B of 0.5-1 x L2 (2 MiB here) read in place by at most 16 row panels
+          (32, 784, 512, 0), (16, 1024, 512, 0), (61, 600, 480, 0), (96, 784, 500, 0),
+          (16, 600, 256, 0), (32, 2048, 512, 0)]
 
 SCRIPT = textwrap.dedent(r"""
     import sys

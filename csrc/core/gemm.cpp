@@ -53,10 +53,20 @@ void small_gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const Gemm
     // outputs): A read in place, many rows per FMA instead of one lane of each tile. A
     // row-major A with one column (a one-output layer's forward, where a tile would use one
     // lane) is copied column-major NR rows at a time, by pack_b as for a transposed B (the
-    // same values, so the same bits); 2-4 columns keep the tiles (gemm_cols runs one column
-    // at a time: fewer FMA chains in flight on a small batch).
+    // same values, so the same bits); 2-4 columns keep the tiles (measured when gemm_cols
+    // ran one column at a time: fewer FMA chains in flight on a small batch).
+    // Up to one vector of columns (nr_part: 16 floats on avx512, 8 on avx2) from a
+    // column-major A too large to read in place (not a_fits: it would be packed whole for
+    // one sweep) go to gemm_cols as well: A read once in place, its columns in groups. One
+    // core, loaded machine, us, tiles -> gemm_cols: avx512 float 1024 x 256 x 10 (a
+    // 1024 -> 10 head's weight gradient, 256 rows) 132 -> 38, 2048 x 128 x 10 133 -> 43,
+    // 1024 x 256 x 16 131 -> 74, 784 x 256 x 6 73 -> 29; avx2 1024 x 256 x 8 141 -> 128,
+    // x 5 143 -> 83 (10-16 columns 1.03-1.6x slower there). An A that fits stays with the
+    // tiles: gemm_cols was 1.1-1.26x slower at 8, 12 and 16 columns (avx512).
     constexpr index_t kColsMax = 4;
-    if (kern.gemm_cols && (a.rs == 1 || (a.cs == 1 && N == 1)) && N <= kColsMax) {
+    const bool cols_a =
+        a.rs == 1 && (N <= kColsMax || (!a_fits && N <= index_t(kern.nr_part)));
+    if (kern.gemm_cols && (cols_a || (a.cs == 1 && N == 1))) {
         tile_ep.bias = ep.bias;
         tile_ep.z = ep.z;
         if (a.rs == 1) {
@@ -224,13 +234,35 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
     const index_t row_panels = ceil_div(M, MR);
     const bool b_small = b.cs == 1 && ((b_bytes <= l1 / 2 && row_panels <= 64) ||
                                        (b_bytes <= 1.5 * l1 && row_panels <= 16));
-    const bool b_in_place = b_small || (b.cs == 1 && double(b.rs) * elem <= 2048.0 &&
-                                        double(KC) * double(NR) * elem > 0.75 * l1 &&
-                                        double(K) * double(N) * elem <= l2 / 2);
+    // Up to all of L2 when few row panels read it (at most 16: the packed copy is then
+    // read too few times to repay its making): a small batch's forward product through a
+    // layer of 0.5-1 x L2 of weights. In-process A/B, avx512, loaded machine, us, packed
+    // -> in place, 1 thread: 32 x 784 x 512 260 -> 162, 16 x 1024 x 512 260 -> 155,
+    // 64 x 1024 x 400 364 -> 279, 96 x 784 x 512 482 -> 449; 2 threads 0.63-0.86x. A B
+    // larger than L2 stays packed (32 x 2048 x 512 took 1.84x longer in place). Rows up
+    // to 4 KiB apart when at most 4 row panels read B (a batch of up to 24 rows on avx512,
+    // whose tiles prefetch such rows): 8 x 512 x 1024 200 -> 95 us, 16 x 256 x 1024
+    // 58 -> 50 (1 and 2 threads); with 6 and more row panels the gain was 0.89-1.04x.
+    const double b_row = double(b.rs) * elem;
+    const bool b_in_place =
+        b_small || (b.cs == 1 && (b_row <= 2048.0 || (b_row <= 4096.0 && row_panels <= 4)) &&
+                    double(KC) * double(NR) * elem > 0.75 * l1 &&
+                    (b_bytes <= l2 / 2 || (b_bytes <= l2 && row_panels <= 16)));
 
     // small_gemm may read A in place (its rows or columns at most 4 KiB apart)
     const double a_lead = a.cs == 1 ? double(a.rs) : double(a.cs);
     const bool a_fits = double(M) * double(K) * elem <= l2 / 4 && a_lead * elem <= 4096.0;
+    // With one column panel (N <= NR: a narrow layer, an output head), the blocked driver
+    // reads a row- or column-major A in place too, whatever its size: each k-block of A
+    // is read once, so a packed copy is pure overhead. The tiles of the panel over a
+    // task's row panels in one gemm_tiles call, as small_gemm makes them (the same bits as
+    // on packed panels). In-process A/B, one core, loaded machine, us, packed -> in place:
+    // avx512 float 256 x 1024 x 10 (wide's head forward) 123 -> 70, 256 x 1024 x 64
+    // 199 -> 145, 64 x 784 x 10 25 -> 20, 64 x 784 x 64 34 -> 29, (1024 x 512)^T x 10
+    // 402 -> 210; avx2 0.58-0.84x. With more column panels A is read again by each:
+    // 64 x 784 x 256 in place took 1.09x longer (its 2-row-panel tasks), so it is packed.
+    const bool a_direct = N <= NR && MB == M && a.rs > 0 && a.cs > 0 &&
+                          (a.cs == 1 || a.rs == 1);
     if (nt == 1 && kblocks == 1 && NB == N && MB == M) {
         if (!ep.block_done) {
             small_gemm(a, b, c, ep, b_in_place, a_fits, apack, bpack);
@@ -263,6 +295,7 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
 
             // Panels of k-block pc start at pc * (padded width).
             const auto pack_a_panels = [&](index_t p0, index_t p1, index_t pc, index_t kc) {
+                if (a_direct) return;  // read in place by the tiles
                 for (index_t p = p0; p < p1; ++p) {
                     const index_t i0 = p * MR;
                     kern.pack_a(a.data + (ib + i0) * a.rs + pc * a.cs, a.rs, a.cs,
@@ -298,6 +331,14 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
                         const T* bpanel = direct ? b.data + pc * b.rs + jb + j0
                                                  : bpack + pc * npad + j0 * kc;
                         const index_t ldb = direct ? b.rs : NR;
+                        if (a_direct) {
+                            const index_t i0 = p0 * MR, rows = std::min(mb, p1 * MR) - i0;
+                            if (ep.z) tile_ep.z = ep.z + (ib + i0) * ep.ldz + jb + j0;
+                            kern.gemm_tiles(rows, n, kc, a.data + (ib + i0) * a.rs + pc * a.cs,
+                                            a.rs, a.cs, bpanel, ldb,
+                                            c.data + (ib + i0) * c.rs + jb + j0, c.rs, tile_ep);
+                            continue;
+                        }
                         for (index_t p = p0; p < p1; ++p) {
                             const index_t i0 = p * MR;
                             if (ep.z) tile_ep.z = ep.z + (ib + i0) * ep.ldz + jb + j0;
@@ -322,7 +363,7 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
             // packed its 1 MiB while the other thread waited).
             constexpr index_t kPanelsPerPackTask = 16;
             const bool b_packed = !b_in_place || nb % NR != 0;  // some panel is packed
-            if (tasks_pack_b || (pack_b_now && b_packed)) {
+            if (tasks_pack_b ? !a_direct : pack_b_now && b_packed) {
                 const index_t pan = tasks_pack_b ? mpan : npan;
                 const double pack_work = 8.0 * double(K) * double(tasks_pack_b ? mpad : npad);
                 const int pack_threads = std::min(nt, threads_for(pack_work));

@@ -32,14 +32,19 @@ NNCORE_VINLINE void store_simple(const typename V::R (&acc)[MRows][NA], index_t 
 // (a[i * lda + p]) or column-major (a[p * lda + i]); see KernelSet::gemm_tiles.
 enum class ALay { packed, rows, cols };
 
+// How many rows ahead a B read in place is prefetched (gemm_tile_cols).
+constexpr index_t kPrefetchRows = 4;
+
 // acc = A_panel * B_panel over kc for the first NA of the tile's NV column vectors
 // (MR x NA accumulators, all in registers), then the epilogue while the values are still
 // in registers; see kernel_table.h. Columns past NA * W are zero padding in B_panel
 // (n <= NA * W), so they are neither computed nor stored. Only the first MRows rows of the
 // panel (groups of MR values per k) are computed: the zero rows of a panel's last m < MR
 // rows are skipped (a 32-row batch on 6-row tiles: 32 rows computed, not 36); every
-// computed element has the same operations whatever MRows is.
-template <class V, int MR, int NV, int NA, int MRows = MR, ALay L = ALay::packed>
+// computed element has the same operations whatever MRows is. PrefetchB: B read in place,
+// its rows fetched kPrefetchRows ahead (see gemm_tile_cols).
+template <class V, int MR, int NV, int NA, int MRows = MR, ALay L = ALay::packed,
+          bool PrefetchB = false>
 NNCORE_VINLINE void tile_body(index_t m, index_t n, index_t kc, const typename V::T* a,
                               index_t lda, const typename V::T* b, index_t ldb,
                               typename V::T* c, index_t ldc,
@@ -55,9 +60,9 @@ NNCORE_VINLINE void tile_body(index_t m, index_t n, index_t kc, const typename V
     }
     // The C tile is read (accumulate) or written at the end: start fetching its rows
     // now, so that the epilogue does not wait on L2/L3 (C rows lie ldc apart, where the
-    // hardware prefetcher does not look). The B panel needs no software prefetch: it is
-    // in L1/L2 after the first tile of a column panel and sequential (packed) or in rows
-    // of whole cache lines (a row-major B in place) before that.
+    // hardware prefetcher does not look). A packed B panel needs no software prefetch: it
+    // is sequential. A row-major B read in place does on avx512 (PrefetchB, see
+    // gemm_tile_cols).
     for (int i = 0; i < MRows; ++i) {
         if (i >= m) break;
         _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
@@ -79,6 +84,13 @@ NNCORE_VINLINE void tile_body(index_t m, index_t n, index_t kc, const typename V
         R bv[NA];
 #pragma GCC unroll 4
         for (int v = 0; v < NA; ++v) bv[v] = V::loadu(bp + v * W);
+        if constexpr (PrefetchB) {
+#pragma GCC unroll 4
+            for (int v = 0; v < NA; ++v) {
+                _mm_prefetch(reinterpret_cast<const char*>(bp + kPrefetchRows * ldb + v * W),
+                             _MM_HINT_T0);
+            }
+        }
 #pragma GCC unroll 16
         for (int i = 0; i < MRows; ++i) {
             R av;
@@ -140,6 +152,15 @@ NNCORE_VINLINE void tile_body(index_t m, index_t n, index_t kc, const typename V
 // Out of line and never cloned for its callers' constants: the k loop then keeps its
 // 12-16 accumulators and B vectors in registers (a clone specialised for gemm_tiles_na's
 // m = MR spilled one accumulator per k).
+// With 64-byte vectors (avx512), a B not packed NR wide (ldb != NR: a row-major B read in
+// place, a layer's weights in a small batch's forward product) has its rows fetched into
+// L1 kPrefetchRows rows ahead: a k-block of rows about 1 KiB apart maps to few L1 sets
+// and streams from L2 for every tile (64 x 784 x 256's 196-row k-blocks of 256 bytes per
+// column panel). Distances of 2, 4, 8 and 16 rows, timed over that product's tiles on
+// pre-packed A panels (one core, loaded machine, GFLOP/s, medians of 5): 211 without,
+// 215, 217, 214, 210. A packed panel (sequential, ldb == NR) gained nothing and lost
+// about 1% (a load slot per vector): not prefetched; nor on avx2 (4 x 24 tiles: no gain
+// measured). Prefetching changes no value.
 template <class V, int MR, int NV, int NA, int MRows = MR, ALay L = ALay::packed>
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((noinline, noclone))
@@ -147,6 +168,12 @@ __attribute__((noinline, noclone))
 void gemm_tile_cols(index_t m, index_t n, index_t kc, const typename V::T* a, index_t lda,
                     const typename V::T* b, index_t ldb, typename V::T* c, index_t ldc,
                     const TileEpilogue<typename V::T>& ep) noexcept {
+    if constexpr (sizeof(typename V::R) == 64) {
+        if (ldb != index_t(NV) * V::W) {
+            return tile_body<V, MR, NV, NA, MRows, L, true>(m, n, kc, a, lda, b, ldb, c, ldc,
+                                                            ep);
+        }
+    }
     tile_body<V, MR, NV, NA, MRows, L>(m, n, kc, a, lda, b, ldb, c, ldc, ep);
 }
 
@@ -226,65 +253,120 @@ void gemm_tiles(index_t m, index_t n, index_t kc, const typename V::T* a, index_
     gemm_tiles_lay<V, MR, NV, NA>(m, n, kc, a, a_rs, a_cs, b, ldb, c, ldc, ep);
 }
 
-// gemm_cols (kernel_table.h): each column of C from a column-major A, U vectors of rows at
-// a time (U chains of FMAs in flight instead of one lane of an MR-row tile per k), with the
-// tile's operations per element: fmadd(A(i, p), B(p, j), acc) from zero in p order, then
-// + bias[j], z, the activation.
+// Columns [j0, j0 + J) of C from a column-major A (gemm_cols below), U vectors of rows at
+// a time: the U vectors of A at each p are loaded once for the J columns (J x U chains of
+// FMAs in flight, U + J loads per J x U FMAs), each element's operations those of a tile:
+// fmadd(A(i, p), B(p, j), acc) from zero in p order, then + bias[j], z, the activation.
+template <class V, int U, int J>
+void gemm_cols_group(index_t m, index_t kc, const typename V::T* a, index_t lda,
+                     const typename V::T* b, index_t brs, index_t bcs, index_t j0,
+                     typename V::T* c, index_t ldc, const TileEpilogue<typename V::T>& ep,
+                     typename V::R slope) noexcept {
+    using T = typename V::T;
+    using R = typename V::R;
+    constexpr int W = V::W;
+    const T* bj[J];
+#pragma GCC unroll 8
+    for (int j = 0; j < J; ++j) bj[j] = b + (j0 + j) * bcs;
+    for (index_t i0 = 0; i0 < m; i0 += U * W) {
+        const index_t rows = m - i0 < index_t(U * W) ? m - i0 : index_t(U * W);
+        const int nv = static_cast<int>((rows + W - 1) / W);
+        const index_t tail = rows - index_t(nv - 1) * W;  // lanes of the last vector
+        R acc[J][U];
+#pragma GCC unroll 8
+        for (int j = 0; j < J; ++j) {
+#pragma GCC unroll 4
+            for (int u = 0; u < U; ++u) acc[j][u] = V::zero();
+        }
+        const T* ai = a + i0;
+        if (nv == U && tail == W) {
+            for (index_t p = 0; p < kc; ++p) {
+                const T* ap = ai + p * lda;
+                R av[U];
+#pragma GCC unroll 4
+                for (int u = 0; u < U; ++u) av[u] = V::loadu(ap + u * W);
+#pragma GCC unroll 8
+                for (int j = 0; j < J; ++j) {
+                    const R bp = V::set1(bj[j][p * brs]);
+#pragma GCC unroll 4
+                    for (int u = 0; u < U; ++u) acc[j][u] = V::fmadd(av[u], bp, acc[j][u]);
+                }
+            }
+        } else {
+            for (index_t p = 0; p < kc; ++p) {
+                const T* ap = ai + p * lda;
+                R av[U];
+#pragma GCC unroll 4
+                for (int u = 0; u < U; ++u) {
+                    av[u] = u + 1 < nv ? V::loadu(ap + u * W)
+                                       : u + 1 == nv ? V::load_part(ap + u * W, tail)
+                                                     : V::zero();
+                }
+#pragma GCC unroll 8
+                for (int j = 0; j < J; ++j) {
+                    const R bp = V::set1(bj[j][p * brs]);
+#pragma GCC unroll 4
+                    for (int u = 0; u < U; ++u) acc[j][u] = V::fmadd(av[u], bp, acc[j][u]);
+                }
+            }
+        }
+        for (int j = 0; j < J; ++j) {
+            const index_t col = j0 + j;
+            for (int u = 0; u < nv; ++u) {
+                const index_t lanes = u + 1 < nv ? index_t(W) : tail;
+                const index_t r0 = i0 + index_t(u) * W;
+                R r = acc[j][u];
+                if (ep.bias) r = V::add(r, V::set1(ep.bias[col]));
+                alignas(64) T buf[W];
+                if (ep.z) {
+                    V::storeu(buf, r);
+                    for (index_t l = 0; l < lanes; ++l) ep.z[(r0 + l) * ep.ldz + col] = buf[l];
+                }
+                r = apply_act<V>(ep.act, r, slope);
+                if (ldc == 1) {
+                    V::store_part(c + r0 + col, r, lanes);
+                } else {
+                    V::storeu(buf, r);
+                    for (index_t l = 0; l < lanes; ++l) c[(r0 + l) * ldc + col] = buf[l];
+                }
+            }
+        }
+    }
+}
+
+// gemm_cols (kernel_table.h): the columns of C from a column-major A in groups of J
+// (gemm_cols_group: many rows per FMA instead of one lane of an MR-row tile per k), J as
+// many as the registers hold with U = 4 vectors of rows: J x U accumulators, U vectors of
+// A and a broadcast (avx512: 5 x 4 + 5 of 32; avx2: 2 x 4 + 5 of 16). Each element's
+// operations do not depend on the group it is in (the same bits as one column at a time).
 template <class V>
 void gemm_cols(index_t m, index_t n, index_t kc, const typename V::T* a, index_t lda,
                const typename V::T* b, index_t brs, index_t bcs, typename V::T* c,
                index_t ldc, const TileEpilogue<typename V::T>& ep) noexcept {
-    using T = typename V::T;
-    using R = typename V::R;
-    constexpr int W = V::W;
     constexpr int U = 4;
-    const R slope = V::set1(ep.slope);
-    for (index_t j = 0; j < n; ++j) {
-        const T* bj = b + j * bcs;
-        for (index_t i0 = 0; i0 < m; i0 += U * W) {
-            const index_t rows = m - i0 < index_t(U * W) ? m - i0 : index_t(U * W);
-            const int nv = static_cast<int>((rows + W - 1) / W);
-            const index_t tail = rows - index_t(nv - 1) * W;  // lanes of the last vector
-            R acc[U];
-#pragma GCC unroll 4
-            for (int u = 0; u < U; ++u) acc[u] = V::zero();
-            const T* ai = a + i0;
-            if (nv == U && tail == W) {
-                for (index_t p = 0; p < kc; ++p) {
-                    const R bp = V::set1(bj[p * brs]);
-                    const T* ap = ai + p * lda;
-#pragma GCC unroll 4
-                    for (int u = 0; u < U; ++u) acc[u] = V::fmadd(V::loadu(ap + u * W), bp, acc[u]);
-                }
-            } else {
-                for (index_t p = 0; p < kc; ++p) {
-                    const R bp = V::set1(bj[p * brs]);
-                    const T* ap = ai + p * lda;
-                    for (int u = 0; u + 1 < nv; ++u) {
-                        acc[u] = V::fmadd(V::loadu(ap + u * W), bp, acc[u]);
-                    }
-                    acc[nv - 1] = V::fmadd(V::load_part(ap + (nv - 1) * W, tail), bp,
-                                           acc[nv - 1]);
-                }
+    constexpr int J = sizeof(typename V::R) == 64 ? 5 : 2;
+    const typename V::R slope = V::set1(ep.slope);
+    index_t j0 = 0;
+    for (; j0 + J <= n; j0 += J) {
+        gemm_cols_group<V, U, J>(m, kc, a, lda, b, brs, bcs, j0, c, ldc, ep, slope);
+    }
+    switch (n - j0) {
+        case 0: break;
+        case 1: gemm_cols_group<V, U, 1>(m, kc, a, lda, b, brs, bcs, j0, c, ldc, ep, slope); break;
+        case 2:
+            if constexpr (J > 2) {
+                gemm_cols_group<V, U, 2>(m, kc, a, lda, b, brs, bcs, j0, c, ldc, ep, slope);
             }
-            for (int u = 0; u < nv; ++u) {
-                const index_t lanes = u + 1 < nv ? index_t(W) : tail;
-                const index_t r0 = i0 + index_t(u) * W;
-                R r = acc[u];
-                if (ep.bias) r = V::add(r, V::set1(ep.bias[j]));
-                alignas(64) T buf[W];
-                if (ep.z) {
-                    V::storeu(buf, r);
-                    for (index_t l = 0; l < lanes; ++l) ep.z[(r0 + l) * ep.ldz + j] = buf[l];
-                }
-                r = apply_act<V>(ep.act, r, slope);
-                if (ldc == 1) {
-                    V::store_part(c + r0 + j, r, lanes);
-                } else {
-                    V::storeu(buf, r);
-                    for (index_t l = 0; l < lanes; ++l) c[(r0 + l) * ldc + j] = buf[l];
-                }
+            break;
+        case 3:
+            if constexpr (J > 3) {
+                gemm_cols_group<V, U, 3>(m, kc, a, lda, b, brs, bcs, j0, c, ldc, ep, slope);
             }
-        }
+            break;
+        default:
+            if constexpr (J > 4) {
+                gemm_cols_group<V, U, 4>(m, kc, a, lda, b, brs, bcs, j0, c, ldc, ep, slope);
+            }
+            break;
     }
 }

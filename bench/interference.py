@@ -2,7 +2,7 @@
 
     python bench/interference.py              # about 2-4 minutes
     python bench/interference.py --quick      # smoke run
-    python bench/interference.py --no-moves   # woken workers stay on the caller's CPU
+    python bench/interference.py --moves      # woken workers move off the caller's CPU
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/interference.py
 
 Prints, in one interleaved run (each repeat runs every case once, in rotating order):
@@ -22,9 +22,9 @@ Prints, in one interleaved run (each repeat runs every case once, in rotating or
    Python thread (calls per second).
 
 A pool worker woken on the CPU its caller runs on (Linux puts it there when no CPU is
-idle, e.g. while OpenBLAS's or OpenMP's threads spin after their calls) moves off it;
-the 2-thread table says how many wake-ups moved. --no-moves turns that off for the run,
-to compare.
+idle, e.g. while OpenBLAS's or OpenMP's threads spin after their calls) stays there by
+default; --moves makes it move off for the run, to compare (the 2-thread table says how
+many wake-ups moved).
 
 Thread limits apply to all libraries alike (nncore.threads, threadpoolctl for the BLAS,
 torch.set_num_threads). The header names the BLAS kernel threadpoolctl reports: run with
@@ -232,11 +232,11 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--repeats", type=int, default=15)
-    p.add_argument("--no-moves", action="store_true",
-                   help="woken workers stay on the caller's CPU (nncore's pool only)")
+    p.add_argument("--moves", action="store_true",
+                   help="woken workers move off the caller's CPU (nncore's pool only)")
     args = p.parse_args(argv)
-    if args.no_moves:
-        nc._core._set_move_workers(False)
+    if args.moves:
+        nc._core._set_move_workers(True)
     rep = 3 if args.quick else args.repeats
     header()
     interference((1, 2), rep, 5 if args.quick else 20)

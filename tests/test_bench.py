@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench" / "run.py"
@@ -148,17 +150,19 @@ def test_implementations_import_only_the_libraries_asked_for():
     assert out == "['NumPy loop'] False False", out
 
 
-def test_interference_counts_moves_and_honours_no_moves():
+@pytest.mark.parametrize("moves", [False, True])
+def test_interference_counts_moves_and_honours_moves(moves):
     """bench/interference.py's 2-thread table says how many wake-ups moved a worker off the
-    caller's CPU, and --no-moves turns moving off for the run (nncore's pool only)."""
+    caller's CPU and whether moving was on: off by default, on with --moves (nncore's pool
+    only)."""
     code = (
         "import sys; sys.path.insert(0, 'bench'); import interference as I, nncore as nc\n"
         "if not nc.config()['openmp']:\n"
         "    I.main.__globals__['fit_epoch'] = lambda *a: None\n"
         "    I.main.__globals__['python_threads'] = lambda *a: None\n"
         "    I.interference.__globals__['grace_period_us'] = lambda call: 0.0\n"
-        "    I.main(['--quick', '--no-moves'])\n"
-        "    assert nc._core._pool_stats()['move'] is False\n"
+        f"    I.main({['--quick', '--moves'] if moves else ['--quick']!r})\n"
+        f"    assert nc._core._pool_stats()['move'] is {moves}\n"
         "print('done')\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=600, cwd=ROOT)
@@ -166,5 +170,6 @@ def test_interference_counts_moves_and_honours_no_moves():
     assert proc.stdout.strip().endswith("done")
     if "nncore workers asleep" in proc.stdout:  # the pool's table
         line = next(x for x in proc.stdout.splitlines() if "moved off the caller" in x)
-        assert line.rstrip().endswith("(moving off)")
-        assert "of which moved off the caller's CPU: 0 " in line
+        assert line.rstrip().endswith("(moving on)" if moves else "(moving off)")
+        if not moves:
+            assert "of which moved off the caller's CPU: 0 " in line

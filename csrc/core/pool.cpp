@@ -101,7 +101,9 @@ void Pool::work(std::uint32_t gen, int slot) {
 // matmul then took 1.45x what the caller alone takes). Moved, it competes with whatever
 // holds the other CPU while the caller runs alone at full speed and takes the tasks the
 // worker has not started. A thread limited to the caller's CPU stays. `always` (debug
-// schedule 4) moves it wherever it was woken. set_move_workers(false) turns it off.
+// schedule 4) moves it wherever it was woken. Off unless set_move_workers(true): on a
+// quiet machine it did not speed nncore up right after NumPy or PyTorch and slowed the
+// next library's call after nncore's (NumPy 1.05-1.11x -> 1.32-1.33x; bench/RESULTS.md).
 void Pool::leave_caller_cpu(bool always) {
 #if defined(__linux__)
     if (!always && !move_.load(std::memory_order_relaxed)) return;

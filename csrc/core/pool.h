@@ -95,7 +95,7 @@ private:
     std::atomic<std::int64_t> serial_at_job_{0};  // serial_ when the current job started
     std::atomic<int> caller_cpu_{-1};  // the CPU the current job's caller published it on
     std::atomic<std::int64_t> moves_{0};
-    std::atomic<bool> move_{true};  // set_move_workers
+    std::atomic<bool> move_{false};  // set_move_workers (off: pool.cpp leave_caller_cpu says why)
     // HotPool guards alive; read by spinning workers, written twice per guard (own line).
     alignas(64) std::atomic<int> hot_{0};
     std::atomic<std::int64_t> hot_ns_{1000000};  // a worker's spin while hot_ > 0

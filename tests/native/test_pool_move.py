@@ -107,11 +107,11 @@ def test_worker_limited_to_the_callers_cpu_stays():
 def test_moves_can_be_turned_off():
     code = textwrap.dedent("""
         from nncore import _core
-        assert _core._pool_stats()["move"] is True  # the default
-        _core._set_move_workers(False)
-        assert _core._pool_stats()["move"] is False
+        assert _core._pool_stats()["move"] is False  # the default
         _core._set_move_workers(True)
         assert _core._pool_stats()["move"] is True
+        _core._set_move_workers(False)
+        assert _core._pool_stats()["move"] is False
         print("ok")
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -1,6 +1,6 @@
 // Bindings that read class labels: the metrics' counts and areas (core/metrics.h),
-// count_correct, confusion_matrix and roc_auc, and the label rule itself (core/labels.h),
-// _first_bad_label.
+// count_correct, confusion_matrix and roc_auc, and the input rules themselves: labels
+// (core/labels.h, _first_bad_label) and NaN or infinities (core/finite.h, _first_nonfinite).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -12,6 +12,7 @@
 #include "bindings/loss_calls.h"
 #include "core/check.h"
 #include "core/enums.h"
+#include "core/finite.h"
 #include "core/health.h"
 #include "core/labels.h"
 #include "core/parallel.h"
@@ -140,6 +141,31 @@ py::object roc_auc_py(py::handle score_obj, py::handle target_obj, py::handle w_
     return std::move(auc);
 }
 
+// The array as it is (a C-contiguous float32 or float64 ndarray of any shape, never
+// converted: anything else is a TypeError), its values in C order.
+template <class T>
+index_t first_nonfinite_of(py::handle obj) {
+    const auto a = py::reinterpret_borrow<py::array_t<T, py::array::c_style>>(obj);
+    const T* p = a.data();
+    const index_t n = static_cast<index_t>(a.size());
+    py::gil_scoped_release release;
+    return first_nonfinite(p, n, get_num_threads());
+}
+
+index_t first_nonfinite_py(py::handle a) {
+    if (py::isinstance<py::array_t<float, py::array::c_style>>(a)) return first_nonfinite_of<float>(a);
+    if (py::isinstance<py::array_t<double, py::array::c_style>>(a)) return first_nonfinite_of<double>(a);
+    throw py::type_error("_first_nonfinite: a must be a C-contiguous float32 or float64 ndarray; got " +
+                         std::string(py::str(py::type::of(a).attr("__name__"))) +
+                         (py::isinstance<py::array>(a)
+                              ? " of dtype " + std::string(py::str(a.attr("dtype"))) +
+                                    (py::reinterpret_borrow<py::array>(a).flags() &
+                                             py::array::c_style
+                                         ? ""
+                                         : ", not C-contiguous")
+                              : std::string()));
+}
+
 py::tuple first_bad_label_py(py::handle target_obj, index_t classes) {
     const char* fn = "_first_bad_label";
     Arg t = arg(target_obj, fn, "target");
@@ -264,6 +290,10 @@ threads; the result is the same for any thread count. The GIL is released.)doc")
           "(index, why) of the first entry of 1-D target that is not a class label in\n"
           "[0, classes) ('not_whole' or 'out_of_range'; classes < 0 checks whole numbers\n"
           "only), or (-1, '') when all are: the rule the losses apply (core/labels.h).");
+    m.def("_first_nonfinite", &first_nonfinite_py, "a"_a,
+          "Index in C order of the first NaN or infinite value of a (a C-contiguous float32\n"
+          "or float64 array), or -1 when all are finite: fit's check of its data\n"
+          "(core/finite.h), the same index at any thread count. The GIL is released.");
     m.def("_layer_health", &layer_health_py, "w"_a, "prev"_a, "grad_w"_a, "y"_a, "activation"_a,
           "(grad_norm, weight_norm, update_ratio, saturated, dead) of a Dense layer after a\n"
           "training step, prev (its weights before the step) set to w (core/health.h).");

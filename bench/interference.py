@@ -13,8 +13,12 @@ Prints, in one interleaved run (each repeat runs every case once, in rotating or
    at 1 and 2 threads. A library whose workers keep spinning after a call takes the
    cores the next call needs: the ratio shows it (target <= 1.3x). A fit also leaves
    the matmul's operands out of cache: the 1-thread rows after a fit, where nncore has
-   no worker at all, show what that alone costs. Also how long nncore's workers take to
-   sleep after a matmul and after a fit return (the grace period).
+   no worker at all, show what that alone costs. Two controls take the fit's place: the
+   same 4 steps as a plain NumPy loop, and a Python busy wait as long as nncore's fit
+   (no nncore, no BLAS, hardly any memory touched): what the pause alone costs the next
+   call (its own threads gone to sleep, its operands evicted by whatever else ran).
+   Also how long nncore's workers take to sleep after a matmul and after a fit return
+   (the grace period).
 2. the MNIST-shaped fit epoch (784-256-128-10, batch 64, SGD): nncore's native engine at
    1 and 2 threads and the plain NumPy loop at 2 threads (nncore._bench_workloads),
    per step and scaled to a 60,000-row epoch.
@@ -94,6 +98,19 @@ def grace_period_us(call):
     return statistics.median(out)
 
 
+def _duration(call):
+    t0 = time.perf_counter()
+    call()
+    return time.perf_counter() - t0
+
+
+def _busy_wait(seconds):
+    """One Python thread spinning for `seconds`: no nncore, no BLAS, hardly any memory."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
 def interference(threads, repeats, inner):
     rng = np.random.default_rng(0)
     a = rng.standard_normal((256, 256), dtype=np.float32)
@@ -101,17 +118,24 @@ def interference(threads, repeats, inner):
     name = "mnist_784-256-128-10"
     x, y = W.workload_data(name)
     fit = W.nncore_fit(name, x[:256], y[:256], "native")  # 4 steps of batch 64
+    numpy_fit = W.numpy_loop(name, x[:256], y[:256])  # the same 4 steps in plain NumPy
     calls = {"nncore": lambda: F.matmul(a, b), "numpy": lambda: a @ b,
-             "nncore fit": lambda: fit(1)}
+             "nncore fit": lambda: fit(1), "NumPy-loop fit": lambda: numpy_fit(1)}
+    with limits(max(threads)):  # controls: how long nncore's fit takes, in a Python spin
+        for _ in range(5):
+            fit(1)
+        fit_s = statistics.median(_duration(lambda: fit(1)) for _ in range(9))
+    calls["a busy wait"] = lambda: _busy_wait(fit_s)
+    controls = ("NumPy-loop fit", "a busy wait")
     if torch is not None:
         ta, tb = torch.from_numpy(a), torch.from_numpy(b)
         calls["torch"] = lambda: torch.mm(ta, tb)
     # (timed library, library called just before it)
     cases = [("nncore", "nncore"), ("nncore", "numpy"), ("numpy", "numpy"), ("numpy", "nncore"),
-             ("numpy", "nncore fit")]
+             ("numpy", "nncore fit"), ("numpy", "NumPy-loop fit"), ("numpy", "a busy wait")]
     if torch is not None:
         cases += [("nncore", "torch"), ("torch", "torch"), ("torch", "nncore"),
-                  ("torch", "nncore fit")]
+                  ("torch", "nncore fit"), ("torch", "NumPy-loop fit"), ("torch", "a busy wait")]
     for t in threads:
         with limits(t):
             for f in calls.values():
@@ -139,9 +163,11 @@ def interference(threads, repeats, inner):
             s = samples[(timed, before)]
             alone = samples[(timed, timed)]
             ratio = statistics.median(x / y for x, y in zip(s, alone))
-            label = f"{timed} alone" if timed == before else f"{timed} right after {before}"
+            label = (f"{timed} alone" if timed == before
+                     else f"{timed} right after {before}" if before not in controls
+                     else f"(control) {timed} after {before}")
             extra = "" if timed == before else f"   {ratio:.2f}x alone"
-            print(f"  {label:28s} {statistics.median(s) * 1e6:8.0f} "
+            print(f"  {label:36s} {statistics.median(s) * 1e6:8.0f} "
                   f"[{min(s) * 1e6:.0f}-{max(s) * 1e6:.0f}]{extra}")
         if t > 1 and grace is None:
             print("  nncore on OpenMP: its threads wait as OMP_WAIT_POLICY="

@@ -171,5 +171,7 @@ def test_interference_counts_moves_and_honours_moves(moves):
     if "nncore workers asleep" in proc.stdout:  # the pool's table
         line = next(x for x in proc.stdout.splitlines() if "moved off the caller" in x)
         assert line.rstrip().endswith("(moving on)" if moves else "(moving off)")
+        for control in ("NumPy-loop fit", "a busy wait"):  # what a pause alone costs
+            assert f"(control) numpy after {control}" in proc.stdout
         if not moves:
             assert "of which moved off the caller's CPU: 0 " in line

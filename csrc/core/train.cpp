@@ -16,6 +16,7 @@
 #include "core/health.h"
 #include "core/norms.h"
 #include "core/softmax.h"
+#include "core/workspace.h"
 #include "core/enums.h"
 #include "core/gemm_direct.h"
 #include "core/losses.h"
@@ -261,6 +262,9 @@ constexpr index_t kOneChunk = 16384;  // core/elementwise.h's for_chunks: one ch
 // Bias gradients of Dense layers without an activation summed by backward() itself up to
 // this many elements of grad (a pass that size is one core's job in any case)
 constexpr index_t kSmallBiasSums = index_t(1) << 16;
+// and activations' backward (with the bias sums) made by backward() itself on layers up
+// to this wide (dense_backward's column chunk: it makes such a layer's pass in one chunk)
+constexpr index_t kSmallActColumns = 256;
 constexpr std::size_t kNoSlot = std::size_t(-1);
 
 template <class T>
@@ -1190,16 +1194,31 @@ void Trainer<T>::backward(index_t rows, int nthreads, bool fused) {
             // parallel pass adds each row by a call (32 calls of one value for the 64-1
             // output layer of a 32-row batch); dense_backward then skips it.
             T* grad_b = pair ? nullptr : layer.grad_b;
-            if (grad_b && layer.act == kernels::Act::identity &&
-                rows * layer.out <= kSmallBiasSums) {
+            kernels::Act act = pair ? kernels::Act::identity : layer.act;
+            if (grad_b && act == kernels::Act::identity && rows * layer.out <= kSmallBiasSums) {
                 column_sums(grad, rows, layer.out, grad_b);
                 grad_b = nullptr;
+            }
+            // With an activation (relu, tanh, ...: its derivative from the output), on a
+            // layer of at most kSmallActColumns outputs: grad_z and the bias gradient in one
+            // pass of the kernel set's activation_backward_sums, the bits of
+            // dense_backward's pass over one chunk of columns (activation_backward over the
+            // batch, then the column sums from +0 in row order), which then runs as
+            // identity. The sums were a second pass over grad_z.
+            if (act != kernels::Act::identity && layer.out <= kSmallActColumns &&
+                rows * layer.out <= kSmallBiasSums) {
+                T* gz = Workspace::local().get<T>(Slot::grad_z,
+                                                  static_cast<std::size_t>(rows * layer.out));
+                kernel_set<T>().activation_backward_sums(act, outputs_[i].data(), grad, gz, rows,
+                                                         layer.out, layer.slope, grad_b);
+                grad = gz;
+                grad_b = nullptr;
+                act = kernels::Act::identity;
             }
             dense_backward(row_major<const T>(x_in, rows, layer.in),
                            row_major<const T>(layer.w, layer.in, layer.out),
                            row_major<const T>(outputs_[i].data(), rows, layer.out),
-                           row_major<const T>(grad, rows, layer.out),
-                           pair ? kernels::Act::identity : layer.act, layer.slope,
+                           row_major<const T>(grad, rows, layer.out), act, layer.slope,
                            need_grad_x ? &vgx : nullptr,
                            row_major(layer.grad_w, layer.in, layer.out), grad_b, nthreads,
                            wslot != kNoSlot ? &Trainer::update_block : nullptr, &bu);

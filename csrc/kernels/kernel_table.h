@@ -185,6 +185,14 @@ struct KernelSet {
     void (*activation_backward_sums)(Act act, const T* v, const T* gy, T* gx, index_t rows,
                                      index_t n, T slope, T* bias) noexcept = nullptr;
 
+    // activation_backward_sums of the input gradient of a one-output layer: with
+    // gy[r, j] = the one-deep product g[r] w[j] as gemm_tile computes it (its sum from zero
+    // of one product, no bias, no activation), gx[r, j] = activation_backward's gx for
+    // v[r, j], gy[r, j] (rows x n, row stride n), and with bias (else nullptr) its column
+    // sums as activation_backward_sums adds them. gx overlaps none of v, g, w, bias.
+    void (*outer_backward_sums)(Act act, const T* v, const T* g, const T* w, T* gx,
+                                index_t rows, index_t n, T slope, T* bias) noexcept = nullptr;
+
     // acc[i] += x[i] for i < n.
     void (*add_inplace)(T* acc, const T* x, index_t n) noexcept = nullptr;
 

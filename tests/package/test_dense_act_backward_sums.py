@@ -1,7 +1,8 @@
 """The native step's backward of a Dense layer with an activation (relu, leaky_relu,
 sigmoid, tanh) on a layer of at most 256 outputs: grad_z and the bias gradient in one pass
 (the kernel set's activation_backward_sums) instead of dense_backward's pass and then the
-column sums. Against the python step bit for bit (weights, gradients, History), under
+column sums; below a one-output layer, with that layer's input gradient (a one-deep
+product) made in the same pass (outer_backward_sums). Against the python step bit for bit (weights, gradients, History), under
 every kernel set, at 1 and 2 threads, float32 and float64, with widths on and off the
 vector edges (1, 7, 17, 64 + 36 = 100, 256) and past the path's 256 columns (300, which
 keeps dense_backward's chunked pass), and with NaN and infinite gradients (the relu
@@ -20,8 +21,11 @@ SCRIPT = textwrap.dedent(r"""
     import nncore as nc
 
     # (layer sizes, batch, rows): products above the direct path's 1024 multiply-adds
+    # (one-output layers: their input gradient folded into the layer below, widths 64,
+    # 100, 256 and 3, whose one-deep product takes gemm_cols)
     SHAPES = [((12, 64, 1), 32, 70), ((9, 100, 7, 3), 24, 50), ((5, 17, 256, 2), 16, 40),
-              ((6, 300, 4), 8, 20), ((40, 48, 33), 20, 41)]
+              ((6, 300, 4), 8, 20), ((40, 48, 33), 20, 41), ((9, 100, 1), 24, 50),
+              ((7, 3, 1), 400, 900), ((5, 17, 256, 1), 16, 40)]
 
     def net(sizes, act, bias, dtype):
         layers = [nc.Dense(a, b, act, use_bias=bias)
@@ -53,11 +57,12 @@ SCRIPT = textwrap.dedent(r"""
     y = np.full((32, 3), 3e38, np.float32)
     y[::2] = -3e38
     for engine in ("python", "native"):
-        m = net((10, 64, 48, 3), "relu", True, "float32")
-        m.fit(x, y, loss="mse", optimizer=nc.SGD(lr=1e-3), epochs=1, batch_size=32, seed=0,
-              verbose=0, engine=engine, stop_on_nonfinite=False)
-        for name, p in m.named_parameters():
-            out[f"nonfinite/{engine}/{name}.grad"] = p.grad
+        for tag, sizes, yy in (("", (10, 64, 48, 3), y), ("one/", (10, 64, 1), y[:, :1])):
+            m = net(sizes, "relu", True, "float32")
+            m.fit(x, yy, loss="mse", optimizer=nc.SGD(lr=1e-3), epochs=1, batch_size=32,
+                  seed=0, verbose=0, engine=engine, stop_on_nonfinite=False)
+            for name, p in m.named_parameters():
+                out[f"nonfinite/{tag}{engine}/{name}.grad"] = p.grad
     np.savez(sys.argv[1], **out)
 """)
 

@@ -16,6 +16,7 @@
 #include "core/health.h"
 #include "core/norms.h"
 #include "core/softmax.h"
+#include "core/workspace.h"
 #include "core/enums.h"
 #include "core/gemm_direct.h"
 #include "core/losses.h"
@@ -261,6 +262,9 @@ constexpr index_t kOneChunk = 16384;  // core/elementwise.h's for_chunks: one ch
 // Bias gradients of Dense layers without an activation summed by backward() itself up to
 // this many elements of grad (a pass that size is one core's job in any case)
 constexpr index_t kSmallBiasSums = index_t(1) << 16;
+// and activations' backward (with the bias sums) made by backward() itself on layers up
+// to this wide (dense_backward's column chunk: it makes such a layer's pass in one chunk)
+constexpr index_t kSmallActColumns = 256;
 constexpr std::size_t kNoSlot = std::size_t(-1);
 
 template <class T>
@@ -1148,6 +1152,9 @@ void Trainer<T>::backward(index_t rows, int nthreads, bool fused) {
             }
         }
     };
+    // grad holds the next (lower) Dense layer's grad_z, its bias gradient summed: the
+    // layer above folded its input gradient into that layer's activation backward
+    bool folded = false;
     for (std::size_t i = s_.layers.size(); i-- > 0;) {
         const auto& layer = s_.layers[i];
         const T* x_in = i == 0 ? xb_.data() : outputs_[i - 1].data();
@@ -1189,22 +1196,51 @@ void Trainer<T>::backward(index_t rows, int nthreads, bool fused) {
             // row order: column_sums' bits here, in registers, where dense_backward's
             // parallel pass adds each row by a call (32 calls of one value for the 64-1
             // output layer of a 32-row batch); dense_backward then skips it.
-            T* grad_b = pair ? nullptr : layer.grad_b;
-            if (grad_b && layer.act == kernels::Act::identity &&
-                rows * layer.out <= kSmallBiasSums) {
+            T* grad_b = pair || folded ? nullptr : layer.grad_b;
+            kernels::Act act = pair || folded ? kernels::Act::identity : layer.act;
+            folded = false;
+            if (grad_b && act == kernels::Act::identity && rows * layer.out <= kSmallBiasSums) {
                 column_sums(grad, rows, layer.out, grad_b);
                 grad_b = nullptr;
+            }
+            // With an activation (relu, tanh, ...: its derivative from the output), on a
+            // layer of at most kSmallActColumns outputs: grad_z and the bias gradient in one
+            // pass of the kernel set's activation_backward_sums, the bits of
+            // dense_backward's pass over one chunk of columns (activation_backward over the
+            // batch, then the column sums from +0 in row order), which then runs as
+            // identity. The sums were a second pass over grad_z.
+            if (act != kernels::Act::identity && layer.out <= kSmallActColumns &&
+                rows * layer.out <= kSmallBiasSums) {
+                T* gz = Workspace::local().get<T>(Slot::grad_z,
+                                                  static_cast<std::size_t>(rows * layer.out));
+                kernel_set<T>().activation_backward_sums(act, outputs_[i].data(), grad, gz, rows,
+                                                         layer.out, layer.slope, grad_b);
+                grad = gz;
+                grad_b = nullptr;
+                act = kernels::Act::identity;
+            }
+            // A layer of one output below a Dense layer that would take the pass above:
+            // its input gradient (a one-deep product, grad (rows x 1) @ w^T) made inside
+            // that layer's pass (the kernel set's outer_backward_sums: each product as
+            // the tile makes it, then the same activation backward and sums), now, while w
+            // is not yet updated; the layer below then runs as identity on it.
+            const bool fold = need_grad_x && layer.out == 1 && folds_into(i - 1, rows);
+            if (fold) {
+                const auto& below = s_.layers[i - 1];
+                kernel_set<T>().outer_backward_sums(below.act, outputs_[i - 1].data(), grad,
+                                                    layer.w, gx, rows, layer.in, below.slope,
+                                                    below.grad_b);
             }
             dense_backward(row_major<const T>(x_in, rows, layer.in),
                            row_major<const T>(layer.w, layer.in, layer.out),
                            row_major<const T>(outputs_[i].data(), rows, layer.out),
-                           row_major<const T>(grad, rows, layer.out),
-                           pair ? kernels::Act::identity : layer.act, layer.slope,
-                           need_grad_x ? &vgx : nullptr,
+                           row_major<const T>(grad, rows, layer.out), act, layer.slope,
+                           need_grad_x && !fold ? &vgx : nullptr,
                            row_major(layer.grad_w, layer.in, layer.out), grad_b, nthreads,
                            wslot != kNoSlot ? &Trainer::update_block : nullptr, &bu);
             done(i, wslot);  // the layer's last read of its parameters is behind
             if (!need_grad_x) break;
+            folded = fold;
         } else if (layer.kind == TrainLayerKind::layer_norm) {
             layer_norm_backward(x_in, stat_mean_[i].data(), stat_rstd_[i].data(), layer.w, grad,
                                 need_grad_x ? gx : nullptr, layer.grad_w, layer.grad_b, rows,
@@ -1245,6 +1281,18 @@ void Trainer<T>::backward(index_t rows, int nthreads, bool fused) {
         }
         grad = gx;
     }
+}
+
+template <class T>
+bool Trainer<T>::folds_into(std::size_t i, index_t rows) const noexcept {
+    // layer i takes backward()'s activation_backward_sums pass (an activation whose
+    // derivative is read from the output, at most kSmallActColumns outputs), not the
+    // direct layers' path nor a softmax's
+    const auto& L = s_.layers[i];
+    return L.kind == TrainLayerKind::dense && !L.post_softmax &&
+           L.act != kernels::Act::identity && !kernels::act_from_input(L.act) &&
+           L.out <= kSmallActColumns && rows * L.out <= kSmallBiasSums &&
+           !direct_product(rows, L.out, L.in);
 }
 
 template <class T>

@@ -243,6 +243,9 @@ private:
     // step() after the gather for a model of direct Dense layers only (tiny_)
     double tiny_step(index_t rows, int nthreads, std::int64_t* correct);
     void backward(index_t rows, int nthreads, bool fused);
+    // whether layer i (a Dense) takes the input gradient of a one-output layer above it
+    // into its activation backward (backward(): outer_backward_sums)
+    bool folds_into(std::size_t i, index_t rows) const noexcept;
     double share(index_t begin, index_t batch, const std::int64_t* idx, index_t rows);
     void update(int nthreads);
     void plan_fused_update();

@@ -177,6 +177,22 @@ struct KernelSet {
     void (*pair_backward)(const T* gy, T* d, index_t rows, index_t n, T* bias) noexcept =
         nullptr;
 
+    // activation_backward over rows x n values (row stride n) with the bias gradient
+    // summed as it goes: gx[r, j] = activation_backward's gx for v[r, j], gy[r, j]; with
+    // bias (else nullptr) bias[j] = gx[0, j] + gx[1, j] + ..., rows in order from +0 (what
+    // zeroing bias and add_inplace of each row give: a Dense layer's grad_z and bias
+    // gradient in one pass). Any of v, gy, gx may be the same buffer; bias overlaps none.
+    void (*activation_backward_sums)(Act act, const T* v, const T* gy, T* gx, index_t rows,
+                                     index_t n, T slope, T* bias) noexcept = nullptr;
+
+    // activation_backward_sums of the input gradient of a one-output layer: with
+    // gy[r, j] = the one-deep product g[r] w[j] as gemm_tile computes it (its sum from zero
+    // of one product, no bias, no activation), gx[r, j] = activation_backward's gx for
+    // v[r, j], gy[r, j] (rows x n, row stride n), and with bias (else nullptr) its column
+    // sums as activation_backward_sums adds them. gx overlaps none of v, g, w, bias.
+    void (*outer_backward_sums)(Act act, const T* v, const T* g, const T* w, T* gx,
+                                index_t rows, index_t n, T slope, T* bias) noexcept = nullptr;
+
     // acc[i] += x[i] for i < n.
     void (*add_inplace)(T* acc, const T* x, index_t n) noexcept = nullptr;
 

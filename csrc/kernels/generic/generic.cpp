@@ -186,6 +186,32 @@ void pair_backward(const T* gy, T* d, index_t rows, index_t n, T* bias) noexcept
 }
 
 template <class T>
+void activation_backward_sums(Act act, const T* v, const T* gy, T* gx, index_t rows, index_t n,
+                              T slope, T* bias) noexcept {
+    if (bias) std::fill(bias, bias + n, T(0));
+    for (index_t r = 0; r < rows; ++r) {
+        activation_backward(act, v + r * n, gy + r * n, gx + r * n, n, slope, false);
+        if (bias) add_inplace(bias, gx + r * n, n);
+    }
+}
+
+template <class T>
+void outer_backward_sums(Act act, const T* v, const T* g, const T* w, T* gx, index_t rows,
+                         index_t n, T slope, T* bias) noexcept {
+    if (bias) std::fill(bias, bias + n, T(0));
+    for (index_t r = 0; r < rows; ++r) {
+        T* row = gx + r * n;
+        for (index_t j = 0; j < n; ++j) {
+            T acc = T(0);  // gemm_tile's sum over one k
+            acc += g[r] * w[j];
+            row[j] = acc;
+        }
+        activation_backward(act, v + r * n, row, row, n, slope, false);
+        if (bias) add_inplace(bias, row, n);
+    }
+}
+
+template <class T>
 T max(const T* x, index_t n) noexcept {
     T m = x[0];
     for (index_t i = 0; i < n; ++i) {
@@ -377,6 +403,8 @@ KernelSet<T> make_set() noexcept {
     k.dropout_backward = &dropout_backward<T>;
     k.activation_pair = &activation_pair<T>;
     k.pair_backward = &pair_backward<T>;
+    k.activation_backward_sums = &activation_backward_sums<T>;
+    k.outer_backward_sums = &outer_backward_sums<T>;
     k.add_inplace = &add_inplace<T>;
     k.max = &max<T>;
     k.exp_shift_sum = &exp_shift_sum<T>;

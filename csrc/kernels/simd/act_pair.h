@@ -70,3 +70,106 @@ void pair_backward(const typename V::T* gy, typename V::T* d, index_t rows, inde
         if (bias) V::store_part(bias + j, acc, t);
     }
 }
+
+// KernelSet::activation_backward_sums: columns in blocks of four vectors, each block's
+// bias sums in registers while the rows go by in order (from +0, as zeroing and
+// add_inplace give); every element through apply_act_backward as activation_backward
+// takes it (lane by lane, so the same bits whichever vector holds it).
+template <class V, Act A>
+void activation_backward_sums_run(const typename V::T* v, const typename V::T* gy,
+                                  typename V::T* gx, index_t rows, index_t n,
+                                  typename V::T slope, typename V::T* bias) noexcept {
+    constexpr int W = V::W, U = 4;
+    const auto s = V::set1(slope);
+    index_t j = 0;
+    for (; j + U * W <= n; j += U * W) {
+        typename V::R acc[U];
+        for (int u = 0; u < U; ++u) acc[u] = V::zero();
+        for (index_t r = 0; r < rows; ++r) {
+            const index_t o = r * n + j;
+            for (int u = 0; u < U; ++u) {
+                const auto d = apply_act_backward<V>(A, V::loadu(v + o + u * W),
+                                                     V::loadu(gy + o + u * W), s);
+                V::storeu(gx + o + u * W, d);
+                acc[u] = V::add(acc[u], d);
+            }
+        }
+        if (bias) {
+            for (int u = 0; u < U; ++u) V::storeu(bias + j + u * W, acc[u]);
+        }
+    }
+    for (; j < n; j += W) {
+        const index_t t = n - j < W ? n - j : W;
+        auto acc = V::zero();
+        for (index_t r = 0; r < rows; ++r) {
+            const index_t o = r * n + j;
+            const auto d =
+                apply_act_backward<V>(A, V::load_part(v + o, t), V::load_part(gy + o, t), s);
+            V::store_part(gx + o, d, t);
+            acc = V::add(acc, d);
+        }
+        if (bias) V::store_part(bias + j, acc, t);
+    }
+}
+
+template <class V>
+void activation_backward_sums(Act act, const typename V::T* v, const typename V::T* gy,
+                              typename V::T* gx, index_t rows, index_t n, typename V::T slope,
+                              typename V::T* bias) noexcept {
+    with_act(act, [&](auto a) {
+        activation_backward_sums_run<V, decltype(a)::value>(v, gy, gx, rows, n, slope, bias);
+    });
+}
+
+// KernelSet::outer_backward_sums: activation_backward_sums_run over the one-deep products
+// g[r] w[j], each made as the tile makes it (a fused multiply-add onto +0), in registers.
+template <class V, Act A>
+void outer_backward_sums_run(const typename V::T* v, const typename V::T* g,
+                             const typename V::T* w, typename V::T* gx, index_t rows,
+                             index_t n, typename V::T slope, typename V::T* bias) noexcept {
+    constexpr int W = V::W, U = 4;
+    const auto s = V::set1(slope);
+    index_t j = 0;
+    for (; j + U * W <= n; j += U * W) {
+        typename V::R acc[U], wv[U];
+        for (int u = 0; u < U; ++u) {
+            acc[u] = V::zero();
+            wv[u] = V::loadu(w + j + u * W);
+        }
+        for (index_t r = 0; r < rows; ++r) {
+            const index_t o = r * n + j;
+            const auto gr = V::set1(g[r]);
+            for (int u = 0; u < U; ++u) {
+                const auto d = apply_act_backward<V>(A, V::loadu(v + o + u * W),
+                                                     V::fmadd(gr, wv[u], V::zero()), s);
+                V::storeu(gx + o + u * W, d);
+                acc[u] = V::add(acc[u], d);
+            }
+        }
+        if (bias) {
+            for (int u = 0; u < U; ++u) V::storeu(bias + j + u * W, acc[u]);
+        }
+    }
+    for (; j < n; j += W) {
+        const index_t t = n - j < W ? n - j : W;
+        auto acc = V::zero();
+        const auto wv = V::load_part(w + j, t);
+        for (index_t r = 0; r < rows; ++r) {
+            const index_t o = r * n + j;
+            const auto d = apply_act_backward<V>(A, V::load_part(v + o, t),
+                                                 V::fmadd(V::set1(g[r]), wv, V::zero()), s);
+            V::store_part(gx + o, d, t);
+            acc = V::add(acc, d);
+        }
+        if (bias) V::store_part(bias + j, acc, t);
+    }
+}
+
+template <class V>
+void outer_backward_sums(Act act, const typename V::T* v, const typename V::T* g,
+                         const typename V::T* w, typename V::T* gx, index_t rows, index_t n,
+                         typename V::T slope, typename V::T* bias) noexcept {
+    with_act(act, [&](auto a) {
+        outer_backward_sums_run<V, decltype(a)::value>(v, g, w, gx, rows, n, slope, bias);
+    });
+}

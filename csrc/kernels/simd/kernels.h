@@ -46,6 +46,8 @@ KernelSet<typename V::T> make_set(const KernelSet<typename V::T>& base, int mc, 
     k.dropout_backward = &dropout_backward<V>;
     k.activation_pair = &activation_pair<V>;
     k.pair_backward = &pair_backward<V>;
+    k.activation_backward_sums = &activation_backward_sums<V>;
+    k.outer_backward_sums = &outer_backward_sums<V>;
     k.add_inplace = &add_inplace<V>;
     k.max = &max<V>;
     k.exp_shift_sum = &exp_shift_sum<V>;

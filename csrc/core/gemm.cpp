@@ -293,13 +293,25 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
             // B is packed for the first row chunk and kept for the others.
             const bool pack_b_now = ib == 0;
 
-            // Panels of k-block pc start at pc * (padded width).
+            // Panels of k-block pc start at pc * (padded width). A column-major A (the
+            // activations' transpose in a weight gradient: each k's MR values of a panel
+            // lie in a row of x, rows far apart) is packed kAColChunk values of k at a time
+            // over all the panels, so that each row's lines are read from L2 once, while
+            // they are in L1 (a panel at a time, rows 4 KiB apart share their L1 sets and
+            // are evicted before the next panel reads the same lines); the same panels.
+            // avx512, a 1024 x 256 x^T in tasks of 9 panels, one core: 72 -> 55 us.
             const auto pack_a_panels = [&](index_t p0, index_t p1, index_t pc, index_t kc) {
                 if (a_direct) return;  // read in place by the tiles
-                for (index_t p = p0; p < p1; ++p) {
-                    const index_t i0 = p * MR;
-                    kern.pack_a(a.data + (ib + i0) * a.rs + pc * a.cs, a.rs, a.cs,
-                                std::min(MR, mb - i0), kc, apack + pc * mpad + i0 * kc);
+                constexpr index_t kAColChunk = 8;
+                const index_t chunk = a.rs == 1 && p1 - p0 > 1 ? kAColChunk : kc;
+                for (index_t k0 = 0; k0 < kc; k0 += chunk) {
+                    const index_t kk = std::min(chunk, kc - k0);
+                    for (index_t p = p0; p < p1; ++p) {
+                        const index_t i0 = p * MR;
+                        kern.pack_a(a.data + (ib + i0) * a.rs + (pc + k0) * a.cs, a.rs, a.cs,
+                                    std::min(MR, mb - i0), kk,
+                                    apack + pc * mpad + i0 * kc + k0 * MR);
+                    }
                 }
             };
             // Column panel q of B is read in place (whole panels of a B read in place).

@@ -83,8 +83,8 @@ long cache_size(int level) noexcept {
 
 // The kernel set's defaults, shrunk (never grown) so that an mc x kc block of A fits
 // in half the L2 and a kc x nc block of B in half the L3, when those are known. The
-// k-block depth for a B larger than L2 is 4 kc (gemm.cpp), whatever the tiles, so that
-// every set sums in the same k-blocks.
+// k-block depth for a B never read in place is 4 kc (gemm.cpp), whatever the tiles, so
+// that every set sums in the same k-blocks.
 template <class T>
 BlockSizes fit_blocks(const kernels::KernelSet<T>& k, long l2, long l3) noexcept {
     BlockSizes b{k.mr, k.nr, k.mc, k.kc, k.nc, 4 * k.kc};

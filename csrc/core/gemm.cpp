@@ -239,25 +239,30 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
     // whose tiles prefetch such rows): 8 x 512 x 1024 200 -> 95 us, 16 x 256 x 1024
     // 58 -> 50 (1 and 2 threads); with 6 and more row panels the gain was 0.89-1.04x.
     // K in equal k-blocks (784 = 4 x 196, not 3 x 256 + 16: a 16-deep block would spend
-    // as long storing C as multiplying) of at most bs.kc when B fits in L2, of at most
-    // bs.kc_packed (1024) when it does not: a product with K up to that writes C once,
-    // with its epilogue, not K / kc times (C += acc). B is read in place (below) only when
-    // it fits in L2, where the deeper block cost more: 64 x 784 x 256 (a small batch's
-    // forward product, B's rows 1 KiB apart) in one 784-deep block made an MNIST-shaped
-    // epoch 2.5% slower, while 1024-deep blocks made wide 1024-1024-1024-10 b256's 4.5%
-    // faster (its 4 MiB weights; one core, loaded machine, process CPU time;
-    // NNCORE_GEMM_BLOCKS sets one depth for both, to measure). The depth depends on the
-    // shapes, the dtype and the caches, never on the strides, the kernel set's tiles, the
-    // thread count or the tiling, so every sum keeps its order: the same product gives the
-    // same bits whatever the layout of its operands, and the same on avx2 and avx512.
-    const index_t kc_max = b_bytes <= l2 ? bs.kc : std::max(bs.kc, bs.kc_packed);
+    // as long storing C as multiplying) of at most bs.kc when B may be read in place
+    // (below), of at most bs.kc_packed (1024) otherwise (B packed): a product with K up
+    // to that writes C once, with its epilogue, not K / kc times (C += acc). In place, the
+    // deeper block cost more: 64 x 784 x 256 (B's rows 1 KiB apart) in one 784-deep
+    // block made an MNIST-shaped epoch 2.5% slower, 256 x 512 x 512 took 1.19x longer;
+    // packed, it paid: wide 1024-1024-1024-10 b256's epoch 4.5% faster, 256 x 1024 x 1024
+    // 1.08x, 128 x 784 x 512 1.2x, 512 x 768 x 512 1.09x faster (one core, avx512, loaded
+    // machine, process CPU time; NNCORE_GEMM_BLOCKS sets one depth for both, to measure).
+    // B is read in place only when it fits in half of L2, or in L2 for at most 16 row
+    // panels (at most 96 rows with the largest tile's 6): the depth is shallow there, by
+    // shapes, dtype and caches only, never by B's strides, the set's tiles, the thread
+    // count or the tiling, so every sum keeps its order: the same product gives the same
+    // bits whatever the layout of its operands, and the same on avx2 and avx512.
+    constexpr index_t kInPlaceRows = 16 * 6;
+    const bool may_be_in_place = b_bytes <= l2 / 2 || (b_bytes <= l2 && M <= kInPlaceRows);
+    const index_t kc_max = may_be_in_place ? bs.kc : std::max(bs.kc, bs.kc_packed);
     const index_t KC = ceil_div(K, ceil_div(K, kc_max));
     const index_t kblocks = ceil_div(K, KC);
     const double b_row = double(b.rs) * elem;
     const bool b_in_place =
-        b_small || (b.cs == 1 && (b_row <= 2048.0 || (b_row <= 4096.0 && row_panels <= 4)) &&
-                    double(KC) * double(NR) * elem > 0.75 * l1 &&
-                    (b_bytes <= l2 / 2 || (b_bytes <= l2 && row_panels <= 16)));
+        may_be_in_place &&
+        (b_small || (b.cs == 1 && (b_row <= 2048.0 || (b_row <= 4096.0 && row_panels <= 4)) &&
+                     double(KC) * double(NR) * elem > 0.75 * l1 &&
+                     (b_bytes <= l2 / 2 || (b_bytes <= l2 && row_panels <= 16))));
 
     // small_gemm may read A in place (its rows or columns at most 4 KiB apart)
     const double a_lead = a.cs == 1 ? double(a.rs) : double(a.cs);

@@ -1,8 +1,8 @@
 """The k-block depth of the blocked GEMM driver (core/gemm.cpp): K is cut into equal
-k-blocks of at most KC (256) when B (K x N) fits in L2, and of at most KC_PACKED (1024)
-when it does not (B is then always packed; one block over K up to 1024 writes C once).
-The depth depends on the shapes, the dtype and the caches only: not on the thread count,
-B's layout or the kernel set's tiles.
+k-blocks of at most KC (256) when B (K x N) may be read in place (it fits in half of L2, or
+in L2 with at most 96 rows of A), and of at most KC_PACKED (1024) otherwise (B is then
+packed; one block over K up to 1024 writes C once). The depth depends on the shapes, the
+dtype and the caches only: not on the thread count, B's layout or the kernel set's tiles.
 
 Pinned three ways, under every kernel set, 1 and 2 threads, float32 and float64, K from
 300 to 1025: (1) under the generic set each element is 0 + a(i, p) b(p, j) + ... in k order
@@ -21,7 +21,7 @@ from conftest import arrays_under_isa
 
 ISAS = [s for s in ("generic", "avx2", "avx512") if s in nncore.config()["isa_supported"]]
 DEPTHS = [300, 600, 1000, 1024, 1025]
-ROWS = [16, 37]
+ROWS = [16, 96, 97]
 
 SCRIPT = textwrap.dedent(r"""
     import os, sys
@@ -39,8 +39,10 @@ SCRIPT = textwrap.dedent(r"""
         d = np.dtype(dtype).name
         elem = np.dtype(dtype).itemsize
         for k in DEPTHS:
-            # B just larger than L2 (deep k-blocks), and a narrow B that fits (shallow)
-            for size, n in (("big", (l2 // (k * elem) // 8 + 1) * 8), ("small", 48)):
+            # B just larger than L2 (deep k-blocks), 3/4 of L2 (deep from 97 rows), and a
+            # narrow B (shallow)
+            for size, n in (("big", (l2 // (k * elem) // 8 + 1) * 8),
+                            ("mid", (3 * l2 // 4) // (k * elem)), ("small", 48)):
                 for m in ROWS:
                     a = rng.standard_normal((m, k)).astype(dtype)
                     b = rng.standard_normal((k, n)).astype(dtype)
@@ -53,9 +55,11 @@ SCRIPT = textwrap.dedent(r"""
 """)
 
 
-def kblock_depth(k, n, itemsize, l2):
-    """The rule: equal k-blocks of at most 256, or 1024 when B is larger than L2."""
-    kc_max = 256 if k * n * itemsize <= l2 else 1024
+def kblock_depth(m, k, n, itemsize, l2):
+    """The rule: equal k-blocks of at most 256 when B fits in half of L2, or in L2 for at
+    most 96 rows of A; of at most 1024 otherwise."""
+    b_bytes = k * n * itemsize
+    kc_max = 256 if b_bytes <= l2 // 2 or (b_bytes <= l2 and m <= 96) else 1024
     blocks = -(-k // kc_max)
     return -(-k // blocks)
 
@@ -90,20 +94,23 @@ def test_depth_by_the_size_of_b(runs, isa):
     got = runs[isa, 0]
     assert str(got["isa"]) == isa
     l2 = int(got["l2"])
-    checked = {"big": 0, "small": 0}
+    checked = {"big": 0, "mid": 0, "small": 0}
     for key in keys(got):
         d, size, m, k, n = key.split("/")
-        k, n = int(k), int(n)
+        m, k, n = int(m), int(k), int(n)
         a, b = got["a/" + key], got["b/" + key]
-        assert (k * n * a.itemsize > l2) == (size == "big")
-        kc = kblock_depth(k, n, a.itemsize, l2)
-        assert kc == (k if k <= 1024 else 513) if size == "big" else kc <= 256
+        b_bytes = k * n * a.itemsize
+        assert {"big": l2 < b_bytes, "mid": l2 // 2 < b_bytes <= l2,
+                "small": b_bytes <= l2 // 2}[size], key
+        kc = kblock_depth(m, k, n, a.itemsize, l2)
+        deep = size == "big" or (size == "mid" and m > 96)
+        assert kc == (k if k <= 1024 else 513) if deep else kc <= 256
         c1 = got["c1/" + key]
         # any thread count: the same bits
         assert got["c2/" + key].tobytes() == c1.tobytes(), key
         # the depth forced by NNCORE_GEMM_BLOCKS: the same bits at the rule's depth only
-        same = runs[isa, 1024 if size == "big" else 256]
-        other = runs[isa, 256 if size == "big" else 1024]
+        same = runs[isa, 1024 if deep else 256]
+        other = runs[isa, 256 if deep else 1024]
         assert same["c1/" + key].tobytes() == c1.tobytes(), key
         assert same["c2/" + key].tobytes() == c1.tobytes(), key
         assert other["c1/" + key].tobytes() != c1.tobytes(), key
@@ -112,7 +119,7 @@ def test_depth_by_the_size_of_b(runs, isa):
         tol = 1e-5 if a.dtype == np.float32 else 1e-12
         assert np.abs(c1 - want).max() / np.abs(want).max() < tol, key
         checked[size] += 1
-    assert checked["big"] == checked["small"] == 2 * len(DEPTHS) * len(ROWS)
+    assert checked["big"] == checked["mid"] == checked["small"] == 2 * len(DEPTHS) * len(ROWS)
 
 
 def test_generic_is_numpys_loop_in_the_rules_k_blocks(runs):
@@ -120,7 +127,7 @@ def test_generic_is_numpys_loop_in_the_rules_k_blocks(runs):
     l2 = int(got["l2"])
     for key in keys(got):
         a, b = got["a/" + key], got["b/" + key]
-        kc = kblock_depth(a.shape[1], b.shape[1], a.itemsize, l2)
+        kc = kblock_depth(a.shape[0], a.shape[1], b.shape[1], a.itemsize, l2)
         want = blocked_loop(a, b, kc)
         assert got["c1/" + key].tobytes() == want.tobytes(), key
         assert got["c2/" + key].tobytes() == want.tobytes(), key

@@ -83,11 +83,10 @@ long cache_size(int level) noexcept {
 
 // The kernel set's defaults, shrunk (never grown) so that an mc x kc block of A fits
 // in half the L2 and a kc x nc block of B in half the L3, when those are known. The
-// k-block depth for a B never read in place is 4 kc (gemm.cpp), whatever the tiles, so
-// that every set sums in the same k-blocks.
+// k-block depth for a B never read in place (gemm.cpp) is the set's, or kc.
 template <class T>
 BlockSizes fit_blocks(const kernels::KernelSet<T>& k, long l2, long l3) noexcept {
-    BlockSizes b{k.mr, k.nr, k.mc, k.kc, k.nc, 4 * k.kc};
+    BlockSizes b{k.mr, k.nr, k.mc, k.kc, k.nc, k.kc_packed > 0 ? k.kc_packed : k.kc};
     const long elem = static_cast<long>(sizeof(T));
     if (l2 > 0) {
         const long mc = (l2 / 2) / (elem * b.kc);

@@ -240,7 +240,7 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
     // 58 -> 50 (1 and 2 threads); with 6 and more row panels the gain was 0.89-1.04x.
     // K in equal k-blocks (784 = 4 x 196, not 3 x 256 + 16: a 16-deep block would spend
     // as long storing C as multiplying) of at most bs.kc when B may be read in place
-    // (below), of at most bs.kc_packed (1024) otherwise (B packed): a product with K up
+    // (below), of at most bs.kc_packed (1024; generic: 256) otherwise (B packed): a product with K up
     // to that writes C once, with its epilogue, not K / kc times (C += acc). In place, the
     // deeper block cost more: 64 x 784 x 256 (B's rows 1 KiB apart) in one 784-deep
     // block made an MNIST-shaped epoch 2.5% slower, 256 x 512 x 512 took 1.19x longer;

@@ -1,7 +1,7 @@
 """The k-block depth of the blocked GEMM driver (core/gemm.cpp): K is cut into equal
 k-blocks of at most KC (256) when B (K x N) may be read in place (it fits in half of L2, or
-in L2 with at most 96 rows of A), and of at most KC_PACKED (1024) otherwise (B is then
-packed; one block over K up to 1024 writes C once). The depth depends on the shapes, the
+in L2 with at most 96 rows of A), and of at most KC_PACKED otherwise (B is then packed; one
+block over K up to 1024 writes C once): 1024 on avx2 and avx512, 256 on the generic set. The depth depends on the shapes, the
 dtype and the caches only: not on the thread count, B's layout or the kernel set's tiles.
 
 Pinned three ways, under every kernel set, 1 and 2 threads, float32 and float64, K from
@@ -34,6 +34,8 @@ SCRIPT = textwrap.dedent(r"""
     DEPTHS, ROWS = %r, %r
     l2 = nncore.config()["caches"]["L2"] or 262144
     out = {"l2": np.array(l2), "isa": np.array(nncore.config()["isa"])}
+    for d, b in nncore.config()["gemm_blocks"].items():
+        out["kc_packed/" + d] = np.array(b["KC_PACKED"])
     rng = np.random.default_rng(5)
     for dtype in (np.float32, np.float64):
         d = np.dtype(dtype).name
@@ -55,11 +57,11 @@ SCRIPT = textwrap.dedent(r"""
 """)
 
 
-def kblock_depth(m, k, n, itemsize, l2):
+def kblock_depth(m, k, n, itemsize, l2, kc_packed):
     """The rule: equal k-blocks of at most 256 when B fits in half of L2, or in L2 for at
-    most 96 rows of A; of at most 1024 otherwise."""
+    most 96 rows of A; of at most kc_packed otherwise."""
     b_bytes = k * n * itemsize
-    kc_max = 256 if b_bytes <= l2 // 2 or (b_bytes <= l2 and m <= 96) else 1024
+    kc_max = 256 if b_bytes <= l2 // 2 or (b_bytes <= l2 and m <= 96) else kc_packed
     blocks = -(-k // kc_max)
     return -(-k // blocks)
 
@@ -102,8 +104,10 @@ def test_depth_by_the_size_of_b(runs, isa):
         b_bytes = k * n * a.itemsize
         assert {"big": l2 < b_bytes, "mid": l2 // 2 < b_bytes <= l2,
                 "small": b_bytes <= l2 // 2}[size], key
-        kc = kblock_depth(m, k, n, a.itemsize, l2)
-        deep = size == "big" or (size == "mid" and m > 96)
+        kc_packed = int(got["kc_packed/" + d])
+        assert kc_packed == (256 if isa == "generic" else 1024)
+        kc = kblock_depth(m, k, n, a.itemsize, l2, kc_packed)
+        deep = (size == "big" or (size == "mid" and m > 96)) and kc_packed == 1024
         assert kc == (k if k <= 1024 else 513) if deep else kc <= 256
         c1 = got["c1/" + key]
         # any thread count: the same bits
@@ -127,7 +131,8 @@ def test_generic_is_numpys_loop_in_the_rules_k_blocks(runs):
     l2 = int(got["l2"])
     for key in keys(got):
         a, b = got["a/" + key], got["b/" + key]
-        kc = kblock_depth(a.shape[0], a.shape[1], b.shape[1], a.itemsize, l2)
+        kc = kblock_depth(a.shape[0], a.shape[1], b.shape[1], a.itemsize, l2,
+                          int(got["kc_packed/" + a.dtype.name]))
         want = blocked_loop(a, b, kc)
         assert got["c1/" + key].tobytes() == want.tobytes(), key
         assert got["c2/" + key].tobytes() == want.tobytes(), key

@@ -51,6 +51,7 @@ py::dict config() {
     auto blocks = [](const BlockSizes& b) {
         py::dict r;
         r["MR"] = b.mr; r["NR"] = b.nr; r["MC"] = b.mc; r["KC"] = b.kc; r["NC"] = b.nc;
+        r["KC_PACKED"] = b.kc_packed;
         return r;
     };
     c["gemm_blocks"] = py::dict("float32"_a = blocks(d.f32), "float64"_a = blocks(d.f64));

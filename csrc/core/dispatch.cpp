@@ -82,10 +82,11 @@ long cache_size(int level) noexcept {
 }
 
 // The kernel set's defaults, shrunk (never grown) so that an mc x kc block of A fits
-// in half the L2 and a kc x nc block of B in half the L3, when those are known.
+// in half the L2 and a kc x nc block of B in half the L3, when those are known. The
+// k-block depth for a B never read in place (gemm.cpp) is the set's, or kc.
 template <class T>
 BlockSizes fit_blocks(const kernels::KernelSet<T>& k, long l2, long l3) noexcept {
-    BlockSizes b{k.mr, k.nr, k.mc, k.kc, k.nc};
+    BlockSizes b{k.mr, k.nr, k.mc, k.kc, k.nc, k.kc_packed > 0 ? k.kc_packed : k.kc};
     const long elem = static_cast<long>(sizeof(T));
     if (l2 > 0) {
         const long mc = (l2 / 2) / (elem * b.kc);
@@ -151,7 +152,8 @@ Dispatch detect() {
     d.f32 = fit_blocks(d.table->f32, d.l2, d.l3);
     d.f64 = fit_blocks(d.table->f64, d.l2, d.l3);
     if (const char* blocks = std::getenv("NNCORE_GEMM_BLOCKS")) {
-        // Tuning knob: "MC,KC,NC" for both dtypes, rounded to whole register tiles.
+        // Tuning knob: "MC,KC,NC" for both dtypes, rounded to whole register tiles; KC is
+        // then the k-block depth whether B is packed or read in place.
         long mc = 0, kc = 0, nc = 0;
         NNCORE_CHECK(std::sscanf(blocks, "%ld,%ld,%ld", &mc, &kc, &nc) == 3 && mc > 0 &&
                          kc > 0 && nc > 0 && mc <= (1 << 16) && kc <= (1 << 16) &&
@@ -160,7 +162,7 @@ Dispatch detect() {
                      blocks, "'");
         for (BlockSizes* b : {&d.f32, &d.f64}) {
             b->mc = static_cast<int>(std::max<long>(b->mr, mc / b->mr * b->mr));
-            b->kc = static_cast<int>(kc);
+            b->kc = b->kc_packed = static_cast<int>(kc);  // one depth, packed B or not
             b->nc = static_cast<int>(std::max<long>(b->nr, nc / b->nr * b->nr));
         }
     }

@@ -14,6 +14,9 @@ namespace nncore {
 
 struct BlockSizes {
     int mr, nr, mc, kc, nc;
+    // The k-block depth when B is never read in place (gemm.cpp): deeper than kc, so a
+    // product with K up to kc_packed writes C once, with its epilogue.
+    int kc_packed = 0;
 };
 
 struct Dispatch {

@@ -172,11 +172,6 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
     const auto& kern = kernel_set<T>();
     const BlockSizes& bs = block_sizes<T>();
     const index_t MR = bs.mr, NR = bs.nr;
-    // K in equal k-blocks of at most bs.kc (784 = 4 x 196, not 3 x 256 + 16: a 16-deep
-    // block would spend as long storing C as multiplying). The blocking depends on K only,
-    // never on the thread count or the tiling, so every sum keeps its order.
-    const index_t KC = ceil_div(K, ceil_div(K, index_t(bs.kc)));
-    const index_t kblocks = ceil_div(K, KC);
     const int nt = gemm_threads(M, N, K, nthreads);
 
     // Two parallel steps per chunk of C. The operand with the smaller packed copy is packed
@@ -243,11 +238,31 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
     // to 4 KiB apart when at most 4 row panels read B (a batch of up to 24 rows on avx512,
     // whose tiles prefetch such rows): 8 x 512 x 1024 200 -> 95 us, 16 x 256 x 1024
     // 58 -> 50 (1 and 2 threads); with 6 and more row panels the gain was 0.89-1.04x.
+    // K in equal k-blocks (784 = 4 x 196, not 3 x 256 + 16: a 16-deep block would spend
+    // as long storing C as multiplying) of at most bs.kc when B may be read in place
+    // (below), of at most bs.kc_packed (1024; generic: 256) otherwise (B packed): a product with K up
+    // to that writes C once, with its epilogue, not K / kc times (C += acc). In place, the
+    // deeper block cost more: 64 x 784 x 256 (B's rows 1 KiB apart) in one 784-deep
+    // block made an MNIST-shaped epoch 2.5% slower, 256 x 512 x 512 took 1.19x longer;
+    // packed, it paid: wide 1024-1024-1024-10 b256's epoch 4.5% faster, 256 x 1024 x 1024
+    // 1.08x, 128 x 784 x 512 1.2x, 512 x 768 x 512 1.09x faster (one core, avx512, loaded
+    // machine, process CPU time; NNCORE_GEMM_BLOCKS sets one depth for both, to measure).
+    // B is read in place only when it fits in half of L2, or in L2 for at most 16 row
+    // panels (at most 96 rows with the largest tile's 6): the depth is shallow there, by
+    // shapes, dtype and caches only, never by B's strides, the set's tiles, the thread
+    // count or the tiling, so every sum keeps its order: the same product gives the same
+    // bits whatever the layout of its operands, and the same on avx2 and avx512.
+    constexpr index_t kInPlaceRows = 16 * 6;
+    const bool may_be_in_place = b_bytes <= l2 / 2 || (b_bytes <= l2 && M <= kInPlaceRows);
+    const index_t kc_max = may_be_in_place ? bs.kc : std::max(bs.kc, bs.kc_packed);
+    const index_t KC = ceil_div(K, ceil_div(K, kc_max));
+    const index_t kblocks = ceil_div(K, KC);
     const double b_row = double(b.rs) * elem;
     const bool b_in_place =
-        b_small || (b.cs == 1 && (b_row <= 2048.0 || (b_row <= 4096.0 && row_panels <= 4)) &&
-                    double(KC) * double(NR) * elem > 0.75 * l1 &&
-                    (b_bytes <= l2 / 2 || (b_bytes <= l2 && row_panels <= 16)));
+        may_be_in_place &&
+        (b_small || (b.cs == 1 && (b_row <= 2048.0 || (b_row <= 4096.0 && row_panels <= 4)) &&
+                     double(KC) * double(NR) * elem > 0.75 * l1 &&
+                     (b_bytes <= l2 / 2 || (b_bytes <= l2 && row_panels <= 16))));
 
     // small_gemm may read A in place (its rows or columns at most 4 KiB apart)
     const double a_lead = a.cs == 1 ? double(a.rs) : double(a.cs);
@@ -293,13 +308,25 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
             // B is packed for the first row chunk and kept for the others.
             const bool pack_b_now = ib == 0;
 
-            // Panels of k-block pc start at pc * (padded width).
+            // Panels of k-block pc start at pc * (padded width). A column-major A (the
+            // activations' transpose in a weight gradient: each k's MR values of a panel
+            // lie in a row of x, rows far apart) is packed kAColChunk values of k at a time
+            // over all the panels, so that each row's lines are read from L2 once, while
+            // they are in L1 (a panel at a time, rows 4 KiB apart share their L1 sets and
+            // are evicted before the next panel reads the same lines); the same panels.
+            // avx512, a 1024 x 256 x^T in tasks of 9 panels, one core: 72 -> 55 us.
             const auto pack_a_panels = [&](index_t p0, index_t p1, index_t pc, index_t kc) {
                 if (a_direct) return;  // read in place by the tiles
-                for (index_t p = p0; p < p1; ++p) {
-                    const index_t i0 = p * MR;
-                    kern.pack_a(a.data + (ib + i0) * a.rs + pc * a.cs, a.rs, a.cs,
-                                std::min(MR, mb - i0), kc, apack + pc * mpad + i0 * kc);
+                constexpr index_t kAColChunk = 8;
+                const index_t chunk = a.rs == 1 && p1 - p0 > 1 ? kAColChunk : kc;
+                for (index_t k0 = 0; k0 < kc; k0 += chunk) {
+                    const index_t kk = std::min(chunk, kc - k0);
+                    for (index_t p = p0; p < p1; ++p) {
+                        const index_t i0 = p * MR;
+                        kern.pack_a(a.data + (ib + i0) * a.rs + (pc + k0) * a.cs, a.rs, a.cs,
+                                    std::min(MR, mb - i0), kk,
+                                    apack + pc * mpad + i0 * kc + k0 * MR);
+                    }
                 }
             };
             // Column panel q of B is read in place (whole panels of a B read in place).

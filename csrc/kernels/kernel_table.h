@@ -89,6 +89,8 @@ struct KernelSet {
     // multiple of mr and nc a multiple of nr. The core may shrink mc/kc/nc to the caches
     // it detects, keeping those multiples.
     int mr = 0, nr = 0, mc = 0, kc = 0, nc = 0;
+    // The k-block depth for a B that is never read in place (core/gemm.cpp); 0: kc.
+    int kc_packed = 0;
     // The tile reads B in vectors of nr_part columns (a panel of n columns: its first
     // ceil(n / nr_part) vectors), so a row-major B may also be read in place over n < nr
     // columns when n is a multiple of nr_part; 0: whole panels only (n = nr).

@@ -198,9 +198,7 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
     // wait for (the caller cannot take it over).
     const bool b_major = npan_max * NR >= mpan_max * MR;
     const bool tasks_pack_b = b_major && npan_max >= 4 * index_t(nt);
-    // Row panels of A that stay in L2 across a sweep of B's column panels, and column
-    // panels of B whose k-block stays in L3 across a sweep of the rows.
-    const index_t rp_max = std::max<index_t>(1, bs.mc / MR);
+    // Column panels of B whose k-block stays in L3 across a sweep of the rows.
     const index_t cp_max = std::max<index_t>(1, bs.nc / NR);
     // A row-major B is read in place, its whole column panels without a packed copy (same
     // values, same products, so the same bits), when the copy would not pay: a panel's
@@ -257,6 +255,12 @@ void gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const GemmEpilog
     const index_t kc_max = may_be_in_place ? bs.kc : std::max(bs.kc, bs.kc_packed);
     const index_t KC = ceil_div(K, ceil_div(K, kc_max));
     const index_t kblocks = ceil_div(K, KC);
+    // Row panels of A that stay in L2 across a sweep of B's column panels: bs.mc rows (an
+    // mc x kc block of A in half of L2), fewer when the k-blocks are deeper than kc and
+    // such a block would not fit (a 2 MiB L2 holds 240 rows of 1024 floats in its half;
+    // a 512 KiB L2, 60). This shapes the tasks only, never the bits.
+    const index_t rp_max = std::max<index_t>(
+        1, std::min<index_t>(bs.mc, static_cast<index_t>(l2 / 2 / (elem * double(KC)))) / MR);
     const double b_row = double(b.rs) * elem;
     const bool b_in_place =
         may_be_in_place &&

@@ -16,7 +16,8 @@ import numpy as np
 
 from . import functional as F
 from . import initializers
-from ._layer_base import Layer, Parameter, aligned_copy, as_input, workspace, as_dtype
+from ._layer_base import (Layer, Parameter, aligned_copy, aligned_zeros_like, as_input, workspace,
+                          as_dtype)
 from .activation_layers import (ACTIVATION_LAYERS, GELU, Identity, LeakyReLU, ReLU, Sigmoid,
                                 SiLU, Softmax, Softplus, Tanh, activation_layer)
 from .activations import FROM_INPUT, canonical
@@ -33,7 +34,7 @@ def _renewed(param, values, dtype, name):
     data = aligned_copy(values, dtype)  # a fresh array (values are an initializer's)
     if param is None:
         return Parameter(data, name)
-    param.data, param.grad = data, aligned_copy(np.zeros_like(data))
+    param.data, param.grad = data, aligned_zeros_like(data)
     return param
 
 

@@ -49,3 +49,17 @@ def test_parameter_keeps_the_array_it_is_given():
     p = Parameter(data)
     assert p.data is data
     assert starts_aligned(p.grad) and p.grad.shape == data.shape and not p.grad.any()
+
+
+@pytest.mark.parametrize("make", [lambda ps: nc.SGD(ps, lr=0.1, momentum=0.9),
+                                  lambda ps: nc.Adam(ps, lr=0.1, amsgrad=True),
+                                  lambda ps: nc.RMSprop(ps, lr=0.1, momentum=0.5,
+                                                        centered=True)],
+                         ids=["sgd", "adam", "rmsprop"])
+def test_optimizer_states_start_aligned(make):
+    m = nc.Sequential([nc.Dense(5, 7, "tanh"), nc.Dense(7, 1)], seed=0)
+    opt = make(m.parameters())
+    opt.step()  # with zero gradients: the states exist from here on at the latest
+    arrays = [v for st in opt.state for v in st.values() if isinstance(v, np.ndarray)]
+    assert arrays, "the optimizer keeps state arrays"
+    assert all(starts_aligned(a) for a in arrays)

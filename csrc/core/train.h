@@ -183,6 +183,20 @@ struct RandomBits {
 void draw_permutations(const RandomBits& bits, std::int64_t n, std::int64_t count,
                        std::int64_t* out) noexcept;
 
+// numpy's PCG64 state (its `state` dict: the 128-bit LCG state and increment as high and
+// low words, and the 32-bit half kept for the next 32-bit draw).
+struct Pcg64State {
+    std::uint64_t state_hi = 0, state_lo = 0, inc_hi = 0, inc_lo = 0;
+    bool has_uint32 = false;
+    std::uint32_t uinteger = 0;
+};
+
+// draw_permutations for numpy's PCG64, its generator inlined: the same rows and the same
+// state after them (g is updated). False, with nothing drawn, when this build has no
+// 128-bit integers or n - 1 needs 64-bit draws (then use draw_permutations).
+bool draw_permutations_pcg64(Pcg64State& g, std::int64_t n, std::int64_t count,
+                             std::int64_t* out) noexcept;
+
 template <class T>
 class Trainer {
 public:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["Parameter", "Layer", "RemovableHandle", "as_dtype", "model_dtype",
-           "hook_generation", "FLOATS", "as_input", "workspace"]
+           "hook_generation", "FLOATS", "as_input", "workspace", "aligned_empty",
+           "aligned_copy", "aligned_zeros_like"]
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -22,6 +23,44 @@ def as_dtype(dtype):
     if d is None or d.name not in _DTYPES:
         raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
     return d
+
+
+#: Where a parameter's values and gradient start: a cache line (and an AVX-512 vector).
+#: The native kernels' vector loads and stores of them then never straddle two lines
+#: (NumPy's arrays start 16 bytes apart at worst): tabular 20-64-64-1 b32 one-epoch fit,
+#: one core, avx512, min of 40 interleaved in one process, loaded machine: 2.39-2.43 ms
+#: as NumPy placed them, 2.31-2.36 aligned, 2.46-2.49 all 32 bytes off.
+ALIGN = 64
+
+
+def aligned_empty(shape, dtype):
+    """An uninitialised C-contiguous array of ``shape`` and ``dtype`` whose data starts
+    on an :data:`ALIGN`-byte boundary (the memory is its base's)."""
+    dtype = np.dtype(dtype)
+    shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(d) for d in shape)
+    nbytes = dtype.itemsize
+    for d in shape:
+        nbytes *= d
+    buf = np.empty(nbytes + ALIGN, np.uint8)
+    start = -buf.ctypes.data % ALIGN
+    return buf[start:start + nbytes].view(dtype).reshape(shape)
+
+
+def aligned_copy(values, dtype=None):
+    """``values`` copied into an :func:`aligned_empty` array (of ``dtype``, default the
+    values' own)."""
+    values = np.asarray(values, dtype)
+    out = aligned_empty(values.shape, values.dtype)
+    out[...] = values
+    return out
+
+
+def aligned_zeros_like(a):
+    """Zeros of ``a``'s shape and dtype in an :func:`aligned_empty` array (a gradient, an
+    optimiser's state: SGD with momentum's epoch 0.6% faster with its velocity aligned)."""
+    out = aligned_empty(np.shape(a), np.asarray(a).dtype)
+    out[...] = 0
+    return out
 
 
 class Parameter(np.lib.mixins.NDArrayOperatorsMixin):
@@ -40,7 +79,7 @@ class Parameter(np.lib.mixins.NDArrayOperatorsMixin):
 
     def __init__(self, data, name="param"):
         self.data = np.ascontiguousarray(data)
-        self.grad = np.zeros_like(self.data)
+        self.grad = aligned_zeros_like(self.data)
         self.name = name
 
     @property

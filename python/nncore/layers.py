@@ -16,7 +16,8 @@ import numpy as np
 
 from . import functional as F
 from . import initializers
-from ._layer_base import Layer, Parameter, as_input, workspace, as_dtype
+from ._layer_base import (Layer, Parameter, aligned_copy, aligned_zeros_like, as_input, workspace,
+                          as_dtype)
 from .activation_layers import (ACTIVATION_LAYERS, GELU, Identity, LeakyReLU, ReLU, Sigmoid,
                                 SiLU, Softmax, Softplus, Tanh, activation_layer)
 from .activations import FROM_INPUT, canonical
@@ -30,10 +31,10 @@ __all__ = ["Parameter", "Layer", "Dense", "ReLU", "Sigmoid", "Tanh", "LeakyReLU"
 def _renewed(param, values, dtype, name):
     """``param`` (the same Parameter, when there is one) holding ``values`` in ``dtype``
     with a zero gradient."""
-    data = np.ascontiguousarray(np.asarray(values, dtype))
+    data = aligned_copy(values, dtype)  # a fresh array (values are an initializer's)
     if param is None:
         return Parameter(data, name)
-    param.data, param.grad = data, np.zeros_like(data)
+    param.data, param.grad = data, aligned_zeros_like(data)
     return param
 
 

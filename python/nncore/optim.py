@@ -13,6 +13,7 @@ import numpy as np
 
 from . import _core
 from . import functional as F
+from ._layer_base import aligned_zeros_like
 from ._validate import check_real
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "StepLR", "ExponentialLR",
@@ -285,7 +286,7 @@ class SGD(Optimizer):
         super().__init__(params, lr, clip_norm, clip_value, no_decay)
 
     def _new_state(self, p):
-        return {"velocity": np.zeros_like(p.data)} if _any_group(self, "momentum") else {}
+        return {"velocity": aligned_zeros_like(p.data)} if _any_group(self, "momentum") else {}
 
     def _update(self, p, state):
         decay = self.weight_decay if not self.no_decay or _decays(self, p) else 0.0
@@ -300,7 +301,7 @@ class SGD(Optimizer):
             if g["momentum"] and "velocity" not in state[-1]:
                 for p, s in zip(params, state):  # momentum turned on after binding
                     if "velocity" not in s:
-                        s["velocity"] = np.zeros_like(p.data)
+                        s["velocity"] = aligned_zeros_like(p.data)
             _core.sgd_step_all([p.data for p in params], [p.grad for p in params],
                                [s["velocity"] for s in state] if g["momentum"] else None,
                                lr=g["lr"], momentum=g["momentum"],
@@ -348,9 +349,9 @@ class Adam(Optimizer):
         super().__init__(params, lr, clip_norm, clip_value, no_decay)
 
     def _new_state(self, p):
-        state = {"m": np.zeros_like(p.data), "v": np.zeros_like(p.data)}
+        state = {"m": aligned_zeros_like(p.data), "v": aligned_zeros_like(p.data)}
         if _any_group(self, "amsgrad"):
-            state["max_v"] = np.zeros_like(p.data)
+            state["max_v"] = aligned_zeros_like(p.data)
         return state
 
     def _update(self, p, state):
@@ -366,7 +367,7 @@ class Adam(Optimizer):
             if g["amsgrad"] and "max_v" not in state[-1]:
                 for p, s in zip(params, state):  # amsgrad turned on after binding
                     if "max_v" not in s:
-                        s["max_v"] = np.zeros_like(p.data)
+                        s["max_v"] = aligned_zeros_like(p.data)
             _core.adam_step_all([p.data for p in params], [p.grad for p in params],
                                 [s["m"] for s in state], [s["v"] for s in state],
                                 [s["max_v"] for s in state] if g["amsgrad"] else None,
@@ -450,11 +451,11 @@ class RMSprop(Optimizer):
         super().__init__(params, lr, clip_norm, clip_value, no_decay)
 
     def _new_state(self, p):
-        state = {"square_avg": np.zeros_like(p.data)}
+        state = {"square_avg": aligned_zeros_like(p.data)}
         if _any_group(self, "momentum"):
-            state["momentum_buffer"] = np.zeros_like(p.data)
+            state["momentum_buffer"] = aligned_zeros_like(p.data)
         if _any_group(self, "centered"):
-            state["grad_avg"] = np.zeros_like(p.data)
+            state["grad_avg"] = aligned_zeros_like(p.data)
         return state
 
     def _update(self, p, state):
@@ -471,7 +472,7 @@ class RMSprop(Optimizer):
                 if on and key not in state[-1]:
                     for p, s in zip(params, state):  # turned on after binding
                         if key not in s:
-                            s[key] = np.zeros_like(p.data)
+                            s[key] = aligned_zeros_like(p.data)
             _core.rmsprop_step_all(
                 [p.data for p in params], [p.grad for p in params],
                 [s["square_avg"] for s in state],

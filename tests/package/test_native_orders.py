@@ -119,3 +119,42 @@ def test_orders_drawn_ahead_are_given_back_when_the_stream_goes_on(keep_stream):
     for _ in range(used):
         numpys.permutation(40)
     assert same_state(mine.bit_generator.state, numpys.bit_generator.state) == keep_stream
+
+
+class _SubPCG64(np.random.PCG64):
+    """A PCG64 subclass: not numpy's PCG64 itself, so drawn through the bit generator's
+    own functions (the path of the other generators) rather than the inlined PCG64."""
+
+
+@pytest.mark.parametrize("bit_generator", [np.random.PCG64, _SubPCG64],
+                         ids=lambda c: c.__name__)
+def test_pcg64_long_streams_and_the_lock(bit_generator):
+    # PCG64 (default_rng's) is drawn with its generator inlined, its values made 512 at a
+    # time: streams over many such blocks and sizes across powers of two, from a point
+    # with a 32-bit half kept, give numpy's rows and state; the generator's lock is free
+    # after the call
+    native, python = (np.random.Generator(bit_generator(11)) for _ in range(2))
+    for n, count in [(1025, 7), (2, 300), (65536, 2), (3, 1)]:
+        for rng in (native, python):
+            rng.integers(0, 5, size=1, dtype=np.int32)
+        got = _core._permutations(native.bit_generator, n, count)
+        want = np.array([python.permutation(n) for _ in range(count)])
+        np.testing.assert_array_equal(got, want)
+        assert same_state(native.bit_generator.state, python.bit_generator.state)
+        assert _free_elsewhere(native.bit_generator.lock)
+
+
+def _free_elsewhere(lock):
+    """Whether another thread can take ``lock`` (numpy's is reentrant: this one always
+    could)."""
+    import threading
+    took = []
+
+    def take():
+        took.append(lock.acquire(blocking=False))
+        if took[0]:
+            lock.release()
+    t = threading.Thread(target=take)
+    t.start()
+    t.join()
+    return took[0]

@@ -95,7 +95,7 @@ def test_native_and_python_draw_the_same_orders_and_leave_the_generator_alike(rn
 @pytest.mark.parametrize("rows", [20, 64, 65, 200])
 @pytest.mark.parametrize("bad_value", ["duplicate", "negative", "too_large", "huge"])
 def test_every_kind_of_bad_order_is_found(rows, bad_value, rng):
-    # up to 64 rows the check is a bit per row, above it a stamp per row: both must find
+    # up to 64 rows the check is a bit per row, above it a byte per row per epoch: both find
     # a row out of range (negative, the row count, a value far above it) or used twice,
     # in any epoch of the orders given
     m = model()

@@ -21,6 +21,7 @@ import numpy as np
 from .. import _core
 from .. import callbacks as cb
 from .. import optim
+from .._layer_base import aligned_zeros_like
 from ..activations import FUSABLE
 from ..progress import EpochProgress
 from ..targets import output_features
@@ -333,7 +334,7 @@ def trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule=None, plan=Non
             st = opt.state[i]
             for key in states:  # a buffer turned on after binding (amsgrad), as step() does
                 if key is not None and key not in st:
-                    st[key] = np.zeros_like(p.data)
+                    st[key] = aligned_zeros_like(p.data)
             slots.append({"param": p.data, "grad": p.grad,
                           "decay": True if decays is None else bool(decays[i]),
                           "state1": st.get(states[0]) if states[0] else None,

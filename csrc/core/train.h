@@ -291,6 +291,11 @@ private:
     std::vector<double> health_;        // health: the epoch's sums, 5 per Dense layer
     std::vector<T> epoch_out_;          // keep_outputs: the epoch's outputs
     std::vector<index_t> widths_;  // outputs per row of each layer
+    // row stride of outputs_[i] and of the gradient on it (grad_in_[i + 1]): widths_[i],
+    // or more between two Dense layers (plan_row_strides)
+    std::vector<index_t> ld_;
+    void plan_row_strides(index_t bs);
+    index_t in_ld(std::size_t i) const noexcept { return i == 0 ? s_.features : ld_[i - 1]; }
     std::vector<T*> grad_ptrs_;       // the slots' gradients and sizes, for clipping
     std::vector<index_t> grad_sizes_;
     // Dense layers whose products are direct (core/gemm_direct.h): grad_z's workspace.

@@ -19,6 +19,7 @@
 #include "core/optim.h"
 #include "core/optim_all.h"
 #include "core/views.h"
+#include "core/workspace.h"
 #include "kernels/kernel_table.h"
 
 namespace nncore {
@@ -281,11 +282,13 @@ private:
     std::vector<std::int64_t> order_;
     std::vector<std::int64_t> mine_;  // sharded: this rank's rows of the batch (global ids)
     // Workspaces: gathered batch, each layer's output and input gradient, loss gradient.
-    std::vector<T> xb_, tb_, wb_, grad_out_, ltb_, scale_;  // ltb_, scale_: ce_scaled
+    // 64-byte aligned (tabular 20-64-64-1 b32: Trainer::run about 1% faster than where
+    // std::vector put them)
+    AlignedVector<T> xb_, tb_, wb_, grad_out_, ltb_, scale_;  // ltb_, scale_: ce_scaled
     std::vector<std::int64_t> lb_;
-    std::vector<std::vector<T>> outputs_, grad_in_, masks_;  // masks_: per layer (dropout)
+    std::vector<AlignedVector<T>> outputs_, grad_in_, masks_;  // masks_: per layer (dropout)
     std::vector<std::vector<T>> stat_mean_, stat_rstd_;     // per layer (norms)
-    std::vector<std::vector<T>> z_;                          // per layer (post softmax)
+    std::vector<AlignedVector<T>> z_;                        // per layer (post softmax)
     std::vector<std::vector<T>> prev_;  // health: each layer's weights before the step
     HealthSteps<T> health_steps_;       // health: the step fused with the weight sums
     std::vector<double> health_;        // health: the epoch's sums, 5 per Dense layer
@@ -299,7 +302,7 @@ private:
     std::vector<T*> grad_ptrs_;       // the slots' gradients and sizes, for clipping
     std::vector<index_t> grad_sizes_;
     // Dense layers whose products are direct (core/gemm_direct.h): grad_z's workspace.
-    std::vector<T> gz_;
+    AlignedVector<T> gz_;
     // The update fused into backward (fuse_: no clipping, no health=True and one process,
     // so that each parameter's update reads only its own final gradient and state): the
     // slots of layer i (layer_slots_[i]) are updated right after layer i's backward, the

@@ -5,8 +5,29 @@
 #include <cstddef>
 #include <cstdlib>
 #include <new>
+#include <vector>
 
 namespace nncore {
+
+// A std::vector allocator whose storage starts on a 64-byte boundary (a cache line and an
+// AVX-512 vector), so that a buffer's rows of whole vectors never straddle two lines.
+template <class T>
+struct CacheAligned {
+    using value_type = T;
+    CacheAligned() noexcept = default;
+    template <class U>
+    CacheAligned(const CacheAligned<U>&) noexcept {}
+    T* allocate(std::size_t n) {
+        return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64)));
+    }
+    void deallocate(T* p, std::size_t) noexcept { ::operator delete(p, std::align_val_t(64)); }
+    template <class U>
+    bool operator==(const CacheAligned<U>&) const noexcept { return true; }
+    template <class U>
+    bool operator!=(const CacheAligned<U>&) const noexcept { return false; }
+};
+template <class T>
+using AlignedVector = std::vector<T, CacheAligned<T>>;
 
 enum class Slot : int { pack_a = 0, pack_b = 1, grad_z = 2, row = 3, count = 4 };
 

@@ -65,7 +65,7 @@ NNCORE_VINLINE void tile_body(index_t m, index_t n, index_t kc, const typename V
     // now, so that the epilogue does not wait on L2/L3 (C rows lie ldc apart, where the
     // hardware prefetcher does not look): every line of each row (the first and the last
     // element only, before: the middle lines of a 64-float row then missed at the store;
-    // wide 1024-1024-1024-10 b256, one core, avx512, loaded machine: 137.3 -> 136.1 ms per
+    // wide 1024-1024-1024-10 b256, one core, avx512, loaded machine: 138.1 -> 137.3 ms per
     // 10 steps). A packed B panel needs no software prefetch: it is sequential. A
     // row-major B read in place does on avx512 (PrefetchB, see gemm_tile_cols).
     constexpr index_t kLine = index_t(64 / sizeof(T));

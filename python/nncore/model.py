@@ -117,7 +117,8 @@ class Sequential:
         (:data:`nncore.activations.FUSABLE`) is one step, the activation fused into the
         product's store. The model owns the plan; the layers stay as given. A layer with
         hooks is never fused (its hooks see its own input and output)."""
-        self.steps, self._skip, i = [], [False] * len(self.layers), 0
+        self._steps, self._skip_flags, i = [], [False] * len(self.layers), 0
+        self._planned = list(self.layers)  # what the plan is of (_sync_layers)
         self._hooks_seen = hook_generation()
         self._hooked = any(layer.has_hooks() for layer in self.layers)  # else no hook calls
         while i < len(self.layers):
@@ -126,13 +127,75 @@ class Sequential:
             if isinstance(layer, Dense) and layer.activation == "identity" and \
                     type(nxt) in ACTIVATION_LAYERS.values() and nxt.activation in FUSABLE and \
                     not (layer.has_hooks() or nxt.has_hooks()):
-                self.steps.append(Step(i, layer, nxt.activation,
-                                       getattr(nxt, "slope", layer.slope)))
-                self._skip[i + 1] = True
+                self._steps.append(Step(i, layer, nxt.activation,
+                                        getattr(nxt, "slope", layer.slope)))
+                self._skip_flags[i + 1] = True
                 i += 2
             else:
-                self.steps.append(Step(i, layer, None, None))
+                self._steps.append(Step(i, layer, None, None))
                 i += 1
+
+    @property
+    def steps(self):
+        """The plan (:meth:`_plan`) of the layers as they are now."""
+        self._refresh()
+        return self._steps
+
+    @property
+    def _skip(self):
+        """Per layer: whether it runs fused into the Dense before it."""
+        self._refresh()
+        return self._skip_flags
+
+    def _refresh(self):
+        """Re-plan when ``model.layers`` changed since the last plan (:meth:`_sync_layers`)."""
+        if not self._planned_is_current():
+            self._sync_layers()
+
+    def _planned_is_current(self):
+        planned, layers = self._planned, self.layers
+        return type(layers) is list and len(planned) == len(layers) and \
+            all(a is b for a, b in zip(planned, layers))
+
+    def _sync_layers(self):
+        """``model.layers`` was changed in place or replaced (``insert``, ``append``,
+        ``del``, ``model.layers[i] = layer``, as on PyTorch's Sequential): check the new
+        list as the constructor does, initialise and build the new layers as :meth:`add`
+        does, and re-plan, so that both engines, ``predict`` and the exports run the
+        layers as they are. ValueError, with nothing changed, when an item is not an
+        nncore layer, the dtypes differ or the widths do not chain."""
+        try:
+            layers = list(self.layers)
+        except TypeError:
+            raise ValueError(f"Sequential: model.layers must be a list of nncore layers; "
+                             f"got {type(self.layers).__name__}") from None
+        bad = next(((i, layer) for i, layer in enumerate(layers)
+                    if not isinstance(layer, Layer)), None)
+        if bad is not None:
+            raise ValueError(f"Sequential: model.layers[{bad[0]}] must be an nncore layer; "
+                             f"got {type(bad[1]).__name__}")
+        dtype = model_dtype(layers, self._dtype_arg)
+        declared = blocks.input_width(layers)
+        width = declared if declared is not None else self._input_shape
+        if width is not None:
+            blocks.output_width(layers, width)  # widths that do not chain: ValueError
+        known = {id(layer) for layer in self._planned}
+        if dtype != self.dtype:
+            self.dtype = dtype
+            for layer in layers:
+                if id(layer) in known:
+                    blocks.init_layer(layer, None, dtype)
+        for layer in layers:
+            if id(layer) not in known:
+                blocks.init_layer(layer, self._init_rng, self.dtype)
+                layer.training = self.training
+        if width is not None:
+            blocks.build_layers(layers, width)
+            if self._input_shape is not None:
+                self._input_shape = width
+        self.layers = layers
+        self.built = all(blocks.is_built(layer) for layer in layers)
+        self._plan()
 
     # ------------------------------------------------------------ structure
 
@@ -140,6 +203,7 @@ class Sequential:
         """Build the layers whose input width is inferred (``Dense(64)``) for inputs of
         ``input_shape``, the batch first as in Keras (``model.build((None, 40))``).
         ``fit``, ``predict`` and ``forward`` build an unbuilt model from their data."""
+        self._refresh()
         shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
         if shape is None or len(shape) < 2:
             raise ValueError(f"Sequential.build: input_shape is (batch, features...) with the "
@@ -184,6 +248,7 @@ class Sequential:
         if not isinstance(layer, Layer):
             raise ValueError(f"Sequential.add: layer must be an nncore layer; got "
                              f"{type(layer).__name__}")
+        self._refresh()
         dtype = model_dtype(self.layers + [layer], self._dtype_arg)
         width = blocks.output_width(self.layers, self._input_shape)
         layer.output_features(width)  # a width it cannot take: ValueError, nothing changed
@@ -248,6 +313,7 @@ class Sequential:
     def forward(self, x):
         """Output of the network for a batch ``x``: a new array, the caller's to keep
         (``[model.forward(b) for b in batches]`` keeps every batch's output)."""
+        self._refresh()
         if not self.built:
             shape = np.shape(x)
             self._build(blocks.sample_width(shape[1:] if len(shape) > 1 else shape))
@@ -342,6 +408,7 @@ class Sequential:
         """All trainable :class:`Parameter` objects, layer by layer. ValueError before
         the model is built (it has a ``Dense(units)`` whose input width is not known:
         give ``input_shape``, call :meth:`build`, or fit/predict first)."""
+        self._refresh()
         self._check_built("parameters")
         return [p for layer in self.layers for p in layer.parameters()]
 
@@ -356,6 +423,7 @@ class Sequential:
 
     def named_parameters(self):
         """``[("dense_0.w", Parameter), ...]``, named after :meth:`layer_name`."""
+        self._refresh()
         self._check_built("named_parameters")
         return [(f"{self.layer_name(i)}.{name}", p) for i, layer in enumerate(self.layers)
                 for name, p in blocks.named_parameters_of(layer)]
@@ -364,6 +432,7 @@ class Sequential:
         """``[("batchnorm1d_1.running_mean", array), ...]``: the layers' state that is
         not trained (BatchNorm1d's running statistics), as PyTorch's ``named_buffers``
         (the arrays themselves; ``num_batches_tracked`` as a 0-d int64 copy)."""
+        self._refresh()
         self._check_built("named_buffers")
         return [(f"{self.layer_name(i)}.{name}", owner.buffers()[key])
                 for i, layer in enumerate(self.layers)
@@ -372,6 +441,7 @@ class Sequential:
     def buffer_slots(self):
         """``[(name, layer, key)]`` of :meth:`named_buffers`: the layer that holds each
         buffer (``layer.load_buffers({key: value})`` sets it)."""
+        self._refresh()
         self._check_built("buffer_slots")
         return [(f"{self.layer_name(i)}.{name}", owner, key)
                 for i, layer in enumerate(self.layers)
@@ -425,6 +495,7 @@ class Sequential:
             Called once with the table's text. None prints nothing and returns the
             text instead: ``text = model.summary(print_fn=None)``.
         """
+        self._refresh()
         self._check_built("summary")
         rows = []
 
@@ -467,6 +538,7 @@ class Sequential:
         probabilities. A 1-D ``x`` is one sample and gives a 1-D result, its outputs
         (``predict(x[i])`` equals ``predict(x)[i]``, as a PyTorch module treats an
         unbatched input)."""
+        self._refresh()
         x = np.asarray(x)
         if x.ndim == 1:
             if x.dtype.kind == "f":
@@ -500,6 +572,7 @@ class Sequential:
         losses), in eval mode. ``loss`` defaults to the one ``fit`` used, else it is
         chosen from ``y`` as ``fit`` does (:mod:`nncore.targets`). ``metrics``: names or
         :mod:`nncore.metrics` objects, added under their names."""
+        self._refresh()
         x = check_x(self, x, "x", "evaluate")
         if loss is None and self.loss is None:
             loss = targets_mod.infer_loss(y, targets_mod.output_features(self))[0]
@@ -562,6 +635,8 @@ class Sequential:
         users who keep their own loop; returns the loss. ``loss`` and ``optimizer``
         default to the last ones used. Runs as one native call when the model is
         supported by the native engine (see :mod:`nncore.training`)."""
+        self._refresh()
+        self._refresh()
         return training.train_on_batch(self, x, y, loss=loss, optimizer=optimizer,
                                        sample_weight=sample_weight)
 
@@ -570,17 +645,20 @@ class Sequential:
     def save(self, path):
         """Write the model (and its optimiser state) to one file (an ``.npz`` archive)
         under exactly the name ``path``, atomically; :func:`nncore.load` reads it back."""
+        self._refresh()
         return saving.save(self, path)
 
     def to_onnx(self, path=None, **kwargs):
         """The model as an ONNX graph (opset 17), also written to ``path`` when given; see
         :func:`nncore.onnx.export`. Needs the ``onnx`` package."""
+        self._refresh()
         from .onnx import export
         return export(self, path, **kwargs)
 
     def to_torch(self):
         """A torch ``nn.Sequential`` with a copy of the weights
         (:func:`nncore.interop.to_torch`)."""
+        self._refresh()
         from .interop import to_torch
         return to_torch(self)
 

@@ -293,22 +293,6 @@ NNCORE_TINY_INLINE void take_rows_of(const T* __restrict src, const std::int64_t
     }
 }
 
-// dst[0:bytes] = src[0:bytes] for 16 < bytes <= 256, by copies of 16 or 32 bytes that
-// the compiler inlines (the last one overlapping its predecessor), not a call to memmove
-// per row: a row of 20 floats cost more in the call than in the copy (tabular 20-64-64-1
-// b32, 10,000 rows an epoch: about 2% of the epoch in memmove).
-NNCORE_TINY_INLINE void copy_short_row(const void* src, void* dst, std::size_t bytes) noexcept {
-    const auto* s = static_cast<const unsigned char*>(src);
-    auto* d = static_cast<unsigned char*>(dst);
-    if (bytes < 32) {
-        std::memcpy(d, s, 16);
-        std::memcpy(d + bytes - 16, s + bytes - 16, 16);
-        return;
-    }
-    for (std::size_t i = 0; i + 32 < bytes; i += 32) std::memcpy(d + i, s + i, 32);
-    std::memcpy(d + bytes - 32, s + bytes - 32, 32);
-}
-
 template <class T>
 NNCORE_TINY_INLINE void take_rows(const T* src, index_t n, const std::int64_t* idx, index_t rows,
                std::int64_t off, T* dst) noexcept {
@@ -318,12 +302,6 @@ NNCORE_TINY_INLINE void take_rows(const T* src, index_t n, const std::int64_t* i
         case 3: return take_rows_of<3>(src, idx, rows, off, dst);
         case 4: return take_rows_of<4>(src, idx, rows, off, dst);
         default:
-            if (n * index_t(sizeof(T)) <= 256) {  // n >= 5: more than 16 bytes
-                const auto bytes = static_cast<std::size_t>(n) * sizeof(T);
-                for (index_t r = 0; r < rows; ++r)
-                    copy_short_row(src + (idx[r] - off) * n, dst + r * n, bytes);
-                return;
-            }
             for (index_t r = 0; r < rows; ++r) {
                 const T* row = src + (idx[r] - off) * n;
                 std::copy(row, row + n, dst + r * n);
@@ -854,28 +832,20 @@ void Trainer<T>::start_epoch(const std::int64_t* order) {
 
 template <class T>
 void Trainer<T>::prefetch_next(index_t next) const {
-    // The next batch's rows of x (one process, within this epoch's order), rows of at
-    // least 1 KiB requested into L2 while this step's backward runs, so that the next
+    // The next batch's rows of x (rows of at least 1 KiB, one process, within this
+    // epoch's order), requested into L2 while this step's backward runs, so that the next
     // gather does not wait for memory: a batch's rows lie anywhere in a set far larger
     // than the caches. A hint only (no value changes). MNIST-shaped 784-256-128-10 b64,
     // 1 core, one 60,000-row epoch, min of 3, 3 interleaved processes: 0.427-0.433 s
     // without, 0.409-0.418 s with (3.5-4.5% less); at 2 threads within noise.
-    // Shorter rows (a batch of them a few KiB) into L1, every line a row touches (its
-    // last byte's too: a row need not start a line): tabular 20-64-64-1 b32, the gather
-    // of rows of 80 bytes waited for L2 (about 2% of the epoch, memmove's or inline).
     const std::size_t bytes = static_cast<std::size_t>(s_.features) * sizeof(T);
     const index_t total = static_cast<index_t>(order_.size());
-    if (bytes == 0 || s_.world_size != 1 || s_.global_n > 0 || next >= total) return;
+    if (bytes < 1024 || s_.world_size != 1 || s_.global_n > 0 || next >= total) return;
     const index_t end = std::min(total, next + s_.batch_size);
     for (index_t r = next; r < end; ++r) {
         const char* row = reinterpret_cast<const char*>(s_.x + order_[r] * s_.features);
 #if defined(__GNUC__)
-        if (bytes >= 1024) {
-            for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(row + b, 0, 2);
-        } else {
-            for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(row + b, 0, 3);
-            __builtin_prefetch(row + bytes - 1, 0, 3);
-        }
+        for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(row + b, 0, 2);
 #else
         (void)row;
 #endif

@@ -173,6 +173,7 @@ public:
     virtual void set_data(py::handle x, py::handle targets, py::handle weights) = 0;
     virtual bool same_spec(py::handle spec) const = 0;
     virtual void restart(py::handle x, py::handle targets, py::handle weights) = 0;
+    virtual bool release_data() = 0;
 };
 
 template <class T>
@@ -213,9 +214,25 @@ public:
         total_ = s.global_n > 0 ? s.global_n : s.n;
         trainer_ = std::make_unique<Trainer<T>>(std::move(s));
         trainer_->set_optimizer_steps(a["optimizer_steps"].cast<std::int64_t>());
-        // the spec, kept (its objects alive, so that an identity compared stays theirs)
-        // with its tokens for same_spec; a data-parallel one (a hook) is never the same
-        if (!hook_ && walk(a.ptr(), tokens_)) spec_ = a;
+        // the spec's tokens for same_spec, and the spec kept (its objects alive, so that an
+        // identity compared stays theirs) but for its data arrays, which only data_ holds
+        // (release_data lets them go); a data-parallel one (a hook) is never the same
+        if (hook_ || !walk(a.ptr(), tokens_)) return;
+        py::dict kept = py::reinterpret_steal<py::dict>(PyDict_Copy(a.ptr()));
+        py::list data, others;
+        for (const char* key : {"x", "targets", "weights"}) {
+            PyObject* v = PyDict_GetItem(a.ptr(), field_name(key));  // borrowed
+            if (v != nullptr && v != Py_None) data.append(py::handle(v));
+            kept[field_name(key)] = py::none();
+        }
+        for (const py::handle item : keep_) {
+            bool is_data = false;
+            for (const py::handle d : data) is_data = is_data || item.is(d);
+            if (!is_data) others.append(item);
+        }
+        keep_ = others;
+        data_ = data;
+        spec_ = kept;
     }
 
     bool same_spec(py::handle a) const override {
@@ -230,10 +247,19 @@ public:
         trainer_->restart(data_x_, data_targets_, data_labels_, data_weights_);
     }
 
+    bool release_data() override {
+        if (!spec_) return false;  // same_spec never matches it: it keeps its data
+        trainer_->set_data(nullptr, nullptr, nullptr, nullptr);
+        data_ = py::list();
+        released_ = true;
+        return true;
+    }
+
     py::dict run(std::int64_t max_epochs, double seconds, double lr,
                  py::handle orders, std::int64_t max_steps) override {
         // orders: (k, rows) int64, the permutations Python drew for the next k epochs
         // (None without shuffle); each a permutation of the rows, checked here.
+        NNCORE_CHECK(!released_, "Trainer.run: the data was released; restart() first");
         const std::int64_t* op = nullptr;
         std::int64_t k = 0;
         py::list keep;
@@ -328,6 +354,7 @@ public:
         }
         const T* wp = has_weights_ ? buffer<T>(weights, n_, "weights", false, keep) : nullptr;
         trainer_->set_data(xp, tp, lp, wp);
+        released_ = false;
         data_ = keep;  // the previous batch's arrays may go
         data_x_ = xp;
         data_targets_ = tp;
@@ -364,6 +391,7 @@ private:
     const T* data_targets_ = nullptr;
     const std::int64_t* data_labels_ = nullptr;
     const T* data_weights_ = nullptr;
+    bool released_ = false;  // release_data() ran since the last set_data
     py::object spec_;  // the spec, while same_spec can compare one with it
     std::vector<SpecToken> tokens_;
     std::int64_t n_ = 0, features_ = 0, classes_ = 0, target_cols_ = 0, total_ = 0;
@@ -519,6 +547,9 @@ void register_trainer(py::module_& m) {
         .def("restart", &TrainerBase::restart, "x"_a, "targets"_a, "weights"_a,
              "A new fit of the same spec: these rows (as set_data), the epoch and step "
              "from 0.")
+        .def("release_data", &TrainerBase::release_data,
+             "Let the data arrays go (a trainer kept between fits; restart() before the "
+             "next run()); False, keeping them, when same_spec can never match it.")
         .def_property("optimizer_steps", &TrainerBase::optimizer_steps,
                       &TrainerBase::set_optimizer_steps);
 }

@@ -5,7 +5,9 @@ weights, shapes, dtypes, layers, loss, batching or optimiser options makes a new
 every case the native engine's weights, optimiser state and History equal the python
 engine's bit for bit, fit after fit."""
 import copy
+import gc
 import pickle
+import weakref
 
 import numpy as np
 import pytest
@@ -200,3 +202,18 @@ def test_copies_and_pickles_of_a_fitted_model_keep_no_trainer():
     assert h1["loss"] == h2["loss"]
     for p1, p2 in zip(m.parameters(), twin.parameters()):
         assert p1.data.tobytes() == p2.data.tobytes()
+
+
+def test_the_kept_trainer_holds_no_data_and_runs_only_after_a_restart():
+    m = make_model()
+    x, y = data()
+    w = np.linspace(0, 1, len(x)).astype(np.float32)
+    refs = [weakref.ref(a) for a in (x, y, w)]
+    m.fit(x, y, loss="mse", epochs=1, verbose=0, engine="native", sample_weight=w)
+    trainer = kept(m)
+    assert trainer is not None
+    del x, y, w
+    gc.collect()
+    assert [r() for r in refs] == [None, None, None]  # the model keeps no rows
+    with pytest.raises(ValueError, match="restart"):
+        trainer.run(1, 1.0, 0.05, None, 0)

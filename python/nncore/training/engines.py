@@ -678,7 +678,9 @@ class NativeEngine:
             if self.used_since:  # draw the used ones again: the same state as after them
                 _draw_orders(self.rng, self.rows, self.used_since)
             self.orders = self.orders[:0]
-        if self.kept is not None and self.trainer is not None:
+        # kept without its data (the model holds no rows), unless it can never be reused
+        if self.kept is not None and self.trainer is not None and \
+                self.trainer.release_data():
             self.kept.trainer, self.kept.groups = self.trainer, self.groups
         self.trainer = None
 

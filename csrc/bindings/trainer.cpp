@@ -5,6 +5,8 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <cstring>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -63,6 +65,98 @@ void check_orders(const std::int64_t* orders, std::int64_t k, std::int64_t total
     }
 }
 
+// A spec as a flat list of tokens, for _Trainer.same_spec: a dict's size and its keys (by
+// identity: the spec's keys are interned literals), a list's length, an array by identity
+// with its data, size, dtype and flags as they are now (a reshaped or re-typed array is
+// not the same), a float's bits, an int's value, a bool, None, a str by identity. The
+// data arrays (x, targets, weights) by dtype, size and layout only; the counters and the
+// optimiser's steps, which run() takes anew each call, not at all. walk() is false for
+// anything else in the spec (then no spec is the same as it).
+struct SpecToken {
+    std::uintptr_t kind = 0, a = 0, b = 0;
+    bool operator==(const SpecToken& o) const { return kind == o.kind && a == o.a && b == o.b; }
+};
+
+bool walk(PyObject* v, std::vector<SpecToken>& out);
+
+void put_array(PyObject* v, std::vector<SpecToken>& out, bool data) {
+    const auto a = py::reinterpret_borrow<py::array>(v);
+    const auto flags = static_cast<std::uintptr_t>(a.flags() & (py::array::c_style |
+                                                                py::array::f_style));
+    out.push_back({5, static_cast<std::uintptr_t>(a.dtype().num()) << 8 | flags,
+                   static_cast<std::uintptr_t>(a.nbytes())});
+    if (!data) {
+        out.push_back({6, reinterpret_cast<std::uintptr_t>(v),
+                       reinterpret_cast<std::uintptr_t>(a.data())});
+        out.push_back({7, static_cast<std::uintptr_t>(a.writeable()),
+                       static_cast<std::uintptr_t>(a.ndim())});
+    }
+}
+
+bool walk_dict(PyObject* v, std::vector<SpecToken>& out) {
+    static PyObject* const data_keys[] = {field_name("x"), field_name("targets"),
+                                          field_name("weights")};
+    static PyObject* const skipped[] = {field_name("optimizer_steps"), field_name("calls"),
+                                        field_name("num_batches_tracked")};
+    out.push_back({1, static_cast<std::uintptr_t>(PyDict_GET_SIZE(v)), 0});
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(v, &pos, &key, &value)) {
+        out.push_back({2, reinterpret_cast<std::uintptr_t>(key), 0});
+        if (std::find(std::begin(skipped), std::end(skipped), key) != std::end(skipped))
+            continue;
+        if (std::find(std::begin(data_keys), std::end(data_keys), key) !=
+                std::end(data_keys) && py::isinstance<py::array>(value)) {
+            put_array(value, out, true);
+            continue;
+        }
+        if (!walk(value, out)) return false;
+    }
+    return true;
+}
+
+bool walk(PyObject* v, std::vector<SpecToken>& out) {
+    if (PyDict_CheckExact(v)) return walk_dict(v, out);
+    if (PyList_CheckExact(v)) {
+        const Py_ssize_t n = PyList_GET_SIZE(v);
+        out.push_back({3, static_cast<std::uintptr_t>(n), 0});
+        for (Py_ssize_t i = 0; i < n; ++i) {
+            if (!walk(PyList_GET_ITEM(v, i), out)) return false;
+        }
+        return true;
+    }
+    if (v == Py_None || v == Py_True || v == Py_False) {
+        out.push_back({4, reinterpret_cast<std::uintptr_t>(v), 0});
+        return true;
+    }
+    if (PyFloat_CheckExact(v)) {
+        const double d = PyFloat_AS_DOUBLE(v);
+        std::uint64_t bits;
+        std::memcpy(&bits, &d, sizeof bits);
+        out.push_back({8, static_cast<std::uintptr_t>(bits), 0});
+        return true;
+    }
+    if (PyLong_CheckExact(v)) {
+        int overflow = 0;
+        const long long i = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (overflow != 0 || (i == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            return false;
+        }
+        out.push_back({9, static_cast<std::uintptr_t>(i), 0});
+        return true;
+    }
+    if (PyUnicode_CheckExact(v)) {
+        out.push_back({10, reinterpret_cast<std::uintptr_t>(v), 0});
+        return true;
+    }
+    if (py::isinstance<py::array>(v)) {
+        put_array(v, out, false);
+        return true;
+    }
+    return false;
+}
+
 // The engine for one dtype, with the arrays it points into kept alive.
 class TrainerBase {
 public:
@@ -77,6 +171,9 @@ public:
     virtual py::array_t<std::int64_t> batch_rows() const = 0;
     virtual void set_optimizer_steps(std::int64_t s) = 0;
     virtual void set_data(py::handle x, py::handle targets, py::handle weights) = 0;
+    virtual bool same_spec(py::handle spec) const = 0;
+    virtual void restart(py::handle x, py::handle targets, py::handle weights) = 0;
+    virtual bool release_data() = 0;
 };
 
 template <class T>
@@ -117,12 +214,52 @@ public:
         total_ = s.global_n > 0 ? s.global_n : s.n;
         trainer_ = std::make_unique<Trainer<T>>(std::move(s));
         trainer_->set_optimizer_steps(a["optimizer_steps"].cast<std::int64_t>());
+        // the spec's tokens for same_spec, and the spec kept (its objects alive, so that an
+        // identity compared stays theirs) but for its data arrays, which only data_ holds
+        // (release_data lets them go); a data-parallel one (a hook) is never the same
+        if (hook_ || !walk(a.ptr(), tokens_)) return;
+        py::dict kept = py::reinterpret_steal<py::dict>(PyDict_Copy(a.ptr()));
+        py::list data, others;
+        for (const char* key : {"x", "targets", "weights"}) {
+            PyObject* v = PyDict_GetItem(a.ptr(), field_name(key));  // borrowed
+            if (v != nullptr && v != Py_None) data.append(py::handle(v));
+            kept[field_name(key)] = py::none();
+        }
+        for (const py::handle item : keep_) {
+            bool is_data = false;
+            for (const py::handle d : data) is_data = is_data || item.is(d);
+            if (!is_data) others.append(item);
+        }
+        keep_ = others;
+        data_ = data;
+        spec_ = kept;
+    }
+
+    bool same_spec(py::handle a) const override {
+        if (!spec_ || !PyDict_CheckExact(a.ptr())) return false;
+        std::vector<SpecToken> now;
+        now.reserve(tokens_.size());
+        return walk(a.ptr(), now) && now == tokens_;
+    }
+
+    void restart(py::handle x, py::handle targets, py::handle weights) override {
+        set_data(x, targets, weights);
+        trainer_->restart(data_x_, data_targets_, data_labels_, data_weights_);
+    }
+
+    bool release_data() override {
+        if (!spec_) return false;  // same_spec never matches it: it keeps its data
+        trainer_->set_data(nullptr, nullptr, nullptr, nullptr);
+        data_ = py::list();
+        released_ = true;
+        return true;
     }
 
     py::dict run(std::int64_t max_epochs, double seconds, double lr,
                  py::handle orders, std::int64_t max_steps) override {
         // orders: (k, rows) int64, the permutations Python drew for the next k epochs
         // (None without shuffle); each a permutation of the rows, checked here.
+        NNCORE_CHECK(!released_, "Trainer.run: the data was released; restart() first");
         const std::int64_t* op = nullptr;
         std::int64_t k = 0;
         py::list keep;
@@ -217,7 +354,12 @@ public:
         }
         const T* wp = has_weights_ ? buffer<T>(weights, n_, "weights", false, keep) : nullptr;
         trainer_->set_data(xp, tp, lp, wp);
+        released_ = false;
         data_ = keep;  // the previous batch's arrays may go
+        data_x_ = xp;
+        data_targets_ = tp;
+        data_labels_ = lp;
+        data_weights_ = wp;
     }
 
     py::array_t<std::int64_t> batch_rows() const override {
@@ -245,6 +387,13 @@ private:
     py::list keep_;
     py::object hook_;
     py::list data_;
+    const T* data_x_ = nullptr;  // set_data's arrays
+    const T* data_targets_ = nullptr;
+    const std::int64_t* data_labels_ = nullptr;
+    const T* data_weights_ = nullptr;
+    bool released_ = false;  // release_data() ran since the last set_data
+    py::object spec_;  // the spec, while same_spec can compare one with it
+    std::vector<SpecToken> tokens_;
     std::int64_t n_ = 0, features_ = 0, classes_ = 0, target_cols_ = 0, total_ = 0;
     bool labels_ = false, has_weights_ = false, health_ = false;
     std::unique_ptr<py::error_already_set> hook_error_;
@@ -392,6 +541,15 @@ void register_trainer(py::module_& m) {
              "The last finished epoch's outputs in batch order (spec keep_outputs).")
         .def("batch_rows", &TrainerBase::batch_rows)
         .def("set_data", &TrainerBase::set_data, "x"_a, "targets"_a, "weights"_a)
+        .def("same_spec", &TrainerBase::same_spec, "spec"_a,
+             "Whether spec is the one this trainer was made from, but for the data arrays "
+             "(the same dtype, size and layout), the counters and the optimizer's steps.")
+        .def("restart", &TrainerBase::restart, "x"_a, "targets"_a, "weights"_a,
+             "A new fit of the same spec: these rows (as set_data), the epoch and step "
+             "from 0.")
+        .def("release_data", &TrainerBase::release_data,
+             "Let the data arrays go (a trainer kept between fits; restart() before the "
+             "next run()); False, keeping them, when same_spec can never match it.")
         .def_property("optimizer_steps", &TrainerBase::optimizer_steps,
                       &TrainerBase::set_optimizer_steps);
 }

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/dispatch.h"
 #include "core/parallel.h"
 
 namespace nncore {
@@ -16,43 +17,17 @@ namespace {
 constexpr index_t kBlock = index_t(1) << 12;
 constexpr index_t kTask = index_t(1) << 18;
 
-// A float's bits as an unsigned integer, and its exponent field: all ones in NaN and the
-// infinities only.
+// any_nonfinite: the kernel set's test of a block (generic: the exponent bits, at the
+// baseline instruction set; SIMD: x - x over whole vectors). MNIST's 47M floats, one
+// core: np.add.reduce's pairwise sum, which check_finite used, 8.0 ms; np.max 5.3.
 template <class T>
-struct Bits;
-template <>
-struct Bits<float> {
-    using U = std::uint32_t;
-    static constexpr U exponent = 0x7f800000u;
-};
-template <>
-struct Bits<double> {
-    using U = std::uint64_t;
-    static constexpr U exponent = 0x7ff0000000000000ull;
-};
-
-// Whether any of n values is NaN or infinite, from their bits: compares and ors that the
-// compiler vectorises at the baseline instruction set (np.add.reduce's pairwise sum, which
-// check_finite used, took 8.0 ms over MNIST's 47M floats on one core; np.max 5.3).
-template <class T>
-bool any_nonfinite(const T* v, index_t n) noexcept {
-    using U = typename Bits<T>::U;
-    U hit = 0;
-    for (index_t i = 0; i < n; ++i) {
-        U b;
-        std::memcpy(&b, v + i, sizeof b);
-        hit |= U(0) - U((b & Bits<T>::exponent) == Bits<T>::exponent);  // a lane's mask
-    }
-    return hit != 0;
-}
-
-template <class T>
-index_t first_in(const T* v, index_t n) noexcept {
+index_t first_in(const T* v, index_t n,
+                 bool (*any_nonfinite)(const T*, index_t) noexcept) noexcept {
     for (index_t b = 0; b < n; b += kBlock) {
         const index_t len = std::min(kBlock, n - b);
         if (!any_nonfinite(v + b, len)) continue;
         for (index_t i = b; i < b + len; ++i) {
-            T x;  // by memcpy, as above: an array's data need not be aligned to T
+            T x;  // by memcpy: an array's data need not be aligned to T
             std::memcpy(&x, v + i, sizeof x);
             if (!std::isfinite(x)) return i;
         }
@@ -67,12 +42,13 @@ index_t first_nonfinite(const T* values, index_t n, int nthreads) {
     const index_t tasks = (n + kTask - 1) / kTask;
     const int nt = static_cast<int>(std::min<index_t>(
         tasks, std::min(nthreads, threads_for(double(n)))));
-    if (nt <= 1) return first_in(values, n);
+    const auto any_nonfinite = kernel_set<T>().any_nonfinite;
+    if (nt <= 1) return first_in(values, n, any_nonfinite);
     // Every task scans its own range; the first range with a hit holds the answer.
     std::vector<index_t> found(static_cast<std::size_t>(tasks), -1);
     parallel_for(tasks, nt, [&](index_t t) {
         const index_t begin = t * kTask;
-        const index_t i = first_in(values + begin, std::min(kTask, n - begin));
+        const index_t i = first_in(values + begin, std::min(kTask, n - begin), any_nonfinite);
         found[static_cast<std::size_t>(t)] = i < 0 ? -1 : begin + i;
     });
     for (const index_t i : found) {

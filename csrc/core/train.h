@@ -246,6 +246,15 @@ public:
         s_.labels = labels;
         s_.weights = weights;
     }
+    // A new fit of the same spec (bindings/trainer.cpp: _Trainer.restart): its rows
+    // (set_data), and the epoch, the step and the epoch's sums from 0, as a new trainer's.
+    void restart(const T* x, const T* targets, const std::int64_t* labels, const T* weights) {
+        set_data(x, targets, labels, weights);
+        epoch_ = step_ = 0;
+        seen_ = total_loss_ = epoch_seconds_ = 0;
+        correct_ = 0;
+        hook_failed_ = false;
+    }
 
 private:
     void start_epoch(const std::int64_t* order);

@@ -335,6 +335,9 @@ struct KernelSet {
     // Number of the `cols` columns of y (rows >= 1 rows, row stride cols) whose every
     // value is <= 0 (a NaN keeps its column alive).
     std::int64_t (*dead_columns)(const T* y, index_t rows, index_t cols) noexcept = nullptr;
+    // Whether any of the n values at x is NaN or infinite (x need not be aligned to T:
+    // core/finite.cpp, the input check of fit and predict). Every set gives the same answer.
+    bool (*any_nonfinite)(const T* x, index_t n) noexcept = nullptr;
 };
 
 // Gradient health: the lanes and runs of the health sums, and the block the core hands them.

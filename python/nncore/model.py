@@ -99,6 +99,9 @@ class Sequential:
         # train_on_batch's native engine, kept while the model, loss, optimiser and batch
         # shape stay the same: (key, engine) (nncore.training.fit)
         self.batch_engine = None
+        # fit's native trainer, for the next fit to restart when nothing changed
+        # (nncore.training.engines._KeptTrainer)
+        self.kept_trainer = None
         self._input_shape = None if input_shape is None else \
             blocks.sample_width(input_shape, "Sequential")
         self._init_rng = np.random.default_rng(seed) if seed is not None else None

@@ -86,10 +86,40 @@ std::int64_t dead_columns(const T* y, index_t rows, index_t cols) noexcept {
     return dead;
 }
 
+// A float's bits as an unsigned integer, and its exponent field: all ones in NaN and the
+// infinities only.
+template <class T>
+struct FloatBits;
+template <>
+struct FloatBits<float> {
+    using U = std::uint32_t;
+    static constexpr U exponent = 0x7f800000u;
+};
+template <>
+struct FloatBits<double> {
+    using U = std::uint64_t;
+    static constexpr U exponent = 0x7ff0000000000000ull;
+};
+
+// From the values' bits (by memcpy: x need not be aligned to T): compares and ors that
+// the compiler vectorises at the baseline instruction set.
+template <class T>
+bool any_nonfinite(const T* x, index_t n) noexcept {
+    using U = typename FloatBits<T>::U;
+    U hit = 0;
+    for (index_t i = 0; i < n; ++i) {
+        U b;
+        std::memcpy(&b, x + i, sizeof b);
+        hit |= U(0) - U((b & FloatBits<T>::exponent) == FloatBits<T>::exponent);  // a lane's mask
+    }
+    return hit != 0;
+}
+
 template <class T>
 void set_health_kernels(KernelSet<T>& k) noexcept {
     k.health_before = &health_before<T>;
     k.health_after = &health_after<T>;
     k.count_outside = &count_outside<T>;
     k.dead_columns = &dead_columns<T>;
+    k.any_nonfinite = &any_nonfinite<T>;
 }

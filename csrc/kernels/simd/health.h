@@ -231,6 +231,34 @@ std::int64_t dead_columns(const typename V::T* y, index_t rows, index_t cols) no
     return dead;
 }
 
+// x - x is +0 for a finite x and NaN for NaN and the infinities; sums of those stay 0
+// until a NaN comes, which they keep: four independent sums, one test at the end (a
+// whole-vector load may read past no value: the tail is a masked load). The same answer
+// as the generic set's test of the exponent bits.
+template <class V>
+bool any_nonfinite(const typename V::T* x, index_t n) noexcept {
+    constexpr int W = V::W;
+    auto a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
+    index_t i = 0;
+    for (; i + 4 * W <= n; i += 4 * W) {
+        const auto v0 = V::loadu(x + i), v1 = V::loadu(x + i + W);
+        const auto v2 = V::loadu(x + i + 2 * W), v3 = V::loadu(x + i + 3 * W);
+        a0 = V::add(a0, V::sub(v0, v0));
+        a1 = V::add(a1, V::sub(v1, v1));
+        a2 = V::add(a2, V::sub(v2, v2));
+        a3 = V::add(a3, V::sub(v3, v3));
+    }
+    for (; i + W <= n; i += W) {
+        const auto v = V::loadu(x + i);
+        a0 = V::add(a0, V::sub(v, v));
+    }
+    if (i < n) {
+        const auto v = V::load_part(x + i, n - i);  // the lanes past n read as 0
+        a1 = V::add(a1, V::sub(v, v));
+    }
+    return V::any(V::isnan(V::add(V::add(a0, a1), V::add(a2, a3))));
+}
+
 template <class V>
 void set_health_kernels(KernelSet<typename V::T>& k) noexcept {
     k.health_before = &health_before<V>;
@@ -238,4 +266,5 @@ void set_health_kernels(KernelSet<typename V::T>& k) noexcept {
     k.sgd_health = &sgd_health<V>;
     k.count_outside = &count_outside<V>;
     k.dead_columns = &dead_columns<V>;
+    k.any_nonfinite = &any_nonfinite<V>;
 }

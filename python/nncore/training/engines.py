@@ -132,19 +132,6 @@ def _native_steps(model, loss_fn):
     left out (the trainer gets the rows flattened), and a last softmax/sigmoid that
     ``loss_fn`` applies itself left out as the python engine leaves it out
     (``model.logits_head``; a Dense head runs as identity)."""
-    Flatten, Residual = _block_classes()
-
-    def expand(layer, act, slope, where, top):
-        if isinstance(layer, Flatten):
-            return []
-        if isinstance(layer, Residual):
-            inner = [item for j, child in enumerate(layer.layers)
-                     for item in expand(child, getattr(child, "activation", None),
-                                        getattr(child, "slope", 0.0), f"{where}.{j}", False)]
-            return [_Item(layer, "residual_begin", None, 0.0, where, top), *inner,
-                    _Item(layer, "residual_end", None, 0.0, where, top)]
-        return [_Item(layer, _native_kind(layer), act, slope, where, top)]
-
     layers = model.layers
     # model.activation_of(step.index) for each step, without its walk over the steps
     steps = [(step, step.activation, step.slope) if step.activation is not None else
@@ -155,7 +142,22 @@ def _native_steps(model, loss_fn):
         steps[-1:] = [(step, "identity", slope)] if _native_kind(step.layer) == "dense" \
             else []
     return [item for step, act, slope in steps
-            for item in expand(step.layer, act, slope, model.layer_name(step.index), True)]
+            for item in _expand(step.layer, act, slope, model.layer_name(step.index), True)]
+
+
+def _expand(layer, act, slope, where, top):
+    """:func:`_native_steps`'s items of one layer (a module function, not a closure: a
+    closure that calls itself is a reference cycle, garbage for the collector every fit)."""
+    Flatten, Residual = _block_classes()
+    if isinstance(layer, Flatten):
+        return []
+    if isinstance(layer, Residual):
+        inner = [item for j, child in enumerate(layer.layers)
+                 for item in _expand(child, getattr(child, "activation", None),
+                                     getattr(child, "slope", 0.0), f"{where}.{j}", False)]
+        return [_Item(layer, "residual_begin", None, 0.0, where, top), *inner,
+                _Item(layer, "residual_end", None, 0.0, where, top)]
+    return [_Item(layer, _native_kind(layer), act, slope, where, top)]
 
 
 def _counter(layer, kind):
@@ -509,10 +511,13 @@ class NativeEngine:
     ``plan``: the model's :func:`_native_steps` when the caller made them for its check;
     ``keep_stream``: the generator is drawn from after this engine (``partial_fit``), so
     :meth:`close` gives back the orders drawn ahead and not used; False when it ends with
-    the engine (``fit``'s own), which saves reading its state (1 us) every call."""
+    the engine (``fit``'s own), which saves reading its state (1 us) every call.
+    ``reuse``: the model's last fit's trainer serves this one when the spec is the same
+    (:func:`_trainer_for`; ``fit``'s engine), and this one's serves the next."""
 
     def __init__(self, model, run, rng, shuffle=True, verbose=0, stop_on_nonfinite=True,
-                 lr_scheduler=None, one_epoch=False, plan=None, keep_stream=True):
+                 lr_scheduler=None, one_epoch=False, plan=None, keep_stream=True,
+                 reuse=False):
         self.model, self.run_, self.rng, self.verbose = model, run, rng, verbose
         self.keep_stream = keep_stream
         self.shuffle = bool(shuffle)
@@ -537,8 +542,11 @@ class NativeEngine:
         self.orders_state, self.used_since = None, 0
         self.order = None if shuffle else np.arange(self.rows)  # the epoch under way's
         spec = trainer_spec(model, run, shuffle, stop_on_nonfinite, schedule, plan)
-        self.trainer = _core._Trainer(spec)
-        self.groups = spec["groups"]  # the groups the trainer has (set again when changed)
+        # reuse: the trainer of the model's last fit when this one's spec is the same
+        # (_KeptTrainer), given back by close()
+        self.kept = _KeptTrainer.of(model) if reuse and _reusable(run, spec) else None
+        # the trainer, and the groups it has (set again when changed)
+        self.trainer, self.groups = _trainer_for(spec, self.kept)
         self.step_in_epoch = self.trainer_step = 0
         self.bar = self.done_bar = None
 
@@ -663,20 +671,75 @@ class NativeEngine:
         return bar
 
     def close(self):
-        """Give the generator back the state after the last order an epoch used."""
+        """Give the generator back the state after the last order an epoch used (and the
+        trainer to the model, for its next fit, with ``reuse``)."""
         if len(self.orders) and self.keep_stream:
             self.rng.bit_generator.state = self.orders_state
             if self.used_since:  # draw the used ones again: the same state as after them
                 _draw_orders(self.rng, self.rows, self.used_since)
             self.orders = self.orders[:0]
+        # kept without its data (the model holds no rows), unless it can never be reused
+        if self.kept is not None and self.trainer is not None and \
+                self.trainer.release_data():
+            self.kept.trainer, self.kept.groups = self.trainer, self.groups
         self.trainer = None
 
 
+class _KeptTrainer:
+    """The native trainer of a model's last ``fit`` (``model.kept_trainer``), with the
+    optimiser groups it has, for the next fit to restart when its spec is the same
+    (:func:`_trainer_for`). A copy or a pickle of the model keeps none."""
+
+    __slots__ = ("trainer", "groups")
+
+    def __init__(self):
+        self.trainer = self.groups = None
+
+    @staticmethod
+    def of(model):
+        kept = getattr(model, "kept_trainer", None)
+        if kept is None:
+            kept = model.kept_trainer = _KeptTrainer()
+        return kept
+
+    def __copy__(self):
+        return _KeptTrainer()
+
+    def __deepcopy__(self, memo):
+        return _KeptTrainer()
+
+    def __reduce__(self):
+        return _KeptTrainer, ()
+
+
+def _reusable(run, spec):
+    """Whether a trainer made from ``spec`` may serve a later fit: not data-parallel
+    (hooks), not with health=True (the trainer keeps the weights it saw last) and not a
+    scaled cross-entropy (its rows' targets and shares are data)."""
+    return not run.native_spec and not spec["health"] and "loss_targets" not in spec
+
+
+def _trainer_for(spec, kept):
+    """(trainer, its groups) for ``spec``: ``kept``'s trainer (taken: a fit running at the
+    same time makes its own), restarted on this fit's rows, when its spec is the same but
+    for the data, the counters and the optimiser's step count (``_Trainer.same_spec``:
+    any other change, a weight array replaced, reshaped or re-typed, a layer, the loss,
+    the batch size or an optimiser option, makes a new one); else a new trainer."""
+    if kept is not None:
+        trainer, groups = kept.trainer, kept.groups
+        kept.trainer = kept.groups = None
+        if trainer is not None and trainer.same_spec(spec):
+            trainer.restart(spec["x"], spec["targets"], spec["weights"])
+            return trainer, groups
+    return _core._Trainer(spec), spec["groups"]
+
+
 def make_engine(model, run, engine, rng, *, shuffle=True, verbose=0, stop_on_nonfinite=True,
-                lr_scheduler=None, parallel=None, one_epoch=False, fn="fit", keep_stream=True):
+                lr_scheduler=None, parallel=None, one_epoch=False, fn="fit", keep_stream=True,
+                reuse=False):
     """The engine for this run: ``engine="native"`` (ValueError when it cannot run it),
     ``"python"``, or ``"auto"``: native unless something in the run has no native op
-    (printed at ``verbose >= 1``). ``keep_stream``: see :class:`NativeEngine`."""
+    (printed at ``verbose >= 1``). ``keep_stream``, ``reuse``: see :class:`NativeEngine`."""
     why_not, plan = _native_plan(model, run) if engine != "python" else ("", None)
     if engine == "native" and why_not:
         raise ValueError(f"{fn}: engine='native' cannot run this model: {why_not}; use "
@@ -686,4 +749,4 @@ def make_engine(model, run, engine, rng, *, shuffle=True, verbose=0, stop_on_non
     if engine == "python" or why_not:
         return PythonEngine(model, run, rng, shuffle, verbose, stop_on_nonfinite, parallel)
     return NativeEngine(model, run, rng, shuffle, verbose, stop_on_nonfinite, lr_scheduler,
-                        one_epoch, plan, keep_stream)
+                        one_epoch, plan, keep_stream, reuse)

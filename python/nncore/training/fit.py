@@ -131,7 +131,7 @@ def fit(model, x, y, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle
     rng = seeded_generator(seed)  # this fit's own: nothing draws from it after the engine
     engine_ = make_engine(model, run, engine, rng, shuffle=shuffle, verbose=verbose,
                           stop_on_nonfinite=stop_on_nonfinite, lr_scheduler=lr_scheduler,
-                          parallel=parallel, keep_stream=False)
+                          parallel=parallel, keep_stream=False, reuse=True)
     history.engine = "native" if isinstance(engine_, NativeEngine) else "python"
     interrupted = _InterruptFlag()
     guard = parallel.guard() if parallel is not None else contextlib.nullcontext()

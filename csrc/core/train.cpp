@@ -18,9 +18,7 @@
 #include "core/softmax.h"
 #include "core/workspace.h"
 #include "core/enums.h"
-#include "core/gemm.h"
 #include "core/gemm_direct.h"
-#include "core/parallel.h"
 #include "core/losses.h"
 #include "core/metrics.h"
 
@@ -665,8 +663,6 @@ void Trainer<T>::update_block(void* ctx, index_t r0, index_t r1, index_t c0, ind
     // tests/native/test_optim_pieces.py), so the pieces give the whole call's bits
     const BlockUpdate& u = *static_cast<const BlockUpdate*>(ctx);
     const Trainer& t = *u.self;
-    c0 += u.c_off;
-    c1 += u.c_off;
     const ParamSlot<T>& s = t.s_.slots[u.slot];
     const GroupStep& gs = t.group_steps_[t.slot_group_[u.slot]];
     const int d = s.decay ? 1 : 0;
@@ -1167,17 +1163,6 @@ double Trainer<T>::forward_loss(index_t rows, int nthreads, std::int64_t* correc
                                                     false, nthreads);
                     break;
                 }
-                if (const index_t parts = owned_parts(i, rows, nthreads)) {
-                    // each thread its own columns of w (owned_parts)
-                    parallel_for(parts, nthreads, [&](index_t t) {
-                        const index_t c0 = owned_col(i, t, parts), c1 = owned_col(i, t + 1, parts);
-                        MatView<T> yv{y + c0, rows, c1 - c0, ld_[i], 1};
-                        dense_forward(MatView<const T>{in, rows, layer.in, in_ld(i), 1},
-                                      MatView<const T>{layer.w + c0, layer.in, c1 - c0, layer.out, 1},
-                                      layer.b ? layer.b + c0 : nullptr, yv, layer.act, layer.slope, 1);
-                    });
-                    break;
-                }
                 // gelu/silu/softplus: z, then y = act(z) and act'(z) in one pass, the
                 // derivative over z for backward: the bits of the python layer's fused
                 // store and of its backward, which recomputes act'(z)
@@ -1393,25 +1378,6 @@ void Trainer<T>::backward(index_t rows, int nthreads, bool fused) {
                                                     layer.w, gx, rows, layer.in, below.slope,
                                                     below.grad_b);
             }
-            const index_t parts = owned_parts(i, rows, nthreads);
-            if (parts && act == kernels::Act::identity && !grad_b) {
-                // each thread its own columns of w: x^T @ grad's columns, and their update
-                // (grad holds grad_z, the bias gradient summed above)
-                parallel_for(parts, nthreads, [&](index_t t) {
-                    const index_t c0 = owned_col(i, t, parts), c1 = owned_col(i, t + 1, parts);
-                    BlockUpdate own{this, wslot, layer.out, c0};
-                    GemmEpilogue<T> ep;
-                    if (wslot != kNoSlot) {
-                        ep.block_done = &Trainer::update_block;
-                        ep.block_ctx = &own;
-                    }
-                    gemm(MatView<const T>{x_in, rows, layer.in, in_ld(i), 1}.t(),
-                         MatView<const T>{grad + c0, rows, c1 - c0, grad_ld, 1},
-                         MatView<T>{layer.grad_w + c0, layer.in, c1 - c0, layer.out, 1}, ep, 1);
-                });
-                done(i, wslot);
-                break;
-            }
             dense_backward(MatView<const T>{x_in, rows, layer.in, in_ld(i), 1},
                            row_major<const T>(layer.w, layer.in, layer.out),
                            MatView<const T>{outputs_[i].data(), rows, layer.out, ld_[i], 1},
@@ -1463,45 +1429,6 @@ void Trainer<T>::backward(index_t rows, int nthreads, bool fused) {
         grad = gx;
         grad_ld = in_ld(i);
     }
-}
-
-template <class T>
-index_t Trainer<T>::owned_parts(std::size_t i, index_t rows, int nthreads) const noexcept {
-    // The first Dense layer (no input gradient, so nothing reads w but its own forward,
-    // weight gradient and update) split by columns through all three: each thread computes
-    // its columns of y, of grad_w, and updates them, so each core finds its share of w in
-    // its own cache step after step; split by rows, each core read the half of w the
-    // other had just updated (MNIST-shaped: 400 KB per core per step). Only where gemm
-    // would split the products anyway, with at least one column panel per thread, w and
-    // grad_z within half of L2 (gemm.cpp: a B that size keeps the shallow k-blocks, so a
-    // share's products have the whole product's k-blocks and bits), a plain activation
-    // and its backward with the bias sums made by backward() itself (below).
-    if (i != 0 || nthreads < 2 || rows <= 0) return 0;
-    const auto& L = s_.layers[0];
-    if (L.kind != TrainLayerKind::dense || L.post_softmax || kernels::act_from_input(L.act) ||
-        direct_product(rows, L.out, L.in) || ld_[0] != L.out || !L.w || !L.grad_w)
-        return 0;
-    if (L.act != kernels::Act::identity ? L.out > kSmallActColumns || rows * L.out > kSmallBiasSums
-                                        : L.b && rows * L.out > kSmallBiasSums)
-        return 0;
-    const Dispatch& cpu = dispatch();
-    const double l2 = cpu.l2 > 0 ? double(cpu.l2) : 262144.0;
-    const double elem = double(sizeof(T));
-    if (double(L.in) * double(L.out) * elem > l2 / 2 || double(rows) * double(L.out) * elem > l2 / 2)
-        return 0;
-    const index_t panels = (L.out + block_sizes<T>().nr - 1) / block_sizes<T>().nr;
-    const index_t parts = std::min<index_t>(
-        {index_t(nthreads), panels, index_t(gemm_threads(rows, L.out, L.in, nthreads)),
-         index_t(gemm_threads(L.in, L.out, rows, nthreads))});
-    return parts >= 2 ? parts : 0;
-}
-
-template <class T>
-index_t Trainer<T>::owned_col(std::size_t i, index_t t, index_t parts) const noexcept {
-    // share t's first column: whole column panels, as even as they go
-    const index_t nr = block_sizes<T>().nr, out = s_.layers[i].out;
-    const index_t panels = (out + nr - 1) / nr;
-    return std::min(out, panels * t / parts * nr);
 }
 
 template <class T>

@@ -349,12 +349,7 @@ private:
         const Trainer* self;
         std::size_t slot;
         index_t ld;  // row stride of the weights and their gradient (the layer's out)
-        index_t c_off = 0;  // the hook's columns start here (owned_parts: a thread's share)
     };
-    // owned_parts: how many threads split layer i's columns through its forward, weight
-    // gradient and update (0: the layer's products are not split that way)
-    index_t owned_parts(std::size_t i, index_t rows, int nthreads) const noexcept;
-    index_t owned_col(std::size_t i, index_t t, index_t parts) const noexcept;
     static void update_block(void* ctx, index_t r0, index_t r1, index_t c0, index_t c1);
     std::vector<std::size_t> weight_slot_;
 };

@@ -18,9 +18,7 @@
 #include "core/softmax.h"
 #include "core/workspace.h"
 #include "core/enums.h"
-#include "core/gemm.h"
 #include "core/gemm_direct.h"
-#include "core/parallel.h"
 #include "core/losses.h"
 #include "core/metrics.h"
 
@@ -1165,17 +1163,6 @@ double Trainer<T>::forward_loss(index_t rows, int nthreads, std::int64_t* correc
                                                     false, nthreads);
                     break;
                 }
-                if (const index_t parts = even_rows(i, rows, nthreads)) {
-                    // a block of rows per thread (even_rows)
-                    parallel_for(parts, nthreads, [&](index_t t) {
-                        const index_t r0 = rows * t / parts, r1 = rows * (t + 1) / parts;
-                        dense_forward(MatView<const T>{in + r0 * in_ld(i), r1 - r0, layer.in, in_ld(i), 1},
-                                      row_major<const T>(layer.w, layer.in, layer.out), layer.b,
-                                      MatView<T>{y + r0 * ld_[i], r1 - r0, layer.out, ld_[i], 1},
-                                      layer.act, layer.slope, 1);
-                    });
-                    break;
-                }
                 // gelu/silu/softplus: z, then y = act(z) and act'(z) in one pass, the
                 // derivative over z for backward: the bits of the python layer's fused
                 // store and of its backward, which recomputes act'(z)
@@ -1442,28 +1429,6 @@ void Trainer<T>::backward(index_t rows, int nthreads, bool fused) {
         grad = gx;
         grad_ld = in_ld(i);
     }
-}
-
-template <class T>
-index_t Trainer<T>::even_rows(std::size_t i, index_t rows, int nthreads) const noexcept {
-    // The first Dense layer's forward (a small batch through a wide input: 64 x 784 x 256)
-    // in even row blocks, one per thread: gemm's split goes by whole row panels of the
-    // tile (64 rows: 36 + 28 by 6-row panels), and the caller's larger share set the
-    // product's time. Only where gemm would split it anyway, with w within half of L2
-    // (gemm.cpp: B that size keeps the shallow k-blocks at any row count, so each block's
-    // product has the whole product's k-blocks and bits) and a plain activation.
-    if (i != 0 || nthreads < 2 || rows <= 0) return 0;
-    const auto& L = s_.layers[0];
-    if (L.kind != TrainLayerKind::dense || L.post_softmax || kernels::act_from_input(L.act) ||
-        direct_product(rows, L.out, L.in) || !L.w)
-        return 0;
-    const Dispatch& cpu = dispatch();
-    const double l2 = cpu.l2 > 0 ? double(cpu.l2) : 262144.0;
-    if (double(L.in) * double(L.out) * double(sizeof(T)) > l2 / 2) return 0;
-    const index_t mr = block_sizes<T>().mr;
-    const index_t parts = std::min<index_t>(
-        {index_t(nthreads), rows / mr, index_t(gemm_threads(rows, L.out, L.in, nthreads))});
-    return parts >= 2 ? parts : 0;
 }
 
 template <class T>

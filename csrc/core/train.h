@@ -351,9 +351,6 @@ private:
         index_t ld;  // row stride of the weights and their gradient (the layer's out)
     };
     static void update_block(void* ctx, index_t r0, index_t r1, index_t c0, index_t c1);
-    // even_rows: the first Dense layer's forward product split into this many even row
-    // blocks, one per thread (0: gemm's own split)
-    index_t even_rows(std::size_t i, index_t rows, int nthreads) const noexcept;
     std::vector<std::size_t> weight_slot_;
 };
 

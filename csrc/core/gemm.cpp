@@ -129,6 +129,14 @@ void small_gemm(MatView<const T> a, MatView<const T> b, MatView<T> c, const Gemm
                     std::fill(d + n, d + narrow, T(0));
                 }
             } else {
+                // A B with rows 4 KiB apart (a 1024-wide layer's weights in the forward
+                // product of a 256-row batch) was also streamed: the next column panel
+                // packed a chunk of its rows after each row panel's tiles of this one,
+                // each chunk prefetched into L2 a row panel earlier; and pack_b prefetching
+                // its rows 8, 16 or 32 ahead. Neither changed the wide workload's fit (one
+                // core, avx512, loaded machine, min of 7: 197.0 -> 195.8 ms per 10 steps,
+                // within the noise) nor pack_b's share of it (2.9% -> 3.5%): its loads
+                // still wait, so not kept.
                 kern.pack_b(b.data + j0 * b.cs, b.rs, b.cs, K, n, bpack_q);
             }
         }
